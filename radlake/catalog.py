@@ -1,0 +1,219 @@
+"""The lake's table catalog: the only place that knows table names, layers, paths, keys and partitioning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from radlake.config import Settings
+
+Layer = Literal["bronze", "silver"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One Delta table of the lake.
+
+    Attributes
+    ----------
+    layer, name
+        The table lives at ``<lake>/<layer>/<name>``.
+    grain
+        What one row is.
+    keys
+        Columns that identify a row (the MERGE keys where the table is merged).
+    partition_by
+        Partition columns (``replaceWhere`` targets), empty for unpartitioned tables.
+    producer, consumers
+        Which code writes it and which reads it (kept true in docs/ARCHITECTURE.md).
+    """
+
+    layer: Layer
+    name: str
+    grain: str
+    keys: tuple[str, ...]
+    description: str
+    producer: str
+    consumers: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    pii: bool = field(default=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """``layer/name``: how the table is named in logs, docs and Dagster asset keys."""
+        return f"{self.layer}/{self.name}"
+
+
+_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        layer="bronze",
+        name="dicom_files",
+        grain="one file seen by an ingest (first sighting)",
+        keys=("file_path",),
+        description="Every input file and its outcome: instance, duplicate, conflict or reject (with reason).",
+        producer="ingestion.dicom",
+        consumers=("expectations.bronze", "dbt: link quality"),
+        partition_by=("ingest_date",),
+    ),
+    TableSpec(
+        layer="bronze",
+        name="dicom_instances",
+        grain="one DICOM SOP instance",
+        keys=("sop_instance_uid",),
+        description="Decoded DICOM header columns plus the whole header as DICOM JSON.",
+        producer="ingestion.dicom",
+        consumers=("transforms.dicom", "transforms.empi", "dbt: header completeness"),
+        partition_by=("ingest_date",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicom_series",
+        grain="one DICOM series",
+        keys=("series_instance_uid",),
+        description="Series roll-up of dicom_instances: instance count, modality, slice thickness, time span.",
+        producer="transforms.dicom",
+        consumers=("dbt: acquisition rules",),
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicom_studies",
+        grain="one DICOM study",
+        keys=("study_instance_uid",),
+        description="Study roll-up: series and instance counts, modalities, accession number, institution.",
+        producer="transforms.dicom",
+        consumers=("silver/exams", "transforms.empi", "dbt"),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="exams",
+        grain="one ordered exam (RIS order line) of one institution",
+        keys=("institution", "accession_number"),
+        description=(
+            "RIS orders joined with exam records, reports, departments, devices and the DICOM study "
+            "(on accession number), with the standard exam codes."
+        ),
+        producer="transforms.exams",
+        consumers=("dbt: all marts", "expectations.silver"),
+    ),
+    TableSpec(
+        layer="silver",
+        name="exam_name_map",
+        grain="one raw exam name of one institution",
+        keys=("institution", "raw_name"),
+        description="Raw exam name → 14-digit standard codes, confidence, status, standard version.",
+        producer="transforms.exam_names",
+        consumers=("silver/exams", "dbt: standard coverage", "stewards: review queue"),
+    ),
+    TableSpec(
+        layer="silver",
+        name="exam_name_decisions",
+        grain="one steward decision on a raw exam name of one institution",
+        keys=("institution", "raw_name"),
+        description="Steward-confirmed mappings; they always win over the engine.",
+        producer="radlake standardize review import",
+        consumers=("transforms.exam_names",),
+    ),
+    TableSpec(
+        layer="silver",
+        name="patient_master",
+        grain="one patient record of one source system",
+        keys=("record_id",),
+        description="Record → empi_id, match probability and the rule that linked it.",
+        producer="transforms.empi",
+        consumers=("silver/exams", "dbt: link quality"),
+    ),
+    TableSpec(
+        layer="silver",
+        name="patient_golden",
+        grain="one person (empi_id)",
+        keys=("empi_id",),
+        description="Best name, sex, birth date, ID number, phones and source records per person.",
+        producer="transforms.empi",
+        consumers=("patient-360 views (not in gold: personal data)",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="empi_events",
+        grain="one merge, split or creation of an empi_id",
+        keys=("event_id",),
+        description="Audit trail of identity decisions.",
+        producer="transforms.empi",
+        consumers=("stewards",),
+    ),
+    TableSpec(
+        layer="silver",
+        name="empi_decisions",
+        grain="one steward decision on a pair of records",
+        keys=("record_id_a", "record_id_b"),
+        description="Link / never-link decisions; always respected by the matcher.",
+        producer="radlake empi review import",
+        consumers=("transforms.empi",),
+    ),
+)
+
+CDC_TABLE_GRAIN = {
+    "bronze": "one captured change (or snapshot row) of one source row",
+    "silver": "one current row of the source table",
+}
+
+
+def tables() -> tuple[TableSpec, ...]:
+    """All fixed tables (CDC tables are per source: see :func:`cdc_tables`)."""
+    return _TABLES
+
+
+def table(layer: Layer, name: str) -> TableSpec:
+    """Look up a fixed table by layer and name.
+
+    Raises
+    ------
+    KeyError
+        If the catalog has no such table.
+    """
+    for spec in _TABLES:
+        if spec.layer == layer and spec.name == name:
+            return spec
+    raise KeyError(f"no table {layer}/{name} in the catalog")
+
+
+def cdc_table_name(source: str, source_table: str) -> str:
+    """``<source>__<table>``: the lake name of a captured source table."""
+    return f"{source}__{source_table}"
+
+
+def cdc_tables(source: str, source_table: str, keys: tuple[str, ...]) -> tuple[TableSpec, TableSpec]:
+    """The change log (bronze) and current state (silver) of one captured source table."""
+    name = cdc_table_name(source, source_table)
+    log = TableSpec(
+        layer="bronze",
+        name=name,
+        grain=CDC_TABLE_GRAIN["bronze"],
+        keys=("_batch_id", "_seq"),
+        description=f"Append-only change log of {source}.{source_table}: op, columns, position, commit time.",
+        producer="ingestion.cdc",
+        consumers=(f"silver/{name}",),
+        partition_by=("_change_date",),
+    )
+    state = TableSpec(
+        layer="silver",
+        name=name,
+        grain=CDC_TABLE_GRAIN["silver"],
+        keys=keys,
+        description=f"Current state of {source}.{source_table}, kept by MERGE from the change log.",
+        producer="ingestion.cdc",
+        consumers=("silver/exams", "transforms.empi"),
+    )
+    return log, state
+
+
+def table_uri(settings: Settings, spec: TableSpec) -> str:
+    """Where a table lives: ``<lake>/<layer>/<name>`` (a local absolute path or an s3:// URI)."""
+    return f"{settings.lake}/{spec.layer}/{spec.name}"
+
+
+def uri(settings: Settings, layer: Layer, name: str) -> str:
+    """Where a table named ``layer/name`` lives, whether fixed or a CDC table."""
+    return f"{settings.lake}/{layer}/{name}"

