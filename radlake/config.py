@@ -73,7 +73,6 @@ class ScheduleConfig(_Strict):
     """When the nightly pipeline runs."""
 
     nightly_cron: str = "0 2 * * *"
-    timezone: str = "Asia/Shanghai"
 
     @field_validator("nightly_cron")
     @classmethod
@@ -91,11 +90,15 @@ class AlertsConfig(_Strict):
 
 
 class Settings(_Strict):
-    """Everything radlake is configured with. Paths are absolute once loaded."""
+    """Everything radlake is configured with. Paths are absolute once loaded.
+
+    ``timezone`` is the hospitals' local zone: exam days, the nightly schedule and report deadlines use it.
+    """
 
     lake: str = "./lake"
     spark: str = "embedded"
     warehouse: str | None = None
+    timezone: str = "Asia/Shanghai"
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     dicom: DicomConfig = Field(default_factory=DicomConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
@@ -107,6 +110,17 @@ class Settings(_Strict):
     def _spark(cls, v: str) -> str:
         if v != "embedded" and not v.startswith("sc://"):
             raise ValueError("must be 'embedded' or a Spark Connect URL such as sc://host:15002")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
         return v
 
     @field_validator("lake")
@@ -138,6 +152,11 @@ class Settings(_Strict):
         if self.lake_is_s3:
             return str(Path("gold/radlake.duckdb").resolve())
         return str(Path(self.lake) / "gold" / "radlake.duckdb")
+
+    @property
+    def quality_dir(self) -> Path:
+        """Where quality results and the stewards' report (GX Data Docs + summary page) are written."""
+        return Path(self.warehouse_path).parent / "quality"
 
     @property
     def state_dir(self) -> Path:

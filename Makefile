@@ -1,0 +1,49 @@
+# radlake: two commands on a fresh machine (`make demo`, `make test`); both build .venv from uv.lock first.
+# Assumes only Python 3.11 and make. Test-only system tools (DCMTK, Chromium) come from Debian when run as root.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.radlake-synced
+WORKDIR ?= demo
+PYTEST_ARGS ?=
+
+.PHONY: env demo test lint ui sysdeps clean
+
+env: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+demo: env
+	$(VENV)/bin/radlake demo --workdir $(WORKDIR)
+
+# System tools some integration tests drive (a real DICOM peer, a real browser). Installed only when missing.
+sysdeps:
+	@missing=""; command -v storescu >/dev/null || missing="$$missing dcmtk"; \
+	 command -v chromium >/dev/null || missing="$$missing chromium"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ]; then echo "installing$$missing"; \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	       || { echo "could not install$$missing"; exit 1; }; \
+	   else echo "missing system packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+test: env sysdeps lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+ui: env
+	@test -f $(WORKDIR)/radlake.yaml || { echo "no $(WORKDIR)/radlake.yaml: run make demo first"; exit 1; }
+	RADLAKE_CONFIG=$(abspath $(WORKDIR))/radlake.yaml DAGSTER_HOME=$(abspath $(WORKDIR))/.dagster \
+	  $(VENV)/bin/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .uv $(WORKDIR) dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,71 @@
+"""The dbt project as Dagster assets: marts keyed ``gold/<model>``, dbt tests as asset checks."""
+
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at definition time.
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from orchestration.owners import GOLD_OWNERS
+from radlake.config import Settings
+from radlake.warehouse import DBT_PROJECT_DIR, apply_dbt_env
+
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+class RadlakeDbtTranslator(DagsterDbtTranslator):
+    """Models become ``gold/<name>`` in the gold group; sources keep ``<source>/<table>`` (= silver tables)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "model":
+            return dg.AssetKey(["gold", dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "gold" if dbt_resource_props["resource_type"] == "model" else None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return GOLD_OWNERS
+
+
+def _project_files_newer_than(path: Path) -> bool:
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime
+    watched = list((DBT_PROJECT_DIR / "models").rglob("*")) + list((DBT_PROJECT_DIR / "tests").rglob("*"))
+    watched += [DBT_PROJECT_DIR / "dbt_project.yml"]
+    return any(p.is_file() and p.stat().st_mtime > built for p in watched)
+
+
+def ensure_manifest(settings: Settings) -> Path:
+    """Parse the dbt project when its manifest is missing or older than its files (dagster-dbt needs one)."""
+    apply_dbt_env(settings)
+    if _project_files_newer_than(MANIFEST):
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR)])
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return MANIFEST
+
+
+def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliResource]:
+    """The marts as one dbt-backed multi-asset, and the dbt resource that runs them."""
+    manifest = ensure_manifest(settings)
+
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=RadlakeDbtTranslator(), name="gold_marts")
+    def gold_marts(context: AssetExecutionContext, dbt: DbtCliResource):
+        """Build the marts and run their dbt tests (``dbt build``)."""
+        yield from dbt.cli(["build"], context=context).stream()
+
+    # The dbt beside this interpreter: a run must not depend on PATH (Dagster daemons rarely have the venv's).
+    executable = Path(sys.executable).parent / "dbt"
+    resource = DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=str(executable)
+    )
+    return gold_marts, resource

@@ -1,0 +1,60 @@
+"""``radlake demo``: simulate a hospital group and run the whole pipeline on the embedded engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for the simulation, lake and marts.")] = Path(
+        "demo"
+    ),
+    institutions: Annotated[int, typer.Option(min=1, max=50, help="Simulated institutions.")] = 3,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Simulated days.")] = 7,
+    exams_per_day: Annotated[int, typer.Option(min=1, help="Exams per day and institution.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
+) -> None:
+    """Simulate a hospital group into WORKDIR, materialise every asset in-process, print a summary."""
+    from orchestration.demo import run_demo
+
+    console = Console()
+    summary = run_demo(
+        workdir,
+        institutions=institutions,
+        days=days,
+        exams_per_day=exams_per_day,
+        seed=seed,
+        progress=lambda msg: console.print(f"[bold cyan]radlake demo[/]: {msg}"),
+    )
+    tables = Table(title="Lake tables (Delta)")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for name, rows in summary.tables.items():
+        tables.add_row(name, f"{rows:,}")
+    console.print(tables)
+    marts = Table(title=f"Gold marts ({summary.warehouse})")
+    marts.add_column("mart")
+    marts.add_column("rows", justify="right")
+    for name, rows in summary.marts.items():
+        marts.add_row(name, f"{rows:,}")
+    console.print(marts)
+    checks = Table(title="Quality checks")
+    checks.add_column("check")
+    checks.add_column("result")
+    for name, verdict in sorted(summary.checks.items()):
+        checks.add_row(name, verdict if verdict == "passed" else f"[red]{verdict}[/]")
+    console.print(checks)
+    console.print(f"config:          {summary.config}")
+    console.print(f"warehouse:       {summary.warehouse}   (duckdb {summary.warehouse})")
+    console.print(f"quality report:  {summary.quality_report}")
+    console.print(f"Dagster UI:      make ui   (RADLAKE_CONFIG={summary.config} DAGSTER_HOME={workdir / '.dagster'})")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items())
+    console.print(f"time:            {timing}")
+    if not summary.success:
+        console.print("[red]radlake demo: some steps failed; see the Dagster run above (make ui)[/]")
+        raise typer.Exit(1)

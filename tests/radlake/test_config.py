@@ -1,0 +1,83 @@
+"""Settings: found via --config / RADLAKE_CONFIG, typed, and one line naming the key when wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from radlake.config import load_settings
+from radlake.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "radlake.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_resolve_relative_to_the_file(tmp_path: Path) -> None:
+    cfg = _write(tmp_path, "spark: embedded\n")
+    s = load_settings(cfg)
+    assert s.lake == str(tmp_path / "lake")
+    assert s.warehouse_path == str(tmp_path / "lake" / "gold" / "radlake.duckdb")
+    assert s.timezone == "Asia/Shanghai" and s.sources == {}
+
+
+def test_env_variable_finds_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _write(tmp_path, "lake: data/lake\n")
+    monkeypatch.setenv("RADLAKE_CONFIG", str(cfg))
+    monkeypatch.chdir("/")
+    assert load_settings().lake == str(tmp_path / "data" / "lake")
+
+
+def test_s3_lake_and_cluster_url(tmp_path: Path) -> None:
+    s = load_settings(_write(tmp_path, "lake: s3://bucket/prefix/\nspark: sc://spark:15002\n"))
+    assert s.lake == "s3://bucket/prefix" and s.lake_is_s3 and s.spark == "sc://spark:15002"
+
+
+def test_source_with_the_cdc_issue_format(tmp_path: Path) -> None:
+    s = load_settings(
+        _write(
+            tmp_path,
+            "sources:\n  ris:\n    kind: postgres\n    dsn: postgresql://radlake@db:5432/ris\n"
+            "    schema: ris\n    tables: ['*']\n    mode: query\n    watermark_column: updated_at\n",
+        )
+    )
+    src = s.sources["ris"]
+    assert (src.db_schema, src.mode, src.watermark_column, src.tables) == ("ris", "query", "updated_at", ["*"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("spark: local[2]\n", "spark: must be 'embedded' or a Spark Connect URL"),
+        ("lake: hdfs://x/y\n", "lake: must be a local path or s3://bucket/prefix"),
+        ("sources:\n  ris:\n    dsn: x\n    mode: binlog\n", "sources.ris.mode: Input should be 'logical' or 'query'"),
+        ("sources:\n  ris:\n    dsn: x\n    mode: query\n", "sources.ris: Value error"),
+        ("sources:\n  ris:\n    mode: logical\n", "sources.ris: Value error"),
+        ("dicom:\n  receiver:\n    port: 99999\n", "dicom.receiver.port: Input should be less than or equal to 65535"),
+        ("timezone: Mars/Olympus\n", "timezone: Value error, unknown time zone"),
+        ("lakes: /x\n", "lakes: Extra inputs are not permitted"),
+        ("lake: [unclosed\n", "is not valid YAML"),
+        ("- a list\n", "expected a mapping"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(str(cfg))
+    assert expected.split(": Value error")[0] in message
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_override_wins_over_file(tmp_path: Path) -> None:
+    cfg = _write(tmp_path, "lake: /somewhere\n")
+    assert load_settings(cfg, lake=str(tmp_path / "other")).lake == str(tmp_path / "other")

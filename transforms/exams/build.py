@@ -1,0 +1,172 @@
+"""Pure transform: the per-institution RIS tables and the DICOM studies → one row per ordered exam."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+EXAMS_COLUMNS: tuple[str, ...] = (
+    "institution",
+    "accession_number",
+    "order_id",
+    "patient_id",
+    "mrn",
+    "empi_id",
+    "priority",
+    "ordering_department",
+    "raw_exam_name",
+    "modality",
+    "status",
+    "ordered_at",
+    "exam_started_at",
+    "exam_ended_at",
+    "exam_date",
+    "device_station",
+    "report_status",
+    "report_written_at",
+    "report_signed_at",
+    "study_instance_uid",
+    "has_images",
+    "exam_codes",
+    "exam_name_status",
+)
+"""Columns of silver/exams, in order (see radlake.catalog for grain and keys)."""
+
+
+def _latest(df: DataFrame, keys: list[str], order: str) -> DataFrame:
+    """One row per ``keys``: the one with the greatest ``order`` (a re-done exam, an amended report)."""
+    w = Window.partitionBy(*keys).orderBy(F.col(order).desc_nulls_last())
+    return df.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
+
+
+def build_exams(
+    orders: DataFrame,
+    records: DataFrame,
+    reports: DataFrame,
+    departments: DataFrame,
+    devices: DataFrame,
+    patients: DataFrame,
+    studies: DataFrame | None = None,
+    name_map: DataFrame | None = None,
+    patient_master: DataFrame | None = None,
+    *,
+    timezone: str,
+) -> DataFrame:
+    """Join one ordered exam with everything known about it.
+
+    Parameters
+    ----------
+    orders, records, reports, departments, devices, patients
+        The RIS tables of all institutions (silver CDC state), each with an ``institution`` column added.
+    studies
+        silver/dicom_studies (``accession_number``, ``study_instance_uid``, ``modalities``); None before any
+        DICOM was ingested.
+    name_map
+        silver/exam_name_map (``institution``, ``raw_name``, ``codes``, ``status``); None before
+        standardization ran.
+    patient_master
+        silver/patient_master (``record_id`` = ``<institution>:<mrn>``, ``empi_id``); None before EMPI ran.
+    timezone
+        The hospitals' zone: ``exam_date`` is the local day of the exam start (of the order if not performed).
+
+    Returns
+    -------
+    DataFrame
+        :data:`EXAMS_COLUMNS`; one row per (institution, accession_number).
+    """
+    rec = _latest(records, ["institution", "order_id"], "started_at").select(
+        "institution",
+        "order_id",
+        F.col("started_at").alias("exam_started_at"),
+        F.col("ended_at").alias("exam_ended_at"),
+        "device_id",
+    )
+    rep = _latest(reports, ["institution", "order_id"], "updated_at").select(
+        "institution",
+        "order_id",
+        F.col("status").alias("report_status"),
+        F.col("written_at").alias("report_written_at"),
+        F.col("signed_at").alias("report_signed_at"),
+    )
+    dept = departments.select(
+        "institution",
+        F.col("department_id").alias("ordering_department_id"),
+        F.col("name").alias("ordering_department"),
+    )
+    dev = devices.select(
+        "institution",
+        "device_id",
+        F.col("station_name").alias("device_station"),
+        F.col("modality").alias("device_modality"),
+    )
+    pat = patients.select("institution", "patient_id", "mrn")
+
+    exams = (
+        orders.alias("o")
+        .join(rec, ["institution", "order_id"], "left")
+        .join(rep, ["institution", "order_id"], "left")
+        .join(dept, ["institution", "ordering_department_id"], "left")
+        .join(dev, ["institution", "device_id"], "left")
+        .join(pat, ["institution", "patient_id"], "left")
+    )
+
+    if studies is not None:
+        # Accession numbers are unique across the group (they carry the institution), so the study joins on it.
+        st = _latest(
+            studies.filter(F.col("accession_number").isNotNull()), ["accession_number"], "instance_count"
+        ).select("accession_number", "study_instance_uid")
+        exams = exams.join(st, ["accession_number"], "left")
+    else:
+        exams = exams.withColumn("study_instance_uid", F.lit(None).cast("string"))
+
+    if name_map is not None:
+        nm = name_map.select(
+            "institution",
+            F.col("raw_name").alias("raw_exam_name"),
+            F.col("codes").alias("exam_codes"),
+            F.col("status").alias("exam_name_status"),
+        )
+        exams = exams.join(nm, ["institution", "raw_exam_name"], "left")
+    else:
+        exams = exams.withColumn("exam_codes", F.lit(None).cast("array<string>")).withColumn(
+            "exam_name_status", F.lit(None).cast("string")
+        )
+
+    if patient_master is not None:
+        pm = patient_master.select(F.col("record_id").alias("_record_id"), "empi_id")
+        exams = exams.withColumn("_record_id", F.concat_ws(":", "institution", "mrn")).join(pm, ["_record_id"], "left")
+    else:
+        exams = exams.withColumn("empi_id", F.lit(None).cast("string"))
+
+    local_start = F.from_utc_timestamp(F.coalesce("exam_started_at", "ordered_at"), timezone)
+    return exams.select(
+        "institution",
+        "accession_number",
+        "order_id",
+        "patient_id",
+        "mrn",
+        "empi_id",
+        "priority",
+        "ordering_department",
+        "raw_exam_name",
+        # The device that performed the exam is the most reliable modality; the order's is a request.
+        F.coalesce("device_modality", "modality").alias("modality"),
+        "status",
+        "ordered_at",
+        "exam_started_at",
+        "exam_ended_at",
+        F.to_date(local_start).alias("exam_date"),
+        "device_station",
+        "report_status",
+        "report_written_at",
+        "report_signed_at",
+        "study_instance_uid",
+        F.col("study_instance_uid").isNotNull().alias("has_images"),
+        "exam_codes",
+        "exam_name_status",
+    )

@@ -1,0 +1,67 @@
+"""Spark job: read the RIS silver tables of every source and the DICOM/standard/EMPI tables, write silver/exams."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from radlake import catalog, lake
+from radlake.config import Settings
+from transforms.exams.build import build_exams
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RIS_TABLES = ("exam_orders", "exam_records", "reports", "departments", "devices", "patients")
+
+
+def _optional(spark: SparkSession, settings: Settings, layer: catalog.Layer, name: str) -> DataFrame | None:
+    if lake.table_version(settings, catalog.uri(settings, layer, name)) is None:
+        return None
+    return lake.read(spark, catalog.uri(settings, layer, name))
+
+
+def ris_sources(settings: Settings) -> list[str]:
+    """Configured sources whose silver tables hold a RIS (all six tables captured)."""
+    found = []
+    for name in settings.sources:
+        uris = [catalog.uri(settings, "silver", catalog.cdc_table_name(name, t)) for t in RIS_TABLES]
+        if all(lake.table_version(settings, u) is not None for u in uris):
+            found.append(name)
+    return found
+
+
+def build_exams_table(spark: SparkSession, settings: Settings) -> int:
+    """Rebuild silver/exams from the current silver state; returns its row count."""
+    sources = ris_sources(settings)
+    if not sources:
+        from radlake.errors import LakeError
+
+        raise LakeError("no RIS source has been synced yet: run `radlake cdc sync SOURCE` first")
+    frames: dict[str, DataFrame] = {}
+    for table_name in RIS_TABLES:
+        parts = []
+        for name in sources:
+            institution = settings.sources[name].institution or name
+            df = lake.read(spark, catalog.uri(settings, "silver", catalog.cdc_table_name(name, table_name)))
+            parts.append(df.withColumn("institution", F.lit(institution)))
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.unionByName(part, allowMissingColumns=True)
+        frames[table_name] = union
+    exams = build_exams(
+        frames["exam_orders"],
+        frames["exam_records"],
+        frames["reports"],
+        frames["departments"],
+        frames["devices"],
+        frames["patients"],
+        studies=_optional(spark, settings, "silver", "dicom_studies"),
+        name_map=_optional(spark, settings, "silver", "exam_name_map"),
+        patient_master=_optional(spark, settings, "silver", "patient_master"),
+        timezone=settings.timezone,
+    )
+    target = catalog.table_uri(settings, catalog.table("silver", "exams"))
+    lake.overwrite(exams, target)
+    return lake.read(spark, target).count()
