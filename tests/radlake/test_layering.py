@@ -1,0 +1,47 @@
+"""Layers import downward only, and the architecture document names every table of the catalog."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from radlake import catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER = {"radlake": 0, "ingestion": 1, "transforms": 1, "expectations": 1, "orchestration": 2}
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """Top-level package of every import, and whether it happens at module level."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    module_level = {id(n) for n in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name.split(".")[0], id(node) in module_level) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module.split(".")[0], id(node) in module_level))
+    return found
+
+
+def test_layers_import_downward_only() -> None:
+    offenders = []
+    for package, rank in ORDER.items():
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            entry_point = rel == "radlake/cli.py" or rel.startswith("radlake/commands/")
+            for imported, at_module_level in _imports(path):
+                if imported in ORDER and ORDER[imported] > rank:
+                    # The CLI is an entry point like orchestration, but loads layers only inside commands.
+                    if entry_point and not at_module_level:
+                        continue
+                    offenders.append(f"{rel} imports {imported}")
+                elif imported in ORDER and imported != package and ORDER[imported] == rank:
+                    offenders.append(f"{rel} imports sibling layer {imported}")
+    assert offenders == []
+
+
+def test_architecture_lists_every_catalog_table() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = [spec.key for spec in catalog.tables() if f"`{spec.key}`" not in text]
+    assert missing == []
