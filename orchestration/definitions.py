@@ -1,29 +1,29 @@
-"""The Dagster code location: bronze, silver and gold assets with their checks, built from radlake.yaml."""
+"""The Dagster code location: each layer's definitions merged, plus the nightly schedule and alerts."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.bronze.assets import cdc_source_assets, dicom_headers
-from orchestration.checks import quality_checks
-from orchestration.gold.dbt import dbt_gold_assets
+from orchestration.alerts import failure_alert_sensor
+from orchestration.bronze.definitions import build as build_bronze
+from orchestration.gold.definitions import build as build_gold
 from orchestration.resources import RadlakeResource
-from orchestration.silver.assets import dicom_rollups, exams_asset
-from radlake.config import CONFIG_ENV, Settings, find_config, load_settings
+from orchestration.schedules import nightly_job, nightly_schedule
+from orchestration.silver.definitions import build as build_silver
+from radlake.config import Settings, find_config, load_settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """All assets, checks and resources for one radlake.yaml (``$RADLAKE_CONFIG`` by default)."""
+    """All assets, checks, jobs, schedules, sensors and resources for one radlake.yaml."""
     settings = settings or load_settings()
-    config_path = str(settings.config_path) if settings.config_path else None
-    gold, dbt = dbt_gold_assets(settings)
-    return dg.Definitions(
-        assets=[dicom_headers, *cdc_source_assets(settings), dicom_rollups, exams_asset(settings), gold],
-        asset_checks=quality_checks(),
-        resources={"radlake": RadlakeResource(config_path=config_path), "dbt": dbt},
+    nightly = nightly_job()
+    core = dg.Definitions(
+        jobs=[nightly],
+        schedules=[nightly_schedule(settings, nightly)],
+        sensors=[failure_alert_sensor(settings.alerts)],
+        resources={"radlake": RadlakeResource(config_path=str(settings.config_path) if settings.config_path else None)},
     )
+    return dg.Definitions.merge(core, build_bronze(settings), build_silver(settings), build_gold(settings))
 
 
 defs = build_definitions(load_settings(find_config()))
-
-__all__ = ["CONFIG_ENV", "build_definitions", "defs"]

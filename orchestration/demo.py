@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from radlake.config import Settings, load_settings, write_settings
+from radlake.errors import DataError
 
 SIMULATION_MARKER = "truth/exams.csv"
 
@@ -27,7 +31,14 @@ class DemoSummary:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def demo_config(workdir: Path) -> dict[str, Any]:
+def simulated_days(workdir: Path) -> tuple[date, date]:
+    """First and last exam day of the simulation in ``workdir`` (from its truth file)."""
+    with (workdir / SIMULATION_MARKER).open(encoding="utf-8") as fh:
+        days = {row["exam_date"] for row in csv.DictReader(fh) if row["exam_date"]}
+    return date.fromisoformat(min(days)), date.fromisoformat(max(days))
+
+
+def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
     """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``)."""
     from radlake.simulator.simulate import source_configs
 
@@ -36,21 +47,31 @@ def demo_config(workdir: Path) -> dict[str, Any]:
         "spark": "embedded",
         "sources": source_configs(workdir),
         "dicom": {"watch": ["dicom"]},
+        "schedule": {"partitions_start": first_day.isoformat()},
+        "alerts": {"file": "alerts.jsonl"},
     }
 
 
-def materialize_all(settings: Settings, dagster_home: Path) -> tuple[bool, dict[str, str]]:
-    """Run every asset and check of these settings in this process; returns success and check verdicts."""
+def materialize_all(settings: Settings, dagster_home: Path, first: date, last: date) -> tuple[bool, dict[str, str]]:
+    """Run the nightly job over the days ``first``..``last`` in this process, as one run (one range).
+
+    Returns
+    -------
+    tuple
+        Whether the run succeeded, and each asset check's verdict.
+    """
     import dagster as dg
 
     from orchestration.definitions import build_definitions
     from orchestration.instance import prepare_dagster_home
+    from orchestration.partitions import range_tags
+    from orchestration.schedules import NIGHTLY_JOB
 
     prepare_dagster_home(dagster_home)
     defs = build_definitions(settings)
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs.resolve_job_def(NIGHTLY_JOB)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(first, last))
     checks: dict[str, str] = {}
     for evaluation in result.get_asset_check_evaluations():
         key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -89,12 +110,17 @@ def run_demo(
         say(f"reusing the simulation in {workdir}")
     summary.seconds["simulate"] = time.perf_counter() - t0
 
-    write_settings(demo_config(workdir), summary.config)
+    first, last = simulated_days(workdir)
+    write_settings(demo_config(workdir, first), summary.config)
     settings = load_settings(summary.config)
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    if last > today:
+        raise DataError(f"the simulation in {workdir} reaches {last}, after today: day partitions end today")
 
     t0 = time.perf_counter()
-    say("materialising all assets in-process (bronze → silver → gold, with quality checks)")
-    summary.success, summary.checks = materialize_all(settings, workdir / ".dagster")
+    say(f"materialising all assets in-process, days {first}..{today} (bronze → silver → gold, with quality checks)")
+    # Today too: the DICOM files' arrival day is the day they were written.
+    summary.success, summary.checks = materialize_all(settings, workdir / ".dagster", first, today)
     summary.seconds["pipeline"] = time.perf_counter() - t0
 
     summary.tables = lake_table_rows(settings)

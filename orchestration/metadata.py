@@ -1,4 +1,4 @@
-"""Materialisation metadata every asset reports: row counts, Delta version, and a small preview."""
+"""Materialisation metadata every asset reports: rows, new/changed/deleted rows, Delta version, a preview."""
 
 from __future__ import annotations
 
@@ -6,30 +6,61 @@ import dataclasses
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from radlake import lake
 from radlake.config import Settings
 
+# Delta commit metrics by writer: delta-rs names them snake_case, Spark engines camelCase.
+_NEW = ("numTargetRowsInserted", "num_added_rows")
+_CHANGED = ("numTargetRowsUpdated",)
+_DELETED = ("numTargetRowsDeleted", "num_deleted_rows")
+_OVERWRITES = {"WRITE", "CREATE TABLE", "CREATE OR REPLACE TABLE", "REPLACE TABLE"}
 
-def table_metadata(settings: Settings, uri: str, *, preview_columns: list[str] | None = None) -> dict[str, Any]:
-    """Rows, Delta version and path of a lake table, plus a preview of non-personal columns."""
+
+def table_metadata(
+    settings: Settings,
+    uri: str,
+    *,
+    since_version: int | None = None,
+    preview_columns: list[str] | None = None,
+) -> dict[str, Any]:
+    """Rows, Delta version and path of a lake table; with ``since_version``, the rows its new commits touched.
+
+    ``preview_columns`` must hold no personal data: the preview is shown to every UI user.
+    """
     dt = lake.open_table(settings, uri)
     if dt is None:
         return {"path": dg.MetadataValue.path(uri), "dagster/row_count": 0}
-    data = lake.read_arrow(settings, uri, columns=preview_columns)
+    counts = pa.table(dt.get_add_actions(flatten=True))["num_records"].to_pylist()
     meta: dict[str, Any] = {
         "path": dg.MetadataValue.path(uri),
         "delta_version": dt.version(),
-        "dagster/row_count": data.num_rows if data is not None else 0,
+        "dagster/row_count": sum(int(n) for n in counts if n),
     }
-    if preview_columns and data is not None and data.num_rows:
-        meta["preview"] = dg.MetadataValue.md(data.slice(0, 5).to_pandas().to_markdown(index=False))
+    if since_version is not None:
+        new = changed = deleted = 0
+        fresh = dt.version() - since_version
+        for commit in dt.history(fresh) if fresh > 0 else []:
+            if commit.get("version", -1) <= since_version:
+                continue
+            metrics = commit.get("operationMetrics") or {}
+            new += sum(int(metrics.get(k, 0) or 0) for k in _NEW)
+            if commit.get("operation") in _OVERWRITES and "numOutputRows" in metrics:
+                new += int(metrics["numOutputRows"])
+            changed += sum(int(metrics.get(k, 0) or 0) for k in _CHANGED)
+            deleted += sum(int(metrics.get(k, 0) or 0) for k in _DELETED)
+        meta.update({"new_rows": new, "changed_rows": changed, "deleted_rows": deleted})
+    if preview_columns:
+        head = lake.head(settings, uri, preview_columns, 5)
+        if head is not None and head.num_rows:
+            meta["preview"] = dg.MetadataValue.md(head.to_pandas().to_markdown(index=False))
     return meta
 
 
 def report_metadata(report: Any) -> dict[str, Any]:
     """A library report (a dataclass of counts and figures) as flat Dagster metadata."""
-    if not dataclasses.is_dataclass(report):
+    if report is None or not dataclasses.is_dataclass(report):
         return {}
     out: dict[str, Any] = {}
     for key, value in dataclasses.asdict(report).items():  # type: ignore[arg-type]

@@ -96,6 +96,7 @@ _TABLES: tuple[TableSpec, ...] = (
         ),
         producer="transforms.exams",
         consumers=("dbt: all marts", "expectations.silver"),
+        partition_by=("exam_date",),
     ),
     TableSpec(
         layer="silver",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,9 +71,17 @@ class DicomConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    """When the nightly pipeline runs."""
+    """When the nightly pipeline runs and how far back it refreshes day partitions.
+
+    ``partitions_start`` is the first day partition (exam days, DICOM arrival days); ``refresh_days`` is how
+    many recent days the nightly run rebuilds, because reports and corrections arrive after the exam day.
+    ``cdc_lag_alert_seconds`` is the replication lag above which the CDC sensor raises an alert.
+    """
 
     nightly_cron: str = "0 2 * * *"
+    partitions_start: date = date(2024, 1, 1)
+    refresh_days: int = Field(7, ge=1, le=366)
+    cdc_lag_alert_seconds: int = Field(900, ge=1)
 
     @field_validator("nightly_cron")
     @classmethod

@@ -171,6 +171,26 @@ def read_arrow(settings: Settings, uri: str, columns: Sequence[str] | None = Non
     return table.select(list(columns)) if columns else table
 
 
+def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:
+    """The first ``n`` rows of ``columns`` from one data file of the table (a preview, not a sample)."""
+    dt = open_table(settings, uri)
+    if dt is None:
+        return None
+    files = dt.file_uris()
+    if not files:
+        return None
+    import pyarrow.parquet as pq
+
+    present = [c for c in columns if c not in dt.metadata().partition_columns]
+    if settings.lake_is_s3:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+        with fs.open(files[0].removeprefix("s3://"), "rb") as fh:
+            return pq.ParquetFile(fh).read_row_group(0, columns=present).slice(0, n)
+    return pq.ParquetFile(files[0]).read_row_group(0, columns=present).slice(0, n)
+
+
 # --- Spark side -------------------------------------------------------------------------------------------
 
 
@@ -195,11 +215,12 @@ def overwrite(df: DataFrame, uri: str, *, partition_by: Sequence[str] = (), repl
 
     ``replaceWhere`` rather than dynamic partition overwrite: Sail ignores the latter and replaces the table.
     """
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    writer = df.write.format("delta").mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    if replace_where:
-        writer = writer.option("replaceWhere", replace_where)
+    # A whole-table rewrite may change the schema; a partial one must not (delta-spark refuses both at once).
+    option = ("replaceWhere", replace_where) if replace_where else ("overwriteSchema", "true")
+    writer = writer.option(*option)
     writer.save(uri)
 
 

@@ -1,42 +1,73 @@
-"""Bronze assets: DICOM headers from the watch folders and the change logs of every RIS/HIS source."""
+"""Bronze assets: DICOM headers by arrival day, and the change logs (and state) of every RIS/HIS source."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 
 import dagster as dg
 
+from orchestration.bronze.arrivals import files_arrived
 from orchestration.metadata import report_metadata, table_metadata
 from orchestration.owners import BRONZE_OWNERS, SILVER_OWNERS
+from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
-from radlake import catalog
+from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import DataError
 
 DICOM_TABLES = ("dicom_files", "dicom_instances")
 
+# Transient failures (a database restarting, a share remounting) heal; data errors never do (see _no_retry).
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL)
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            ["bronze", name],
-            description=catalog.table("bronze", name).description,
-            group_name="bronze",
-            owners=BRONZE_OWNERS,
-            kinds={"delta", "python"},
-        )
-        for name in DICOM_TABLES
-    ],
-    can_subset=False,
-)
-def dicom_headers(radlake: RadlakeResource):
-    """Ingest new DICOM files from the configured watch folders (headers only; re-runs skip landed files)."""
-    from ingestion.dicom.api import ingest_dicom
 
-    settings = radlake.settings()
-    report = ingest_dicom(settings, settings.dicom.watch)
-    extra = report_metadata(report)
-    for name in DICOM_TABLES:
-        uri = catalog.table_uri(settings, catalog.table("bronze", name))
-        yield dg.MaterializeResult(asset_key=["bronze", name], metadata={**table_metadata(settings, uri), **extra})
+def _no_retry(err: DataError) -> dg.Failure:
+    return dg.Failure(description=str(err), allow_retries=False)
+
+
+def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
+    """bronze/dicom_files and bronze/dicom_instances, partitioned by the local day files arrived."""
+
+    @dg.multi_asset(
+        name="dicom_headers",
+        specs=[
+            dg.AssetSpec(
+                ["bronze", name],
+                description=catalog.table("bronze", name).description,
+                group_name="bronze",
+                owners=BRONZE_OWNERS,
+                kinds={"delta", "python"},
+            )
+            for name in DICOM_TABLES
+        ],
+        can_subset=False,
+        partitions_def=daily_partitions(settings),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=TRANSIENT_RETRY,
+    )
+    def _dicom(context: dg.AssetExecutionContext, radlake: RadlakeResource):
+        """Land the headers of DICOM files that arrived in the watch folders on the partition's days.
+
+        Files already landed are skipped, so re-running a day (or a backfill over it) commits nothing new.
+        """
+        from ingestion.dicom.api import ingest_dicom
+
+        settings = radlake.settings()
+        first, last = partition_days(context)
+        files = files_arrived(settings.dicom.watch, first, last, settings.timezone)
+        context.log.info(f"{len(files)} files arrived {first}..{last} in {len(settings.dicom.watch)} watch folders")
+        uris = {n: catalog.table_uri(settings, catalog.table("bronze", n)) for n in DICOM_TABLES}
+        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+        try:
+            report = ingest_dicom(settings, files) if files else None
+        except DataError as err:
+            raise _no_retry(err) from None
+        extra = report_metadata(report)
+        for name, uri in uris.items():
+            meta = table_metadata(settings, uri, since_version=before[name] if before[name] is not None else -1)
+            yield dg.MaterializeResult(
+                asset_key=["bronze", name], metadata={**meta, **extra, "files_arrived": len(files)}
+            )
+
+    return _dicom
 
 
 def _source_tables(settings: Settings, source: str) -> list[str]:
@@ -51,66 +82,69 @@ def cdc_source_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     materialised separately. With ``tables: ["*"]`` the tables are only known at run time, and the source
     appears as one asset ``bronze/<source>``.
     """
-    assets = []
-    for source in settings.sources:
-        names = _source_tables(settings, source)
-        if names:
-            specs = []
-            for t in names:
-                name = catalog.cdc_table_name(source, t)
-                specs.append(
-                    dg.AssetSpec(
-                        ["bronze", name],
-                        description=f"Change log of {source}.{t}.",
-                        group_name="bronze",
-                        owners=BRONZE_OWNERS,
-                        kinds={"delta", "postgres"},
-                    )
-                )
-                specs.append(
-                    dg.AssetSpec(
-                        ["silver", name],
-                        description=f"Current state of {source}.{t}.",
-                        group_name="silver",
-                        owners=SILVER_OWNERS,
-                        kinds={"delta", "spark"},
-                        deps=[["bronze", name]],
-                    )
-                )
-        else:
-            specs = [
-                dg.AssetSpec(
-                    ["bronze", source],
-                    description=f"All captured tables of {source}.",
-                    group_name="bronze",
-                    owners=BRONZE_OWNERS,
-                    kinds={"delta", "postgres"},
-                )
-            ]
-        assets.append(_cdc_asset(source, specs))
-    return assets
+    return [_cdc_asset(source, _cdc_specs(settings, source)) for source in settings.sources]
+
+
+def _cdc_specs(settings: Settings, source: str) -> list[dg.AssetSpec]:
+    names = _source_tables(settings, source)
+    if not names:
+        return [
+            dg.AssetSpec(
+                ["bronze", source],
+                description=f"All captured tables of source {source}.",
+                group_name="bronze",
+                owners=BRONZE_OWNERS,
+                kinds={"delta", "postgres"},
+            )
+        ]
+    specs = []
+    for t in names:
+        name = catalog.cdc_table_name(source, t)
+        specs.append(
+            dg.AssetSpec(
+                ["bronze", name],
+                description=f"Append-only change log of {source}.{t}.",
+                group_name="bronze",
+                owners=BRONZE_OWNERS,
+                kinds={"delta", "postgres"},
+            )
+        )
+        specs.append(
+            dg.AssetSpec(
+                ["silver", name],
+                description=f"Current state of {source}.{t}, merged from its change log.",
+                group_name="silver",
+                owners=SILVER_OWNERS,
+                kinds={"delta", "spark"},
+                deps=[["bronze", name]],
+            )
+        )
+    return specs
+
+
+def cdc_asset_name(source: str) -> str:
+    """The Dagster name of a source's sync multi-asset (jobs and sensors select it by this)."""
+    return f"cdc_{source}"
 
 
 def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
-    @dg.multi_asset(
-        name=f"cdc_{source}",
-        specs=specs,
-        can_subset=False,
-        retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
-    )
-    def _sync(radlake: RadlakeResource):
+    @dg.multi_asset(name=cdc_asset_name(source), specs=specs, can_subset=False, retry_policy=TRANSIENT_RETRY)
+    def _sync(context: dg.AssetExecutionContext, radlake: RadlakeResource):
+        """One CDC batch of the source: its snapshot the first time, afterwards the changes since the last batch."""
         from ingestion.cdc.sync import sync_source
 
         settings = radlake.settings()
+        uris = {spec.key: catalog.uri(settings, *spec.key.path) for spec in specs}  # type: ignore[arg-type]
+        before = {key: lake.table_version(settings, uri) for key, uri in uris.items()}
         try:
             report = sync_source(settings, source)
         except DataError as err:
-            # Bad data does not heal by retrying; an unreachable database may.
-            raise dg.Failure(str(err), allow_retries=False) from None
+            raise _no_retry(err) from None
         extra = report_metadata(report)
-        for spec in specs:
-            layer, name = spec.key.path
-            uri = catalog.uri(settings, layer, name)  # type: ignore[arg-type]
-            yield dg.MaterializeResult(asset_key=spec.key, metadata={**table_metadata(settings, uri), **extra})
+        for key, uri in uris.items():
+            since = before[key] if before[key] is not None else -1
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={**table_metadata(settings, uri, since_version=since), **extra}
+            )
 
     return _sync

@@ -4,6 +4,7 @@
 
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from radlake.config import Settings
 from radlake.warehouse import DBT_PROJECT_DIR, apply_dbt_env
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+MART_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
 
 
 class RadlakeDbtTranslator(DagsterDbtTranslator):
@@ -31,6 +33,13 @@ class RadlakeDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return GOLD_OWNERS
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("model."):
+            # Marts are rebuilt nightly; a mart older than 26 hours missed a night (two hours of slack).
+            spec = spec.replace_attributes(freshness_policy=MART_FRESHNESS)
+        return spec
 
 
 def _project_files_newer_than(path: Path) -> bool:

@@ -1,14 +1,17 @@
-"""Silver assets: DICOM roll-ups and silver/exams, with the silver quality suite as a blocking check."""
+"""Silver assets: DICOM roll-ups and silver/exams (by exam day), built by Spark jobs in transforms/."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 
 import dagster as dg
 
 from orchestration.metadata import table_metadata
 from orchestration.owners import SILVER_OWNERS
+from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
-from radlake import catalog
+from radlake import catalog, lake
 from radlake.config import Settings
+
+EXAMS_PREVIEW = ["institution", "accession_number", "modality", "status", "priority", "exam_date"]
 
 
 @dg.multi_asset(
@@ -30,14 +33,18 @@ def dicom_rollups(radlake: RadlakeResource):
     from transforms.dicom.job import build_dicom_rollups
 
     settings = radlake.settings()
+    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("dicom_series", "dicom_studies")}
+    before = {n: lake.table_version(settings, u) for n, u in uris.items()}
     build_dicom_rollups(radlake.spark(), settings)
-    for name in ("dicom_series", "dicom_studies"):
-        uri = catalog.table_uri(settings, catalog.table("silver", name))
-        yield dg.MaterializeResult(asset_key=["silver", name], metadata=table_metadata(settings, uri))
+    for name, uri in uris.items():
+        since = before[name] if before[name] is not None else -1
+        yield dg.MaterializeResult(
+            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+        )
 
 
 def exams_asset(settings: Settings) -> dg.AssetsDefinition:
-    """silver/exams, depending on every RIS source's silver tables and the DICOM studies."""
+    """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
     from transforms.exams.job import RIS_TABLES
 
     deps: list[list[str]] = [["silver", "dicom_studies"]]
@@ -55,17 +62,21 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
         owners=SILVER_OWNERS,
         kinds={"delta", "spark"},
         deps=deps,
+        partitions_def=daily_partitions(settings),
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def exams(radlake: RadlakeResource) -> dg.MaterializeResult:
+    def exams(context: dg.AssetExecutionContext, radlake: RadlakeResource) -> dg.MaterializeResult:
+        """Rebuild the exams of the partition's days (one run for a whole backfill range)."""
         from transforms.exams.job import build_exams_table
 
         settings = radlake.settings()
-        rows = build_exams_table(radlake.spark(), settings)
+        first, last = partition_days(context)
+        uri = catalog.table_uri(settings, spec)
+        before = lake.table_version(settings, uri)
+        rows = build_exams_table(radlake.spark(), settings, first, last)
         meta = table_metadata(
-            settings,
-            catalog.table_uri(settings, spec),
-            preview_columns=["institution", "accession_number", "modality", "status", "exam_date"],
+            settings, uri, since_version=before if before is not None else -1, preview_columns=EXAMS_PREVIEW
         )
-        return dg.MaterializeResult(metadata={**meta, "dagster/row_count": rows})
+        return dg.MaterializeResult(metadata={**meta, "rows_in_range": rows, "days": f"{first}..{last}"})
 
     return exams

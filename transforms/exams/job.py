@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -32,8 +33,14 @@ def ris_sources(settings: Settings) -> list[str]:
     return found
 
 
-def build_exams_table(spark: SparkSession, settings: Settings) -> int:
-    """Rebuild silver/exams from the current silver state; returns its row count."""
+def build_exams_table(
+    spark: SparkSession, settings: Settings, first: date | None = None, last: date | None = None
+) -> int:
+    """Rebuild silver/exams (all of it, or the exam days ``first``..``last``); returns the rows written.
+
+    The table is partitioned by ``exam_date``; a day range replaces exactly those days (``replaceWhere``), so
+    re-running or backfilling a range leaves other days as they were.
+    """
     sources = ris_sources(settings)
     if not sources:
         from radlake.errors import LakeError
@@ -62,6 +69,14 @@ def build_exams_table(spark: SparkSession, settings: Settings) -> int:
         patient_master=_optional(spark, settings, "silver", "patient_master"),
         timezone=settings.timezone,
     )
-    target = catalog.table_uri(settings, catalog.table("silver", "exams"))
-    lake.overwrite(exams, target)
-    return lake.read(spark, target).count()
+    spec = catalog.table("silver", "exams")
+    target = catalog.table_uri(settings, spec)
+    condition = None
+    if first is not None and last is not None:
+        condition = f"exam_date >= DATE'{first.isoformat()}' AND exam_date <= DATE'{last.isoformat()}'"
+        exams = exams.filter(condition)
+    if lake.table_version(settings, target) is None:
+        condition = None  # the first write creates the table
+    lake.overwrite(exams, target, partition_by=spec.partition_by, replace_where=condition)
+    written = lake.read(spark, target)
+    return (written.filter(condition) if condition else written).count()

@@ -1,0 +1,14 @@
+"""Gold definitions: the dbt marts (with their tests as checks) and the dbt resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.gold.dbt import dbt_gold_assets
+from radlake.config import Settings
+
+
+def build(settings: Settings) -> dg.Definitions:
+    """The gold layer's definitions for these settings."""
+    marts, dbt = dbt_gold_assets(settings)
+    return dg.Definitions(assets=[marts], resources={"dbt": dbt})

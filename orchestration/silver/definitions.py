@@ -1,0 +1,14 @@
+"""Silver definitions: Spark-built tables and the quality suites that guard lake tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.checks import quality_checks
+from orchestration.silver.assets import dicom_rollups, exams_asset
+from radlake.config import Settings
+
+
+def build(settings: Settings) -> dg.Definitions:
+    """The silver layer's definitions for these settings."""
+    return dg.Definitions(assets=[dicom_rollups, exams_asset(settings)], asset_checks=quality_checks())
