@@ -1,10 +1,18 @@
-"""Shared fixtures: one embedded Spark engine (Sail) per test session."""
+"""Shared fixtures: one embedded Spark engine (Sail) per session, one small simulated demo lake."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from radlake.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+"""Where tests keep what a person may want to look at afterwards (screenshots); git-ignored."""
+
+DEMO_SIZE = {"institutions": 2, "days": 2, "exams_per_day": 40, "seed": 11}
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +23,18 @@ def spark():
     session = spark_session(Settings())
     yield session
     stop_embedded()
+
+
+@pytest.fixture(scope="session")
+def demo_size() -> dict[str, int]:
+    """The size of the shared demo simulation (small: the whole pipeline runs in well under a minute)."""
+    return dict(DEMO_SIZE)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """A small simulated group run end to end once per test session: (workdir, DemoSummary)."""
+    from orchestration.demo import run_demo
+
+    workdir = tmp_path_factory.mktemp("demo")
+    return workdir, run_demo(workdir, **DEMO_SIZE)

@@ -13,15 +13,6 @@ from radlake.config import load_settings
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    from orchestration.demo import run_demo
-
-    workdir = tmp_path_factory.mktemp("demo")
-    summary = run_demo(workdir, institutions=2, days=2, exams_per_day=40, seed=11)
-    return workdir, summary
-
-
 def test_demo_succeeds_and_checks_pass(demo_run) -> None:
     _, summary = demo_run
     assert summary.success
@@ -50,7 +41,7 @@ def test_mart_counts_equal_the_simulated_truth(demo_run) -> None:
     assert mart == dict(truth)
 
 
-def test_rerun_changes_nothing(demo_run) -> None:
+def test_rerun_changes_nothing(demo_run, demo_size) -> None:
     from orchestration.demo import run_demo
 
     workdir, first = demo_run
@@ -63,7 +54,7 @@ def test_rerun_changes_nothing(demo_run) -> None:
         }
 
     before = versions()
-    again = run_demo(workdir, institutions=2, days=2, exams_per_day=40, seed=11)
+    again = run_demo(workdir, **demo_size)
     assert again.success
     assert versions() == before  # bronze landing is idempotent: nothing new was committed
     assert again.tables == first.tables and again.marts == first.marts

@@ -1,0 +1,118 @@
+"""The Dagster webserver on the demo's lake: the asset graph through GraphQL, and as a person sees it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+EXPECTED = ["bronze/dicom_instances", "silver/exams", "gold/exam_volume_daily"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def webserver(demo_run):
+    workdir, summary = demo_run
+    port = _free_port()
+    env = {**os.environ, "RADLAKE_CONFIG": str(summary.config), "DAGSTER_HOME": str(workdir / ".dagster")}
+    log = (workdir / "webserver.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                data = _graphql(port, "{ workspaceOrError { __typename } }")
+                if data.get("data"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"webserver did not come up: {(workdir / 'webserver.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_asset_graph_through_graphql(webserver: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:  # the code location loads after the server answers
+        data = _graphql(webserver, "{ assetNodes { assetKey { path } groupName hasAssetChecks } }")
+        nodes = (data.get("data") or {}).get("assetNodes") or []
+        if nodes or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+    for key in EXPECTED:
+        assert key in by_key, sorted(by_key)
+        assert by_key[key]["groupName"] == key.split("/")[0]
+    assert by_key["silver/exams"]["hasAssetChecks"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium not installed (make test installs it)")
+def test_asset_graph_page_in_chromium(webserver: int, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dagster_asset_graph.png"
+    shot.unlink(missing_ok=True)
+    url = f"http://127.0.0.1:{webserver}/asset-groups"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=20000",
+    ]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    for name in ("dicom_instances", "exams", "exam_volume_daily"):
+        assert name in dom.stdout, name
