@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import dagster as dg
 
 from expectations.suites import Suite, all_suites
 from orchestration.resources import RadlakeResource
-from radlake import lake
+
+
+def _key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(table.split("/", 1))
 
 
 def _check_for(suite: Suite) -> dg.AssetChecksDefinition:
-    layer, name = suite.table.split("/", 1)
+    # A suite that reads more than its own table (gold totals against silver) waits for those tables too.
+    extra = [_key(t) for t in suite.requires if t != suite.table]
 
     @dg.asset_check(
-        asset=dg.AssetKey([layer, name]),
+        asset=_key(suite.table),
         name=suite.name,
         description=suite.description,
         blocking=True,
+        additional_deps=extra or None,
     )
     def _check(radlake: RadlakeResource) -> dg.AssetCheckResult:
-        from expectations.runner import validate
+        from expectations.report import summary_path, write_report
+        from expectations.suite_run import run_suite
 
         settings = radlake.settings()
-        data = lake.read_arrow(settings, f"{settings.lake}/{layer}/{name}")
-        if data is None:
-            return dg.AssetCheckResult(
-                passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata={"reason": "table missing"}
-            )
-        result = validate(settings, suite, data.to_pandas())
-        failed = result.failed
+        run = run_suite(settings, suite)
+        report = write_report(settings)
+        if run.result is None:
+            # Nothing to judge yet (e.g. no DICOM landed, or the EMPI has not run): not a data failure.
+            return dg.AssetCheckResult(passed=True, metadata={"skipped": run.skipped or ""})
+        result = run.result
         return dg.AssetCheckResult(
-            passed=not failed,
+            passed=result.success,
             # Only critical expectations block; a warning-level failure shows but lets the run go on.
             severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
             metadata={
@@ -43,9 +50,11 @@ def _check_for(suite: Suite) -> dg.AssetChecksDefinition:
                             "severity": o.severity,
                             "unexpected": o.unexpected_count,
                         }
-                        for o in failed
+                        for o in result.failed
                     ]
                 ),
+                "failing_rows": dg.MetadataValue.json([str(s.path) for s in run.samples]),
+                "quality_report": dg.MetadataValue.path(str(report if report else summary_path(settings))),
                 "data_docs": dg.MetadataValue.path(result.docs_path or ""),
             },
         )
@@ -53,6 +62,14 @@ def _check_for(suite: Suite) -> dg.AssetChecksDefinition:
     return _check
 
 
-def quality_checks() -> list[dg.AssetChecksDefinition]:
-    """One check per suite over a lake table (gold suites run inside the warehouse, see gold assets)."""
-    return [_check_for(s) for s in all_suites().values() if s.layer in ("bronze", "silver")]
+def quality_checks(asset_keys: Collection[dg.AssetKey] | None = None) -> list[dg.AssetChecksDefinition]:
+    """One check per suite (bronze, silver and gold), on the asset of the table it guards.
+
+    Parameters
+    ----------
+    asset_keys
+        When given, only suites whose table is one of these assets (so no check targets an asset the code
+        location does not define); all suites otherwise.
+    """
+    keys = set(asset_keys) if asset_keys is not None else None
+    return [_check_for(s) for s in all_suites().values() if keys is None or _key(s.table) in keys]

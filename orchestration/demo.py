@@ -40,12 +40,17 @@ def simulated_days(workdir: Path) -> tuple[date, date]:
 
 def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
     """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``)."""
+    from radlake.simulator.ris import TABLE_COLUMNS
     from radlake.simulator.simulate import source_configs
 
+    sources = source_configs(workdir)
+    for source in sources.values():
+        # Name the tables, so each one is its own asset in the UI (with "*" a source is a single asset).
+        source["tables"] = list(TABLE_COLUMNS)
     return {
         "lake": "lake",
         "spark": "embedded",
-        "sources": source_configs(workdir),
+        "sources": sources,
         "dicom": {"watch": ["dicom"]},
         "schedule": {"partitions_start": first_day.isoformat()},
         "alerts": {"file": "alerts.jsonl"},
@@ -71,7 +76,13 @@ def materialize_all(settings: Settings, dagster_home: Path, first: date, last: d
     defs = build_definitions(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(first, last))
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags=range_tags(first, last),
+            # The summary is the demo's output; Dagster's step-by-step log stays in the UI (make ui).
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
     checks: dict[str, str] = {}
     for evaluation in result.get_asset_check_evaluations():
         key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

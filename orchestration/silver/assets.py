@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 
+from collections import Counter
+
 import dagster as dg
 
 from orchestration.metadata import table_metadata
@@ -43,16 +45,71 @@ def dicom_rollups(radlake: RadlakeResource):
         )
 
 
-def exams_asset(settings: Settings) -> dg.AssetsDefinition:
-    """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
-    from transforms.exams.job import RIS_TABLES
-
-    deps: list[list[str]] = [["silver", "dicom_studies"]]
+def _ris_deps(settings: Settings, tables: tuple[str, ...]) -> list[list[str]]:
+    """The silver CDC tables (or whole-source assets) that hold these RIS tables."""
+    deps: list[list[str]] = []
     for source, cfg in settings.sources.items():
         if cfg.tables == ["*"]:
             deps.append(["bronze", source])
         else:
-            deps += [["silver", catalog.cdc_table_name(source, t)] for t in RIS_TABLES if t in cfg.tables]
+            deps += [["silver", catalog.cdc_table_name(source, t)] for t in tables if t in cfg.tables]
+    return deps
+
+
+STEWARD_TABLES = [
+    dg.AssetSpec(
+        ["silver", name],
+        description=catalog.table("silver", name).description
+        + f" Written by `{catalog.table('silver', name).producer}`.",
+        group_name="silver",
+        owners=["team:data-stewards"],
+        kinds={"delta"},
+    )
+    for name in ("exam_name_decisions", "empi_decisions")
+]
+"""Tables stewards write through the CLI: inputs of the graph that no asset materialises."""
+
+
+def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
+    """silver/exam_name_map: every distinct raw exam name of every institution mapped to standard codes."""
+    spec = catalog.table("silver", "exam_name_map")
+
+    @dg.asset(
+        key=["silver", "exam_name_map"],
+        description=spec.description,
+        group_name="silver",
+        owners=SILVER_OWNERS,
+        kinds={"delta", "spark"},
+        deps=[*_ris_deps(settings, ("exam_orders",)), ["silver", "exam_name_decisions"]],
+    )
+    def exam_name_map(radlake: RadlakeResource) -> dg.MaterializeResult:
+        """Map all distinct raw names with the steward decisions re-applied (new words and decisions apply to all)."""
+        from transforms.exam_names.job import build_exam_name_map
+
+        settings = radlake.settings()
+        uri = catalog.table_uri(settings, spec)
+        before = lake.table_version(settings, uri)
+        build_exam_name_map(radlake.spark(), settings)
+        meta = table_metadata(
+            settings,
+            uri,
+            since_version=before if before is not None else -1,
+            preview_columns=["institution", "raw_name", "codes", "status", "confidence"],
+        )
+        data = lake.read_arrow(settings, uri, ["status"])
+        if data is not None:
+            for status, count in Counter(data["status"].to_pylist()).items():
+                meta[f"status.{status}"] = count
+        return dg.MaterializeResult(metadata=meta)
+
+    return exam_name_map
+
+
+def exams_asset(settings: Settings) -> dg.AssetsDefinition:
+    """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
+    from transforms.exams.job import RIS_TABLES
+
+    deps = [["silver", "dicom_studies"], ["silver", "exam_name_map"], *_ris_deps(settings, RIS_TABLES)]
     spec = catalog.table("silver", "exams")
 
     @dg.asset(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.checks import quality_checks
-from orchestration.silver.assets import dicom_rollups, exams_asset
+from orchestration.silver.assets import STEWARD_TABLES, dicom_rollups, exam_name_map_asset, exams_asset
 from radlake.config import Settings
 
 
 def build(settings: Settings) -> dg.Definitions:
     """The silver layer's definitions for these settings."""
-    return dg.Definitions(assets=[dicom_rollups, exams_asset(settings)], asset_checks=quality_checks())
+    return dg.Definitions(
+        assets=[*STEWARD_TABLES, dicom_rollups, exam_name_map_asset(settings), exams_asset(settings)],
+        asset_checks=quality_checks(),
+    )
