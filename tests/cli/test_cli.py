@@ -16,7 +16,7 @@ RADLAKE = Path(sys.executable).parent / "radlake"
 
 def _walk(command: click.Command, path: list[str]):
     yield path
-    if isinstance(command, click.Group):
+    if hasattr(command, "commands"):  # typer may bundle its own click, so no isinstance
         for name, sub in command.commands.items():
             yield from _walk(sub, [*path, name])
 

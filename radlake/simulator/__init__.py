@@ -1,0 +1,8 @@
+"""The simulated hospital group: RIS/HIS databases, DICOM files and the truth beside them."""
+
+from __future__ import annotations
+
+from radlake.simulator.live import LiveSummary, run_live
+from radlake.simulator.simulate import SimulationSummary, simulate, source_configs
+
+__all__ = ["LiveSummary", "SimulationSummary", "run_live", "simulate", "source_configs"]
