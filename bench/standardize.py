@@ -70,8 +70,10 @@ def naive_baseline(names: list[tuple[str, str]]) -> float:
     started = time.perf_counter()
     hits = sum(1 for _, raw in names if normalize(raw, lexicon).text in table)
     seconds = time.perf_counter() - started
-    print(f"naive baseline: {len(names):,} names in {seconds:.2f} s ({len(names) / seconds:,.0f} names/s), "
-          f"{hits:,} found in the dev set ({hits / len(names):.1%})")
+    print(
+        f"naive baseline: {len(names):,} names in {seconds:.2f} s ({len(names) / seconds:,.0f} names/s), "
+        f"{hits:,} found in the dev set ({hits / len(names):.1%})"
+    )
     return seconds
 
 
@@ -100,11 +102,15 @@ def main() -> None:
     if done.returncode != 0:
         sys.exit(f"radlake standardize failed ({done.returncode}): {done.stderr.strip()}")
     print(done.stderr.strip())
-    print(f"batch CLI: {len(names):,} names in {seconds:.1f} s ({len(names) / seconds:,.0f} names/s, "
-          f"{os.cpu_count()} cores); target < 60 s: {'met' if seconds < 60 else 'MISSED'}")
+    print(
+        f"batch CLI: {len(names):,} names in {seconds:.1f} s ({len(names) / seconds:,.0f} names/s, "
+        f"{os.cpu_count()} cores); target < 60 s: {'met' if seconds < 60 else 'MISSED'}"
+    )
     baseline = naive_baseline(names)
-    print(f"ratio CLI / naive lookup: {seconds / baseline:.1f}x the time of a plain normalise-and-lookup "
-          "(which maps only names already in the dev set)")
+    print(
+        f"ratio CLI / naive lookup: {seconds / baseline:.1f}x the time of a plain normalise-and-lookup "
+        "(which maps only names already in the dev set)"
+    )
 
 
 if __name__ == "__main__":

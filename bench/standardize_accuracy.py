@@ -68,8 +68,10 @@ def measure(engine: ExamNameEngine, rows, show_errors: bool = False) -> dict[str
             auto_correct += ok
         if show_errors and (not ok or m.status not in ("matched", "not_exam")):
             mark = "WRONG" if not ok else "doubt"
-            print(f"  {mark} {m.status:9s} {m.confidence:.2f} {raw!r}: got {'|'.join(m.codes) or '-'} "
-                  f"want {'|'.join(truth) or 'not_exam'}  ({'; '.join(m.reasons)})")
+            print(
+                f"  {mark} {m.status:9s} {m.confidence:.2f} {raw!r}: got {'|'.join(m.codes) or '-'} "
+                f"want {'|'.join(truth) or 'not_exam'}  ({'; '.join(m.reasons)})"
+            )
     n = len(rows)
     return {
         "rows": n,

@@ -19,12 +19,15 @@ def write(path, rows, header=("institution", "raw_name", "decision_codes", "not_
 
 def test_read_decisions(tmp_path, standard):
     path = tmp_path / "d.csv"
-    write(path, [
-        ("h01", "头颅平扫", "30010100010000", "", "li"),
-        ("h01", "胸部+上腹CT", "20030100010000|20040100010000", "", "li"),
-        ("", "耗材包", "", "true", "wang"),
-        ("h02", "not decided yet", "", "", ""),
-    ])
+    write(
+        path,
+        [
+            ("h01", "头颅平扫", "30010100010000", "", "li"),
+            ("h01", "胸部+上腹CT", "20030100010000|20040100010000", "", "li"),
+            ("", "耗材包", "", "true", "wang"),
+            ("h02", "not decided yet", "", "", ""),
+        ],
+    )
     got = read_decisions_csv(path, standard)
     assert [(d.institution, d.raw_name, d.codes, d.not_exam) for d in got] == [
         ("h01", "头颅平扫", ("30010100010000",), False),

@@ -24,7 +24,11 @@ def texts(tokens):
 
 def test_longest_terms_first(lexicon):
     assert texts(tokenize("颈椎正侧位+双斜位", lexicon)) == [
-        ("颈椎", True), ("正侧位", True), ("+", True), ("双斜位", True)]
+        ("颈椎", True),
+        ("正侧位", True),
+        ("+", True),
+        ("双斜位", True),
+    ]
 
 
 def test_unknown_chunks(lexicon):

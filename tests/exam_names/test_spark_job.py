@@ -64,7 +64,10 @@ def test_steward_decisions_are_reapplied_per_institution(name_map):
     rows, _ = name_map
     decided = rows[("h02", "头颅平扫")]
     assert (list(decided["codes"]), decided["decided_by"], decided["status"]) == (
-        ["30010100010000"], "steward", "matched")
+        ["30010100010000"],
+        "steward",
+        "matched",
+    )
     # h01's identical name is not decided by the steward; it follows the decision as a learned synonym.
     assert rows[("h01", "头颅平扫")]["decided_by"] == "engine"
 

@@ -27,10 +27,19 @@ def read_csv(path):
 @pytest.fixture
 def names_csv(tmp_path):
     path = tmp_path / "names.csv"
-    write_csv(path, ["id", "name"], [
-        ("1", "CT头颅平扫"), ("2", " 【急】头颅ＣＴ平扫 "), ("3", "CT胸部+上腹部平扫"), ("4", "胶片费"),
-        ("5", "头颅平扫"), ("6", "CT头颅平扫"), ("7", ""),
-    ])
+    write_csv(
+        path,
+        ["id", "name"],
+        [
+            ("1", "CT头颅平扫"),
+            ("2", " 【急】头颅ＣＴ平扫 "),
+            ("3", "CT胸部+上腹部平扫"),
+            ("4", "胶片费"),
+            ("5", "头颅平扫"),
+            ("6", "CT头颅平扫"),
+            ("7", ""),
+        ],
+    )
     return path
 
 
@@ -42,7 +51,14 @@ def test_batch_writes_one_row_per_input_row(tmp_path, names_csv, monkeypatch):
     rows = read_csv(out)
     assert list(rows[0]) == ["raw_name", "codes", "standard_names", "status", "confidence"]
     assert [r["raw_name"] for r in rows] == [
-        "CT头颅平扫", " 【急】头颅ＣＴ平扫 ", "CT胸部+上腹部平扫", "胶片费", "头颅平扫", "CT头颅平扫", ""]
+        "CT头颅平扫",
+        " 【急】头颅ＣＴ平扫 ",
+        "CT胸部+上腹部平扫",
+        "胶片费",
+        "头颅平扫",
+        "CT头颅平扫",
+        "",
+    ]
     assert rows[0]["codes"] == rows[1]["codes"] == "20010100010000"
     assert rows[2]["codes"] == "20030100010000|20040100010000"
     assert rows[2]["standard_names"] == "CT胸部（平扫）|CT上腹部（平扫）"
@@ -66,8 +82,22 @@ def test_review_loop_through_the_lake(tmp_path, names_csv, monkeypatch):
     args = ["--column", "name", "--institution", "h01", "--lake", str(lake)]
     assert runner.invoke(app, ["standardize", "-i", str(names_csv), "-o", str(out), *args]).exit_code == 0
     queue = tmp_path / "queue.csv"
-    result = runner.invoke(app, ["standardize", "review", "export", "--output", str(queue), "--from-result", str(out),
-                                 "--institution", "h01", "--lake", str(lake)])
+    result = runner.invoke(
+        app,
+        [
+            "standardize",
+            "review",
+            "export",
+            "--output",
+            str(queue),
+            "--from-result",
+            str(out),
+            "--institution",
+            "h01",
+            "--lake",
+            str(lake),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = read_csv(queue)
     assert {r["raw_name"] for r in rows} == {"头颅平扫", ""}

@@ -73,10 +73,7 @@ def read_names(
                 have = ", ".join(fields) or "no header"
                 raise DataError(f"{path}: no column {column!r} (columns: {have}); choose one with --column")
             per_row = institution is None and "institution" in fields
-            return [
-                ((row.get("institution") or None) if per_row else institution, row[column] or "")
-                for row in reader
-            ]
+            return [((row.get("institution") or None) if per_row else institution, row[column] or "") for row in reader]
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 

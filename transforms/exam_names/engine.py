@@ -137,9 +137,7 @@ class ExamNameEngine:
             if len(runs) != 1 or len(runs[0][1]) < 2:
                 continue
             start, text = runs[0]
-            terms = [
-                t.term for t in tokens if t.term is not None and not start <= t.start < start + len(text)
-            ]
+            terms = [t.term for t in tokens if t.term is not None and not start <= t.start < start + len(text)]
             code = self.standard.split_code(d.codes[0])
             has_body = any(t.body or t.vessel_body or t.default_body for t in terms)
             has_mod = any(t.mod for t in terms) or any(t.view for t in terms)
@@ -242,9 +240,7 @@ class ExamNameEngine:
     def _with_neighbour(self, text: str, parse: Parse, result: _Result) -> _Result:
         from rapidfuzz import fuzz, process
 
-        hit = process.extractOne(
-            text, self._neighbour_keys, scorer=fuzz.ratio, score_cutoff=NEIGHBOUR_MIN_SIMILARITY
-        )
+        hit = process.extractOne(text, self._neighbour_keys, scorer=fuzz.ratio, score_cutoff=NEIGHBOUR_MIN_SIMILARITY)
         if hit is None:
             return result
         decision = self._by_norm[hit[0]]

@@ -23,9 +23,7 @@ def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None
         if lake.table_version(settings, uri) is None:
             continue
         frames.append(
-            lake.read(spark, uri).select(
-                F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name")
-            )
+            lake.read(spark, uri).select(F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name"))
         )
     if not frames:
         return None

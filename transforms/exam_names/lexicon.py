@@ -71,9 +71,7 @@ class Lexicon:
         terms = dict(self.terms)
         for term in extra:
             terms.setdefault(term.text, term)
-        return Lexicon(
-            terms, self.typos, self.package_words, self.mark_words, self.billing_strong, self.billing_weak
-        )
+        return Lexicon(terms, self.typos, self.package_words, self.mark_words, self.billing_strong, self.billing_weak)
 
     def longest_match(self, text: str, start: int) -> Term | None:
         """The longest term that starts at ``text[start]`` and respects Latin word boundaries."""

@@ -9,16 +9,36 @@ from dataclasses import dataclass
 from transforms.exam_names.lexicon import Lexicon
 
 # Brackets of every width and style become ASCII ones; the text inside stays (CT检查（头颅）).
-_BRACKETS = str.maketrans({"【": "[", "】": "]", "〔": "[", "〕": "]", "〖": "[", "〗": "]", "「": "[", "」": "]",
-                           "『": "[", "』": "]", "《": "[", "》": "]", "｛": "[", "｝": "]", "{": "[", "}": "]"})
+_BRACKETS = str.maketrans(
+    {
+        "【": "[",
+        "】": "]",
+        "〔": "[",
+        "〕": "]",
+        "〖": "[",
+        "〗": "]",
+        "「": "[",
+        "」": "]",
+        "『": "[",
+        "』": "]",
+        "《": "[",
+        "》": "]",
+        "｛": "[",
+        "｝": "]",
+        "{": "[",
+        "}": "]",
+    }
+)
 # Stray symbols (rule 13): anything that is not a letter, digit, CJK character or a meaningful separator.
 _STRAY = re.compile(r"[^0-9a-z\u3400-\u9fff+、,;/&()\[\]\-:.\s]")
 _LOCAL_CODE_BRACKETED = re.compile(r"^\s*[\[(]\s*[a-z]{0,4}\d+[a-z]{0,2}\s*[\])]\s*")
 _LOCAL_CODE = re.compile(r"^\s*([a-z]{1,4})?(\d{2,})[a-z]?(?:[\s\-_:.]+|(?=[\u3400-\u9fff]))")
 _LETTER_CODES = frozenset({"ct", "mr", "mri", "dr", "cr", "dx", "us", "mg"})
 # Scanner details that never change the code: slices (64排), field strength (3.0T), vertebral levels (L4-5).
-_SLICES = re.compile(r"\d+\s*(?:排|层)|(?<![a-z0-9.])\d(?:\.\d)?\s*t(?![a-z])"
-                     r"|(?<![a-z])[ctls]\d{1,2}(?:\s*[-~/]\s*[ctls]?\d{1,2})?(?![a-z0-9])")
+_SLICES = re.compile(
+    r"\d+\s*(?:排|层)|(?<![a-z0-9.])\d(?:\.\d)?\s*t(?![a-z])"
+    r"|(?<![a-z])[ctls]\d{1,2}(?:\s*[-~/]\s*[ctls]?\d{1,2})?(?![a-z0-9])"
+)
 _LATIN_HYPHEN = re.compile(r"(?<=[a-z])[-_](?=[a-z])")
 _NEUTRAL = re.compile(r"[\[\]()\-:_]|(?<!\d)\.|\.(?!\d)")
 _SPACES = re.compile(r"\s+")
@@ -58,7 +78,7 @@ def _strip_local_code(s: str) -> tuple[str, str]:
             letters = m.group(1) or ""
             if letters in _LETTER_CODES:
                 hint = hint or letters
-            s2 = s2[m.end():]
+            s2 = s2[m.end() :]
         if s2 == s:
             break
         s = s2

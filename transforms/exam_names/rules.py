@@ -294,9 +294,7 @@ class RuleBook:
             costs.add(COST_SEVERAL_PARTS, "several body parts without a separator")
         return out
 
-    def _scan(
-        self, mod: str, scans: list[str], vessel: bool, zaoying: bool, seg: _Seg, costs: _Costs
-    ) -> str:
+    def _scan(self, mod: str, scans: list[str], vessel: bool, zaoying: bool, seg: _Seg, costs: _Costs) -> str:
         if mod in ("CT", "MR"):
             if vessel:
                 named_angio = "05" in scans or zaoying
@@ -429,14 +427,14 @@ class RuleBook:
         for i, seg in enumerate(segs):
             if seg.mod is None:
                 before = [s.mod for s in segs[:i] if s.mod_explicit]
-                after = [s.mod for s in segs[i + 1:] if s.mod_explicit]
+                after = [s.mod for s in segs[i + 1 :] if s.mod_explicit]
                 seg.mod = before[-1] if before else (after[0] if after else None)
         implied = [s.mod or self._implied_modality(s, _Costs()) for s in segs]
         for i, seg in enumerate(segs):
             if seg.mod is None:
                 # 左膝+右膝关节正侧位: a view written once names the modality of the whole order.
                 own = self._implied_modality(seg, costs)
-                others = [m for m in implied[i + 1:] + implied[:i][::-1] if m]
+                others = [m for m in implied[i + 1 :] + implied[:i][::-1] if m]
                 seg.mod = own or (others[0] if others else None)
         self._share(segs)
         codes: list[str] = []
@@ -454,14 +452,14 @@ class RuleBook:
             return
         for i, seg in enumerate(segs):
             if seg.mod in ("CT", "MR") and not seg.scans() and not seg.any_flag("vessel"):
-                donors = [s for s in segs[i + 1:] + segs[:i][::-1] if s.mod == seg.mod and s.scans()]
+                donors = [s for s in segs[i + 1 :] + segs[:i][::-1] if s.mod == seg.mod and s.scans()]
                 donors = [s for s in donors if "05" not in s.scans()]
                 if donors:
                     seg.toks.extend(
                         Token(t.term, t.text, -1) for t in donors[0].toks if t.term is not None and t.term.scan
                     )
             if seg.mod == "DR" and not seg.views():
-                donors = [s for s in segs[i + 1:] + segs[:i][::-1] if s.mod == "DR" and s.views()]
+                donors = [s for s in segs[i + 1 :] + segs[:i][::-1] if s.mod == "DR" and s.views()]
                 if donors:
                     seg.toks.extend(
                         Token(t.term, t.text, -1) for t in donors[0].toks if t.term is not None and t.term.view

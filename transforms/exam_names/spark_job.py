@@ -105,9 +105,7 @@ def _engine_for(factory: Callable[[], ExamNameEngine]) -> ExamNameEngine:
     return engine
 
 
-def _map_batches(
-    batches: Iterator[pa.RecordBatch], factory: Callable[[], ExamNameEngine]
-) -> Iterator[pa.RecordBatch]:
+def _map_batches(batches: Iterator[pa.RecordBatch], factory: Callable[[], ExamNameEngine]) -> Iterator[pa.RecordBatch]:
     engine = _engine_for(factory)
     mapped_at = datetime.now(UTC)
     for batch in batches:
