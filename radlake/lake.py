@@ -167,7 +167,8 @@ def read_arrow(settings: Settings, uri: str, columns: Sequence[str] | None = Non
         ),
         partition_base_dir=base,
     )
-    table = dataset.to_table()
+    # Project in the scan: a wide column (e.g. header_json) is then never read when it is not asked for.
+    table = dataset.to_table(columns=list(columns) if columns else None)
     return table.select(list(columns)) if columns else table
 
 

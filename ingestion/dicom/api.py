@@ -1,0 +1,278 @@
+"""Library entry points of DICOM ingestion: land folders of files, or listen for C-STORE."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingestion.dicom.discover import check_paths, walk_files
+from ingestion.dicom.landing import FILES, INSTANCES, Lander, ingest_lock, load_state
+from ingestion.dicom.workers import default_workers, parse_in_order
+from radlake import catalog, lake
+from radlake.config import Settings
+
+FOLDER_APP_ID = "radlake.ingest.dicom"
+"""Delta app transaction id of folder ingests (receivers use their own, see receiver.py)."""
+
+CHUNK_FILES = 200
+"""Files per unit of work sent to a worker process."""
+
+IN_PROCESS_BELOW = 400
+"""Runs with fewer new files than this are parsed in-process: starting workers costs about half a second."""
+
+
+@dataclass
+class IngestProgress:
+    """Where a running ingest is, for a progress bar.
+
+    Attributes
+    ----------
+    discovered
+        Files found so far by the walk.
+    skipped
+        Of those, already landed (not read again).
+    processed
+        New files read, parsed and classified.
+    walk_done
+        Whether the walk has finished (``discovered`` is then the total).
+    """
+
+    discovered: int = 0
+    skipped: int = 0
+    processed: int = 0
+    walk_done: bool = False
+
+
+@dataclass
+class DicomIngestReport:
+    """What one ingest did.
+
+    Attributes
+    ----------
+    files_seen
+        Files found under the paths.
+    files_skipped
+        Already in ``bronze/dicom_files`` (not read again).
+    files_vanished
+        Removed between the walk and the read (not landed; picked up again if they come back).
+    files_unsettled
+        Modified less than ``min_age_seconds`` ago (possibly still being copied; left for the next run).
+    outcomes
+        New files per outcome: instance, duplicate, conflict, reject.
+    batches
+        Batches committed (each one commit per table).
+    table_versions
+        ``layer/name`` → (version before, version after); None where there was no table.
+    seconds
+        Wall time of the run.
+    """
+
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_vanished: int = 0
+    files_unsettled: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    table_versions: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def files_new(self) -> int:
+        """Files read and landed by this run."""
+        return sum(self.outcomes.values())
+
+    @property
+    def files_per_second(self) -> float:
+        """New files landed per second of wall time."""
+        return self.files_new / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def committed(self) -> bool:
+        """Whether any table changed."""
+        return any(before != after for before, after in self.table_versions.values())
+
+
+def _versions(settings: Settings) -> dict[str, int | None]:
+    return {spec.key: lake.table_version(settings, catalog.table_uri(settings, spec)) for spec in (INSTANCES, FILES)}
+
+
+def ingest_dicom(
+    settings: Settings,
+    paths: Sequence[Path | str],
+    *,
+    progress: Callable[[IngestProgress], None] | None = None,
+    workers: int | None = None,
+    batch_files: int = 2000,
+    min_age_seconds: float = 0.0,
+    missing_ok: bool = False,
+) -> DicomIngestReport:
+    """Land the DICOM headers of every new file under ``paths`` in bronze.
+
+    Folders are walked recursively and every file is looked at, whatever its name; each new file gets one
+    ``bronze/dicom_files`` row (instance, duplicate, conflict or reject with a reason) and each new SOP
+    instance one ``bronze/dicom_instances`` row. Files already landed are not read again, so a re-run over
+    the same folders commits nothing; a re-run after a crash gives the tables of a clean run.
+
+    Parameters
+    ----------
+    settings
+        ``settings.lake`` is where bronze lives (local or ``s3://``).
+    paths
+        Folders and/or files.
+    progress
+        Called after each chunk of files with an :class:`IngestProgress`.
+    workers
+        Parsing processes; 0 parses in this process. Default: one per CPU, or none for a few hundred files.
+    batch_files
+        Files per commit batch; bounds memory, whatever the number of files.
+    min_age_seconds
+        Leave files modified more recently than this for a later run (a watch folder being copied into).
+    missing_ok
+        Skip inputs that no longer exist instead of raising (a sensor's list of arrived files).
+
+    Returns
+    -------
+    DicomIngestReport
+        Counts per outcome, files seen / skipped, table versions before and after, seconds.
+
+    Raises
+    ------
+    radlake.errors.DataError
+        A path does not exist.
+    radlake.errors.LakeError
+        The lake cannot be written.
+    """
+    started = time.perf_counter()
+    roots = check_paths(paths, missing_ok=missing_ok)
+    lake.ensure_writable(settings)
+    with ingest_lock(settings):
+        return _ingest(settings, roots, started, progress, workers, batch_files, min_age_seconds)
+
+
+def _ingest(
+    settings: Settings,
+    roots: list[Path],
+    started: float,
+    progress: Callable[[IngestProgress], None] | None,
+    workers: int | None,
+    batch_files: int,
+    min_age_seconds: float,
+) -> DicomIngestReport:
+    before = _versions(settings)
+    state = load_state(settings)
+    report = DicomIngestReport()
+    prog = IngestProgress()
+    lander = Lander(settings, state, app_id=FOLDER_APP_ID, batch_files=batch_files, timezone=settings.timezone)
+    now = time.time()
+
+    def new_paths() -> Iterator[str]:
+        for path in walk_files(roots):
+            prog.discovered += 1
+            if path in state.known_paths:
+                prog.skipped += 1
+                continue
+            if min_age_seconds > 0:
+                try:
+                    if now - os.stat(path).st_mtime < min_age_seconds:
+                        report.files_unsettled += 1
+                        continue
+                except OSError:
+                    report.files_vanished += 1
+                    continue
+            yield path
+        prog.walk_done = True
+
+    size = min(CHUNK_FILES, batch_files)  # a batch is whole chunks: keep chunks within a batch
+
+    def chunked(first: list[str], rest: Iterator[str]) -> Iterator[list[str]]:
+        for i in range(0, len(first), size):
+            yield first[i : i + size]
+        chunk: list[str] = []
+        for path in rest:
+            chunk.append(path)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    rest = new_paths()
+    # Look ahead to decide whether worker processes are worth starting.
+    first: list[str] = []
+    for path in rest:
+        first.append(path)
+        if len(first) >= IN_PROCESS_BELOW:
+            break
+    n_workers = (default_workers() if len(first) >= IN_PROCESS_BELOW else 0) if workers is None else workers
+    try:
+        for chunk in parse_in_order(chunked(first, rest), n_workers):
+            report.files_vanished += len(chunk.vanished)
+            lander.add(chunk, "folder")
+            prog.processed += chunk.files.num_rows + len(chunk.vanished)
+            if progress is not None:
+                progress(prog)
+        lander.close()
+    except BaseException:
+        # Stop the committer; what was committed stays (and is exactly what a re-run builds on).
+        lander.abort()
+        raise
+    prog.walk_done = True
+    if progress is not None:
+        progress(prog)
+    after = _versions(settings)
+    report.files_seen = prog.discovered
+    report.files_skipped = prog.skipped
+    report.outcomes = lander.counts.as_dict()
+    report.batches = lander.batches_committed
+    report.table_versions = {k: (before[k], after[k]) for k in before}
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def listen(
+    settings: Settings,
+    host: str,
+    port: int,
+    ae_title: str,
+    storage: Path | str,
+    stop_event: threading.Event | None = None,
+    *,
+    flush_seconds: float = 1.0,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Run a DICOM C-STORE SCP that stores what it receives and lands headers in micro-batches.
+
+    Files received before a crash but not landed are landed first. Blocks until ``stop_event`` is set,
+    then lands the current micro-batch and returns.
+
+    Parameters
+    ----------
+    settings
+        Where the lake is.
+    host, port, ae_title
+        Where to listen and the AE title to answer as (port 0 picks a free port).
+    storage
+        Folder for received files (``<storage>/<calling AE>/<yyyymmdd>/<SOP Instance UID>.dcm``).
+    stop_event
+        Set it to stop (SIGTERM in the CLI); None runs until interrupted.
+    flush_seconds
+        Longest time a received file waits before its header is committed.
+    ready
+        Called with the bound port once the server accepts associations.
+    """
+    from ingestion.dicom.receiver import run_receiver
+
+    run_receiver(
+        settings,
+        host=host,
+        port=port,
+        ae_title=ae_title,
+        storage=Path(storage),
+        stop_event=stop_event or threading.Event(),
+        flush_seconds=flush_seconds,
+        ready=ready,
+    )

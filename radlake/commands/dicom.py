@@ -1,0 +1,69 @@
+"""``radlake dicom``: the DICOM network side (``radlake dicom listen``: a C-STORE receiver)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="DICOM network services.", no_args_is_help=True)
+
+
+@app.command("listen")
+def listen(
+    port: Annotated[int | None, typer.Option(help="TCP port (default: dicom.receiver.port).", min=0, max=65535)] = None,
+    ae_title: Annotated[str | None, typer.Option("--ae-title", help="AE title to answer as.")] = None,
+    storage: Annotated[
+        Path | None, typer.Option(help="Folder for received files (default: dicom.receiver.storage).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: dicom.receiver.host).")] = None,
+    lake: Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
+    ] = None,
+    flush_seconds: Annotated[float, typer.Option(help="Longest wait before a received header is committed.")] = 1.0,
+) -> None:
+    """Receive instances by C-STORE, store them losslessly, land their headers in bronze within seconds.
+
+    SIGTERM or Ctrl-C stops accepting associations, lands the current micro-batch and exits.
+    """
+    import logging
+    import signal
+    import threading
+
+    from ingestion.dicom.api import listen as run_listen
+    from radlake.config import load_settings
+    from radlake.errors import ConfigError
+
+    settings = load_settings(config, lake=lake)
+    rec = settings.dicom.receiver
+    ae = ae_title or rec.ae_title
+    if not 0 < len(ae) <= 16 or "\\" in ae:
+        raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 characters and no backslash")
+    folder = storage or rec.storage or (settings.state_dir / "dicom-received")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def ready(bound: int) -> None:
+        typer.echo(f"radlake dicom listen: {ae} on {host or rec.host}:{bound}, storing into {folder}", err=True)
+
+    run_listen(
+        settings,
+        host or rec.host,
+        rec.port if port is None else port,
+        ae,
+        folder,
+        stop_event=stop,
+        flush_seconds=flush_seconds,
+        ready=ready,
+    )
+    typer.echo("radlake dicom listen: stopped; received headers are landed", err=True)

@@ -1,0 +1,152 @@
+"""Pure transforms: bronze/dicom_instances → one row per series and one row per study.
+
+Where the instances of a series or study disagree on a descriptive value (a station renamed mid-study),
+the smallest value is taken, so the result does not depend on row order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+SERIES_SCHEMA = T.StructType(
+    [
+        T.StructField("series_instance_uid", T.StringType(), False),
+        T.StructField("study_instance_uid", T.StringType(), True),
+        T.StructField("modality", T.StringType(), True),
+        T.StructField("series_number", T.IntegerType(), True),
+        T.StructField("series_description", T.StringType(), True),
+        T.StructField("body_part_examined", T.StringType(), True),
+        T.StructField("accession_number", T.StringType(), True),
+        T.StructField("institution_name", T.StringType(), True),
+        T.StructField("station_name", T.StringType(), True),
+        T.StructField("manufacturer", T.StringType(), True),
+        T.StructField("manufacturer_model_name", T.StringType(), True),
+        T.StructField("study_date", T.DateType(), True),
+        T.StructField("instance_count", T.LongType(), False),
+        T.StructField("min_slice_thickness", T.DoubleType(), True),
+        T.StructField("max_slice_thickness", T.DoubleType(), True),
+        T.StructField("first_acquired_at", T.TimestampNTZType(), True),
+        T.StructField("last_acquired_at", T.TimestampNTZType(), True),
+        T.StructField("last_ingested_at", T.TimestampType(), True),
+    ]
+)
+"""silver/dicom_series. ``first_acquired_at``/``last_acquired_at``: the series' time span, in the local time
+of the modality (acquisition date-time, else content or series date-time)."""
+
+STUDY_SCHEMA = T.StructType(
+    [
+        T.StructField("study_instance_uid", T.StringType(), False),
+        T.StructField("accession_number", T.StringType(), True),
+        T.StructField("patient_id", T.StringType(), True),
+        T.StructField("patient_name", T.StringType(), True),
+        T.StructField("patient_sex", T.StringType(), True),
+        T.StructField("patient_birth_date", T.DateType(), True),
+        T.StructField("study_date", T.DateType(), True),
+        T.StructField("study_date_raw", T.StringType(), True),
+        T.StructField("study_time", T.StringType(), True),
+        T.StructField("study_description", T.StringType(), True),
+        T.StructField("institution_name", T.StringType(), True),
+        T.StructField("station_name", T.StringType(), True),
+        T.StructField("modalities", T.ArrayType(T.StringType(), True), False),
+        T.StructField("series_count", T.LongType(), False),
+        T.StructField("instance_count", T.LongType(), False),
+        T.StructField("min_slice_thickness", T.DoubleType(), True),
+        T.StructField("max_slice_thickness", T.DoubleType(), True),
+        T.StructField("first_acquired_at", T.TimestampNTZType(), True),
+        T.StructField("last_acquired_at", T.TimestampNTZType(), True),
+        T.StructField("last_ingested_at", T.TimestampType(), True),
+    ]
+)
+"""silver/dicom_studies: one row per study, ``modalities`` sorted and distinct."""
+
+
+def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
+    # Explicit casts: the written table has these types whatever the engine inferred.
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def series_rollup(instances: DataFrame) -> DataFrame:
+    """One row per series: counts, slice thickness range, acquisition time span (:data:`SERIES_SCHEMA`).
+
+    Parameters
+    ----------
+    instances
+        bronze/dicom_instances (at least the columns the schema is made of); rows without a series UID are
+        left out.
+
+    Returns
+    -------
+    DataFrame
+        With the columns of :data:`SERIES_SCHEMA`.
+    """
+    rolled = (
+        instances.filter(F.col("series_instance_uid").isNotNull())
+        .groupBy("series_instance_uid")
+        .agg(
+            F.min("study_instance_uid").alias("study_instance_uid"),
+            F.min("modality").alias("modality"),
+            F.min("series_number").alias("series_number"),
+            F.min("series_description").alias("series_description"),
+            F.min("body_part_examined").alias("body_part_examined"),
+            F.min("accession_number").alias("accession_number"),
+            F.min("institution_name").alias("institution_name"),
+            F.min("station_name").alias("station_name"),
+            F.min("manufacturer").alias("manufacturer"),
+            F.min("manufacturer_model_name").alias("manufacturer_model_name"),
+            F.min("study_date").alias("study_date"),
+            F.countDistinct("sop_instance_uid").alias("instance_count"),
+            F.min("slice_thickness").alias("min_slice_thickness"),
+            F.max("slice_thickness").alias("max_slice_thickness"),
+            F.min("acquisition_datetime").alias("first_acquired_at"),
+            F.max("acquisition_datetime").alias("last_acquired_at"),
+            F.max("ingested_at").alias("last_ingested_at"),
+        )
+    )
+    return _conform(rolled, SERIES_SCHEMA)
+
+
+def study_rollup(instances: DataFrame) -> DataFrame:
+    """One row per study: series and instance counts, modalities, time span (:data:`STUDY_SCHEMA`).
+
+    Parameters
+    ----------
+    instances
+        bronze/dicom_instances; rows without a study UID are left out.
+
+    Returns
+    -------
+    DataFrame
+        With the columns of :data:`STUDY_SCHEMA`.
+    """
+    rolled = (
+        instances.filter(F.col("study_instance_uid").isNotNull())
+        .groupBy("study_instance_uid")
+        .agg(
+            F.min("accession_number").alias("accession_number"),
+            F.min("patient_id").alias("patient_id"),
+            F.min("patient_name").alias("patient_name"),
+            F.min("patient_sex").alias("patient_sex"),
+            F.min("patient_birth_date").alias("patient_birth_date"),
+            F.min("study_date").alias("study_date"),
+            F.min("study_date_raw").alias("study_date_raw"),
+            F.min("study_time").alias("study_time"),
+            F.min("study_description").alias("study_description"),
+            F.min("institution_name").alias("institution_name"),
+            F.min("station_name").alias("station_name"),
+            F.array_sort(F.collect_set("modality")).alias("modalities"),
+            F.countDistinct("series_instance_uid").alias("series_count"),
+            F.countDistinct("sop_instance_uid").alias("instance_count"),
+            F.min("slice_thickness").alias("min_slice_thickness"),
+            F.max("slice_thickness").alias("max_slice_thickness"),
+            F.min("acquisition_datetime").alias("first_acquired_at"),
+            F.max("acquisition_datetime").alias("last_acquired_at"),
+            F.max("ingested_at").alias("last_ingested_at"),
+        )
+    )
+    return _conform(rolled, STUDY_SCHEMA)
