@@ -1,0 +1,169 @@
+"""Capture positions, kept only inside the Delta tables as app transactions (no state file that could disagree).
+
+Each captured table has one app id, ``radlake-cdc:<source>:<table>``. Its version in
+
+- the bronze change log is the last batch that landed there (the batch end LSN in logical mode, the batch
+  number in query mode), written in the same commit as the batch's rows;
+- the silver state table is the last batch applied there, written right after the MERGE.
+
+A batch replayed after a crash is skipped by the log (its version is not above the recorded one) and re-applied
+to silver only when silver's version is behind the log's; re-applying a batch's net effect is idempotent.
+The replication slot (logical mode) is advanced only after both, so it is never ahead of the lake.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ingestion.cdc.log import PARTITION_BY, table_configuration
+from radlake import catalog
+from radlake.config import Settings
+from radlake.errors import DataError
+from radlake.lake import open_table, storage_options
+
+CRASH_ENV = "RADLAKE_CDC_CRASH_AT"  # test hook: kill this process at a named point of a batch
+
+
+def app_id(source: str, table: str) -> str:
+    """The Delta app id that carries a table's capture position."""
+    return f"radlake-cdc:{source}:{table}"
+
+
+def log_uri(settings: Settings, source: str, table: str) -> str:
+    """Where the change log of a source table lives (``<lake>/bronze/<source>__<table>``)."""
+    return catalog.uri(settings, "bronze", catalog.cdc_table_name(source, table))
+
+
+def state_uri(settings: Settings, source: str, table: str) -> str:
+    """Where the current state of a source table lives (``<lake>/silver/<source>__<table>``)."""
+    return catalog.uri(settings, "silver", catalog.cdc_table_name(source, table))
+
+
+@dataclass(frozen=True)
+class TablePosition:
+    """How far one table has landed: in the change log, and in the current state."""
+
+    log: int | None
+    state: int | None
+
+    @property
+    def needs_snapshot(self) -> bool:
+        """No snapshot has landed yet."""
+        return self.log is None
+
+    @property
+    def state_behind(self) -> bool:
+        """Silver misses batches the log holds (a crash between the two commits)."""
+        return self.log is not None and (self.state is None or self.state < self.log)
+
+
+def table_position(settings: Settings, source: str, table: str) -> TablePosition:
+    """Read a table's positions from its two Delta tables."""
+    aid = app_id(source, table)
+    log = open_table(settings, log_uri(settings, source, table))
+    state = open_table(settings, state_uri(settings, source, table))
+    return TablePosition(
+        log=None if log is None else log.transaction_version(aid),
+        state=None if state is None else state.transaction_version(aid),
+    )
+
+
+def mark_state(settings: Settings, source: str, table: str, version: int) -> None:
+    """Record in silver that the batch ``version`` is applied: a commit holding only the app transaction."""
+    from deltalake import CommitProperties, Transaction
+
+    dt = open_table(settings, state_uri(settings, source, table))
+    if dt is None:
+        return
+    done = dt.transaction_version(app_id(source, table))
+    if done is not None and done >= version:
+        return
+    dt.create_write_transaction(
+        [],
+        mode="append",
+        schema=dt.schema(),
+        partition_by=dt.metadata().partition_columns or None,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id(source, table), version)]),
+    )
+
+
+def append_log(
+    settings: Settings, source: str, table: str, data: pa.Table | pa.RecordBatchReader, *, version: int
+) -> bool:
+    """Append rows to a table's change log in one commit carrying ``version``, unless that batch already landed.
+
+    Returns
+    -------
+    bool
+        False when the log already holds batch ``version`` (a replay after a crash): nothing was written.
+
+    Raises
+    ------
+    DataError
+        The rows' column types no longer match the change log's (a type changed at the source).
+    """
+    from deltalake import CommitProperties, Transaction, write_deltalake
+    from deltalake.exceptions import SchemaMismatchError
+
+    uri = log_uri(settings, source, table)
+    aid = app_id(source, table)
+    dt = open_table(settings, uri)
+    done = None if dt is None else dt.transaction_version(aid)
+    if done is not None and done >= version:
+        return False
+    try:
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            partition_by=list(PARTITION_BY),
+            schema_mode="merge" if dt is not None else None,
+            configuration=None if dt is not None else table_configuration(data.schema) or None,
+            storage_options=storage_options(settings) or None,
+            commit_properties=CommitProperties(app_transactions=[Transaction(aid, version)]),
+        )
+    except SchemaMismatchError as exc:
+        raise DataError(f"{source}.{table}: column types at the source no longer match the change log: {exc}") from None
+    return True
+
+
+def captured_tables(settings: Settings, source: str) -> set[str]:
+    """Source tables that have a change log in the lake."""
+    prefix = catalog.cdc_table_name(source, "")
+    base = f"{settings.lake}/bronze"
+    if settings.lake_is_s3:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+        try:
+            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(base.removeprefix("s3://"), detail=False)]
+        except FileNotFoundError:
+            names = []
+    else:
+        names = os.listdir(base) if os.path.isdir(base) else []
+    return {n[len(prefix) :] for n in names if n.startswith(prefix)}
+
+
+def format_lsn(lsn: int | None) -> str | None:
+    """``0/1B4AFC8``: PostgreSQL's notation of an LSN."""
+    return None if lsn is None else f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def parse_lsn(text: str) -> int:
+    """The integer of an LSN in PostgreSQL's notation."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process here when ``$RADLAKE_CDC_CRASH_AT`` names this point.
+
+    Points: ``after_log`` (change log committed, silver not), ``after_state`` (silver committed, slot not
+    advanced), ``after_snapshot_log`` (a snapshot in the log, not in silver).
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)

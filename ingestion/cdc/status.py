@@ -1,0 +1,192 @@
+"""Where each source's capture stands: position, lag, last landed batch; and replication slots left behind."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ingestion.cdc import logical
+from ingestion.cdc.state import captured_tables, format_lsn, log_uri, state_uri
+from ingestion.cdc.types import SESSION_SETTINGS
+from radlake import lake
+from radlake.config import Settings
+from radlake.errors import SourceUnreachableError
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """One line of ``radlake cdc status``.
+
+    Attributes
+    ----------
+    source
+        The source name; for an orphan slot, the name its slot was made for.
+    kind
+        ``source`` or ``orphan_slot`` (a ``radlake_*`` slot whose source is no longer configured: it makes the
+        database keep WAL until it is dropped).
+    position
+        The slot's confirmed LSN (logical) or the newest watermark in the change logs (query).
+    lag_bytes
+        WAL written since the position (logical).
+    lag_seconds
+        Age of the oldest change not yet landed (0 when none; None when unknown).
+    wal_retained_bytes
+        WAL the slot makes the server keep.
+    last_batch_at, since_last_batch_s
+        When the last batch landed in the lake (newest commit among the source's tables).
+    problem
+        A one-line problem (unreachable, slot missing, orphan slot with the SQL to drop it), or None.
+    """
+
+    source: str
+    kind: str = "source"
+    mode: str | None = None
+    tables: int = 0
+    position: str | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    wal_retained_bytes: int | None = None
+    last_batch_at: datetime | None = None
+    since_last_batch_s: float | None = None
+    problem: str | None = None
+
+
+def _last_commit(settings: Settings, source: str, tables: set[str]) -> datetime | None:
+    newest: int | None = None
+    for table in tables:
+        for uri in (log_uri(settings, source, table), state_uri(settings, source, table)):
+            dt = lake.open_table(settings, uri)
+            if dt is None:
+                continue
+            history = dt.history(1)
+            if history and history[0].get("timestamp"):
+                newest = max(newest or 0, int(history[0]["timestamp"]))
+    return None if newest is None else datetime.fromtimestamp(newest / 1000, UTC)
+
+
+def _newest_watermark(settings: Settings, source: str, tables: set[str]) -> str | None:
+    """The newest ``_watermark`` in the change logs, from the Delta file statistics (no data read)."""
+    best = None
+    for table in tables:
+        dt = lake.open_table(settings, log_uri(settings, source, table))
+        if dt is None:
+            continue
+        actions = dt.get_add_actions(flatten=True)
+        names = actions.schema.names if hasattr(actions, "schema") else []
+        if "max._watermark" not in names:
+            continue
+        for value in actions.column("max._watermark").to_pylist():
+            if value is not None and (best is None or value > best):
+                best = value
+    return None if best is None else str(best)
+
+
+def _open(settings: Settings, name: str) -> psycopg.Connection:
+    from radlake.postgres import connect
+
+    conn = connect(settings.sources[name], name, autocommit=True)
+    for setting, value in SESSION_SETTINGS:
+        conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
+    return conn
+
+
+def _server_key(conn: psycopg.Connection) -> tuple[str, str]:
+    info = conn.info
+    return (str(info.host), str(info.port))
+
+
+def source_status(settings: Settings) -> list[SourceStatus]:
+    """Report every configured source's capture status, then orphan ``radlake_*`` replication slots.
+
+    Parameters
+    ----------
+    settings
+        Loaded settings.
+
+    Returns
+    -------
+    list[SourceStatus]
+        One entry per configured source (unreachable ones carry ``problem``), then one per orphan slot found
+        on the servers of the configured logical-mode sources.
+    """
+    import psycopg
+
+    out: list[SourceStatus] = []
+    servers: dict[tuple[str, str], str] = {}
+    now = time.time()
+    for name, source in settings.sources.items():
+        tables = captured_tables(settings, name)
+        last = _last_commit(settings, name, tables)
+        since = None if last is None else max(0.0, now - last.timestamp())
+        base = SourceStatus(name, mode=source.mode, tables=len(tables), last_batch_at=last, since_last_batch_s=since)
+        try:
+            conn = _open(settings, name)
+        except SourceUnreachableError as exc:
+            out.append(replace(base, problem=str(exc)))
+            continue
+        with conn:
+            if source.mode == "query":
+                out.append(replace(base, position=_newest_watermark(settings, name, tables)))
+                continue
+            servers.setdefault(_server_key(conn), name)
+            slot = logical.slot_info(conn, logical.slot_name(name))
+            if slot is None:
+                if tables:
+                    problem = f"replication slot {logical.slot_name(name)} is missing: the next sync re-snapshots"
+                else:
+                    problem = "nothing captured yet: run `radlake cdc sync` once"
+                out.append(replace(base, problem=problem))
+                continue
+            insert, _ = logical.wal_positions(conn)
+            lag_bytes = None if slot.confirmed_flush is None else max(0, insert - slot.confirmed_flush)
+            retained = None if slot.restart is None else max(0, insert - slot.restart)
+            try:
+                pending = logical.pending_commit_time(conn, slot.name)
+                lag_seconds: float | None = 0.0 if pending is None else max(0.0, now - pending)
+            except psycopg.errors.ObjectInUse:
+                lag_seconds = None  # a stream holds the slot this instant
+            out.append(
+                replace(
+                    base,
+                    position=format_lsn(slot.confirmed_flush),
+                    lag_bytes=lag_bytes,
+                    lag_seconds=lag_seconds,
+                    wal_retained_bytes=retained,
+                    problem="slot lost WAL it needed: the next sync re-snapshots" if slot.lost else None,
+                )
+            )
+    out.extend(_orphans(settings, servers))
+    return out
+
+
+def _orphans(settings: Settings, servers: dict[tuple[str, str], str]) -> list[SourceStatus]:
+    """``radlake_*`` slots on the sources' servers that no configured source owns."""
+    owned = {logical.slot_name(n) for n in settings.sources}
+    found: list[SourceStatus] = []
+    for name in servers.values():
+        with _open(settings, name) as conn:
+            insert, _ = logical.wal_positions(conn)
+            for slot in logical.radlake_slots(conn):
+                if slot.name in owned:
+                    continue
+                retained = None if slot.restart is None else max(0, insert - slot.restart)
+                found.append(
+                    SourceStatus(
+                        source=slot.name.removeprefix(logical.SLOT_PREFIX),
+                        kind="orphan_slot",
+                        mode="logical",
+                        position=format_lsn(slot.confirmed_flush),
+                        lag_bytes=None if slot.confirmed_flush is None else max(0, insert - slot.confirmed_flush),
+                        wal_retained_bytes=retained,
+                        problem=(
+                            f"orphan replication slot {slot.name} in database {slot.database} keeps WAL; "
+                            f"drop it with: SELECT pg_drop_replication_slot('{slot.name}')"
+                        ),
+                    )
+                )
+    return found
