@@ -153,6 +153,16 @@ _TABLES: tuple[TableSpec, ...] = (
         producer="radlake empi review import",
         consumers=("transforms.empi",),
     ),
+    TableSpec(
+        layer="silver",
+        name="empi_review_queue",
+        grain="one undecided pair of patient records a steward should look at",
+        keys=("record_id_a", "record_id_b"),
+        description="Pairs between the review and auto-link thresholds, or refused by a guard; replaced each run.",
+        producer="transforms.empi",
+        consumers=("radlake empi review export",),
+        pii=True,
+    ),
 )
 
 CDC_TABLE_GRAIN = {

@@ -1,0 +1,234 @@
+"""``radlake empi``: link patient records into persons (batch CSV or the lake), and the steward review loop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer(
+    help=(
+        "Patient master index: one empi_id per person across institutions.\n\n"
+        "radlake empi link --input records.csv --output links.csv"
+    ),
+    no_args_is_help=True,
+)
+review_app = typer.Typer(help="Steward review loop: export uncertain pairs, import decisions.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
+]
+LakeOption = Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")]
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="duckdb (embedded) or spark (the configured Spark); default from radlake.yaml."),
+]
+
+
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    import pandas as pd
+
+    from radlake.errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable UTF-8 CSV of {what} ({err})") from None
+    return frame.replace({"": None})
+
+
+def _engine(engine: str | None, config: str | None, lake: str | None) -> tuple[str, object]:
+    """The engine to use and, for Spark, its session: DuckDB unless asked or radlake.yaml names a cluster."""
+    from radlake.config import find_config, load_settings
+    from radlake.errors import ConfigError
+
+    if engine not in (None, "duckdb", "spark"):
+        raise ConfigError(f"--engine must be duckdb or spark, got {engine!r}")
+    if engine is None:
+        configured = find_config(config) is not None
+        engine = "spark" if configured and load_settings(config, lake=lake).spark != "embedded" else "duckdb"
+    if engine == "duckdb":
+        return "duckdb", None
+    from radlake.spark import spark_session
+
+    return "spark", spark_session(load_settings(config, lake=lake))
+
+
+@app.command("link")
+def link(
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV of patient records (UTF-8).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write record_id, empi_id, match_probability.")],
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions", help="Steward decisions CSV (record_id_a, record_id_b, decision), or a filled queue."
+        ),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option("--previous", help="An earlier links CSV: its empi_ids are kept (incremental run)."),
+    ] = None,
+    review: Annotated[
+        Path | None, typer.Option("--review", help="Also write the steward review queue to this CSV.")
+    ] = None,
+    auto_link: Annotated[float, typer.Option("--auto-link", help="Match probability that links.")] = 0.9,
+    review_threshold: Annotated[
+        float, typer.Option("--review-threshold", help="Match probability from which a pair is reviewed.")
+    ] = 0.3,
+    engine: EngineOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Link the records of INPUT (columns record_id, source_system, mrn, name, sex, birth_date, id_number,
+    phone, address; any but record_id may be empty) and write one row per record: record_id, empi_id,
+    match_probability (empty for a record alone)."""
+    from radlake.errors import ConfigError, DataError
+    from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.master import link_patients
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    records = _read_csv(input, "patient records")
+    if "record_id" not in records.columns:
+        raise DataError(f"{input}: no record_id column (columns: {', '.join(records.columns) or 'none'})")
+    empty = records["record_id"].isna()
+    if empty.any():
+        raise DataError(f"{input}: row {int(empty.to_numpy().argmax()) + 2}: record_id is empty")
+    repeated = records["record_id"].duplicated()
+    if repeated.any():
+        row = int(repeated.to_numpy().argmax()) + 2
+        raise DataError(f"{input}: row {row}: record_id {records['record_id'][repeated].iloc[0]!r} repeats")
+    decided = _read_csv(decisions, "steward decisions") if decisions else None
+    previous_master = None
+    if previous is not None:
+        previous_master = _read_csv(previous, "earlier links")
+        if not {"record_id", "empi_id"} <= set(previous_master.columns):
+            raise DataError(f"{previous}: needs record_id and empi_id columns")
+        previous_master = previous_master.dropna(subset=["empi_id"])
+    chosen, spark = _engine(engine, config, lake)
+    try:
+        linkage = LinkageConfig(
+            auto_link=auto_link,
+            review=review_threshold,
+            engine=chosen,  # type: ignore[arg-type]
+            spark=spark,
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    try:
+        run = link_patients(records, previous_master=previous_master, decisions=decided, config=linkage)
+    except ValueError as err:  # a bad empi_id in --previous and the like
+        raise DataError(f"{input}: {err}") from None
+    out = run.master[["record_id", "empi_id", "match_probability"]]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
+    if review is not None:
+        run.review.to_csv(review, index=False, encoding="utf-8", float_format="%.6f")
+    seconds = time.perf_counter() - started
+    typer.echo(
+        f"{len(out):,} records → {run.stats['persons']:,} persons → {output} "
+        f"({run.stats['links_accepted']:,} links, {run.stats['review_pairs']:,} pairs to review) [{seconds:.1f} s]",
+        err=True,
+    )
+
+
+@app.command("run")
+def run(
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train a new model even if one is stored.")] = False,
+    engine: EngineOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Link every patient record of the lake (incremental after the first run) and write the silver EMPI tables."""
+    from radlake.config import load_settings
+    from transforms.empi.job import run_empi
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    result = run_empi(load_settings(config, lake=lake), engine=engine, retrain=retrain)
+    events = result.events["event"].value_counts().to_dict()
+    typer.echo(
+        f"{result.stats['records']:,} records ({result.stats['new_records']:,} new) → {result.stats['persons']:,} "
+        f"persons; events {events}; {result.stats['review_pairs']:,} pairs to review "
+        f"[{time.perf_counter() - started:.1f} s]",
+        err=True,
+    )
+
+
+@review_app.command("export")
+def review_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV queue for the stewards.")],
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Export the lake's review queue (written by `radlake empi run`), strongest pairs first; fill in the
+    decision column with link or never_link and import it."""
+    from radlake import catalog
+    from radlake import lake as lake_io
+    from radlake.config import load_settings
+    from radlake.errors import LakeError
+    from transforms.empi.review import REVIEW_COLUMNS
+
+    settings = load_settings(config, lake=lake)
+    table = lake_io.read_arrow(settings, catalog.uri(settings, "silver", "empi_review_queue"))
+    if table is None:
+        raise LakeError("no EMPI review queue in the lake yet: run `radlake empi run` first")
+    queue = table.to_pandas()[list(REVIEW_COLUMNS)]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    queue.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
+    typer.echo(f"{len(queue):,} pairs to review → {output}", err=True)
+
+
+@review_app.command("import")
+def review_import(
+    reviewed: Annotated[Path, typer.Argument(help="Filled-in queue: decision link or never_link per row.")],
+    decided_by: Annotated[str, typer.Option("--by", help="Who decided (kept with each decision).")],
+    to_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--to-csv", help="Append the decisions to this CSV (for `empi link --decisions`) instead of the lake."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Store steward decisions (silver/empi_decisions, or a CSV); every later run applies them."""
+    import pandas as pd
+
+    from transforms.empi.review import decisions_from_review
+
+    decisions = decisions_from_review(_read_csv(reviewed, "reviewed pairs"), decided_by=decided_by)
+    if to_csv is not None:
+        if to_csv.is_file():
+            decisions = pd.concat([_read_csv(to_csv, "steward decisions"), decisions], ignore_index=True)
+        decisions.to_csv(to_csv, index=False, encoding="utf-8")
+        typer.echo(f"{len(decisions):,} decisions in {to_csv}", err=True)
+        return
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from radlake import catalog
+    from radlake import lake as lake_io
+    from radlake.config import load_settings
+
+    settings = load_settings(config, lake=lake)
+    lake_io.ensure_writable(settings)
+    uri = catalog.table_uri(settings, catalog.table("silver", "empi_decisions"))
+    if len(decisions):
+        write_deltalake(
+            uri,
+            pa.Table.from_pandas(decisions, preserve_index=False),
+            mode="append",
+            storage_options=lake_io.storage_options(settings) or None,
+        )
+    typer.echo(f"{len(decisions):,} decisions stored in {uri}", err=True)

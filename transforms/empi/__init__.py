@@ -1,0 +1,1 @@
+"""Patient master index (EMPI): link patient records across institutions into one id per person."""

@@ -1,0 +1,193 @@
+"""Patient records → the normalised comparison columns linkage works on (one row per record).
+
+Input columns (any may be missing or empty except ``record_id``): ``record_id``, ``source_system``, ``mrn``,
+``name``, ``sex``, ``birth_date``, ``id_number``, ``phone``, ``address``.
+
+Output columns (:data:`FEATURE_COLUMNS`; missing values are ``None``, never ``""``):
+
+=================  ===================================================================================
+record_id          the input key
+source_system      institution code
+name_norm          name without spaces; Chinese characters, or lowercase pinyin words
+surname, given     Chinese surname and given name (``None`` for pinyin-only names)
+surname_py         toneless pinyin of the surname (``zhang``; 曾 → ``zeng``)
+given_py           toneless pinyin of the given name, no spaces (``xiaoming``)
+name_py            ``surname_py || given_py``: equal for homophones, traditional and pinyin spellings
+sex                ``M``/``F``
+birth_date         ``YYYY-MM-DD``; a trusted ID number's date when there is one
+birth_year         int
+birth_month        int
+birth_day          int
+id18               the record's valid 18-digit ID number (15-digit ones converted) when its birth date
+                   and sex agree with the record: such a number identifies the person
+id_text            ``id18``, or the cleaned text of an invalid number (typos still compare)
+phone              11-digit mobile or landline with area code; placeholders shared by many are dropped
+address            normalised address (from the district on)
+=================  ===================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transforms.empi.contact import normalize_address, normalize_phone
+from transforms.empi.id_number import parse_id_numbers
+from transforms.empi.names import normalize_name, parse_name
+
+__all__ = ["FEATURE_COLUMNS", "INPUT_COLUMNS", "parse_birth_date", "record_features"]
+
+INPUT_COLUMNS = ("record_id", "source_system", "mrn", "name", "sex", "birth_date", "id_number", "phone", "address")
+FEATURE_COLUMNS = (
+    "record_id", "source_system", "name_norm", "surname", "given", "surname_py", "given_py", "name_py", "sex",
+    "birth_date", "birth_year", "birth_month", "birth_day", "id18", "id_text", "phone", "address",
+)  # fmt: skip
+
+_DATE = re.compile(r"^\s*(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?(?:[ T].*)?$")
+_SEX = {"M": "M", "MALE": "M", "男": "M", "1": "M", "F": "F", "FEMALE": "F", "女": "F", "2": "F"}
+
+
+def parse_birth_date(value: object) -> dt.date | None:
+    """Read a birth date written as a date, a timestamp or text (``1980-01-02``, ``19800102``, ``1980年1月2日``).
+
+    Parameters
+    ----------
+    value
+        The raw value.
+
+    Returns
+    -------
+    datetime.date or None
+        ``None`` for empty or impossible dates (1880 or earlier is taken as a placeholder).
+    """
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value if value.year > 1880 else None
+    match = _DATE.match(str(value))
+    if not match:
+        return None
+    try:
+        parsed = dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return parsed if parsed.year > 1880 else None
+
+
+def _map_unique(series: pd.Series, func: Callable[[Any], Any]) -> np.ndarray:
+    # Names, dates and phones repeat a lot: compute once per distinct value.
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    results = [func(v) for v in uniques.tolist()]
+    results.append(func(None))  # code -1: missing
+    lookup = np.empty(len(results), dtype=object)
+    lookup[:] = results
+    return lookup[codes]
+
+
+def _column(records: pd.DataFrame, name: str) -> pd.Series:
+    if name in records.columns:
+        return records[name]
+    return pd.Series([None] * len(records), index=records.index, dtype=object)
+
+
+def _sex(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return _SEX.get(str(value).strip().upper())
+
+
+def record_features(records: pd.DataFrame, *, max_phone_records: int = 30) -> pd.DataFrame:
+    """Compute the comparison columns of patient records.
+
+    Parameters
+    ----------
+    records
+        One row per record with a unique ``record_id`` (see the module docstring for columns).
+    max_phone_records
+        A phone number on more records than this is a placeholder (a ward's or a registration desk's
+        number) and is dropped: it says nothing about identity.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`FEATURE_COLUMNS`, in the input's row order, with a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    ValueError
+        If ``record_id`` is missing, empty or not unique.
+    """
+    if "record_id" not in records.columns:
+        raise ValueError("patient records need a record_id column")
+    record_id = records["record_id"].astype(object)
+    if record_id.isna().any() or (record_id.astype(str).str.strip() == "").any():
+        row = int(record_id.reset_index(drop=True).isna().to_numpy().argmax())
+        raise ValueError(f"record_id is empty in row {row + 1}")
+    duplicated = record_id.duplicated()
+    if duplicated.any():
+        raise ValueError(f"record_id {record_id[duplicated].iloc[0]!r} occurs more than once")
+    records = records.reset_index(drop=True)
+    out = pd.DataFrame({"record_id": records["record_id"].astype(str)})
+    out["source_system"] = _column(records, "source_system").astype(object).where(lambda s: s.notna(), None)
+
+    name_norm = _map_unique(_column(records, "name"), normalize_name)
+    codes, uniques = pd.factorize(name_norm)
+    parts = [parse_name(u) for u in uniques.tolist()]
+    out["name_norm"] = name_norm
+    for i, column in enumerate(("surname", "given", "surname_py", "given_py")):
+        values = np.array([p[i] for p in parts] + [""], dtype=object)
+        out[column] = values[codes]
+    out["name_py"] = out["surname_py"] + out["given_py"]
+    out["sex"] = _map_unique(_column(records, "sex"), _sex)
+
+    typed = pd.Series(_map_unique(_column(records, "birth_date"), parse_birth_date), dtype=object)
+    id_raw = _column(records, "id_number")
+    id_codes, id_uniques = pd.factorize(id_raw.astype(object), use_na_sentinel=True)
+    parsed = parse_id_numbers([*id_uniques.tolist(), None])
+    pick = np.where(id_codes < 0, len(id_uniques), id_codes)
+    id_number = parsed["number"].to_numpy()[pick]
+    id_birth = parsed["birth_date"].to_numpy()[pick]
+    id_sex = parsed["sex"].to_numpy()[pick]
+    id_text = parsed["text"].to_numpy()[pick]
+    # A valid number is trusted when the record's own birth date and sex agree with it (a typo allowed);
+    # one that contradicts its record (a child registered under a parent's card) is no evidence at all.
+    typed_ts = pd.to_datetime(typed, errors="coerce")
+    id_ts = pd.to_datetime(pd.Series(id_birth, dtype=object), errors="coerce")
+    same = (
+        (typed_ts.dt.year == id_ts.dt.year).astype(int)
+        + (typed_ts.dt.month == id_ts.dt.month).astype(int)
+        + (typed_ts.dt.day == id_ts.dt.day).astype(int)
+    )
+    swapped = (
+        (typed_ts.dt.year == id_ts.dt.year) & (typed_ts.dt.month == id_ts.dt.day) & (typed_ts.dt.day == id_ts.dt.month)
+    )
+    birth_ok = typed_ts.isna() | (same >= 2) | swapped
+    sex_ok = pd.isna(out["sex"]) | (out["sex"].to_numpy() == id_sex)
+    valid = pd.notna(id_number)
+    trusted = valid & birth_ok.to_numpy() & np.asarray(sex_ok)
+    out["id18"] = np.where(trusted, id_number, None)
+    # Invalid numbers keep their text, so a typo still compares close to the true number.
+    long_enough = pd.Series(id_text, dtype=object).str.len().fillna(0).to_numpy() >= 15
+    out["id_text"] = np.where(trusted, id_number, np.where(~valid & long_enough, id_text, None))
+    # A trusted number's date wins: it was read off an ID card, the record's own date was typed.
+    birth_ts = id_ts.where(pd.Series(trusted), typed_ts)
+    out["birth_date"] = birth_ts.dt.strftime("%Y-%m-%d").where(birth_ts.notna(), None)
+    out["birth_year"] = birth_ts.dt.year.astype("Int64")
+    out["birth_month"] = birth_ts.dt.month.astype("Int64")
+    out["birth_day"] = birth_ts.dt.day.astype("Int64")
+
+    phone = pd.Series(_map_unique(_column(records, "phone"), normalize_phone), dtype=object)
+    counts = phone.map(phone.value_counts())
+    out["phone"] = phone.where((phone != "") & (counts <= max_phone_records), None)
+    out["address"] = _map_unique(_column(records, "address"), normalize_address)
+
+    for col in ("name_norm", "surname", "given", "surname_py", "given_py", "name_py", "address", "id_text"):
+        out[col] = out[col].where(out[col].notna() & (out[col] != ""), None)
+    return out[list(FEATURE_COLUMNS)]

@@ -1,0 +1,463 @@
+"""Candidate links between patient records: deterministic on ID numbers, Fellegi–Sunter (Splink) for the rest.
+
+Two kinds of evidence come out of :func:`score_links`, as one frame of pairs (``rid_l < rid_r`` are row
+positions in the feature frame):
+
+- ``id_number``: both records carry the same trusted 18-digit ID number (see :mod:`transforms.empi.features`)
+  and no guard objects; match probability 1.
+- ``splink``: a Splink 5 Fellegi–Sunter model scores the pairs the blocking rules bring together. Its m
+  probabilities are trained by expectation maximisation, its u probabilities by random sampling; name
+  agreement is weighted by the name's frequency (many people are called 张伟). Comparisons use standard SQL
+  functions only (equality, ``levenshtein``, ``substr``), so the same model runs on DuckDB and on Spark
+  without Splink's JVM UDFs (Sail, Spark Connect).
+
+Which pairs become links is decided later, in :mod:`transforms.empi.clusters`: pairs at or above
+``LinkageConfig.auto_link`` link unless a guard vetoes; pairs between ``review`` and ``auto_link`` go to the
+steward review queue.
+
+Incremental runs score only pairs that involve a new record: new against existing
+(``linker.inference.predict_between``) and new against new (``predict_within``).
+
+Engines: DuckDB in process (``splink.DuckDBAPI``, the default) or Spark (``splink.SparkAPI`` without its
+JVM UDF jar and writing plain Spark SQL, so it runs on Sail and over Spark Connect). A model trained on one
+engine scores on the other: :func:`score_links` re-expresses it in the engine's SQL dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LinkageConfig",
+    "blocking_rules",
+    "deterministic_links",
+    "make_db_api",
+    "score_links",
+    "splink_settings",
+    "train_model",
+]
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["duckdb", "spark"]
+PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
+_MODEL_COLUMNS = (
+    "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
+    "birth_day", "id18", "id_text", "phone", "address",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinkageConfig:
+    """Thresholds and engine of a linkage run.
+
+    Attributes
+    ----------
+    auto_link
+        Match probability at or above which a scored pair links (unless a guard vetoes it).
+    review
+        Match probability at or above which a pair below ``auto_link`` goes to the review queue.
+    engine
+        ``"duckdb"`` (embedded, the default) or ``"spark"`` (Splink's Spark backend; pass ``spark``).
+    spark
+        A ``pyspark.sql.SparkSession`` when ``engine == "spark"`` (Spark Connect and Sail work).
+    u_max_pairs
+        Pairs sampled to estimate u probabilities.
+    em_max_pairs
+        Cap on the blocked pairs each EM session trains on.
+    train_records
+        Train on a random sample of at most this many records (the model's parameters are proportions,
+        which a random sample of records estimates without bias; term frequencies come from all records).
+    seed
+        Seed of the u sampling, for reproducible models.
+    """
+
+    auto_link: float = 0.9
+    review: float = 0.3
+    engine: Engine = "duckdb"
+    spark: Any = None
+    u_max_pairs: float = 5e5
+    em_max_pairs: float = 5e5
+    train_records: int = 300_000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0 < self.review <= self.auto_link <= 1:
+            raise ValueError(f"need 0 < review <= auto_link <= 1, got {self.review} and {self.auto_link}")
+        if self.engine not in ("duckdb", "spark"):
+            raise ValueError(f"engine must be 'duckdb' or 'spark', got {self.engine!r}")
+        if self.engine == "spark" and self.spark is None:
+            raise ValueError("engine 'spark' needs a SparkSession in LinkageConfig.spark")
+
+
+def make_db_api(config: LinkageConfig) -> Any:
+    """The Splink database API for the configured engine.
+
+    Parameters
+    ----------
+    config
+        The run's configuration.
+
+    Returns
+    -------
+    splink.DuckDBAPI or splink.SparkAPI
+        DuckDB in process; or Spark without Splink's JVM UDF jar (``register_udfs_automatically=False``),
+        so it also runs on Sail and over Spark Connect.
+    """
+    if config.engine == "spark":
+        return _plain_spark_api(config.spark)
+    import duckdb
+    from splink import DuckDBAPI
+
+    return DuckDBAPI(connection=duckdb.connect())
+
+
+def _plain_spark_api(spark: Any) -> Any:
+    """Splink's Spark backend, writing plain Spark SQL and registering no JVM UDFs.
+
+    Splink transpiles its SQL through its own sqlglot dialect, a subclass of sqlglot's Spark generator. With
+    sqlglot's compiled build installed (``sqlglotc``, which dagster-dbt pulls in) Python cannot subclass
+    that generator, so this backend transpiles to sqlglot's own Spark dialect instead: the SQL is the same
+    apart from how double literals are spelt.
+    """
+    import sqlglot
+    from splink import SparkAPI
+
+    class PlainSparkAPI(SparkAPI):  # type: ignore[misc, valid-type]
+        def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
+            return str(sqlglot.transpile(sql, read="spark", write="spark", pretty=True)[0])
+
+    # persist, not the default parquet checkpoints: those need the JVM context (absent over Spark Connect).
+    return PlainSparkAPI(spark_session=spark, break_lineage_method="persist", register_udfs_automatically=False)
+
+
+def _name_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            cll.NullLevel("name_py"),
+            cll.ExactMatchLevel("name_norm", term_frequency_adjustments=True).configure(
+                label_for_charts="same characters"
+            ),
+            cll.ExactMatchLevel("name_py", term_frequency_adjustments=True).configure(
+                label_for_charts="same pinyin (homophone, traditional or pinyin spelling)"
+            ),
+            cll.CustomLevel(
+                "surname_py_l = surname_py_r and given_py_l is not null and given_py_r is not null and "
+                "(substr(given_py_l, 1, length(given_py_r)) = given_py_r "
+                "or substr(given_py_r, 1, length(given_py_l)) = given_py_l)",
+                label_for_charts="same surname, one given name starts the other (a character missing)",
+                base_dialect_str="duckdb",
+            ),
+            cll.And(cll.ExactMatchLevel("surname_py"), cll.LevenshteinLevel("given_py", 1)).configure(
+                label_for_charts="same surname, given name one letter apart"
+            ),
+            cll.ExactMatchLevel("surname_py").configure(label_for_charts="same surname only"),
+            cll.ExactMatchLevel("given_py").configure(label_for_charts="same given name only"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="name by characters and by toneless pinyin",
+    )
+
+
+def _birth_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    one_off = (
+        "(birth_year_l = birth_year_r and birth_month_l = birth_month_r) "
+        "or (birth_year_l = birth_year_r and birth_day_l = birth_day_r) "
+        "or (birth_month_l = birth_month_r and birth_day_l = birth_day_r) "
+        "or (birth_year_l = birth_year_r and birth_month_l = birth_day_r and birth_day_l = birth_month_r)"
+    )
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel(one_off, label_for_charts="one of year/month/day differs, or day and month swapped"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="birth date",
+    )
+
+
+def _id_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="id_number",
+        comparison_levels=[
+            cll.NullLevel("id_text"),
+            cll.ExactMatchLevel("id18").configure(label_for_charts="same valid ID number"),
+            cll.CustomLevel(
+                "(id18_l is null or id18_r is null) and levenshtein(id_text_l, id_text_r) <= 2",
+                base_dialect_str="duckdb",
+            ).configure(label_for_charts="an invalid ID within two edits of the other (a typo)"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="resident ID number",
+    )
+
+
+def _simple(column: str, fuzzy: int | None = None) -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    levels: list[Any] = [cll.NullLevel(column), cll.ExactMatchLevel(column)]
+    if fuzzy:
+        levels.append(cll.LevenshteinLevel(column, fuzzy))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(output_column_name=column, comparison_levels=levels)
+
+
+def blocking_rules() -> list[Any]:
+    """The rules that decide which pairs are scored (a pair is scored if any rule holds).
+
+    Returns
+    -------
+    list
+        Splink blocking rules on equal pinyin name and birth year, phone, birth date and surname, birth date
+        and given name, trusted ID number, address and surname, and the first 14 ID digits (region and birth
+        date, which typos in the last digits keep).
+    """
+    from splink import block_on
+
+    return [
+        block_on("name_py", "birth_year"),
+        block_on("phone"),
+        block_on("birth_date", "surname_py"),
+        block_on("birth_date", "given_py"),
+        block_on("id18"),
+        block_on("address", "surname_py"),
+        block_on("substr(id_text, 1, 14)"),
+    ]
+
+
+def splink_settings() -> Any:
+    """The untrained Splink settings: comparisons on the feature columns and the blocking rules.
+
+    Returns
+    -------
+    splink.SettingsCreator
+    """
+    from splink import SettingsCreator
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="rid",
+        comparisons=[
+            _name_comparison(),
+            _birth_comparison(),
+            _id_comparison(),
+            _simple("phone"),
+            _simple("address", fuzzy=3),
+            _simple("sex"),
+        ],
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+        additional_columns_to_retain=[],
+        max_iterations=20,
+        em_convergence=0.001,
+    )
+
+
+_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day")
+
+
+_TRAINED_KEYS = ("m_probability", "u_probability", "tf_minimum_u_value")
+
+
+def _model_for(model: dict[str, Any], config: LinkageConfig) -> dict[str, Any]:
+    """The trained model in the SQL dialect of the configured engine.
+
+    A saved Splink model holds SQL in the dialect it was trained with (DuckDB quotes identifiers with ``"``,
+    which Spark reads as strings). The comparisons are ours, so the model is rebuilt from
+    :func:`splink_settings` in the engine's dialect and the trained parameters copied level by level.
+    """
+    dialect = "spark" if config.engine == "spark" else "duckdb"
+    if model.get("sql_dialect") == dialect:
+        return model
+    fresh = splink_settings().create_settings_dict(dialect)
+    fresh["sql_dialect"] = dialect
+    fresh["probability_two_random_records_match"] = model["probability_two_random_records_match"]
+    for new_cmp, old_cmp in zip(fresh["comparisons"], model["comparisons"], strict=True):
+        for new_level, old_level in zip(new_cmp["comparison_levels"], old_cmp["comparison_levels"], strict=True):
+            for key in _TRAINED_KEYS:
+                if key in old_level:
+                    new_level[key] = old_level[key]
+    return fresh
+
+
+def _model_input(features: pd.DataFrame) -> pd.DataFrame:
+    frame = features.reset_index(drop=True)
+    frame = frame.assign(rid=np.arange(len(frame), dtype=np.int64))
+    return frame[list(_MODEL_COLUMNS)]
+
+
+def _register(db_api: Any, frame: pd.DataFrame) -> Any:
+    """Register a model-input frame with explicit column types (an all-empty column has no type to infer)."""
+    import pyarrow as pa
+
+    schema = pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in _MODEL_COLUMNS])
+    table = pa.Table.from_pandas(frame[list(_MODEL_COLUMNS)], schema=schema, preserve_index=False)
+    if type(db_api).__name__.startswith("Spark"):
+        ddl = ", ".join(f"{c} {'bigint' if c in _INT_COLUMNS else 'string'}" for c in _MODEL_COLUMNS)
+        return db_api.register(db_api.spark.createDataFrame(table.to_pandas(), schema=ddl))
+    return db_api.register(table)
+
+
+def train_model(features: pd.DataFrame, config: LinkageConfig | None = None) -> dict[str, Any]:
+    """Train the Fellegi–Sunter model on a feature frame: u by random sampling, m by EM.
+
+    Parameters
+    ----------
+    features
+        Output of :func:`transforms.empi.features.record_features` (all records, or a large sample).
+    config
+        Engine and sampling sizes.
+
+    Returns
+    -------
+    dict
+        The trained Splink settings (JSON-serialisable), to pass to :func:`score_links`.
+    """
+    from splink import Linker, block_on
+
+    config = config or LinkageConfig()
+    if len(features) > config.train_records:
+        features = features.sample(n=config.train_records, random_state=config.seed)
+    db_api = make_db_api(config)
+    # log_level=None: Splink logs through the standard hierarchy instead of its own INFO handler on stderr.
+    linker = Linker(_register(db_api, _model_input(features)), splink_settings(), log_level=None)
+    # The prior: pairs sharing a trusted ID are near-certain matches, about 70% of all true pairs.
+    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    # Each EM session fixes what its blocking rule holds equal and learns the other comparisons' m values.
+    for rule in (block_on("phone"), block_on("birth_date", "surname_py"), block_on("name_py", "birth_year")):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=config.em_max_pairs, estimate_without_term_frequencies=True
+        )
+    return linker.misc.save_model_to_json()
+
+
+def deterministic_links(features: pd.DataFrame, new: np.ndarray | None = None) -> pd.DataFrame:
+    """Pairs of records carrying the same trusted ID number.
+
+    Each group of records sharing a number is joined as a star on its first record (enough for clustering,
+    linear in the group size). With ``new`` given, only stars that reach a new record are returned.
+
+    Parameters
+    ----------
+    features
+        The feature frame.
+    new
+        Boolean mask of new records (incremental run), or ``None`` for all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PAIR_COLUMNS`, ``rule == "id_number"``, ``match_probability == 1``.
+    """
+    ids = features["id18"].reset_index(drop=True)
+    frame = pd.DataFrame({"rid": np.arange(len(ids)), "id18": ids}).dropna(subset=["id18"])
+    if new is not None:
+        frame["new"] = np.asarray(new)[frame["rid"].to_numpy()]
+        touched = frame.groupby("id18")["new"].transform("any")
+        frame = frame[touched]
+    head = frame.groupby("id18")["rid"].transform("min")
+    pairs = frame[frame["rid"] != head]
+    if new is not None:
+        pairs = pairs[pairs["new"] | np.asarray(new)[head[pairs.index].to_numpy()]]
+    out = pd.DataFrame(
+        {
+            "rid_l": head[pairs.index].to_numpy(dtype=np.int64),
+            "rid_r": pairs["rid"].to_numpy(dtype=np.int64),
+            "match_probability": 1.0,
+            "rule": "id_number",
+        }
+    )
+    return out
+
+
+def score_links(
+    features: pd.DataFrame,
+    model: dict[str, Any],
+    config: LinkageConfig | None = None,
+    *,
+    new: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Score candidate pairs with the trained model and add the deterministic ID-number pairs.
+
+    Parameters
+    ----------
+    features
+        Feature frame of all records (existing and new).
+    model
+        Trained settings from :func:`train_model`.
+    config
+        Thresholds and engine; only pairs at or above ``config.review`` are returned.
+    new
+        Boolean mask of the records new in this run; ``None`` scores all pairs (a full run). With a mask,
+        only new-vs-existing and new-vs-new pairs are scored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PAIR_COLUMNS` with ``rid_l < rid_r`` (row positions in ``features``), one row per pair
+        (a deterministic pair wins over its Splink score).
+    """
+    from splink import Linker
+
+    config = config or LinkageConfig()
+    db_api = make_db_api(config)
+    frame = _model_input(features)
+    linker = Linker(_register(db_api, frame), _model_for(model, config), log_level=None)
+    if new is None:
+        scored = linker.inference.predict(threshold_match_probability=config.review, warning_mode="never")
+        pairs = scored.as_pandas_dataframe()
+        scored.drop_table_from_database_and_remove_from_cache()
+    else:
+        mask = np.asarray(new, dtype=bool)
+        for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
+            linker.table_management.compute_tf_table(column)
+        parts = []
+        new_sdf = _register(db_api, frame[mask])
+        if (~mask).any() and mask.any():
+            old_sdf = _register(db_api, frame[~mask])
+            between = linker.inference.predict_between(
+                old_sdf, new_sdf, threshold_match_probability=config.review, warning_mode="never"
+            )
+            parts.append(between.as_pandas_dataframe())
+        if mask.sum() > 1:
+            within = linker.inference.predict_within(
+                new_sdf, threshold_match_probability=config.review, warning_mode="never"
+            )
+            parts.append(within.as_pandas_dataframe())
+        pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if pairs.empty:
+        pairs = pd.DataFrame({"rid_l": [], "rid_r": [], "match_probability": []})
+    left = pairs["rid_l"].to_numpy(dtype=np.int64)
+    right = pairs["rid_r"].to_numpy(dtype=np.int64)
+    splink_pairs = pd.DataFrame(
+        {
+            "rid_l": np.minimum(left, right),
+            "rid_r": np.maximum(left, right),
+            "match_probability": pairs["match_probability"].to_numpy(dtype=float),
+            "rule": "splink",
+        }
+    )
+    det = deterministic_links(features, new)
+    both = pd.concat([det, splink_pairs], ignore_index=True)
+    both = both.drop_duplicates(["rid_l", "rid_r"], keep="first")
+    return both.reset_index(drop=True)

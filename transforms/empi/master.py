@@ -1,0 +1,320 @@
+"""One run of the patient master index: records (+ previous master, steward decisions) → master, golden, events.
+
+``silver/patient_master`` (one row per source record):
+
+=================  =====================================================================================
+record_id          ``<institution>:<mrn>``
+source_system      institution code
+mrn                the institution's medical record number
+empi_id            the person (``E`` + 10 digits; smaller numbers were created earlier)
+match_probability  probability of the link that put the record in its person (1 for ID-number and
+                   steward links; null for a record alone)
+link_rule          ``id_number``, ``splink``, ``steward`` or ``singleton``
+linked_at          when the record got its current empi_id
+=================  =====================================================================================
+
+``silver/empi_events`` (one row per change): ``event_id``, ``event`` (``create``/``merge``/``split``),
+``empi_id`` (the created, surviving or split id), ``other_empi_ids`` (merged-away ids, or the ids split
+off), ``record_ids`` (records concerned), ``reason``, ``occurred_at``.
+
+A run with a previous master is incremental: only new records (and the records of a person a new
+never-link decision splits) are compared, against everyone and each other; everyone else keeps their
+empi_id unless a new record's evidence merges their person with another one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radlake.errors import DataError
+from transforms.empi.clusters import EVENT_COLUMNS, assign_empi_ids, cluster_records, parse_empi_id
+from transforms.empi.features import record_features
+from transforms.empi.golden import build_golden
+from transforms.empi.linkage import LinkageConfig, score_links, train_model
+from transforms.empi.review import carry_forward, latest_decisions, review_queue
+
+__all__ = ["MASTER_COLUMNS", "EmpiRun", "link_patients"]
+
+MASTER_COLUMNS = ("record_id", "source_system", "mrn", "empi_id", "match_probability", "link_rule", "linked_at")
+_RULE_RANK = {"steward": 0, "id_number": 1, "splink": 2}
+
+
+@dataclass
+class EmpiRun:
+    """The outputs of one run.
+
+    Attributes
+    ----------
+    master, golden, events, review
+        ``silver/patient_master``, ``silver/patient_golden``, the new ``silver/empi_events`` rows and the
+        steward review queue.
+    model
+        The trained Splink model (settings dict), to reuse in the next incremental run.
+    stats
+        Counts: records, new records, pairs scored, links accepted, vetoed, persons.
+    timings
+        Seconds spent per phase (features, train, score, cluster, ids, outputs).
+    """
+
+    master: pd.DataFrame
+    golden: pd.DataFrame
+    events: pd.DataFrame
+    review: pd.DataFrame
+    model: dict[str, Any]
+    stats: dict[str, int]
+    timings: dict[str, float]
+
+
+class _Clock:
+    """Wall time per phase of a run."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> dict[str, float]:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.last = now
+        return self.laps
+
+
+def _next_number(previous_master: pd.DataFrame | None, previous_events: pd.DataFrame | None) -> int:
+    seen: list[str] = []
+    if previous_master is not None and len(previous_master):
+        seen.extend(previous_master["empi_id"].dropna().astype(str).tolist())
+    if previous_events is not None and len(previous_events):
+        seen.extend(previous_events["empi_id"].dropna().astype(str).tolist())
+        for ids in previous_events["other_empi_ids"].dropna():
+            seen.extend(str(x) for x in ids)
+    return max((parse_empi_id(x) for x in set(seen)), default=0) + 1
+
+
+def _empty_events() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+
+
+def link_patients(
+    records: pd.DataFrame,
+    *,
+    previous_master: pd.DataFrame | None = None,
+    previous_events: pd.DataFrame | None = None,
+    decisions: pd.DataFrame | None = None,
+    previous_review: pd.DataFrame | None = None,
+    model: dict[str, Any] | None = None,
+    config: LinkageConfig | None = None,
+    now: dt.datetime | None = None,
+) -> EmpiRun:
+    """Link patient records into persons, keeping the previous run's empi_ids stable.
+
+    Parameters
+    ----------
+    records
+        Every current patient record (see :mod:`transforms.empi.features` for columns); ``record_id`` unique.
+    previous_master
+        The previous ``silver/patient_master`` (``None`` for a first, full run).
+    previous_events
+        Previous ``silver/empi_events``: ids merged away are never given again.
+    decisions
+        ``silver/empi_decisions``; always applied, the latest decision per pair wins.
+    previous_review
+        The previous review queue: its pairs stay queued while undecided and still in different persons
+        (an incremental run only scores pairs with new records).
+    model
+        A trained model from an earlier run; trained on ``records`` when ``None``.
+    config
+        Thresholds and engine.
+    now
+        Time stamp of the run (default: now, UTC).
+
+    Returns
+    -------
+    EmpiRun
+
+    Raises
+    ------
+    radlake.errors.DataError
+        If ``record_id`` is missing, empty or repeated, or a steward decision row is unusable.
+    """
+    config = config or LinkageConfig()
+    now = now or dt.datetime.now(dt.UTC)
+    clock = _Clock()
+    try:
+        features = record_features(records)
+    except ValueError as err:
+        raise DataError(f"patient records: {err}") from err
+    clock.lap("features")
+    n = len(features)
+    record_ids = features["record_id"].tolist()
+    position = pd.Series(np.arange(n), index=features["record_id"])
+
+    prev_arr = np.full(n, None, dtype=object)
+    prev_rows = pd.DataFrame(columns=list(MASTER_COLUMNS))
+    if previous_master is not None and len(previous_master):
+        prev_rows = previous_master[previous_master["record_id"].isin(position.index)]
+        prev_arr[position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)] = (
+            prev_rows["empi_id"].astype(str).to_numpy(dtype=object)
+        )
+    prev_ids: list[str | None] = prev_arr.tolist()
+    is_new = pd.isna(prev_arr)
+
+    in_force = latest_decisions(decisions)
+    known = in_force["record_id_a"].isin(position.index) & in_force["record_id_b"].isin(position.index)
+    in_force_known = in_force[known]
+    pos_a = position.reindex(in_force_known["record_id_a"]).to_numpy(dtype=np.int64)
+    pos_b = position.reindex(in_force_known["record_id_b"]).to_numpy(dtype=np.int64)
+    kinds = in_force_known["decision"].to_numpy()
+    steward_links = [(int(a), int(b)) for a, b, k in zip(pos_a, pos_b, kinds, strict=True) if k == "link"]
+    never_links = [(int(a), int(b)) for a, b, k in zip(pos_a, pos_b, kinds, strict=True) if k == "never_link"]
+
+    # Persons a never-link decision now cuts through are re-linked from scratch (their records rescored).
+    to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
+    relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+    incremental = not is_new.all()
+
+    if model is None:
+        model = train_model(features, config)
+    clock.lap("train")
+    pairs = score_links(features, model, config, new=relink if incremental else None)
+    clock.lap("score")
+
+    initial = np.full(n, -1, dtype=np.int64)
+    keep = ~relink
+    if keep.any():
+        initial[keep] = pd.factorize(prev_arr[keep])[0]
+    result = cluster_records(
+        features,
+        pairs,
+        auto_link=config.auto_link,
+        initial=initial,
+        steward_links=steward_links,
+        never_links=never_links,
+    )
+    clock.lap("cluster")
+
+    accepted = result.accepted
+    merge_reasons: dict[int, str] = {}
+    if len(accepted):
+        acc_root = result.root[accepted["rid_l"].to_numpy()]
+        ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(_RULE_RANK)).sort_values("rank")
+        merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
+    empi_ids, events, _ = assign_empi_ids(
+        result.root,
+        prev_ids,
+        next_number=_next_number(previous_master, previous_events),
+        record_ids=record_ids,
+        occurred_at=now,
+        merge_reasons=merge_reasons,
+        split_reason="steward never_link" if to_split else "relinked",
+    )
+    clock.lap("ids")
+
+    master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
+    golden = build_golden(features, master)
+
+    review_candidates = pairs[
+        (pairs["rule"] == "splink")
+        & (pairs["match_probability"] >= config.review)
+        & (pairs["match_probability"] < config.auto_link)
+    ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
+    # Two different trusted ID numbers settle it (twins): such refusals need no steward.
+    vetoed = result.vetoed[result.vetoed["reason"] != "id_number"] if len(result.vetoed) else result.vetoed
+    if len(vetoed):
+        vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[["rid_l", "rid_r", "match_probability", "reason"]]
+        review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
+    review = review_queue(review_candidates, features, empi_ids, in_force)
+    if previous_review is not None and len(previous_review):
+        review = carry_forward(previous_review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
+
+    stats = {
+        "records": n,
+        "new_records": int(is_new.sum()),
+        "relinked_records": int(relink.sum()),
+        "pairs_scored": len(pairs),
+        "links_accepted": len(accepted),
+        "links_vetoed": len(result.vetoed),
+        "persons": len(set(empi_ids)),
+        "review_pairs": len(review),
+    }
+    return EmpiRun(
+        master=master,
+        golden=golden,
+        events=events if len(events) else _empty_events(),
+        review=review,
+        model=model,
+        stats=stats,
+        timings=clock.lap("outputs"),
+    )
+
+
+def _master_rows(
+    records: pd.DataFrame,
+    features: pd.DataFrame,
+    accepted: pd.DataFrame,
+    empi_ids: list[str],
+    prev_ids: list[str | None],
+    prev_rows: pd.DataFrame,
+    position: pd.Series,
+    now: dt.datetime,
+) -> pd.DataFrame:
+    n = len(features)
+    # Each record's strongest accepted link of this run: steward > id_number > splink, then probability.
+    both = pd.concat(
+        [
+            accepted[["rid_l", "match_probability", "rule"]].rename(columns={"rid_l": "rid"}),
+            accepted[["rid_r", "match_probability", "rule"]].rename(columns={"rid_r": "rid"}),
+        ],
+        ignore_index=True,
+    )
+    both["rank"] = both["rule"].map(_RULE_RANK)
+    best = both.sort_values(["rid", "rank", "match_probability"], ascending=[True, True, False]).drop_duplicates("rid")
+    rule = np.full(n, "singleton", dtype=object)
+    prob = np.full(n, np.nan)
+    best_rid = best["rid"].to_numpy(dtype=np.int64)
+    rule[best_rid] = best["rule"].to_numpy()
+    prob[best_rid] = best["match_probability"].to_numpy(dtype=float)
+    stamp = pd.Timestamp(now)
+    stamp = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
+    linked_at = np.full(n, stamp.tz_localize(None).to_datetime64().astype("datetime64[us]"))
+
+    empi = np.array(empi_ids, dtype=object)
+    prev = np.array(prev_ids, dtype=object)
+    if len(prev_rows):
+        prev_pos = position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)
+        unchanged = empi[prev_pos] == prev[prev_pos]
+        relinked_now = np.zeros(n, dtype=bool)
+        relinked_now[best_rid] = True
+        # A record whose person did not change keeps how and when it was linked; a record that moved but
+        # took part in no new link keeps its previous rule and probability.
+        keep_how = unchanged | ~relinked_now[prev_pos]
+        for column, target in (("link_rule", rule), ("match_probability", prob)):
+            if column in prev_rows.columns:
+                values = prev_rows[column].to_numpy()
+                target[prev_pos[keep_how]] = values[keep_how]
+        if "linked_at" in prev_rows.columns:
+            old_times = pd.to_datetime(prev_rows["linked_at"], utc=True).dt.tz_localize(None)
+            linked_at[prev_pos[unchanged]] = old_times.to_numpy(dtype="datetime64[us]")[unchanged]
+    # A record whose person is just itself is a singleton whatever linked it before.
+    sizes = pd.Series(empi).map(pd.Series(empi).value_counts()).to_numpy()
+    rule[sizes == 1] = "singleton"
+    prob[sizes == 1] = np.nan
+
+    source = records.reset_index(drop=True)
+    master = pd.DataFrame(
+        {
+            "record_id": features["record_id"],
+            "source_system": source.get("source_system"),
+            "mrn": source.get("mrn"),
+            "empi_id": empi,
+            "match_probability": prob.astype(float),
+            "link_rule": rule,
+            "linked_at": pd.Series(linked_at).dt.tz_localize("UTC"),
+        }
+    )
+    return master[list(MASTER_COLUMNS)]
