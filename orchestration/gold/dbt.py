@@ -20,16 +20,20 @@ MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 MART_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
 
 
+# Models are marts; seeds are the reference tables beside them in the same warehouse file.
+_WAREHOUSE_RESOURCES = ("model", "seed")
+
+
 class RadlakeDbtTranslator(DagsterDbtTranslator):
-    """Models become ``gold/<name>`` in the gold group; sources keep ``<source>/<table>`` (= silver tables)."""
+    """Models and seeds become ``gold/<name>`` in the gold group; sources keep ``<source>/<table>`` (= silver)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "model":
+        if dbt_resource_props["resource_type"] in _WAREHOUSE_RESOURCES:
             return dg.AssetKey(["gold", dbt_resource_props["name"]])
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return "gold" if dbt_resource_props["resource_type"] == "model" else None
+        return "gold" if dbt_resource_props["resource_type"] in _WAREHOUSE_RESOURCES else None
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return GOLD_OWNERS
@@ -46,7 +50,7 @@ def _project_files_newer_than(path: Path) -> bool:
     if not path.exists():
         return True
     built = path.stat().st_mtime
-    watched = list((DBT_PROJECT_DIR / "models").rglob("*")) + list((DBT_PROJECT_DIR / "tests").rglob("*"))
+    watched = [p for d in ("models", "tests", "seeds", "macros") for p in (DBT_PROJECT_DIR / d).rglob("*")]
     watched += [DBT_PROJECT_DIR / "dbt_project.yml"]
     return any(p.is_file() and p.stat().st_mtime > built for p in watched)
 

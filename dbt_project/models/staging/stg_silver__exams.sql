@@ -1,4 +1,4 @@
--- Exams as the marts use them: local exam day and the columns marts need, no personal data.
+-- Exams as the marts use them: local exam day and the columns marts need; the patient only as a pseudonymous key.
 with source as (
     select * from {{ source('silver', 'exams') }}
 ),
@@ -9,6 +9,7 @@ renamed as (
         accession_number,
         order_id,
         empi_id,
+        {{ pseudonym("institution || ':' || mrn") }} as patient_record_key,
         priority,
         ordering_department,
         raw_exam_name,
@@ -19,12 +20,15 @@ renamed as (
         exam_ended_at,
         exam_date,
         device_station,
+        report_status,
         report_written_at,
         report_signed_at,
         study_instance_uid,
         has_images,
         exam_codes,
-        exam_name_status
+        exam_name_status,
+        -- Performed: an exam record exists and the order was not cancelled (the rule of exam_volume_daily).
+        (exam_started_at is not null and status <> 'cancelled') as is_performed
     from source
 )
 

@@ -1,0 +1,26 @@
+{#
+  Optional lake tables. A deployment may run without DICOM ingestion, exam-name standardization or the EMPI for
+  a while; the marts then stay buildable (empty where that data is missing) instead of failing the whole build.
+  The source() call comes first so dbt (and Dagster) always record the lineage.
+#}
+
+{% macro delta_table_exists(source_name, table_name) %}
+  {%- if not execute -%}
+    {{ return(true) }}
+  {%- endif -%}
+  {%- set log_glob = env_var('RADLAKE_LAKE') ~ '/' ~ source_name ~ '/' ~ table_name ~ '/_delta_log/*.json' -%}
+  {%- set found = run_query("select count(*) from glob('" ~ log_glob ~ "')") -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{% endmacro %}
+
+
+{% macro optional_source(source_name, table_name, columns) %}
+  {#- The source relation, or an empty relation with the contract's columns when the table does not exist yet.
+      columns: a mapping column name -> DuckDB type (the table's contract). -#}
+  {%- set relation = source(source_name, table_name) -%}
+  {%- if delta_table_exists(source_name, table_name) -%}
+    {{ relation }}
+  {%- else -%}
+    (select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %} where false)
+  {%- endif -%}
+{% endmacro %}

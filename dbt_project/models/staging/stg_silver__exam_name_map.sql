@@ -1,0 +1,23 @@
+-- The raw-name → standard-code map (optional: empty until standardization has run).
+with source as (
+    select * from {{ optional_source('silver', 'exam_name_map', {
+        'institution': 'varchar', 'raw_name': 'varchar', 'codes': 'varchar[]', 'standard_names': 'varchar[]',
+        'status': 'varchar', 'confidence': 'double', 'standard_version': 'varchar', 'decided_by': 'varchar',
+        'mapped_at': 'timestamptz'}) }}
+),
+
+renamed as (
+    select
+        institution,
+        raw_name,
+        coalesce(codes, []) as codes,
+        coalesce(standard_names, []) as standard_names,
+        status as mapping_status,
+        confidence,
+        standard_version,
+        decided_by,
+        mapped_at
+    from source
+)
+
+select * from renamed
