@@ -56,7 +56,9 @@ def spark_session(settings: Settings) -> SparkSession:
     from pyspark.sql import SparkSession
 
     try:
-        session = SparkSession.builder.remote(url).getOrCreate()
+        # create(), not getOrCreate(): the latter hands back any existing session whatever its URL, so a second
+        # target in one process (Sail and a cluster) would silently run on the first.
+        session = SparkSession.builder.remote(url).create()
         # UTC inside the engine: timestamps from sources carry their zone, and marts convert at the edge.
         session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as exc:  # pyspark raises several unrelated types for a dead endpoint

@@ -47,14 +47,48 @@ def connect(settings: Settings, *, read_only: bool = True) -> duckdb.DuckDBPyCon
         raise LakeError(f"warehouse {path} does not exist yet: build the marts first (radlake demo or dbt build)")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(path, read_only=read_only, config=duckdb_settings())  # type: ignore[arg-type]
+        con = duckdb.connect(path, read_only=read_only, config=duckdb_settings())  # type: ignore[arg-type]
     except duckdb.Error as exc:
         raise LakeError(f"warehouse {path} cannot be opened: {exc}") from None
+    if settings.lake_is_s3:
+        # Readers of the lake itself (delta_scan on s3://) need the object store's endpoint and keys.
+        con.execute(s3_secret_sql(settings))
+    return con
+
+
+def s3_secret(settings: Settings) -> dict[str, str]:
+    """DuckDB S3 secret parameters for an ``s3://`` lake, from the standard AWS environment variables.
+
+    ``AWS_ENDPOINT_URL`` (MinIO, Ceph, a moto server) becomes a path-style endpoint, with TLS unless its scheme
+    is ``http``; without it, AWS itself (virtual-host style). Empty for a local lake.
+    """
+    if not settings.lake_is_s3:
+        return {}
+    endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "")
+    secret = {
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", ""),
+        "REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    }
+    if endpoint_url:
+        scheme, _, host = endpoint_url.partition("://")
+        secret["ENDPOINT"] = (host or scheme).rstrip("/")
+        secret["URL_STYLE"] = "path"
+        secret["USE_SSL"] = "false" if scheme == "http" else "true"
+    return secret
+
+
+def s3_secret_sql(settings: Settings, name: str = "radlake_lake") -> str:
+    """``CREATE OR REPLACE SECRET`` for the lake's bucket (a temporary secret: never written to the file)."""
+    params = ", ".join(f"{k} '{v.replace(chr(39), chr(39) * 2)}'" for k, v in s3_secret(settings).items())
+    return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {params})"
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """Environment variables the dbt project's profile and sources read (absolute paths only)."""
     Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    s3 = s3_secret(settings)
     return {
         "RADLAKE_LAKE": settings.lake,
         "RADLAKE_WAREHOUSE": settings.warehouse_path,
@@ -62,6 +96,11 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "RADLAKE_TIMEZONE": settings.timezone,
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # The profile's S3 secret: where the object store is (keys stay in the AWS_* variables themselves).
+        "RADLAKE_S3_ENDPOINT": s3.get("ENDPOINT", "s3.amazonaws.com"),
+        "RADLAKE_S3_URL_STYLE": s3.get("URL_STYLE", "vhost"),
+        "RADLAKE_S3_USE_SSL": s3.get("USE_SSL", "true"),
+        "RADLAKE_S3_REGION": s3.get("REGION", "us-east-1"),
     }
 
 

@@ -1,0 +1,53 @@
+"""Where the deployment files are and what the radlake image holds: shared by the tests of infra/."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+IMAGE_ROOT = "/opt/radlake"  # where infra/docker/Dockerfile puts the repository
+VENV_BIN = Path(sys.executable).parent
+ENTRY_POINTS = ("dagster", "dagster-webserver", "dagster-daemon", "dbt", "radlake")
+IMAGE_FILES = {
+    "/opt/dagster/workspace.yaml": INFRA / "dagster" / "workspace.yaml",
+    "/opt/dagster/home/dagster.yaml": INFRA / "dagster" / "dagster.yaml",
+}
+"""Files the Dockerfile copies to fixed places outside the repository folder."""
+
+
+def load_all(path: Path) -> list:
+    """Every YAML document of a file (empty documents dropped)."""
+    with path.open(encoding="utf-8") as fh:
+        return [d for d in yaml.safe_load_all(fh) if d is not None]
+
+
+def command_paths(command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every leaf command of a click/typer command tree, as a tuple of names."""
+    subcommands = getattr(command, "commands", None)
+    if subcommands:
+        for name, sub in subcommands.items():
+            yield from command_paths(sub, (*prefix, name))
+    else:
+        yield prefix
+
+
+def image_path(path: str) -> Path | None:
+    """The repository file an absolute path inside the radlake image comes from (None if not from the repo)."""
+    if path.startswith(IMAGE_ROOT + "/"):
+        return ROOT / path.removeprefix(IMAGE_ROOT + "/")
+    return IMAGE_FILES.get(path)
+
+
+def leading_words(args: list[str]) -> tuple[str, ...]:
+    """The subcommand words before the first option."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return tuple(words)
