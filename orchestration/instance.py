@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 
 DAGSTER_YAML = """\
-# Written by radlake. Telemetry off: hospital networks are often air-gapped and must not call out.
+# Written by radlake. Telemetry off and no newsletter prompt: hospital networks are often air-gapped and
+# must not call out.
 telemetry:
+  enabled: false
+nux:
   enabled: false
 """
 

@@ -67,6 +67,8 @@ class DicomConfig(_Strict):
     """Where DICOM files arrive: watch folders scanned by the sensor, and the receiver."""
 
     watch: list[Path] = Field(default_factory=list)
+    # A file modified more recently than this may still be being copied in: a later run takes it.
+    settle_seconds: float = Field(0.0, ge=0)
     receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
 
 

@@ -57,7 +57,12 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         uris = {n: catalog.table_uri(settings, catalog.table("bronze", n)) for n in DICOM_TABLES}
         before = {n: lake.table_version(settings, u) for n, u in uris.items()}
         try:
-            report = ingest_dicom(settings, files) if files else None
+            # A file listed at arrival may be moved away before we read it (PACS export cleanup): not an error.
+            report = (
+                ingest_dicom(settings, files, missing_ok=True, min_age_seconds=settings.dicom.settle_seconds)
+                if files
+                else None
+            )
         except DataError as err:
             raise _no_retry(err) from None
         extra = report_metadata(report)

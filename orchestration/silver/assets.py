@@ -70,6 +70,44 @@ STEWARD_TABLES = [
 """Tables stewards write through the CLI: inputs of the graph that no asset materialises."""
 
 
+EMPI_TABLES = ("patient_master", "patient_golden", "empi_events", "empi_review_queue")
+
+
+def empi_asset(settings: Settings) -> dg.AssetsDefinition:
+    """The patient master index: one run of the EMPI writes its four silver tables together."""
+    deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                ["silver", name],
+                description=catalog.table("silver", name).description,
+                group_name="silver",
+                owners=SILVER_OWNERS,
+                kinds={"delta", "splink"},
+                deps=deps,
+            )
+            for name in EMPI_TABLES
+        ],
+        can_subset=False,
+    )
+    def empi(radlake: RadlakeResource):
+        """Link every patient record (incremental against the stored master and model) and publish the index."""
+        from transforms.empi.job import run_empi
+
+        settings = radlake.settings()
+        uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in EMPI_TABLES}
+        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+        run = run_empi(settings)
+        for name, uri in uris.items():
+            meta = table_metadata(settings, uri, since_version=before[name] if before[name] is not None else -1)
+            if name == "patient_master":
+                meta.update({f"empi.{k}": v for k, v in run.stats.items()})
+            yield dg.MaterializeResult(asset_key=["silver", name], metadata=meta)
+
+    return empi
+
+
 def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
     """silver/exam_name_map: every distinct raw exam name of every institution mapped to standard codes."""
     spec = catalog.table("silver", "exam_name_map")
@@ -109,7 +147,12 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
     """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
     from transforms.exams.job import RIS_TABLES
 
-    deps = [["silver", "dicom_studies"], ["silver", "exam_name_map"], *_ris_deps(settings, RIS_TABLES)]
+    deps = [
+        ["silver", "dicom_studies"],
+        ["silver", "exam_name_map"],
+        ["silver", "patient_master"],
+        *_ris_deps(settings, RIS_TABLES),
+    ]
     spec = catalog.table("silver", "exams")
 
     @dg.asset(

@@ -20,8 +20,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
 ) -> None:
     """Simulate a hospital group into WORKDIR, materialise every asset in-process, print a summary."""
+    import warnings
+
     from orchestration.demo import run_demo
 
+    # Dagster flags single-run backfill policies as beta; that is for the developers, not the demo's reader.
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
     console = Console()
     summary = run_demo(
         workdir,

@@ -45,3 +45,10 @@ def test_architecture_lists_every_catalog_table() -> None:
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     missing = [spec.key for spec in catalog.tables() if f"`{spec.key}`" not in text]
     assert missing == []
+
+
+def test_architecture_lists_every_gold_mart() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    marts = sorted(p.stem for p in (ROOT / "dbt_project" / "models" / "marts").glob("*.sql"))
+    assert marts, "no marts found"
+    assert [m for m in marts if f"`{m}`" not in text] == []
