@@ -16,18 +16,23 @@ from radlake.config import Settings
 EXAMS_PREVIEW = ["institution", "accession_number", "modality", "status", "priority", "exam_date"]
 
 
-@dg.multi_asset(
-    specs=[
+def _silver_specs(names: tuple[str, ...], deps: list[list[str]], kinds: set[str]) -> list[dg.AssetSpec]:
+    """Specs of silver tables one job writes together, described by the catalog."""
+    return [
         dg.AssetSpec(
             ["silver", name],
             description=catalog.table("silver", name).description,
             group_name="silver",
             owners=SILVER_OWNERS,
-            kinds={"delta", "spark"},
-            deps=[["bronze", "dicom_instances"]],
+            kinds=kinds,
+            deps=deps,
         )
-        for name in ("dicom_series", "dicom_studies")
-    ],
+        for name in names
+    ]
+
+
+@dg.multi_asset(
+    specs=_silver_specs(("dicom_series", "dicom_studies"), [["bronze", "dicom_instances"]], {"delta", "spark"}),
     can_subset=False,
 )
 def dicom_rollups(radlake: RadlakeResource):
@@ -77,20 +82,7 @@ def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     """The patient master index: one run of the EMPI writes its four silver tables together."""
     deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
 
-    @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                ["silver", name],
-                description=catalog.table("silver", name).description,
-                group_name="silver",
-                owners=SILVER_OWNERS,
-                kinds={"delta", "splink"},
-                deps=deps,
-            )
-            for name in EMPI_TABLES
-        ],
-        can_subset=False,
-    )
+    @dg.multi_asset(specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}), can_subset=False)
     def empi(radlake: RadlakeResource):
         """Link every patient record (incremental against the stored master and model) and publish the index."""
         from transforms.empi.job import run_empi

