@@ -137,9 +137,9 @@ def run_demo(
     summary.tables = lake_table_rows(settings)
     summary.marts = mart_rows(settings)
     summary.warehouse = settings.warehouse_path
-    summary.quality_report = str(
-        settings.quality_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    )
+    from expectations.report import summary_path
+
+    summary.quality_report = str(summary_path(settings))
     return summary
 
 

@@ -21,8 +21,9 @@ def _embedded_url() -> str:
     global _embedded_server
     with _lock:
         if _embedded_server is None:
-            # Sail logs every session at INFO on stderr; keep the CLI's output readable.
-            os.environ.setdefault("RUST_LOG", "warn")
+            # Sail logs every session at INFO and its shutdown at WARN on stderr; keep the CLI's output
+            # readable (RUST_LOG set by the user wins).
+            os.environ.setdefault("RUST_LOG", "error")
             from pysail.spark import SparkConnectServer
 
             server = SparkConnectServer(ip="127.0.0.1", port=0)

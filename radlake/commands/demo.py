@@ -47,11 +47,18 @@ def demo(
     for name, rows in summary.marts.items():
         marts.add_row(name, f"{rows:,}")
     console.print(marts)
-    checks = Table(title="Quality checks")
-    checks.add_column("check")
-    checks.add_column("result")
+    # Hundreds of checks: one line per asset, and every check that did not pass by name.
+    checks = Table(title="Quality checks (Great Expectations suites and dbt tests)")
+    checks.add_column("asset")
+    checks.add_column("passed", justify="right")
+    checks.add_column("not passed")
+    by_asset: dict[str, list[tuple[str, str]]] = {}
     for name, verdict in sorted(summary.checks.items()):
-        checks.add_row(name, verdict if verdict == "passed" else f"[red]{verdict}[/]")
+        asset, _, check = name.partition(":")
+        by_asset.setdefault(asset, []).append((check, verdict))
+    for asset, results in by_asset.items():
+        bad = [f"{check} ({verdict})" for check, verdict in results if verdict != "passed"]
+        checks.add_row(asset, str(len(results) - len(bad)), f"[red]{', '.join(bad)}[/]" if bad else "")
     console.print(checks)
     console.print(f"config:          {summary.config}")
     console.print(f"warehouse:       {summary.warehouse}   (duckdb {summary.warehouse})")
