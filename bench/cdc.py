@@ -170,10 +170,10 @@ def naive_baseline(settings: Settings, writer: MixedWriter, changes: int) -> flo
         if roll == 9:
             row = writer.conn.execute("SELECT order_id FROM ris.exam_orders WHERE order_id = %s", (key,)).fetchone()
             df = spark.createDataFrame([(row[0] if row else key, True)], "order_id long, _deleted boolean")
-            lake.merge(spark, df, scratch, ["order_id"], delete_flag="_deleted")
+            lake.merge(spark, df, scratch, ["order_id"], settings=settings, delete_flag="_deleted")
         else:
             df = lake.read(spark, uri).filter(f"order_id = {key}").limit(1)  # the changed row, as capture reads it
-            lake.merge(spark, df.select(*columns), scratch, ["order_id"])
+            lake.merge(spark, df.select(*columns), scratch, ["order_id"], settings=settings)
     return changes / (time.monotonic() - started)
 
 

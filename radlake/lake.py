@@ -231,22 +231,21 @@ def merge(
     uri: str,
     keys: Sequence[str],
     *,
+    settings: Settings,
     delete_flag: str | None = None,
 ) -> None:
     """Upsert ``df`` into the Delta table at ``uri`` on ``keys`` (creating the table on first use).
 
     Parameters
     ----------
+    settings
+        For the lake's storage options: only a table that is really absent is created; any other failure to
+        open it (a storage outage, a damaged log) raises instead of writing a new table over the old one.
     delete_flag
         A boolean column of ``df``; matched rows where it is true are deleted, and it is not stored.
     """
-    try:
-        spark.read.format("delta").load(uri).schema  # noqa: B018 - resolves the table or raises
-        exists = True
-    except Exception:
-        exists = False
     columns = [c for c in df.columns if c != delete_flag]
-    if not exists:
+    if open_table(settings, uri) is None:
         first = df.filter(f"NOT `{delete_flag}`") if delete_flag else df
         first.select(*columns).write.format("delta").mode("overwrite").save(uri)
         return

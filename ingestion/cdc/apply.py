@@ -124,7 +124,7 @@ def apply_batch(
         latest = latest_per_key(spark.createDataFrame(log), keys, columns).toArrow()
         # MERGE from the materialised rows: Sail re-plans a window-function source for every MERGE clause,
         # which made a 50k-change batch 5x slower than computing the rows once and merging them.
-        lake.merge(spark, spark.createDataFrame(latest), uri, keys, delete_flag=DELETED)
+        lake.merge(spark, spark.createDataFrame(latest), uri, keys, settings=settings, delete_flag=DELETED)
     state.mark_state(settings, source, table, version)
 
 

@@ -11,6 +11,7 @@ A file that is no readable instance raises :class:`Reject` with a reason code an
 
 from __future__ import annotations
 
+import struct
 import base64
 import datetime as dt
 import math
@@ -605,7 +606,7 @@ def _parse(buf: Any, file_size: int | None) -> tuple[dict[str, Any], _Parser, st
     parser.little, parser.explicit = little, explicit
     try:
         dataset, _ = parser.dataset(pos, len(buf), True, 0, character_set(""))
-    except (IndexError, ValueError, OverflowError) as exc:  # struct errors on garbage
+    except (IndexError, ValueError, OverflowError, struct.error) as exc:  # garbage where lengths should be
         raise Reject("malformed_header", f"unreadable data set ({type(exc).__name__}: {exc})") from None
     return dataset, parser, syntax, meta
 

@@ -227,22 +227,26 @@ def run_receiver(
         raise SourceUnreachableError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     assert server is not None  # block=False always returns the server
     bound = server.server_address[1]
-    lander = Lander(
-        settings,
-        load_state(settings),
-        app_id=receiver_app_id(ae_title, bound),
-        batch_files=MAX_BATCH_FILES,
-        timezone=settings.timezone,
-    )
+    try:
+        lander = Lander(
+            settings,
+            load_state(settings),
+            app_id=receiver_app_id(ae_title, bound),
+            batch_files=MAX_BATCH_FILES,
+            timezone=settings.timezone,
+        )
+    except BaseException:
+        server.shutdown()  # nothing can be landed: do not keep the port accepting instances
+        raise
     failed: list[BaseException] = []
     landing = threading.Thread(
         target=_land_loop, args=(rows, lander, flush_seconds, failed), name="dicom-landing", daemon=True
     )
     landing.start()
     log.info("listening as %s on %s:%d, storing into %s", ae_title, host, bound, storage)
-    if ready is not None:
-        ready(bound)
     try:
+        if ready is not None:
+            ready(bound)
         while not stop_event.wait(0.5):
             if not landing.is_alive():
                 break  # the landing failed: stop receiving what cannot be landed

@@ -203,6 +203,9 @@ def parse_one(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | No
         header = parse_header(buf, size)
     except Reject as rej:
         return _file_row(path, size, mtime, sha, False, None, rej.reason), None
+    except Exception as exc:  # noqa: BLE001 - one file the parser did not foresee must not stop the run
+        reason = f"malformed_header: parser failed ({type(exc).__name__}: {exc})"
+        return _file_row(path, size, mtime, sha, False, None, reason), None
     finally:
         if isinstance(buf, mmap.mmap):
             buf.close()

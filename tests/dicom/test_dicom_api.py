@@ -199,3 +199,28 @@ def test_overlapping_roots_and_single_files(tmp_path: Path, settings: Settings) 
     assert report.files_seen == len(corpus.expect)
     assert sorted(r["file_path"] for r in rows(settings, FILES)) == on_disk(corpus.root)
     shutil.rmtree(corpus.root)
+
+
+def test_a_parser_failure_on_one_file_is_a_reject_naming_it(
+    corpus: Corpus, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception the parser did not foresee turns that one file into a reject; the others still land."""
+    from ingestion.dicom import workers
+
+    victim = next(p for p, (outcome, _) in sorted(corpus.expect.items()) if outcome == "instance")
+    real = workers.parse_header
+
+    def parse(buf, size=None):
+        header = real(buf, size)
+        if header.values.get("sop_instance_uid") == corpus_uid:
+            raise RuntimeError("unforeseen")
+        return header
+
+    corpus_uid = real(Path(victim).read_bytes(), None).values["sop_instance_uid"]
+    monkeypatch.setattr(workers, "parse_header", parse)
+    report = ingest_dicom(settings, [corpus.root], workers=0)
+    files = {r["file_path"]: r for r in rows(settings, FILES)}
+    assert sorted(files) == on_disk(corpus.root)
+    assert files[victim]["outcome"] == "reject"
+    assert files[victim]["reason"] == "malformed_header: parser failed (RuntimeError: unforeseen)"
+    assert report.outcomes["instance"] >= 1

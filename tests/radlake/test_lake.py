@@ -48,6 +48,7 @@ def test_merge_upserts_and_deletes(settings: Settings, spark) -> None:
         spark.createDataFrame([(1, "a", False), (2, "b", False), (3, "gone", True)], schema),
         uri,
         ["id"],
+        settings=settings,
         delete_flag="_deleted",
     )
     lake.merge(
@@ -55,6 +56,7 @@ def test_merge_upserts_and_deletes(settings: Settings, spark) -> None:
         spark.createDataFrame([(1, "A", False), (2, None, True), (4, "d", False)], schema),
         uri,
         ["id"],
+        settings=settings,
         delete_flag="_deleted",
     )
     rows = sorted((r.id, r.v) for r in lake.read(spark, uri).collect())
@@ -80,3 +82,19 @@ def test_unwritable_lake_is_named(tmp_path: Path) -> None:
     blocker.write_text("a file where the lake folder should be")
     with pytest.raises(LakeError, match=r"lake .* is not writable"):
         lake.ensure_writable(Settings(lake=str(blocker / "lake")))
+
+
+def test_merge_never_replaces_a_table_it_cannot_open(settings: Settings, spark) -> None:
+    """A damaged log is an error, not an absent table: the rows already landed stay."""
+    uri = f"{settings.lake}/silver/damaged"
+    schema = "id long, v string"
+    lake.merge(spark, spark.createDataFrame([(1, "a")], schema), uri, ["id"], settings=settings)
+    log = Path(uri) / "_delta_log" / "00000000000000000000.json"
+    kept = log.read_bytes()
+    log.write_text("{ not json", encoding="utf-8")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the engine raises, it must not overwrite
+        lake.merge(spark, spark.createDataFrame([(2, "b")], schema), uri, ["id"], settings=settings)
+    assert log.read_text(encoding="utf-8") == "{ not json"
+    assert sorted(p.name for p in (Path(uri) / "_delta_log").glob("*.json")) == [log.name]
+    log.write_bytes(kept)
+    assert [(r.id, r.v) for r in lake.read(spark, uri).collect()] == [(1, "a")]

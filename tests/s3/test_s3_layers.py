@@ -49,7 +49,7 @@ def test_sail_reads_merges_and_replaces_on_s3(spark, s3_settings: Settings) -> N
     changes = spark.createDataFrame(
         [(2, "B", False), (3, None, True), (4, "d", False)], "id long, v string, _deleted boolean"
     )
-    lake.merge(spark, changes, uri, ["id"], delete_flag="_deleted")
+    lake.merge(spark, changes, uri, ["id"], settings=s3_settings, delete_flag="_deleted")
     # Read back with the other engine: the commit Sail made on S3 is a valid Delta commit for delta-rs.
     after = lake.read_arrow(s3_settings, uri)
     assert after is not None
