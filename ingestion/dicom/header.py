@@ -11,10 +11,10 @@ A file that is no readable instance raises :class:`Reject` with a reason code an
 
 from __future__ import annotations
 
-import struct
 import base64
 import datetime as dt
 import math
+import struct
 import zlib
 from dataclasses import dataclass
 from struct import Struct

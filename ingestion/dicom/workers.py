@@ -203,7 +203,7 @@ def parse_one(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | No
         header = parse_header(buf, size)
     except Reject as rej:
         return _file_row(path, size, mtime, sha, False, None, rej.reason), None
-    except Exception as exc:  # noqa: BLE001 - one file the parser did not foresee must not stop the run
+    except Exception as exc:
         reason = f"malformed_header: parser failed ({type(exc).__name__}: {exc})"
         return _file_row(path, size, mtime, sha, False, None, reason), None
     finally:
