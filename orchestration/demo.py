@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,8 +115,14 @@ def run_demo(
     if not (workdir / SIMULATION_MARKER).exists():
         from radlake.simulator.simulate import simulate
 
+        # The simulated days end yesterday (local time): the nightly run's window covers them whatever the
+        # date, and no exam lies in the future.
+        local_today = datetime.now(ZoneInfo(Settings.model_fields["timezone"].default)).date()
+        start = local_today - timedelta(days=days)
         say(f"simulating {institutions} institutions × {days} days × {exams_per_day} exams/day into {workdir}")
-        simulate(workdir, institutions=institutions, days=days, exams_per_day=exams_per_day, seed=seed)
+        simulate(
+            workdir, institutions=institutions, days=days, exams_per_day=exams_per_day, seed=seed, start_date=start
+        )
     else:
         say(f"reusing the simulation in {workdir}")
     summary.seconds["simulate"] = time.perf_counter() - t0

@@ -118,3 +118,48 @@ def test_job_without_patients_says_what_to_do(tmp_path: Path) -> None:
 
     with pytest.raises(LakeError, match="no patient records"):
         read_patient_records(_settings(tmp_path))
+
+
+@pytest.mark.slow
+def test_crash_before_the_master_then_rerun_equals_a_clean_run(
+    registry: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that dies after its events and before its master is redone whole: same tables as a clean run."""
+    from transforms.empi import job
+
+    h01 = registry[registry["source_system"] == "h01"]
+    h02 = registry[registry["source_system"] == "h02"]
+    lakes = {name: _settings(tmp_path / name) for name in ("crashed", "clean")}
+    for settings in lakes.values():
+        _write_patients(settings, "h01", h01.iloc[:-150])
+        _write_patients(settings, "h02", h02)
+        run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        _write_patients(settings, "h01", h01)
+
+    real_write = job._write
+
+    def dies_at_master(settings: Settings, name: str, frame: pd.DataFrame) -> None:
+        if name == "patient_master":
+            raise KeyboardInterrupt("killed")
+        real_write(settings, name, frame)
+
+    second = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    monkeypatch.setattr(job, "_write", dies_at_master)
+    with pytest.raises(KeyboardInterrupt):
+        run_empi(lakes["crashed"], now=second)
+    assert _read(lakes["crashed"], "empi_events")["empi_run"].max() == 1  # the dead run's events landed
+    monkeypatch.setattr(job, "_write", real_write)
+    run_empi(lakes["crashed"], now=second)
+    run_empi(lakes["clean"], now=second)
+
+    for name, key in (
+        ("patient_master", ["record_id"]),
+        ("patient_golden", ["empi_id"]),
+        ("empi_events", ["event_id"]),
+        ("empi_review_queue", ["record_id_a", "record_id_b"]),
+    ):
+        crashed = _read(lakes["crashed"], name).sort_values(key).reset_index(drop=True)
+        clean = _read(lakes["clean"], name).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(crashed, clean, check_like=True, obj=name)
+    events = _read(lakes["clean"], "empi_events")
+    assert events["event_id"].is_unique and set(events["empi_run"]) == {0, 1}

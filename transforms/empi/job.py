@@ -6,7 +6,7 @@ institution is the configured code the accession number starts with, ``h01...``)
 record_id a RIS/HIS table already holds is that same record and adds nothing.
 
 Outputs: ``silver/patient_master`` and ``silver/patient_golden`` (replaced), ``silver/empi_events``
-(appended, once per run), ``silver/empi_review_queue`` (replaced). The trained model is kept in
+(this run's events, added in one commit), ``silver/empi_review_queue`` (replaced). The trained model is kept in
 ``<state_dir>/empi/model.json`` and reused by later runs until ``retrain`` is asked for.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pyarrow as pa
 
 from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.errors import LakeError
 from transforms.empi.features import INPUT_COLUMNS
 from transforms.empi.linkage import LinkageConfig
 from transforms.empi.master import EmpiRun, link_patients
@@ -74,8 +76,6 @@ def read_patient_records(settings: Settings) -> pd.DataFrame:
         known = set().union(*(set(f["record_id"]) for f in frames)) if frames else set()
         frames.append(dicom[~dicom["record_id"].isin(known)])
     if not frames:
-        from radlake.errors import LakeError
-
         raise LakeError("no patient records in the lake yet: run `radlake cdc sync` or a DICOM ingest first")
     records = pd.concat(frames, ignore_index=True)
     return records.drop_duplicates("record_id", keep="first").reset_index(drop=True)
@@ -111,16 +111,58 @@ def _model_path(settings: Settings) -> Path:
     return settings.state_dir / "empi" / "model.json"
 
 
-def _write(settings: Settings, name: str, frame: pd.DataFrame, *, append: bool = False) -> None:
+def _uri(settings: Settings, name: str) -> str:
+    return catalog.table_uri(settings, catalog.table("silver", name))
+
+
+def _write(settings: Settings, name: str, frame: pd.DataFrame) -> None:
     from deltalake import write_deltalake
 
-    uri = catalog.table_uri(settings, catalog.table("silver", name))
     table = pa.Table.from_pandas(frame, preserve_index=False)
     options = lake.storage_options(settings) or None
-    if append:
-        write_deltalake(uri, table, mode="append", schema_mode="merge", storage_options=options)
+    write_deltalake(_uri(settings, name), table, mode="overwrite", schema_mode="overwrite", storage_options=options)
+
+
+def _write_run_events(settings: Settings, events: pd.DataFrame, run_number: int) -> None:
+    """Replace this run's events in one commit: a re-run after a crash rewrites them, never adds them twice."""
+    from deltalake import write_deltalake
+
+    uri = _uri(settings, "empi_events")
+    table = pa.Table.from_pandas(events.assign(empi_run=run_number), preserve_index=False)
+    table = table.cast(pa.schema([_text_if_untyped(f) for f in table.schema]))
+    options = lake.storage_options(settings) or None
+    if lake.open_table(settings, uri) is None:
+        write_deltalake(uri, table, mode="append", storage_options=options)
     else:
-        write_deltalake(uri, table, mode="overwrite", schema_mode="overwrite", storage_options=options)
+        write_deltalake(uri, table, mode="overwrite", predicate=f"empi_run = {run_number}", storage_options=options)
+
+
+def _text_if_untyped(field: pa.Field) -> pa.Field:
+    # A run whose events name no other ids gives all-null or all-empty-list columns, which Arrow types as
+    # null: the table's columns are text.
+    if pa.types.is_null(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type):
+        return field.with_type(pa.list_(pa.string()))
+    return field
+
+
+def _save_model(path: Path, model: dict[str, Any]) -> None:
+    # A half-written model would break every later run: write aside, then rename (atomic on one file system).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(model), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_model(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        model: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LakeError(f"{path}: the stored EMPI model is unreadable ({exc}); run with --retrain") from None
+    return model
 
 
 def run_empi(
@@ -158,22 +200,29 @@ def run_empi(
         spark = spark_session(settings)
     config = LinkageConfig(engine=chosen, spark=spark)  # type: ignore[arg-type]
     model_path = _model_path(settings)
-    model = None if retrain or not model_path.is_file() else json.loads(model_path.read_text(encoding="utf-8"))
+    model = None if retrain else _load_model(model_path)
+    # Runs are numbered by the master's Delta version, which only the last write of a run moves: a run that
+    # crashed before it is redone under the same number, and its leftover events are not "previous" ones.
+    master_version = lake.table_version(settings, _uri(settings, "patient_master"))
+    run_number = 0 if master_version is None else master_version + 1
+    previous_events = _read(settings, "silver", "empi_events")
+    if previous_events is not None and "empi_run" in previous_events:
+        previous_events = previous_events[previous_events["empi_run"] < run_number]
     run = link_patients(
         records,
         previous_master=_read(settings, "silver", "patient_master"),
-        previous_events=_read(settings, "silver", "empi_events"),
+        previous_events=previous_events,
         decisions=_read(settings, "silver", "empi_decisions"),
         previous_review=_read(settings, "silver", "empi_review_queue"),
         model=model,
         config=config,
         now=now,
     )
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.write_text(json.dumps(run.model), encoding="utf-8")
-    _write(settings, "patient_master", run.master)
-    _write(settings, "patient_golden", run.golden)
+    _save_model(model_path, run.model)
+    # The master last: until it is written, the run has not happened and a re-run redoes all of it.
     if len(run.events):
-        _write(settings, "empi_events", run.events, append=True)
+        _write_run_events(settings, run.events, run_number)
+    _write(settings, "patient_golden", run.golden)
     _write(settings, "empi_review_queue", run.review)
+    _write(settings, "patient_master", run.master)
     return run
