@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from radlake.errors import ConfigError
 
@@ -108,7 +108,7 @@ class Settings(_Strict):
 
     lake: str = "./lake"
     spark: str = "embedded"
-    warehouse: str | None = None
+    warehouse: str | None = Field(None, validate_default=True)
     timezone: str = "Asia/Shanghai"
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     dicom: DicomConfig = Field(default_factory=DicomConfig)
@@ -121,6 +121,15 @@ class Settings(_Strict):
     def _spark(cls, v: str) -> str:
         if v != "embedded" and not v.startswith("sc://"):
             raise ValueError("must be 'embedded' or a Spark Connect URL such as sc://host:15002")
+        return v
+
+    @field_validator("warehouse")
+    @classmethod
+    def _warehouse(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # Beside a local lake by default; an S3 lake has no local folder to put it in, and a path relative to
+        # whichever process starts would give the CLI and Dagster different files.
+        if v is None and str(info.data.get("lake", "")).startswith("s3://"):
+            raise ValueError("required when the lake is on S3: a local path for the gold DuckDB file")
         return v
 
     @field_validator("timezone")
@@ -157,12 +166,8 @@ class Settings(_Strict):
 
     @property
     def warehouse_path(self) -> str:
-        """The gold DuckDB file (default ``<lake>/gold/radlake.duckdb``; a local file even for an S3 lake)."""
-        if self.warehouse:
-            return self.warehouse
-        if self.lake_is_s3:
-            return str(Path("gold/radlake.duckdb").resolve())
-        return str(Path(self.lake) / "gold" / "radlake.duckdb")
+        """The gold DuckDB file (default ``<lake>/gold/radlake.duckdb``; required in the config for an S3 lake)."""
+        return self.warehouse or str(Path(self.lake) / "gold" / "radlake.duckdb")
 
     @property
     def quality_dir(self) -> Path:

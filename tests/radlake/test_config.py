@@ -32,8 +32,13 @@ def test_env_variable_finds_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_s3_lake_and_cluster_url(tmp_path: Path) -> None:
-    s = load_settings(_write(tmp_path, "lake: s3://bucket/prefix/\nspark: sc://spark:15002\n"))
+    s = load_settings(
+        _write(tmp_path, "lake: s3://bucket/prefix/\nspark: sc://spark:15002\nwarehouse: gold/radlake.duckdb\n")
+    )
     assert s.lake == "s3://bucket/prefix" and s.lake_is_s3 and s.spark == "sc://spark:15002"
+    assert s.warehouse_path == str(tmp_path / "gold" / "radlake.duckdb")  # relative to the file, not the cwd
+    with pytest.raises(ConfigError, match=r"^.*warehouse.*required when the lake is on S3"):
+        load_settings(_write(tmp_path, "lake: s3://bucket/prefix/\n"))
 
 
 def test_source_with_the_cdc_issue_format(tmp_path: Path) -> None:
