@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -28,12 +29,27 @@ def files_arrived(roots: Iterable[Path], first: date, last: date, timezone: str)
     )
 
 
-def newest_arrival(roots: Iterable[Path], after: float) -> tuple[float, int]:
-    """The newest modification time under ``roots`` and how many files are newer than ``after``."""
-    newest, count = after, 0
+def new_arrivals(roots: Iterable[Path], after: float, settled_before: float, timezone: str) -> Arrivals:
+    """Files under ``roots`` modified after ``after``: the settled ones' newest time and local days, and how
+    many are still too young (modified after ``settled_before``: maybe still being copied)."""
+    zone = ZoneInfo(timezone)
+    newest, days, waiting = after, set(), 0
     for entry in _walk(roots):
         mtime = entry.stat().st_mtime
-        if mtime > after:
-            count += 1
-            newest = max(newest, mtime)
-    return newest, count
+        if mtime <= after:
+            continue
+        if mtime > settled_before:
+            waiting += 1
+            continue
+        newest = max(newest, mtime)
+        days.add(datetime.fromtimestamp(mtime, zone).date())
+    return Arrivals(newest, sorted(days), waiting)
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """What :func:`new_arrivals` found."""
+
+    newest: float
+    days: list[date]
+    waiting: int

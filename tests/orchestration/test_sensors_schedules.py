@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from orchestration.alerts import failure_alert_sensor
-from orchestration.bronze.sensors import dicom_arrival_sensor
+from orchestration.bronze.sensors import cdc_stream_sensor, dicom_arrival_sensor
 from orchestration.partitions import daily_partitions
 from orchestration.schedules import nightly_job, nightly_schedule
 from radlake.config import Settings
@@ -50,6 +50,65 @@ def test_dicom_sensor_requests_today_once_per_arrival(settings: Settings) -> Non
     os.utime(later, (time.time() + 5, time.time() + 5))
     again = sensor(dg.build_sensor_context(cursor=cursor))
     assert len(again.run_requests) == 1 and again.run_requests[0].run_key != result.run_requests[0].run_key
+
+
+def test_dicom_sensor_waits_for_files_to_settle_and_asks_for_their_days(tmp_path: Path) -> None:
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    settings = Settings(lake=str(tmp_path / "lake"), dicom={"watch": [watch], "settle_seconds": 60})
+    sensor = dicom_arrival_sensor(settings, dg.define_asset_job("dicom_ingest", selection="*"))
+    copying = watch / "IM0001"
+    copying.write_bytes(b"x")  # modified just now: maybe still being copied
+    skip = sensor(dg.build_sensor_context(cursor=None))
+    assert isinstance(skip, dg.SkipReason) and "1 still settling" in str(skip.skip_message)
+    # Copied with its old time kept (cp -p from a PACS export of three days ago), and one settled today.
+    old = time.time() - 3 * 86400
+    os.utime(copying, (old, old))
+    settled = watch / "IM0002"
+    settled.write_bytes(b"y")
+    os.utime(settled, (time.time() - 120, time.time() - 120))
+    result = sensor(dg.build_sensor_context(cursor=None))
+    zone = ZoneInfo(settings.timezone)
+    days = sorted({datetime.fromtimestamp(p.stat().st_mtime, zone).date().isoformat() for p in (copying, settled)})
+    assert sorted(r.partition_key for r in result.run_requests) == days
+    assert float(result.cursor) == settled.stat().st_mtime
+
+
+def _cdc_sensor(settings: Settings, monkeypatch: pytest.MonkeyPatch, statuses: list) -> dg.SensorDefinition:
+    from ingestion.cdc import sync
+
+    monkeypatch.setattr(sync, "source_status", lambda _settings: [statuses[0]])
+    return cdc_stream_sensor(settings, "ris", dg.define_asset_job("cdc_ris_sync", selection="*"))
+
+
+def test_cdc_sensor_runs_a_query_source_at_every_tick(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingestion.cdc.status import SourceStatus
+
+    query = {"dsn": "postgresql://x@db/ris", "mode": "query", "watermark_column": "updated_at"}
+    settings = Settings.model_validate({**settings.model_dump(), "sources": {"ris": query}})
+    sensor = _cdc_sensor(settings, monkeypatch, [SourceStatus(source="ris", mode="query", lag_seconds=0)])
+    first = sensor(dg.build_sensor_context(cursor=None))
+    second = sensor(dg.build_sensor_context(cursor=first.cursor))
+    keys = [r.run_key for r in first.run_requests + second.run_requests]
+    assert len(keys) == 2 and len(set(keys)) == 2
+
+
+def test_cdc_sensor_alerts_once_per_episode(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingestion.cdc.status import SourceStatus
+
+    settings = Settings.model_validate({**settings.model_dump(), "sources": {"ris": {"dsn": "postgresql://x@db/ris"}}})
+    statuses = [SourceStatus(source="ris", mode="logical", lag_bytes=0, lag_seconds=0)]
+    sensor = _cdc_sensor(settings, monkeypatch, statuses)
+    cursor = None
+    for lag, problem in ((0, None), (5000, None), (6000, None), (0, None), (0, "slot radlake_ris is missing")):
+        statuses[0] = SourceStatus(source="ris", mode="logical", lag_bytes=0, lag_seconds=lag, problem=problem)
+        result = sensor(dg.build_sensor_context(cursor=cursor))
+        assert not result.run_requests  # nothing pending: no run
+        cursor = result.cursor
+    assert settings.alerts.file is not None
+    alerts = [json.loads(line) for line in settings.alerts.file.read_text().splitlines()]
+    assert [a["kind"] for a in alerts] == ["cdc_lag", "cdc_problem"]
+    assert alerts[1]["summary"] == "slot radlake_ris is missing"
 
 
 def test_nightly_schedule_covers_recent_days_in_one_run(settings: Settings) -> None:
