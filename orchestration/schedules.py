@@ -10,11 +10,16 @@ from orchestration.partitions import range_tags
 from radlake.config import Settings
 
 NIGHTLY_JOB = "nightly"
+# Every job writes the lake, and a lake table has one writer at a time: the production instance
+# (infra/dagster/dagster.yaml) lets one run with this tag go at once, the others wait in its queue.
+LAKE_WRITER_TAGS = {"radlake/writer": "lake"}
 
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:
     """All assets: sync, ingest, standardize, EMPI, marts, with their quality checks."""
-    return dg.define_asset_job(NIGHTLY_JOB, selection=dg.AssetSelection.all(), description=nightly_job.__doc__)
+    return dg.define_asset_job(
+        NIGHTLY_JOB, selection=dg.AssetSelection.all(), description=nightly_job.__doc__, tags=LAKE_WRITER_TAGS
+    )
 
 
 def nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:

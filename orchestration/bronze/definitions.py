@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.bronze.assets import cdc_source_assets, dicom_assets
 from orchestration.bronze.sensors import cdc_stream_sensor, dicom_arrival_sensor
+from orchestration.schedules import LAKE_WRITER_TAGS
 from radlake.config import Settings
 
 
@@ -13,9 +14,11 @@ def build(settings: Settings) -> dg.Definitions:
     """The bronze layer's definitions for these settings."""
     dicom = dicom_assets(settings)
     cdc = dict(zip(settings.sources, cdc_source_assets(settings), strict=True))
-    dicom_job = dg.define_asset_job("dicom_ingest", selection=dg.AssetSelection.assets(dicom))
+    dicom_job = dg.define_asset_job("dicom_ingest", selection=dg.AssetSelection.assets(dicom), tags=LAKE_WRITER_TAGS)
     cdc_jobs = {
-        source: dg.define_asset_job(f"cdc_{source}_sync", selection=dg.AssetSelection.assets(asset))
+        source: dg.define_asset_job(
+            f"cdc_{source}_sync", selection=dg.AssetSelection.assets(asset), tags=LAKE_WRITER_TAGS
+        )
         for source, asset in cdc.items()
     }
     return dg.Definitions(

@@ -122,3 +122,18 @@ def test_workspace_loads_the_code_location_over_grpc(monkeypatch: pytest.MonkeyP
     assert result.success, result.errors
     (entry,) = workspace["load_from"]
     assert entry["grpc_server"]["port"] == 4000
+
+
+def test_run_limits_name_tags_the_jobs_carry() -> None:
+    """A concurrency limit on a tag no run carries would limit nothing."""
+    from orchestration.definitions import build_definitions
+    from radlake.config import Settings
+
+    (raw,) = load_all(INFRA / "dagster" / "dagster.yaml")
+    limits = raw["run_coordinator"]["config"]["tag_concurrency_limits"]
+    settings = Settings(lake="/tmp/radlake-limits-lake", sources={"ris": {"dsn": "postgresql://x@db/ris"}})
+    jobs = build_definitions(settings).resolve_all_job_defs()
+    writers = [j for j in jobs if not j.name.startswith("__")]
+    assert {"nightly", "dicom_ingest", "cdc_ris_sync"} <= {j.name for j in writers}
+    for limit in limits:
+        assert all(j.tags.get(limit["key"]) for j in writers), limit["key"]
