@@ -59,6 +59,13 @@ def table_version(settings: Settings, uri: str) -> int | None:
     return None if dt is None else dt.version()
 
 
+def last_commit_ms(settings: Settings, uri: str) -> int | None:
+    """When the table's newest commit was made (ms since the epoch), or None when there is no table."""
+    dt = open_table(settings, uri)
+    history = dt.history(1) if dt is not None else []
+    return int(history[0]["timestamp"]) if history and history[0].get("timestamp") else None
+
+
 def ensure_writable(settings: Settings) -> None:
     """Fail early, in one line, when a local lake cannot be created or written.
 

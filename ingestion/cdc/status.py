@@ -60,12 +60,9 @@ def _last_commit(settings: Settings, source: str, tables: set[str]) -> datetime 
     newest: int | None = None
     for table in tables:
         for uri in (log_uri(settings, source, table), state_uri(settings, source, table)):
-            dt = lake.open_table(settings, uri)
-            if dt is None:
-                continue
-            history = dt.history(1)
-            if history and history[0].get("timestamp"):
-                newest = max(newest or 0, int(history[0]["timestamp"]))
+            committed = lake.last_commit_ms(settings, uri)
+            if committed is not None:
+                newest = max(newest or 0, committed)
     return None if newest is None else datetime.fromtimestamp(newest / 1000, UTC)
 
 
