@@ -282,6 +282,8 @@ def main() -> None:
 
         rows, differing = compare(settings, uri)
         print(f"check: silver vs source over {rows:,} rows: {differing} differing")
+        if differing:
+            raise SystemExit(f"silver differs from the source in {differing} rows: the figures above are void")
     finally:
         if (pgdata / "postmaster.pid").exists():
             stop_embedded_server(pgdata)

@@ -249,6 +249,13 @@ def run_cli(roots: list[Path], lake: Path, extra: list[str]) -> tuple[float, int
     return wall, peak_tree, peak_one, out, _children_cpu() - cpu_before
 
 
+def _check_landed(stdout: str, n: int) -> None:
+    """The run must have landed every file as an instance, or its rate means nothing."""
+    want = f"{n} new ({n} instance, 0 duplicate, 0 conflict, 0 reject)"
+    if want not in stdout:
+        raise SystemExit(f"the ingest did not land {n} instances (expected '{want}'):\n{stdout}")
+
+
 def _seconds_inside(stdout: str) -> float:
     for line in stdout.splitlines():
         if line.startswith("time: "):
@@ -294,6 +301,7 @@ def main() -> None:
         f"({n_base / cpu_base:,.0f} files per CPU-second)"
     )
     wall, tree, one, out, cpu = run_cli(roots_all, work / "lake_large", ["--no-rollups"])
+    _check_landed(out, n_all)
     inside = _seconds_inside(out)
     rate = n_all / wall
     print(

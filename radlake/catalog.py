@@ -165,6 +165,8 @@ _TABLES: tuple[TableSpec, ...] = (
     ),
 )
 
+# Change logs are partitioned by the local day of the change: a day's changes are one folder to keep or drop.
+CDC_LOG_PARTITION_BY = ("_change_date",)
 CDC_TABLE_GRAIN = {
     "bronze": "one captured change (or snapshot row) of one source row",
     "silver": "one current row of the source table",
@@ -206,7 +208,7 @@ def cdc_tables(source: str, source_table: str, keys: tuple[str, ...]) -> tuple[T
         description=f"Append-only change log of {source}.{source_table}: op, columns, position, commit time.",
         producer="ingestion.cdc",
         consumers=(f"silver/{name}",),
-        partition_by=("_change_date",),
+        partition_by=CDC_LOG_PARTITION_BY,
     )
     state = TableSpec(
         layer="silver",

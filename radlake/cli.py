@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 
@@ -16,11 +15,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-]
 
 
 def _register() -> None:

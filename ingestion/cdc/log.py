@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.cdc.types import arrow_type, to_arrow
+from radlake import catalog
 
 OP = "_op"
 LSN = "_lsn"
@@ -33,8 +34,7 @@ OLD_PREFIX = "_old_"
 DELETED = "_deleted"  # only in the transient apply frame, never stored
 
 METADATA = (OP, LSN, WATERMARK, COMMIT_TIME, BATCH_ID, SEQ, CHANGE_DATE, DELETED)
-PARTITION_BY = (CHANGE_DATE,)
-OPS = ("insert", "update", "delete", "truncate", "snapshot")
+PARTITION_BY = catalog.CDC_LOG_PARTITION_BY
 
 
 def reserved_column(name: str) -> bool:
@@ -223,8 +223,3 @@ def table_configuration(schema: pa.Schema) -> dict[str, str]:
     if len(names) == len(schema.names) or any(not n.isidentifier() for n in names):
         return {}
     return {"delta.dataSkippingStatsColumns": ",".join(names)}
-
-
-def state_rows(log: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
-    """The source columns of change-log rows (what silver holds)."""
-    return log.select(source_columns(log.schema))

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from radlake.config import SourceConfig
 
 SLOT_PREFIX = "radlake_"
-OBJECT_IN_USE = "55006"  # SQLSTATE when another session holds the slot for a moment
 
 
 def slot_name(source: str) -> str:

@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingestion.dicom.workers import INSTANCE_SCHEMA, ParsedChunk
 from radlake import catalog, lake
@@ -369,13 +368,3 @@ def ingest_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def outcome_counts(settings: Settings) -> dict[str, int]:
-    """Rows of bronze/dicom_files per outcome (all four outcomes, zero when absent)."""
-    files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["outcome"])
-    counts = dict.fromkeys(OUTCOMES, 0)
-    if files is not None and files.num_rows:
-        for row in pc.value_counts(files.column("outcome")).to_pylist():
-            counts[row["values"]] = row["counts"]
-    return counts

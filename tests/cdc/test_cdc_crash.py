@@ -125,10 +125,12 @@ def test_sigterm_finishes_the_current_batch_and_exits_cleanly(source_db, tmp_pat
     child = _radlake(config, "stream", "src", "--poll", "0.05")
     try:
         deadline = time.monotonic() + 60
-        while not (lake / "silver" / "src__orders").exists() and time.monotonic() < deadline:
+        while not (lake / "silver" / "src__orders").exists():
+            assert time.monotonic() < deadline, "the stream never landed its snapshot"
             time.sleep(0.2)
         work.run(conn, 40)
-        time.sleep(2.0)
+        # Signal while changes are still arriving, so a batch is likely in flight when SIGTERM lands.
+        time.sleep(0.3)
         child.send_signal(signal.SIGTERM)
         assert child.wait(60) == 0
     finally:

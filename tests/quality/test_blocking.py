@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from expectations.suites import gold
 from orchestration.checks import quality_checks
 from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
@@ -72,7 +73,7 @@ def test_clean_batch_builds_the_marts_and_gold_reconciles(spark, tiny: tuple[Set
     assert {"gold/exam_volume_daily", "gold/report_timeliness_breaches", "gold/link_quality_summary"} <= built
     verdicts = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     gold_checks = {k: v for k, v in verdicts.items() if k.startswith("gold_")}
-    assert len(gold_checks) == 6 and all(gold_checks.values()), gold_checks
+    assert len(gold_checks) == len(gold.SUITES) and all(gold_checks.values()), gold_checks
     assert verdicts["silver_exams"]
     # The accession-links suite warns on the tiny lake's two orphan studies, and does not block.
     assert verdicts["silver_accession_links"] is False

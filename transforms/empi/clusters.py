@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 EVENT_COLUMNS = ("event_id", "event", "empi_id", "other_empi_ids", "record_ids", "reason", "occurred_at")
-_RULE_RANK = {"steward": 0, "id_number": 1, "splink": 2}
+RULE_RANK = {"steward": 0, "id_number": 1, "splink": 2}
 # No person has this many registrations; a cluster that grows past it is absorbing strangers.
 MAX_CLUSTER_SIZE = 64
 
@@ -219,7 +219,7 @@ def cluster_records(
         accepted_rows.append((a, b, 1.0, "steward"))
 
     candidates = pairs[(pairs["rule"] != "splink") | (pairs["match_probability"] >= auto_link)]
-    rank = candidates["rule"].map(_RULE_RANK).fillna(3).to_numpy()
+    rank = candidates["rule"].map(RULE_RANK).fillna(3).to_numpy()
     order = np.lexsort((-candidates["match_probability"].to_numpy(), rank))
     left = candidates["rid_l"].to_numpy()[order].tolist()
     right = candidates["rid_r"].to_numpy()[order].tolist()

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from radlake.errors import DataError
-from transforms.empi.clusters import EVENT_COLUMNS, assign_empi_ids, cluster_records, parse_empi_id
+from transforms.empi.clusters import EVENT_COLUMNS, RULE_RANK, assign_empi_ids, cluster_records, parse_empi_id
 from transforms.empi.features import record_features
 from transforms.empi.golden import build_golden
 from transforms.empi.linkage import LinkageConfig, score_links, train_model
@@ -42,7 +42,6 @@ from transforms.empi.review import carry_forward, latest_decisions, review_queue
 __all__ = ["MASTER_COLUMNS", "EmpiRun", "link_patients"]
 
 MASTER_COLUMNS = ("record_id", "source_system", "mrn", "empi_id", "match_probability", "link_rule", "linked_at")
-_RULE_RANK = {"steward": 0, "id_number": 1, "splink": 2}
 
 
 @dataclass
@@ -202,7 +201,7 @@ def link_patients(
     merge_reasons: dict[int, str] = {}
     if len(accepted):
         acc_root = result.root[accepted["rid_l"].to_numpy()]
-        ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(_RULE_RANK)).sort_values("rank")
+        ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
         merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
     empi_ids, events, _ = assign_empi_ids(
         result.root,
@@ -272,7 +271,7 @@ def _master_rows(
         ],
         ignore_index=True,
     )
-    both["rank"] = both["rule"].map(_RULE_RANK)
+    both["rank"] = both["rule"].map(RULE_RANK)
     best = both.sort_values(["rid", "rank", "match_probability"], ascending=[True, True, False]).drop_duplicates("rid")
     rule = np.full(n, "singleton", dtype=object)
     prob = np.full(n, np.nan)

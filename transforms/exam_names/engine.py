@@ -182,10 +182,6 @@ class ExamNameEngine:
             self._cache[key] = result
         return self._mapping(raw_name, institution, result, "engine")
 
-    def map_many(self, names: Iterable[tuple[str | None, str]]) -> list[NameMapping]:
-        """Map (institution, raw_name) pairs in order."""
-        return [self.map(raw, inst) for inst, raw in names]
-
     def _mapping(self, raw: str, institution: str | None, r: _Result, by: str) -> NameMapping:
         return NameMapping(
             raw_name=raw,
