@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
@@ -192,7 +194,8 @@ def write_report(settings: Settings) -> Path:
         history, failing, docs_href=docs_href, generated_at=datetime.now(UTC).isoformat(timespec="seconds")
     )
     target = summary_path(settings)
-    tmp = target.with_suffix(".html.tmp")
+    # One temporary file per writer: checks running in parallel processes each replace the page whole.
+    tmp = target.with_suffix(f".html.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
     return target

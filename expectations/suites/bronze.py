@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from expectations.privacy import pseudonym
 from expectations.suites import Suite
 
 if TYPE_CHECKING:
+    import pandas as pd
     from great_expectations.expectations import Expectation
 
 UID_PATTERN = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"
@@ -77,6 +79,12 @@ def _dicom_instances() -> list[Expectation]:
     return out
 
 
+def prepare_dicom_files(df: pd.DataFrame) -> pd.DataFrame:
+    """File paths as pseudonymous keys: PACS export folders are often named after the patient's MRN, and the
+    quality output (Data Docs, failing rows, history) must not carry it. The checksum still finds the file."""
+    return df.assign(file_path=df["file_path"].map(pseudonym, na_action="ignore"))
+
+
 DICOM_FILES = Suite(
     name="bronze_dicom_files",
     layer="bronze",
@@ -84,6 +92,7 @@ DICOM_FILES = Suite(
     build=_dicom_files,
     description="bronze/dicom_files: every file once, known outcome and checksum, rejects under 5 %.",
     columns=("file_path", "sha256", "outcome", "sop_instance_uid", "reason"),
+    prepare=prepare_dicom_files,
 )
 
 DICOM_INSTANCES = Suite(

@@ -235,3 +235,15 @@ def test_gold_reconciliation(settings: Settings) -> None:
 def test_quality_output_stays_under_the_quality_dir(settings: Settings) -> None:
     history = settings.quality_dir / "history.jsonl"
     assert history.is_file() and Path(settings.warehouse_path).parent in history.parents
+
+
+def test_dicom_file_paths_are_pseudonymised_for_quality_output() -> None:
+    """PACS folders are named after MRNs: the suite sees keys, equal paths keeping equal keys."""
+    import pandas as pd
+
+    from expectations.suites.bronze import prepare_dicom_files
+
+    df = pd.DataFrame({"file_path": ["/pacs/00012345_0930/IM1", "/pacs/00012345_0930/IM1", None]})
+    out = prepare_dicom_files(df)["file_path"].tolist()
+    assert (out[0] == out[1] and out[2] is None) or pd.isna(out[2])
+    assert "00012345" not in out[0] and len(out[0]) == 16
