@@ -95,6 +95,7 @@ def link(
     from radlake.errors import ConfigError, DataError
     from transforms.empi.linkage import LinkageConfig
     from transforms.empi.master import link_patients
+    from transforms.empi.review import DecisionError
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
@@ -127,6 +128,8 @@ def link(
         raise ConfigError(str(err)) from None
     try:
         run = link_patients(records, previous_master=previous_master, decisions=decided, config=linkage)
+    except DecisionError as err:
+        raise DataError(f"{decisions}: {err}") from None
     except ValueError as err:  # a bad empi_id in --previous and the like
         raise DataError(f"{input}: {err}") from None
     out = run.master[["record_id", "empi_id", "match_probability"]]
@@ -205,9 +208,13 @@ def review_import(
     """Store steward decisions (silver/empi_decisions, or a CSV); every later run applies them."""
     import pandas as pd
 
-    from transforms.empi.review import decisions_from_review
+    from radlake.errors import DataError
+    from transforms.empi.review import DecisionError, decisions_from_review
 
-    decisions = decisions_from_review(_read_csv(reviewed, "reviewed pairs"), decided_by=decided_by)
+    try:
+        decisions = decisions_from_review(_read_csv(reviewed, "reviewed pairs"), decided_by=decided_by)
+    except DecisionError as err:
+        raise DataError(f"{reviewed}: {err}") from None
     if to_csv is not None:
         if to_csv.is_file():
             decisions = pd.concat([_read_csv(to_csv, "steward decisions"), decisions], ignore_index=True)

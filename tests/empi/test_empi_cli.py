@@ -102,7 +102,7 @@ def test_review_import_rejects_unknown_decisions(tmp_path: Path) -> None:
         app, ["empi", "review", "import", str(filled), "--by", "s", "--to-csv", str(tmp_path / "d.csv")]
     )
     assert isinstance(result.exception, DataError)
-    assert "row 2" in str(result.exception)
+    assert str(result.exception) == f"{filled}: row 2: decision must be link or never_link, got 'maybe'"
 
 
 def test_missing_input_file(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_latest_decision_per_unordered_pair_wins() -> None:
 
 def test_unusable_decisions_name_the_row() -> None:
     bad = pd.DataFrame({"record_id_a": ["a:1"], "record_id_b": ["a:1"], "decision": ["link"]})
-    with pytest.raises(DecisionError, match="row 1"):
+    with pytest.raises(DecisionError, match="row 2"):  # the first data row, as a CSV counts it
         latest_decisions(bad)
     with pytest.raises(DecisionError, match="row 3"):
         decisions_from_review(

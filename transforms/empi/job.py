@@ -192,6 +192,10 @@ def run_empi(
     """
     lake.ensure_writable(settings)
     records = read_patient_records(settings)
+    if engine not in (None, "duckdb", "spark"):
+        from radlake.errors import ConfigError
+
+        raise ConfigError(f"engine must be duckdb or spark, got {engine!r}")
     chosen = engine or ("duckdb" if settings.spark == "embedded" else "spark")
     spark: Any = None
     if chosen == "spark":

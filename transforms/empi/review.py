@@ -79,7 +79,7 @@ def latest_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
     for column in ("decided_by", "decided_at"):
         if column not in frame.columns:
             frame[column] = None
-    for i, row in enumerate(frame.itertuples(index=False), start=1):
+    for i, row in enumerate(frame.itertuples(index=False), start=2):  # as the CSV counts: row 1 is the header
         if not isinstance(row.record_id_a, str) or not isinstance(row.record_id_b, str) or not row.record_id_a:
             raise DecisionError(f"steward decision row {i}: record_id_a and record_id_b are required")
         if row.record_id_a == row.record_id_b:
