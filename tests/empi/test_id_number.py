@@ -101,3 +101,27 @@ def test_fifteen_digit_numbers_convert_to_eighteen() -> None:
     assert parsed.from_15
     with pytest.raises(ValueError):
         to_18_digits("11010549123100")
+
+
+def test_the_vectorised_parser_production_uses_agrees_with_the_checked_one() -> None:
+    """parse_id_numbers (what the EMPI runs) gives what parse_id_number (the reference above) gives, value by
+    value, over every case of this file and the simulator's registry with its typos and 15-digit numbers."""
+    import random
+
+    from radlake.simulator.people import generate_registry
+    from transforms.empi.id_number import parse_id_numbers
+
+    today = dt.date(2025, 1, 1)
+    values: list[object] = [STANDARD_EXAMPLE, "110105491231002", " 11010519491231002x ", "", None, "abc", 42]
+    values += list(generate_registry(3000, ["h01", "h02", "h03"], seed=3)["id_number"])
+    rng = random.Random(5)
+    for _ in range(500):  # single-digit typos of valid numbers
+        body = list(STANDARD_EXAMPLE)
+        body[rng.randrange(18)] = str(rng.randrange(10))
+        values.append("".join(body))
+    frame = parse_id_numbers(values, today=today)
+    for value, row in zip(values, frame.itertuples(index=False), strict=True):
+        ref = parse_id_number(value, today=today)
+        assert (row.number, row.birth_date, row.sex, bool(row.from_15)) == (
+            (ref.number, ref.birth_date, ref.sex, ref.from_15) if ref else (None, None, None, False)
+        ), value

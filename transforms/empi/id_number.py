@@ -189,7 +189,9 @@ def parse_id_numbers(values: Sequence[object], *, today: dt.date | None = None) 
         (``'M'``/``'F'``/``None``) and ``from_15`` (bool).
     """
     # Arrow's string kernels run in C++: this is ~10x quicker than a Python call per value.
-    raw = pa.array(pd.Series(list(values), dtype=object).where(lambda v: v.notna(), None), type=pa.string())
+    series = pd.Series(list(values), dtype=object)
+    series = series.where(series.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    raw = pa.array(series, type=pa.string())
     text = pc.fill_null(raw, "")
     text = pc.utf8_upper(pc.replace_substring_regex(pc.utf8_normalize(text, "NFKC"), r"[\s\-]+", ""))
     is15 = pc.match_substring_regex(text, r"^\d{15}$").to_numpy(zero_copy_only=False)
