@@ -149,6 +149,7 @@ class Lander:
         self._instances_uri = catalog.table_uri(settings, INSTANCES)
         done = [lake.committed_version(settings, uri, app_id) for uri in (self._files_uri, self._instances_uri)]
         self._txn = max((v for v in done if v is not None), default=0)
+        self._seen_version = lake.table_version(settings, self._files_uri)
         self._queue: queue.Queue[tuple[pa.Table, pa.Table] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._aborted = False
@@ -246,6 +247,24 @@ class Lander:
         self._queue.put((files, instances))
         self._raise_if_failed()
 
+    def commit_now(self) -> None:
+        """Commit what is waiting and return once it is in the lake; raises what a commit raised."""
+        self.flush()
+        self._queue.join()
+        self._raise_if_failed()
+
+    def catch_up(self) -> None:
+        """Reload the landed state if another writer committed since this one last looked (call under
+        :func:`ingest_lock`): a long-lived writer must not land an instance someone else landed meanwhile."""
+        version = lake.table_version(self.settings, self._files_uri)
+        if version != self._seen_version:
+            self.state = load_state(self.settings)
+        self._seen_version = version
+
+    def mark_seen(self) -> None:
+        """Record the table version this writer's own commits left (call after :meth:`commit_now`)."""
+        self._seen_version = lake.table_version(self.settings, self._files_uri)
+
     def close(self) -> None:
         """Commit what is left and stop the committer; raises what a commit raised."""
         try:
@@ -278,15 +297,17 @@ class Lander:
     def _commit_loop(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            if self._failed or self._aborted:
-                continue  # drain: commits stay a prefix of the batches, nothing after a failed one
             try:
+                if item is None:
+                    return
+                if self._failed or self._aborted:
+                    continue  # drain: commits stay a prefix of the batches, nothing after a failed one
                 self._commit(*item)
             except BaseException as exc:
                 self._failed = True
                 self._error = exc
+            finally:
+                self._queue.task_done()
 
     def _commit(self, files: pa.Table, instances: pa.Table) -> None:
         now = datetime.now(UTC)

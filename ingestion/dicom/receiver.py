@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingestion.dicom.discover import PARTIAL_SUFFIX
-from ingestion.dicom.landing import Lander, load_state
+from ingestion.dicom.landing import Lander, ingest_lock, load_state
 from ingestion.dicom.workers import parse_one, rows_to_chunk
 from radlake import lake
 from radlake.config import Settings
@@ -157,8 +157,13 @@ def _land_batches(rows: queue.Queue, lander: Lander, flush_seconds: float) -> No
             pass
         due = first_at is not None and (time.monotonic() - first_at >= flush_seconds or len(files) >= MAX_BATCH_FILES)
         if (due or stopping) and files:
-            lander.add(rows_to_chunk(files, instances, []), sources)
-            lander.flush()
+            # Folder ingests may land the same instances (a PACS that also exports to a watch folder): take
+            # their lock, and classify against what they landed since this receiver last looked.
+            with ingest_lock(lander.settings):
+                lander.catch_up()
+                lander.add(rows_to_chunk(files, instances, []), sources)
+                lander.commit_now()
+                lander.mark_seen()
             files, instances, sources, first_at = [], [], [], None
         if stopping:
             return

@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from dicom_corpus import FILES, INSTANCES, dataset_bytes, make_dataset, rows, sha256
 
-from ingestion.dicom.api import listen
+from ingestion.dicom.api import ingest_dicom, listen
 from radlake.config import Settings
 
 pytestmark = [
@@ -119,6 +119,17 @@ def test_storescu_sends_listener_stores_losslessly_and_lands(tmp_path: Path) -> 
         assert conflict[0]["landed_sha256"] == files_sha(files, f"{UID}.1", "instance")
         assert conflict[0]["sha256"] != conflict[0]["landed_sha256"]
         assert len(list((storage / "MODALITY1").rglob(f"{UID}.1*.dcm"))) == 2  # both kept
+
+        # A folder ingest lands an instance while the receiver runs; then the PACS sends it too. The receiver
+        # sees what the folder ingest landed: still one instance row for that UID.
+        exported = _write(tmp_path / "export", "IM9", dataset_bytes(make_dataset(f"{UID}.9", study="1")))
+        ingest_dicom(settings, [exported.parent], workers=0)
+        result = _storescu(port, [exported])
+        assert result.returncode == 0, result.stderr
+        _wait_rows(settings, len(sent) + 3)
+        assert [r["sop_instance_uid"] for r in rows(settings, INSTANCES)].count(f"{UID}.9") == 1
+        received = [r for r in rows(settings, FILES) if r["sop_instance_uid"] == f"{UID}.9" and r["source"] != "folder"]
+        assert len(received) == 1 and received[0]["outcome"] in ("duplicate", "conflict")
     finally:
         stop.set()
         server.join(60)
