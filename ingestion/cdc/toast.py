@@ -103,11 +103,13 @@ def fill_from_state(
         .select(*[F.col(k) for k in keys], *[F.col(c) for c in columns])
         .toArrow()
     )
-    key_text = {k: [_as_text(v) for v in found.column(k).to_pylist()] for k in keys}
+    # Match on typed keys, not on text: PostgreSQL writes a timestamptz or a boolean key differently from
+    # Python (``+00`` / ``t``), so text would miss rows silver does hold.
+    typed = dict(zip(wanted, zip(*(key_arrays[k].to_pylist() for k in keys), strict=True), strict=True))
     values = {c: found.column(c).to_pylist() for c in columns}
-    index = {tuple(key_text[k][i] for k in keys): i for i in range(found.num_rows)}
+    index = {key: i for i, key in enumerate(zip(*(found.column(k).to_pylist() for k in keys), strict=True))}
     for (row, column), key in unknown.items():
-        at = index.get(key)
+        at = index.get(typed[key])
         if at is None:
             raise DataError(
                 f"{changes.schema}.{changes.name}: an update left column {column!r} unchanged but silver does not "

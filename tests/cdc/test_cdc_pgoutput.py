@@ -135,3 +135,20 @@ def test_unchanged_toast_values_are_filled_from_the_batch_and_from_silver(source
         3: ("signed", big[:3500]),
         4: ("draft", big[::-1]),
     }
+
+
+def test_unchanged_toast_values_are_found_under_timestamptz_and_boolean_keys(source_db, tmp_path, spark):
+    """Keys whose PostgreSQL text differs from Python's (``2026-11-01 08:00:00+00``, ``t``) still find the row."""
+    conn = source_db.conn
+    conn.execute(
+        "CREATE TABLE ris.notes (taken_at timestamptz, urgent boolean, status text, body text,"
+        " PRIMARY KEY (taken_at, urgent))"
+    )
+    big = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(4000))
+    conn.execute("INSERT INTO ris.notes VALUES ('2026-11-01 16:00+08', true, 'draft', %s)", (big,))
+    settings = source_db.settings(tmp_path / "lake")
+    sync_source(settings, "src")
+    conn.execute("UPDATE ris.notes SET status = 'signed'")  # body unchanged: PostgreSQL leaves it out
+    sync_source(settings, "src")
+    rows = spark.read.format("delta").load(f"{settings.lake}/silver/src__notes").toArrow().to_pylist()
+    assert [(r["urgent"], r["status"], r["body"]) for r in rows] == [(True, "signed", big)]
