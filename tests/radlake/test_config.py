@@ -59,10 +59,10 @@ def test_source_with_the_cdc_issue_format(tmp_path: Path) -> None:
         ("spark: local[2]\n", "spark: must be 'embedded' or a Spark Connect URL"),
         ("lake: hdfs://x/y\n", "lake: must be a local path or s3://bucket/prefix"),
         ("sources:\n  ris:\n    dsn: x\n    mode: binlog\n", "sources.ris.mode: Input should be 'logical' or 'query'"),
-        ("sources:\n  ris:\n    dsn: x\n    mode: query\n", "sources.ris: Value error"),
-        ("sources:\n  ris:\n    mode: logical\n", "sources.ris: Value error"),
+        ("sources:\n  ris:\n    dsn: x\n    mode: query\n", "sources.ris: mode 'query' needs watermark_column"),
+        ("sources:\n  ris:\n    mode: logical\n", "sources.ris: needs a dsn"),
         ("dicom:\n  receiver:\n    port: 99999\n", "dicom.receiver.port: Input should be less than or equal to 65535"),
-        ("timezone: Mars/Olympus\n", "timezone: Value error, unknown time zone"),
+        ("timezone: Mars/Olympus\n", "timezone: unknown time zone"),
         ("lakes: /x\n", "lakes: Extra inputs are not permitted"),
         ("lake: [unclosed\n", "is not valid YAML"),
         ("- a list\n", "expected a mapping"),
@@ -75,7 +75,7 @@ def test_bad_values_give_one_line_naming_the_key(tmp_path: Path, text: str, expe
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(str(cfg))
-    assert expected.split(": Value error")[0] in message
+    assert expected in message
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
