@@ -113,12 +113,13 @@ def run_demo(
 
     t0 = time.perf_counter()
     if not (workdir / SIMULATION_MARKER).exists():
+        from radlake.simulator.ris import MAX_EXAM_LEAD_DAYS
         from radlake.simulator.simulate import simulate
 
-        # The simulated days end yesterday (local time): the nightly run's window covers them whatever the
-        # date, and no exam lies in the future.
+        # The simulated exams end by yesterday (local time) whatever the date: the day partitions reach
+        # them, and no exam lies in the future.
         local_today = datetime.now(ZoneInfo(Settings.model_fields["timezone"].default)).date()
-        start = local_today - timedelta(days=days)
+        start = local_today - timedelta(days=days + MAX_EXAM_LEAD_DAYS)
         say(f"simulating {institutions} institutions × {days} days × {exams_per_day} exams/day into {workdir}")
         simulate(
             workdir, institutions=institutions, days=days, exams_per_day=exams_per_day, seed=seed, start_date=start

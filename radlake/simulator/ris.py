@@ -44,6 +44,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
+MAX_EXAM_LEAD_DAYS = 3
+"""An exam is done at most this many days after its order (an MR booked three days ahead); the last
+simulated exam day is therefore this many days after the last day orders are placed."""
+
 PRIMARY_KEYS: dict[str, str] = {
     "departments": "department_id",
     "devices": "device_id",
@@ -493,7 +497,7 @@ def _plan_start(rng: random.Random, ordered_at: datetime, modality: str, priorit
     if visit_type == "physical":
         start = ordered_at + timedelta(minutes=rng.uniform(5, 90))
     elif modality == "MR":
-        day = ordered_at.date() + timedelta(days=rng.choices((0, 1, 2, 3), (2, 4, 3, 1))[0])
+        day = ordered_at.date() + timedelta(days=rng.choices(range(MAX_EXAM_LEAD_DAYS + 1), (2, 4, 3, 1))[0])
         start = datetime.combine(day, time(8), CHINA_TZ) + timedelta(minutes=rng.uniform(0, 13 * 60))
         return max(start, ordered_at + timedelta(minutes=30))
     elif modality == "CT":
