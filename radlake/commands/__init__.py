@@ -1,1 +1,16 @@
 """Thin CLI commands, one module per topic; each resolves config and calls a library function."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
+]
+"""The ``--config`` option every command takes (else ``$RADLAKE_CONFIG``, else ``./radlake.yaml``)."""
+
+LakeOption = Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")]
+"""The ``--lake`` option: overrides the config's lake."""

@@ -6,18 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from radlake.commands import ConfigOption, LakeOption
+
 if TYPE_CHECKING:
     from ingestion.cdc.sync import SyncReport
 
 app = typer.Typer(
     help="Capture RIS/HIS database changes into bronze change logs and silver tables.", no_args_is_help=True
 )
-
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-]
-LakeOption = Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")]
 
 
 def _summary(report: SyncReport) -> str:

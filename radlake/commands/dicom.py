@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from radlake.commands import ConfigOption, LakeOption
+
 app = typer.Typer(help="DICOM network services.", no_args_is_help=True)
 
 
@@ -18,11 +20,8 @@ def listen(
         Path | None, typer.Option(help="Folder for received files (default: dicom.receiver.storage).")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: dicom.receiver.host).")] = None,
-    lake: Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")] = None,
-    config: Annotated[
-        str | None,
-        typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-    ] = None,
+    lake: LakeOption = None,
+    config: ConfigOption = None,
     flush_seconds: Annotated[float, typer.Option(help="Longest wait before a received header is committed.")] = 1.0,
 ) -> None:
     """Receive instances by C-STORE, store them losslessly, land their headers in bronze within seconds.

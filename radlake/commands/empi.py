@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from radlake.commands import ConfigOption, LakeOption
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -22,11 +24,6 @@ app = typer.Typer(
 review_app = typer.Typer(help="Steward review loop: export uncertain pairs, import decisions.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-]
-LakeOption = Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")]
 EngineOption = Annotated[
     str | None,
     typer.Option("--engine", help="duckdb (embedded) or spark (the configured Spark); default from radlake.yaml."),

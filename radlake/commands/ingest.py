@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from radlake.commands import ConfigOption, LakeOption
 from radlake.config import Settings
 
 app = typer.Typer(help="Land sources in the bronze layer.", no_args_is_help=True)
@@ -15,11 +16,8 @@ app = typer.Typer(help="Land sources in the bronze layer.", no_args_is_help=True
 @app.command("dicom")
 def dicom(
     paths: Annotated[list[Path], typer.Argument(help="Folders (scanned recursively) and/or files.")],
-    lake: Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")] = None,
-    config: Annotated[
-        str | None,
-        typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-    ] = None,
+    lake: LakeOption = None,
+    config: ConfigOption = None,
     workers: Annotated[
         int | None, typer.Option(help="Parsing processes (default: one per CPU; 0: in this process).", min=0)
     ] = None,

@@ -7,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Data-quality suites (Great Expectations) and the stewards' report.", no_args_is_help=True)
+from radlake.commands import ConfigOption
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-]
+app = typer.Typer(help="Data-quality suites (Great Expectations) and the stewards' report.", no_args_is_help=True)
 
 
 class Layer(StrEnum):

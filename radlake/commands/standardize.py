@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from radlake.commands import ConfigOption, LakeOption
+
 app = typer.Typer(
     help=(
         "Map raw exam names onto the 14-digit standard codes.\n\n"
@@ -17,12 +19,6 @@ app = typer.Typer(
 )
 review_app = typer.Typer(help="Steward review loop: export the queue, import decisions.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
-
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="radlake.yaml to use.", envvar="RADLAKE_CONFIG", show_envvar=True),
-]
-LakeOption = Annotated[str | None, typer.Option("--lake", help="Lake location (path or s3://bucket/prefix).")]
 
 
 def _lake_decisions(config: str | None, lake: str | None) -> list:
