@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python bench/empi.py [--records 1000000] [--institutions 8] [--seed 7] [--engine duckdb]``.
 
-Generates a registry with :func:`radlake.simulator.people.generate_registry` (not timed), links it with
+Generates a registry with :func:`simulator.people.generate_registry` (not timed), links it with
 :func:`transforms.empi.master.link_patients` (a full run: feature extraction, model training, scoring,
 clustering, golden records), and prints
 
@@ -36,7 +36,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 from transforms.empi.linkage import LinkageConfig
 from transforms.empi.master import link_patients
 

@@ -105,7 +105,7 @@ def run_one(exams_per_day: int, days: int, institutions: int, workdir: Path, see
     from orchestration.demo import run_demo
     from radlake.config import load_settings
     from radlake.postgres import stop_embedded_server
-    from radlake.simulator.simulate import simulate
+    from simulator.simulate import simulate
 
     per_institution = max(1, round(exams_per_day / institutions))
     result: dict[str, Any] = {

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from radlake.exam_standard import load_standard  # noqa: E402
-from radlake.simulator.exam_names import billing_lines, exam_items, spell  # noqa: E402
+from simulator.exam_names import billing_lines, exam_items, spell  # noqa: E402
 from transforms.exam_names.lexicon import load_lexicon  # noqa: E402
 from transforms.exam_names.normalize import normalize  # noqa: E402
 

@@ -37,7 +37,7 @@ def simulator_set(
     n_institutions: int = 20, per_item: int = 3, seed: int = 11
 ) -> list[tuple[str, tuple[str, ...], bool]]:
     """Names written by the simulator (its own spelling templates; not independent of the engine's author)."""
-    from radlake.simulator.exam_names import billing_lines, exam_items, spell
+    from simulator.exam_names import billing_lines, exam_items, spell
 
     rng = random.Random(seed)
     items = exam_items(dicom_modalities={"CT", "MR", "DX", "MG", "US", "RF", "NM", "PT", "XA"})

@@ -40,8 +40,8 @@ def simulated_days(workdir: Path) -> tuple[date, date]:
 
 def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
     """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``)."""
-    from radlake.simulator.ris import TABLE_COLUMNS
-    from radlake.simulator.simulate import source_configs
+    from simulator.ris import TABLE_COLUMNS
+    from simulator.simulate import source_configs
 
     sources = source_configs(workdir)
     for source in sources.values():
@@ -113,8 +113,8 @@ def run_demo(
 
     t0 = time.perf_counter()
     if not (workdir / SIMULATION_MARKER).exists():
-        from radlake.simulator.ris import MAX_EXAM_LEAD_DAYS
-        from radlake.simulator.simulate import simulate
+        from simulator.ris import MAX_EXAM_LEAD_DAYS
+        from simulator.simulate import simulate
 
         # The simulated exams end by yesterday (local time) whatever the date: the day partitions reach
         # them, and no exam lies in the future.

@@ -45,7 +45,7 @@ def simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from radlake.postgres import stop_embedded_server
-    from radlake.simulator.simulate import simulate as run_simulation
+    from simulator.simulate import simulate as run_simulation
 
     first_day = _start_date(start_date)
     console = Console(stderr=True)
@@ -88,7 +88,7 @@ def simulate(
 def _run_live(out: Path, rate: float, duration: float | None, seed: int, console: object) -> None:
     from rich.console import Console
 
-    from radlake.simulator.live import run_live
+    from simulator.live import run_live
 
     assert isinstance(console, Console)
     until = f"for {duration:g} s" if duration is not None else "until Ctrl-C or SIGTERM"

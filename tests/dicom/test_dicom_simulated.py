@@ -30,7 +30,7 @@ def _is_cjk_name(text: str) -> bool:
 
 
 def test_simulated_pacs_export_matches_the_truth(tmp_path: Path) -> None:
-    from radlake.simulator.simulate import simulate
+    from simulator.simulate import simulate
 
     out = tmp_path / "sim"
     simulate(out, institutions=1, days=1, exams_per_day=40, seed=5)

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 from transforms.empi.features import record_features
 from transforms.empi.linkage import LinkageConfig, train_model
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from radlake.cli import app
 from radlake.errors import DataError
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 from transforms.empi.linkage import LinkageConfig
 from transforms.empi.master import link_patients
 

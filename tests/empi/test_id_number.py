@@ -108,7 +108,7 @@ def test_the_vectorised_parser_production_uses_agrees_with_the_checked_one() -> 
     value, over every case of this file and the simulator's registry with its typos and 15-digit numbers."""
     import random
 
-    from radlake.simulator.people import generate_registry
+    from simulator.people import generate_registry
     from transforms.empi.id_number import parse_id_numbers
 
     today = dt.date(2025, 1, 1)

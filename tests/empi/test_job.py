@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from radlake import catalog, lake
 from radlake.cli import app
 from radlake.config import Settings
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 from transforms.empi.job import read_patient_records, run_empi
 
 

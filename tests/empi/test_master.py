@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radlake.errors import DataError
-from radlake.simulator.people import generate_registry
+from simulator.people import generate_registry
 from transforms.empi.clusters import parse_empi_id
 from transforms.empi.id_number import check_digit
 from transforms.empi.linkage import LinkageConfig

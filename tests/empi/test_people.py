@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from radlake.simulator.people import generate_registry, pinyin_name
+from simulator.people import generate_registry, pinyin_name
 from transforms.empi.id_number import parse_id_number
 from transforms.empi.names import name_key, normalize_name, parse_name
 

@@ -1,4 +1,4 @@
-"""Tests of radlake.simulator.exam_names: the catalogue, house spellings and billing lines."""
+"""Tests of simulator.exam_names: the catalogue, house spellings and billing lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from radlake.exam_standard import load_standard
-from radlake.simulator.exam_names import ExamItem, billing_lines, exam_items, spell
+from simulator.exam_names import ExamItem, billing_lines, exam_items, spell
 
 ALL_DICOM = {"CT", "MR", "DX", "MG", "US", "RF", "NM", "PT", "XA"}
 

@@ -41,6 +41,22 @@ def test_layers_import_downward_only() -> None:
     assert offenders == []
 
 
+def test_simulator_stands_beside_the_product() -> None:
+    """The simulator is a demo and test tool: it may use the shared core, and only entry points may load it."""
+    offenders = []
+    for path in (ROOT / "simulator").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        offenders += [f"{rel} imports {i}" for i, _ in _imports(path) if i in ORDER and i != "radlake"]
+    for package in ORDER:
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            entry_point = rel == "orchestration/demo.py" or rel.startswith("radlake/commands/")
+            for imported, at_module_level in _imports(path):
+                if imported == "simulator" and (at_module_level or not entry_point):
+                    offenders.append(f"{rel} imports simulator")
+    assert offenders == []
+
+
 def test_architecture_lists_every_catalog_table() -> None:
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     missing = [spec.key for spec in catalog.tables() if f"`{spec.key}`" not in text]

@@ -21,7 +21,7 @@ def s3_demo(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory):
     """Simulate a small group, point its radlake.yaml at s3://<bucket>/lake and materialise everything."""
     from orchestration.demo import demo_config, materialize_all, simulated_days
     from radlake.postgres import stop_embedded_server
-    from radlake.simulator.simulate import simulate
+    from simulator.simulate import simulate
 
     # The run points DAGSTER_HOME and dbt's variables at this S3 lake for the whole process: put them back after.
     # (Only those: pyspark marks the process as Spark Connect in the environment, and must keep that mark.)

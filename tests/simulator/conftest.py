@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from radlake.postgres import embedded_server, stop_embedded_server, with_database
-from radlake.simulator.ris import PRIMARY_KEYS, TABLE_COLUMNS
-from radlake.simulator.simulate import SimulationSummary, simulate
+from simulator.ris import PRIMARY_KEYS, TABLE_COLUMNS
+from simulator.simulate import SimulationSummary, simulate
 
 SMALL = {"institutions": 2, "days": 2, "exams_per_day": 20, "seed": 11}
 

@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom.errors import InvalidDicomError
 
-from radlake.simulator.people import pinyin_name
+from simulator.people import pinyin_name
 
 pytestmark = pytest.mark.integration
 

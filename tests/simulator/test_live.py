@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from radlake.postgres import stop_embedded_server
-from radlake.simulator.live import CHANGE_WEIGHTS, run_live
+from simulator.live import CHANGE_WEIGHTS, run_live
 
 pytestmark = pytest.mark.integration
 

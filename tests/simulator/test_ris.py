@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from radlake.simulator.exam_names import billing_lines, exam_items, spell
-from radlake.simulator.people import generate_registry
-from radlake.simulator.ris import build_ris, institutions
+from simulator.exam_names import billing_lines, exam_items, spell
+from simulator.people import generate_registry
+from simulator.ris import build_ris, institutions
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from radlake.config import SourceConfig
 from radlake.errors import ConfigError, DataError
 from radlake.postgres import stop_embedded_server
-from radlake.simulator.simulate import (
+from simulator.simulate import (
     EXAMS_COLUMNS,
     FILES_COLUMNS,
     PERSONS_COLUMNS,

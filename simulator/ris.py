@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import psycopg
 
-    from radlake.simulator.exam_names import ExamItem
+    from simulator.exam_names import ExamItem
 
 # China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact (and fast).
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -570,11 +570,11 @@ def build_ris(
     inst
         The institution.
     registrations
-        Its rows of :func:`radlake.simulator.people.generate_registry` (one per patient registration).
+        Its rows of :func:`simulator.people.generate_registry` (one per patient registration).
     items
-        The exam catalogue (:func:`radlake.simulator.exam_names.exam_items`).
+        The exam catalogue (:func:`simulator.exam_names.exam_items`).
     billing
-        Billing line names that are no exam (:func:`radlake.simulator.exam_names.billing_lines`).
+        Billing line names that are no exam (:func:`simulator.exam_names.billing_lines`).
     start_date, days, exams_per_day
         The simulated period and the mean number of orders per day.
     seed

@@ -109,7 +109,7 @@ def _load_postgres(pgdata: Path, ris_data: list[Any], progress: Progress | None)
     import psycopg
 
     from radlake.postgres import embedded_server, with_database
-    from radlake.simulator.ris import create_schema, load_rows
+    from simulator.ris import create_schema, load_rows
 
     uri = embedded_server(pgdata)
     with psycopg.connect(uri, autocommit=True) as admin:
@@ -129,7 +129,7 @@ def _write_dicom(
     root: Path, plans: list[Any], workers: int, progress: Progress | None, during: Callable[[], None]
 ) -> int:
     """Write the studies (in worker processes when it pays), running ``during`` meanwhile in this process."""
-    from radlake.simulator.dicom_writer import chunk_plans, write_studies
+    from simulator.dicom_writer import chunk_plans, write_studies
 
     total = sum(p.n_files + len(p.extras) for p in plans)
     if workers <= 1 or total < _POOL_MIN_FILES:
@@ -213,11 +213,11 @@ def simulate(
         If ``out_dir`` cannot be written.
     """
     from radlake.postgres import stop_embedded_server
-    from radlake.simulator.dicom_writer import file_rows, plan_dicom
-    from radlake.simulator.exam_names import billing_lines, exam_items, spell
-    from radlake.simulator.people import generate_registry, pinyin_name
-    from radlake.simulator.ris import build_ris
-    from radlake.simulator.ris import institutions as make_institutions
+    from simulator.dicom_writer import file_rows, plan_dicom
+    from simulator.exam_names import billing_lines, exam_items, spell
+    from simulator.people import generate_registry, pinyin_name
+    from simulator.ris import build_ris
+    from simulator.ris import institutions as make_institutions
 
     _check_args(institutions, days, exams_per_day)
     t0 = time.perf_counter()
@@ -324,7 +324,7 @@ def _exam_rows(ris_data: list[Any], dicom_plans: list[Any]) -> Iterable[dict[str
 def _write_manifest(
     out_dir: Path, insts: list[Any], seed: int, start_date: date, days: int, exams_per_day: int, ris_data: list[Any]
 ) -> None:
-    from radlake.simulator.dicom_writer import house_style
+    from simulator.dicom_writer import house_style
 
     manifest = {
         "generator": "radlake simulate",

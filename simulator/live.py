@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from radlake.simulator.ris import CHINA_TZ, TABLE_COLUMNS, stable_seed
+from simulator.ris import CHINA_TZ, TABLE_COLUMNS, stable_seed
 
 # Relative frequency of each kind of change.
 CHANGE_WEIGHTS: dict[str, float] = {
@@ -256,7 +256,7 @@ def run_live(
     Parameters
     ----------
     out_dir
-        The folder of a finished :func:`radlake.simulator.simulate.simulate` run (its server is started if needed).
+        The folder of a finished :func:`simulator.simulate.simulate` run (its server is started if needed).
     rate
         Changes per second over all institutions.
     duration
@@ -283,8 +283,8 @@ def run_live(
     import psycopg
 
     from radlake.postgres import embedded_server, with_database
-    from radlake.simulator.exam_names import billing_lines, exam_items, spell
-    from radlake.simulator.simulate import read_manifest
+    from simulator.exam_names import billing_lines, exam_items, spell
+    from simulator.simulate import read_manifest
 
     if rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")

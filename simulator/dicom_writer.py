@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from radlake.simulator.ris import CHINA_TZ, ExamFact, Institution, stable_seed
+from simulator.ris import CHINA_TZ, ExamFact, Institution, stable_seed
 
 # Storage SOP classes by modality (DX and MG "for presentation", as modalities send them to a PACS).
 SOP_CLASSES = {
@@ -278,7 +278,7 @@ def plan_dicom(inst: Institution, facts: Sequence[ExamFact], seed: int, pinyin: 
     inst
         The institution.
     facts
-        Its orders (:attr:`radlake.simulator.ris.RisData.exams`).
+        Its orders (:attr:`simulator.ris.RisData.exams`).
     seed
         Seed of the group.
     pinyin

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from radlake.simulator.live import LiveSummary, run_live
-from radlake.simulator.simulate import SimulationSummary, simulate, source_configs
+from simulator.live import LiveSummary, run_live
+from simulator.simulate import SimulationSummary, simulate, source_configs
 
 __all__ = ["LiveSummary", "SimulationSummary", "run_live", "simulate", "source_configs"]
