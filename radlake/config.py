@@ -104,11 +104,17 @@ class Settings(_Strict):
     """Everything radlake is configured with. Paths are absolute once loaded.
 
     ``timezone`` is the hospitals' local zone: exam days, the nightly schedule and report deadlines use it.
+    ``warehouse`` is the analysts' DuckDB file (no direct identifiers); ``stewards_warehouse`` the stewards'
+    file (work lists with real accession numbers and study UIDs). ``pseudonym_key_file`` names a file holding
+    the pseudonym key, read when ``RADLAKE_PSEUDONYM_KEY`` is not set (the demo writes one; never the key
+    itself in this file).
     """
 
     lake: str = "./lake"
     spark: str = "embedded"
     warehouse: str | None = Field(None, validate_default=True)
+    stewards_warehouse: str | None = None
+    pseudonym_key_file: Path | None = None
     timezone: str = "Asia/Shanghai"
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     dicom: DicomConfig = Field(default_factory=DicomConfig)
@@ -170,6 +176,15 @@ class Settings(_Strict):
         return self.warehouse or str(Path(self.lake) / "gold" / "radlake.duckdb")
 
     @property
+    def stewards_warehouse_path(self) -> str:
+        """The stewards' DuckDB file: work lists that carry real accession numbers and study UIDs.
+
+        Default ``stewards.duckdb`` beside the analysts' file (:attr:`warehouse_path`), which holds no direct
+        identifiers. Only data stewards may open this one.
+        """
+        return self.stewards_warehouse or str(Path(self.warehouse_path).parent / "stewards.duckdb")
+
+    @property
     def quality_dir(self) -> Path:
         """Where quality results and the stewards' report (GX Data Docs + summary page) are written."""
         return Path(self.warehouse_path).parent / "quality"
@@ -194,8 +209,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         out["lake"] = rel(out["lake"])
     else:
         out["lake"] = str((base / "lake").resolve())
-    if out.get("warehouse"):
-        out["warehouse"] = rel(out["warehouse"])
+    for key in ("warehouse", "stewards_warehouse", "pseudonym_key_file"):
+        if out.get(key):
+            out[key] = rel(out[key])
     for src in (out.get("sources") or {}).values():
         if isinstance(src, dict) and src.get("embedded_pgdata"):
             src["embedded_pgdata"] = rel(src["embedded_pgdata"])

@@ -21,6 +21,7 @@ def test_defaults_resolve_relative_to_the_file(tmp_path: Path) -> None:
     s = load_settings(cfg)
     assert s.lake == str(tmp_path / "lake")
     assert s.warehouse_path == str(tmp_path / "lake" / "gold" / "radlake.duckdb")
+    assert s.stewards_warehouse_path == str(tmp_path / "lake" / "gold" / "stewards.duckdb")
     assert s.timezone == "Asia/Shanghai" and s.sources == {}
 
 
@@ -37,6 +38,9 @@ def test_s3_lake_and_cluster_url(tmp_path: Path) -> None:
     )
     assert s.lake == "s3://bucket/prefix" and s.lake_is_s3 and s.spark == "sc://spark:15002"
     assert s.warehouse_path == str(tmp_path / "gold" / "radlake.duckdb")  # relative to the file, not the cwd
+    assert s.stewards_warehouse_path == str(tmp_path / "gold" / "stewards.duckdb")
+    s = load_settings(_write(tmp_path, "warehouse: a/analysts.duckdb\nstewards_warehouse: b/stewards.duckdb\n"))
+    assert s.stewards_warehouse_path == str(tmp_path / "b" / "stewards.duckdb")
     with pytest.raises(ConfigError, match=r"^.*warehouse.*required when the lake is on S3"):
         load_settings(_write(tmp_path, "lake: s3://bucket/prefix/\n"))
 
