@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -192,9 +194,39 @@ def table(layer: Layer, name: str) -> TableSpec:
     raise KeyError(f"no table {layer}/{name} in the catalog")
 
 
+_PLAIN_TABLE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
+
+
 def cdc_table_name(source: str, source_table: str) -> str:
-    """``<source>__<table>``: the lake name of a captured source table."""
-    return f"{source}__{source_table}"
+    """``<source>__<table>``: the lake name (a folder, an asset key) of a captured source table.
+
+    A plain lower-case name (``exam_orders``) is used as it is. Any other legal PostgreSQL name (spaces,
+    quotes, backticks, ``/``, ``..``, Chinese, mixed case) becomes ``<slug>__<base32 of its UTF-8>``: only
+    ``[a-z0-9_]``, so no path separator or ``..`` ever reaches a path, and two names that differ only in case
+    stay two folders even on a case-insensitive file system. Plain names never contain ``__``, so the two
+    forms cannot collide, and :func:`cdc_source_table` turns a lake name back into the source name.
+    """
+    if not source_table or _PLAIN_TABLE.fullmatch(source_table):
+        return f"{source}__{source_table}"
+    slug = re.sub(r"[^a-z0-9]+", "_", source_table.lower()).strip("_")[:40].strip("_") or "t"
+    code = base64.b32encode(source_table.encode("utf-8")).decode("ascii").rstrip("=").lower()
+    return f"{source}__{slug}__{code}"
+
+
+def cdc_source_table(source: str, lake_name: str) -> str | None:
+    """The source table a lake name of :func:`cdc_table_name` stands for, or None when it is not one of them."""
+    prefix = f"{source}__"
+    if not lake_name.startswith(prefix) or len(lake_name) == len(prefix):
+        return None
+    rest = lake_name[len(prefix) :]
+    if _PLAIN_TABLE.fullmatch(rest):
+        return rest
+    _slug, _, code = rest.rpartition("__")
+    try:
+        name = base64.b32decode(code.upper() + "=" * (-len(code) % 8)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return name if cdc_table_name(source, name) == lake_name else None
 
 
 def cdc_tables(source: str, source_table: str, keys: tuple[str, ...]) -> tuple[TableSpec, TableSpec]:
