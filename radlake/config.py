@@ -85,7 +85,7 @@ class ScheduleConfig(_Strict):
     refresh_days: int = Field(7, ge=1, le=366)
     cdc_lag_alert_seconds: int = Field(900, ge=1)
 
-    @field_validator("nightly_cron")
+    @field_validator("nightly_cron", "maintenance_cron")
     @classmethod
     def _cron(cls, v: str) -> str:
         if len(v.split()) != 5:
@@ -166,6 +166,7 @@ class Settings(_Strict):
                 raise ValueError(f"source name {name!r} must be lower-case letters, digits and _")
         return v
 
+    maintenance_cron: str = "30 4 * * *"
     @property
     def lake_is_s3(self) -> bool:
         return self.lake.startswith("s3://")
@@ -178,6 +179,45 @@ class Settings(_Strict):
     @property
     def stewards_warehouse_path(self) -> str:
         """The stewards' DuckDB file: work lists that carry real accession numbers and study UIDs.
+class RetentionConfig(_Strict):
+    """How long the lake keeps what no current snapshot needs (see docs/OPERATIONS.md).
+
+    Live rows are never deleted by upkeep: these only bound time travel. ``deleted_file_days``: data files
+    that left the table longer ago are vacuumed, so any version of the last N days stays readable.
+    ``log_days``: commit log entries older than this are cleaned once a checkpoint covers them.
+    ``audit_log_days``: the same for tables that record steward decisions (their history is the audit trail).
+    ``target_file_mb``: compaction rewrites a partition's files smaller than this into files of about it.
+    """
+
+    deleted_file_days: int = Field(7, ge=1)
+    log_days: int = Field(30, ge=1)
+    audit_log_days: int = Field(3650, ge=1)
+    target_file_mb: int = Field(128, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _windows(self) -> RetentionConfig:
+        # Time travel needs the log of a version as well as its files.
+        if self.log_days < self.deleted_file_days:
+            raise ValueError("log_days must be at least deleted_file_days (a readable version needs its log)")
+        return self
+
+
+class CdcConfig(_Strict):
+    """How change data capture batches, how long a sync may run, and when a replication slot is alarming.
+
+    ``batch_messages``: the most pgoutput messages one batch holds in memory (whole transactions are kept).
+    ``max_sync_seconds``: ``radlake cdc sync`` and the CDC assets land batch after batch until they hold
+    everything committed before they started, or until this many seconds passed (then they stop with a
+    warning naming the lag left). ``max_retained_wal_bytes``: ``radlake cdc status`` and the CDC sensor alert
+    when a slot makes the database keep more WAL than this (set ``max_slot_wal_keep_size`` on the server as
+    the hard limit, see docs/DEPLOY.md).
+    """
+
+    batch_messages: int = Field(60_000, ge=100)
+    max_sync_seconds: float = Field(3600.0, gt=0)
+    max_retained_wal_bytes: int = Field(8 << 30, ge=1)
+
+
 
         Default ``stewards.duckdb`` beside the analysts' file (:attr:`warehouse_path`), which holds no direct
         identifiers. Only data stewards may open this one.
@@ -277,6 +317,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{cfg}:{where} is not valid YAML") from None
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    cdc: CdcConfig = Field(default_factory=CdcConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
