@@ -30,6 +30,7 @@ def _register() -> None:
         ("standardize", "standardize"),
         ("empi", "empi"),
         ("quality", "quality"),
+        ("lake", "lake"),
     ):
         try:
             module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])
