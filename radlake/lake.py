@@ -1,56 +1,139 @@
-"""Delta I/O for the lake: Spark for transforms, delta-rs for idempotent landing and table upkeep.
+"""The lake's one write path: every Delta commit of radlake is made here (and its reads are offered here).
 
-Why two writers: Spark (Sail or a cluster) does the set-based work (reads, ``replaceWhere``, ``MERGE``).
-Landing from a source (files, a replication stream) happens in plain Python with Arrow batches; there
-delta-rs commits directly and carries a Delta *app transaction* (app id + version) in the same commit,
-which is what makes a replayed batch a no-op after a crash.
+Why two engines: Spark (Sail or a cluster) does the set-based work (reads, ``replaceWhere``, ``MERGE``).
+Landing from a source (files, a replication stream) and small steward tables happen in plain Python with
+Arrow; there delta-rs commits directly and can carry a Delta *app transaction* (app id + version) in the
+same commit, which is what makes a replayed batch a no-op after a crash.
+
+Concurrency: several writers (folder ingests, the receiver, a CDC sync, Dagster runs in other pods) may
+commit to one table at once. Both engines commit optimistically (a put-if-absent of the next log version,
+see :mod:`radlake.storage`); a commit that loses the race and conflicts with what won is retried here a few
+times with backoff. A retried idempotent append first re-reads the table's app transaction, so a batch that
+did land is never written twice.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
 
 from radlake.config import Settings
-from radlake.errors import LakeError
+from radlake.errors import DataError, LakeError
+from radlake.storage import filesystem, fs_path, list_dir, list_sizes, storage_options
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
+__all__ = [
+    "SchemaMismatchError",
+    "add_columns",
+    "append_idempotent",
+    "commit_retries",
+    "committed_version",
+    "delete_where",
+    "ensure_writable",
+    "head",
+    "last_commit_ms",
+    "list_dir",
+    "list_sizes",
+    "mark_applied",
+    "merge",
+    "open_table",
+    "overwrite",
+    "read",
+    "read_arrow",
+    "replace",
+    "storage_options",
+    "table_version",
+    "upsert",
+]
 
-def storage_options(settings: Settings) -> dict[str, str]:
-    """Object-store options for delta-rs, from the standard AWS environment variables (empty for a local lake)."""
-    if not settings.lake_is_s3:
-        return {}
-    opts: dict[str, str] = {}
-    for env, key in (
-        ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-        ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
-        ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-        ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
-        ("AWS_REGION", "AWS_REGION"),
-        ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
-    ):
-        if os.environ.get(env):
-            opts[key] = os.environ[env]
-    # A single-writer-per-table lake: no DynamoDB lock service in a hospital data centre.
-    opts.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
-    return opts
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COMMIT_ATTEMPTS = 6  # bounded: a table that keeps conflicting after this is a real problem to report
+_BACKOFF_S = 0.2
+_retries = 0
+_retries_lock = threading.Lock()
+
+
+class SchemaMismatchError(DataError):
+    """Rows whose column types no longer match the table's."""
+
+
+def commit_retries() -> int:
+    """How many conflicting commits this process has retried (for benches and run metadata)."""
+    return _retries
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A commit lost the race for the next version and conflicts with the winner (worth retrying)."""
+    from deltalake.exceptions import CommitFailedError
+
+    if isinstance(exc, CommitFailedError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(w in text for w in ("concurrent", "conflict", "has been updated", "version already exists"))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def _commit(uri: str, what: str, attempt: Callable[[], T]) -> T:
+    """Run one commit, retrying a lost race with backoff; storage failures become a one-line LakeError."""
+    global _retries
+    from deltalake.exceptions import DeltaError
+    from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
+
+    for n in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except DeltaSchemaMismatch as exc:
+            raise SchemaMismatchError(f"{uri}: {_one_line(exc)}") from None
+        except (LakeError, DataError):
+            raise
+        except Exception as exc:
+            if _is_conflict(exc) and n < COMMIT_ATTEMPTS:
+                with _retries_lock:
+                    _retries += 1
+                delay = _BACKOFF_S * 2 ** (n - 1) * (0.5 + random.random())
+                log.info("commit conflict on %s (%s), retry %d in %.2fs", uri, what, n, delay)
+                time.sleep(delay)
+                continue
+            engine = type(exc).__module__.startswith("pyspark")  # Spark reports store failures as its own types
+            if isinstance(exc, DeltaError | OSError) or engine or _is_conflict(exc):
+                raise LakeError(f"{what} {uri} failed: {_one_line(exc)}") from None
+            raise
+    raise AssertionError("unreachable")
 
 
 def open_table(settings: Settings, uri: str) -> DeltaTable | None:
-    """The Delta table at ``uri``, or None when there is none yet."""
+    """The Delta table at ``uri``, or None when there is none yet.
+
+    Raises
+    ------
+    LakeError
+        The store cannot be reached or the log cannot be read (never mistaken for "no table").
+    """
     from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from deltalake.exceptions import DeltaError, TableNotFoundError
 
     try:
         return DeltaTable(uri, storage_options=storage_options(settings) or None)
     except TableNotFoundError:
         return None
+    except (DeltaError, OSError) as exc:
+        raise LakeError(f"cannot read the lake table {uri}: {_one_line(exc)}") from None
 
 
 def table_version(settings: Settings, uri: str) -> int | None:
@@ -90,12 +173,13 @@ def ensure_writable(settings: Settings) -> None:
 def append_idempotent(
     settings: Settings,
     uri: str,
-    data: pa.Table,
+    data: pa.Table | pa.RecordBatchReader,
     *,
     app_id: str,
     txn_version: int,
     partition_by: Sequence[str] = (),
     schema_mode: str | None = "merge",
+    configuration: dict[str, str | None] | None = None,
 ) -> bool:
     """Append ``data`` in one commit tagged with an app transaction, unless that commit already happened.
 
@@ -105,32 +189,170 @@ def append_idempotent(
         Who writes (e.g. ``cdc:ris_h01:exam_orders``); one monotonically increasing ``txn_version`` per app.
     txn_version
         The batch number. A batch whose number is not above the table's recorded version is skipped.
+    configuration
+        Delta table properties, used only when this commit creates the table.
 
     Returns
     -------
     bool
         True if a commit was made, False if the batch had already landed (or ``data`` is empty and the
         table exists).
+
+    Raises
+    ------
+    SchemaMismatchError
+        The rows' column types no longer match the table's.
+    LakeError
+        The store failed, or the commit kept conflicting with other writers.
     """
     from deltalake import CommitProperties, Transaction, write_deltalake
 
-    dt = open_table(settings, uri)
-    if dt is not None:
+    if isinstance(data, pa.RecordBatchReader):
+        data = data.read_all()  # a retry needs the rows again
+
+    def attempt() -> bool:
+        # Re-read on every attempt: after a lost race, the winner may have been this very batch (a retry
+        # of a commit whose answer was lost), and then there is nothing left to do.
+        dt = open_table(settings, uri)
+        if dt is not None:
+            done = dt.transaction_version(app_id)
+            if done is not None and done >= txn_version:
+                return False
+            if data.num_rows == 0:
+                return False
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            partition_by=list(partition_by) or None,
+            schema_mode=schema_mode if dt is not None else None,
+            configuration=configuration if dt is None else None,
+            storage_options=storage_options(settings) or None,
+            commit_properties=CommitProperties(app_transactions=[Transaction(app_id, txn_version)]),
+        )
+        return True
+
+    return _commit(uri, "append to", attempt)
+
+
+def mark_applied(settings: Settings, uri: str, app_id: str, txn_version: int) -> bool:
+    """Record in the table that ``app_id`` applied batch ``txn_version``: a commit holding only that.
+
+    Returns False (and commits nothing) when there is no table or it already records that batch.
+    """
+    from deltalake import CommitProperties, Transaction
+
+    def attempt() -> bool:
+        dt = open_table(settings, uri)
+        if dt is None:
+            return False
         done = dt.transaction_version(app_id)
         if done is not None and done >= txn_version:
             return False
-        if data.num_rows == 0:
-            return False
-    write_deltalake(
-        uri,
-        data,
-        mode="append",
-        partition_by=list(partition_by) or None,
-        schema_mode=schema_mode if dt is not None else None,
-        storage_options=storage_options(settings) or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, txn_version)]),
-    )
-    return True
+        dt.create_write_transaction(
+            [],
+            mode="append",
+            schema=dt.schema(),
+            partition_by=dt.metadata().partition_columns or None,
+            commit_properties=CommitProperties(app_transactions=[Transaction(app_id, txn_version)]),
+        )
+        return True
+
+    return _commit(uri, "record a batch in", attempt)
+
+
+def replace(
+    settings: Settings,
+    uri: str,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    predicate: str | None = None,
+    partition_by: Sequence[str] = (),
+    configuration: dict[str, str | None] | None = None,
+    app_id: str | None = None,
+    txn_version: int | None = None,
+) -> None:
+    """Replace a whole table with ``data`` (creating it), or with ``predicate`` only the rows matching it.
+
+    A whole-table replace may change the schema; a partial one appends ``data`` and removes the matching
+    rows in the same commit (the first write of a table is a plain create). ``app_id``/``txn_version``
+    record a batch in the same commit.
+    """
+    from deltalake import CommitProperties, Transaction, write_deltalake
+
+    if isinstance(data, pa.RecordBatchReader):
+        data = data.read_all()
+    txn = [Transaction(app_id, txn_version)] if app_id is not None and txn_version is not None else []
+
+    def attempt() -> None:
+        exists = open_table(settings, uri) is not None
+        write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            predicate=predicate if exists else None,
+            schema_mode=None if predicate and exists else "overwrite",
+            partition_by=list(partition_by) or None,
+            configuration=configuration,
+            storage_options=storage_options(settings) or None,
+            commit_properties=CommitProperties(app_transactions=txn) if txn else None,
+        )
+
+    _commit(uri, "replace", attempt)
+
+
+def upsert(settings: Settings, uri: str, data: pa.Table, keys: Sequence[str]) -> int:
+    """Insert or update ``data`` by ``keys`` in one commit (creating the table); the last row of a key wins.
+
+    Returns
+    -------
+    int
+        The number of distinct keys written.
+    """
+    from deltalake import write_deltalake
+
+    if data.num_rows == 0:
+        return 0
+    # Keep the last row of each key: a MERGE refuses several source rows for one target row.
+    index = pa.array(range(data.num_rows))
+    last = data.append_column("_row", index).group_by(list(keys)).aggregate([("_row", "max")])
+    data = data.take(last.column("_row_max").combine_chunks().sort())
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+
+    def attempt() -> None:
+        dt = open_table(settings, uri)
+        if dt is None:
+            write_deltalake(uri, data, mode="append", storage_options=storage_options(settings) or None)
+            return
+        (
+            dt.merge(source=data, predicate=on, source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    _commit(uri, "upsert into", attempt)
+    return data.num_rows
+
+
+def add_columns(settings: Settings, uri: str, fields: Sequence[pa.Field]) -> None:
+    """Add nullable columns to an existing table (a schema change at a source reaching silver)."""
+    from deltalake import Schema
+
+    if not fields:
+        return
+    nullable = pa.schema([f.with_nullable(True) for f in fields])
+
+    def attempt() -> None:
+        dt = open_table(settings, uri)
+        if dt is None:
+            raise LakeError(f"no Delta table at {uri} to add columns to")
+        have = pa.schema(dt.schema().to_arrow()).names
+        missing = [f for f in Schema.from_arrow(nullable).fields if f.name not in have]
+        if missing:
+            dt.alter.add_columns(missing)
+
+    _commit(uri, "add columns to", attempt)
 
 
 def committed_version(settings: Settings, uri: str, app_id: str) -> int | None:
@@ -152,22 +374,14 @@ def read_arrow(settings: Settings, uri: str, columns: Sequence[str] | None = Non
     if not files:
         table = pa.Table.from_batches([], schema=pa.schema(schema))
         return table.select(list(columns)) if columns else table
-    filesystem = None
-    if settings.lake_is_s3:
-        import s3fs
-
-        filesystem = s3fs.S3FileSystem(
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
-            client_kwargs={"region_name": os.environ.get("AWS_REGION", "us-east-1")},
-        )
-        files = [f.removeprefix("s3://") for f in files]
     import pyarrow.dataset as ds
 
-    base = uri.removeprefix("s3://") if settings.lake_is_s3 else uri
+    files = [fs_path(settings, f) for f in files]
+    base = fs_path(settings, uri)
     dataset = ds.dataset(
         files,
         schema=pa.schema(schema),
-        filesystem=filesystem,
+        filesystem=filesystem(settings),
         format="parquet",
         partitioning=ds.partitioning(
             pa.schema([pa.schema(schema).field(c) for c in dt.metadata().partition_columns]), flavor="hive"
@@ -190,11 +404,9 @@ def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Tab
     import pyarrow.parquet as pq
 
     present = [c for c in columns if c not in dt.metadata().partition_columns]
-    if settings.lake_is_s3:
-        import s3fs
-
-        fs = s3fs.S3FileSystem(endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-        with fs.open(files[0].removeprefix("s3://"), "rb") as fh:
+    fs = filesystem(settings)
+    if fs is not None:
+        with fs.open_input_file(fs_path(settings, files[0])) as fh:
             return pq.ParquetFile(fh).read_row_group(0, columns=present).slice(0, n)
     return pq.ParquetFile(files[0]).read_row_group(0, columns=present).slice(0, n)
 
@@ -229,7 +441,13 @@ def overwrite(df: DataFrame, uri: str, *, partition_by: Sequence[str] = (), repl
     # A whole-table rewrite may change the schema; a partial one must not (delta-spark refuses both at once).
     option = ("replaceWhere", replace_where) if replace_where else ("overwriteSchema", "true")
     writer = writer.option(*option)
-    writer.save(uri)
+    _commit(uri, "overwrite", lambda: writer.save(uri))
+
+
+def delete_where(spark: SparkSession, uri: str, condition: str | None = None) -> None:
+    """Delete the rows matching ``condition`` (every row when None) from the table at ``uri``."""
+    where = f" WHERE {condition}" if condition else ""
+    _commit(uri, "delete from", lambda: spark.sql(f"DELETE FROM delta.`{uri}`{where}").collect())
 
 
 def merge(
@@ -254,7 +472,7 @@ def merge(
     columns = [c for c in df.columns if c != delete_flag]
     if open_table(settings, uri) is None:
         first = df.filter(f"NOT `{delete_flag}`") if delete_flag else df
-        first.select(*columns).write.format("delta").mode("overwrite").save(uri)
+        _commit(uri, "create", lambda: first.select(*columns).write.format("delta").mode("overwrite").save(uri))
         return
     view = f"_radlake_merge_{abs(hash((uri, id(df))))}"
     df.createOrReplaceTempView(view)
@@ -270,5 +488,8 @@ def merge(
     else:
         clauses.append(f"WHEN MATCHED THEN UPDATE SET {sets}")
         clauses.append(f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({vals})")
-    spark.sql(f"MERGE INTO delta.`{uri}` AS t USING {view} AS s ON {on} " + " ".join(clauses))
-    spark.catalog.dropTempView(view)
+    statement = f"MERGE INTO delta.`{uri}` AS t USING {view} AS s ON {on} " + " ".join(clauses)
+    try:
+        _commit(uri, "merge into", lambda: spark.sql(statement).collect())
+    finally:
+        spark.catalog.dropTempView(view)
