@@ -89,13 +89,17 @@ def _one_line(exc: BaseException) -> str:
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
-def _commit(uri: str, what: str, attempt: Callable[[], T]) -> T:
-    """Run one commit, retrying a lost race with backoff; storage failures become a one-line LakeError."""
+def _commit(uri: str, what: str, attempt: Callable[[], T], *, attempts: int = COMMIT_ATTEMPTS) -> T:
+    """Run one commit, retrying a lost race with backoff; storage failures become a one-line LakeError.
+
+    ``attempts=1`` for a stream of rows that cannot be read twice (delta-rs still retries the log write
+    of an append itself).
+    """
     global _retries
     from deltalake.exceptions import DeltaError
     from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
 
-    for n in range(1, COMMIT_ATTEMPTS + 1):
+    for n in range(1, attempts + 1):
         try:
             return attempt()
         except DeltaSchemaMismatch as exc:
@@ -103,7 +107,7 @@ def _commit(uri: str, what: str, attempt: Callable[[], T]) -> T:
         except (LakeError, DataError):
             raise
         except Exception as exc:
-            if _is_conflict(exc) and n < COMMIT_ATTEMPTS:
+            if _is_conflict(exc) and n < attempts:
                 with _retries_lock:
                     _retries += 1
                 delay = _BACKOFF_S * 2 ** (n - 1) * (0.5 + random.random())
@@ -207,8 +211,8 @@ def append_idempotent(
     """
     from deltalake import CommitProperties, Transaction, write_deltalake
 
-    if isinstance(data, pa.RecordBatchReader):
-        data = data.read_all()  # a retry needs the rows again
+    # A stream (a snapshot larger than memory) cannot be replayed: one attempt, delta-rs retries the commit.
+    attempts = 1 if isinstance(data, pa.RecordBatchReader) else COMMIT_ATTEMPTS
 
     def attempt() -> bool:
         # Re-read on every attempt: after a lost race, the winner may have been this very batch (a retry
@@ -218,7 +222,7 @@ def append_idempotent(
             done = dt.transaction_version(app_id)
             if done is not None and done >= txn_version:
                 return False
-            if data.num_rows == 0:
+            if isinstance(data, pa.Table) and data.num_rows == 0:
                 return False
         write_deltalake(
             uri,
@@ -232,7 +236,7 @@ def append_idempotent(
         )
         return True
 
-    return _commit(uri, "append to", attempt)
+    return _commit(uri, "append to", attempt, attempts=attempts)
 
 
 def mark_applied(settings: Settings, uri: str, app_id: str, txn_version: int) -> bool:
@@ -280,8 +284,7 @@ def replace(
     """
     from deltalake import CommitProperties, Transaction, write_deltalake
 
-    if isinstance(data, pa.RecordBatchReader):
-        data = data.read_all()
+    attempts = 1 if isinstance(data, pa.RecordBatchReader) else COMMIT_ATTEMPTS
     txn = [Transaction(app_id, txn_version)] if app_id is not None and txn_version is not None else []
 
     def attempt() -> None:
@@ -298,7 +301,7 @@ def replace(
             commit_properties=CommitProperties(app_transactions=txn) if txn else None,
         )
 
-    _commit(uri, "replace", attempt)
+    _commit(uri, "replace", attempt, attempts=attempts)
 
 
 def upsert(settings: Settings, uri: str, data: pa.Table, keys: Sequence[str]) -> int:

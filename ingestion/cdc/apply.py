@@ -76,8 +76,6 @@ def after_last_truncate(log: pa.Table) -> tuple[bool, pa.Table]:
 
 def _state_schema(settings: Settings, uri: str, log_schema: pa.Schema) -> pa.Schema:
     """Silver's schema after adding (nullable) the source columns the log has and silver lacks."""
-    from deltalake import Schema
-
     dt = lake.open_table(settings, uri)
     if dt is None:
         raise LakeError(f"silver table {uri} is missing; move the change log aside to take a new snapshot")
@@ -86,7 +84,7 @@ def _state_schema(settings: Settings, uri: str, log_schema: pa.Schema) -> pa.Sch
     new = [f for f in new if f.name not in have.names]
     if new:
         # A schema change at the source reaches silver without a restart; nullable, or later MERGEs break.
-        dt.alter.add_columns(list(Schema.from_arrow(pa.schema(new)).fields))
+        lake.add_columns(settings, uri, new)
         have = pa.schema([*have, *new])
     return have
 
@@ -113,7 +111,7 @@ def apply_batch(
     uri = state.state_uri(settings, source, table)
     truncated, log = after_last_truncate(log)
     if truncated:
-        spark.sql(f"DELETE FROM delta.`{uri}`").collect()
+        lake.delete_where(spark, uri)
     if log.num_rows:
         silver = _state_schema(settings, uri, log.schema)
         # Silver columns the batch lacks (dropped at the source) become null on the rows the batch touches.
@@ -137,16 +135,13 @@ def replace_state(
     version: int,
 ) -> None:
     """Replace a table's silver state with a snapshot, recording ``version`` in the same commit."""
-    from deltalake import CommitProperties, Transaction, write_deltalake
-
-    write_deltalake(
+    lake.replace(
+        settings,
         state.state_uri(settings, source, table),
         rows,
-        mode="overwrite",
-        schema_mode="overwrite",
         configuration=table_configuration(rows.schema) or None,
-        storage_options=lake.storage_options(settings) or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(state.app_id(source, table), version)]),
+        app_id=state.app_id(source, table),
+        txn_version=version,
     )
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ingestion.cdc.log import PARTITION_BY, table_configuration
-from radlake import catalog
+from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import DataError
-from radlake.lake import open_table, storage_options
+from radlake.lake import open_table
 
 CRASH_ENV = "RADLAKE_CDC_CRASH_AT"  # test hook: kill this process at a named point of a batch
 
@@ -74,21 +74,7 @@ def table_position(settings: Settings, source: str, table: str) -> TablePosition
 
 def mark_state(settings: Settings, source: str, table: str, version: int) -> None:
     """Record in silver that the batch ``version`` is applied: a commit holding only the app transaction."""
-    from deltalake import CommitProperties, Transaction
-
-    dt = open_table(settings, state_uri(settings, source, table))
-    if dt is None:
-        return
-    done = dt.transaction_version(app_id(source, table))
-    if done is not None and done >= version:
-        return
-    dt.create_write_transaction(
-        [],
-        mode="append",
-        schema=dt.schema(),
-        partition_by=dt.metadata().partition_columns or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id(source, table), version)]),
-    )
+    lake.mark_applied(settings, state_uri(settings, source, table), app_id(source, table), version)
 
 
 def append_log(
@@ -106,45 +92,24 @@ def append_log(
     DataError
         The rows' column types no longer match the change log's (a type changed at the source).
     """
-    from deltalake import CommitProperties, Transaction, write_deltalake
-    from deltalake.exceptions import SchemaMismatchError
-
-    uri = log_uri(settings, source, table)
-    aid = app_id(source, table)
-    dt = open_table(settings, uri)
-    done = None if dt is None else dt.transaction_version(aid)
-    if done is not None and done >= version:
-        return False
     try:
-        write_deltalake(
-            uri,
+        return lake.append_idempotent(
+            settings,
+            log_uri(settings, source, table),
             data,
-            mode="append",
-            partition_by=list(PARTITION_BY),
-            schema_mode="merge" if dt is not None else None,
-            configuration=None if dt is not None else table_configuration(data.schema) or None,
-            storage_options=storage_options(settings) or None,
-            commit_properties=CommitProperties(app_transactions=[Transaction(aid, version)]),
+            app_id=app_id(source, table),
+            txn_version=version,
+            partition_by=PARTITION_BY,
+            configuration=table_configuration(data.schema) or None,
         )
-    except SchemaMismatchError as exc:
+    except lake.SchemaMismatchError as exc:
         raise DataError(f"{source}.{table}: column types at the source no longer match the change log: {exc}") from None
-    return True
 
 
 def captured_tables(settings: Settings, source: str) -> set[str]:
     """Source tables that have a change log in the lake."""
     prefix = catalog.cdc_table_name(source, "")
-    base = f"{settings.lake}/bronze"
-    if settings.lake_is_s3:
-        import s3fs
-
-        fs = s3fs.S3FileSystem(endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-        try:
-            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(base.removeprefix("s3://"), detail=False)]
-        except FileNotFoundError:
-            names = []
-    else:
-        names = os.listdir(base) if os.path.isdir(base) else []
+    names = lake.list_dir(settings, f"{settings.lake}/bronze")
     return {n[len(prefix) :] for n in names if n.startswith(prefix)}
 
 
