@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.alerts import failure_alert_sensor
 from orchestration.bronze.definitions import build as build_bronze
 from orchestration.gold.definitions import build as build_gold
+from orchestration.maintenance import maintenance_job, maintenance_schedule
 from orchestration.resources import RadlakeResource
 from orchestration.schedules import nightly_job, nightly_schedule
 from orchestration.silver.definitions import build as build_silver
@@ -17,13 +18,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules, sensors and resources for one radlake.yaml."""
     settings = settings or load_settings()
     nightly = nightly_job()
+    upkeep = maintenance_job()
     # Embedded Spark lives in the process: one process per run reuses one engine (a step per process would
     # start one engine per step). A cluster does the heavy work elsewhere, so steps may run in parallel.
     executor = dg.in_process_executor if settings.spark == "embedded" else dg.multiprocess_executor
     core = dg.Definitions(
         executor=executor,
-        jobs=[nightly],
-        schedules=[nightly_schedule(settings, nightly)],
+        jobs=[nightly, upkeep],
+        schedules=[nightly_schedule(settings, nightly), maintenance_schedule(settings, upkeep)],
         sensors=[failure_alert_sensor(settings.alerts)],
         resources={"radlake": RadlakeResource(config_path=str(settings.config_path) if settings.config_path else None)},
     )

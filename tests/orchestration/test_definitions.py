@@ -72,3 +72,11 @@ def test_definitions_group_assets_by_layer(config: Path) -> None:
         k.to_user_string() for k in graph.get(__import__("dagster").AssetKey(["silver", "patient_master"])).parent_keys
     }
     assert {"silver/ris_h01__patients", "bronze/his", "silver/dicom_studies", "silver/empi_decisions"} <= empi
+
+
+def test_lake_maintenance_job_and_schedule_are_defined(config: Path) -> None:
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(load_settings(config))
+    assert defs.get_job_def("lake_maintenance") is not None
+    assert defs.get_schedule_def("lake_maintenance_schedule").cron_schedule == "30 4 * * *"
