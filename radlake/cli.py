@@ -47,7 +47,10 @@ _register()
 def main() -> None:
     """Entry point: run the app, turning a RadlakeError into one line on stderr and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting with it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RadlakeError as err:
         typer.echo(f"radlake: error: {err}", err=True)
         sys.exit(err.exit_code)

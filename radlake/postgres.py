@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from radlake.config import SourceConfig
-from radlake.errors import SourceUnreachableError
+from radlake.errors import ConfigError, SourceUnreachableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -98,13 +98,40 @@ def with_database(uri: str, database: str) -> str:
     return make_conninfo(**params)
 
 
+def read_password_file(path: Path) -> str:
+    """The password held by a file (a mounted Docker/Kubernetes secret): its text without the final newline.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file when it cannot be read or is empty (its content is never printed).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"{path}: password_file cannot be read ({reason})") from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise ConfigError(f"{path}: password_file is empty")
+    return password
+
+
 def source_uri(source: SourceConfig) -> str:
-    """The libpq connection string of a configured source (starting its embedded server if it has one)."""
+    """The libpq connection string of a configured source (starting its embedded server if it has one).
+
+    With ``password_file`` the string carries the password: hand it to the driver, never to a log.
+    """
     if source.embedded_pgdata is not None:
         base = embedded_server(source.embedded_pgdata)
         return with_database(base, source.database or "postgres")
     assert source.dsn is not None  # the config validator guarantees dsn or embedded_pgdata
-    return with_database(source.dsn, source.database) if source.database else source.dsn
+    uri = with_database(source.dsn, source.database) if source.database else source.dsn
+    if source.password_file is not None:
+        from psycopg.conninfo import make_conninfo
+
+        uri = make_conninfo(uri, password=read_password_file(source.password_file))
+    return uri
 
 
 def connect(source: SourceConfig, name: str, **kwargs: object) -> psycopg.Connection:

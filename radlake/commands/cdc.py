@@ -132,3 +132,9 @@ def status(config: ConfigOption = None, lake: LakeOption = None) -> None:
             console.print(f"[yellow]{s.source}[/]: {s.problem}", highlight=False, soft_wrap=True)
     if not rows:
         console.print("no sources configured (sources: in radlake.yaml)")
+    # Deployments use this command as a health check: a configured source with a problem fails it (an orphan
+    # slot is listed above for a DBA, but says nothing about the sources radlake captures).
+    troubled = [s.source for s in rows if s.problem and s.kind == "source"]
+    if troubled:
+        typer.echo(f"radlake cdc status: source(s) with a problem: {', '.join(troubled)}", err=True)
+        raise typer.Exit(1)

@@ -37,10 +37,17 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
 
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    from radlake.textfiles import not_utf8_reason
+
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable UTF-8 CSV of {what} ({err})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty: a CSV of {what} needs a header row") from None
+    except UnicodeDecodeError:
+        raise DataError(not_utf8_reason(path)) from None
+    except pd.errors.ParserError as err:
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
+        raise DataError(f"{path}: not a readable CSV of {what} ({reason})") from None
     return frame.replace({"": None})
 
 

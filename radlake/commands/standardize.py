@@ -106,11 +106,22 @@ def review_export(
         import csv
 
         from radlake.errors import DataError
+        from radlake.textfiles import not_utf8_reason
 
         if not from_result.is_file():
             raise DataError(f"{from_result}: file not found")
-        with from_result.open(encoding="utf-8-sig", newline="") as fh:
-            source = [dict(r, institution=institution) for r in csv.DictReader(fh)]
+        try:
+            with from_result.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.DictReader(fh)
+                missing = {"raw_name", "status"} - set(reader.fieldnames or ())
+                if missing:
+                    raise DataError(
+                        f"{from_result}: not a `radlake standardize` result: missing column(s) "
+                        f"{', '.join(sorted(missing))}"
+                    )
+                source = [dict(r, institution=institution) for r in reader]
+        except UnicodeDecodeError:
+            raise DataError(not_utf8_reason(from_result)) from None
     else:
         from transforms.exam_names.store import read_decisions, read_name_map
 
@@ -138,11 +149,16 @@ def review_import(
 ) -> None:
     """Store steward decisions in silver/exam_name_decisions; every later run applies them."""
     from radlake.config import load_settings
+    from radlake.errors import DataError
     from radlake.exam_standard import load_standard
+    from radlake.textfiles import not_utf8_reason
     from transforms.exam_names.decisions import read_decisions_csv
     from transforms.exam_names.store import decisions_uri, save_decisions
 
     settings = load_settings(config, lake=lake)
-    found = read_decisions_csv(decisions, load_standard())
+    try:
+        found = read_decisions_csv(decisions, load_standard())
+    except UnicodeDecodeError:
+        raise DataError(not_utf8_reason(decisions)) from None
     n = save_decisions(settings, found)
     typer.echo(f"{n:,} decisions stored in {decisions_uri(settings)}", err=True)
