@@ -116,25 +116,14 @@ def _uri(settings: Settings, name: str) -> str:
 
 
 def _write(settings: Settings, name: str, frame: pd.DataFrame) -> None:
-    from deltalake import write_deltalake
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    options = lake.storage_options(settings) or None
-    write_deltalake(_uri(settings, name), table, mode="overwrite", schema_mode="overwrite", storage_options=options)
+    lake.replace(settings, _uri(settings, name), pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def _write_run_events(settings: Settings, events: pd.DataFrame, run_number: int) -> None:
     """Replace this run's events in one commit: a re-run after a crash rewrites them, never adds them twice."""
-    from deltalake import write_deltalake
-
-    uri = _uri(settings, "empi_events")
     table = pa.Table.from_pandas(events.assign(empi_run=run_number), preserve_index=False)
     table = table.cast(pa.schema([_text_if_untyped(f) for f in table.schema]))
-    options = lake.storage_options(settings) or None
-    if lake.open_table(settings, uri) is None:
-        write_deltalake(uri, table, mode="append", storage_options=options)
-    else:
-        write_deltalake(uri, table, mode="overwrite", predicate=f"empi_run = {run_number}", storage_options=options)
+    lake.replace(settings, _uri(settings, "empi_events"), table, predicate=f"empi_run = {run_number}")
 
 
 def _text_if_untyped(field: pa.Field) -> pa.Field:
