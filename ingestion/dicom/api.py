@@ -209,7 +209,7 @@ def _ingest(
             break
     n_workers = (default_workers() if len(first) >= IN_PROCESS_BELOW else 0) if workers is None else workers
     try:
-        for chunk in parse_in_order(chunked(first, rest), n_workers):
+        for chunk in parse_in_order(chunked(first, rest), n_workers, settings.dicom.limits):
             report.files_vanished += len(chunk.vanished)
             lander.add(chunk, "folder")
             prog.processed += chunk.files.num_rows + len(chunk.vanished)

@@ -6,7 +6,12 @@ directly, which is several times faster than ``pydicom.dcmread(...).to_json()``.
 :data:`BULK_LIMIT` bytes are replaced by a ``BulkDataURI`` marker. Group lengths (gggg,0000) are left out
 of the JSON: they are retired and say nothing about the instance.
 
-A file that is no readable instance raises :class:`Reject` with a reason code and a detail.
+A file that is no readable instance raises :class:`Reject` with a reason code and a detail. What one file
+may make the parser hold is bounded by :class:`radlake.config.DicomLimits`: a deflated data set is inflated
+only up to ``max_inflated_bytes`` (in steps, stopping at the cap), sequences nest at most ``max_depth``
+levels, a header holds at most ``max_elements`` elements, and a text value longer than ``max_value_bytes``
+is kept truncated with a marker (so an instance with one long report text still lands). Parsing is a pure
+function of the bytes and the limits.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import orjson
 
 from ingestion.dicom.charset import CharacterSet, character_set, decode_text
 from ingestion.dicom.discover import FIRST_GROUPS, describe_non_dicom, has_dicom_prefix, looks_like_raw_dataset
+from radlake.config import DicomLimits
 
 BULK_LIMIT = 1024
 """Binary values (OB, OW, UN, ...) longer than this many bytes become a ``BulkDataURI`` marker."""
@@ -31,7 +37,15 @@ BULK_LIMIT = 1024
 BULK_URI = "radlake:bulk-omitted?length="
 """Prefix of the marker URI; the value's length in bytes follows."""
 
-MAX_DEPTH = 32
+DEFAULT_LIMITS = DicomLimits()
+
+TRUNCATED_KEY = "radlake:truncatedLength"
+"""Key added beside ``Value`` in header_json when a text value was cut at ``max_value_bytes``: its full length."""
+
+MAX_REASON_CHARS = 240
+"""A reject reason is cut to this many characters (it may quote what a hostile file holds)."""
+
+_INFLATE_FIRST = 1 << 20  # bytes inflated before the first parse attempt; grows 8x per attempt up to the cap
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -111,8 +125,9 @@ class Reject(Exception):
     Attributes
     ----------
     code
-        A stable reason code (``empty_file``, ``not_dicom``, ``truncated_header``, ``truncated_pixel_data``,
-        ``malformed_header``, ``dicomdir``, ``no_sop_instance_uid``, ``unreadable``).
+        A stable reason code (``empty_file``, ``not_dicom``, ``truncated_header`` (a length runs past the end
+        of the data), ``truncated_pixel_data``, ``malformed_header``, ``dicomdir``, ``no_sop_instance_uid``,
+        ``unreadable``, and the limits: ``inflated_too_large``, ``sequence_too_deep``, ``too_many_elements``).
     detail
         What exactly is wrong, in a few words.
     """
@@ -124,7 +139,20 @@ class Reject(Exception):
 
     @property
     def reason(self) -> str:
-        return f"{self.code}: {self.detail}"
+        return bounded_reason(f"{self.code}: {self.detail}")
+
+
+class _NeedMore(Reject):
+    """The parse ran past the end of a partly inflated data set: inflate more and parse again."""
+
+    def __init__(self) -> None:
+        super().__init__("need_more", "partly inflated")
+
+
+def bounded_reason(text: str) -> str:
+    """A reject reason safe to store and show: control characters replaced, at most :data:`MAX_REASON_CHARS`."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[: MAX_REASON_CHARS + 1])
+    return clean if len(clean) <= MAX_REASON_CHARS else clean[: MAX_REASON_CHARS - 1] + "…"
 
 
 @dataclass
@@ -156,8 +184,11 @@ def _tag_str(tag: int) -> str:
 class _Parser:
     """One pass over one file's bytes (held in memory or memory-mapped)."""
 
-    def __init__(self, buf: Any, file_size: int, charset: CharacterSet) -> None:
+    def __init__(self, buf: Any, file_size: int, charset: CharacterSet, limits: DicomLimits = DEFAULT_LIMITS) -> None:
         self.buf = buf
+        self.limits = limits
+        self.partial = False  # a deflated data set inflated only in part: running out means "inflate more"
+        self.elements = 0
         self.file_size = file_size
         self.inferred: str | None = None
         self.values: dict[str, str] = {}
@@ -171,6 +202,8 @@ class _Parser:
     # --- element headers --------------------------------------------------------------------------------
 
     def _truncated(self, tag: int, pos: int, need: int) -> Reject:
+        if self.partial:
+            return _NeedMore()
         return Reject(
             "truncated_header",
             f"element {_tag_str(tag)} at byte {pos} needs {need} bytes, the data ends at byte {len(self.buf)}",
@@ -209,8 +242,8 @@ class _Parser:
 
     def dataset(self, pos: int, end: int, top: bool, depth: int, charset: CharacterSet) -> tuple[dict, int]:
         """Parse elements from ``pos`` until ``end`` or an item delimiter; return the JSON dict and new pos."""
-        if depth > MAX_DEPTH:
-            raise Reject("malformed_header", f"sequences nested deeper than {MAX_DEPTH} levels")
+        if depth > self.limits.max_depth:
+            raise Reject("sequence_too_deep", f"sequences nested deeper than {self.limits.max_depth} levels")
         buf = self.buf
         out: dict[str, Any] = {}
         little = self.little
@@ -221,7 +254,11 @@ class _Parser:
         wanted = WANTED if top else None
         values = self.values
         creators: dict[int, str] = {}
+        max_elements = self.limits.max_elements
         while pos < end:
+            self.elements += 1
+            if self.elements > max_elements:
+                raise Reject("too_many_elements", f"the header holds more than {max_elements} data elements")
             if pos + 8 > end:
                 if top and end == len(buf) and all(b == 0 for b in bytes(buf[pos:end])):
                     break  # trailing zero padding
@@ -261,6 +298,7 @@ class _Parser:
                     vr = self.private_vr(tag, creators)
             if top and tag in _PIXEL_TAGS:
                 self._check_pixel_data(tag, start, pos, length)
+                self.partial = False  # everything the header needs is here
                 return out, end
             if elem == 0 and length != _UNDEFINED:
                 # Group lengths are retired and not part of the JSON model's useful content.
@@ -293,7 +331,12 @@ class _Parser:
                 out[_key(tag)] = {"vr": "SQ", "Value": items}
                 pos = vend
                 continue
-            raw = buf[pos:vend]
+            if length > BULK_LIMIT and vr in _BINARY_VRS:
+                pos = vend  # never copied: only its length goes into the JSON
+                out[_key(tag)] = {"vr": vr, "BulkDataURI": f"{BULK_URI}{length}"}
+                continue
+            cap = self.limits.max_value_bytes
+            raw = buf[pos : min(vend, pos + cap)]  # a hostile 64 MiB value is never copied whole
             pos = vend
             if tag == 0x00080005:
                 charset = character_set(_strip(_ascii(raw)))
@@ -303,7 +346,12 @@ class _Parser:
                 self._pixel_rep = u16.unpack_from(raw, 0)[0]
             elif group & 1 and 0x0010 <= elem <= 0x00FF:
                 creators[group << 8 | elem] = _ascii(raw).strip(" \x00")
-            out[_key(tag)] = self.element(tag, vr, raw, charset, wanted, values)
+            value = self.element(tag, vr, raw, charset, wanted, values)
+            if length > cap:
+                value[TRUNCATED_KEY] = length
+            out[_key(tag)] = value
+        if top and self.partial:
+            raise _NeedMore()  # the inflated part ended between elements: there may be more header
         return out, pos
 
     def sequence(
@@ -556,7 +604,7 @@ def _sniff_syntax(buf: Any, pos: int, syntax: str) -> tuple[bool, bool]:
     return group_le <= group_be, explicit
 
 
-def dataset_json(buf: Any) -> dict[str, Any]:
+def dataset_json(buf: Any, limits: DicomLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The DICOM JSON model of any data set file, instance or not (no checks on what it holds).
 
     Raises
@@ -564,10 +612,12 @@ def dataset_json(buf: Any) -> dict[str, Any]:
     Reject
         The bytes are no readable DICOM data set.
     """
-    return _parse(buf, None)[0]
+    return _parse(buf, None, limits)[0]
 
 
-def _parse(buf: Any, file_size: int | None) -> tuple[dict[str, Any], _Parser, str, dict[int, str]]:
+def _parse(
+    buf: Any, file_size: int | None, limits: DicomLimits = DEFAULT_LIMITS
+) -> tuple[dict[str, Any], _Parser, str, dict[int, str]]:
     """Parse the file meta and the data set up to pixel data: (JSON dict, parser, transfer syntax, meta)."""
     size = len(buf) if file_size is None else file_size
     if size == 0:
@@ -592,26 +642,90 @@ def _parse(buf: Any, file_size: int | None) -> tuple[dict[str, Any], _Parser, st
         raise Reject("truncated_header", f"the file ends after the file meta information at byte {pos}")
     syntax = meta.get(0x00020010, "")
     little, explicit = _sniff_syntax(buf, pos, syntax)
-    data_size = size
     if syntax == DEFLATED_LE:
-        try:
-            buf = zlib.decompressobj(-zlib.MAX_WBITS).decompress(bytes(buf[pos:]))
-        except zlib.error as exc:
-            raise Reject("malformed_header", f"deflated data set does not inflate: {exc}") from None
-        pos, data_size = 0, -1
-        little, explicit = _sniff_syntax(buf, 0, EXPLICIT_LE)
+        return _parse_deflated(buf, pos, syntax, meta, limits)
     if not syntax:
         syntax = (EXPLICIT_LE if explicit else IMPLICIT_LE) if little else EXPLICIT_BE
-    parser = _Parser(buf, data_size, character_set(""))
+    parser = _Parser(buf, size, character_set(""), limits)
     parser.little, parser.explicit = little, explicit
+    return _parse_dataset(parser, pos), parser, syntax, meta
+
+
+def _parse_dataset(parser: _Parser, pos: int) -> dict[str, Any]:
     try:
-        dataset, _ = parser.dataset(pos, len(buf), True, 0, character_set(""))
+        dataset, _ = parser.dataset(pos, len(parser.buf), True, 0, character_set(""))
     except (IndexError, ValueError, OverflowError, struct.error) as exc:  # garbage where lengths should be
+        if parser.partial:
+            raise _NeedMore() from None
         raise Reject("malformed_header", f"unreadable data set ({type(exc).__name__}: {exc})") from None
-    return dataset, parser, syntax, meta
+    except RecursionError:
+        raise Reject("sequence_too_deep", "sequences nested too deep to parse") from None
+    return dataset
 
 
-def parse_header(buf: Any, file_size: int | None = None) -> Header:
+class _Inflater:
+    """Inflates a deflated data set (PS3.5 A.5) on demand, never past ``cap`` bytes of output."""
+
+    def __init__(self, buf: Any, pos: int, cap: int) -> None:
+        self._src = buf  # sliced a step at a time: a memory map is never copied whole
+        self._in = pos
+        self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._tail = b""
+        self.cap = cap
+        self.out = bytearray()
+        self.done = False  # the deflate stream (or its input) ended
+
+    def grow(self, target: int) -> None:
+        """Inflate until ``target`` bytes (at most ``cap + 1``) are out or the stream ends."""
+        target = min(target, self.cap + 1)
+        step = 1 << 20
+        try:
+            while len(self.out) < target and not self.done:
+                if self._tail:
+                    chunk, self._tail = self._tail, b""
+                elif self._in < len(self._src):
+                    chunk = bytes(self._src[self._in : self._in + step])
+                    self._in += len(chunk)
+                else:
+                    self.out += self._z.flush()
+                    self.done = True
+                    break
+                self.out += self._z.decompress(chunk, target - len(self.out))
+                self._tail = self._z.unconsumed_tail
+                if self._z.eof:
+                    self.done = True
+        except zlib.error as exc:
+            raise Reject("malformed_header", f"deflated data set does not inflate: {exc}") from None
+        if len(self.out) > self.cap:
+            del self.out[self.cap :]  # never hold more than the cap
+
+
+def _parse_deflated(
+    buf: Any, pos: int, syntax: str, meta: dict[int, str], limits: DicomLimits
+) -> tuple[dict[str, Any], _Parser, str, dict[int, str]]:
+    """Inflate step by step (1 MiB, then 8x more each time, up to the cap) until the header parses."""
+    inflater = _Inflater(buf, pos, limits.max_inflated_bytes)
+    want = _INFLATE_FIRST
+    while True:
+        inflater.grow(want)
+        data = inflater.out  # parsed in place (slices copy only what they take)
+        capped = len(data) >= limits.max_inflated_bytes and not inflater.done
+        little, explicit = _sniff_syntax(data, 0, EXPLICIT_LE)
+        parser = _Parser(data, -1, character_set(""), limits)
+        parser.little, parser.explicit = little, explicit
+        parser.partial = not inflater.done
+        try:
+            return _parse_dataset(parser, 0), parser, syntax, meta
+        except _NeedMore:
+            if capped:
+                raise Reject(
+                    "inflated_too_large",
+                    f"the deflated data set inflates past {limits.max_inflated_bytes} bytes before its header ends",
+                ) from None
+            want *= 8
+
+
+def parse_header(buf: Any, file_size: int | None = None, limits: DicomLimits = DEFAULT_LIMITS) -> Header:
     """Parse a DICOM file's header from its bytes.
 
     Parameters
@@ -621,6 +735,8 @@ def parse_header(buf: Any, file_size: int | None = None) -> Header:
         encapsulated pixel fragments for the truncation check.
     file_size
         The file's size (defaults to ``len(buf)``).
+    limits
+        What the file may make the parser hold (see the module docstring).
 
     Returns
     -------
@@ -630,9 +746,10 @@ def parse_header(buf: Any, file_size: int | None = None) -> Header:
     Raises
     ------
     Reject
-        The file is not a readable DICOM instance (empty, not DICOM, truncated, DICOMDIR, no SOP Instance UID).
+        The file is not a readable DICOM instance (empty, not DICOM, truncated, DICOMDIR, no SOP Instance UID)
+        or passes one of the limits.
     """
-    dataset, parser, syntax, _ = _parse(buf, file_size)
+    dataset, parser, syntax, _ = _parse(buf, file_size, limits)
     values = parser.values
     if "dicomdir_offset" in values or "00041220" in dataset:
         raise Reject("dicomdir", "a DICOMDIR (directory records), not an instance")

@@ -1,4 +1,9 @@
-"""Parse files in worker processes: read, checksum and parse headers, return Arrow batches in input order."""
+"""Parse files in worker processes: read, checksum and parse headers, return Arrow batches in input order.
+
+:func:`parse_one` is a pure function of (path, the file's bytes, the limits) → file row and instance row (or a
+reject with its reason): any other way of spreading the work (a Spark ``mapInArrow`` backfill) that calls it
+lands the same rows.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,17 @@ from typing import Any
 import pyarrow as pa
 
 from ingestion.dicom.header import (
+    DEFAULT_LIMITS,
     Header,
     Reject,
     acquisition_datetime,
+    bounded_reason,
     parse_da,
     parse_header,
     to_float,
     to_int,
 )
+from radlake.config import DicomLimits
 
 MMAP_FROM = 16 << 20
 """Files from this size on are memory-mapped: parsing touches only the header pages; hashing reads all."""
@@ -172,7 +180,9 @@ def instance_row(header: Header, path: str, sha256: str, size: int) -> dict[str,
     return row
 
 
-def parse_one(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def parse_one(
+    path: str, data: bytes | None = None, limits: DicomLimits = DEFAULT_LIMITS
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read and parse one file: (file row, instance row or None); (None, None) when the file vanished.
 
     Parameters
@@ -180,7 +190,10 @@ def parse_one(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | No
     path
         Absolute path of the file.
     data
-        The file's bytes when the caller already holds them (the receiver); otherwise the file is read.
+        The file's bytes when the caller already holds them; otherwise the file is read (memory-mapped when
+        large).
+    limits
+        What one file may make the parser hold (``settings.dicom.limits``).
     """
     try:
         if data is None:
@@ -200,7 +213,7 @@ def parse_one(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | No
         return _file_row(path, seen_size, seen_mtime, None, False, None, reason), None
     mtime = mtime_ns // 1000  # µs since the epoch: Arrow takes ints for timestamps without a pandas detour
     try:
-        header = parse_header(buf, size)
+        header = parse_header(buf, size, limits)
     except Reject as rej:
         return _file_row(path, size, mtime, sha, False, None, rej.reason), None
     except Exception as exc:
@@ -229,7 +242,7 @@ def _file_row(
         "sha256": sha,
         "parsed": parsed,
         "sop_instance_uid": uid,
-        "reason": reason,
+        "reason": None if reason is None else bounded_reason(reason),
     }
 
 
@@ -242,13 +255,13 @@ def rows_to_chunk(files: list[dict], instances: list[dict], vanished: list[str])
     )
 
 
-def parse_paths(paths: list[str]) -> ParsedChunk:
+def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS) -> ParsedChunk:
     """Parse a chunk of files (the unit of work of a worker process)."""
     files: list[dict] = []
     instances: list[dict] = []
     vanished: list[str] = []
     for path in paths:
-        frow, irow = parse_one(path)
+        frow, irow = parse_one(path, None, limits)
         if frow is None:
             vanished.append(path)
             continue
@@ -258,7 +271,9 @@ def parse_paths(paths: list[str]) -> ParsedChunk:
     return rows_to_chunk(files, instances, vanished)
 
 
-def parse_in_order(chunks: Iterable[list[str]], workers: int) -> Iterator[ParsedChunk]:
+def parse_in_order(
+    chunks: Iterable[list[str]], workers: int, limits: DicomLimits = DEFAULT_LIMITS
+) -> Iterator[ParsedChunk]:
     """Parse chunks of paths, in worker processes when ``workers`` > 0, yielding results in input order.
 
     At most a few chunks per worker are in flight, so memory does not grow with the number of files, and
@@ -267,14 +282,14 @@ def parse_in_order(chunks: Iterable[list[str]], workers: int) -> Iterator[Parsed
     """
     if workers <= 0:
         for chunk in chunks:
-            yield parse_paths(chunk)
+            yield parse_paths(chunk, limits)
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         inflight: deque[Future[ParsedChunk]] = deque()
         try:
             for chunk in chunks:
-                inflight.append(pool.submit(parse_paths, chunk))
+                inflight.append(pool.submit(parse_paths, chunk, limits))
                 if len(inflight) >= 3 * workers:
                     yield inflight.popleft().result()
             while inflight:

@@ -210,8 +210,8 @@ def test_a_parser_failure_on_one_file_is_a_reject_naming_it(
     victim = next(p for p, (outcome, _) in sorted(corpus.expect.items()) if outcome == "instance")
     real = workers.parse_header
 
-    def parse(buf, size=None):
-        header = real(buf, size)
+    def parse(buf, size=None, limits=None):
+        header = real(buf, size) if limits is None else real(buf, size, limits)
         if header.values.get("sop_instance_uid") == corpus_uid:
             raise RuntimeError("unforeseen")
         return header
