@@ -1,46 +1,63 @@
-"""Benchmark the patient master index: link a synthetic registry, report speed, memory and pairwise accuracy.
+"""Benchmark the patient master index: the current method beside the previous one, on the same registries.
 
-Usage: ``.venv/bin/python bench/empi.py [--records 1000000] [--institutions 8] [--seed 7] [--engine duckdb]``.
+Usage: ``.venv/bin/python bench/empi.py [--records 1000000] [--registry both|standard|hard] [--baseline REV]
+[--incremental 10000] [--engine duckdb]``.
 
-Generates a registry with :func:`simulator.people.generate_registry` (not timed), links it with
-:func:`transforms.empi.master.link_patients` (a full run: feature extraction, model training, scoring,
-clustering, golden records), and prints
+For each registry (the standard simulated one, and the hard one of issue 16: a narrow pool of given-name
+characters, 8% of persons in twin or parent–child pairs sharing phone and address, a quarter of addresses
+shortened or blank, see :data:`simulator.people.HARD`) the bench generates ``--records`` records plus
+``--incremental`` more (not timed), writes them to a temporary Parquet file, and runs two methods on that same
+file, each in a fresh Python process (so peak memory is each method's own):
 
-- records/s and wall time of the link, split into phases;
-- peak memory: the largest resident set size (RSS) of this process sampled every 50 ms by a psutil thread
-  while linking, and ``resource.getrusage`` ``ru_maxrss`` over the whole process (generation included);
-- pairwise precision, recall and F1 against the generator's ``person_id`` (a pair of records is a true
-  link when both belong to one person);
-- the same figures for two naive baselines on the same data: exact name + birth date, and the ID number
-  alone (records with equal non-empty ID text), and the F1 ratio of the EMPI over each;
-- an incremental run: ``--incremental N`` records (default 10,000) are held back from the first run and
-  linked afterwards against the first run's master (only pairs with a new record are scored), with its
-  wall time, the records whose empi_id changed and the events it wrote.
+- ``previous``: the EMPI as of git revision ``--baseline`` (exported with ``git archive``);
+- ``current``: the EMPI of this working tree.
 
-CPU time is user + system time of the process (``resource.getrusage``), threads included (DuckDB's).
+Each run links the first ``--records`` records (a full run: features, blocking, training, scoring,
+clustering, golden records, review queue), then links the held-back records incrementally into that index
+with the saved model. Printed side by side:
+
+- wall time split into phases, records/s, CPU seconds (user + system of the process, DuckDB's threads
+  included), peak memory (largest RSS sampled every 50 ms while linking);
+- pairs each blocking rule brings together on its own;
+- pairwise precision, recall and F1 against the generator's ``person_id`` (a pair of records is a true link
+  when both belong to one person), and the review queue (pairs, and per record);
+- the incremental run: wall time, and the existing records whose empi_id changed, split into those of persons
+  that got a new record (may merge) and the untouched rest (must be 0);
+- two naive baselines on the same data (exact name + birth date; the ID number alone).
+
+The load average before each run is printed: the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import resource
+import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from simulator.people import generate_registry
-from transforms.empi.linkage import LinkageConfig
-from transforms.empi.master import link_patients
-
-RECORDS_PER_PERSON = 1.49  # what the generator yields on average with 8 institutions
+BASELINE = "e93f45d"
+"""The revision of the previous method: main before issue 16's work on the EMPI."""
+RECORDS_PER_PERSON = {"standard": 1.49, "hard": 2.07}  # what the generator yields with 8 institutions
+# The previous method's blocking rules, for its pair counts (it did not expose them).
+_PREVIOUS_KEYS = (
+    ("name_py", "birth_year"), ("phone",), ("birth_date", "surname_py"), ("birth_date", "given_py"), ("id18",),
+    ("address", "surname_py"), ("substr(id_text, 1, 14)",),
+)  # fmt: skip
 
 
 class PeakRss:
@@ -78,8 +95,9 @@ def pairwise_scores(truth: pd.Series, predicted: pd.Series) -> tuple[float, floa
     predicted = predicted.astype(object).copy()
     alone = predicted.isna()
     predicted[alone] = [f"__alone_{i}" for i in range(int(alone.sum()))]
-    predicted = predicted.astype(str)
-    true_pos = _pair_count(truth.astype(str) + "\x1f" + predicted)
+    predicted = predicted.astype(str).reset_index(drop=True)
+    truth = truth.astype(str).reset_index(drop=True)
+    true_pos = _pair_count(truth + "\x1f" + predicted)
     found = _pair_count(predicted)
     actual = _pair_count(truth)
     precision = true_pos / found if found else 1.0
@@ -88,83 +106,215 @@ def pairwise_scores(truth: pd.Series, predicted: pd.Series) -> tuple[float, floa
     return precision, recall, f1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1_000_000, help="about this many records (default 1e6)")
-    parser.add_argument("--institutions", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--incremental", type=int, default=10_000, help="records held back for a second run")
-    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="spark: Sail in process")
-    args = parser.parse_args(argv)
-    logging.getLogger("splink").setLevel(logging.WARNING)
-
-    institutions = [f"h{i:02d}" for i in range(1, args.institutions + 1)]
-    load = os.getloadavg()  # other processes share the machine: say how busy it was
-    start = time.perf_counter()
-    registry = generate_registry(round(args.records / RECORDS_PER_PERSON), institutions, seed=args.seed)
-    generated = time.perf_counter() - start
-    print(f"registry: {len(registry):,} records of {registry['person_id'].nunique():,} persons "
-          f"at {len(institutions)} institutions, generated in {generated:.1f} s")  # fmt: skip
-
-    records = registry.drop(columns=["person_id"])
-    config = LinkageConfig()
-    if args.engine == "spark":
-        from radlake.config import Settings
-        from radlake.spark import spark_session
-
-        config = LinkageConfig(engine="spark", spark=spark_session(Settings()))
-    held_back = min(args.incremental, len(records) // 10)
-    with PeakRss() as rss:
-        cpu = _cpu_seconds()
-        start = time.perf_counter()
-        run = link_patients(records, config=config)
-        wall = time.perf_counter() - start
-        cpu = _cpu_seconds() - cpu
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
-    print(f"link: {wall:.1f} s wall, {len(registry) / wall:,.0f} records/s, {cpu:.1f} s CPU ({phases})")
-    print(f"peak memory: {rss.peak / 2**30:.2f} GiB RSS while linking (psutil, sampled every 50 ms); "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB max RSS of the process "
-          "(getrusage, generation included)")  # fmt: skip
-    print(f"engine: Splink on {args.engine}; cpu cores: {psutil.cpu_count(logical=True)}; "
-          f"load average before: {load[0]:.1f}; stats: {run.stats}")  # fmt: skip
-
-    truth = registry["person_id"]
-    empi = registry[["record_id"]].merge(run.master[["record_id", "empi_id"]], on="record_id")["empi_id"]
-    p, r, f = pairwise_scores(truth, empi)
-    print(f"EMPI                      precision {p:.4f}  recall {r:.4f}  F1 {f:.4f}")
-    name_dob = registry["name"].astype(str) + "|" + registry["birth_date"].astype(str)
-    name_dob = name_dob.where(registry["name"].notna() & registry["birth_date"].notna(), None)
-    for label, keys in (("exact name + birth date", name_dob), ("ID number alone", registry["id_number"])):
-        bp, br, bf = pairwise_scores(truth, keys)
-        print(f"{label:<25} precision {bp:.4f}  recall {br:.4f}  F1 {bf:.4f}  (EMPI F1 / this = {f / bf:.2f})")
-    if held_back:
-        _incremental(records, held_back, run.model, config)
-    return 0
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _incremental(records: pd.DataFrame, held_back: int, model: dict, config: LinkageConfig) -> None:
-    """Link all but ``held_back`` records, then the rest incrementally; print the second run's figures."""
-    first = records.iloc[:-held_back]
-    base = link_patients(first, model=model, config=config)
-    cpu = _cpu_seconds()
-    start = time.perf_counter()
-    second = link_patients(
-        records, previous_master=base.master, previous_events=base.events, model=model, config=config
-    )
-    wall = time.perf_counter() - start
-    cpu = _cpu_seconds() - cpu
-    before = base.master.set_index("record_id")["empi_id"]
-    after = second.master.set_index("record_id")["empi_id"].reindex(before.index)
-    events = second.events["event"].value_counts().to_dict()
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in second.timings.items())
-    print(f"incremental: {held_back:,} new records on top of {len(first):,}: {wall:.1f} s wall, {cpu:.1f} s CPU "
-          f"({phases}); {second.stats['pairs_scored']:,} pairs scored; existing records whose empi_id changed: "
-          f"{int((before != after).sum()):,}; events {events}")  # fmt: skip
+def _rule_counts(features: pd.DataFrame) -> dict[str, int]:
+    try:
+        from transforms.empi.linkage import blocking_pair_counts
+    except ImportError:
+        counts = {}
+        for keys in _PREVIOUS_KEYS:
+            frame = pd.DataFrame(
+                {k: features["id_text"].str[:14] if k.startswith("substr") else features[k] for k in keys}
+            ).dropna()
+            sizes = frame.value_counts(sort=False).to_numpy()
+            counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
+        return counts
+    return blocking_pair_counts(features)
+
+
+def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
+    """Measure the EMPI importable from ``sys.path`` on one registry; runs inside a fresh process."""
+    from transforms.empi.features import record_features
+    from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.master import link_patients
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    registry = pd.read_parquet(registry_path)
+    registry["birth_date"] = registry["birth_date"].map(lambda d: None if pd.isna(d) else d)
+    records = registry.drop(columns=["person_id"])
+    first = records.iloc[: len(records) - held_back]
+    config = LinkageConfig()
+    if engine == "spark":
+        from radlake.config import Settings
+        from radlake.spark import spark_session
+
+        config = LinkageConfig(engine="spark", spark=spark_session(Settings()))
+    out: dict[str, Any] = {"records": len(first), "load_before": os.getloadavg()[0]}
+    out["blocking"] = _rule_counts(record_features(first))
+    with PeakRss() as rss:
+        cpu = _cpu_seconds()
+        start = time.perf_counter()
+        run = link_patients(first, config=config)
+        out["wall"] = time.perf_counter() - start
+        out["cpu"] = _cpu_seconds() - cpu
+    out["peak_gib"] = rss.peak / 2**30
+    out["phases"] = run.timings
+    out["stats"] = {k: int(v) for k, v in run.stats.items() if isinstance(v, int | float)}
+    truth = registry["person_id"].iloc[: len(first)]
+    p, r, f = pairwise_scores(truth, run.master["empi_id"])
+    out["precision"], out["recall"], out["f1"] = p, r, f
+    out["review_pairs"] = len(run.review)
+    if held_back:
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        second = link_patients(
+            records,
+            previous_master=run.master,
+            previous_events=run.events,
+            previous_review=run.review,
+            model=run.model,
+            config=config,
+        )
+        wall = time.perf_counter() - start
+        before = run.master.set_index("record_id")["empi_id"]
+        after = second.master.set_index("record_id")["empi_id"].reindex(before.index)
+        touched_persons = set(registry["person_id"].iloc[len(first) :])
+        person_of = registry.set_index("record_id")["person_id"].reindex(before.index)
+        changed = before != after
+        untouched = ~person_of.isin(touched_persons)
+        p2, r2, f2 = pairwise_scores(registry["person_id"], second.master["empi_id"])
+        out["incremental"] = {
+            "new": held_back,
+            "load_before": load,
+            "wall": wall,
+            "phases": second.timings,
+            "pairs_scored": int(second.stats["pairs_scored"]),
+            "changed_touched": int((changed & ~untouched).sum()),
+            "changed_untouched": int((changed & untouched).sum()),
+            "events": {k: int(v) for k, v in second.events["event"].value_counts().items()},
+            "precision": p2,
+            "recall": r2,
+            "f1": f2,
+        }
+    return out
+
+
+def _export_tree(rev: str, into: Path) -> Path:
+    """The files of revision ``rev`` (its transforms, radlake and simulator), for the previous method."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = into / "tree.tar"
+    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), rev], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    return into / "tree"
+
+
+def _run_method(tree: Path, registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
+    result = registry_path.with_suffix(f".{tree.name}.json")
+    env = dict(os.environ, PYTHONPATH=str(tree), RADLAKE_PROGRESS="off")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(registry_path), "--result", str(result)]
+    cmd += ["--incremental", str(held_back), "--engine", engine, "--tree", str(tree)]
+    subprocess.run(cmd, check=True, env=env, cwd=tree)
+    data: dict[str, Any] = json.loads(result.read_text())
+    return data
+
+
+def _row(label: str, before: object, after: object, fmt: str = "{}") -> str:
+    def show(v: object) -> str:
+        return "—" if v is None else fmt.format(v)
+
+    return f"  {label:<42} {show(before):>16} {show(after):>16}"
+
+
+def _print_comparison(name: str, registry: pd.DataFrame, prev: dict[str, Any] | None, cur: dict[str, Any]) -> None:
+    p = prev or {}
+    print(f"\n== {name} registry: {cur['records']:,} records of "
+          f"{registry['person_id'].iloc[: cur['records']].nunique():,} persons ==")  # fmt: skip
+    print(f"  {'':<42} {'previous':>16} {'current':>16}")
+    print(_row("load average before the run", p.get("load_before"), cur["load_before"], "{:.1f}"))
+    print(_row("wall time, full run (s)", p.get("wall"), cur["wall"], "{:.1f}"))
+    for phase in dict.fromkeys([*p.get("phases", {}), *cur["phases"]]):
+        print(_row(f"  phase {phase} (s)", p.get("phases", {}).get(phase), cur["phases"].get(phase), "{:.1f}"))
+    rate = cur["records"] / cur["wall"]
+    print(_row("records/s", cur["records"] / p["wall"] if p else None, rate, "{:,.0f}"))
+    print(_row("CPU time (s)", p.get("cpu"), cur["cpu"], "{:.1f}"))
+    print(_row("peak memory while linking (GiB)", p.get("peak_gib"), cur["peak_gib"], "{:.2f}"))
+    for rule in dict.fromkeys([*p.get("blocking", {}), *cur["blocking"]]):
+        print(_row(f"  pairs blocked on {rule}"[:42], p.get("blocking", {}).get(rule), cur["blocking"].get(rule),
+                   "{:,}"))  # fmt: skip
+    print(_row("pairs scored", p.get("stats", {}).get("pairs_scored"), cur["stats"].get("pairs_scored"), "{:,}"))
+    for key in ("precision", "recall", "f1"):
+        print(_row(f"pairwise {key}", p.get(key), cur[key], "{:.4f}"))
+    print(_row("review queue (pairs)", p.get("review_pairs"), cur["review_pairs"], "{:,}"))
+    share = "{:.2%}"
+    print(_row("review queue per record", p["review_pairs"] / p["records"] if p else None,
+               cur["review_pairs"] / cur["records"], share))  # fmt: skip
+    pi, ci = p.get("incremental", {}), cur.get("incremental")
+    if ci:
+        print(_row(f"incremental: {ci['new']:,} new records (s)", pi.get("wall"), ci["wall"], "{:.1f}"))
+        for phase in ci["phases"]:
+            print(_row(f"  phase {phase} (s)", pi.get("phases", {}).get(phase), ci["phases"][phase], "{:.1f}"))
+        print(_row("  ids changed, persons with a new record", pi.get("changed_touched"), ci["changed_touched"]))
+        print(_row("  ids changed, untouched persons", pi.get("changed_untouched"), ci["changed_untouched"]))
+        print(_row("  precision after", pi.get("precision"), ci["precision"], "{:.4f}"))
+        print(_row("  recall after", pi.get("recall"), ci["recall"], "{:.4f}"))
+        print(f"  incremental events (current): {ci['events']}")
+    first = registry.iloc[: cur["records"]]
+    truth = first["person_id"]
+    name_dob = first["name"].astype(str) + "|" + first["birth_date"].astype(str)
+    name_dob = name_dob.where(first["name"].notna() & first["birth_date"].notna(), None)
+    for label, keys in (("exact name + birth date", name_dob), ("ID number alone", first["id_number"])):
+        bp, br, bf = pairwise_scores(truth, keys)
+        print(f"  naive {label:<24} precision {bp:.4f} recall {br:.4f} F1 {bf:.4f} (current F1 / this "
+              f"{cur['f1'] / bf:.2f})")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="records of the full run (default 1e6)")
+    parser.add_argument("--registry", choices=("both", "standard", "hard"), default="both")
+    parser.add_argument("--institutions", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--incremental", type=int, default=10_000, help="records added by an incremental run")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="spark: Sail in process")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the previous method ('' for none)")
+    parser.add_argument("--current-only", action="store_true", help="skip the previous method")
+    parser.add_argument("--previous-only", action="store_true", help="skip the current method")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tree", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        if args.tree:  # the method under test comes from that tree, not from this bench's checkout
+            sys.path.remove(str(ROOT))
+            sys.path.insert(0, str(args.tree))
+        args.result.write_text(json.dumps(worker(args.worker, args.incremental, args.engine)))
+        return 0
+
+    from simulator.people import generate_registry
+
+    print(f"cpu cores: {psutil.cpu_count(logical=True)}; load average now: {os.getloadavg()[0]:.1f} "
+          "(other processes may share the machine)")  # fmt: skip
+    institutions = [f"h{i:02d}" for i in range(1, args.institutions + 1)]
+    kinds = ("standard", "hard") if args.registry == "both" else (args.registry,)
+    with tempfile.TemporaryDirectory(prefix="empi-bench-") as tmp:
+        work = Path(tmp)
+        wanted = args.baseline and not args.current_only
+        previous_tree = _export_tree(args.baseline, work / "previous") if wanted else None
+        for kind in kinds:
+            total = args.records + args.incremental
+            start = time.perf_counter()
+            registry = generate_registry(
+                round(total / RECORDS_PER_PERSON[kind]), institutions, seed=args.seed, hard=kind == "hard"
+            )
+            # The held-back records are the last ones of a shuffled registry: new registrations of any person.
+            registry = registry.sample(frac=1.0, random_state=args.seed).reset_index(drop=True)
+            registry = registry.iloc[: min(total, len(registry))]
+            held_back = min(args.incremental, len(registry) // 10)
+            path = work / f"{kind}.parquet"
+            registry.to_parquet(path)
+            print(f"\n{kind} registry: {len(registry):,} records generated in {time.perf_counter() - start:.1f} s")
+            prev = _run_method(previous_tree, path, held_back, args.engine) if previous_tree else None
+            if args.previous_only and prev:
+                _print_comparison(kind, registry, None, prev)
+                continue
+            cur = _run_method(ROOT, path, held_back, args.engine)
+            _print_comparison(kind, registry, prev, cur)
+    return 0
 
 
 if __name__ == "__main__":

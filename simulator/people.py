@@ -18,6 +18,11 @@ What makes the data hard, as in a real hospital group:
   names and IDs), a parent and a child sharing phone and address, and the many people called 张伟, 王芳 or
   李娜 born in the same year.
 
+``hard=True`` makes the registry of a large group in one region (the kind a real deployment meets, see
+:data:`HARD`): given names drawn from about 40 characters per sex so that two unrelated persons often share
+a full name and birth year, 8% of persons in a twin or parent–child pair sharing phone and address, a quarter
+of addresses shortened or blank, more ID typos, and about two registrations per person.
+
 Columns of the returned frame: ``record_id`` (``<institution>:<mrn>``), ``source_system`` (= institution),
 ``mrn`` (unique per institution), ``name``, ``sex`` (``'M'``/``'F'``), ``birth_date`` (``datetime.date`` or
 ``None``), ``id_number``, ``phone``, ``address`` (``str`` or ``None``), ``person_id`` (truth).
@@ -26,12 +31,13 @@ Columns of the returned frame: ``record_id`` (``<institution>:<mrn>``), ``source
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pypinyin import lazy_pinyin
 
-__all__ = ["generate_registry", "pinyin_name"]
+__all__ = ["HARD", "RegistryProfile", "generate_registry", "pinyin_name"]
 
 # (surname, relative frequency in per cent): the 100 commonest plus a few compound surnames.
 _SURNAMES: tuple[tuple[str, float], ...] = (
@@ -131,6 +137,49 @@ _REFERENCE_DAY = np.datetime64("2025-01-01", "D")
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
+@dataclass(frozen=True)
+class RegistryProfile:
+    """How hard a simulated registry is: the knobs :func:`generate_registry` draws with.
+
+    Attributes
+    ----------
+    given_chars
+        Characters per sex given names are drawn from (the commonest first; ``None``: the whole pool).
+    twin_pairs, family_pairs
+        Twin pairs and parent–child pairs, as shares of the persons (each pair is two persons).
+    multi_site_share
+        Share of persons registered at two or more institutions.
+    extra_site_p
+        Parameter of the geometric draw of further institutions (smaller: more registrations).
+    address_blank, address_short
+        Shares of registrations with no address, and with an address cut short (no room, or no number).
+    id_typo
+        Share of registrations whose ID number carries a typo.
+    """
+
+    given_chars: int | None = None
+    twin_pairs: float = 0.006
+    family_pairs: float = 0.02
+    multi_site_share: float = 0.34
+    extra_site_p: float = 0.7
+    address_blank: float = 0.08
+    address_short: float = 0.0
+    id_typo: float = 0.04
+
+
+HARD = RegistryProfile(
+    given_chars=40,
+    twin_pairs=0.015,
+    family_pairs=0.025,
+    multi_site_share=0.62,
+    extra_site_p=0.58,
+    address_blank=0.12,
+    address_short=0.13,
+    id_typo=0.06,
+)
+"""The hard registry (issue 16): about 2.07 registrations per person, as in a group that shares its patients."""
+
+
 def pinyin_name(name: str) -> str:
     """The DICOM-style pinyin form of a name (``张伟`` → ``ZHANG^WEI``, ``欧阳娜娜`` → ``OUYANG^NANA``).
 
@@ -215,6 +264,19 @@ def _vary_address(text: str, style: int) -> str:
     return text
 
 
+def _shorten_address(text: str, street_only: bool) -> str:
+    """An address as a hurried clerk types it: up to the house number, or only the district and street."""
+    head, sep, _ = text.partition("号")
+    if not street_only:
+        return head + sep
+    street = head.rstrip("0123456789０１２３４５６７８９ ")
+    for *_, district in _REGIONS:
+        at = street.find(district)
+        if at >= 0:
+            return street[at:]
+    return street
+
+
 def _vary_name(name: str, surname_len: int, kind: int, rng_value: float, extra_char: str) -> str:
     surname, given = name[:surname_len], name[surname_len:]
     if kind == 1:  # homophone character in the given name
@@ -253,7 +315,8 @@ def generate_registry(
     institutions: Sequence[str],
     seed: int,
     *,
-    multi_site_share: float = 0.34,
+    multi_site_share: float | None = None,
+    hard: bool = False,
 ) -> pd.DataFrame:
     """Generate a synthetic patient registry with realistic errors and the true identity of every record.
 
@@ -266,7 +329,9 @@ def generate_registry(
     seed
         Seed of the random generator: equal arguments give an equal frame.
     multi_site_share
-        Share of persons registered at two or more institutions.
+        Share of persons registered at two or more institutions (default: the profile's).
+    hard
+        Draw the hard registry (:data:`HARD`) instead of the standard one.
 
     Returns
     -------
@@ -283,6 +348,9 @@ def generate_registry(
         raise ValueError(f"n_persons must be >= 0, got {n_persons}")
     if not institutions:
         raise ValueError("at least one institution is needed")
+    profile = HARD if hard else RegistryProfile()
+    if multi_site_share is None:
+        multi_site_share = profile.multi_site_share
     rng = np.random.default_rng(seed)
     n = n_persons
     n_inst = len(institutions)
@@ -295,7 +363,8 @@ def generate_registry(
     surname_idx = rng.choice(len(_SURNAMES), n, p=surname_w / surname_w.sum())
     surnames = np.array([s for s, _ in _SURNAMES], dtype=object)[surname_idx]
     # Given-name characters: a Zipf-like weight so a few characters (伟, 芳) are far commoner than others.
-    male_pool, female_pool = np.array(list(_MALE_CHARS)), np.array(list(_FEMALE_CHARS))
+    male_pool = np.array(list(_MALE_CHARS[: profile.given_chars]))
+    female_pool = np.array(list(_FEMALE_CHARS[: profile.given_chars]))
 
     def draw(pool: np.ndarray, size: int) -> np.ndarray:
         w = 1.0 / np.arange(1, len(pool) + 1) ** 0.8
@@ -339,8 +408,8 @@ def generate_registry(
 
     # --- look-alikes: twins and parent/child pairs -----------------------------------------------------
     order = rng.permutation(n)
-    n_twin = int(n * 0.006)
-    n_family = int(n * 0.02)
+    n_twin = int(n * profile.twin_pairs)
+    n_family = int(n * profile.family_pairs)
     twin_a, twin_b = order[:n_twin], order[n_twin : 2 * n_twin]
     parent = order[2 * n_twin : 2 * n_twin + n_family]
     child = order[2 * n_twin + n_family : 2 * n_twin + 2 * n_family]
@@ -353,8 +422,8 @@ def generate_registry(
     twin_chars = rng.random((n_twin, 2))
     for k, (a, b) in enumerate(zip(twin_a.tolist(), twin_b.tolist(), strict=True)):
         sl = surname_len[a]
-        pool_a = _MALE_CHARS if male[a] else _FEMALE_CHARS
-        pool_b = _MALE_CHARS if male[b] else _FEMALE_CHARS
+        pool_a = "".join(male_pool if male[a] else female_pool)
+        pool_b = "".join(male_pool if male[b] else female_pool)
         if len(names[a]) - sl < 2:  # twins' given names are two characters sharing the first: 思雨 / 思雪
             names[a] = names[a] + pool_a[int(twin_chars[k, 0] * len(pool_a))]
         first, second_a = names[a][sl], names[a][sl + 1]
@@ -384,7 +453,7 @@ def generate_registry(
     # --- registrations -----------------------------------------------------------------------------------
     extra = rng.random(n) < multi_site_share
     n_sites = np.ones(n, dtype=np.int64)
-    n_sites[extra] = 1 + rng.geometric(0.7, extra.sum())
+    n_sites[extra] = 1 + rng.geometric(profile.extra_site_p, extra.sum())
     n_sites = np.minimum(n_sites, n_inst)
     inst_w = 1.0 / np.arange(1, n_inst + 1) ** 0.5
     keys = np.log(inst_w)[None, :] + rng.gumbel(size=(n, n_inst))
@@ -476,8 +545,8 @@ def generate_registry(
     old_enough = born < (np.datetime64("1984-01-01", "D") - _EPOCH).astype(np.int64)
     id_missing = u < 0.28
     id15 = (u >= 0.28) & (u < 0.36) & old_enough
-    id_typo = (u >= 0.36) & (u < 0.40)
-    id_lower = (u >= 0.40) & (u < 0.43)
+    id_typo = (u >= 0.36) & (u < 0.36 + profile.id_typo)
+    id_lower = (u >= 0.36 + profile.id_typo) & (u < 0.39 + profile.id_typo)
     for i in np.nonzero(id15)[0].tolist():
         s = rec_id[i]
         rec_id[i] = s[:6] + s[8:17]
@@ -516,7 +585,11 @@ def generate_registry(
         [_vary_address(_address(*row), s) for row, s in zip(parts.tolist(), a_style.tolist(), strict=True)],
         dtype=object,
     )
-    rec_addr[rng.random(m) < 0.08] = None
+    if profile.address_short:
+        w = rng.random(m)
+        for i in np.flatnonzero((w < profile.address_short) & pd.notna(rec_addr)).tolist():
+            rec_addr[i] = _shorten_address(rec_addr[i], w[i] < profile.address_short / 2)
+    rec_addr[rng.random(m) < profile.address_blank] = None
 
     person_ids = np.char.add("P", np.char.zfill(reg_person.astype(str), 8)).astype(object)
     frame = pd.DataFrame(

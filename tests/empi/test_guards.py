@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
-from transforms.empi.guards import birth_dates_consistent, given_names_conflict, ids_conflict, sexes_conflict
+from transforms.empi.guards import given_names_conflict, ids_conflict, sexes_conflict
 
 
 @pytest.mark.parametrize(
@@ -25,21 +23,6 @@ from transforms.empi.guards import birth_dates_consistent, given_names_conflict,
 def test_given_names_conflict(a: str | None, b: str | None, conflict: bool) -> None:
     assert given_names_conflict(a, b) is conflict
     assert given_names_conflict(b, a) is conflict
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "consistent"),
-    [
-        (dt.date(1980, 3, 5), dt.date(1980, 3, 5), True),
-        (dt.date(1980, 3, 5), dt.date(1980, 5, 3), True),  # day and month swapped
-        (dt.date(1980, 3, 5), dt.date(1990, 3, 5), True),  # a year digit mistyped
-        (dt.date(1980, 3, 5), dt.date(1980, 3, 25), True),
-        (dt.date(1980, 3, 5), dt.date(2008, 11, 19), False),  # parent and child
-        (dt.date(1980, 3, 5), None, True),
-    ],
-)
-def test_birth_dates_consistent(a: dt.date, b: dt.date | None, consistent: bool) -> None:
-    assert birth_dates_consistent(a, b) is consistent
 
 
 def test_ids_conflict_only_between_two_known_numbers() -> None:

@@ -151,3 +151,31 @@ def test_a_million_records_well_under_a_minute() -> None:
     elapsed = time.perf_counter() - start
     assert len(frame) > 1_000_000
     assert elapsed < 40
+
+
+@pytest.fixture(scope="module")
+def hard() -> pd.DataFrame:
+    return generate_registry(10_000, [f"h{i:02d}" for i in range(1, 9)], seed=5, hard=True)
+
+
+def test_hard_registry_draws_given_names_from_about_forty_characters_per_sex(hard: pd.DataFrame) -> None:
+    chinese = hard[hard["name"].str.fullmatch(r"[\u4e00-\u9fff]{2,4}")]
+    for sex in ("M", "F"):
+        given = chinese.loc[chinese["sex"] == sex, "name"].str[1:]
+        counts = pd.Series(list("".join(given))).value_counts()
+        # Typos, common names and family names add a tail; the characters of 95% of uses are the pool.
+        core = int((counts.cumsum() / counts.sum() < 0.95).sum()) + 1
+        assert 30 <= core <= 44
+
+
+def test_hard_registry_families_addresses_and_registrations(hard: pd.DataFrame) -> None:
+    assert 2.0 <= len(hard) / hard["person_id"].nunique() <= 2.15
+    # Persons sharing a phone number with another person (twins, parent and child): about 8%.
+    digits = hard["phone"].str.replace(r"\D", "", regex=True).str[-11:]
+    per_phone = hard.assign(p=digits).dropna(subset=["p"]).groupby("p")["person_id"].nunique()
+    sharing = hard.assign(p=digits)[lambda f: f["p"].map(per_phone) > 1]["person_id"].nunique()
+    assert 0.065 <= sharing / hard["person_id"].nunique() <= 0.09
+    blank = hard["address"].isna().mean()
+    short = hard["address"].dropna().map(lambda a: not any(c in a for c in "幢栋")).sum() / len(hard)
+    assert 0.10 <= blank <= 0.14
+    assert 0.22 <= blank + short <= 0.28

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transforms.empi.birth_dates import birth_dates_consistent_frame
 from transforms.empi.contact import normalize_address, normalize_phone
 from transforms.empi.id_number import parse_id_numbers
 from transforms.empi.names import normalize_name, parse_name
@@ -158,20 +159,15 @@ def record_features(records: pd.DataFrame, *, max_phone_records: int = 30) -> pd
     id_text = parsed["text"].to_numpy()[pick]
     # A valid number is trusted when the record's own birth date and sex agree with it (a typo allowed);
     # one that contradicts its record (a child registered under a parent's card) is no evidence at all.
+    # Dates typed with both month and day wrong still fall in the ID's year; a child on a parent's card never does.
     typed_ts = pd.to_datetime(typed, errors="coerce")
     id_ts = pd.to_datetime(pd.Series(id_birth, dtype=object), errors="coerce")
-    same = (
-        (typed_ts.dt.year == id_ts.dt.year).astype(int)
-        + (typed_ts.dt.month == id_ts.dt.month).astype(int)
-        + (typed_ts.dt.day == id_ts.dt.day).astype(int)
-    )
-    swapped = (
-        (typed_ts.dt.year == id_ts.dt.year) & (typed_ts.dt.month == id_ts.dt.day) & (typed_ts.dt.day == id_ts.dt.month)
-    )
-    birth_ok = typed_ts.isna() | (same >= 2) | swapped
+    typed_parts = pd.DataFrame({"year": typed_ts.dt.year, "month": typed_ts.dt.month, "day": typed_ts.dt.day})
+    id_parts = pd.DataFrame({"year": id_ts.dt.year, "month": id_ts.dt.month, "day": id_ts.dt.day})
+    birth_ok = birth_dates_consistent_frame(typed_parts, id_parts) | (typed_parts["year"] == id_parts["year"])
     sex_ok = pd.isna(out["sex"]) | (out["sex"].to_numpy() == id_sex)
     valid = pd.notna(id_number)
-    trusted = valid & birth_ok.to_numpy() & np.asarray(sex_ok)
+    trusted = valid & np.asarray(birth_ok) & np.asarray(sex_ok)
     out["id18"] = np.where(trusted, id_number, None)
     # Invalid numbers keep their text, so a typo still compares close to the true number.
     long_enough = pd.Series(id_text, dtype=object).str.len().fillna(0).to_numpy() >= 15

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
+from transforms.empi.birth_dates import birth_dates_consistent
 from transforms.empi.names import is_syllable_run
 
 __all__ = ["birth_dates_consistent", "given_names_conflict", "ids_conflict", "sexes_conflict"]
@@ -32,27 +31,6 @@ def given_names_conflict(a: str | None, b: str | None) -> bool:
     if long_.startswith(short) and is_syllable_run(long_[len(short) :]):
         return False
     return not (long_.endswith(short) and is_syllable_run(long_[: len(long_) - len(short)]))
-
-
-def birth_dates_consistent(a: dt.date | None, b: dt.date | None) -> bool:
-    """Whether two birth dates can be one person's date typed twice: equal, day and month swapped, or one
-    of year, month and day different (a single typo).
-
-    Parameters
-    ----------
-    a, b
-        Birth dates, ``None`` when unknown (unknown is consistent with anything).
-
-    Returns
-    -------
-    bool
-    """
-    if a is None or b is None or a == b:
-        return True
-    if a.year == b.year and a.month == b.day and a.day == b.month:
-        return True
-    same = (a.year == b.year) + (a.month == b.month) + (a.day == b.day)
-    return same >= 2
 
 
 def ids_conflict(a: str | None, b: str | None) -> bool:

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "BLOCKING_KEYS",
     "LinkageConfig",
+    "blocking_pair_counts",
     "blocking_rules",
     "deterministic_links",
     "make_db_api",
@@ -172,12 +174,9 @@ def _birth_comparison() -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    one_off = (
-        "(birth_year_l = birth_year_r and birth_month_l = birth_month_r) "
-        "or (birth_year_l = birth_year_r and birth_day_l = birth_day_r) "
-        "or (birth_month_l = birth_month_r and birth_day_l = birth_day_r) "
-        "or (birth_year_l = birth_year_r and birth_month_l = birth_day_r and birth_day_l = birth_month_r)"
-    )
+    from transforms.empi.birth_dates import birth_dates_consistent_sql
+
+    one_off = birth_dates_consistent_sql()
     return cl.CustomComparison(
         output_column_name="birth_date",
         comparison_levels=[
@@ -232,15 +231,49 @@ def blocking_rules() -> list[Any]:
     """
     from splink import block_on
 
-    return [
-        block_on("name_py", "birth_year"),
-        block_on("phone"),
-        block_on("birth_date", "surname_py"),
-        block_on("birth_date", "given_py"),
-        block_on("id18"),
-        block_on("address", "surname_py"),
-        block_on("substr(id_text, 1, 14)"),
-    ]
+    return [block_on(*keys) for keys in BLOCKING_KEYS]
+
+
+BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
+    ("name_py", "birth_year"),
+    ("phone",),
+    ("birth_date", "surname_py"),
+    ("birth_date", "given_py"),
+    ("id18",),
+    ("address", "surname_py"),
+    ("substr(id_text, 1, 14)",),
+)
+"""Each blocking rule as the expressions it holds equal (SQL over the feature columns)."""
+
+
+def _key_column(features: pd.DataFrame, expression: str) -> pd.Series:
+    if expression.startswith("substr("):
+        column, start, length = (x.strip() for x in expression[len("substr(") : -1].split(","))
+        begin = int(start) - 1
+        return features[column].str.slice(begin, begin + int(length))
+    return features[expression]
+
+
+def blocking_pair_counts(features: pd.DataFrame) -> dict[str, int]:
+    """How many pairs each blocking rule brings together on its own (before pairs found by earlier rules are
+    left out), to see which rule explodes on common values.
+
+    Parameters
+    ----------
+    features
+        The feature frame.
+
+    Returns
+    -------
+    dict
+        Rule (its keys joined by ``" & "``) → pair count.
+    """
+    counts = {}
+    for keys in BLOCKING_KEYS:
+        frame = pd.DataFrame({k: _key_column(features, k) for k in keys}).dropna()
+        sizes = frame.value_counts(sort=False).to_numpy(dtype=np.int64)
+        counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
+    return counts
 
 
 def splink_settings() -> Any:
