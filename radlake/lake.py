@@ -46,6 +46,7 @@ __all__ = [
     "list_sizes",
     "mark_applied",
     "merge",
+    "quote_identifier",
     "open_table",
     "overwrite",
     "read",
@@ -461,8 +462,12 @@ def merge(
     *,
     settings: Settings,
     delete_flag: str | None = None,
+    explain: bool = False,
 ) -> None:
     """Upsert ``df`` into the Delta table at ``uri`` on ``keys`` (creating the table on first use).
+
+    Column names may hold anything a source allows (spaces, dots, backticks, Chinese): every identifier is
+    quoted with backticks, a backtick inside doubled.
 
     Parameters
     ----------
@@ -471,28 +476,44 @@ def merge(
         open it (a storage outage, a damaged log) raises instead of writing a new table over the old one.
     delete_flag
         A boolean column of ``df``; matched rows where it is true are deleted, and it is not stored.
+    explain
+        Only have the engine plan the MERGE (``EXPLAIN``): names and types are checked, nothing is written.
     """
+    from pyspark.sql import functions as F
+
     columns = [c for c in df.columns if c != delete_flag]
     if open_table(settings, uri) is None:
-        first = df.filter(f"NOT `{delete_flag}`") if delete_flag else df
-        _commit(uri, "create", lambda: first.select(*columns).write.format("delta").mode("overwrite").save(uri))
+        if explain:
+            return
+        first = df.filter(f"NOT {quote_identifier(delete_flag)}") if delete_flag else df
+        out = first.select(*[F.col(quote_identifier(c)) for c in columns])
+        _commit(uri, "create", lambda: out.write.format("delta").mode("overwrite").save(uri))
         return
     view = f"_radlake_merge_{abs(hash((uri, id(df))))}"
     df.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
-    cols = ", ".join(f"`{c}`" for c in columns)
-    vals = ", ".join(f"s.`{c}`" for c in columns)
+    q = quote_identifier
+    on = " AND ".join(f"t.{q(k)} <=> s.{q(k)}" for k in keys)
+    sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in columns)
+    cols = ", ".join(q(c) for c in columns)
+    vals = ", ".join(f"s.{q(c)}" for c in columns)
     clauses = []
     if delete_flag:
-        clauses.append(f"WHEN MATCHED AND s.`{delete_flag}` THEN DELETE")
+        clauses.append(f"WHEN MATCHED AND s.{q(delete_flag)} THEN DELETE")
         clauses.append(f"WHEN MATCHED THEN UPDATE SET {sets}")
-        clauses.append(f"WHEN NOT MATCHED AND NOT s.`{delete_flag}` THEN INSERT ({cols}) VALUES ({vals})")
+        clauses.append(f"WHEN NOT MATCHED AND NOT s.{q(delete_flag)} THEN INSERT ({cols}) VALUES ({vals})")
     else:
         clauses.append(f"WHEN MATCHED THEN UPDATE SET {sets}")
         clauses.append(f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({vals})")
-    statement = f"MERGE INTO delta.`{uri}` AS t USING {view} AS s ON {on} " + " ".join(clauses)
+    statement = f"MERGE INTO delta.{q(uri)} AS t USING {view} AS s ON {on} " + " ".join(clauses)
     try:
-        _commit(uri, "merge into", lambda: spark.sql(statement).collect())
+        if explain:
+            spark.sql("EXPLAIN " + statement).collect()
+        else:
+            _commit(uri, "merge into", lambda: spark.sql(statement).collect())
     finally:
         spark.catalog.dropTempView(view)
+
+
+def quote_identifier(name: str) -> str:
+    """A Spark SQL identifier for any name: in backticks, a backtick inside doubled."""
+    return "`" + name.replace("`", "``") + "`"
