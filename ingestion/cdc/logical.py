@@ -161,6 +161,16 @@ def wal_positions(conn: psycopg.Connection) -> tuple[int, int]:
     return parse_lsn(row[0]), parse_lsn(row[1])
 
 
+def retained_wal_bytes(conn: psycopg.Connection, slot: str) -> int | None:
+    """WAL the slot makes the server keep: ``pg_current_wal_lsn() - restart_lsn`` (None without a position)."""
+    row = conn.execute(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots "
+        "WHERE slot_name = %s",
+        (slot,),
+    ).fetchone()
+    return None if row is None or row[0] is None else max(0, int(row[0]))
+
+
 def peek_changes(conn: psycopg.Connection, slot: str, *, upto_lsn: int | None, max_messages: int) -> list[bytes]:
     """The pgoutput messages of the slot's pending transactions, without consuming them.
 

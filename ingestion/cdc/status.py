@@ -1,11 +1,20 @@
-"""Where each source's capture stands: position, lag, last landed batch; and replication slots left behind."""
+"""Where each source's capture stands: position, lag, retained WAL, the last sync; and slots left behind.
+
+Every sync records its outcome in ``<state_dir>/cdc/<source>.json`` (:func:`record_sync`): when it ran,
+whether it caught up with what was committed before it started (``caught_up``), the lag it left, or the error
+that stopped it. ``radlake cdc status`` and the CDC sensor report a failed sync as a problem; the nightly run
+and the stewards' page read ``caught_up`` to mark marts built on lagging data (:func:`last_sync`).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ingestion.cdc import logical
 from ingestion.cdc.state import captured_tables, format_lsn, log_uri, state_uri
@@ -16,6 +25,8 @@ from radlake.errors import SourceUnreachableError
 
 if TYPE_CHECKING:
     import psycopg
+
+    from ingestion.cdc.sync import SyncReport
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,52 @@ class SourceStatus:
     last_batch_at: datetime | None = None
     since_last_batch_s: float | None = None
     problem: str | None = None
+
+
+def sync_record_path(settings: Settings, source: str) -> Path:
+    """The JSON file holding the outcome of a source's last sync (``<state_dir>/cdc/<source>.json``)."""
+    return settings.state_dir / "cdc" / f"{source}.json"
+
+
+def record_sync(
+    settings: Settings, source: str, *, report: SyncReport | None = None, error: str | None = None
+) -> dict[str, Any]:
+    """Record the outcome of a sync: its figures, or the one-line error that stopped it (written atomically).
+
+    Returns
+    -------
+    dict
+        What was written: ``source``, ``at`` (UTC, ISO 8601), ``ok``, ``error``, ``caught_up``, ``batches``,
+        ``changes``, ``position``, ``target``, ``lag_bytes``, ``lag_seconds``, ``warning``.
+    """
+    record: dict[str, Any] = {
+        "source": source,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ok": error is None,
+        "error": error,
+        "caught_up": bool(report.caught_up) if report is not None else False,
+        "batches": report.batches if report is not None else 0,
+        "changes": report.changes if report is not None else 0,
+        "position": report.position if report is not None else None,
+        "target": report.target if report is not None else None,
+        "lag_bytes": report.lag_bytes if report is not None else None,
+        "lag_seconds": report.lag_seconds if report is not None else None,
+        "warning": report.warning if report is not None else None,
+    }
+    path = sync_record_path(settings, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return record
+
+
+def last_sync(settings: Settings, source: str) -> dict[str, Any] | None:
+    """The record of a source's last sync (see :func:`record_sync`), or None when none was recorded."""
+    try:
+        return json.loads(sync_record_path(settings, source).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _last_commit(settings: Settings, source: str, tables: set[str]) -> datetime | None:
@@ -121,14 +178,16 @@ def source_status(settings: Settings) -> list[SourceStatus]:
         last = _last_commit(settings, name, tables)
         since = None if last is None else max(0.0, now - last.timestamp())
         base = SourceStatus(name, mode=source.mode, tables=len(tables), last_batch_at=last, since_last_batch_s=since)
+        record = last_sync(settings, name)
+        failed = f"last sync failed at {record['at']}: {record['error']}" if record and record.get("error") else None
         try:
             conn = _open(settings, name)
         except SourceUnreachableError as exc:
-            out.append(replace(base, problem=str(exc)))
+            out.append(replace(base, problem=_join(str(exc), failed)))
             continue
         with conn:
             if source.mode == "query":
-                out.append(replace(base, position=_newest_watermark(settings, name, tables)))
+                out.append(replace(base, position=_newest_watermark(settings, name, tables), problem=failed))
                 continue
             servers.setdefault(_server_key(conn), name)
             slot = logical.slot_info(conn, logical.slot_name(name))
@@ -137,11 +196,11 @@ def source_status(settings: Settings) -> list[SourceStatus]:
                     problem = f"replication slot {logical.slot_name(name)} is missing: the next sync re-snapshots"
                 else:
                     problem = "nothing captured yet: run `radlake cdc sync` once"
-                out.append(replace(base, problem=problem))
+                out.append(replace(base, problem=_join(problem, failed)))
                 continue
             insert, _ = logical.wal_positions(conn)
             lag_bytes = None if slot.confirmed_flush is None else max(0, insert - slot.confirmed_flush)
-            retained = None if slot.restart is None else max(0, insert - slot.restart)
+            retained = logical.retained_wal_bytes(conn, slot.name)
             try:
                 pending = logical.pending_commit_time(conn, slot.name)
                 lag_seconds: float | None = 0.0 if pending is None else max(0.0, now - pending)
@@ -154,11 +213,31 @@ def source_status(settings: Settings) -> list[SourceStatus]:
                     lag_bytes=lag_bytes,
                     lag_seconds=lag_seconds,
                     wal_retained_bytes=retained,
-                    problem="slot lost WAL it needed: the next sync re-snapshots" if slot.lost else None,
+                    problem=_join(
+                        "slot lost WAL it needed: the next sync re-snapshots" if slot.lost else None,
+                        failed,
+                        _too_much_wal(settings, slot.name, retained),
+                    ),
                 )
             )
     out.extend(_orphans(settings, servers))
     return out
+
+
+def _join(*problems: str | None) -> str | None:
+    found = [p for p in problems if p]
+    return "; ".join(found) if found else None
+
+
+def _too_much_wal(settings: Settings, slot: str, retained: int | None) -> str | None:
+    """A problem when a slot makes the server keep more WAL than ``cdc.max_retained_wal_bytes``."""
+    limit = settings.cdc.max_retained_wal_bytes
+    if retained is None or retained <= limit:
+        return None
+    return (
+        f"slot {slot} keeps {retained:,} bytes of WAL on the server, above cdc.max_retained_wal_bytes "
+        f"({limit:,}): sync the source (or fix what stops it); the server's max_slot_wal_keep_size bounds it"
+    )
 
 
 def _orphans(settings: Settings, servers: dict[tuple[str, str], str]) -> list[SourceStatus]:
@@ -171,7 +250,7 @@ def _orphans(settings: Settings, servers: dict[tuple[str, str], str]) -> list[So
             for slot in logical.radlake_slots(conn):
                 if slot.name in owned:
                     continue
-                retained = None if slot.restart is None else max(0, insert - slot.restart)
+                retained = logical.retained_wal_bytes(conn, slot.name)
                 found.append(
                     SourceStatus(
                         source=slot.name.removeprefix(logical.SLOT_PREFIX),

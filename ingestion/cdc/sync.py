@@ -6,9 +6,15 @@ A batch, logical mode:
 2. bring silver up to the change log where a crash left it behind;
 3. snapshot the tables that have none yet, consistent with the slot (the slot's exported snapshot the first
    time; a temporary slot's later, for tables added afterwards);
-4. peek the slot's pending transactions, decode them, and per table: append them to the change log (one
-   commit, app transaction = batch end LSN), MERGE their net effect into silver, record the LSN there;
+4. peek the slot's pending transactions (at most ``cdc.batch_messages`` messages), decode them, and check per
+   table that the batch can be applied to silver (identifiers, types, the MERGE planned but not run); only
+   then, per table: append them to the change log (one commit, app transaction = batch end LSN), MERGE their
+   net effect into silver, record the LSN there;
 5. advance the slot to the batch end.
+
+A sync (:func:`sync_source`) repeats batches until the lake holds everything committed before it started, or
+until ``cdc.max_sync_seconds`` passed (a warning then names the lag left). Its outcome, or the error that
+stopped it, is recorded for ``radlake cdc status``, the CDC sensor and the stewards' page (:mod:`.status`).
 
 Query mode replaces 3-5 with a watermark read, a comparison with silver and a periodic key comparison.
 """
@@ -46,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-MAX_MESSAGES = 60_000  # pgoutput messages per batch: large batches amortise the per-commit cost
 REFRESH_INTERVAL_S = 5.0  # stream mode: how often the catalog is re-read (new tables, dropped tables)
 RECONCILE_INTERVAL_S = 60.0  # stream mode, query mode: how often keys are compared to catch deletes
 
@@ -89,6 +94,10 @@ class SyncReport:
         the batch when the slot is not drained (0 when drained). None in query mode.
     latencies
         ``(seconds from source commit to visibility in silver, changes)`` per source transaction landed.
+    batches, target, caught_up, warning
+        A sync: batches run; the WAL position it had to reach (the end of what was committed when it
+        started); whether it reached it; and when it did not (``cdc.max_sync_seconds``), the warning naming
+        the lag left.
     """
 
     source: str
@@ -106,6 +115,11 @@ class SyncReport:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     duration_s: float = 0.0
     latencies: list[tuple[float, int]] = field(default_factory=list)
+    batches: int = 0
+    target: str | None = None
+    caught_up: bool = True
+    warning: str | None = None
+    position_lsn: int | None = None
 
     @property
     def changes(self) -> int:
@@ -336,6 +350,9 @@ def _logical_batch(cap: _Capture, report: SyncReport, max_messages: int) -> None
     decoded = PgOutputDecoder(cap.source.db_schema, captured, skip).feed_all(messages)
     drained = len(messages) < max_messages
     end = upto if (drained and upto is not None) else decoded.last_end_lsn
+    # Every table's batch is checked against silver before any is appended: a batch that cannot be applied
+    # stops here, with nothing landed, instead of leaving a change log that silver can never follow.
+    ready: list[tuple[str, pa.Table, apply.PreparedBatch]] = []
     for name, changes in decoded.tables.items():
         if not len(changes):
             continue
@@ -343,11 +360,15 @@ def _logical_batch(cap: _Capture, report: SyncReport, max_messages: int) -> None
         unknown = toast.fill_from_batch(changes)
         toast.fill_from_state(cap.spark, cap.settings, cap.name, changes, unknown)
         log_rows = change_log_table(changes, batch_id=end)
+        prepared = apply.prepare_batch(cap.spark, cap.settings, cap.name, name, changes.keys, log_rows)
+        ready.append((name, log_rows, prepared))
+        report.tables[name] = TableReport(len(changes), changes.op_counts())
+    for name, log_rows, prepared in ready:
+        assert end is not None
         state.append_log(cap.settings, cap.name, name, log_rows, version=end)
         crash_point("after_log")
-        apply.apply_batch(cap.spark, cap.settings, cap.name, name, changes.keys, log_rows, version=end)
+        apply.apply_prepared(cap.spark, cap.settings, cap.name, name, prepared, version=end)
         cap.positions[name] = TablePosition(end, end)
-        report.tables[name] = TableReport(len(changes), changes.op_counts())
     visible = time.time()
     if report.changes:
         report.kind = "changes"
@@ -357,6 +378,7 @@ def _logical_batch(cap: _Capture, report: SyncReport, max_messages: int) -> None
         logical.advance_slot(cap.conn, cap.slot, end)
     position = end if end is not None else slot.confirmed_flush
     report.position = format_lsn(position)
+    report.position_lsn = position
     report.drained = drained
     current, _ = logical.wal_positions(cap.conn)
     report.lag_bytes = max(0, current - position) if position is not None else None
@@ -461,7 +483,7 @@ def _query_table(
 
 
 def _run_batch(cap: _Capture, *, refresh: bool, reconcile: bool, max_messages: int) -> SyncReport:
-    report = SyncReport(source=cap.name, mode=cap.source.mode)
+    report = SyncReport(source=cap.name, mode=cap.source.mode, batches=1)
     started = time.monotonic()
     if refresh or not cap.tables:
         cap.refresh(report)
@@ -476,10 +498,80 @@ def _run_batch(cap: _Capture, *, refresh: bool, reconcile: bool, max_messages: i
     return report
 
 
-def sync_source(
-    settings: Settings, source_name: str, *, progress: Progress | None = None, max_messages: int = MAX_MESSAGES
+def _merge_into(total: SyncReport, batch: SyncReport) -> None:
+    """Add one batch's report to a sync's running total (counts summed, position and lag from the latest)."""
+    for name, t in batch.tables.items():
+        into = total.tables.setdefault(name, TableReport())
+        into.rows += t.rows
+        for op, n in t.ops.items():
+            into.ops[op] = into.ops.get(op, 0) + n
+    total.snapshot_tables += [t for t in batch.snapshot_tables if t not in total.snapshot_tables]
+    total.recovered_tables += [t for t in batch.recovered_tables if t not in total.recovered_tables]
+    total.refused_tables = batch.refused_tables or total.refused_tables
+    total.dropped_tables = batch.dropped_tables or total.dropped_tables
+    total.latencies += batch.latencies
+    total.batches += 1
+    if batch.kind == "snapshot" or (batch.kind == "changes" and total.kind == "idle"):
+        total.kind = batch.kind
+    total.position, total.position_lsn = batch.position, batch.position_lsn
+    total.lag_bytes, total.lag_seconds, total.drained = batch.lag_bytes, batch.lag_seconds, batch.drained
+
+
+def _drain(
+    cap: _Capture, max_messages: int, max_seconds: float, on_batch: Callable[[SyncReport], None] | None
 ) -> SyncReport:
-    """Run one capture batch of a source: its snapshot the first time, afterwards the changes since the last.
+    """Batches until the lake holds everything committed before the call, or until ``max_seconds`` passed."""
+    started = time.monotonic()
+    total = SyncReport(source=cap.name, mode=cap.source.mode)
+    if cap.source.mode == "query":  # a query batch reads everything changed since the last: one is a drain
+        batch = _run_batch(cap, refresh=True, reconcile=True, max_messages=max_messages)
+        _merge_into(total, batch)
+        total.duration_s = time.monotonic() - started
+        if on_batch is not None:
+            on_batch(total)
+        return total
+    # Every transaction committed before now ends at or before the insert position.
+    target, _ = logical.wal_positions(cap.conn)
+    total.target = format_lsn(target)
+    while True:
+        before = total.position_lsn
+        batch = _run_batch(cap, refresh=total.batches == 0, reconcile=False, max_messages=max_messages)
+        _merge_into(total, batch)
+        total.duration_s = time.monotonic() - started
+        done = batch.drained or (batch.position_lsn is not None and batch.position_lsn >= target)
+        total.caught_up = done
+        if on_batch is not None:
+            on_batch(total)
+        if done:
+            return total
+        if batch.kind != "snapshot" and batch.position_lsn == before:
+            raise DataError(f"source {cap.name!r}: the replication slot handed nothing new; stopping the sync")
+        if total.duration_s >= max_seconds:
+            total.warning = (
+                f"source {cap.name!r}: stopped after {total.duration_s:.0f} s (cdc.max_sync_seconds = {max_seconds:g}) "
+                f"at {total.position}, {max(0, target - (total.position_lsn or 0)):,} bytes of WAL committed before "
+                f"the sync started not captured yet (now {total.lag_bytes or 0:,} bytes, "
+                f"{total.lag_seconds or 0:.0f} s behind the source)"
+            )
+            log.warning("%s", total.warning)
+            return total
+
+
+def sync_source(
+    settings: Settings,
+    source_name: str,
+    *,
+    progress: Progress | None = None,
+    max_messages: int | None = None,
+    max_seconds: float | None = None,
+    on_batch: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Capture everything a source committed before this call, batch after batch (its snapshot the first time).
+
+    Each batch holds at most ``max_messages`` pgoutput messages and lands exactly once; the sync stops when
+    the lake holds every change committed before it started, or after ``max_seconds`` with ``caught_up``
+    false and a ``warning`` naming the lag left. The outcome (or the error) is recorded for
+    :func:`ingestion.cdc.status.source_status`.
 
     Parameters
     ----------
@@ -490,12 +582,17 @@ def sync_source(
     progress
         Called with one-line progress messages (never patient data).
     max_messages
-        Logical mode: the most pgoutput messages one batch reads (whole transactions are always kept).
+        Logical mode: the most pgoutput messages one batch reads (whole transactions are always kept);
+        default ``cdc.batch_messages``.
+    max_seconds
+        Time bound of the sync; default ``cdc.max_sync_seconds``.
+    on_batch
+        Called after every batch with the running total (batches, changes, position, lag).
 
     Returns
     -------
     SyncReport
-        Tables, rows and operations landed, position, lag, refused and dropped tables.
+        Tables, rows and operations landed over all batches, position, lag, refused and dropped tables.
 
     Raises
     ------
@@ -504,17 +601,29 @@ def sync_source(
     SourceUnreachableError
         The database cannot be reached, or a publication cannot be created.
     DataError
-        A configured table cannot be captured (no primary key and no ``REPLICA IDENTITY FULL``), or a value
-        does not fit its type.
+        A configured table cannot be captured (no primary key and no ``REPLICA IDENTITY FULL``), a value
+        does not fit its type, or a batch cannot be applied to silver (nothing of it is appended).
     SyncBusyError
         Another process captures the same source.
     """
+    from ingestion.cdc.status import record_sync
+
     with _source_lock(settings, source_name):
         cap = _Capture(settings, source_name, progress)
         try:
-            return _run_batch(cap, refresh=True, reconcile=True, max_messages=max_messages)
+            report = _drain(
+                cap,
+                max_messages or settings.cdc.batch_messages,
+                max_seconds if max_seconds is not None else settings.cdc.max_sync_seconds,
+                on_batch,
+            )
+        except RadlakeError as err:
+            record_sync(settings, source_name, error=str(err))
+            raise
         finally:
             cap.close()
+    record_sync(settings, source_name, report=report)
+    return report
 
 
 def stream_source(
@@ -525,7 +634,7 @@ def stream_source(
     *,
     progress: Progress | None = None,
     on_batch: Callable[[SyncReport], None] | None = None,
-    max_messages: int = MAX_MESSAGES,
+    max_messages: int | None = None,
     reconcile_interval: float = RECONCILE_INTERVAL_S,
 ) -> None:
     """Capture a source continuously until ``stop_event`` is set; the batch under way always finishes.
@@ -548,6 +657,9 @@ def stream_source(
     """
     import psycopg
 
+    from ingestion.cdc.status import record_sync
+
+    max_messages = max_messages or settings.cdc.batch_messages
     with _source_lock(settings, source_name):
         cap = _Capture(settings, source_name, progress)
         backoff = 1.0
@@ -564,6 +676,9 @@ def stream_source(
                     stop_event.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
+                except RadlakeError as err:
+                    record_sync(settings, source_name, error=str(err))
+                    raise
                 if on_batch is not None:
                     on_batch(report)
                 if report.drained and report.kind != "snapshot":
