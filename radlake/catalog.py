@@ -1,13 +1,49 @@
-"""The lake's table catalog: the only place that knows table names, layers, paths, keys and partitioning."""
+"""The lake's table catalog: the one contract per table (name, layer, path, schema, keys, partitioning, writer)."""
 
 from __future__ import annotations
 
 import base64
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import pyarrow as pa
+
+from radlake import _schemas as schemas
+from radlake._schemas import (
+    DECISION_AUDIT,
+    EMPI_DECISIONS,
+    EXAMS_COLUMNS,
+    FILE_OUTCOMES,
+    MAPPING_STATUSES,
+    ORDER_STATUSES,
+    PRIORITIES,
+)
 from radlake.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+__all__ = [
+    "CDC_LOG_PARTITION_BY",
+    "DECISION_AUDIT",
+    "EMPI_DECISIONS",
+    "EXAMS_COLUMNS",
+    "FILE_OUTCOMES",
+    "MAPPING_STATUSES",
+    "ORDER_STATUSES",
+    "PRIORITIES",
+    "Layer",
+    "TableSpec",
+    "cdc_patterns",
+    "cdc_table_name",
+    "schemas",
+    "spark_schema",
+    "table",
+    "table_uri",
+    "tables",
+    "uri",
+]
 
 Layer = Literal["bronze", "silver"]
 
@@ -26,8 +62,14 @@ class TableSpec:
         Columns that identify a row (the MERGE keys where the table is merged).
     partition_by
         Partition columns (``replaceWhere`` targets), empty for unpartitioned tables.
-    producer, consumers
-        Which code writes it and which reads it (kept true in docs/ARCHITECTURE.md).
+    writer
+        The one function that commits to the table, as ``module:function`` (``module:Class.method``); it
+        writes through :mod:`radlake.lake`. A test resolves every writer, and docs/ARCHITECTURE.md names it.
+    consumers
+        Which code reads it (kept true in docs/ARCHITECTURE.md).
+    schema
+        The table's columns (Arrow); None where the columns follow the source (CDC tables) or the frames of
+        the job (the EMPI tables).
     """
 
     layer: Layer
@@ -35,10 +77,16 @@ class TableSpec:
     grain: str
     keys: tuple[str, ...]
     description: str
-    producer: str
+    writer: str
     consumers: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
     pii: bool = field(default=False, compare=False)
+    schema: pa.Schema | None = field(default=None, compare=False)
+
+    @property
+    def producer(self) -> str:
+        """The writer's module (``ingestion.dicom.landing``), for descriptions."""
+        return self.writer.partition(":")[0]
 
     @property
     def key(self) -> str:
@@ -53,7 +101,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one file seen by an ingest (first sighting)",
         keys=("file_path",),
         description="Every input file and its outcome: instance, duplicate, conflict or reject (with reason).",
-        producer="ingestion.dicom",
+        writer="ingestion.dicom.landing:Lander.commit_files",
+        schema=schemas.DICOM_FILES,
         consumers=("expectations.bronze", "dbt: link quality"),
         partition_by=("ingest_date",),
     ),
@@ -63,7 +112,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM SOP instance",
         keys=("sop_instance_uid",),
         description="Decoded DICOM header columns plus the whole header as DICOM JSON.",
-        producer="ingestion.dicom",
+        writer="ingestion.dicom.landing:Lander.commit_instances",
+        schema=schemas.DICOM_INSTANCES,
         consumers=("transforms.dicom", "transforms.empi", "dbt: header completeness"),
         partition_by=("ingest_date",),
         pii=True,
@@ -74,7 +124,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM series",
         keys=("series_instance_uid",),
         description="Series roll-up of dicom_instances: instance count, modality, slice thickness, time span.",
-        producer="transforms.dicom",
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOM_SERIES,
         consumers=("dbt: acquisition rules",),
     ),
     TableSpec(
@@ -83,7 +134,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM study",
         keys=("study_instance_uid",),
         description="Study roll-up: series and instance counts, modalities, accession number, institution.",
-        producer="transforms.dicom",
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOM_STUDIES,
         consumers=("silver/exams", "transforms.empi", "dbt"),
         pii=True,
     ),
@@ -96,7 +148,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "RIS orders joined with exam records, reports, departments, devices and the DICOM study "
             "(on accession number), with the standard exam codes."
         ),
-        producer="transforms.exams",
+        writer="transforms.exams.job:build_exams_table",
         consumers=("dbt: all marts", "expectations.silver"),
         partition_by=("exam_date",),
     ),
@@ -106,7 +158,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one raw exam name of one institution",
         keys=("institution", "raw_name"),
         description="Raw exam name → 14-digit standard codes, confidence, status, standard version.",
-        producer="transforms.exam_names",
+        writer="transforms.exam_names.job:build_exam_name_map",
+        schema=schemas.EXAM_NAME_MAP,
         consumers=("silver/exams", "dbt: standard coverage", "stewards: review queue"),
     ),
     TableSpec(
@@ -115,7 +168,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one steward decision on a raw exam name of one institution",
         keys=("institution", "raw_name"),
         description="Steward-confirmed mappings; they always win over the engine.",
-        producer="radlake standardize review import",
+        writer="transforms.exam_names.store:save_decisions",
+        schema=schemas.EXAM_NAME_DECISIONS,
         consumers=("transforms.exam_names",),
     ),
     TableSpec(
@@ -124,7 +178,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one patient record of one source system",
         keys=("record_id",),
         description="Record → empi_id, match probability and the rule that linked it.",
-        producer="transforms.empi",
+        writer="transforms.empi.job:run_empi",
         consumers=("silver/exams", "dbt: link quality"),
     ),
     TableSpec(
@@ -133,7 +187,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one person (empi_id)",
         keys=("empi_id",),
         description="Best name, sex, birth date, ID number, phones and source records per person.",
-        producer="transforms.empi",
+        writer="transforms.empi.job:run_empi",
         consumers=("patient-360 views (not in gold: personal data)",),
         pii=True,
     ),
@@ -143,7 +197,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one merge, split or creation of an empi_id",
         keys=("event_id",),
         description="Audit trail of identity decisions.",
-        producer="transforms.empi",
+        writer="transforms.empi.job:run_empi",
         consumers=("stewards",),
     ),
     TableSpec(
@@ -152,7 +206,8 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one steward decision on a pair of records",
         keys=("record_id_a", "record_id_b"),
         description="Link / never-link decisions; always respected by the matcher.",
-        producer="radlake empi review import",
+        writer="transforms.empi.store:save_decisions",
+        schema=schemas.EMPI_DECISIONS_SCHEMA,
         consumers=("transforms.empi",),
     ),
     TableSpec(
@@ -161,7 +216,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one undecided pair of patient records a steward should look at",
         keys=("record_id_a", "record_id_b"),
         description="Pairs between the review and auto-link thresholds, or refused by a guard; replaced each run.",
-        producer="transforms.empi",
+        writer="transforms.empi.job:run_empi",
         consumers=("radlake empi review export",),
         pii=True,
     ),
@@ -169,14 +224,50 @@ _TABLES: tuple[TableSpec, ...] = (
 
 # Change logs are partitioned by the local day of the change: a day's changes are one folder to keep or drop.
 CDC_LOG_PARTITION_BY = ("_change_date",)
-CDC_TABLE_GRAIN = {
-    "bronze": "one captured change (or snapshot row) of one source row",
-    "silver": "one current row of the source table",
-}
+
+
+def cdc_patterns() -> tuple[TableSpec, TableSpec]:
+    """The two tables of every captured source table (name ``<source>__<table>``; columns follow the source)."""
+    name = "<source>__<table>"  # see cdc_table_name
+    log = TableSpec(
+        layer="bronze",
+        name=name,
+        grain="one captured change (or snapshot row) of one source row",
+        keys=("_batch_id", "_seq"),
+        description="Append-only change log of a source table: op, columns, position, commit time.",
+        writer="ingestion.cdc.state:append_log",
+        consumers=(f"silver/{name}",),
+        partition_by=CDC_LOG_PARTITION_BY,
+    )
+    state = TableSpec(
+        layer="silver",
+        name=name,
+        grain="one current row of the source table",
+        keys=("<the source's primary key>",),
+        description="Current state of a source table, kept by MERGE from the change log.",
+        writer="ingestion.cdc.apply:apply_batch",
+        consumers=("silver/exams", "transforms.empi"),
+    )
+    return log, state
+
+
+def spark_schema(spec: TableSpec) -> StructType:
+    """The table's schema as a Spark StructType (zone-less Arrow timestamps become TIMESTAMP_NTZ).
+
+    Raises
+    ------
+    KeyError
+        The table has no fixed schema.
+    """
+    if spec.schema is None:
+        raise KeyError(f"{spec.key} has no fixed schema in the catalog")
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(spec.schema, prefer_timestamp_ntz=True)
 
 
 def tables() -> tuple[TableSpec, ...]:
-    """All fixed tables (CDC tables are per source: see :func:`cdc_tables`)."""
+    """All fixed tables (CDC tables are per source: see :func:`cdc_patterns`)."""
     return _TABLES
 
 
@@ -227,31 +318,6 @@ def cdc_source_table(source: str, lake_name: str) -> str | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return name if cdc_table_name(source, name) == lake_name else None
-
-
-def cdc_tables(source: str, source_table: str, keys: tuple[str, ...]) -> tuple[TableSpec, TableSpec]:
-    """The change log (bronze) and current state (silver) of one captured source table."""
-    name = cdc_table_name(source, source_table)
-    log = TableSpec(
-        layer="bronze",
-        name=name,
-        grain=CDC_TABLE_GRAIN["bronze"],
-        keys=("_batch_id", "_seq"),
-        description=f"Append-only change log of {source}.{source_table}: op, columns, position, commit time.",
-        producer="ingestion.cdc",
-        consumers=(f"silver/{name}",),
-        partition_by=CDC_LOG_PARTITION_BY,
-    )
-    state = TableSpec(
-        layer="silver",
-        name=name,
-        grain=CDC_TABLE_GRAIN["silver"],
-        keys=keys,
-        description=f"Current state of {source}.{source_table}, kept by MERGE from the change log.",
-        producer="ingestion.cdc",
-        consumers=("silver/exams", "transforms.empi"),
-    )
-    return log, state
 
 
 def table_uri(settings: Settings, spec: TableSpec) -> str:

@@ -1,0 +1,217 @@
+"""The Arrow schemas and value lists of the lake's tables (the catalog's tables of columns; see catalog.py).
+
+One definition per table: producers conform their rows to these, Spark jobs derive their StructTypes from
+them (:func:`radlake.catalog.spark_schema`), quality suites and dbt ``accepted_values`` take their value
+lists from here (a test compares the dbt YAML with these lists).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+LOCAL_TS = pa.timestamp("us")  # a local wall-clock time (the modality's), no zone
+
+# --- Value lists ---------------------------------------------------------------------------------------------
+
+FILE_OUTCOMES = ("instance", "duplicate", "conflict", "reject")
+"""bronze/dicom_files.outcome."""
+
+ORDER_STATUSES = ("ordered", "scheduled", "in_progress", "completed", "cancelled")
+"""silver/exams.status (RIS order status)."""
+
+PRIORITIES = ("routine", "emergency", "consult")
+"""silver/exams.priority."""
+
+MAPPING_STATUSES = ("matched", "review", "unmatched", "not_exam")
+"""silver/exam_name_map.status (and silver/exams.exam_name_status, which adds ``unmapped`` in marts)."""
+
+EMPI_DECISIONS = ("link", "never_link")
+"""silver/empi_decisions.decision."""
+
+# --- Steward decisions: one audit trio on every decisions table -----------------------------------------------
+
+DECISION_AUDIT = (
+    pa.field("decided_by", pa.string()),  # the person who decided (never a kind of decision)
+    pa.field("decided_at", UTC_TS),
+    pa.field("note", pa.string()),  # why, in the steward's words (may be empty)
+)
+
+# --- Bronze ----------------------------------------------------------------------------------------------------
+
+DICOM_FILES = pa.schema(
+    [
+        ("file_path", pa.string()),
+        ("file_size", pa.int64()),
+        ("file_mtime", UTC_TS),
+        ("sha256", pa.string()),
+        ("outcome", pa.string()),
+        ("sop_instance_uid", pa.string()),
+        ("reason", pa.string()),
+        ("landed_sha256", pa.string()),
+        ("source", pa.string()),
+        ("first_seen_at", UTC_TS),
+        ("ingest_date", pa.date32()),
+    ]
+)
+"""bronze/dicom_files: one row per file seen; ``landed_sha256`` is the checksum of the instance a
+duplicate or conflict collides with (the file's own is ``sha256``)."""
+
+DICOM_INSTANCE_FILE_COLUMNS = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("sop_class_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("series_instance_uid", pa.string()),
+        ("patient_id", pa.string()),
+        ("patient_name", pa.string()),
+        ("patient_sex", pa.string()),
+        ("patient_birth_date", pa.date32()),
+        ("accession_number", pa.string()),
+        ("modality", pa.string()),
+        ("study_date", pa.date32()),
+        ("study_date_raw", pa.string()),
+        ("study_time", pa.string()),
+        ("study_description", pa.string()),
+        ("series_description", pa.string()),
+        ("series_number", pa.int32()),
+        ("instance_number", pa.int32()),
+        ("body_part_examined", pa.string()),
+        ("institution_name", pa.string()),
+        ("station_name", pa.string()),
+        ("manufacturer", pa.string()),
+        ("manufacturer_model_name", pa.string()),
+        ("slice_thickness", pa.float64()),
+        ("kvp", pa.float64()),
+        ("exposure_mas", pa.float64()),
+        ("acquisition_datetime", LOCAL_TS),
+        ("transfer_syntax_uid", pa.string()),
+        ("specific_character_set", pa.string()),
+        ("charset_inferred", pa.bool_()),
+        ("inferred_character_set", pa.string()),
+        ("file_path", pa.string()),
+        ("file_sha256", pa.string()),
+        ("file_size", pa.int64()),
+        ("header_json", pa.string()),
+    ]
+)
+"""Columns of bronze/dicom_instances that come from the file (landing adds the ingest columns)."""
+
+DICOM_INSTANCES = pa.schema([*DICOM_INSTANCE_FILE_COLUMNS, ("ingested_at", UTC_TS), ("ingest_date", pa.date32())])
+"""bronze/dicom_instances."""
+
+# --- Silver ----------------------------------------------------------------------------------------------------
+
+DICOM_SERIES = pa.schema(
+    [
+        pa.field("series_instance_uid", pa.string(), nullable=False),
+        ("study_instance_uid", pa.string()),
+        ("modality", pa.string()),
+        ("series_number", pa.int32()),
+        ("series_description", pa.string()),
+        ("body_part_examined", pa.string()),
+        ("accession_number", pa.string()),
+        ("institution_name", pa.string()),
+        ("station_name", pa.string()),
+        ("manufacturer", pa.string()),
+        ("manufacturer_model_name", pa.string()),
+        ("study_date", pa.date32()),
+        pa.field("instance_count", pa.int64(), nullable=False),
+        ("min_slice_thickness", pa.float64()),
+        ("max_slice_thickness", pa.float64()),
+        ("first_acquired_at", LOCAL_TS),
+        ("last_acquired_at", LOCAL_TS),
+        ("last_ingested_at", UTC_TS),
+    ]
+)
+"""silver/dicom_series. ``first_acquired_at``/``last_acquired_at``: the series' time span, in the local time
+of the modality (acquisition date-time, else content or series date-time)."""
+
+DICOM_STUDIES = pa.schema(
+    [
+        pa.field("study_instance_uid", pa.string(), nullable=False),
+        ("accession_number", pa.string()),
+        ("patient_id", pa.string()),
+        ("patient_name", pa.string()),
+        ("patient_sex", pa.string()),
+        ("patient_birth_date", pa.date32()),
+        ("study_date", pa.date32()),
+        ("study_date_raw", pa.string()),
+        ("study_time", pa.string()),
+        ("study_description", pa.string()),
+        ("institution_name", pa.string()),
+        ("station_name", pa.string()),
+        pa.field("modalities", pa.list_(pa.string()), nullable=False),
+        pa.field("series_count", pa.int64(), nullable=False),
+        pa.field("instance_count", pa.int64(), nullable=False),
+        ("min_slice_thickness", pa.float64()),
+        ("max_slice_thickness", pa.float64()),
+        ("first_acquired_at", LOCAL_TS),
+        ("last_acquired_at", LOCAL_TS),
+        ("last_ingested_at", UTC_TS),
+    ]
+)
+"""silver/dicom_studies: one row per study, ``modalities`` sorted and distinct."""
+
+EXAM_NAME_MAP = pa.schema(
+    [
+        ("institution", pa.string()),
+        ("raw_name", pa.string()),
+        ("codes", pa.list_(pa.string())),
+        ("standard_names", pa.list_(pa.string())),
+        ("status", pa.string()),
+        ("confidence", pa.float64()),
+        ("standard_version", pa.string()),
+        ("decided_by", pa.string()),
+        ("mapped_at", UTC_TS),
+    ]
+)
+"""silver/exam_name_map: one row per (institution, raw_name)."""
+
+EXAM_NAME_DECISIONS = pa.schema(
+    [
+        ("institution", pa.string()),
+        ("raw_name", pa.string()),
+        ("codes", pa.list_(pa.string())),
+        ("not_exam", pa.bool_()),
+        *DECISION_AUDIT,
+    ]
+)
+"""silver/exam_name_decisions: the decision in force per (institution, raw_name); institution ``*`` is global."""
+
+EMPI_DECISIONS_SCHEMA = pa.schema(
+    [
+        ("record_id_a", pa.string()),
+        ("record_id_b", pa.string()),
+        ("decision", pa.string()),
+        *DECISION_AUDIT,
+    ]
+)
+"""silver/empi_decisions: the decision in force per unordered pair (``record_id_a < record_id_b``)."""
+
+EXAMS_COLUMNS: tuple[str, ...] = (
+    "institution",
+    "accession_number",
+    "order_id",
+    "patient_id",
+    "mrn",
+    "empi_id",
+    "priority",
+    "ordering_department",
+    "raw_exam_name",
+    "modality",
+    "status",
+    "ordered_at",
+    "exam_started_at",
+    "exam_ended_at",
+    "exam_date",
+    "device_station",
+    "report_status",
+    "report_written_at",
+    "report_signed_at",
+    "study_instance_uid",
+    "has_images",
+    "exam_codes",
+    "exam_name_status",
+)
+"""Columns of silver/exams, in order (their types follow the RIS sources: see transforms.exams.build)."""
