@@ -24,10 +24,11 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 demo: env
 	$(VENV)/bin/radlake demo --workdir $(WORKDIR)
 
-# System tools some integration tests drive (a real DICOM peer, a real browser). Installed only when missing.
+# System tools some integration tests drive (DICOM peer, browser, the UI's nginx proxy). Installed only when missing.
 sysdeps:
 	@missing=""; command -v storescu >/dev/null || missing="$$missing dcmtk"; \
 	 command -v chromium >/dev/null || missing="$$missing chromium"; \
+	 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then echo "installing$$missing"; \
 	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

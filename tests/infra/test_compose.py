@@ -1,4 +1,5 @@
-"""infra/compose: the services a deployment needs, built from files that exist, running commands that exist."""
+"""infra/compose: the services a deployment needs, built from files that exist, running commands that exist;
+only the proxy and the DICOM port published, images pinned, each container with only its own secrets."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from infra_files import INFRA, ROOT, load_all
 
 COMPOSE = INFRA / "compose" / "docker-compose.yml"
-REQUIRED = {"webserver", "daemon", "code-location", "postgres", "minio", "spark-connect"}
-SECRET_VARS = ("DAGSTER_PG_PASSWORD", "MINIO_ROOT_PASSWORD", "RADLAKE_S3_SECRET_KEY")
+REQUIRED = {"webserver", "daemon", "code-location", "postgres", "minio", "spark-connect", "proxy", "dicom-receiver"}
+SECRET_VARS = ("DAGSTER_PG_PASSWORD", "MINIO_ROOT_PASSWORD", "RADLAKE_S3_SECRET_KEY", "RADLAKE_PSEUDONYM_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,165 @@ def test_dockerignore_beside_each_dockerfile() -> None:
         ignore = Path(f"{dockerfile}.dockerignore")
         assert ignore.is_file(), ignore
         assert ".venv" in ignore.read_text().split()
+
+
+# --- exposure and secrets (issue 12, item 6) -------------------------------------------------------------------
+
+# Variables of .env that are secrets, and which services may see each one.
+SECRETS_OF = {
+    "proxy": set(),
+    "postgres": {"DAGSTER_PG_PASSWORD"},
+    "minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "minio-init": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "RADLAKE_S3_ACCESS_KEY", "RADLAKE_S3_SECRET_KEY"},
+    "spark-connect": {"RADLAKE_S3_ACCESS_KEY", "RADLAKE_S3_SECRET_KEY"},
+    "code-location": {
+        "DAGSTER_PG_PASSWORD",
+        "RADLAKE_S3_ACCESS_KEY",
+        "RADLAKE_S3_SECRET_KEY",
+        "RADLAKE_SOURCES_PGPASSWORD",
+        "RADLAKE_PSEUDONYM_KEY",
+        "RADLAKE_ALERT_WEBHOOK",
+    },
+    "webserver": {"DAGSTER_PG_PASSWORD"},
+    "daemon": {"DAGSTER_PG_PASSWORD"},
+    "dicom-receiver": {"RADLAKE_S3_ACCESS_KEY", "RADLAKE_S3_SECRET_KEY"},
+}
+SECRET_NAMES = set().union(*SECRETS_OF.values())
+INTERNAL_ONLY = ("webserver", "postgres", "minio", "spark-connect", "daemon", "code-location")
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation: ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $."""
+
+    def one(match: re.Match) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise AssertionError(f"{name} is required: {arg}")
+        return arg or ""
+
+    text = value.replace("$$", "\0")
+    text = re.sub(r"\$\{([A-Z_][A-Z0-9_]*)(?:(:-|:\?)([^}]*))?\}", one, text)
+    return text.replace("\0", "$")
+
+
+def _env_file() -> dict[str, str]:
+    env = {}
+    for line in (INFRA / "compose" / ".env.example").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env
+
+
+def _render(node, env: dict[str, str]):
+    if isinstance(node, str):
+        return _interpolate(node, env)
+    if isinstance(node, list):
+        return [_render(n, env) for n in node]
+    if isinstance(node, dict):
+        return {k: _render(v, env) for k, v in node.items()}
+    return node
+
+
+@pytest.fixture(scope="module")
+def rendered(compose: dict) -> dict:
+    """The compose model as `docker compose config` would make it from .env.example (merge keys resolved)."""
+    return _render(compose, _env_file())
+
+
+def _variables(node) -> set[str]:
+    """Names of the variables a part of the (unrendered) compose file interpolates."""
+    text = yaml.safe_dump(node)
+    return set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", text))
+
+
+def test_only_the_proxy_and_the_dicom_port_are_published(rendered: dict) -> None:
+    published = {name: s["ports"] for name, s in rendered["services"].items() if s.get("ports")}
+    assert set(published) == {"proxy", "dicom-receiver"}
+    assert [p.rsplit(":", 1)[1] for p in published["proxy"]] == ["8443"]
+    assert [p.rsplit(":", 1)[1] for p in published["dicom-receiver"]] == ["11112"]
+    for name, service in rendered["services"].items():
+        assert service.get("network_mode") != "host", name
+        assert "expose" not in service or name in INTERNAL_ONLY
+
+
+def test_internal_services_are_reachable_inside_the_deployment_only(rendered: dict) -> None:
+    networks = rendered["networks"]
+    internal = {n for n, spec in networks.items() if (spec or {}).get("internal")}
+    members = {n: {s for s, spec in rendered["services"].items() if n in spec.get("networks", [])} for n in networks}
+    for name in INTERNAL_ONLY:
+        service = rendered["services"][name]
+        assert service.get("networks"), f"{name} must name its networks (the default one is not internal)"
+        assert not service.get("ports"), name
+    # Data and the UI's backend sit on internal networks only.
+    for name in ("webserver", "postgres", "minio", "daemon"):
+        assert set(rendered["services"][name]["networks"]) <= internal, name
+    # The webserver shares a network with the proxy only (besides the internal backend).
+    assert members["ui"] == {"proxy", "webserver"} and "ui" in internal
+    # Every network that reaches outside the host carries only published services or outbound traffic.
+    for net in set(networks) - internal:
+        for service in members[net]:
+            assert service in {"proxy", "dicom-receiver", "code-location", "spark-connect"}, (net, service)
+
+
+def test_images_are_pinned_by_version(rendered: dict) -> None:
+    for name, service in rendered["services"].items():
+        image = service["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and re.search(r"\d+\.\d+|^RELEASE\.\d{4}-", tag), f"{name}: {image} is not pinned to a version"
+
+
+def test_each_container_gets_only_its_own_secrets(compose: dict) -> None:
+    assert set(compose["services"]) == set(SECRETS_OF)
+    for name, service in compose["services"].items():
+        seen = _variables(service.get("environment", {})) & (SECRET_NAMES | {"RADLAKE_PSEUDONYM_SALT"})
+        assert seen == SECRETS_OF[name], f"{name} sees {sorted(seen)}, should see {sorted(SECRETS_OF[name])}"
+        if name != "proxy":
+            assert not service.get("secrets"), name
+    assert set(compose["services"]["proxy"]["secrets"]) == {"ui_htpasswd", "ui_tls_cert", "ui_tls_key"}
+    # The pseudonym key under its current name, and the retired salt nowhere.
+    assert "RADLAKE_PSEUDONYM_SALT" not in COMPOSE.read_text()
+    assert "RADLAKE_PSEUDONYM_SALT" not in (INFRA / "compose" / ".env.example").read_text()
+
+
+def test_secret_files_are_never_committed() -> None:
+    ignored = (INFRA / "compose" / ".gitignore").read_text().split()
+    assert "secrets/" in ignored
+    (doc,) = load_all(COMPOSE)
+    for spec in doc["secrets"].values():
+        assert spec["file"].startswith("./secrets/"), spec
+
+
+def test_the_proxy_serves_the_repository_config(rendered: dict) -> None:
+    (mount,) = rendered["services"]["proxy"]["volumes"]
+    assert (COMPOSE.parent / mount["source"]).resolve() == INFRA / "nginx" / "dagster.conf"
+    assert mount["target"] == "/etc/nginx/conf.d/default.conf" and mount["read_only"]
+    secrets = {f"/run/secrets/{s}" for s in rendered["services"]["proxy"]["secrets"]}
+    conf = (INFRA / "nginx" / "dagster.conf").read_text()
+    assert set(re.findall(r"/run/secrets/\w+", conf)) == secrets
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    """Where the compose plugin is installed, Docker's own renderer agrees (ports, networks)."""
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("docker compose is not installed here; the YAML model above is checked instead")
+    env_file = tmp_path / ".env"
+    env_file.write_text((INFRA / "compose" / ".env.example").read_text())
+    done = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "--env-file", str(env_file), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    model = json.loads(done.stdout)
+    published = {n for n, s in model["services"].items() if s.get("ports")}
+    assert published == {"proxy", "dicom-receiver"}
