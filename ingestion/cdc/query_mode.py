@@ -129,21 +129,25 @@ def classify_changes(candidates: DataFrame, state: DataFrame, keys: Sequence[str
     """
     from pyspark.sql import functions as F
 
-    s = state.select(*[F.col(c).alias(f"_s_{c}") for c in columns if c in state.columns])
-    on = reduce(lambda a, b: a & b, [F.col(k).eqNullSafe(F.col(f"_s_{k}")) for k in keys])
+    from ingestion.cdc.apply import col
+
+    s = state.select(*[col(c).alias(f"_s_{c}") for c in columns if c in state.columns])
+    on = reduce(lambda a, b: a & b, [col(k).eqNullSafe(col(f"_s_{k}")) for k in keys])
     joined = candidates.join(s, on, "left")
     same = reduce(
         lambda a, b: a & b,
-        [F.col(c).eqNullSafe(F.col(f"_s_{c}")) if c in state.columns else F.col(c).isNull() for c in columns],
+        [col(c).eqNullSafe(col(f"_s_{c}")) if c in state.columns else col(c).isNull() for c in columns],
     )
-    missing = F.col(f"_s_{keys[0]}").isNull()
+    missing = col(f"_s_{keys[0]}").isNull()
     op = F.when(missing, F.lit("insert")).otherwise(F.lit("update"))
-    return joined.filter(missing | ~same).select(*[F.col(c) for c in columns], op.alias(OP))
+    return joined.filter(missing | ~same).select(*[col(c) for c in columns], op.alias(OP))
 
 
 def key_differences(source: DataFrame, state: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
     """Keys silver holds that the source lost (deleted), and keys the source has that silver lacks."""
-    state_keys = state.select(*keys)
+    from ingestion.cdc.apply import col
+
+    state_keys = state.select(*[col(k) for k in keys])
     return state_keys.join(source, list(keys), "left_anti"), source.join(state_keys, list(keys), "left_anti")
 
 

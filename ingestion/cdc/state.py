@@ -108,9 +108,8 @@ def append_log(
 
 def captured_tables(settings: Settings, source: str) -> set[str]:
     """Source tables that have a change log in the lake."""
-    prefix = catalog.cdc_table_name(source, "")
     names = lake.list_dir(settings, f"{settings.lake}/bronze")
-    return {n[len(prefix) :] for n in names if n.startswith(prefix)}
+    return {t for n in names if (t := catalog.cdc_source_table(source, n)) is not None}
 
 
 def format_lsn(lsn: int | None) -> str | None:

@@ -397,7 +397,7 @@ def _watermark(cap: _Capture, table: SourceTable) -> Any:
         column = cap.source.watermark_column
         assert column is not None
         silver = lake.read(cap.spark, state.state_uri(cap.settings, cap.name, table.name))
-        cap.watermarks[table.name] = silver.agg(F.max(column).alias("m")).toArrow().column("m")[0].as_py()
+        cap.watermarks[table.name] = silver.agg(F.max(apply.col(column)).alias("m")).toArrow().column("m")[0].as_py()
     return cap.watermarks[table.name]
 
 
@@ -452,7 +452,8 @@ def _query_table(
         keys = spark.createDataFrame(query_mode.source_keys(cap.conn, table))
         gone, extra = query_mode.key_differences(keys, silver, table.keys)
         deleted = gone.toArrow()
-        extra_keys = extra.join(upserts_df.select(*table.keys), list(table.keys), "left_anti").toArrow()
+        landed = upserts_df.select(*[apply.col(k) for k in table.keys])
+        extra_keys = extra.join(landed, list(table.keys), "left_anti").toArrow()
         if extra_keys.num_rows:
             late = query_mode.rows_by_key(cap.conn, table, extra_keys)
             late = late.append_column("_op", pa.array(["insert"] * late.num_rows, pa.string()))

@@ -88,7 +88,7 @@ def fill_from_state(
     """
     if not unknown:
         return
-    from pyspark.sql import functions as F
+    from ingestion.cdc.apply import col
 
     keys = changes.keys
     wanted = sorted(set(unknown.values()), key=lambda k: tuple("" if v is None else v for v in k))
@@ -100,7 +100,7 @@ def fill_from_state(
     silver = lake.read(spark, state.state_uri(settings, source, changes.name))
     found = (
         silver.join(spark.createDataFrame(pa.table(key_arrays)), list(keys), "inner")
-        .select(*[F.col(k) for k in keys], *[F.col(c) for c in columns])
+        .select(*[col(k) for k in keys], *[col(c) for c in columns])
         .toArrow()
     )
     # Match on typed keys, not on text: PostgreSQL writes a timestamptz or a boolean key differently from

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -277,3 +279,78 @@ def assert_table_matches(spark, settings: Settings, source: str, conn: psycopg.C
     for k, row in expected.items():
         assert got[k] == row, f"{table} {k}: " + ", ".join(c for c in row if got[k][c] != row[c])
     return len(expected)
+
+
+# --- exactly once, change by change --------------------------------------------------------------------------
+
+_CHANGE = re.compile(r"table (?P<table>\S+): (?P<op>INSERT|UPDATE|DELETE): (?P<rest>.*)", re.S)
+_OPS = {"INSERT": "insert", "UPDATE": "update", "DELETE": "delete"}
+
+
+class WalTruth:
+    """Every change committed after it was made, as PostgreSQL's own ``test_decoding`` plugin prints it.
+
+    An independent record to hold the change log against: a second logical slot with another output plugin
+    (not pgoutput, not radlake's decoder). Each change becomes ``(commit end LSN, op, key, old key)``.
+    Create it after the first sync's snapshot (so the two cover the same changes); the ``source_db`` fixture
+    drops it with the database.
+    """
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.slot = f"truth_{uuid.uuid4().hex[:10]}"  # not radlake_*: status would list it as an orphan
+        conn.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", (self.slot,))
+
+    def changes(self, conn: psycopg.Connection, table: str, key: str) -> Counter:
+        """The changes of ``ris.<table>`` (a plain name; the key is its first, integer column)."""
+        rows = conn.execute(
+            "SELECT lsn::text, data FROM pg_logical_slot_peek_changes(%s, NULL, NULL, 'skip-empty-xacts', '1')",
+            (self.slot,),
+        ).fetchall()
+        value = re.compile(rf"{re.escape(key)}\[[^\]]+\]:(-?\d+)")
+        out: Counter = Counter()
+        pending: list[tuple[str, int, int | None]] = []
+        for lsn, data in rows:
+            if data.startswith("BEGIN"):
+                pending = []
+            elif data.startswith("COMMIT"):
+                end = _lsn_int(lsn)
+                out.update((end, op, k, old) for op, k, old in pending)
+            elif (m := _CHANGE.match(data)) and m["table"] == f"ris.{table}":
+                rest, old = m["rest"], None
+                if rest.startswith("old-key: "):
+                    old_part, _, rest = rest.removeprefix("old-key: ").partition(" new-tuple: ")
+                    found = value.match(old_part)
+                    assert found, data[:200]
+                    old = int(found[1])
+                found = value.match(rest)
+                assert found, data[:200]
+                pending.append((_OPS[m["op"]], int(found[1]), old))
+        return out
+
+
+def _lsn_int(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def assert_each_change_logged_once(
+    settings: Settings, truth: WalTruth, conn, table: str = "orders", key: str = "order_id"
+) -> int:
+    """Each source change since ``truth`` was made is exactly one change-log row: same commit LSN, op, key and
+    old key (and the log holds nothing else but snapshot rows). Returns the number of changes."""
+    from radlake.lake import read_arrow
+
+    expected = truth.changes(conn, table, key)
+    log = read_arrow(settings, f"{settings.lake}/bronze/src__{table}", ["_lsn", "_op", key, f"_old_{key}"])
+    assert log is not None
+    got = Counter(
+        (lsn, op, k, old)
+        for lsn, op, k, old in zip(*(log.column(i).to_pylist() for i in range(4)), strict=True)
+        if op != "snapshot"
+    )
+    missing, extra = expected - got, got - expected
+    assert not missing and not extra, (
+        f"{sum(missing.values())} source changes without their change-log row (e.g. {sorted(missing)[:3]}), "
+        f"{sum(extra.values())} change-log rows without their source change (e.g. {sorted(extra)[:3]})"
+    )
+    return sum(expected.values())

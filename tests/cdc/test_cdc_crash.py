@@ -13,9 +13,9 @@ from collections import Counter
 
 import psycopg
 import pytest
-from cdc_helpers import ORDERS_DDL, Workload, assert_orders_match
+from cdc_helpers import ORDERS_DDL, WalTruth, Workload, assert_each_change_logged_once, assert_orders_match
 
-from ingestion.cdc.state import CRASH_ENV
+from ingestion.cdc.state import CRASH_ENV, parse_lsn, table_position
 from ingestion.cdc.sync import sync_source
 from radlake.lake import read_arrow, table_version
 
@@ -61,6 +61,7 @@ def test_kill_at_each_commit_boundary_then_rerun(source_db, tmp_path, spark):
     assert sorted((r["id"], r["name"]) for r in depts) == [(1, "放射科"), (2, "超声科")]
 
     # Killed after the change log commit (silver behind), then after silver's (slot not advanced).
+    truth = WalTruth(conn)
     for point in ("after_log", "after_state"):
         work.run(conn, 60)
         child = _radlake(config, "sync", "src", env={CRASH_ENV: point})
@@ -69,6 +70,7 @@ def test_kill_at_each_commit_boundary_then_rerun(source_db, tmp_path, spark):
         assert report.recovered_tables == (["orders"] if point == "after_log" else [])
         assert_orders_match(spark, settings, conn)
         assert _change_ops(settings) == work.ops
+        assert assert_each_change_logged_once(settings, truth, conn) == sum(work.ops.values())
 
 
 def test_stream_killed_at_random_moments_loses_and_duplicates_nothing(source_db, tmp_path, spark):
@@ -80,6 +82,7 @@ def test_stream_killed_at_random_moments_loses_and_duplicates_nothing(source_db,
     config = source_db.write_config(tmp_path, lake)
     settings = source_db.settings(lake)
     sync_source(settings, "src")
+    truth = WalTruth(conn)
 
     stop = threading.Event()
 
@@ -112,6 +115,7 @@ def test_stream_killed_at_random_moments_loses_and_duplicates_nothing(source_db,
     assert sum(work.ops.values()) > 200
     assert_orders_match(spark, settings, conn)
     assert _change_ops(settings) == work.ops
+    assert assert_each_change_logged_once(settings, truth, conn) == sum(work.ops.values())
 
 
 def test_sigterm_finishes_the_current_batch_and_exits_cleanly(source_db, tmp_path, spark):
@@ -125,11 +129,13 @@ def test_sigterm_finishes_the_current_batch_and_exits_cleanly(source_db, tmp_pat
     child = _radlake(config, "stream", "src", "--poll", "0.05")
     try:
         deadline = time.monotonic() + 60
-        while not (lake / "silver" / "src__orders").exists():
-            assert time.monotonic() < deadline, "the stream never landed its snapshot"
+        while table_position(settings, "src", "orders").state is None:
+            assert time.monotonic() < deadline and child.poll() is None, "the stream never landed its snapshot"
             time.sleep(0.2)
+        truth = WalTruth(conn)
         work.run(conn, 40)
-        # Signal while changes are still arriving, so a batch is likely in flight when SIGTERM lands.
+        # Signal while changes are still arriving, so a batch is likely in flight when SIGTERM lands (where it
+        # lands does not change what is asserted below).
         time.sleep(0.3)
         child.send_signal(signal.SIGTERM)
         assert child.wait(60) == 0
@@ -137,4 +143,13 @@ def test_sigterm_finishes_the_current_batch_and_exits_cleanly(source_db, tmp_pat
         if child.poll() is None:
             child.kill()
     assert b"stopped after a complete batch" in (child.stderr.read() if child.stderr else b"")
+    # The batch under way finished whole: change log and silver at the same batch, the slot not behind them.
+    position = table_position(settings, "src", "orders")
+    assert position.log is not None and position.state == position.log
+    slot = conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'radlake_src'")
+    assert parse_lsn(slot.fetchone()[0]) >= position.log
+    # Changes committed after its last batch wait in the slot: a final sync lands them with nothing to repair.
+    final = sync_source(settings, "src")
+    assert final.recovered_tables == []
     assert_orders_match(spark, settings, conn)
+    assert assert_each_change_logged_once(settings, truth, conn) == sum(work.ops.values())

@@ -6,7 +6,15 @@ from collections import Counter
 
 import pyarrow as pa
 import pytest
-from cdc_helpers import ORDERS_DDL, Workload, assert_orders_match, insert_order, random_values
+from cdc_helpers import (
+    ORDERS_DDL,
+    WalTruth,
+    Workload,
+    assert_each_change_logged_once,
+    assert_orders_match,
+    insert_order,
+    random_values,
+)
 from deltalake import DeltaTable
 
 from ingestion.cdc.sync import sync_source
@@ -32,6 +40,7 @@ def test_snapshot_then_random_workloads_match_the_source_row_by_row(source_db, t
     first = sync_source(settings, "src")
     assert first.kind == "snapshot" and first.tables["orders"].ops == {"snapshot": 150}
     assert_orders_match(spark, settings, conn)
+    truth = WalTruth(conn)
 
     for round_no in range(4):
         work.run(conn, 120)
@@ -39,7 +48,8 @@ def test_snapshot_then_random_workloads_match_the_source_row_by_row(source_db, t
         assert report.kind == "changes", round_no
         assert_orders_match(spark, settings, conn)
 
-    # Exactly once: the log holds each committed change once (plus the snapshot rows), in log order.
+    # Exactly once: each committed change is one log row (its commit LSN, op, key, old key), plus the snapshot.
+    assert assert_each_change_logged_once(settings, truth, conn) == sum(work.ops.values())
     log = _log(settings)
     ops = Counter(log.column("_op").to_pylist())
     assert ops.pop("snapshot") == 150
