@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from expectations.privacy import pseudonym
 from expectations.suites import Suite
+from radlake import catalog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,7 +16,7 @@ UID_PATTERN = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"
 """A DICOM UID (PS3.5 9.1): dot-separated numbers without leading zeros; at most 64 characters."""
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-FILE_OUTCOMES = ["instance", "duplicate", "conflict", "reject"]
+FILE_OUTCOMES = list(catalog.FILE_OUTCOMES)
 MAX_REJECT_SHARE = 0.05
 """A folder where more than 5 % of the files are no readable DICOM is a broken export, not noise."""
 

@@ -6,14 +6,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from expectations.suites import Suite
+from radlake import catalog
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.expectations import Expectation
 
-ORDER_STATUSES = ["ordered", "scheduled", "in_progress", "completed", "cancelled"]
-PRIORITIES = ["routine", "emergency", "consult"]
-MAPPING_STATUSES = ["matched", "review", "unmatched", "not_exam"]
+ORDER_STATUSES = list(catalog.ORDER_STATUSES)
+PRIORITIES = list(catalog.PRIORITIES)
+MAPPING_STATUSES = list(catalog.MAPPING_STATUSES)
 MIN_LINKED_STUDY_SHARE = 0.9
 """Studies whose accession number matches an order; below this the RIS and PACS disagree systematically."""
 

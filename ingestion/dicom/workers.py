@@ -33,6 +33,7 @@ from ingestion.dicom.header import (
     to_float,
     to_int,
 )
+from radlake import catalog
 from radlake.config import DicomLimits
 
 MMAP_FROM = 16 << 20
@@ -51,45 +52,8 @@ PARSED_SCHEMA = pa.schema(
 )
 """One row per file read: what the landing step needs to classify it."""
 
-INSTANCE_SCHEMA = pa.schema(
-    [
-        ("sop_instance_uid", pa.string()),
-        ("sop_class_uid", pa.string()),
-        ("study_instance_uid", pa.string()),
-        ("series_instance_uid", pa.string()),
-        ("patient_id", pa.string()),
-        ("patient_name", pa.string()),
-        ("patient_sex", pa.string()),
-        ("patient_birth_date", pa.date32()),
-        ("accession_number", pa.string()),
-        ("modality", pa.string()),
-        ("study_date", pa.date32()),
-        ("study_date_raw", pa.string()),
-        ("study_time", pa.string()),
-        ("study_description", pa.string()),
-        ("series_description", pa.string()),
-        ("series_number", pa.int32()),
-        ("instance_number", pa.int32()),
-        ("body_part_examined", pa.string()),
-        ("institution_name", pa.string()),
-        ("station_name", pa.string()),
-        ("manufacturer", pa.string()),
-        ("manufacturer_model_name", pa.string()),
-        ("slice_thickness", pa.float64()),
-        ("kvp", pa.float64()),
-        ("exposure_mas", pa.float64()),
-        ("acquisition_datetime", pa.timestamp("us")),
-        ("transfer_syntax_uid", pa.string()),
-        ("specific_character_set", pa.string()),
-        ("charset_inferred", pa.bool_()),
-        ("inferred_character_set", pa.string()),
-        ("file_path", pa.string()),
-        ("file_sha256", pa.string()),
-        ("file_size", pa.int64()),
-        ("header_json", pa.string()),
-    ]
-)
-"""Columns of bronze/dicom_instances that come from the file (the landing step adds ingest times)."""
+INSTANCE_SCHEMA = catalog.schemas.DICOM_INSTANCE_FILE_COLUMNS
+"""Columns of bronze/dicom_instances that come from the file (the catalog's; landing adds ingest times)."""
 
 # Text columns taken as they are from the header (key of Header.values → column).
 _TEXT_COLUMNS = (

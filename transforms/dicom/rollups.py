@@ -11,59 +11,16 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from radlake import catalog
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-SERIES_SCHEMA = T.StructType(
-    [
-        T.StructField("series_instance_uid", T.StringType(), False),
-        T.StructField("study_instance_uid", T.StringType(), True),
-        T.StructField("modality", T.StringType(), True),
-        T.StructField("series_number", T.IntegerType(), True),
-        T.StructField("series_description", T.StringType(), True),
-        T.StructField("body_part_examined", T.StringType(), True),
-        T.StructField("accession_number", T.StringType(), True),
-        T.StructField("institution_name", T.StringType(), True),
-        T.StructField("station_name", T.StringType(), True),
-        T.StructField("manufacturer", T.StringType(), True),
-        T.StructField("manufacturer_model_name", T.StringType(), True),
-        T.StructField("study_date", T.DateType(), True),
-        T.StructField("instance_count", T.LongType(), False),
-        T.StructField("min_slice_thickness", T.DoubleType(), True),
-        T.StructField("max_slice_thickness", T.DoubleType(), True),
-        T.StructField("first_acquired_at", T.TimestampNTZType(), True),
-        T.StructField("last_acquired_at", T.TimestampNTZType(), True),
-        T.StructField("last_ingested_at", T.TimestampType(), True),
-    ]
-)
-"""silver/dicom_series. ``first_acquired_at``/``last_acquired_at``: the series' time span, in the local time
-of the modality (acquisition date-time, else content or series date-time)."""
+SERIES_SCHEMA = catalog.spark_schema(catalog.table("silver", "dicom_series"))
+"""silver/dicom_series, as the catalog defines it (time span in the modality's local time)."""
 
-STUDY_SCHEMA = T.StructType(
-    [
-        T.StructField("study_instance_uid", T.StringType(), False),
-        T.StructField("accession_number", T.StringType(), True),
-        T.StructField("patient_id", T.StringType(), True),
-        T.StructField("patient_name", T.StringType(), True),
-        T.StructField("patient_sex", T.StringType(), True),
-        T.StructField("patient_birth_date", T.DateType(), True),
-        T.StructField("study_date", T.DateType(), True),
-        T.StructField("study_date_raw", T.StringType(), True),
-        T.StructField("study_time", T.StringType(), True),
-        T.StructField("study_description", T.StringType(), True),
-        T.StructField("institution_name", T.StringType(), True),
-        T.StructField("station_name", T.StringType(), True),
-        T.StructField("modalities", T.ArrayType(T.StringType(), True), False),
-        T.StructField("series_count", T.LongType(), False),
-        T.StructField("instance_count", T.LongType(), False),
-        T.StructField("min_slice_thickness", T.DoubleType(), True),
-        T.StructField("max_slice_thickness", T.DoubleType(), True),
-        T.StructField("first_acquired_at", T.TimestampNTZType(), True),
-        T.StructField("last_acquired_at", T.TimestampNTZType(), True),
-        T.StructField("last_ingested_at", T.TimestampType(), True),
-    ]
-)
-"""silver/dicom_studies: one row per study, ``modalities`` sorted and distinct."""
+STUDY_SCHEMA = catalog.spark_schema(catalog.table("silver", "dicom_studies"))
+"""silver/dicom_studies, as the catalog defines it: one row per study, ``modalities`` sorted and distinct."""
 
 
 def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from radlake import catalog
 from radlake.exam_standard import ExamStandard, load_standard
 from transforms.exam_names.decisions import ANY_INSTITUTION, Decision
 from transforms.exam_names.lexicon import Lexicon, Term, learned_term, load_lexicon
@@ -12,11 +13,8 @@ from transforms.exam_names.normalize import Normalized, normalize
 from transforms.exam_names.recognize import SoundIndex, Token, tokenize
 from transforms.exam_names.rules import Parse, RuleBook
 
-MATCHED = "matched"
-REVIEW = "review"
-UNMATCHED = "unmatched"
-NOT_EXAM = "not_exam"
-STATUSES = (MATCHED, REVIEW, UNMATCHED, NOT_EXAM)
+STATUSES = catalog.MAPPING_STATUSES  # what silver/exam_name_map.status may hold
+MATCHED, REVIEW, UNMATCHED, NOT_EXAM = STATUSES
 # A name that normalises like a steward-decided one is that decision (noise never changes the code).
 LEARNED_CONFIDENCE = 0.97
 # A confident-enough guess that agrees with the decision on a very similar name is accepted.

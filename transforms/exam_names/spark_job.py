@@ -14,15 +14,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    DoubleType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
+from radlake import catalog
 from transforms.exam_names.decisions import Decision
 
 if TYPE_CHECKING:
@@ -30,34 +23,9 @@ if TYPE_CHECKING:
 
     from transforms.exam_names.engine import ExamNameEngine
 
-EXAM_NAME_MAP_SCHEMA = StructType(
-    [
-        StructField("institution", StringType(), True),
-        StructField("raw_name", StringType(), True),
-        StructField("codes", ArrayType(StringType(), True), True),
-        StructField("standard_names", ArrayType(StringType(), True), True),
-        StructField("status", StringType(), True),
-        StructField("confidence", DoubleType(), True),
-        StructField("standard_version", StringType(), True),
-        StructField("decided_by", StringType(), True),
-        StructField("mapped_at", TimestampType(), True),
-    ]
-)
-"""Schema of silver/exam_name_map: one row per (institution, raw_name)."""
-
-_ARROW_SCHEMA = pa.schema(
-    [
-        pa.field("institution", pa.string()),
-        pa.field("raw_name", pa.string()),
-        pa.field("codes", pa.list_(pa.string())),
-        pa.field("standard_names", pa.list_(pa.string())),
-        pa.field("status", pa.string()),
-        pa.field("confidence", pa.float64()),
-        pa.field("standard_version", pa.string()),
-        pa.field("decided_by", pa.string()),
-        pa.field("mapped_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+_ARROW_SCHEMA = catalog.table("silver", "exam_name_map").schema
+EXAM_NAME_MAP_SCHEMA = catalog.spark_schema(catalog.table("silver", "exam_name_map"))
+"""Schema of silver/exam_name_map (the catalog's): one row per (institution, raw_name)."""
 
 EXAM_CODE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("exam_codes", "array<string>"),

@@ -7,35 +7,13 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from radlake import catalog
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-EXAMS_COLUMNS: tuple[str, ...] = (
-    "institution",
-    "accession_number",
-    "order_id",
-    "patient_id",
-    "mrn",
-    "empi_id",
-    "priority",
-    "ordering_department",
-    "raw_exam_name",
-    "modality",
-    "status",
-    "ordered_at",
-    "exam_started_at",
-    "exam_ended_at",
-    "exam_date",
-    "device_station",
-    "report_status",
-    "report_written_at",
-    "report_signed_at",
-    "study_instance_uid",
-    "has_images",
-    "exam_codes",
-    "exam_name_status",
-)
-"""Columns of silver/exams, in order (see radlake.catalog for grain and keys)."""
+EXAMS_COLUMNS = catalog.EXAMS_COLUMNS
+"""Columns of silver/exams, in order (the catalog's)."""
 
 
 def _latest(df: DataFrame, keys: list[str], order: str) -> DataFrame:
