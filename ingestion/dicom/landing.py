@@ -32,25 +32,11 @@ from radlake.errors import LakeError
 FILES = catalog.table("bronze", "dicom_files")
 INSTANCES = catalog.table("bronze", "dicom_instances")
 
-FILES_SCHEMA = pa.schema(
-    [
-        ("file_path", pa.string()),
-        ("file_size", pa.int64()),
-        ("file_mtime", pa.timestamp("us", tz="UTC")),
-        ("sha256", pa.string()),
-        ("outcome", pa.string()),
-        ("sop_instance_uid", pa.string()),
-        ("reason", pa.string()),
-        ("landed_sha256", pa.string()),
-        ("source", pa.string()),
-        ("first_seen_at", pa.timestamp("us", tz="UTC")),
-        ("ingest_date", pa.date32()),
-    ]
-)
-"""bronze/dicom_files: one row per file seen; ``landed_sha256`` is the checksum of the instance a
+FILES_SCHEMA = FILES.schema
+"""bronze/dicom_files (the catalog's): one row per file seen; ``landed_sha256`` is the checksum of the instance a
 duplicate or conflict collides with (the file's own is ``sha256``)."""
 
-OUTCOMES = ("instance", "duplicate", "conflict", "reject")
+OUTCOMES = catalog.FILE_OUTCOMES
 
 
 @dataclass
