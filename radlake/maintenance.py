@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from radlake import catalog, lake, upkeep
+from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import LakeError
 
@@ -58,8 +58,8 @@ def lake_tables(settings: Settings) -> list[str]:
     """Every Delta table of the lake as ``layer/name``: the catalog's tables and each captured source's."""
     found = []
     for layer in LAYERS:
-        for name in upkeep.list_dir(settings, f"{settings.lake}/{layer}"):
-            if lake.open_table(settings, catalog.uri(settings, layer, name)) is not None:
+        for name in lake.list_dir(settings, f"{settings.lake}/{layer}"):
+            if lake.list_dir(settings, f"{catalog.uri(settings, layer, name)}/_delta_log"):
                 found.append(f"{layer}/{name}")
     return sorted(found)
 
@@ -72,8 +72,16 @@ def _spec(key: str) -> catalog.TableSpec | None:
         return None  # a CDC table: no Z-order, ordinary retention
 
 
+def retention_properties(*, log_days: int, deleted_file_days: int) -> dict[str, str]:
+    """The Delta table properties that carry the retention (honoured by delta-rs and delta-spark alike)."""
+    return {
+        "delta.logRetentionDuration": f"interval {log_days} days",
+        "delta.deletedFileRetentionDuration": f"interval {deleted_file_days} days",
+    }
+
+
 def _log_size(settings: Settings, uri: str) -> tuple[int, int]:
-    sizes = upkeep.list_sizes(settings, f"{uri}/_delta_log")
+    sizes = lake.list_sizes(settings, f"{uri}/_delta_log")
     return len(sizes), sum(sizes.values())
 
 
@@ -132,11 +140,11 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
 
     # Properties first: the checkpoint written last then carries them and the rewrites.
     log_days = _log_retention_days(settings, key)
-    properties = upkeep.retention_properties(log_days=log_days, deleted_file_days=settings.retention.deleted_file_days)
+    properties = retention_properties(log_days=log_days, deleted_file_days=settings.retention.deleted_file_days)
     if any(dt.metadata().configuration.get(k) != v for k, v in properties.items()):
         report.steps.append("set retention properties")
         if not dry_run:
-            upkeep.set_table_properties(settings, uri, properties)
+            lake.set_table_properties(settings, uri, properties)
 
     target = settings.retention.target_file_mb * 1024 * 1024
     partitions = _partitions_to_rewrite(files, target)
@@ -146,26 +154,26 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
         report.partitions_rewritten = len(partitions)
         report.steps.append(f"{'z-order' if zorder else 'compact'} {len(partitions)} partition(s)")
         if not dry_run:
-            upkeep.rewrite_small_files(settings, uri, partitions, target_size=target, zorder_by=zorder)
+            lake.rewrite_small_files(settings, uri, partitions, target_size=target, zorder_by=zorder)
 
     # Vacuum before the checkpoint: a vacuum that deletes files commits, and the checkpoint must be the last
     # version or the next run would find work again.
     days = settings.retention.deleted_file_days
-    doomed = upkeep.vacuum(settings, uri, retention_days=days, dry_run=True)
+    doomed = lake.vacuum(settings, uri, retention_days=days, dry_run=True)
     if doomed:
         report.files_vacuumed = len(doomed)
         report.steps.append(f"vacuum {len(doomed)} file(s)")
         if not dry_run:
-            upkeep.vacuum(settings, uri, retention_days=days, dry_run=False)
+            lake.vacuum(settings, uri, retention_days=days, dry_run=False)
 
     dt = lake.open_table(settings, uri) or dt
-    if upkeep.last_checkpoint_version(settings, uri) != dt.version():
+    if lake.last_checkpoint_version(settings, uri) != dt.version():
         report.steps.append(f"checkpoint v{dt.version()}")
         if not dry_run:
-            upkeep.checkpoint(settings, uri)
+            lake.checkpoint(settings, uri)
     if not dry_run:
         # Not a commit: entries past the log retention go as they expire, even on a table nobody writes.
-        upkeep.clean_log(settings, uri)
+        lake.clean_log(settings, uri)
 
     if not dry_run:
         dt = lake.open_table(settings, uri) or dt
@@ -201,7 +209,7 @@ def restore(settings: Settings, key: str, version: int) -> dict[str, Any]:
     uri = catalog.uri(settings, layer, name)  # type: ignore[arg-type]
     if lake.open_table(settings, uri) is None:
         raise LakeError(f"no Delta table {key} in the lake")
-    return upkeep.restore(settings, uri, version)
+    return lake.restore(settings, uri, version)
 
 
 def table_history(settings: Settings, key: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from radlake import lake, maintenance, upkeep
+from radlake import lake, maintenance
 from radlake.cli import app
 from radlake.config import RetentionConfig, Settings
 from radlake.errors import LakeError
@@ -55,7 +55,7 @@ def test_maintain_compacts_checkpoints_and_keeps_every_version(settings: Setting
 
     assert report.files_before == COMMITS and report.files_after == 3  # one file per day partition
     assert report.partitions_rewritten == 3
-    assert upkeep.last_checkpoint_version(settings, uri) == report.version_after
+    assert lake.last_checkpoint_version(settings, uri) == report.version_after
     dt = lake.open_table(settings, uri)
     assert dt.transaction_version("stream") == COMMITS - 1  # idempotent writers still find their last batch
     assert dt.metadata().configuration["delta.deletedFileRetentionDuration"] == "interval 7 days"
@@ -106,8 +106,8 @@ def test_vacuum_removes_only_files_no_version_in_the_window_needs(settings: Sett
     on_disk = {f for d, _, fs in os.walk(uri) for f in fs if f.endswith(".parquet") and "_delta_log" not in d}
 
     # The compacted-away files are younger than any real retention: kept. With no window, they go.
-    assert upkeep.vacuum(settings, uri, retention_days=settings.retention.deleted_file_days, dry_run=True) == []
-    gone = upkeep.vacuum(settings, uri, retention_days=0, dry_run=False)
+    assert lake.vacuum(settings, uri, retention_days=settings.retention.deleted_file_days, dry_run=True) == []
+    gone = lake.vacuum(settings, uri, retention_days=0, dry_run=False)
 
     assert {os.path.basename(g) for g in gone} == on_disk - live
     assert _rows_at(uri) == _rows(lake.read_arrow(settings, uri))
