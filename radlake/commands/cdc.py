@@ -16,15 +16,22 @@ app = typer.Typer(
 )
 
 
+def _shown(name: str) -> str:
+    """A source table name as printed: plain names as they are, any other quoted and escaped."""
+    return name if name.isidentifier() else repr(name)
+
+
 def _summary(report: SyncReport) -> str:
-    """One line per batch: what landed, where the source stands."""
+    """One line per sync or batch: what landed, where the source stands."""
     parts = [f"{report.source}: {report.kind}"]
     if report.tables:
         landed = ", ".join(
-            f"{name} {t.rows} ({' '.join(f'{op} {n}' for op, n in sorted(t.ops.items()))})"
+            f"{_shown(name)} {t.rows} ({' '.join(f'{op} {n}' for op, n in sorted(t.ops.items()))})"
             for name, t in sorted(report.tables.items())
         )
         parts.append(landed)
+    if report.batches > 1:
+        parts.append(f"{report.batches} batches")
     parts.append(f"position {report.position or '-'}")
     if report.lag_bytes is not None:
         parts.append(f"lag {report.lag_bytes} B / {report.lag_seconds or 0:.1f} s")
@@ -34,11 +41,15 @@ def _summary(report: SyncReport) -> str:
 
 def _warnings(report: SyncReport) -> None:
     for name in report.dropped_tables:
-        typer.echo(f"radlake cdc: warning: table {name} no longer exists at source {report.source!r}", err=True)
+        typer.echo(f"radlake cdc: warning: table {_shown(name)} no longer exists at source {report.source!r}", err=True)
     for name, reason in sorted(report.refused_tables.items()):
-        typer.echo(f"radlake cdc: warning: not capturing {name}: {reason}", err=True)
+        typer.echo(f"radlake cdc: warning: not capturing {_shown(name)}: {reason}", err=True)
     for name in report.recovered_tables:
-        typer.echo(f"radlake cdc: silver of {name} brought up to its change log after an interrupted batch", err=True)
+        typer.echo(
+            f"radlake cdc: silver of {_shown(name)} brought up to its change log after an interrupted batch", err=True
+        )
+    if report.warning:
+        typer.echo(f"radlake cdc: warning: {report.warning}", err=True)
 
 
 @app.command("sync")
@@ -48,12 +59,33 @@ def sync(
     lake: LakeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
-    """Run one batch: the first time a consistent snapshot, afterwards the changes since the last batch."""
+    """Land everything committed before now: the first time a consistent snapshot, then batch after batch.
+
+    Stops when the lake holds every change committed before the command started, or after
+    ``cdc.max_sync_seconds`` with a warning naming the lag left. Progress (batches, changes, lag) goes to
+    stderr: a bar on a terminal, plain lines otherwise.
+    """
+    from ingestion.cdc.state import parse_lsn
     from ingestion.cdc.sync import sync_source
     from radlake.config import load_settings
+    from radlake.progress import Progress
 
     settings = load_settings(config, lake=lake)
-    report = sync_source(settings, source, progress=None if quiet else (lambda m: typer.echo(m, err=True)))
+    with (
+        Progress("radlake cdc sync", mode="off" if quiet else None) as progress,
+        progress.phase(f"capture {source} (bytes of WAL)") as step,
+    ):
+        first: dict[str, int] = {}
+
+        def on_batch(report: SyncReport) -> None:
+            lag = "-" if report.lag_bytes is None else f"{report.lag_bytes:,} B / {report.lag_seconds or 0:.0f} s"
+            step.note(f"batch {report.batches}: {report.changes:,} changes so far, lag {lag}")
+            if report.target and report.position_lsn is not None:
+                start = first.setdefault("lsn", report.position_lsn)
+                total = max(1, parse_lsn(report.target) - start)
+                step.update(min(total, max(0, report.position_lsn - start)), total)
+
+        report = sync_source(settings, source, progress=progress.note, on_batch=on_batch)
     _warnings(report)
     typer.echo(_summary(report))
 
