@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
+from radlake.pseudonym import pseudonym as radlake_pseudonym
 
 PERSONAL_COLUMNS = frozenset(
     {
@@ -22,16 +21,7 @@ PERSONAL_COLUMNS = frozenset(
 )
 """Columns never written into quality reports (failing-row samples drop them)."""
 
-SALT_ENV = "RADLAKE_PSEUDONYM_SALT"
-
-
 def pseudonym(value: str | None) -> str | None:
-    """The pseudonymous key of an identifier: the first 16 hex digits of SHA-256 over the site salt and it.
-
-    The same function as the dbt macro ``pseudonym`` (dbt_project/macros/pseudonym.sql), so quality output and
-    the gold marts name a record by the same key.
-    """
-    if value is None:
-        return None
-    salt = os.environ.get(SALT_ENV, "")
-    return hashlib.sha256((salt + value).encode("utf-8")).hexdigest()[:16]
+    """The keyed pseudonym of an identifier (:func:`radlake.pseudonym.pseudonym`: HMAC-SHA256 under
+    ``RADLAKE_PSEUDONYM_KEY``), the same as the SQL function ``radlake_pseudonym`` the marts use."""
+    return radlake_pseudonym(value)

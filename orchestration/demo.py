@@ -26,6 +26,7 @@ class DemoSummary:
     marts: dict[str, int] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
     warehouse: str = ""
+    stewards_warehouse: str = ""
     quality_report: str = ""
     success: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
@@ -38,8 +39,15 @@ def simulated_days(workdir: Path) -> tuple[date, date]:
     return date.fromisoformat(min(days)), date.fromisoformat(max(days))
 
 
+PSEUDONYM_KEY_FILE = "pseudonym.key"
+"""The demo's own random pseudonym key (mode 0600, in the workdir): the demo needs no set-up."""
+
+
 def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
-    """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``)."""
+    """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``).
+
+    The pseudonym key is a file the config names, never a value in it (``$RADLAKE_PSEUDONYM_KEY`` wins).
+    """
     from simulator.ris import TABLE_COLUMNS
     from simulator.simulate import source_configs
 
@@ -54,6 +62,7 @@ def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
         "dicom": {"watch": ["dicom"]},
         "schedule": {"partitions_start": first_day.isoformat()},
         "alerts": {"file": "alerts.jsonl"},
+        "pseudonym_key_file": PSEUDONYM_KEY_FILE,
     }
 
 
@@ -129,6 +138,9 @@ def run_demo(
     summary.seconds["simulate"] = time.perf_counter() - t0
 
     first, last = simulated_days(workdir)
+    from radlake.pseudonym import write_key_file
+
+    write_key_file(workdir / PSEUDONYM_KEY_FILE)  # a new random key on the first run, kept on re-runs
     write_settings(demo_config(workdir, first), summary.config)
     settings = load_settings(summary.config)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
@@ -144,6 +156,7 @@ def run_demo(
     summary.tables = lake_table_rows(settings)
     summary.marts = mart_rows(settings)
     summary.warehouse = settings.warehouse_path
+    summary.stewards_warehouse = settings.stewards_warehouse_path
     from expectations.report import summary_path
 
     summary.quality_report = str(summary_path(settings))
@@ -170,16 +183,19 @@ def lake_table_rows(settings: Settings) -> dict[str, int]:
 
 
 def mart_rows(settings: Settings) -> dict[str, int]:
-    """Rows of every table in the warehouse's main schema."""
+    """Rows of every table in the analysts' and the stewards' warehouse files (main schema)."""
     from radlake import warehouse
 
-    if not Path(settings.warehouse_path).exists():
-        return {}
-    with warehouse.connect(settings) as con:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main' order by 1"
-            ).fetchall()
-        ]
-        return {n: con.execute(f'select count(*) from "{n}"').fetchone()[0] for n in names}  # type: ignore[index]
+    rows: dict[str, int] = {}
+    for stewards, path in ((False, settings.warehouse_path), (True, settings.stewards_warehouse_path)):
+        if not Path(path).exists():
+            continue
+        with warehouse.connect(settings, stewards=stewards) as con:
+            names = [
+                r[0]
+                for r in con.execute(
+                    "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+                ).fetchall()
+            ]
+            rows |= {n: con.execute(f'select count(*) from "{n}"').fetchone()[0] for n in names}  # type: ignore[index]
+    return rows

@@ -17,6 +17,33 @@ _CHANGED = ("numTargetRowsUpdated",)
 _DELETED = ("numTargetRowsDeleted", "num_deleted_rows")
 _OVERWRITES = {"WRITE", "CREATE TABLE", "CREATE OR REPLACE TABLE", "REPLACE TABLE"}
 
+IDENTIFIER_COLUMNS = frozenset(
+    {
+        "accession_number",
+        "mrn",
+        "patient_id",
+        "record_id",
+        "record_id_a",
+        "record_id_b",
+        "empi_id",
+        "order_id",
+        "name",
+        "patient_name",
+        "id_number",
+        "phone",
+        "address",
+        "birth_date",
+        "patient_birth_date",
+        "study_instance_uid",
+        "series_instance_uid",
+        "sop_instance_uid",
+        "file_path",
+        "header_json",
+    }
+)
+"""Columns never shown in a preview or as metadata: every UI user sees those (file paths: PACS folders carry
+MRNs)."""
+
 
 def table_metadata(
     settings: Settings,
@@ -27,7 +54,8 @@ def table_metadata(
 ) -> dict[str, Any]:
     """Rows, Delta version and path of a lake table; with ``since_version``, the rows its new commits touched.
 
-    ``preview_columns`` must hold no personal data: the preview is shown to every UI user.
+    The preview (``preview_columns``) is shown to every UI user: columns in :data:`IDENTIFIER_COLUMNS` are
+    left out of it whatever the caller asks.
     """
     dt = lake.open_table(settings, uri)
     if dt is None:
@@ -51,8 +79,9 @@ def table_metadata(
             changed += sum(int(metrics.get(k, 0) or 0) for k in _CHANGED)
             deleted += sum(int(metrics.get(k, 0) or 0) for k in _DELETED)
         meta.update({"new_rows": new, "changed_rows": changed, "deleted_rows": deleted})
-    if preview_columns:
-        head = lake.head(settings, uri, preview_columns, 5)
+    shown = [c for c in preview_columns or [] if c.lower() not in IDENTIFIER_COLUMNS]
+    if shown:
+        head = lake.head(settings, uri, shown, 5)
         if head is not None and head.num_rows:
             meta["preview"] = dg.MetadataValue.md(head.to_pandas().to_markdown(index=False))
     return meta
@@ -64,6 +93,8 @@ def report_metadata(report: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for key, value in dataclasses.asdict(report).items():  # type: ignore[arg-type]
+        if key.lower() in IDENTIFIER_COLUMNS:
+            continue
         if isinstance(value, int | float | str | bool) or value is None:
             out[key] = value
         elif isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):

@@ -114,7 +114,7 @@ _TABLES: tuple[TableSpec, ...] = (
         description="Decoded DICOM header columns plus the whole header as DICOM JSON.",
         writer="ingestion.dicom.landing:Lander.commit_instances",
         schema=schemas.DICOM_INSTANCES,
-        consumers=("transforms.dicom", "transforms.empi", "dbt: header completeness"),
+        consumers=("transforms.dicom", "transforms.empi", "dbt: dicom_header_completeness (presence flags only)"),
         partition_by=("ingest_date",),
         pii=True,
     ),
@@ -126,7 +126,8 @@ _TABLES: tuple[TableSpec, ...] = (
         description="Series roll-up of dicom_instances: instance count, modality, slice thickness, time span.",
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_SERIES,
-        consumers=("dbt: acquisition rules",),
+        # dbt reads this roll-up, never re-derives series from bronze (docs/ARCHITECTURE.md "One DICOM roll-up").
+        consumers=("dbt: acquisition_rule_violations, int_dicom_studies (body parts)",),
     ),
     TableSpec(
         layer="silver",
@@ -136,7 +137,12 @@ _TABLES: tuple[TableSpec, ...] = (
         description="Study roll-up: series and instance counts, modalities, accession number, institution.",
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_STUDIES,
-        consumers=("silver/exams", "transforms.empi", "dbt"),
+        consumers=(
+            "silver/exams",
+            "transforms.empi",
+            "dbt: acquisition_rule_violations, dicom_header_completeness, link_quality_orphan_studies, "
+            "link_quality_patient_candidates",
+        ),
         pii=True,
     ),
     TableSpec(

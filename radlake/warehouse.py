@@ -1,4 +1,8 @@
-"""The gold warehouse: a DuckDB file whose readers never download an extension, and the dbt environment."""
+"""The gold warehouse: two DuckDB files whose readers never download an extension, and the dbt environment.
+
+The analysts' file (``Settings.warehouse_path``) holds no direct identifiers; the stewards' file
+(``Settings.stewards_warehouse_path``) holds the work lists that need real accession numbers and record ids.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +36,8 @@ def duckdb_settings() -> dict[str, str | bool]:
     }
 
 
-def connect(settings: Settings, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse DuckDB file.
+def connect(settings: Settings, *, read_only: bool = True, stewards: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the analysts' warehouse file, or with ``stewards`` the stewards' file.
 
     Raises
     ------
@@ -42,7 +46,7 @@ def connect(settings: Settings, *, read_only: bool = True) -> duckdb.DuckDBPyCon
     """
     import duckdb
 
-    path = settings.warehouse_path
+    path = settings.stewards_warehouse_path if stewards else settings.warehouse_path
     if read_only and not Path(path).exists():
         raise LakeError(f"warehouse {path} does not exist yet: build the marts first (radlake demo or dbt build)")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -86,12 +90,20 @@ def s3_secret_sql(settings: Settings, name: str = "radlake_lake") -> str:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment variables the dbt project's profile and sources read (absolute paths only)."""
-    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    """Environment variables the dbt project's profile and sources read (absolute paths only).
+
+    Never the pseudonym key: the dbt plugin :mod:`radlake.dbt_pseudonyms` reads ``RADLAKE_PSEUDONYM_KEY`` (or
+    the file ``RADLAKE_PSEUDONYM_KEY_FILE`` names, passed on here from ``pseudonym_key_file``) itself.
+    """
+    from radlake.pseudonym import KEY_FILE_ENV
+
+    for path in (settings.warehouse_path, settings.stewards_warehouse_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     s3 = s3_secret(settings)
-    return {
+    env = {
         "RADLAKE_LAKE": settings.lake,
         "RADLAKE_WAREHOUSE": settings.warehouse_path,
+        "RADLAKE_STEWARDS_WAREHOUSE": settings.stewards_warehouse_path,
         "RADLAKE_DUCKDB_EXTENSIONS": extension_directory(),
         "RADLAKE_TIMEZONE": settings.timezone,
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -102,6 +114,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "RADLAKE_S3_USE_SSL": s3.get("USE_SSL", "true"),
         "RADLAKE_S3_REGION": s3.get("REGION", "us-east-1"),
     }
+    if settings.pseudonym_key_file and not os.environ.get(KEY_FILE_ENV):
+        env[KEY_FILE_ENV] = str(settings.pseudonym_key_file)
+    return env
 
 
 def apply_dbt_env(settings: Settings) -> None:

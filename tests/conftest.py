@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import pytest
 
 from radlake.config import Settings
+from radlake.pseudonym import KEY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 """Where tests keep what a person may want to look at afterwards (screenshots); git-ignored."""
+
+# Everything that writes pseudonyms needs the site key: one random key per test session, known to the tests
+# (tests/gold/test_key_leaks.py looks for it in every file a run wrote). Tests of a missing key remove it.
+os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
 
 DEMO_SIZE = {"institutions": 2, "days": 2, "exams_per_day": 40, "seed": 11}
 

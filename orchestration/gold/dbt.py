@@ -14,6 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.owners import GOLD_OWNERS
 from radlake.config import Settings
+from radlake.pseudonym import load_key
 from radlake.warehouse import DBT_PROJECT_DIR, apply_dbt_env
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -73,7 +74,10 @@ def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliReso
 
     @dbt_assets(manifest=manifest, dagster_dbt_translator=RadlakeDbtTranslator(), name="gold_marts")
     def gold_marts(context: AssetExecutionContext, dbt: DbtCliResource):
-        """Build the marts and run their dbt tests (``dbt build``)."""
+        """Build the marts (analysts' and stewards' files) and run their dbt tests (``dbt build``)."""
+        # The marts carry keyed pseudonyms: without a usable key, stop here with one line naming the variable
+        # (dbt's plugin would refuse too, with a traceback). The key reaches dbt through the environment only.
+        load_key(settings)
         yield from dbt.cli(["build"], context=context).stream()
 
     # The dbt beside this interpreter: a run must not depend on PATH (Dagster daemons rarely have the venv's).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from radlake.config import Settings
+from radlake.pseudonym import KEY_ENV
 from radlake.warehouse import DBT_PROJECT_DIR, dbt_env
+
+PSEUDONYM_KEY = secrets.token_hex(32)
+"""The site key of every dbt run of the gold tests (a fresh random one per session)."""
 
 
 @dataclass
@@ -26,14 +31,14 @@ class BuiltGold:
 
 
 def run_dbt(settings: Settings, args: list[str], work: Path, **extra_env: str) -> tuple[int, str, dict[str, Any]]:
-    """``dbt <args>`` with the settings' environment; target and logs under ``work`` (never the project's).
+    """``dbt <args>`` with the settings' environment and :data:`PSEUDONYM_KEY`; target and logs under ``work``.
 
     Returns
     -------
     tuple
         Exit code, combined output, and the parsed run_results.json (empty when dbt wrote none).
     """
-    env = {**os.environ, **dbt_env(settings), **extra_env}
+    env = {**os.environ, **dbt_env(settings), KEY_ENV: PSEUDONYM_KEY, **extra_env}
     target = work / "target"
     cmd = [
         str(Path(sys.executable).parent / "dbt"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 import duckdb
 import pytest
 
-from tests.gold.dbt_cli import BuiltGold
+from tests.gold.dbt_cli import PSEUDONYM_KEY, BuiltGold
 
 pytestmark = [pytest.mark.slow]
 
@@ -23,19 +25,29 @@ MARTS = {
     "dicom_header_completeness",
     "acquisition_rule_violations",
     "report_timeliness",
-    "report_timeliness_breaches",
     "report_timeliness_daily",
+    "link_quality_summary",
+}
+"""The analysts' file (``Settings.warehouse``): no direct identifiers."""
+
+STEWARDS_MARTS = {
+    "report_timeliness_breaches",
     "link_quality_exams_without_images",
     "link_quality_orphan_studies",
     "link_quality_patient_candidates",
-    "link_quality_summary",
 }
+"""The stewards' file (``Settings.stewards_warehouse``): work lists with real accession numbers and record ids."""
 
 
-def _rows(gold: BuiltGold, sql: str) -> list[tuple[Any, ...]]:
-    # As an analyst opens the file: no radlake settings, no extension directory, nothing downloaded.
+def key_of(value: str) -> str:
+    """The pseudonym the marts should carry for ``value``, computed here with the standard library's HMAC."""
+    return hmac.new(bytes.fromhex(PSEUDONYM_KEY), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _rows(gold: BuiltGold, sql: str, *, stewards: bool = False) -> list[tuple[Any, ...]]:
+    # As an analyst (or a steward) opens the file: no radlake settings, no extension directory, no download.
     with duckdb.connect(
-        gold.settings.warehouse_path,
+        gold.settings.stewards_warehouse_path if stewards else gold.settings.warehouse_path,
         read_only=True,
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     ) as con:
@@ -52,16 +64,18 @@ def test_dbt_build_is_green_with_unit_and_singular_tests(gold: BuiltGold) -> Non
     assert sum(i.startswith("unit_test.") for i in ids) >= 11
     singular = [i for i in ids if i.startswith("test.radlake.assert_")]
     assert len(singular) >= 16
-    assert {i.split(".")[-1] for i in ids if i.startswith("model.")} >= MARTS
+    assert {i.split(".")[-1] for i in ids if i.startswith("model.")} >= MARTS | STEWARDS_MARTS
 
 
 def test_marts_are_tables_an_analyst_opens_without_the_lake(gold: BuiltGold) -> None:
-    kinds = dict(_rows(gold, "select table_name, table_type from information_schema.tables"))
-    assert set(kinds) >= MARTS
-    assert set(kinds.values()) == {"BASE TABLE"}  # no views: nothing reads delta_scan at query time
-    assert _rows(gold, "select count(*) from duckdb_views() where not internal") == [(0,)]
-    for name in kinds:
-        _rows(gold, f'select * from "{name}" limit 1')
+    for stewards, marts in ((False, MARTS), (True, STEWARDS_MARTS)):
+        kinds = dict(_rows(gold, "select table_name, table_type from information_schema.tables", stewards=stewards))
+        assert set(kinds) >= marts
+        assert not set(kinds) & ((MARTS | STEWARDS_MARTS) - marts)  # each list in its own file only
+        assert set(kinds.values()) == {"BASE TABLE"}  # no views: nothing reads delta_scan at query time
+        assert _rows(gold, "select count(*) from duckdb_views() where not internal", stewards=stewards) == [(0,)]
+        for name in kinds:
+            _rows(gold, f'select * from "{name}" limit 1', stewards=stewards)
 
 
 def test_operational_marts(gold: BuiltGold) -> None:
@@ -115,26 +129,52 @@ def test_quality_marts(gold: BuiltGold) -> None:
         "select share_present from dicom_header_completeness "
         "where institution = '(unlinked)' and modality = 'MR' and header_field = 'MagneticFieldStrength'",
     ) == [(0.0,)]
-    assert sorted(_rows(gold, "select rule_id, subject_uid, observed_mm from acquisition_rule_violations")) == [
-        ("ct_slice_thickness", "1.3.2.1", 8.0),
-        ("lung_ct_thin_reconstruction", "1.2.826.0.2.2", 1.25),
-    ]
+    # Analysts see series and studies only by their keyed pseudonyms.
     assert sorted(
-        _rows(gold, "select accession_number, breach, minutes_taken, minutes_over from report_timeliness_breaches")
+        _rows(gold, "select rule_id, subject_key, study_key, observed_mm from acquisition_rule_violations")
+    ) == sorted(
+        [
+            ("ct_slice_thickness", key_of("1.3.2.1"), key_of("1.2.826.0.1.2"), 8.0),
+            ("lung_ct_thin_reconstruction", key_of("1.2.826.0.2.2"), key_of("1.2.826.0.2.2"), 1.25),
+        ]
+    )
+    assert sorted(
+        _rows(gold, "select exam_key, timeliness from report_timeliness where timeliness <> 'on_time'")
+    ) == sorted(
+        [
+            (key_of("h01:H01A0002"), "late"),
+            (key_of("h01:H01A0006"), "missing"),
+            (key_of("h02:H02B0002"), "late"),
+        ]
+    )
+    # The stewards' file names the same exams by accession number, with the exact times.
+    assert sorted(
+        _rows(
+            gold,
+            "select accession_number, exam_key, breach, minutes_taken, minutes_over, "
+            "strftime(deadline_at at time zone 'Asia/Shanghai', '%H:%M') from report_timeliness_breaches",
+            stewards=True,
+        )
     ) == [
-        ("H01A0002", "late", 45.0, 15.0),
-        ("H01A0006", "missing", 190.0, 160.0),
-        ("H02B0002", "late", 835.0, 115.0),
+        ("H01A0002", key_of("h01:H01A0002"), "late", 45.0, 15.0, "10:05"),
+        ("H01A0006", key_of("h01:H01A0006"), "missing", 190.0, 160.0, "08:50"),
+        ("H02B0002", key_of("h02:H02B0002"), "late", 835.0, 115.0, "03:05"),
     ]
-    assert sorted(_rows(gold, "select accession_number from link_quality_exams_without_images")) == [
+    assert sorted(_rows(gold, "select accession_number from link_quality_exams_without_images", stewards=True)) == [
         ("H01A0003",),
         ("H02B0001",),
         ("H02B0003",),
     ]
-    assert sorted(_rows(gold, "select study_instance_uid, reason from link_quality_orphan_studies")) == [
-        ("1.2.826.0.9.1", "unknown_accession"),
-        ("1.2.826.0.9.2", "no_accession"),
+    assert sorted(
+        _rows(gold, "select study_instance_uid, reason, modality from link_quality_orphan_studies", stewards=True)
+    ) == [
+        ("1.2.826.0.9.1", "unknown_accession", "MR"),
+        ("1.2.826.0.9.2", "no_accession", "DX"),
     ]
     assert sorted(
-        _rows(gold, "select institution, candidate_empi_ids, exams from link_quality_patient_candidates")
-    ) == [("h01", ["E2", "E9"], 3), ("h02", ["E1", "E3"], 2)]
+        _rows(
+            gold,
+            "select record_id, institution, candidate_empi_ids, exams from link_quality_patient_candidates",
+            stewards=True,
+        )
+    ) == [("h01:M8800002", "h01", ["E2", "E9"], 3), ("h02:P7700009", "h02", ["E1", "E3"], 2)]

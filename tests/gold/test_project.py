@@ -36,11 +36,12 @@ def test_every_model_has_grain_and_documented_columns(gold: BuiltGold) -> None:
     models = _nodes(m, "model")
     assert models
     with duckdb.connect(gold.settings.warehouse_path, read_only=True) as con:
+        con.execute(f"attach '{gold.settings.stewards_warehouse_path}' as stewards (read_only)")
         for node in models.values():
             assert "Grain:" in node["description"], node["name"]
             if node["config"]["materialized"] != "table":
                 continue
-            built = {r[0] for r in con.execute(f'describe "{node["name"]}"').fetchall()}
+            built = {r[0] for r in con.execute(f'describe "{node["database"]}"."{node["name"]}"').fetchall()}
             documented = {c for c, spec in node["columns"].items() if spec["description"]}
             assert built <= documented, (node["name"], sorted(built - documented))
 

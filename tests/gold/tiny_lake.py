@@ -11,8 +11,11 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from pyspark.sql import functions as F
+
 from radlake import catalog, lake
 from radlake.config import Settings
+from transforms.dicom.rollups import series_rollup, study_rollup
 from transforms.exams.build import EXAMS_COLUMNS
 
 CN = timezone(timedelta(hours=8))
@@ -204,8 +207,15 @@ def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ..
         spark.createDataFrame(MASTER, MASTER_SCHEMA),
         catalog.table_uri(settings, catalog.table("silver", "patient_master")),
     )
+    instances_df = spark.createDataFrame(instances(), INSTANCES_SCHEMA)
     lake.overwrite(
-        spark.createDataFrame(instances(), INSTANCES_SCHEMA),
+        instances_df,
         catalog.table_uri(settings, catalog.table("bronze", "dicom_instances")),
         partition_by=("ingest_date",),
     )
+    # The silver roll-ups by the product's own transform: the marts read these, never bronze, for series/studies.
+    rollup_input = instances_df.withColumn("series_number", F.lit(None).cast("int")).withColumn(
+        "acquisition_datetime", F.lit(None).cast("timestamp_ntz")
+    )
+    lake.overwrite(series_rollup(rollup_input), catalog.table_uri(settings, catalog.table("silver", "dicom_series")))
+    lake.overwrite(study_rollup(rollup_input), catalog.table_uri(settings, catalog.table("silver", "dicom_studies")))

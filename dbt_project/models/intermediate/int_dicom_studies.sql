@@ -1,24 +1,14 @@
--- One row per DICOM study, linked to its order on accession number (as silver/exams does). The DICOM PatientID
--- leaves this model only as a pseudonymous record key of the linked institution.
-with instances as (
-    select * from {{ ref('stg_bronze__dicom_instances') }}
+-- One row per DICOM study (silver's roll-up), linked to its order on accession number (as silver/exams does),
+-- with the body parts of its series (a set: the chest rule asks whether any series is a chest).
+with studies as (
+    select * from {{ ref('stg_silver__dicom_studies') }}
 ),
 
-studies as (
+series as (
     select
         study_instance_uid,
-        mode(accession_number) as accession_number,
-        list_sort(list_distinct(list(modality))) as modalities,
-        mode(modality) as modality,
-        mode(station_name) as station_name,
-        mode(institution_name) as institution_name,
-        mode(body_part_examined) as body_part_examined,
-        min(study_date) as study_date,
-        count(distinct series_instance_uid) as series_count,
-        count(*) as instance_count,
-        mode(patient_id) as patient_id
-    from instances
-    where study_instance_uid is not null
+        list_sort(list_distinct(list(body_part_examined))) as body_parts
+    from {{ ref('stg_silver__dicom_series') }}
     group by study_instance_uid
 ),
 
@@ -26,7 +16,7 @@ orders as (
     select
         accession_number,
         min(institution) as institution,
-        min(patient_record_key) as patient_record_key,
+        min(record_id) as order_record_id,
         min(exam_codes) as exam_codes
     from {{ ref('stg_silver__exams') }}
     group by accession_number
@@ -35,22 +25,25 @@ orders as (
 linked as (
     select
         studies.study_instance_uid,
+        studies.study_key,
         studies.accession_number,
         studies.modalities,
-        studies.modality,
+        -- The study's modality for figures by modality: its distinct modalities joined (CT, or CT,SR).
+        nullif(array_to_string(studies.modalities, ','), '') as modality,
         studies.station_name,
         studies.institution_name,
-        studies.body_part_examined,
+        coalesce(series.body_parts, []) as body_parts,
         studies.study_date,
         studies.series_count,
         studies.instance_count,
         orders.accession_number is not null as links_to_order,
         orders.institution,
         orders.exam_codes,
-        orders.patient_record_key as order_patient_record_key,
-        {{ pseudonym("orders.institution || ':' || studies.patient_id") }} as dicom_patient_record_key
+        orders.order_record_id,
+        orders.institution || ':' || studies.patient_id as dicom_record_id
     from studies
-    left join orders on studies.accession_number = orders.accession_number
+    left join series on series.study_instance_uid = studies.study_instance_uid
+    left join orders on orders.accession_number = studies.accession_number
 )
 
 select * from linked

@@ -8,12 +8,12 @@ with exams as (
 flags as (
     select
         institution,
-        accession_number,
+        exam_key,
         bool_or(is_contrast) as is_contrast,
         bool_or(is_cta) as is_cta,
         bool_or(is_mr_functional) as is_mr_functional
     from {{ ref('exam_standard_items') }}
-    group by institution, accession_number
+    group by institution, exam_key
 ),
 
 exam_flags as (
@@ -22,13 +22,13 @@ exam_flags as (
         exams.ordering_department,
         cast(date_trunc('month', exams.exam_date) as date) as exam_month,
         exams.modality in ('CT', 'MR') as is_ct_or_mr,
-        flags.accession_number is not null as is_coded,
+        flags.exam_key is not null as is_coded,
         coalesce(flags.is_contrast, false) as is_contrast,
         coalesce(flags.is_cta, false) as is_cta,
         coalesce(flags.is_mr_functional, false) as is_mr_functional
     from exams
     left join flags
-        on flags.institution = exams.institution and flags.accession_number = exams.accession_number
+        on flags.institution = exams.institution and flags.exam_key = exams.exam_key
 ),
 
 final as (

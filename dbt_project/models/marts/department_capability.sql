@@ -20,7 +20,7 @@ breadth as (
         count(distinct items.standard_code) as distinct_items
     from exams
     inner join items
-        on items.institution = exams.institution and items.accession_number = exams.accession_number
+        on items.institution = exams.institution and items.exam_key = exams.exam_key
     group by all
 ),
 

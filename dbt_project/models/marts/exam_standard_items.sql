@@ -12,7 +12,7 @@ names as (
 items as (
     select
         institution,
-        accession_number,
+        exam_key,
         exam_date,
         ordering_department,
         modality,
@@ -49,7 +49,7 @@ classified as (
 
 select
     institution,
-    accession_number,
+    exam_key,
     item_seq,
     exam_date,
     ordering_department,

@@ -21,10 +21,10 @@ exam_items as (
         items.modality_code,
         items.body_part_code,
         items.scan_method_code,
-        exams.accession_number
+        exams.exam_key
     from exams
     left join items
-        on items.institution = exams.institution and items.accession_number = exams.accession_number
+        on items.institution = exams.institution and items.exam_key = exams.exam_key
 ),
 
 final as (
@@ -39,7 +39,7 @@ final as (
         modality_code,
         body_part_code,
         scan_method_code,
-        count(distinct accession_number) as exam_count
+        count(distinct exam_key) as exam_count
     from exam_items
     group by all
 )

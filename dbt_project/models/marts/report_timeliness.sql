@@ -46,7 +46,7 @@ clocked as (
 final as (
     select
         institution,
-        accession_number,
+        exam_key,
         exam_date,
         priority,
         ordering_department,
@@ -54,9 +54,6 @@ final as (
         device_station,
         deadline_minutes,
         clock_stop,
-        exam_ended_at,
-        deadline_at,
-        clock_stopped_at,
         as_of,
         round({{ minutes_between('exam_ended_at', 'coalesce(clock_stopped_at, as_of)') }}, 1) as minutes_taken,
         case

@@ -1,6 +1,6 @@
--- DICOM instances as the marts use them (optional: empty until DICOM was ingested). Personal header values
--- leave this model only as presence flags; patient_id stays for linking (int_dicom_studies turns it into a
--- pseudonymous record key) and must never be selected into a mart.
+-- DICOM instances as the header-completeness mart uses them (optional: empty until DICOM was ingested).
+-- Personal header values leave this model only as presence flags. Series and study figures come from the
+-- silver roll-ups (stg_silver__dicom_series, stg_silver__dicom_studies), never from here.
 with source as (
     select * from {{ optional_source('bronze', 'dicom_instances', {
         'sop_instance_uid': 'varchar', 'sop_class_uid': 'varchar', 'study_instance_uid': 'varchar',
@@ -36,12 +36,9 @@ renamed as (
         nullif(trim(manufacturer), '') as manufacturer,
         nullif(trim(manufacturer_model_name), '') as manufacturer_model_name,
         upper(nullif(trim(body_part_examined), '')) as body_part_examined,
-        series_description,
-        study_description,
         slice_thickness,
         kvp,
         exposure_mas,
-        patient_id,
         -- Presence of the consensus header fields (seed consensus_header_fields; macro header_field_flags).
         coalesce(trim(institution_name) <> '', false) as has_institution_name,
         coalesce(trim(patient_name) <> '', false) as has_patient_name,

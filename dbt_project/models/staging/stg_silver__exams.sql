@@ -1,4 +1,5 @@
--- Exams as the marts use them: local exam day and the columns marts need; the patient only as a pseudonymous key.
+-- Exams as the marts use them: local exam day and the columns marts need. The exam's keyed pseudonym (exam_key)
+-- is what analysts' marts select; accession_number and the patient record id are for the stewards' models.
 with source as (
     select * from {{ source('silver', 'exams') }}
 ),
@@ -7,9 +8,9 @@ renamed as (
     select
         institution,
         accession_number,
-        order_id,
+        radlake_pseudonym(institution || ':' || accession_number) as exam_key,
         empi_id,
-        {{ pseudonym("institution || ':' || mrn") }} as patient_record_key,
+        institution || ':' || mrn as record_id,
         priority,
         ordering_department,
         raw_exam_name,

@@ -1,5 +1,5 @@
--- Patient records and their empi_id (optional: empty until the EMPI has run). record_id holds the mrn, so
--- only its pseudonym leaves this model.
+-- Patient records and their empi_id (optional: empty until the EMPI has run). record_id holds the mrn: only
+-- the stewards' models read it.
 with source as (
     select * from {{ optional_source('silver', 'patient_master', {
         'record_id': 'varchar', 'source_system': 'varchar', 'mrn': 'varchar', 'empi_id': 'varchar',
@@ -8,7 +8,7 @@ with source as (
 
 renamed as (
     select
-        {{ pseudonym('record_id') }} as patient_record_key,
+        record_id,
         split_part(record_id, ':', 1) as institution,
         source_system,
         empi_id,

@@ -1,0 +1,42 @@
+"""dbt-duckdb plugin: the SQL function ``radlake_pseudonym(text)``, keyed outside any SQL text dbt records.
+
+The profile (dbt_project/profiles.yml) names this module; the key is read here from the environment
+(:func:`radlake.pseudonym.load_key`), so it never passes through Jinja, ``env_var`` or a compiled model, and
+never reaches dbt's manifest, run results, partial-parse file or logs. Without a key the dbt run stops before
+any model is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
+from duckdb.sqltypes import VARCHAR
+
+from radlake.pseudonym import keyed_pseudonym, load_key
+
+FUNCTION_NAME = "radlake_pseudonym"
+
+
+def register(conn: DuckDBPyConnection, key: bytes) -> None:
+    """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key`` on a DuckDB connection (and its cursors)."""
+
+    def _pseudonyms(values: pa.Array) -> pa.Array:
+        return pa.array([keyed_pseudonym(key, v) for v in values.to_pylist()], pa.string())
+
+    conn.create_function(
+        FUNCTION_NAME, _pseudonyms, [VARCHAR], VARCHAR, type="arrow", null_handling="special", side_effects=False
+    )
+
+
+class Plugin(BasePlugin):
+    """Registers :data:`FUNCTION_NAME` on every connection dbt opens."""
+
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        # Fail at start, with the one-line reason, rather than at the first model that needs a pseudonym.
+        self._key = load_key()
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        register(conn, self._key)
