@@ -171,9 +171,12 @@ _TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         layer="silver",
         name="exam_name_decisions",
-        grain="one steward decision on a raw exam name of one institution",
+        grain="the steward decision in force on one raw exam name of one institution",
         keys=("institution", "raw_name"),
-        description="Steward-confirmed mappings; they always win over the engine.",
+        description=(
+            "Steward-confirmed mappings, upserted per name (earlier ones in the table's history); they always "
+            "win over the engine."
+        ),
         writer="transforms.exam_names.store:save_decisions",
         schema=schemas.EXAM_NAME_DECISIONS,
         consumers=("transforms.exam_names",),
@@ -209,9 +212,12 @@ _TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         layer="silver",
         name="empi_decisions",
-        grain="one steward decision on a pair of records",
+        grain="the steward decision in force on one unordered pair of records (record_id_a < record_id_b)",
         keys=("record_id_a", "record_id_b"),
-        description="Link / never-link decisions; always respected by the matcher.",
+        description=(
+            "Link / never-link decisions, upserted per pair (earlier ones in the table's history); always "
+            "respected by the matcher."
+        ),
         writer="transforms.empi.store:save_decisions",
         schema=schemas.EMPI_DECISIONS_SCHEMA,
         consumers=("transforms.empi",),

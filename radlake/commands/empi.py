@@ -225,21 +225,14 @@ def review_import(
         decisions.to_csv(to_csv, index=False, encoding="utf-8")
         typer.echo(f"{len(decisions):,} decisions in {to_csv}", err=True)
         return
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    from radlake import catalog
     from radlake import lake as lake_io
     from radlake.config import load_settings
+    from transforms.empi.store import decisions_uri, save_decisions
 
     settings = load_settings(config, lake=lake)
     lake_io.ensure_writable(settings)
-    uri = catalog.table_uri(settings, catalog.table("silver", "empi_decisions"))
-    if len(decisions):
-        write_deltalake(
-            uri,
-            pa.Table.from_pandas(decisions, preserve_index=False),
-            mode="append",
-            storage_options=lake_io.storage_options(settings) or None,
-        )
-    typer.echo(f"{len(decisions):,} decisions stored in {uri}", err=True)
+    try:
+        pairs = save_decisions(settings, decisions)
+    except DecisionError as err:
+        raise DataError(f"{reviewed}: {err}") from None
+    typer.echo(f"{pairs:,} decisions stored in {decisions_uri(settings)}", err=True)

@@ -1,4 +1,4 @@
-"""The steward decisions table (silver/exam_name_decisions) and the name map, read and written with delta-rs."""
+"""The steward decisions table (silver/exam_name_decisions) and the name map, read and written through the lake."""
 
 from __future__ import annotations
 
@@ -11,18 +11,10 @@ from radlake import catalog, lake
 from radlake.config import Settings
 from transforms.exam_names.decisions import Decision
 
-DECISIONS_SCHEMA = pa.schema(
-    [
-        pa.field("institution", pa.string()),
-        pa.field("raw_name", pa.string()),
-        pa.field("codes", pa.list_(pa.string())),
-        pa.field("not_exam", pa.bool_()),
-        pa.field("steward", pa.string()),
-        pa.field("decided_at", pa.timestamp("us", tz="UTC")),
-        pa.field("note", pa.string()),
-    ]
-)
-"""Schema of silver/exam_name_decisions: one row per (institution, raw_name); institution ``*`` is global."""
+DECISIONS = catalog.table("silver", "exam_name_decisions")
+DECISIONS_SCHEMA = DECISIONS.schema
+"""Schema of silver/exam_name_decisions (the catalog's): the decision in force per (institution, raw_name);
+institution ``*`` is global. Who decided, when and why: the catalog's audit columns, as on every decisions table."""
 
 
 def decisions_uri(settings: Settings) -> str:
@@ -45,7 +37,7 @@ def decisions_to_arrow(decisions: Sequence[Decision]) -> pa.Table:
                 "raw_name": d.raw_name,
                 "codes": list(d.codes),
                 "not_exam": d.not_exam,
-                "steward": d.steward,
+                "decided_by": d.steward,
                 "decided_at": (d.decided_at or now).astimezone(UTC),
                 "note": d.note,
             }
@@ -63,7 +55,8 @@ def decisions_from_arrow(table: pa.Table) -> list[Decision]:
             raw_name=r["raw_name"],
             codes=tuple(r["codes"] or ()),
             not_exam=bool(r["not_exam"]),
-            steward=r["steward"] or "",
+            # ``steward``: the column's name before decisions tables shared their audit columns.
+            steward=r.get("decided_by", r.get("steward")) or "",
             decided_at=r["decided_at"],
             note=r["note"] or "",
         )
@@ -78,38 +71,18 @@ def read_decisions(settings: Settings, uri: str | None = None) -> list[Decision]
 
 
 def save_decisions(settings: Settings, decisions: Sequence[Decision], uri: str | None = None) -> int:
-    """Upsert decisions by (institution, raw_name): a new decision on a name replaces the old one.
+    """Upsert decisions by (institution, raw_name): a new decision on a name replaces the one in force.
 
     Returns
     -------
     int
         The number of decisions written.
     """
-    from deltalake import write_deltalake
-
     if not decisions:
         return 0
-    uri = uri or decisions_uri(settings)
     # The last decision on a key within one import wins.
     latest = list({d.key: d for d in decisions}.values())
-    data = decisions_to_arrow(latest)
-    options = lake.storage_options(settings) or None
-    table = lake.open_table(settings, uri)
-    if table is None:
-        write_deltalake(uri, data, mode="append", storage_options=options)
-        return len(latest)
-    (
-        table.merge(
-            source=data,
-            predicate="t.institution = s.institution AND t.raw_name = s.raw_name",
-            source_alias="s",
-            target_alias="t",
-        )
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .execute()
-    )
-    return len(latest)
+    return lake.upsert(settings, uri or decisions_uri(settings), decisions_to_arrow(latest), DECISIONS.keys)
 
 
 def read_name_map(settings: Settings, uri: str | None = None) -> list[dict[str, object]]:
