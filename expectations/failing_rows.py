@@ -117,14 +117,24 @@ def _parses(value: str, fmt: str) -> bool:
     return True
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: lists joined, a leading formula character quoted with ``'``."""
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        value = "|".join(map(str, value))
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _printable(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop personal columns; lists and arrays become text."""
+    """Drop personal columns; lists and arrays become text; cells that open as formulas are quoted."""
     out = df[[c for c in df.columns if c not in PERSONAL_COLUMNS]].copy()
     for c in out.columns:
         if out[c].dtype == object:
-            out[c] = out[c].map(
-                lambda v: "|".join(map(str, v)) if hasattr(v, "__len__") and not isinstance(v, str) else v
-            )
+            out[c] = out[c].map(_cell)
     return out
 
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expectations.failing_rows import expectation_key, failing_mask
+from expectations.privacy import PERSONAL_COLUMNS
 from expectations.suites import Suite
 from radlake.config import Settings
 
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _lock = threading.Lock()
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+"""GX keeps no sample of unexpected values: its Data Docs would render them as HTML (bootstrap-table does not
+escape cells), and they may be personal data. Stewards get failing rows from our own CSV samples instead."""
 _contexts: dict[Path, Any] = {}
 
 
@@ -95,14 +101,21 @@ def validate(settings: Settings, suite: Suite, df: pd.DataFrame, *, build_docs: 
         asset = next((a for a in source.assets if a.name == suite.name), None) or source.add_dataframe_asset(suite.name)
         batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
         batch = batch or asset.add_batch_definition_whole_dataframe("whole")
-        gx_suite = gx.ExpectationSuite(name=suite.name, expectations=suite.build())
+        built = suite.build()
+        expectations = {expectation_key(e): e for e in built}
+        gx_suite = gx.ExpectationSuite(name=suite.name, expectations=built)
         gx_suite = ctx.suites.add_or_update(gx_suite)
         definition = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
         actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if build_docs else []
         checkpoint = ctx.checkpoints.add_or_update(
-            gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions)
+            gx.Checkpoint(
+                name=suite.name,
+                validation_definitions=[definition],
+                actions=actions,
+                result_format=RESULT_FORMAT,
+            )
         )
         run = checkpoint.run(batch_parameters={"dataframe": df})
     outcomes = []
@@ -113,11 +126,11 @@ def validate(settings: Settings, suite: Suite, df: pd.DataFrame, *, build_docs: 
             outcomes.append(
                 ExpectationOutcome(
                     expectation=cfg.type,
-                    column=cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list", []) or []) or None,
+                    column=_column(cfg.kwargs),
                     severity=str(getattr(cfg.severity, "value", cfg.severity)),
                     success=bool(r.success),
                     unexpected_count=res.get("unexpected_count"),
-                    unexpected_sample=[_plain(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
+                    unexpected_sample=_sample(df, expectations.get((cfg.type, _column(cfg.kwargs)))),
                 )
             )
     result = SuiteResult(
@@ -139,6 +152,23 @@ def validate(settings: Settings, suite: Suite, df: pd.DataFrame, *, build_docs: 
 
 def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _column(kwargs: Any) -> str | None:
+    return kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None
+
+
+def _sample(df: pd.DataFrame, expectation: Any) -> list[Any]:
+    """Up to five values that broke the expectation, found by our own row masks (none of a personal column)."""
+    if expectation is None:
+        return []
+    column = expectation.configuration.kwargs.get("column")
+    if column is None or column in PERSONAL_COLUMNS or column not in df.columns:
+        return []
+    mask = failing_mask(df, expectation)
+    if mask is None:
+        return []
+    return [_plain(v) for v in df.loc[mask, column].head(5).tolist()]
 
 
 def _record(settings: Settings, result: SuiteResult) -> None:
