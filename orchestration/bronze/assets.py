@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from orchestration.bronze.arrivals import files_arrived
@@ -12,6 +14,9 @@ from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import DataError
+
+if TYPE_CHECKING:
+    from ingestion.cdc.sync import SyncReport
 
 DICOM_TABLES = ("dicom_files", "dicom_instances")
 
@@ -127,6 +132,12 @@ def _cdc_specs(settings: Settings, source: str) -> list[dg.AssetSpec]:
     return specs
 
 
+def _batch_line(report: "SyncReport") -> str:
+    """A batch of a CDC sync, for the run's log."""
+    lag = "-" if report.lag_bytes is None else f"{report.lag_bytes:,} bytes / {report.lag_seconds or 0:.0f} s"
+    return f"batch {report.batches}: {report.changes:,} changes so far, position {report.position}, lag {lag}"
+
+
 def cdc_asset_name(source: str) -> str:
     """The Dagster name of a source's sync multi-asset (jobs and sensors select it by this)."""
     return f"cdc_{source}"
@@ -135,17 +146,23 @@ def cdc_asset_name(source: str) -> str:
 def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
     @dg.multi_asset(name=cdc_asset_name(source), specs=specs, can_subset=False, retry_policy=TRANSIENT_RETRY)
     def _sync(context: dg.AssetExecutionContext, radlake: RadlakeResource):
-        """One CDC batch of the source: its snapshot the first time, afterwards the changes since the last batch."""
+        """Land everything the source committed before the run started (its snapshot the first time), batch after
+        batch, up to ``cdc.max_sync_seconds``; a sync stopped by that bound marks its outputs as lagging."""
         from ingestion.cdc.sync import sync_source
 
         settings = radlake.settings()
         uris = {spec.key: catalog.uri(settings, *spec.key.path) for spec in specs}  # type: ignore[arg-type]
         before = {key: lake.table_version(settings, uri) for key, uri in uris.items()}
         try:
-            report = sync_source(settings, source)
+            report = sync_source(settings, source, on_batch=lambda r: context.log.info(_batch_line(r)))
         except DataError as err:
             raise _no_retry(err) from None
         extra = report_metadata(report)
+        # Marts built from this run are built on lagging data: say so where the UI and the stewards look
+        # (the same flag is in the source's sync record, see ingestion.cdc.status.last_sync).
+        extra["cdc/lagging"] = not report.caught_up
+        if report.warning:
+            context.log.warning(report.warning)
         for key, uri in uris.items():
             since = before[key] if before[key] is not None else -1
             yield dg.MaterializeResult(
