@@ -30,6 +30,7 @@ def _register() -> None:
         ("standardize", "standardize"),
         ("empi", "empi"),
         ("quality", "quality"),
+        ("dashboard", "dashboard"),
         ("lake", "lake"),
     ):
         try:

@@ -43,8 +43,11 @@ class Browser:
         self._from_browser, from_browser_w = os.pipe()
 
         def wire() -> None:  # the browser reads commands on fd 3 and writes replies on fd 4
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            # Through fresh copies: the pipe ends may themselves be fds 3 or 4 (dup2 onto itself keeps them
+            # non-inheritable), and one must not overwrite the other.
+            read_end, write_end = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
 
         self._proc = subprocess.Popen(
             [

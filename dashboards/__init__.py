@@ -1,0 +1,1 @@
+"""Static offline dashboards built from the analysts' warehouse, and the stewards' quality console."""

@@ -1,0 +1,234 @@
+"""Build the dashboards: run every chart's SQL on the analysts' warehouse, write data files and pages offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from dashboards import console
+from dashboards.charts import CHARTS, PAGES, Chart, Page
+from dashboards.html import MENU, chart_page, layout, script_json
+from dashboards.labels import labels as labels_of
+from radlake import warehouse
+from radlake.config import Settings
+from radlake.errors import LakeError
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+TREND_CHART = Chart(
+    "console_trend", "console", "line", "", x="built_at", series="problem", measures=("problems",),
+    date="build_date",
+)  # fmt: skip
+"""The console's trend: problem counts per build, from the console history (no SQL of its own)."""
+
+
+@dataclass
+class BuildResult:
+    """What a build wrote: the folder, its pages, and charts whose tables the warehouse lacks."""
+
+    out: Path
+    pages: list[Path] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def default_dir(settings: Settings) -> Path:
+    """``<warehouse folder>/dashboard``."""
+    return Path(settings.warehouse_path).parent / "dashboard"
+
+
+def plain(value: Any) -> Any:
+    """A DuckDB value as JSON: dates as ISO text, decimals as floats."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def query(con: Any, sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts of JSON values (the form ``data/<chart>.json`` holds)."""
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [{n: plain(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+
+
+def chart_sql(chart_or_sql: Chart | str, settings: Settings) -> str:
+    """The SQL as run: the time zone filled in (a validated IANA name: letters, digits, ``/``, ``_``, ``-``)."""
+    sql = chart_or_sql.sql if isinstance(chart_or_sql, Chart) else chart_or_sql
+    return sql.replace("{tz}", settings.timezone)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_data(out: Path, name: str, payload: dict[str, Any]) -> None:
+    """``data/<name>.json`` (the record: SQL and rows) and ``data/<name>.js`` (the same, for pages on file://).
+
+    Browsers refuse ``fetch`` of a file next to a page opened from disk, so pages load the ``.js`` twin.
+    """
+    _write(out / "data" / f"{name}.json", json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    _write(
+        out / "data" / f"{name}.js",
+        f"window.RADLAKE_DATA = window.RADLAKE_DATA || {{}};\nwindow.RADLAKE_DATA[{script_json(name)}] = "
+        f"{script_json(payload)};\n",
+    )
+
+
+def _run(con: Any, sql: str) -> tuple[list[dict[str, Any]], str | None]:
+    import duckdb
+
+    try:
+        return query(con, sql), None
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:  # a mart or column this file lacks
+        return [], str(exc).splitlines()[0]
+
+
+def _copy_static(out: Path) -> None:
+    target = out / "static"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("dashboard.js", "dashboard.css"):
+        shutil.copyfile(STATIC_DIR / name, target / name)
+    shutil.copytree(STATIC_DIR / "echarts", target / "echarts", dirs_exist_ok=True)
+
+
+def _top_raw_names(settings: Settings) -> tuple[str, list[dict[str, Any]] | None]:
+    """The stewards' top open raw exam names, read from silver/exams in the lake (names are not identifiers)."""
+    from radlake import catalog
+
+    uri = catalog.table_uri(settings, catalog.table("silver", "exams")).replace("'", "''")
+    sql = f"""select institution, raw_exam_name as raw_name, coalesce(exam_name_status, 'unmapped') as status,
+    count(*) as exams
+from delta_scan('{uri}')
+where coalesce(exam_name_status, 'unmapped') not in ('matched', 'not_exam') and raw_exam_name is not null
+group by all
+order by exams desc, institution, raw_name
+limit 20"""
+    try:
+        con = warehouse.connect(settings)
+    except LakeError:
+        return sql, None
+    try:
+        return sql, query(con, sql)
+    except Exception:
+        return sql, None
+    finally:
+        con.close()
+
+
+def build_dashboards(settings: Settings, out: Path | None = None) -> BuildResult:
+    """Write the dashboards for ``settings`` into ``out`` (default :func:`default_dir`).
+
+    Parameters
+    ----------
+    settings
+        The analysts' warehouse (``settings.warehouse_path``), language and console thresholds (``ui``).
+    out
+        Target folder; its ``data/`` is replaced, other files are overwritten in place.
+
+    Returns
+    -------
+    BuildResult
+        Pages written, rows per chart, and charts left empty because their mart is missing.
+
+    Raises
+    ------
+    LakeError
+        The warehouse does not exist or cannot be opened.
+    """
+    out = (out or default_dir(settings)).resolve()
+    result = BuildResult(out=out)
+    words = labels_of(settings.ui.language)
+    generated = console.now_utc()
+    if (out / "data").is_dir():
+        shutil.rmtree(out / "data")
+    con = warehouse.connect(settings)
+    try:
+        for chart in CHARTS:
+            sql = chart_sql(chart, settings)
+            rows, missing = _run(con, sql)
+            payload: dict[str, Any] = {"sql": sql, "rows": rows}
+            if missing:
+                payload["missing"] = missing
+                result.missing[chart.id] = missing
+            write_data(out, chart.id, payload)
+            result.rows[chart.id] = len(rows)
+        by_inst: dict[str, list[dict[str, Any]]] = {}
+        by_device: dict[str, list[dict[str, Any]]] = {}
+        for problem in console.PROBLEMS:
+            rows, missing = _run(con, problem.by_institution)
+            write_data(
+                out,
+                f"console_{problem.id}",
+                {"sql": problem.by_institution, "rows": rows, **({"missing": missing} if missing else {})},
+            )
+            by_inst[problem.id] = rows
+            if missing:
+                result.missing[f"console_{problem.id}"] = missing
+            if problem.by_device:
+                rows, missing = _run(con, problem.by_device)
+                write_data(out, f"console_{problem.id}_devices", {"sql": problem.by_device, "rows": rows})
+                by_device[problem.id] = rows
+    finally:
+        con.close()
+    _copy_static(out)
+
+    for page in PAGES:
+        charts = [c for c in CHARTS if c.page == page.id]
+        result.pages.append(out / f"{page.id}.html")
+        _write(out / f"{page.id}.html", chart_page(page, charts, words, lang=settings.ui.language, generated=generated))
+
+    # The stewards' console: today's problems (static tables) and their trend over builds (a filtered chart).
+    current = [
+        {"problem": p, "institution": r["institution"], "problems": plain(r["problems"]), "base": plain(r["base"])}
+        for p, rows in by_inst.items()
+        for r in rows
+    ]
+    history = console.record_history(settings, current, generated)
+    write_data(
+        out,
+        TREND_CHART.id,
+        {"sql": None, "source": console.history_path(settings).name, "rows": console.trend_rows(history)},
+    )
+    names_sql, names = _top_raw_names(settings)
+    if names is not None:
+        write_data(out, "console_top_raw_names", {"sql": names_sql, "rows": names})
+    quality_index = settings.quality_dir / "index.html"
+    quality_href = Path(os.path.relpath(quality_index, out)).as_posix() if quality_index.is_file() else None
+    static = console.render_console(by_inst, by_device, names, settings, words, quality_href=quality_href)
+    console_page = Page("console", (TREND_CHART.id,), ())
+    _write(
+        out / "console.html",
+        chart_page(
+            console_page, [TREND_CHART], words, lang=settings.ui.language, generated=generated, extra_body=static
+        ),
+    )
+    result.pages.append(out / "console.html")
+
+    menu = "".join(f"<li><a href='{escape(p)}.html'>{escape(words['page_' + p])}</a></li>" for p in MENU)
+    _write(
+        out / "index.html",
+        layout(
+            words["site"],
+            f"<ul class='menu'>{menu}</ul>",
+            lang=settings.ui.language,
+            labels=words,
+            current="",
+            generated=generated,
+        ),
+    )
+    result.pages.insert(0, out / "index.html")
+    return result

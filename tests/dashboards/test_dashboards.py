@@ -1,0 +1,202 @@
+"""The dashboards of the shared demo: every number traceable, figures equal to the lake, pages as a person sees them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from dashboards.build import build_dashboards, default_dir, query
+from dashboards.charts import CHARTS, PAGES
+from radlake import catalog, warehouse
+from radlake.config import Settings, load_settings
+from tests.quality.cdp import Browser
+from tests.quality.hostile import PAYLOADS, assert_no_payload_ran, raw_payloads
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+PAGE_IDS = [p.id for p in PAGES] + ["console"]
+IDENTIFIER_COLUMNS = ("accession_number", "study_instance_uid", "series_instance_uid", "subject_uid", "mrn")
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def built(demo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+    """The demo's settings and a fresh dashboard build of its warehouse."""
+    workdir, _ = demo_run
+    settings = load_settings(workdir / "radlake.yaml")
+    out = tmp_path_factory.mktemp("dashboard")
+    result = build_dashboards(settings, out)
+    assert result.missing == {}, result.missing
+    return settings, out
+
+
+def _lake_table(settings: Settings, layer: str, name: str):
+    dt = DeltaTable(catalog.table_uri(settings, catalog.table(layer, name)))
+    return pq.read_table(dt.file_uris())
+
+
+def test_the_demo_run_built_the_dashboards(demo_run) -> None:
+    workdir, _ = demo_run
+    folder = default_dir(load_settings(workdir / "radlake.yaml"))
+    assert (folder / "index.html").is_file() and (folder / "console.html").is_file()
+
+
+def test_every_chart_sql_returns_its_rows_again(built) -> None:
+    settings, out = built
+    con = warehouse.connect(settings)
+    try:
+        files = sorted((out / "data").glob("*.json"))
+        assert len(files) >= len(CHARTS)
+        checked = 0
+        for path in files:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            assert set(record) >= {"sql", "rows"}, path
+            if record["sql"] is None:
+                continue
+            assert query(con, record["sql"]) == record["rows"], path.name
+            checked += 1
+        assert checked >= len(CHARTS)
+    finally:
+        con.close()
+
+
+def _rows(out: Path, chart_id: str) -> list[dict]:
+    return json.loads((out / "data" / f"{chart_id}.json").read_text(encoding="utf-8"))["rows"]
+
+
+def test_three_headline_figures_equal_the_lake(built) -> None:
+    settings, out = built
+    exams = _lake_table(settings, "silver", "exams")
+    performed = exams.filter(pc.is_valid(exams["exam_started_at"]))
+    # Exams on the exam-operations page = performed exams in silver.
+    assert sum(r["exams"] for r in _rows(out, "exams_by_day")) == performed.num_rows
+    # Exams still without a standard code (unmapped + review) = performed exams whose name status is open.
+    status = pc.fill_null(performed["exam_name_status"], "unmapped").to_pylist()
+    open_names = sum(1 for s in status if s not in ("matched",))
+    coverage = _rows(out, "coverage_by_day")
+    assert sum(r["unmapped"] + r["review"] for r in coverage) == open_names
+    # Instances on the data-assets page = distinct SOP instances landed in bronze that belong to a study.
+    instances = _lake_table(settings, "bronze", "dicom_instances")
+    with_study = instances.filter(pc.is_valid(instances["study_instance_uid"]))
+    assert sum(r["instances"] for r in _rows(out, "assets_by_month")) == len(
+        set(with_study["sop_instance_uid"].to_pylist())
+    )
+
+
+def test_data_files_hold_no_identifiers(built) -> None:
+    settings, out = built
+    exams = _lake_table(settings, "silver", "exams")
+    accessions = {a for a in exams["accession_number"].to_pylist() if a}
+    mrns = {m for m in exams["mrn"].to_pylist() if m}
+    text = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.suffix in (".json", ".html"))
+    for column in IDENTIFIER_COLUMNS:
+        assert f'"{column}"' not in text
+    leaked = [v for v in accessions | mrns if v in text]
+    assert leaked == []
+
+
+def test_pages_render_offline_and_filters_change_the_numbers(built) -> None:
+    _, out = built
+    with Browser() as browser:
+        for page_id in PAGE_IDS:
+            log = browser.open(out / f"{page_id}.html", ready="document.body.getAttribute('data-rendered') >= 1")
+            assert log.errors == [], (page_id, log.errors)
+            assert [u for u in log.requests if not u.startswith(("file:", "data:"))] == [], page_id
+            charts = browser.evaluate(
+                "Array.from(document.querySelectorAll('.chart')).map(e => [e.id, e.dataset.kind,"
+                " e.querySelectorAll('canvas').length, Number(e.dataset.total), Number(e.dataset.rows),"
+                " e.querySelectorAll('td').length])"
+            )
+            assert charts, page_id
+            for chart_id, kind, canvases, total, rows, cells in charts:
+                assert rows > 0 and total > 0, (page_id, chart_id)
+                assert canvases >= 1 if kind != "table" else cells > 0, (page_id, chart_id)
+            # Pixels were drawn: the first chart's canvas is not blank.
+            inked = browser.evaluate(
+                "(() => { const c = document.querySelector('.chart canvas'); const d = c.getContext('2d')"
+                ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
+                " for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()"
+            )
+            assert inked > 1000, page_id
+            browser.screenshot(ARTIFACTS / f"dashboard_{page_id}.png")
+            if page_id == "console":
+                continue
+            before = browser.evaluate(
+                "Array.from(document.querySelectorAll('.kpi-value')).map(e => e.dataset.value).join('|')"
+            )
+            institutions = browser.evaluate("Array.from(document.getElementById('f-inst').options).map(o => o.value)")
+            assert len(institutions) >= 3, page_id  # "all" and at least two institutions
+            browser.evaluate(
+                f"(() => {{ const s = document.getElementById('f-inst'); s.value = {json.dumps(institutions[1])};"
+                " s.dispatchEvent(new Event('change')); return true; })()"
+            )
+            after = browser.evaluate(
+                "Array.from(document.querySelectorAll('.kpi-value')).map(e => e.dataset.value).join('|')"
+            )
+            assert after != before, page_id
+            # A date range that ends on the first day shows fewer rows than the whole span.
+            shrunk = browser.evaluate(
+                "(() => { const f = document.getElementById('f-from'), t = document.getElementById('f-to');"
+                " const rows = () => Array.from(document.querySelectorAll('.chart')).map(e => Number(e.dataset.rows));"
+                " document.getElementById('f-reset').click(); const all = rows(); t.value = f.value;"
+                " t.dispatchEvent(new Event('change')); const few = rows();"
+                " return all.some((n, i) => few[i] < n); })()"
+            )
+            assert shrunk, page_id
+
+
+def test_english_labels_with_ui_language_en(built, tmp_path: Path) -> None:
+    settings, _ = built
+    english = settings.model_copy(update={"ui": settings.ui.model_copy(update={"language": "en"})})
+    out = tmp_path / "en"
+    build_dashboards(english, out)
+    page = (out / "exams.html").read_text(encoding="utf-8")
+    assert "Exam operations" in page and 'lang="en"' in page and "检查业务" not in page
+    assert "检查业务" in (built[1] / "exams.html").read_text(encoding="utf-8")
+
+
+def test_hostile_names_render_as_text(built, tmp_path: Path) -> None:
+    """Every text column of every mart filled with script payloads: the pages show them, and none runs."""
+    settings, _ = built
+    hostile_db = tmp_path / "hostile.duckdb"
+    shutil.copyfile(settings.warehouse_path, hostile_db)
+    con = duckdb.connect(str(hostile_db))
+    try:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        for table in tables:
+            cols = con.execute(
+                "select column_name from information_schema.columns where table_name = ? and data_type = 'VARCHAR'",
+                [table],
+            ).fetchall()
+            for i, (col,) in enumerate(cols):
+                if col in ("timeliness", "mapping_status"):  # statuses the charts filter on keep their meaning
+                    continue
+                # One payload per distinct value, so groups stay apart and every payload reaches a page.
+                con.execute(
+                    f'update "{table}" set "{col}" = ? || "{col}" where "{col}" is not null',
+                    [PAYLOADS[i % len(PAYLOADS)]],
+                )
+    finally:
+        con.close()
+    hostile = settings.model_copy(update={"warehouse": str(hostile_db)})
+    out = tmp_path / "dash"
+    build_dashboards(hostile, out)
+    for page in out.glob("*.html"):
+        assert raw_payloads(page.read_text(encoding="utf-8")) == [], page.name
+    with Browser() as browser:
+        for page_id in PAGE_IDS:
+            ready = "document.body.getAttribute('data-rendered') >= 1"
+            assert_no_payload_ran(browser, out / f"{page_id}.html", ready=ready)
+            assert browser.log.errors == [], (page_id, browser.log.errors)
+        # The payloads are there, as text: in the filter's options and the console's tables.
+        options = browser.evaluate("Array.from(document.getElementById('f-inst').options).map(o => o.text).join(' ')")
+        assert "<script>" in options or "onerror" in options or "<svg" in options
+        browser.screenshot(ARTIFACTS / "dashboard_hostile_console.png")
