@@ -28,6 +28,7 @@ def cli_commands() -> Commands:
         "dagster-daemon": set(command_paths(daemon_cli)),
         "dagster-webserver": None,
         "dbt": None,
+        "sail": None,  # a Rust CLI: tests/infra/test_k8s_sail.py runs its `spark server` for real
     }
 
 

@@ -12,12 +12,26 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 IMAGE_ROOT = "/opt/radlake"  # where infra/docker/Dockerfile puts the repository
 VENV_BIN = Path(sys.executable).parent
-ENTRY_POINTS = ("dagster", "dagster-webserver", "dagster-daemon", "dbt", "radlake")
+ENTRY_POINTS = ("dagster", "dagster-webserver", "dagster-daemon", "dbt", "radlake", "sail")
 IMAGE_FILES = {
     "/opt/dagster/workspace.yaml": INFRA / "dagster" / "workspace.yaml",
     "/opt/dagster/home/dagster.yaml": INFRA / "dagster" / "dagster.yaml",
 }
 """Files the Dockerfile copies to fixed places outside the repository folder."""
+
+
+def kustomize(folder: Path) -> list[dict] | None:
+    """The objects ``kubectl kustomize FOLDER`` renders (images renamed, namespace set, patches applied), or
+    None when kubectl is not installed."""
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
 
 
 def load_all(path: Path) -> list:

@@ -203,7 +203,9 @@ def test_images_are_pinned_by_version(rendered: dict) -> None:
         image = service["image"]
         repo, _, tag = image.rpartition(":")
         assert repo and tag and "/" not in tag, f"{name}: {image} has no tag"
-        assert tag != "latest" and re.search(r"\d+\.\d+|^RELEASE\.\d{4}-", tag), f"{name}: {image} is not pinned to a version"
+        assert tag != "latest" and re.search(r"\d+\.\d+|^RELEASE\.\d{4}-", tag), (
+            f"{name}: {image} is not pinned to a version"
+        )
 
 
 def test_each_container_gets_only_its_own_secrets(compose: dict) -> None:

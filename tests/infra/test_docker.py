@@ -53,9 +53,9 @@ def test_stages_and_commands(dockerfile: Path, check_command) -> None:
     instructions = _instructions(dockerfile)
     froms = [a for i, a in instructions if i == "FROM" and " AS " in a.upper()]
     stages = [re.split(r"\s+AS\s+", a, flags=re.IGNORECASE)[1] for a in froms]
-    assert stages == ["radlake", "spark-connect"]
+    assert stages == ["radlake", "spark-connect", "sail"]
     commands = [json.loads(a) for i, a in instructions if i == "CMD"]
-    assert len(commands) == 2
+    assert len(commands) == 3
     for command in commands:
         check_command(command)
 
@@ -95,3 +95,13 @@ def test_wheelhouse_requirements_come_from_the_lock() -> None:
     text = (INFRA / "docker" / "build-wheelhouse.sh").read_text()
     assert "export --frozen --no-dev" in text
     assert "--no-index" in text  # the install line it documents
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_the_sail_image_is_the_radlake_image(dockerfile: Path) -> None:
+    """Sail's workers run Python UDFs that import radlake: the sail stage adds nothing fetched at build or run."""
+    instructions = _instructions(dockerfile)
+    start = next(i for i, (ins, args) in enumerate(instructions) if ins == "FROM" and args.endswith("AS sail"))
+    assert instructions[start][1].split()[0] == "radlake"
+    assert [ins for ins, _ in instructions[start + 1 :]] == ["EXPOSE", "CMD"]
+    assert json.loads(instructions[-1][1])[:3] == ["sail", "spark", "server"]

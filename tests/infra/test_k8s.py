@@ -1,4 +1,5 @@
-"""infra/k8s: the manifests parse, hang together (names, keys, volumes) and run commands that exist."""
+"""infra/k8s: the manifests parse, hang together (names, keys, volumes) and run commands that exist; only the
+UI proxy and the DICOM port are reachable from outside, images are pinned, each container has its own secrets."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import re
 
 import pytest
 import yaml
-from infra_files import INFRA, load_all
+from infra_files import INFRA, kustomize, load_all
 
 K8S = INFRA / "k8s"
 WORKLOADS = {"Deployment", "StatefulSet"}
+SECRET_KEYS = (
+    "DAGSTER_PG_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "RADLAKE_PSEUDONYM_KEY",
+    "PGPASSWORD",
+    "RADLAKE_ALERT_WEBHOOK",
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +84,7 @@ def test_secrets_come_from_one_secret_and_config_keys_exist(objects: list[dict])
     assert not _by_kind(objects, "Secret"), "secrets are created by the operator, not shipped"
     text = "\n".join(yaml.safe_dump(o) for o in objects)
     refs = set(re.findall(r"secretKeyRef:\s*\n\s*key: (\S+)\s*\n\s*name: (\S+)", text))
-    assert refs and refs <= {
-        (k, "radlake-secrets") for k in ("DAGSTER_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    }
+    assert refs and refs <= {(k, "radlake-secrets") for k in SECRET_KEYS}
     for _, container in _containers(objects):
         for env in container.get("env", []):
             ref = env.get("valueFrom", {}).get("configMapKeyRef")
@@ -86,11 +93,11 @@ def test_secrets_come_from_one_secret_and_config_keys_exist(objects: list[dict])
         for source in container.get("envFrom", []):
             if "configMapRef" in source:
                 assert source["configMapRef"]["name"] in configmaps
-            if "secretRef" in source:
-                assert source["secretRef"]["name"] == "radlake-secrets"
+            assert "secretRef" not in source, "a whole secret in one container: give it its keys only"
     documented = (K8S / "kustomization.yaml").read_text()
-    for key in ("DAGSTER_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for key in SECRET_KEYS:
         assert f"--from-literal={key}=" in documented
+    assert "RADLAKE_PSEUDONYM_SALT" not in text
 
 
 def test_volumes_refer_to_claims_and_configmaps_that_exist(objects: list[dict]) -> None:
@@ -122,6 +129,8 @@ def test_config_copies_match_the_repository_files(objects: list[dict]) -> None:
     ]
     for embedded, path in pairs:
         assert yaml.safe_load(embedded) == yaml.safe_load(path.read_text()), f"configmap copy of {path.name} drifted"
+    nginx = configmaps["ui-proxy-config"]["data"]["dagster.conf"]
+    assert nginx == (INFRA / "nginx" / "dagster.conf").read_text(), "the proxy's nginx config drifted from compose's"
 
 
 def test_radlake_yaml_names_the_spark_service(objects: list[dict], tmp_path) -> None:
@@ -136,3 +145,147 @@ def test_radlake_yaml_names_the_spark_service(objects: list[dict], tmp_path) -> 
     env = _by_kind(objects, "ConfigMap")["radlake-env"]["data"]
     assert env["RADLAKE_CODE_LOCATION_HOST"] in _by_kind(objects, "Service")
     assert env["DAGSTER_PG_HOST"] in _by_kind(objects, "Service")
+
+
+# --- exposure, pins and secrets (issue 12, item 6) -------------------------------------------------------------
+
+SECRETS_OF = {
+    "code-location": {
+        "DAGSTER_PG_PASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "RADLAKE_PSEUDONYM_KEY",
+        "PGPASSWORD",
+        "RADLAKE_ALERT_WEBHOOK",
+    },
+    "dagster-webserver": {"DAGSTER_PG_PASSWORD"},
+    "dagster-daemon": {"DAGSTER_PG_PASSWORD"},
+    "dagster-postgres": {"DAGSTER_PG_PASSWORD"},
+    "spark-connect": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "dicom-receiver": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "ui-proxy": set(),
+    "sail-server": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+}
+PUBLIC = {("ui-proxy", 8443), ("dicom-receiver", 11112)}
+"""(pod, port) pairs anyone may reach; every other port answers radlake's own pods only."""
+
+
+@pytest.fixture(scope="module")
+def rendered(objects: list[dict]) -> list[dict]:
+    """What `kubectl kustomize infra/k8s` makes of the manifests (the raw files where kubectl is missing)."""
+    return kustomize(K8S) or objects
+
+
+def _pod_name(workload: dict) -> str:
+    return workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+
+
+def _secret_keys(pod_spec: dict) -> set[str]:
+    keys = set()
+    for container in pod_spec["containers"]:
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                keys.add(ref["key"])
+    return keys
+
+
+def _sources(policies: list[dict], pod: dict[str, str], port: int) -> set[str]:
+    """Which pods (by app.kubernetes.io/name) may open ``port`` of a pod with labels ``pod``; "*" is anyone."""
+    found: set[str] = set()
+    for policy in policies:
+        if not policy["spec"]["podSelector"].get("matchLabels", {}).items() <= pod.items():
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            if ports and port not in ports:
+                continue
+            if "from" not in rule:
+                found.add("*")
+            for peer in rule.get("from", []):
+                if "ipBlock" in peer or "namespaceSelector" in peer:
+                    found.add("*")
+                else:
+                    found.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+    return found
+
+
+def test_only_the_ui_proxy_and_the_dicom_port_leave_the_cluster(rendered: list[dict]) -> None:
+    exposed = {
+        o["metadata"]["name"]
+        for o in rendered
+        if o["kind"] == "Service" and o["spec"].get("type", "ClusterIP") in ("NodePort", "LoadBalancer")
+    }
+    assert exposed == {"ui-proxy", "dicom-receiver"}
+    assert not [o for o in rendered if o["kind"] in ("Ingress", "Route")]
+    for o in rendered:
+        if o["kind"] in WORKLOADS:
+            spec = o["spec"]["template"]["spec"]
+            assert not spec.get("hostNetwork"), o["metadata"]["name"]
+            for c in spec["containers"]:
+                assert all("hostPort" not in p for p in c.get("ports", [])), o["metadata"]["name"]
+    webserver = _by_kind(rendered, "Service")["webserver"]
+    assert webserver["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert all(p["port"] != 4040 for p in _by_kind(rendered, "Service")["spark-connect"]["spec"]["ports"])
+
+
+def test_network_policies_close_every_other_port(rendered: list[dict]) -> None:
+    policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
+    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"], "a default-deny policy for every pod"
+    reachable = {}
+    for o in rendered:
+        if o["kind"] not in WORKLOADS:
+            continue
+        labels = o["spec"]["template"]["metadata"]["labels"]
+        for c in o["spec"]["template"]["spec"]["containers"]:
+            for p in c.get("ports", []):
+                reachable[(_pod_name(o), p["containerPort"])] = _sources(policies, labels, p["containerPort"])
+    assert {k for k, v in reachable.items() if "*" in v} == PUBLIC
+    assert reachable[("dagster-webserver", 3000)] == {"ui-proxy"}
+    assert reachable[("code-location", 4000)] == {"dagster-webserver", "dagster-daemon"}
+    assert reachable[("dagster-postgres", 5432)] == {"dagster-webserver", "dagster-daemon", "code-location"}
+    assert reachable[("spark-connect", 15002)] == {"code-location"}
+    assert reachable[("spark-connect", 4040)] == set(), "the Spark UI answers no one"
+
+
+def test_images_are_pinned_by_version(rendered: list[dict]) -> None:
+    tags = {i["name"]: i["newTag"] for i in yaml.safe_load((K8S / "kustomization.yaml").read_text())["images"]}
+    for _, container in _containers(rendered):
+        image = container["image"]
+        if ":" not in image:  # the raw files (no kubectl): kustomization.yaml names the tag
+            image = f"{image}:{tags[image]}"
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{image} is not pinned to a version"
+
+
+def test_each_container_gets_only_its_own_secrets(rendered: list[dict]) -> None:
+    seen = {}
+    for o in rendered:
+        if o["kind"] not in WORKLOADS:
+            continue
+        spec = o["spec"]["template"]["spec"]
+        seen[_pod_name(o)] = _secret_keys(spec)
+        mounted = set()
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                mounted.add(volume["secret"]["secretName"])
+            for source in volume.get("projected", {}).get("sources", []):
+                if "secret" in source:
+                    mounted.add(source["secret"]["name"])
+        expected = {"radlake-ui-auth", "radlake-ui-tls"} if _pod_name(o) == "ui-proxy" else set()
+        assert mounted == expected, _pod_name(o)
+    for name, keys in seen.items():
+        assert keys == SECRETS_OF[name], f"{name} gets {sorted(keys)}, should get {sorted(SECRETS_OF[name])}"
+    pseudonym_holders = {name for name, keys in seen.items() if "RADLAKE_PSEUDONYM_KEY" in keys}
+    assert pseudonym_holders == {"code-location"}
+
+
+def test_kubectl_renders_the_manifests(objects: list[dict]) -> None:
+    rendered = kustomize(K8S)
+    if rendered is None:
+        pytest.skip("kubectl is not installed: the raw manifests were checked instead")
+    assert {(o["kind"], o["metadata"]["name"]) for o in rendered} == {
+        (o["kind"], o["metadata"]["name"]) for o in objects
+    }
+    assert all(o["metadata"].get("namespace") == "radlake" for o in rendered if o["kind"] != "Namespace")
