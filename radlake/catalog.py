@@ -70,6 +70,9 @@ class TableSpec:
     schema
         The table's columns (Arrow); None where the columns follow the source (CDC tables) or the frames of
         the job (the EMPI tables).
+    zorder_by
+        Columns upkeep Z-orders the files of each partition by (what readers filter on within a partition);
+        empty: plain compaction (:mod:`radlake.maintenance`).
     """
 
     layer: Layer
@@ -82,6 +85,7 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     pii: bool = field(default=False, compare=False)
     schema: pa.Schema | None = field(default=None, compare=False)
+    zorder_by: tuple[str, ...] = ()
 
     @property
     def producer(self) -> str:
@@ -157,6 +161,8 @@ _TABLES: tuple[TableSpec, ...] = (
         writer="transforms.exams.job:build_exams_table",
         consumers=("dbt: all marts", "expectations.silver"),
         partition_by=("exam_date",),
+        # The marts and dashboards select by institution and modality within an exam day.
+        zorder_by=("institution", "modality"),
     ),
     TableSpec(
         layer="silver",

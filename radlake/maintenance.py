@@ -149,7 +149,8 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
     target = settings.retention.target_file_mb * 1024 * 1024
     partitions = _partitions_to_rewrite(files, target)
     spec = _spec(key)
-    zorder = getattr(spec, "zorder_by", ()) if spec is not None else ()
+    columns = {f.name for f in dt.schema().fields}
+    zorder = tuple(c for c in spec.zorder_by if c in columns) if spec is not None else ()
     if partitions:
         report.partitions_rewritten = len(partitions)
         report.steps.append(f"{'z-order' if zorder else 'compact'} {len(partitions)} partition(s)")

@@ -25,6 +25,17 @@ def _days(settings) -> Counter[str]:
     return Counter(str(d) for d in data["exam_date"].to_pylist())
 
 
+def _files_by_day(settings, uri: str) -> dict[str, set[str]]:
+    """The data files of each exam_date partition of the current snapshot."""
+    import pyarrow as pa
+
+    actions = pa.table(lake.open_table(settings, uri).get_add_actions(flatten=True))
+    out: dict[str, set[str]] = {}
+    for path, day in zip(actions["path"].to_pylist(), actions["partition.exam_date"].to_pylist(), strict=True):
+        out.setdefault(str(day), set()).add(path)
+    return out
+
+
 def test_two_day_backfill_from_the_cli(demo_run) -> None:
     import dagster as dg
 
@@ -35,6 +46,9 @@ def test_two_day_backfill_from_the_cli(demo_run) -> None:
     uri = catalog.table_uri(settings, catalog.table("silver", "exams"))
     version_before = lake.table_version(settings, uri)
     days_before = _days(settings)
+    files_before = _files_by_day(settings, uri)
+    selected = {str(first), str(last)}
+    assert selected <= set(files_before) and set(files_before) - selected, "the demo must have days outside the range"
 
     env = {**os.environ, "RADLAKE_CONFIG": str(summary.config), "DAGSTER_HOME": str(workdir / ".dagster")}
     result = subprocess.run(
@@ -60,6 +74,13 @@ def test_two_day_backfill_from_the_cli(demo_run) -> None:
     # One replaceWhere commit for the whole range, and the same exams per day as before.
     assert lake.table_version(settings, uri) == version_before + 1
     assert _days(settings) == days_before
+    # Only the selected days were rewritten: every other day keeps exactly its files, each selected day has new ones.
+    files_after = _files_by_day(settings, uri)
+    for day, files in files_before.items():
+        if day in selected:
+            assert files_after[day].isdisjoint(files), day
+        else:
+            assert files_after[day] == files, day
 
     with dg.DagsterInstance.from_config(str(workdir / ".dagster")) as instance:
         runs = instance.get_runs(limit=1)

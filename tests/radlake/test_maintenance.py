@@ -148,3 +148,29 @@ def test_maintain_command_prints_each_table(settings: Settings, tmp_path: Path) 
 def test_log_must_outlive_the_files_it_describes() -> None:
     with pytest.raises(ValueError, match="log_days must be at least deleted_file_days"):
         RetentionConfig(deleted_file_days=30, log_days=7)
+
+
+def test_tables_the_catalog_zorders_are_zordered_per_partition(settings: Settings) -> None:
+    from radlake import catalog
+
+    spec = catalog.table("silver", "exams")
+    assert spec.zorder_by
+    uri = catalog.table_uri(settings, spec)
+    for i in range(6):
+        batch = pa.table(
+            {
+                "exam_date": [f"2026-11-0{1 + i % 2}"] * 2,
+                "institution": [f"H0{i % 3}", "H09"],
+                "modality": ["CT", "MR"],
+                "accession_number": [f"A{i}a", f"A{i}b"],
+            }
+        )
+        lake.append_idempotent(settings, uri, batch, app_id="t", txn_version=i, partition_by=["exam_date"])
+    before = sorted(lake.read_arrow(settings, uri)["accession_number"].to_pylist())
+
+    [report] = maintenance.maintain(settings, ["silver/exams"])
+
+    assert "z-order 2 partition(s)" in report.steps
+    assert report.files_after == 2
+    assert sorted(lake.read_arrow(settings, uri)["accession_number"].to_pylist()) == before
+    assert maintenance.maintain(settings, ["silver/exams"])[0].steps == []
