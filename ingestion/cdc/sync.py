@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 REFRESH_INTERVAL_S = 5.0  # stream mode: how often the catalog is re-read (new tables, dropped tables)
 RECONCILE_INTERVAL_S = 60.0  # stream mode, query mode: how often keys are compared to catch deletes
+RECORD_INTERVAL_S = 60.0  # stream mode: how often the outcome is recorded for `radlake cdc status`
 
 
 __all__ = [
@@ -664,6 +665,7 @@ def stream_source(
     with _source_lock(settings, source_name):
         cap = _Capture(settings, source_name, progress)
         backoff = 1.0
+        recorded_at = -RECORD_INTERVAL_S
         try:
             while not stop_event.is_set():
                 try:
@@ -682,6 +684,9 @@ def stream_source(
                     raise
                 if on_batch is not None:
                     on_batch(report)
+                if time.monotonic() - recorded_at >= RECORD_INTERVAL_S:  # clears a failure recorded before
+                    record_sync(settings, source_name, report=report)
+                    recorded_at = time.monotonic()
                 if report.drained and report.kind != "snapshot":
                     stop_event.wait(poll_interval)
         finally:
