@@ -95,6 +95,7 @@ class Progress:
         self._lock = threading.Lock()
         self._rich: object | None = None
         self._depth = 0
+        self._current: Phase | None = None
 
     def __enter__(self) -> Progress:
         self._depth += 1
@@ -117,6 +118,9 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._current is not None:
+            self.finish(self._current)
+            self._current = None
         self._depth -= 1
         if self._depth == 0 and self._rich is not None:
             self._rich.stop()  # type: ignore[attr-defined]
@@ -125,22 +129,38 @@ class Progress:
     @contextmanager
     def phase(self, name: str, total: int | None = None) -> Iterator[Phase]:
         """Run one step: shown while it runs, its time added to ``timings[name]`` when it ends."""
+        step = self.start(name, total)
+        try:
+            yield step
+        finally:
+            self.finish(step)
+
+    def start(self, name: str, total: int | None = None) -> Phase:
+        """Begin a phase without a ``with`` block (end it with :meth:`finish`)."""
         step = Phase(self, name, total)
         if self._rich is not None:
             step._task = self._rich.add_task(name, total=total)  # type: ignore[attr-defined]
         elif self.mode == "plain":
             self._line(f"{name} …" if total is None else f"{name} … (0/{total:,})")
-        try:
-            yield step
-        finally:
-            seconds = step.seconds
-            with self._lock:
-                self.timings[name] = self.timings.get(name, 0.0) + seconds
-            if self._rich is not None and step._task is not None:
-                done = step.total if step.total is not None else 1
-                self._rich.update(step._task, total=done, completed=done)  # type: ignore[attr-defined]
-            elif self.mode == "plain":
-                self._line(f"{name} done in {seconds:.1f} s")
+        return step
+
+    def finish(self, step: Phase) -> None:
+        """End a phase begun with :meth:`start`: its bar completes and its time is kept."""
+        seconds = step.seconds
+        with self._lock:
+            self.timings[step.name] = self.timings.get(step.name, 0.0) + seconds
+        if self._rich is not None and step._task is not None:
+            done = step.total if step.total is not None else 1
+            self._rich.update(step._task, total=done, completed=done)  # type: ignore[attr-defined]
+        elif self.mode == "plain":
+            self._line(f"{step.name} done in {seconds:.1f} s")
+
+    def step(self, name: str) -> Phase:
+        """End the phase the last ``step`` began (if any) and begin the next: for code that reports by messages."""
+        if self._current is not None:
+            self.finish(self._current)
+        self._current = self.start(name)
+        return self._current
 
     def note(self, text: str) -> None:
         """A line of information (not a phase)."""

@@ -50,3 +50,18 @@ def test_mode_quiet_under_pytest_and_overridable(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("RADLAKE_PROGRESS")
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     assert detect_mode(io.StringIO()) == "plain"
+
+
+def test_steps_end_each_other_and_the_last_ends_with_the_block() -> None:
+    out = io.StringIO()
+    with Progress("radlake demo", mode="plain", stream=out) as progress:
+        progress.step("simulating")
+        progress.step("materialising")
+    lines = out.getvalue().splitlines()
+    assert [line.split(" done in")[0] for line in lines] == [
+        "radlake demo: simulating …",
+        "radlake demo: simulating",
+        "radlake demo: materialising …",
+        "radlake demo: materialising",
+    ]
+    assert set(progress.timings) == {"simulating", "materialising"}
