@@ -118,121 +118,174 @@ def _new_order(
     return "new_order"
 
 
+@dataclass
+class _Tick:
+    """What one change needs: the institution's connection and ids, the random source and the moment."""
+
+    house: _House
+    rng: random.Random
+    ts: datetime
+    items: list[Any]
+    billing: list[str]
+    spell: Any
+
+    def pick(self, sql: str) -> Any:
+        return self.house.pick(self.rng, sql)
+
+    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.house.conn.execute(sql, params)
+
+
+_RECENT = "ORDER BY order_id DESC LIMIT 30"
+
+
+def _new_order_change(t: _Tick, kind: str) -> str | None:
+    return _new_order(t.house, t.rng, t.ts, t.items, t.billing, t.spell)
+
+
+def _order_status_change(t: _Tick, kind: str) -> str | None:
+    statuses = "('ordered')" if kind == "schedule" else "('ordered', 'scheduled')"
+    oid = t.pick(f"SELECT order_id FROM ris.exam_orders WHERE status IN {statuses} AND modality IS NOT NULL {_RECENT}")
+    if oid is None:
+        return None
+    status = "scheduled" if kind == "schedule" else "cancelled"
+    t.execute("UPDATE ris.exam_orders SET status = %s, updated_at = %s WHERE order_id = %s", (status, t.ts, oid))
+    return kind
+
+
+def _start_exam(t: _Tick, kind: str) -> str | None:
+    row = t.house.conn.execute(
+        "SELECT order_id, modality FROM ris.exam_orders WHERE status IN ('ordered', 'scheduled') "
+        f"AND modality IS NOT NULL {_RECENT}"
+    ).fetchall()
+    if not row:
+        return None
+    oid, modality = t.rng.choice(row)
+    device = t.rng.choice(t.house.devices.get(modality) or [None])
+    t.execute(
+        "INSERT INTO ris.exam_records VALUES (%s, %s, %s, %s, NULL, %s, %s)",
+        (t.house.take("record"), oid, device, t.ts, t.rng.choice(t.house.staff or ["技师"]), t.ts),
+    )
+    t.execute("UPDATE ris.exam_orders SET status = 'in_progress', updated_at = %s WHERE order_id = %s", (t.ts, oid))
+    return kind
+
+
+def _finish_exam(t: _Tick, kind: str) -> str | None:
+    oid = t.pick(f"SELECT order_id FROM ris.exam_orders WHERE status = 'in_progress' {_RECENT}")
+    if oid is None:
+        return None
+    t.execute("UPDATE ris.exam_records SET ended_at = %s, updated_at = %s WHERE order_id = %s", (t.ts, t.ts, oid))
+    t.execute("UPDATE ris.exam_orders SET status = 'completed', updated_at = %s WHERE order_id = %s", (t.ts, oid))
+    return kind
+
+
+def _write_report(t: _Tick, kind: str) -> str | None:
+    oid = t.pick(
+        "SELECT o.order_id FROM ris.exam_orders o WHERE o.status = 'completed' AND o.modality IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM ris.reports r WHERE r.order_id = o.order_id) "
+        "ORDER BY o.order_id DESC LIMIT 30",
+    )
+    if oid is None:
+        return None
+    status = t.rng.choice(("draft", "written"))
+    t.execute(
+        "INSERT INTO ris.reports VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s)",
+        (t.house.take("report"), oid, t.rng.choice(t.house.readers or ["医师"]), "所见：未见明显异常。",
+         "未见明显异常。", status, t.ts, t.ts),
+    )  # fmt: skip
+    return kind
+
+
+# Which reports each report change may touch, and what it does to one (report_id is the last parameter).
+_REPORT_CHANGES: dict[str, tuple[str, str, Callable[[_Tick], tuple[Any, ...]]]] = {
+    "edit_report": (
+        "status IN ('draft', 'written')",
+        "UPDATE ris.reports SET findings = findings || %s, status = 'written', written_at = %s, updated_at = %s "
+        "WHERE report_id = %s",
+        lambda t: (t.rng.choice(_EDITS), t.ts, t.ts),
+    ),
+    "sign_report": (
+        "status = 'written'",
+        "UPDATE ris.reports SET status = 'signed', signed_at = %s, updated_at = %s WHERE report_id = %s",
+        lambda t: (t.ts, t.ts),
+    ),
+    "amend_report": (
+        "status = 'signed'",
+        "UPDATE ris.reports SET status = 'amended', impression = impression || '（更正）', updated_at = %s "
+        "WHERE report_id = %s",
+        lambda t: (t.ts,),
+    ),
+    # A primary key changes now and then (a report re-filed under a new number).
+    "key_update": (
+        "true",
+        "UPDATE ris.reports SET report_id = %s, updated_at = %s WHERE report_id = %s",
+        lambda t: (t.house.take("report"), t.ts),
+    ),
+}
+
+
+def _report_change(t: _Tick, kind: str) -> str | None:
+    where, update, params = _REPORT_CHANGES[kind]
+    rid = t.pick(f"SELECT report_id FROM ris.reports WHERE {where} ORDER BY report_id DESC LIMIT 30")
+    if rid is None:
+        return None
+    t.execute(update, (*params(t), rid))
+    return kind
+
+
+def _delete_report(t: _Tick, kind: str) -> str | None:
+    # A draft discarded by its author.
+    rid = t.pick("SELECT report_id FROM ris.reports WHERE status = 'draft' ORDER BY 1 DESC LIMIT 30")
+    if rid is None:
+        return None
+    t.execute("DELETE FROM ris.reports WHERE report_id = %s", (rid,))
+    return kind
+
+
+def _delete_order(t: _Tick, kind: str) -> str | None:
+    # A cancelled order that never got further is purged.
+    oid = t.pick(
+        "SELECT o.order_id FROM ris.exam_orders o WHERE o.status = 'cancelled' "
+        "AND NOT EXISTS (SELECT 1 FROM ris.exam_records r WHERE r.order_id = o.order_id) "
+        "AND NOT EXISTS (SELECT 1 FROM ris.reports p WHERE p.order_id = o.order_id) "
+        "ORDER BY o.order_id DESC LIMIT 30",
+    )
+    if oid is None:
+        return None
+    t.execute("DELETE FROM ris.exam_orders WHERE order_id = %s", (oid,))
+    return kind
+
+
+def _patient_update(t: _Tick, kind: str) -> str | None:
+    pid = t.rng.choice(t.house.patients)
+    phone = f"1{t.rng.choice((38, 39, 58, 86, 89))}{t.rng.randrange(10**8):08d}"
+    t.execute("UPDATE ris.patients SET phone = %s, updated_at = %s WHERE patient_id = %s", (phone, t.ts, pid))
+    return kind
+
+
+_CHANGES: dict[str, Callable[[_Tick, str], str | None]] = {
+    "new_order": _new_order_change,
+    "schedule": _order_status_change,
+    "cancel": _order_status_change,
+    "start_exam": _start_exam,
+    "finish_exam": _finish_exam,
+    "write_report": _write_report,
+    **dict.fromkeys(_REPORT_CHANGES, _report_change),
+    "delete_report": _delete_report,
+    "delete_order": _delete_order,
+    "patient_update": _patient_update,
+}
+
+
 def _apply(
     kind: str, house: _House, rng: random.Random, ts: datetime, items: list[Any], billing: list[str], spell: Any
 ) -> str | None:
     """Apply one change of ``kind``; None when nothing qualifies (the caller then places a new order)."""
-    c = house.conn
-    recent = "ORDER BY order_id DESC LIMIT 30"
-    if kind == "new_order":
-        return _new_order(house, rng, ts, items, billing, spell)
-    if kind in ("schedule", "cancel"):
-        statuses = "('ordered')" if kind == "schedule" else "('ordered', 'scheduled')"
-        oid = house.pick(rng, f"SELECT order_id FROM ris.exam_orders WHERE status IN {statuses} "
-                              f"AND modality IS NOT NULL {recent}")  # fmt: skip
-        if oid is None:
-            return None
-        status = "scheduled" if kind == "schedule" else "cancelled"
-        c.execute("UPDATE ris.exam_orders SET status = %s, updated_at = %s WHERE order_id = %s", (status, ts, oid))
-        return kind
-    if kind == "start_exam":
-        row = c.execute(
-            "SELECT order_id, modality FROM ris.exam_orders WHERE status IN ('ordered', 'scheduled') "
-            f"AND modality IS NOT NULL {recent}"
-        ).fetchall()
-        if not row:
-            return None
-        oid, modality = rng.choice(row)
-        device = rng.choice(house.devices.get(modality) or [None])
-        c.execute(
-            "INSERT INTO ris.exam_records VALUES (%s, %s, %s, %s, NULL, %s, %s)",
-            (house.take("record"), oid, device, ts, rng.choice(house.staff or ["技师"]), ts),
-        )
-        c.execute("UPDATE ris.exam_orders SET status = 'in_progress', updated_at = %s WHERE order_id = %s", (ts, oid))
-        return kind
-    if kind == "finish_exam":
-        oid = house.pick(rng, f"SELECT order_id FROM ris.exam_orders WHERE status = 'in_progress' {recent}")
-        if oid is None:
-            return None
-        c.execute("UPDATE ris.exam_records SET ended_at = %s, updated_at = %s WHERE order_id = %s", (ts, ts, oid))
-        c.execute("UPDATE ris.exam_orders SET status = 'completed', updated_at = %s WHERE order_id = %s", (ts, oid))
-        return kind
-    if kind == "write_report":
-        oid = house.pick(
-            rng,
-            "SELECT o.order_id FROM ris.exam_orders o WHERE o.status = 'completed' AND o.modality IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM ris.reports r WHERE r.order_id = o.order_id) "
-            "ORDER BY o.order_id DESC LIMIT 30",
-        )
-        if oid is None:
-            return None
-        status = rng.choice(("draft", "written"))
-        c.execute(
-            "INSERT INTO ris.reports VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s)",
-            (house.take("report"), oid, rng.choice(house.readers or ["医师"]), "所见：未见明显异常。", "未见明显异常。",
-             status, ts, ts),
-        )  # fmt: skip
-        return kind
-    if kind in ("edit_report", "sign_report", "amend_report", "key_update"):
-        where = {
-            "edit_report": "status IN ('draft', 'written')",
-            "sign_report": "status = 'written'",
-            "amend_report": "status = 'signed'",
-            "key_update": "true",
-        }[kind]
-        rid = house.pick(rng, f"SELECT report_id FROM ris.reports WHERE {where} ORDER BY report_id DESC LIMIT 30")
-        if rid is None:
-            return None
-        if kind == "edit_report":
-            c.execute(
-                "UPDATE ris.reports SET findings = findings || %s, status = 'written', written_at = %s, "
-                "updated_at = %s WHERE report_id = %s",
-                (rng.choice(_EDITS), ts, ts, rid),
-            )
-        elif kind == "sign_report":
-            c.execute(
-                "UPDATE ris.reports SET status = 'signed', signed_at = %s, updated_at = %s WHERE report_id = %s",
-                (ts, ts, rid),
-            )
-        elif kind == "amend_report":
-            c.execute(
-                "UPDATE ris.reports SET status = 'amended', impression = impression || '（更正）', updated_at = %s "
-                "WHERE report_id = %s",
-                (ts, rid),
-            )
-        else:
-            # A primary key changes now and then (a report re-filed under a new number).
-            c.execute(
-                "UPDATE ris.reports SET report_id = %s, updated_at = %s WHERE report_id = %s",
-                (house.take("report"), ts, rid),
-            )
-        return kind
-    if kind == "delete_report":
-        # A draft discarded by its author.
-        rid = house.pick(rng, "SELECT report_id FROM ris.reports WHERE status = 'draft' ORDER BY 1 DESC LIMIT 30")
-        if rid is None:
-            return None
-        c.execute("DELETE FROM ris.reports WHERE report_id = %s", (rid,))
-        return kind
-    if kind == "delete_order":
-        # A cancelled order that never got further is purged.
-        oid = house.pick(
-            rng,
-            "SELECT o.order_id FROM ris.exam_orders o WHERE o.status = 'cancelled' "
-            "AND NOT EXISTS (SELECT 1 FROM ris.exam_records r WHERE r.order_id = o.order_id) "
-            "AND NOT EXISTS (SELECT 1 FROM ris.reports p WHERE p.order_id = o.order_id) "
-            "ORDER BY o.order_id DESC LIMIT 30",
-        )
-        if oid is None:
-            return None
-        c.execute("DELETE FROM ris.exam_orders WHERE order_id = %s", (oid,))
-        return kind
-    if kind == "patient_update":
-        pid = rng.choice(house.patients)
-        phone = f"1{rng.choice((38, 39, 58, 86, 89))}{rng.randrange(10**8):08d}"
-        c.execute("UPDATE ris.patients SET phone = %s, updated_at = %s WHERE patient_id = %s", (phone, ts, pid))
-        return kind
-    raise ValueError(f"unknown change kind {kind!r}")
+    try:
+        change = _CHANGES[kind]
+    except KeyError:
+        raise ValueError(f"unknown change kind {kind!r}") from None
+    return change(_Tick(house, rng, ts, items, billing, spell), kind)
 
 
 def run_live(
