@@ -163,10 +163,12 @@ EXAM_NAME_MAP = pa.schema(
         ("confidence", pa.float64()),
         ("standard_version", pa.string()),
         ("decided_by", pa.string()),
+        ("unrecognised", pa.list_(pa.string())),
         ("mapped_at", UTC_TS),
     ]
 )
-"""silver/exam_name_map: one row per (institution, raw_name)."""
+"""silver/exam_name_map: one row per (institution, raw_name); ``unrecognised`` names the parts of the name
+the engine did not understand (such a name is never accepted automatically)."""
 
 EXAM_NAME_DECISIONS = pa.schema(
     [

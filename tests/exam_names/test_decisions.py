@@ -78,3 +78,15 @@ def test_queue_holds_only_doubtful_engine_mappings(engine, tmp_path, standard):
         w.writerows(back)
     (d,) = read_decisions_csv(path, standard)
     assert (d.institution, d.raw_name, d.codes) == ("h01", "头颅平扫", ("30010100010000",))
+
+
+def test_queue_names_the_part_not_understood(engine, tmp_path):
+    # Issue 19 item 3: one item recognised, the other not: review, with the unknown part in its own column.
+    m = engine.map("胸部CT平扫+肌电图", "h01")
+    assert m.status == "review" and m.codes == ("20030100010000",)
+    assert m.unrecognised == ("肌电图",)
+    path = tmp_path / "q.csv"
+    write_queue_csv(path, queue_rows([m]))
+    with path.open(encoding="utf-8") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["unrecognised"] == "肌电图" and row["suggested_codes"] == "20030100010000"

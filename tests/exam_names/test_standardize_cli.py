@@ -49,7 +49,7 @@ def test_batch_writes_one_row_per_input_row(tmp_path, names_csv, monkeypatch):
     result = runner.invoke(app, ["standardize", "--input", str(names_csv), "--output", str(out), "--column", "name"])
     assert result.exit_code == 0, result.output
     rows = read_csv(out)
-    assert list(rows[0]) == ["raw_name", "codes", "standard_names", "status", "confidence"]
+    assert list(rows[0]) == ["raw_name", "codes", "standard_names", "status", "confidence", "unrecognised"]
     assert [r["raw_name"] for r in rows] == [
         "CT头颅平扫",
         " 【急】头颅ＣＴ平扫 ",
@@ -65,6 +65,7 @@ def test_batch_writes_one_row_per_input_row(tmp_path, names_csv, monkeypatch):
     statuses = ["matched", "matched", "matched", "not_exam", "review", "matched", "unmatched"]
     assert [r["status"] for r in rows] == statuses
     assert float(rows[0]["confidence"]) == 1.0
+    assert all(r["unrecognised"] == "" for r in rows)  # every word of these names is known
     assert "7 rows (6 distinct)" in result.output
 
 

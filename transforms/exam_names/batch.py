@@ -15,13 +15,13 @@ from radlake.exam_standard import load_standard
 from transforms.exam_names.decisions import Decision
 from transforms.exam_names.engine import ExamNameEngine
 
-OUTPUT_COLUMNS = ("raw_name", "codes", "standard_names", "status", "confidence")
+OUTPUT_COLUMNS = ("raw_name", "codes", "standard_names", "status", "confidence", "unrecognised")
 # Below this many distinct names one process is faster than starting workers.
 PARALLEL_FROM = 20_000
 _CHUNK = 2_000
 
-# (codes, standard names, status, confidence) per name, as sent back by a worker.
-_Row = tuple[str, str, str, float]
+# (codes, standard names, status, confidence, parts not understood) per name, as sent back by a worker.
+_Row = tuple[str, str, str, float, str]
 _worker_engine: ExamNameEngine | None = None
 
 
@@ -47,7 +47,7 @@ def _map_chunk(chunk: list[tuple[str | None, str]]) -> list[_Row]:
 
 def _row(engine: ExamNameEngine, institution: str | None, raw: str) -> _Row:
     m = engine.map(raw, institution)
-    return ("|".join(m.codes), "|".join(m.standard_names), m.status, m.confidence)
+    return ("|".join(m.codes), "|".join(m.standard_names), m.status, m.confidence, "|".join(m.unrecognised))
 
 
 def read_names(
@@ -90,8 +90,8 @@ def map_names(
     Returns
     -------
     tuple
-        One (codes, standard_names, status, confidence) per input pair ('|' between several codes and
-        names), and the number of processes used.
+        One (codes, standard_names, status, confidence, unrecognised) per input pair ('|' between several
+        codes, names and parts not understood), and the number of processes used.
     """
     distinct = list(dict.fromkeys(names))
     workers = workers or min(2, os.cpu_count() or 1)
@@ -146,8 +146,8 @@ def standardize_file(
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(OUTPUT_COLUMNS)
-        for (_, raw), (codes, std_names, status, confidence) in zip(names, rows, strict=True):
-            writer.writerow((raw, codes, std_names, status, f"{confidence:.4f}"))
+        for (_, raw), (codes, std_names, status, confidence, unknown) in zip(names, rows, strict=True):
+            writer.writerow((raw, codes, std_names, status, f"{confidence:.4f}", unknown))
     return BatchReport(
         rows=len(names), distinct=len(set(names)), statuses=dict(Counter(r[2] for r in rows)), workers=used
     )

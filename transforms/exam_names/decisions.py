@@ -20,6 +20,7 @@ QUEUE_COLUMNS = (
     "suggested_codes",
     "suggested_standard_names",
     "reasons",
+    "unrecognised",
     "decision_codes",
     "not_exam",
     "steward",
@@ -161,6 +162,8 @@ def queue_rows(mappings: Iterable[object]) -> Iterator[dict[str, object]]:
             "suggested_codes": "|".join(get("codes") or ()),
             "suggested_standard_names": "|".join(get("standard_names") or ()),
             "reasons": "; ".join(get("reasons") or ()),
+            # The part of the name the engine did not understand: what the steward must look at first.
+            "unrecognised": "|".join(get("unrecognised") or ()),
             "decision_codes": "",
             "not_exam": "",
             "steward": "",

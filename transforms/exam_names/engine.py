@@ -35,6 +35,10 @@ class NameMapping:
         ``steward`` when a steward decision on this exact name and institution gave the codes, else ``engine``.
     reasons
         Why the confidence is below 1 (empty when sure).
+    unrecognised
+        The parts of the name the engine did not understand, as written after normalisation ("眼底照相" of
+        "胸部CT+眼底照相"): a name with such a part is never accepted automatically, and the review queue
+        names the part for the steward.
     """
 
     raw_name: str
@@ -46,6 +50,7 @@ class NameMapping:
     decided_by: str
     institution: str | None = None
     reasons: tuple[str, ...] = ()
+    unrecognised: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -57,6 +62,7 @@ class _Result:
     status: str
     confidence: float
     reasons: tuple[str, ...]
+    unrecognised: tuple[str, ...] = ()
 
 
 def _unknown_runs(tokens: list[Token], text: str) -> list[tuple[int, str]]:
@@ -88,6 +94,9 @@ class ExamNameEngine:
         Vocabulary (default: the CSV files under ``transforms/exam_names/lexicon``).
     matched_at, review_at
         Confidence from which a guess is ``matched`` (accepted), or ``review`` (shown to a steward).
+    other_styles
+        Read the conventions of other hospitals too (scanner prefixes, pinyin, shape-confused characters;
+        issue 19). False runs the engine as it was before them: the speed baseline of ``bench/standardize.py``.
     """
 
     def __init__(
@@ -98,8 +107,10 @@ class ExamNameEngine:
         lexicon: Lexicon | None = None,
         matched_at: float = 0.9,
         review_at: float = 0.5,
+        other_styles: bool = True,
     ) -> None:
         self.standard = standard or load_standard()
+        self.other_styles = other_styles
         self.matched_at = matched_at
         self.review_at = review_at
         base = lexicon or load_lexicon(self.standard)
@@ -108,11 +119,11 @@ class ExamNameEngine:
             self._decisions[d.key] = d
         self._by_norm: dict[str, Decision] = {}
         for d in self._decisions.values():
-            self._by_norm[normalize(d.raw_name, base).key] = d
+            self._by_norm[normalize(d.raw_name, base, other_styles=other_styles).key] = d
         self.learned_terms = self._learn(base)
         self.lexicon = base.with_terms(self.learned_terms) if self.learned_terms else base
         self._rules = RuleBook(self.standard, self.lexicon)
-        self._sound = SoundIndex(self.lexicon)
+        self._sound = SoundIndex(self.lexicon, shapes=other_styles)
         self._neighbour_keys = list(self._by_norm)
         self._cache: dict[str, _Result] = {}
         self._names: dict[str, str] = {}
@@ -124,12 +135,12 @@ class ExamNameEngine:
 
     def _learn(self, base: Lexicon) -> list[Term]:
         """Words of decided names the engine did not know, learned as the part or modality they must name."""
-        sound = SoundIndex(base)
+        sound = SoundIndex(base, shapes=self.other_styles)
         learned: dict[str, Term] = {}
         for d in self._decisions.values():
             if d.not_exam or len(d.codes) != 1:
                 continue
-            text_norm = normalize(d.raw_name, base).text
+            text_norm = normalize(d.raw_name, base, other_styles=self.other_styles).text
             tokens = tokenize(text_norm, base, sound)
             runs = _unknown_runs(tokens, text_norm)
             if len(runs) != 1 or len(runs[0][1]) < 2:
@@ -170,7 +181,7 @@ class ExamNameEngine:
                 _Result(decision.codes, NOT_EXAM if decision.not_exam else MATCHED, 1.0, ()),
                 "steward",
             )
-        norm = normalize(raw_name if isinstance(raw_name, str) else "", self.lexicon)
+        norm = normalize(raw_name if isinstance(raw_name, str) else "", self.lexicon, other_styles=self.other_styles)
         key = norm.key
         if any(m in norm.billing_text and m not in norm.text for m in self._markers):
             key = "\x1f" + norm.billing_text  # a marker only the un-noised text shows
@@ -191,6 +202,7 @@ class ExamNameEngine:
             decided_by=by,
             institution=institution,
             reasons=r.reasons,
+            unrecognised=r.unrecognised,
         )
 
     def standard_name(self, code: str) -> str:
@@ -221,12 +233,18 @@ class ExamNameEngine:
         tokens = tokenize(norm.text, self.lexicon, self._sound)
         parse = self._rules.parse(tokens, norm.billing_text, norm.code_hint)
         status = self._status(parse)
+        unknown = () if parse.not_exam else tuple(text for _, text in _unknown_runs(tokens, norm.text))
+        reasons = parse.reasons
+        if status == MATCHED and unknown:
+            # Half understood stays uncertain (issue 19): whatever the confidence, a steward sees it.
+            status = REVIEW
+            reasons = (*reasons, "part of the name not understood: " + ", ".join(repr(u) for u in unknown))
         if status == UNMATCHED and parse.codes:
             # Too weak to show as a guess: unmatched means no codes; the reasons keep what was read.
             weak = "weak reading " + "|".join(parse.codes)
-            result = _Result((), status, parse.confidence, (*parse.reasons, weak))
+            result = _Result((), status, parse.confidence, (*reasons, weak), unknown)
         else:
-            result = _Result(parse.codes, status, parse.confidence, parse.reasons)
+            result = _Result(parse.codes, status, parse.confidence, reasons, unknown)
         if result.status in (MATCHED, NOT_EXAM) or not self._neighbour_keys or not norm.text:
             return result
         return self._with_neighbour(norm.key, parse, result)
@@ -240,10 +258,10 @@ class ExamNameEngine:
         decision = self._by_norm[hit[0]]
         why = f"similar to the decided name {decision.raw_name!r} ({hit[1]:.0f}%)"
         agrees = decision.codes == parse.codes and decision.not_exam == parse.not_exam
-        if agrees and parse.confidence >= self.review_at:
+        if agrees and parse.confidence >= self.review_at and not result.unrecognised:
             status = NOT_EXAM if parse.not_exam else MATCHED
             return _Result(parse.codes, status, max(parse.confidence, NEIGHBOUR_CONFIDENCE), (*result.reasons, why))
         if not parse.codes and not parse.not_exam:
             # No guess of its own: the neighbour's decision is the suggestion a steward confirms.
-            return _Result(decision.codes, REVIEW, self.review_at, (*result.reasons, why))
+            return _Result(decision.codes, REVIEW, self.review_at, (*result.reasons, why), result.unrecognised)
         return result

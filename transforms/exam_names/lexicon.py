@@ -60,7 +60,12 @@ class Lexicon:
     mark_words: list[str]
     billing_strong: list[str]
     billing_weak: list[str]
+    scanner_vendors: list[str] = field(default_factory=list)
+    scanner_models: list[str] = field(default_factory=list)
+    confusables: dict[str, str] = field(default_factory=dict)
     trie: dict = field(default_factory=dict, repr=False)
+    # Built on first use by the normaliser (transforms.exam_names.pinyin / normalize): not part of the data.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.trie:
@@ -71,7 +76,17 @@ class Lexicon:
         terms = dict(self.terms)
         for term in extra:
             terms.setdefault(term.text, term)
-        return Lexicon(terms, self.typos, self.package_words, self.mark_words, self.billing_strong, self.billing_weak)
+        return Lexicon(
+            terms,
+            self.typos,
+            self.package_words,
+            self.mark_words,
+            self.billing_strong,
+            self.billing_weak,
+            self.scanner_vendors,
+            self.scanner_models,
+            self.confusables,
+        )
 
     def longest_match(self, text: str, start: int) -> Term | None:
         """The longest term that starts at ``text[start]`` and respects Latin word boundaries."""
@@ -152,7 +167,8 @@ def load_lexicon(standard: ExamStandard, folder: Path = LEXICON_DIR) -> Lexicon:
     standard
         The standard whose codes the terms must use (every code in the files is checked against it).
     folder
-        Holds ``terms.csv``, ``typos.csv``, ``noise.csv`` and ``billing.csv``.
+        Holds ``terms.csv``, ``typos.csv``, ``noise.csv``, ``billing.csv``, ``scanners.csv`` (vendor and model
+        words that carry no exam meaning) and ``confusables.csv`` (characters confused by shape).
 
     Raises
     ------
@@ -219,6 +235,10 @@ def load_lexicon(standard: ExamStandard, folder: Path = LEXICON_DIR) -> Lexicon:
         if r["strength"] not in ("strong", "weak"):
             raise DataError(f"{folder / 'billing.csv'} line {lineno}: strength must be strong or weak")
     by_len = lambda words: sorted(words, key=lambda w: -len(w))  # noqa: E731
+    scanners = list(_rows(folder / "scanners.csv"))
+    for lineno, r in scanners:
+        if r["kind"] not in ("vendor", "model") or not r["word"].strip():
+            raise DataError(f"{folder / 'scanners.csv'} line {lineno}: kind must be vendor or model, word non-empty")
     return Lexicon(
         terms=terms,
         typos=typos,
@@ -226,7 +246,29 @@ def load_lexicon(standard: ExamStandard, folder: Path = LEXICON_DIR) -> Lexicon:
         mark_words=by_len(r["word"] for _, r in noise if r["stage"] == "mark"),
         billing_strong=[r["marker"] for _, r in billing if r["strength"] == "strong"],
         billing_weak=[r["marker"] for _, r in billing if r["strength"] == "weak"],
+        scanner_vendors=by_len(r["word"].strip().lower() for _, r in scanners if r["kind"] == "vendor"),
+        scanner_models=by_len(r["word"].strip().lower() for _, r in scanners if r["kind"] == "model"),
+        confusables=_confusable_classes(folder / "confusables.csv"),
     )
+
+
+def _confusable_classes(path: Path) -> dict[str, str]:
+    """Each character of ``confusables.csv`` mapped to one representative of its class (union of the pairs)."""
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        while parent.setdefault(c, c) != c:
+            c = parent[c]
+        return c
+
+    for lineno, r in _rows(path):
+        a, b = r["right"].strip(), r["wrong"].strip()
+        if len(a) != 1 or len(b) != 1:
+            raise DataError(f"{path} line {lineno}: one character per column")
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    return {c: find(c) for c in parent}
 
 
 def learned_term(text: str, *, body: str | None = None, mod: str | None = None) -> Term:

@@ -1,4 +1,4 @@
-"""Normalisation of raw exam names: width, case, symbols, local codes, typos and noise words (rule 13)."""
+"""Normalisation of raw exam names: width, case, symbols, codes, scanner prefixes, pinyin, typos, noise (rule 13)."""
 
 from __future__ import annotations
 
@@ -36,14 +36,63 @@ _LOCAL_CODE = re.compile(r"^\s*([a-z]{1,4})?(\d{2,})[a-z]?(?:[\s\-_:.]+|(?=[\u34
 _LETTER_CODES = frozenset({"ct", "mr", "mri", "dr", "cr", "dx", "us", "mg"})
 # Scanner details that never change the code: slices (64排), field strength (3.0T), vertebral levels (L4-5).
 _SLICES = re.compile(
-    r"\d+\s*(?:排|层)|(?<![a-z0-9.])\d(?:\.\d)?\s*t(?![a-z])"
+    r"\d+\s*(?:排|层)|(?<![a-z0-9.])\d(?:\.\d{1,2})?\s*t(?![a-z])"
     r"|(?<![a-z])[ctls]\d{1,2}(?:\s*[-~/]\s*[ctls]?\d{1,2})?(?![a-z0-9])"
 )
+_LATIN_WORD = re.compile(r"[a-z]{2}")
 _LATIN_HYPHEN = re.compile(r"(?<=[a-z])[-_](?=[a-z])")
 _NEUTRAL = re.compile(r"[\[\]()\-:_]|(?<!\d)\.|\.(?!\d)")
 _SPACES = re.compile(r"\s+")
 _EMPTY_BRACKETS = re.compile(r"[\[(][\s\-:_]*[\])]")
 _SPACE_NEAR_CJK = re.compile(r"\s+(?=[\u3400-\u9fff+、,;])|(?<=[\u3400-\u9fff+、,;])\s+")
+
+
+# Model numbers after a vendor or model word ("Discovery MR750", "Aquilion 64", "Voluson E10", "uMR 790").
+_MODEL_NUMBER = r"[a-z]{0,4}\d{1,4}[a-z]{0,2}(?![a-z0-9])"
+_UNITED_MODELS = r"u(?:ct|mr|mi|dr)(?:\s*\d{1,4})?(?![a-z])"
+
+
+def _word_alt(words: list[str]) -> str:
+    alts = []
+    for w in words:
+        esc = re.escape(w).replace("\\ ", "\\s*")
+        alts.append(f"(?<![a-z0-9]){esc}(?![a-z])" if w[:1].isascii() and w[:1].isalpha() else esc)
+    return "|".join(alts)
+
+
+def scanner_pattern(lexicon: Lexicon) -> re.Pattern[str]:
+    """Vendor and model words with the model numbers after them (built once per lexicon)."""
+    pattern = lexicon.cache.get("scanner")
+    if pattern is None:
+        vendors = [w for w in lexicon.scanner_vendors if len(w) > 2 or not w.isascii()]
+        short = [w for w in lexicon.scanner_vendors if len(w) <= 2 and w.isascii()]
+        models = _word_alt(lexicon.scanner_models) or "(?!)"
+        head = "|".join(filter(None, [_word_alt(vendors), models, f"(?<![a-z0-9]){_UNITED_MODELS}"]))
+        follow = f"(?:\\s*(?:{models}|{_UNITED_MODELS}|{_MODEL_NUMBER}))*"
+        starts = f"^\\s*(?:{'|'.join(re.escape(w) for w in short)})(?![a-z])" if short else "(?!)"
+        pattern = re.compile(f"(?:{starts}|{head}){follow}")
+        lexicon.cache["scanner"] = pattern
+    return pattern
+
+
+_LATIN_RUN = re.compile(r"[a-z]+")
+
+
+def _may_name_a_scanner(s: str, lexicon: Lexicon) -> bool:
+    """A cheap test before the scanner pattern: does any vendor or model word occur at all?"""
+    words = lexicon.cache.get("scanner_words")
+    if words is None:
+        everything = [*lexicon.scanner_vendors, *lexicon.scanner_models]
+        latin = frozenset(w.split()[0] for w in everything if w.isascii())
+        cjk = tuple(w for w in everything if not w.isascii())
+        words = lexicon.cache["scanner_words"] = (latin, cjk)
+    latin, cjk = words
+    if any(w in s for w in cjk):
+        return True
+    return any(w in latin or w[:3] in _UNITED_PREFIXES for w in _LATIN_RUN.findall(s))
+
+
+_UNITED_PREFIXES = frozenset({"uct", "umr", "umi", "udr"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +134,7 @@ def _strip_local_code(s: str) -> tuple[str, str]:
     return s, hint
 
 
-def normalize(raw: str, lexicon: Lexicon) -> Normalized:
+def normalize(raw: str, lexicon: Lexicon, *, other_styles: bool = True) -> Normalized:
     """Normalise one raw exam name.
 
     Parameters
@@ -93,19 +142,29 @@ def normalize(raw: str, lexicon: Lexicon) -> Normalized:
     raw
         The name exactly as the institution wrote it.
     lexicon
-        Supplies the typo table and the noise words.
+        Supplies the typo table, the noise words, the scanner words and the words pinyin is read as.
+    other_styles
+        Also strip scanner and protocol prefixes and read pinyin as Chinese (issue 19). False gives the
+        normalisation as it was before, kept as the speed baseline of ``bench/standardize.py``.
 
     Returns
     -------
     Normalized
-        Half-width, lower-case text without stray symbols, local codes, urgency/setting marks or package
-        words; spaces next to CJK characters are dropped.
+        Half-width, lower-case text without stray symbols, local codes, scanner words, urgency/setting
+        marks or package words, pinyin read as Chinese; spaces next to CJK characters are dropped.
     """
     s = unicodedata.normalize("NFKC", raw).lower().translate(_BRACKETS)
     s = _STRAY.sub(" ", s)
     # Spaces next to CJK characters go first, so that a split word ("住 院", "含胶 片") is still a word.
     s = _SPACE_NEAR_CJK.sub("", _SPACES.sub(" ", s))
     s = _SLICES.sub("", s)
+    if other_styles:
+        if _may_name_a_scanner(s, lexicon):
+            s = scanner_pattern(lexicon).sub(" ", s)
+        if _LATIN_WORD.search(s):
+            from transforms.exam_names.pinyin import pinyin_reader
+
+            s = _SPACE_NEAR_CJK.sub("", _SPACES.sub(" ", pinyin_reader(lexicon).convert(s)))
     fixes = 0
     for wrong, right in lexicon.typos:
         if wrong in s:

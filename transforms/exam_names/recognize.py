@@ -1,8 +1,10 @@
 """Recognition: a normalised name becomes a sequence of known terms (longest first) and unknown chunks.
 
-Slips typed with a pinyin input method give a character of the same sound (颈锥, 颅恼, 磁共震); when the
-exact pass leaves unknown characters, a second pass also accepts a term of two or more characters that
-sounds the same and shares at least one character with the text.
+Slips typed with a pinyin input method give a character of the same sound (颈锥, 颅恼, 磁共震); slips of the
+pen or of a shape-based input method give a character of similar shape (裸关节, 助骨, 腰椎间盆). When the exact
+pass leaves unknown characters, a second pass also accepts a term of two or more characters that sounds the
+same, or is spelled with characters of the same confusable class (lexicon/confusables.csv), and shares at
+least one character with the text: a correction is made only where it yields a known exam word.
 """
 
 from __future__ import annotations
@@ -35,13 +37,50 @@ def _is_word(ch: str) -> bool:
 
 
 class SoundIndex:
-    """Terms of two or more CJK characters indexed by their pinyin (tones dropped)."""
+    """Terms of two or more CJK characters indexed by their pinyin (tones dropped) and by confusable shapes.
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    ``shapes`` False leaves the confusable-character table out (the engine as it was before issue 19).
+    """
+
+    def __init__(self, lexicon: Lexicon, *, shapes: bool = True) -> None:
         # Built on first use: most names never need it, and loading the pinyin tables takes ~0.5 s.
         self._lexicon = lexicon
+        self._shapes = shapes
         self._char_cache: dict[str, str] = {}
         self._trie: dict | None = None
+        self._shape_trie: dict | None = None
+
+    def _shape(self, ch: str) -> str:
+        return self._lexicon.confusables.get(ch, ch)
+
+    def _build_shapes(self) -> dict:
+        trie: dict = {}
+        for term in self._lexicon.terms.values():
+            if len(term.text) >= 2 and all(_is_cjk(c) for c in term.text):
+                node = trie
+                for ch in term.text:
+                    node = node.setdefault(self._shape(ch), {})
+                node.setdefault("\0", term)
+        return trie
+
+    def shape_match(self, text: str, start: int) -> Term | None:
+        """The longest term spelled like ``text[start:...]`` up to confusable characters, sharing one with it."""
+        if not self._shapes or not self._lexicon.confusables:
+            return None
+        if self._shape_trie is None:
+            self._shape_trie = self._build_shapes()
+        node: dict | None = self._shape_trie
+        best: Term | None = None
+        i = start
+        while node is not None and i < len(text) and _is_cjk(text[i]):
+            node = node.get(self._shape(text[i]))
+            if node is None:
+                break
+            i += 1
+            term = node.get("\0")
+            if term is not None and any(a == b for a, b in zip(term.text, text[start:i], strict=True)):
+                best = term
+        return best
 
     def _build(self) -> dict:
         from pypinyin import Style, lazy_pinyin
@@ -123,9 +162,9 @@ def _scan(text: str, lexicon: Lexicon, sound: SoundIndex | None) -> list[Token]:
         term = lexicon.longest_match(text, i)
         by_sound = False
         if sound is not None and _is_cjk(ch):
-            heard = sound.longest_match(text, i)
-            if heard is not None and len(heard.text) > (len(term.text) if term else 0):
-                term, by_sound = heard, True
+            for guess in (sound.longest_match(text, i), sound.shape_match(text, i)):
+                if guess is not None and len(guess.text) > (len(term.text) if term else 0):
+                    term, by_sound = guess, True
         if term is not None:
             flush(i)
             end = i + len(term.text)
