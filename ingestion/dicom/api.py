@@ -16,6 +16,20 @@ from radlake import catalog, lake
 from radlake.config import Settings
 
 FOLDER_APP_ID = "radlake.ingest.dicom"
+
+
+def folder_app_id(settings: Settings) -> str:
+    """The app id of this host's folder ingests: ``radlake.ingest.dicom:<host and state folder>``.
+
+    One writer per app id: on one host the ingest lock serialises folder ingests sharing a state folder;
+    ingests in other pods (or with another state folder) commit to the same tables at the same time, and a
+    shared id would let one skip the other's batch numbers as already landed.
+    """
+    import hashlib
+    import socket
+
+    domain = f"{socket.gethostname()}:{settings.state_dir.resolve()}"
+    return f"{FOLDER_APP_ID}:{hashlib.sha256(domain.encode()).hexdigest()[:12]}"
 """Delta app transaction id of folder ingests (receivers use their own, see receiver.py)."""
 
 CHUNK_FILES = 200
@@ -166,7 +180,8 @@ def _ingest(
     state = load_state(settings)
     report = DicomIngestReport()
     prog = IngestProgress()
-    lander = Lander(settings, state, app_id=FOLDER_APP_ID, batch_files=batch_files, timezone=settings.timezone)
+    app_id = folder_app_id(settings)
+    lander = Lander(settings, state, app_id=app_id, batch_files=batch_files, timezone=settings.timezone)
     now = time.time()
 
     def new_paths() -> Iterator[str]:
