@@ -599,7 +599,63 @@ def build_ris(
     sim_now = sim_start + timedelta(days=days)
     # Reference rows date from the system's go-live, long before the simulated days.
     go_live = sim_start - timedelta(days=900 + 30 * inst.index)
+    ref = _reference(inst, rng, go_live)
+    people = _Patients.of(registrations, rng)
+    visits, orders = _visits_and_orders(rng, people, ref, start_date, days, exams_per_day)
+    # Identifiers follow creation time, as a sequence-backed RIS hands them out.
+    visit_order = sorted(range(len(visits)), key=lambda i: (visits[i][0], i))
+    visit_ids = {vi: 8_000_000 + n for n, vi in enumerate(visit_order, start=1)}
+    orders.sort(key=lambda o: (o["ordered_at"], o["visit"]))
+    out = _order_outcomes(rng, inst, people, ref, items, billing, spell, orders, visits, visit_ids, sim_now)
 
+    visit_rows = []
+    for vi in visit_order:
+        visited_at, p, vtype, dept = visits[vi]
+        visit_rows.append((visit_ids[vi], people.ids[p], vtype, ref.dept_ids[dept], visited_at, visited_at))
+    out.records.sort(key=lambda r: (r[0], r[1]))
+    record_rows = [
+        (5_000_000 + n, oid, dev.device_id, start, end, tech, upd)
+        for n, (start, oid, dev, end, tech, upd) in enumerate(out.records, start=1)
+    ]
+    out.reports.sort(key=lambda r: (r[0], r[1]))
+    report_rows = [(7_000_000 + n, *r[1:]) for n, r in enumerate(out.reports, start=1)]
+    patient_rows = _patient_rows(rng, people, out.first_visit, go_live, sim_start, sim_now)
+
+    # A RIS stores seconds; truncating once at the end keeps equal instants equal.
+    for fact in out.exams:
+        fact.ordered_at, fact.planned_start = _whole(fact.ordered_at), _whole(fact.planned_start)
+        fact.started_at, fact.ended_at = _whole(fact.started_at), _whole(fact.ended_at)
+    rows = {
+        "departments": ref.dept_rows,
+        "devices": ref.device_rows,
+        "patients": patient_rows,
+        "visits": visit_rows,
+        "exam_orders": out.order_rows,
+        "exam_records": record_rows,
+        "reports": report_rows,
+    }
+    rows = {table: [tuple(_whole(v) for v in row) for row in table_rows] for table, table_rows in rows.items()}
+    return RisData(institution=inst, rows=rows, exams=out.exams, devices=ref.devices, sim_now=sim_now)
+
+
+# --- build_ris, section by section ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Reference:
+    """Departments, devices and staff of one institution (rows dated from its go-live)."""
+
+    dept_rows: list[tuple[Any, ...]]
+    dept_ids: dict[str, int]
+    devices: list[Device]
+    device_rows: list[tuple[Any, ...]]
+    by_modality: dict[str, list[Device]]
+    technologists: list[str]
+    radiologists: list[str]
+    doctors: list[str]
+
+
+def _reference(inst: Institution, rng: random.Random, go_live: datetime) -> _Reference:
     dept_rows, dept_ids = _departments(inst, go_live)
     devices = _devices(inst, rng, dept_ids, go_live)
     device_rows = [
@@ -609,25 +665,50 @@ def build_ris(
     by_modality: dict[str, list[Device]] = {}
     for d in devices:
         by_modality.setdefault(d.modality, []).append(d)
-    technologists = _person_names(rng, 10)
-    radiologists = _person_names(rng, 12)
-    doctors = _person_names(rng, 40)
+    return _Reference(
+        dept_rows, dept_ids, devices, device_rows, by_modality,
+        technologists=_person_names(rng, 10), radiologists=_person_names(rng, 12), doctors=_person_names(rng, 40),
+    )  # fmt: skip
 
-    regs = registrations.reset_index(drop=True)
-    n_patients = len(regs)
-    patient_ids = [3_000_000 + 17 * i + rng.randrange(17) for i in range(n_patients)]
-    sexes = ["U" if s not in ("M", "F") else s for s in regs["sex"]]
-    births = list(regs["birth_date"])
-    names = list(regs["name"])
-    mrns = list(regs["mrn"])
-    persons = list(regs["person_id"])
 
-    cum_weights = _item_weights(items)
-    ref_day = start_date
+@dataclass
+class _Patients:
+    """The institution's registered patients, column by column (index = registration)."""
+
+    ids: list[int]
+    sexes: list[str]
+    births: list[Any]
+    names: list[str]
+    mrns: list[str]
+    persons: list[Any]
+    regs: pd.DataFrame
+
+    @classmethod
+    def of(cls, registrations: pd.DataFrame, rng: random.Random) -> _Patients:
+        regs = registrations.reset_index(drop=True)
+        return cls(
+            ids=[3_000_000 + 17 * i + rng.randrange(17) for i in range(len(regs))],
+            sexes=["U" if s not in ("M", "F") else s for s in regs["sex"]],
+            births=list(regs["birth_date"]),
+            names=list(regs["name"]),
+            mrns=list(regs["mrn"]),
+            persons=list(regs["person_id"]),
+            regs=regs,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _visits_and_orders(
+    rng: random.Random, people: _Patients, ref: _Reference, start_date: date, days: int, exams_per_day: int
+) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+    """Visits ([visited_at, patient index, visit type, department]) and their orders, day by day."""
+    n_patients = len(people)
 
     def age(i: int) -> int | None:
-        b = births[i]
-        return None if b is None else (ref_day - b).days // 365
+        b = people.births[i]
+        return None if b is None else (start_date - b).days // 365
 
     def pick_patient(dept: str) -> int:
         for _ in range(8):
@@ -635,14 +716,14 @@ def build_ris(
             a = age(i)
             if dept == "儿科" and (a is None or a >= 14):
                 continue
-            if dept == "妇产科" and sexes[i] != "F":
+            if dept == "妇产科" and people.sexes[i] != "F":
                 continue
             if dept != "儿科" and a is not None and a < 14 and rng.random() < 0.8:
                 continue
             return i
         return i
 
-    visits: list[list[Any]] = []  # [visited_at, patient index, visit type, department name]
+    visits: list[list[Any]] = []
     orders: list[dict[str, Any]] = []
     for day_index in range(days):
         day = start_date + timedelta(days=day_index)
@@ -666,7 +747,7 @@ def build_ris(
                 "complaint": complaint,
                 "diagnosis": diagnosis,
                 "icd10": icd,
-                "doctor": rng.choice(doctors),
+                "doctor": rng.choice(ref.doctors),
                 "allergy": rng.choice(_ALLERGIES),
             }
             if vtype == "inpatient":
@@ -693,27 +774,47 @@ def build_ris(
                     }
                 )
                 made += 1
+    return visits, orders
 
-    # Identifiers follow creation time, as a sequence-backed RIS hands them out.
-    visit_order = sorted(range(len(visits)), key=lambda i: (visits[i][0], i))
-    visit_ids = {vi: 8_000_000 + n for n, vi in enumerate(visit_order, start=1)}
-    orders.sort(key=lambda o: (o["ordered_at"], o["visit"]))
 
-    exams: list[ExamFact] = []
-    order_rows: list[tuple[Any, ...]] = []
-    record_src: list[tuple[datetime, int, Device, datetime | None, str, datetime]] = []
-    report_src: list[tuple[datetime, int, str, str, str, str, datetime | None, datetime | None, datetime]] = []
-    first_visit: dict[int, datetime] = {}
+@dataclass
+class _Outcomes:
+    """What became of each order: its fact, its RIS row, its exam record and report sources."""
+
+    exams: list[ExamFact] = field(default_factory=list)
+    order_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    records: list[tuple[datetime, int, Device, datetime | None, str, datetime]] = field(default_factory=list)
+    reports: list[tuple[Any, ...]] = field(default_factory=list)
+    first_visit: dict[int, datetime] = field(default_factory=dict)
+
+
+def _order_outcomes(
+    rng: random.Random,
+    inst: Institution,
+    people: _Patients,
+    ref: _Reference,
+    items: Sequence[ExamItem],
+    billing: Sequence[str],
+    spell: Any,
+    orders: list[dict[str, Any]],
+    visits: list[list[Any]],
+    visit_ids: dict[int, int],
+    sim_now: datetime,
+) -> _Outcomes:
+    """Each order's item, name, status and timeline (billing line, cancelled, scheduled, in progress, done)."""
+    cum_weights = _item_weights(items)
+    out = _Outcomes()
     for n, o in enumerate(orders, start=1):
         order_id = 1_000_000 + n
         p = o["patient"]
         ordered_at = o["ordered_at"]
         accession = f"{inst.code}{ordered_at:%y%m%d}{order_id % 100_000:05d}"
-        first_visit[p] = min(first_visit.get(p, ordered_at), visits[o["visit"]][0])
+        out.first_visit[p] = min(out.first_visit.get(p, ordered_at), visits[o["visit"]][0])
         base = {
             "institution": inst.code, "order_id": order_id, "accession_number": accession,
-            "priority": o["priority"], "patient_id": patient_ids[p], "mrn": mrns[p], "person_id": persons[p],
-            "patient_name": names[p], "sex": sexes[p], "birth_date": births[p], "ordered_at": ordered_at,
+            "priority": o["priority"], "patient_id": people.ids[p], "mrn": people.mrns[p],
+            "person_id": people.persons[p], "patient_name": people.names[p], "sex": people.sexes[p],
+            "birth_date": people.births[p], "ordered_at": ordered_at,
         }  # fmt: skip
         if rng.random() < 0.03:
             # A billing line: charged through the RIS like an exam, but no exam, record or image.
@@ -721,13 +822,13 @@ def build_ris(
             fee = Decimal(f"{rng.choice((5, 10, 20, 25, 30, 45, 60, 80, 120))}.00")
             fact = ExamFact(kind="not_exam", item=None, raw_exam_name=name, modality=None, status="completed",
                             planned_start=ordered_at, **base)  # fmt: skip
-            exams.append(fact)
-            order_rows.append(
-                (order_id, accession, visit_ids[o["visit"]], patient_ids[p], dept_ids[o["dept"]], o["priority"],
+            out.exams.append(fact)
+            out.order_rows.append(
+                (order_id, accession, visit_ids[o["visit"]], people.ids[p], ref.dept_ids[o["dept"]], o["priority"],
                  name, None, "completed", fee, False, o["clinical"], ordered_at, ordered_at + timedelta(minutes=1))
             )  # fmt: skip
             continue
-        item = items[rng.choices(range(len(items)), cum_weights=cum_weights[(o["dept"], sexes[p])])[0]]
+        item = items[rng.choices(range(len(items)), cum_weights=cum_weights[(o["dept"], people.sexes[p])])[0]]
         raw = spell(item, inst.code, rng)
         modality = item.dicom_modality
         planned = _plan_start(rng, ordered_at, modality, o["priority"], o["vtype"])
@@ -745,40 +846,40 @@ def build_ris(
             duration = timedelta(minutes=rng.uniform(*_DURATION_MIN[modality]))
             if item.contrast and modality in _CONTRAST_EXTRA_MIN:
                 duration += timedelta(minutes=rng.uniform(*_CONTRAST_EXTRA_MIN[modality]))
-            device = rng.choice(by_modality[modality])
+            device = rng.choice(ref.by_modality[modality])
             fact.started_at, fact.device = planned, device
             ended = planned + duration
-            tech = rng.choice(technologists)
+            tech = rng.choice(ref.technologists)
             if ended > sim_now:
                 fact.status, updated = "in_progress", planned
-                record_src.append((planned, order_id, device, None, tech, planned))
+                out.records.append((planned, order_id, device, None, tech, planned))
             else:
                 fact.ended_at = ended
                 fact.status, updated = "completed", ended
-                record_src.append((planned, order_id, device, ended, tech, ended))
-                report = _report(rng, fact, o["vtype"], radiologists, sim_now)
+                out.records.append((planned, order_id, device, ended, tech, ended))
+                report = _report(rng, fact, o["vtype"], ref.radiologists, sim_now)
                 if report is not None:
-                    report_src.append(report)
-        exams.append(fact)
-        order_rows.append(
-            (order_id, accession, visit_ids[o["visit"]], patient_ids[p], dept_ids[o["dept"]], o["priority"], raw,
+                    out.reports.append(report)
+        out.exams.append(fact)
+        out.order_rows.append(
+            (order_id, accession, visit_ids[o["visit"]], people.ids[p], ref.dept_ids[o["dept"]], o["priority"], raw,
              modality, fact.status, _fee(rng, item), item.contrast, o["clinical"], ordered_at, updated)
         )  # fmt: skip
+    return out
 
-    visit_rows = []
-    for vi in visit_order:
-        visited_at, p, vtype, dept = visits[vi]
-        visit_rows.append((visit_ids[vi], patient_ids[p], vtype, dept_ids[dept], visited_at, visited_at))
-    record_src.sort(key=lambda r: (r[0], r[1]))
-    record_rows = [
-        (5_000_000 + n, oid, dev.device_id, start, end, tech, upd)
-        for n, (start, oid, dev, end, tech, upd) in enumerate(record_src, start=1)
-    ]
-    report_src.sort(key=lambda r: (r[0], r[1]))
-    report_rows = [(7_000_000 + n, *r[1:]) for n, r in enumerate(report_src, start=1)]
 
-    patient_rows = []
-    for i in range(n_patients):
+def _patient_rows(
+    rng: random.Random,
+    people: _Patients,
+    first_visit: dict[int, datetime],
+    go_live: datetime,
+    sim_start: datetime,
+    sim_now: datetime,
+) -> list[tuple[Any, ...]]:
+    """One row per registered patient: registered at go-live or on the day of a first visit."""
+    rows = []
+    regs = people.regs
+    for i in range(len(people)):
         seen = first_visit.get(i)
         if seen is not None and rng.random() < 0.25:
             created = seen - timedelta(minutes=rng.uniform(1, 30))  # registered on the day of the visit
@@ -788,26 +889,11 @@ def build_ris(
         if rng.random() < 0.06:
             # Contact details edited at the front desk during the simulated days.
             updated = max(created, sim_start + (sim_now - sim_start) * rng.random())
-        patient_rows.append(
-            (patient_ids[i], mrns[i], names[i], sexes[i], births[i], regs.at[i, "id_number"], regs.at[i, "phone"],
-             regs.at[i, "address"], rng.random() < 0.01, created, updated)
+        rows.append(
+            (people.ids[i], people.mrns[i], people.names[i], people.sexes[i], people.births[i], regs.at[i, "id_number"],
+             regs.at[i, "phone"], regs.at[i, "address"], rng.random() < 0.01, created, updated)
         )  # fmt: skip
-
-    # A RIS stores seconds; truncating once at the end keeps equal instants equal.
-    for fact in exams:
-        fact.ordered_at, fact.planned_start = _whole(fact.ordered_at), _whole(fact.planned_start)
-        fact.started_at, fact.ended_at = _whole(fact.started_at), _whole(fact.ended_at)
-    rows = {
-        "departments": dept_rows,
-        "devices": device_rows,
-        "patients": patient_rows,
-        "visits": visit_rows,
-        "exam_orders": order_rows,
-        "exam_records": record_rows,
-        "reports": report_rows,
-    }
-    rows = {table: [tuple(_whole(v) for v in row) for row in table_rows] for table, table_rows in rows.items()}
-    return RisData(institution=inst, rows=rows, exams=exams, devices=devices, sim_now=sim_now)
+    return rows
 
 
 def _whole(value: Any) -> Any:
