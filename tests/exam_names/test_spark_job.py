@@ -85,6 +85,13 @@ def test_apply_exam_codes_keeps_every_exam(spark, orders, name_map):
     assert got["B3"]["exam_codes"] is None  # no name, no mapping
 
 
+def test_apply_exam_codes_before_any_map_gives_null_codes(orders):
+    out = apply_exam_codes(orders, None)
+    assert [c for c, _ in EXAM_CODE_COLUMNS] == out.columns[-len(EXAM_CODE_COLUMNS) :]
+    rows = out.collect()
+    assert len(rows) == len(ORDERS) and all(r["exam_codes"] is None and r["exam_name_status"] is None for r in rows)
+
+
 @dataclass(frozen=True)
 class CountingFactory(EngineFactory):
     """Appends a line to a file per engine built: the count is visible whatever process the worker is."""

@@ -35,6 +35,8 @@ EXAM_CODE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("exam_standard_version", "string"),
 )
 """Columns ``apply_exam_codes`` adds to exams (name, Spark SQL type); null where no mapping exists."""
+# The name-map column each of them comes from (a map without one of them gives nulls there).
+_MAP_SOURCES = ("codes", "standard_names", "status", "confidence", "standard_version")
 
 
 @dataclass(frozen=True)
@@ -136,15 +138,19 @@ def map_exam_names(
     return distinct.mapInArrow(run, EXAM_NAME_MAP_SCHEMA)
 
 
-def apply_exam_codes(exams_df: DataFrame, name_map_df: DataFrame) -> DataFrame:
-    """Join the standard codes onto exams by (institution, raw_exam_name).
+def apply_exam_codes(exams_df: DataFrame, name_map_df: DataFrame | None) -> DataFrame:
+    """Join the standard codes onto exams by (institution, raw_exam_name): the one exam-code join.
+
+    silver/exams (``transforms.exams.build.build_exams``) takes its ``exam_codes`` and ``exam_name_status``
+    from here, so the rule of which map row belongs to which exam is written once.
 
     Parameters
     ----------
     exams_df
         Exams with ``institution`` and ``raw_exam_name``.
     name_map_df
-        silver/exam_name_map rows (:data:`EXAM_NAME_MAP_SCHEMA`).
+        silver/exam_name_map rows (:data:`EXAM_NAME_MAP_SCHEMA`; at least institution, raw_name, codes and
+        status); None before the map exists (every exam then gets null codes).
 
     Returns
     -------
@@ -152,16 +158,19 @@ def apply_exam_codes(exams_df: DataFrame, name_map_df: DataFrame) -> DataFrame:
         ``exams_df`` with the columns of :data:`EXAM_CODE_COLUMNS` added (null for names not in the map);
         one output row per input row.
     """
+    base = exams_df.drop(*[c for c, _ in EXAM_CODE_COLUMNS if c in exams_df.columns])
+    if name_map_df is None:
+        return base.select("*", *[F.lit(None).cast(kind).alias(name) for name, kind in EXAM_CODE_COLUMNS])
+    have = set(name_map_df.columns)
+    sources = dict(zip([c for c, _ in EXAM_CODE_COLUMNS], _MAP_SOURCES, strict=True))
     names = name_map_df.select(
         F.col("institution").alias("_nm_institution"),
         F.col("raw_name").alias("_nm_raw_name"),
-        F.col("codes").cast("array<string>").alias("exam_codes"),
-        F.col("standard_names").cast("array<string>").alias("exam_standard_names"),
-        F.col("status").cast("string").alias("exam_name_status"),
-        F.col("confidence").cast("double").alias("exam_name_confidence"),
-        F.col("standard_version").cast("string").alias("exam_standard_version"),
+        *[
+            (F.col(sources[name]) if sources[name] in have else F.lit(None)).cast(kind).alias(name)
+            for name, kind in EXAM_CODE_COLUMNS
+        ],
     ).dropDuplicates(["_nm_institution", "_nm_raw_name"])
-    base = exams_df.drop(*[c for c, _ in EXAM_CODE_COLUMNS if c in exams_df.columns])
     joined = base.join(
         names,
         (base["institution"] == names["_nm_institution"]) & (base["raw_exam_name"] == names["_nm_raw_name"]),

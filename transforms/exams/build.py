@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from radlake import catalog
+from transforms.exam_names.spark_job import apply_exam_codes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -102,18 +103,9 @@ def build_exams(
     else:
         exams = exams.withColumn("study_instance_uid", F.lit(None).cast("string"))
 
-    if name_map is not None:
-        nm = name_map.select(
-            "institution",
-            F.col("raw_name").alias("raw_exam_name"),
-            F.col("codes").alias("exam_codes"),
-            F.col("status").alias("exam_name_status"),
-        )
-        exams = exams.join(nm, ["institution", "raw_exam_name"], "left")
-    else:
-        exams = exams.withColumn("exam_codes", F.lit(None).cast("array<string>")).withColumn(
-            "exam_name_status", F.lit(None).cast("string")
-        )
+    # The one exam-code join (shared with anything else that puts codes on exams); the select below keeps
+    # the codes and the status.
+    exams = apply_exam_codes(exams, name_map)
 
     if patient_master is not None:
         pm = patient_master.select(F.col("record_id").alias("_record_id"), "empi_id")
