@@ -9,7 +9,8 @@ timestamptz) is seeded with ``--rows`` rows and snapshotted. Then, with ``stream
    changes per transaction) as fast as it can for ``--seconds`` while the stream captures it on the same two
    cores; changes/s = changes committed / (time from the first commit until silver holds the last one);
 2. backlog drain: with the stream stopped, 200,000 changes are committed; changes/s = changes / time for a new
-   stream to land them all (capture alone, no writer competing);
+   stream to land them all (capture alone, no writer competing); then as many again through one
+   ``sync_source`` (``radlake cdc sync``), which must land them all in its batches;
 3. latency at ``--rate`` changes/s: transactions of ``rate / 10`` changes every 100 ms for ``--seconds``;
    latency of a change = the moment its batch's silver MERGE committed − its source transaction's commit
    timestamp (PostgreSQL's, same clock); p50 / p95 over changes;
@@ -254,6 +255,21 @@ def main() -> None:
             done = stream.wait_for(backlog)
             drain = backlog / (done - t0)
         print(f"drain: {backlog:,} waiting changes landed at {drain:,.0f} changes/s (includes stream start-up)")
+
+        # 2b. the same backlog through one `radlake cdc sync` (batch after batch until caught up)
+        before = writer.committed
+        while writer.committed - before < args.drain:
+            writer.transaction(1000)
+        backlog = writer.committed - before
+        t0 = time.monotonic()
+        synced = sync_source(settings, "bench")
+        seconds = time.monotonic() - t0
+        if synced.changes != backlog or not synced.caught_up:
+            raise SystemExit(f"one sync landed {synced.changes:,} of {backlog:,} waiting changes: figures void")
+        print(
+            f"one sync: {backlog:,} waiting changes in {synced.batches} batches, {seconds:.1f} s "
+            f"({backlog / seconds:,.0f} changes/s; ratio to the stream drain {backlog / seconds / drain:.2f})"
+        )
 
         # 3. latency at a steady rate
         per_txn = max(1, args.rate // 10)

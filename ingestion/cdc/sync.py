@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 REFRESH_INTERVAL_S = 5.0  # stream mode: how often the catalog is re-read (new tables, dropped tables)
 RECONCILE_INTERVAL_S = 60.0  # stream mode, query mode: how often keys are compared to catch deletes
+MAX_LATENCIES = 10_000  # per sync report: the newest transactions' commit-to-silver latencies
 RECORD_INTERVAL_S = 60.0  # stream mode: how often the outcome is recorded for `radlake cdc status`
 
 
@@ -511,7 +512,8 @@ def _merge_into(total: SyncReport, batch: SyncReport) -> None:
     total.recovered_tables += [t for t in batch.recovered_tables if t not in total.recovered_tables]
     total.refused_tables = batch.refused_tables or total.refused_tables
     total.dropped_tables = batch.dropped_tables or total.dropped_tables
-    total.latencies += batch.latencies
+    # A long drain keeps the newest transactions' latencies only: its memory stays bounded by the batch size.
+    total.latencies = (total.latencies + batch.latencies)[-MAX_LATENCIES:]
     total.batches += 1
     if batch.kind == "snapshot" or (batch.kind == "changes" and total.kind == "idle"):
         total.kind = batch.kind
