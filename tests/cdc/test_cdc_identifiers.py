@@ -156,3 +156,27 @@ def test_a_batch_silver_cannot_take_stops_before_its_log_grows_and_alerts(source
     result = CliRunner().invoke(app, ["status", "-c", str(tight)])
     assert result.exit_code != 0
     assert "above cdc.max_retained_wal_bytes" in result.output and "max_slot_wal_keep_size" in result.output
+
+
+def test_lake_names_are_safe_distinct_and_reversible():
+    names = [
+        "exam_orders", "Exam_Orders", "exam orders", "exam__orders", "_exam", "exam_", "../../etc", "a/b", "a\\b",
+        "..", ".", "检查", "检查 记录", 'q"uote', "back`tick", "select", "SELECT", "a" * 63, "x\ny", "exam-orders",
+    ]  # fmt: skip
+    lake_names = [catalog.cdc_table_name("ris", n) for n in names]
+    assert len(set(lake_names)) == len(names)  # collision-free, also ignoring case:
+    assert len({n.lower() for n in lake_names}) == len(names)
+    for name, lake_name in zip(names, lake_names, strict=True):
+        assert re.fullmatch(r"ris__[a-z0-9_]+", lake_name) and len(lake_name) < 200, lake_name
+        assert catalog.cdc_source_table("ris", lake_name) == name
+        assert catalog.cdc_table_name("ris", name) == lake_name  # deterministic
+    assert lake_names[0] == "ris__exam_orders"  # plain names unchanged: existing lakes keep their folders
+    assert catalog.cdc_source_table("ris", "ris2__exam_orders") is None
+    assert catalog.cdc_source_table("ris", "ris__x__notbase32!") is None
+
+
+def test_a_source_name_with_a_double_underscore_is_refused():
+    from radlake.config import Settings
+
+    with pytest.raises(ValueError, match="must not contain '__'"):
+        Settings(sources={"ris__h01": {"dsn": "postgresql://db/ris"}})
