@@ -167,6 +167,13 @@ def ingest_dicom(
         return _ingest(settings, roots, started, progress, workers, batch_files, min_age_seconds)
 
 
+def land_unlanded(settings: Settings, roots: Sequence[Path], *, workers: int = 0) -> DicomIngestReport:
+    """Land every file under ``roots`` that has no ``bronze/dicom_files`` row; the caller holds
+    :func:`ingestion.dicom.landing.ingest_lock` (the receiver, landing what it stored while the lake was busy
+    or before a crash)."""
+    return _ingest(settings, check_paths(roots), time.perf_counter(), None, workers, 2000, 0.0)
+
+
 def _ingest(
     settings: Settings,
     roots: list[Path],

@@ -346,16 +346,21 @@ def _stamp_instances(instances: pa.Table, now: datetime, day: date) -> pa.Table:
     return instances.append_column("ingest_date", pa.array([day] * n, pa.date32()))
 
 
+class IngestLockBusy(LakeError):
+    """Another DICOM ingest of this lake holds the lock."""
+
+
 @contextmanager
 def ingest_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
     """Hold the lake's DICOM folder-ingest lock (a file lock in ``settings.state_dir``).
 
     Two folder ingests of one lake must not classify against the same landed state at once (both would
-    land the same new instance). A second ingest waits for the first.
+    land the same new instance). A second ingest waits for the first. The receiver asks with ``timeout=0``
+    and keeps receiving (and storing) while the lock is busy.
 
     Raises
     ------
-    LakeError
+    IngestLockBusy
         The lock was not free within ``timeout`` seconds.
     """
     state_dir = settings.state_dir
@@ -370,7 +375,7 @@ def ingest_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LakeError(f"another DICOM ingest of this lake is running (lock {path})") from None
+                    raise IngestLockBusy(f"another DICOM ingest of this lake is running (lock {path})") from None
                 time.sleep(0.2)
         yield
     finally:

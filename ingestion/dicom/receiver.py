@@ -1,11 +1,24 @@
 """DICOM C-STORE receiver (SCP): store received instances losslessly, land their headers in micro-batches.
 
+Who may send: only calling AE titles in ``dicom.receiver.allowed_calling_aets`` (others are rejected at
+association, before any data set is received); optionally over TLS (``dicom.receiver.tls``, mutual when a CA
+is given). What a peer can make the receiver hold is bounded (:mod:`ingestion.dicom.netguard`): PDUs and data
+sets past their maxima cut the connection, and data sets stream to disk as they arrive.
+
 Each received data set is written exactly as it arrived on the wire, behind the preamble and a file meta
-header naming the negotiated transfer syntax (nothing is decoded and re-encoded), to a partial file that
-is read back and checked against the checksum of the received bytes before it gets its final name. Only
-then does the sender get a success status. An instance received again with the same bytes is not written
-twice; one with the same SOP Instance UID and other bytes is stored beside the first and lands as a
-``conflict``: nothing is overwritten.
+header naming the negotiated transfer syntax (nothing is decoded and re-encoded), to a partial file in
+``<storage>/.incoming``; it is flushed to disk and hashed, then gets its final name by a hard link
+(``<storage>/<calling AE, sanitised>/<yyyymmdd>/<SOP Instance UID>.dcm``). Only then does the sender get a
+success status. No path is built from raw peer text: the AE title keeps only ``[A-Za-z0-9_-]`` and the SOP
+Instance UID is used only when it is a plain UID, and every final path is checked to resolve inside storage.
+An instance received again with the same bytes is not written twice; one with the same SOP Instance UID and
+other bytes is stored beside the first and lands as a ``conflict``: nothing is overwritten.
+
+Landing never holds up receiving. Stored files are queued for the next micro-batch, which lands when the
+lake's DICOM ingest lock is free; while another writer (a long folder ingest) holds it, the receiver keeps
+accepting and storing, and what it stored is landed once the lock is free: from memory for a short wait, by
+a scan of the storage folder for a long one (and after a restart, for files stored before a crash or a
+stop that found the lake busy). Classification against the lake makes every landing exactly once.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import logging
 import os
 import queue
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -25,11 +39,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingestion.dicom.discover import PARTIAL_SUFFIX
-from ingestion.dicom.landing import Lander, ingest_lock, load_state
+from ingestion.dicom.landing import IngestLockBusy, Lander, ingest_lock, load_state
+from ingestion.dicom.netguard import NetLimits, clear_incoming, discard_partial, guard_ae, reset_request
 from ingestion.dicom.workers import parse_one, rows_to_chunk
 from radlake import lake
-from radlake.config import Settings
-from radlake.errors import SourceUnreachableError
+from radlake.config import ReceiverTLS, Settings
+from radlake.errors import ConfigError, SourceUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +53,17 @@ STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
 MAX_BATCH_FILES = 2000
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+"""Files per micro-batch, and the most parsed rows held while the lake is busy (beyond: landed from disk)."""
+
+RETRY_SECONDS = 5.0
+"""Wait before trying again after a landing failed (the files stay stored and are landed by a scan)."""
+
+STOP_WAIT_SECONDS = 10.0
+"""At stop, how long to wait for a busy lake before leaving the last files for the next start."""
+
+INCOMING = ".incoming"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _UID = re.compile(r"^[0-9][0-9.]{0,63}$")
 
 
@@ -47,74 +72,111 @@ def receiver_app_id(ae_title: str, port: int) -> str:
     return f"radlake.dicom.listen:{ae_title.strip()}@{port}"
 
 
-class _Store:
-    """Writes received data sets to the storage folder and queues their parsed rows for landing."""
+def safe_name(peer_text: str) -> str:
+    """A folder name from peer-supplied text (an AE title): only ``[A-Za-z0-9_-]``, at most 16 characters.
 
-    def __init__(self, storage: Path, zone: ZoneInfo, rows: queue.Queue) -> None:
+    Dots, separators and control characters become ``_``, so the result is never ``.``, ``..``, absolute or
+    nested; empty text gives ``UNKNOWN``.
+    """
+    return _UNSAFE.sub("_", peer_text.strip())[:16].strip("_") or "UNKNOWN"
+
+
+def inside(storage: Path, path: Path) -> Path:
+    """``path`` resolved, after checking it lies inside ``storage`` (a planted symlink cannot lead out).
+
+    Raises
+    ------
+    OSError
+        The path resolves outside the storage folder.
+    """
+    resolved = path.resolve()
+    if not resolved.is_relative_to(storage):
+        raise OSError(f"refusing to store outside the storage folder: {resolved}")
+    return resolved
+
+
+class _Store:
+    """Gives received data sets their final name in the storage folder and queues their parsed rows."""
+
+    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue) -> None:
+        self.settings = settings
         self.storage = storage
-        self.zone = zone
+        self.zone = ZoneInfo(settings.timezone)
         self.rows = rows
         self._lock = threading.Lock()
 
     def handle_store(self, event: Any) -> int:
-        try:
-            data: bytes = event.encoded_dataset(include_meta=True)
-        except Exception:  # malformed request: nothing to store
-            log.exception("C-STORE request without a readable data set")
-            return STATUS_CANNOT_UNDERSTAND
-        calling = _SAFE.sub("_", (event.assoc.requestor.ae_title or "UNKNOWN").strip()) or "UNKNOWN"
+        reset_request(event.assoc)
+        calling = safe_name(str(event.assoc.requestor.ae_title or ""))
         sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
         try:
-            path = self.write(data, calling, sop_uid)
+            path = self.store_file(Path(event.dataset_path), calling, sop_uid)  # streamed in by netguard
         except OSError as exc:
             log.error("could not store a received instance: %s", exc.strerror or exc)
             return STATUS_OUT_OF_RESOURCES
+        except Exception:  # malformed request: nothing to store
+            log.exception("C-STORE request without a readable data set")
+            return STATUS_CANNOT_UNDERSTAND
         if path is not None:
             try:
-                frow, irow = parse_one(str(path), data)
+                frow, irow = parse_one(str(path), None, self.settings.dicom.limits)
             except Exception:
-                # Stored and verified, so acknowledged; the next start of the receiver lands it.
+                # Stored, so acknowledged; a later scan of the storage folder lands it.
                 log.exception("stored %s but could not parse it for landing", path)
                 return STATUS_SUCCESS
             if frow is not None:
                 self.rows.put((frow, irow, f"dicom:{calling}"))
         return STATUS_SUCCESS
 
-    def write(self, data: bytes, calling: str, sop_uid: str) -> Path | None:
-        """Store ``data`` and return its path, or None when the same bytes are already stored.
+    def _folder(self, calling: str) -> Path:
+        day = datetime.now(self.zone).strftime("%Y%m%d")
+        folder = self.storage / safe_name(calling) / day
+        folder.mkdir(parents=True, exist_ok=True)
+        return inside(self.storage, folder)
+
+    def store_file(self, src: Path, calling: str, sop_uid: str) -> Path | None:
+        """Give a received file its final name and return it, or None when the same bytes are already stored.
 
         Raises
         ------
         OSError
-            Writing or verifying failed (the partial file is removed).
+            Syncing, hashing or linking failed.
         """
-        digest = hashlib.sha256(data).hexdigest()
+        with open(src, "rb+") as fh:
+            os.fsync(fh.fileno())  # on disk before the sender hears success
+            h = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
         name = sop_uid if _UID.match(sop_uid) else f"sha256-{digest}"
-        day = datetime.now(self.zone).strftime("%Y%m%d")
-        folder = self.storage / calling / day
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{threading.get_ident()}{PARTIAL_SUFFIX}"
+        folder = self._folder(calling)
+        with self._lock:
+            for candidate in (folder / f"{name}.dcm", folder / f"{name}.{digest[:16]}.dcm"):
+                try:
+                    _link(src, candidate)  # fails if the name exists: never overwrites
+                    return candidate
+                except FileExistsError:
+                    if _sha256_of(candidate) == digest:
+                        return None  # the same bytes again: already stored (and landed or queued)
+            raise OSError(f"{name}: too many different instances with this SOP Instance UID today")
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: incoming and storage on different file systems
+            raise
+        tmp = dst.with_name(f".{dst.name}{PARTIAL_SUFFIX}")
+        with open(src, "rb") as a, open(tmp, "wb") as b:
+            for block in iter(lambda: a.read(1 << 20), b""):
+                b.write(block)
+            b.flush()
+            os.fsync(b.fileno())
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            # Read back what the disk holds: a short write or a bad disk must not be acknowledged.
-            with open(tmp, "rb") as fh:
-                if hashlib.sha256(fh.read()).hexdigest() != digest:
-                    raise OSError(f"verification failed: {tmp} differs from the received bytes")
-            with self._lock:
-                for candidate in (folder / f"{name}.dcm", folder / f"{name}.{digest[:16]}.dcm"):
-                    try:
-                        os.link(tmp, candidate)  # fails if the name exists: never overwrites
-                        return candidate
-                    except FileExistsError:
-                        if _sha256_of(candidate) == digest:
-                            return None  # the same bytes again: already stored (and landed)
-                raise OSError(f"{name}: too many different instances with this SOP Instance UID today")
+            os.link(tmp, dst)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            os.unlink(tmp)
 
 
 def _sha256_of(path: Path) -> str:
@@ -125,51 +187,124 @@ def _sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _land_loop(rows: queue.Queue, lander: Lander, flush_seconds: float, failed: list[BaseException]) -> None:
-    """Collect parsed rows into micro-batches: commit every ``flush_seconds`` (or when a batch is full)."""
-    try:
-        _land_batches(rows, lander, flush_seconds)
-    except BaseException as exc:
-        failed.append(exc)
-
-
-def _land_batches(rows: queue.Queue, lander: Lander, flush_seconds: float) -> None:
-    files: list[dict] = []
-    instances: list[dict] = []
-    sources: list[str] = []
-    first_at: float | None = None
-    stopping = False
-    while True:
-        timeout = 1.0 if first_at is None else max(0.0, first_at + flush_seconds - time.monotonic())
-        try:
-            item = rows.get(timeout=timeout)
-            if item is _STOP:
-                stopping = True
-            else:
-                frow, irow, source = item
-                files.append(frow)
-                sources.append(source)
-                if irow is not None:
-                    instances.append(irow)
-                if first_at is None:
-                    first_at = time.monotonic()
-        except queue.Empty:
-            pass
-        due = first_at is not None and (time.monotonic() - first_at >= flush_seconds or len(files) >= MAX_BATCH_FILES)
-        if (due or stopping) and files:
-            # Folder ingests may land the same instances (a PACS that also exports to a watch folder): take
-            # their lock, and classify against what they landed since this receiver last looked.
-            with ingest_lock(lander.settings):
-                lander.catch_up()
-                lander.add(rows_to_chunk(files, instances, []), sources)
-                lander.commit_now()
-                lander.mark_seen()
-            files, instances, sources, first_at = [], [], [], None
-        if stopping:
-            return
-
-
 _STOP = object()  # put on the row queue after the server stopped: land what is left, then end
+
+
+class _Landing:
+    """The landing thread: micro-batches from the row queue, or a scan of storage, whenever the lake is free."""
+
+    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue, app_id: str, flush: float) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.rows = rows
+        self.app_id = app_id
+        self.flush = flush
+        self.lander: Lander | None = None
+        self.backlog = True  # files stored before this start may not be landed: scan storage first
+        self.files: list[dict] = []
+        self.instances: list[dict] = []
+        self.sources: list[str] = []
+        self.first_at: float | None = None
+        self.retry_at = 0.0
+        self.busy_since: float | None = None
+        self.landed = threading.Event()  # set after every successful landing (tests wait on it)
+
+    def run(self) -> None:
+        self._try_land(0.0)  # what the last run stored but did not land, before anything new
+        stopping = False
+        while True:
+            timeout = 1.0 if self.first_at is None else max(0.05, self.first_at + self.flush - time.monotonic())
+            try:
+                item = self.rows.get(timeout=min(timeout, 1.0))
+                if item is _STOP:
+                    stopping = True
+                else:
+                    self._keep(item)
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            due = self.first_at is not None and (
+                now - self.first_at >= self.flush or len(self.files) >= MAX_BATCH_FILES
+            )
+            if (due or self.backlog or stopping) and now >= self.retry_at and (self.files or self.backlog):
+                self._try_land(STOP_WAIT_SECONDS if stopping else 0.0)
+            if stopping:
+                if self.files or self.backlog:
+                    log.warning("stopping with received files not landed yet: the next start lands them")
+                if self.lander is not None:
+                    self.lander.close()
+                return
+
+    def _keep(self, item: tuple[dict, dict | None, str]) -> None:
+        if self.backlog:
+            return  # a scan of storage will land it
+        frow, irow, source = item
+        self.files.append(frow)
+        self.sources.append(source)
+        if irow is not None:
+            self.instances.append(irow)
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+        if len(self.files) > MAX_BATCH_FILES:
+            # The lake has been busy a while: stop holding rows, land from the stored files later.
+            self._drop_to_backlog()
+
+    def _drop_to_backlog(self) -> None:
+        self.files, self.instances, self.sources, self.first_at = [], [], [], None
+        self.backlog = True
+
+    def _try_land(self, wait: float) -> None:
+        try:
+            with ingest_lock(self.settings, timeout=wait):
+                if self.busy_since is not None:
+                    log.info("the lake is free again after %.0f s: landing", time.monotonic() - self.busy_since)
+                    self.busy_since = None
+                self._land()
+        except IngestLockBusy:
+            if self.busy_since is None:
+                self.busy_since = time.monotonic()
+                log.info("another DICOM ingest holds the lake: receiving goes on, landing waits")
+        except Exception:
+            log.exception("landing received files failed; they stay stored and are landed on the next try")
+            if self.lander is not None:
+                with contextlib.suppress(Exception):
+                    self.lander.abort()
+                self.lander = None
+            self._drop_to_backlog()
+            self.retry_at = time.monotonic() + RETRY_SECONDS
+
+    def _land(self) -> None:
+        from ingestion.dicom.api import land_unlanded
+
+        if self.backlog:
+            # Everything queued is on disk already: one scan lands it all (and what a crash left).
+            self.files, self.instances, self.sources, self.first_at = [], [], [], None
+            self.backlog = False
+            report = land_unlanded(self.settings, [self.storage])
+            if report.files_new:
+                log.info("landed %d stored files from %s", report.files_new, self.storage)
+        if self.lander is None:
+            self.lander = Lander(
+                self.settings,
+                load_state(self.settings),
+                app_id=self.app_id,
+                batch_files=MAX_BATCH_FILES,
+                timezone=self.settings.timezone,
+            )
+        lander = self.lander
+        # Folder ingests (and the scan above) may have landed some of these meanwhile.
+        lander.catch_up()
+        known = lander.state.known_paths
+        keep = [i for i, f in enumerate(self.files) if f["file_path"] not in known]
+        if keep:
+            files = [self.files[i] for i in keep]
+            paths = {f["file_path"] for f in files}
+            instances = [r for r in self.instances if r["file_path"] in paths]
+            lander.add(rows_to_chunk(files, instances, []), [self.sources[i] for i in keep])
+            lander.commit_now()
+            lander.mark_seen()
+        self.files, self.instances, self.sources, self.first_at = [], [], [], None
+        self.landed.set()
 
 
 def _drain_associations(server: Any, timeout: float) -> None:
@@ -186,6 +321,26 @@ def _drain_associations(server: Any, timeout: float) -> None:
         time.sleep(0.05)
     for assoc in server.active_associations:
         assoc.abort()
+
+
+def tls_context(tls: ReceiverTLS) -> ssl.SSLContext:
+    """The server-side TLS context: TLS 1.2 or later; peers need a certificate from ``tls.ca`` when set.
+
+    Raises
+    ------
+    radlake.errors.ConfigError
+        A certificate or key file cannot be read or does not match.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(tls.cert), str(tls.key))
+        if tls.ca is not None:
+            ctx.load_verify_locations(cafile=str(tls.ca))
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"dicom.receiver.tls: {getattr(exc, 'strerror', None) or exc}") from None
+    return ctx
 
 
 def run_receiver(
@@ -205,62 +360,74 @@ def run_receiver(
     ------
     radlake.errors.SourceUnreachableError
         The port cannot be bound.
+    radlake.errors.ConfigError
+        The TLS files cannot be used.
     """
     from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
     from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-    from ingestion.dicom.api import ingest_dicom
-
+    rec = settings.dicom.receiver
     lake.ensure_writable(settings)
     storage = storage.resolve()
     storage.mkdir(parents=True, exist_ok=True)
-    # Files stored before a crash but not landed yet are landed first.
-    ingest_dicom(settings, [storage], workers=0)
+    incoming = storage / INCOMING
+    cleared = clear_incoming(incoming)
+    if cleared:
+        log.info("removed %d partial data sets left by the last run (never acknowledged)", cleared)
+    ssl_context = tls_context(rec.tls) if rec.tls is not None else None
 
     ae = AE(ae_title=ae_title)
-    ae.maximum_pdu_size = 0  # no limit: fewer PDUs for large instances
+    ae.maximum_pdu_size = rec.max_pdu_bytes
     ae.require_called_aet = True  # answer only associations addressed to this AE title
+    ae.require_calling_aet = list(rec.allowed_calling_aets)  # empty: any
+    guard_ae(ae, NetLimits(rec.max_pdu_bytes, rec.max_instance_bytes), incoming)
     for context in AllStoragePresentationContexts:
         if context.abstract_syntax is not None:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification)
     rows: queue.Queue = queue.Queue()
-    store = _Store(storage, ZoneInfo(settings.timezone), rows)
+    store = _Store(settings, storage, rows)
+    handlers = [
+        (evt.EVT_C_STORE, store.handle_store),
+        (evt.EVT_CONN_CLOSE, lambda event: discard_partial(event.assoc)),
+        (evt.EVT_ABORTED, lambda event: discard_partial(event.assoc)),
+    ]
     try:
-        server = ae.start_server((host, port), block=False, evt_handlers=[(evt.EVT_C_STORE, store.handle_store)])
+        server = ae.start_server((host, port), block=False, evt_handlers=handlers, ssl_context=ssl_context)
     except OSError as exc:
         raise SourceUnreachableError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     assert server is not None  # block=False always returns the server
     bound = server.server_address[1]
-    try:
-        lander = Lander(
-            settings,
-            load_state(settings),
-            app_id=receiver_app_id(ae_title, bound),
-            batch_files=MAX_BATCH_FILES,
-            timezone=settings.timezone,
+    if not rec.allowed_calling_aets:
+        log.warning(
+            "dicom.receiver.allowed_calling_aets is empty: any peer that reaches port %d can store instances; "
+            "list the calling AE titles of your modalities and PACS",
+            bound,
         )
-    except BaseException:
-        server.shutdown()  # nothing can be landed: do not keep the port accepting instances
-        raise
+    landing = _Landing(settings, storage, rows, receiver_app_id(ae_title, bound), flush_seconds)
     failed: list[BaseException] = []
-    landing = threading.Thread(
-        target=_land_loop, args=(rows, lander, flush_seconds, failed), name="dicom-landing", daemon=True
+
+    def run_landing() -> None:
+        try:
+            landing.run()
+        except BaseException as exc:  # only a bug gets here: _Landing retries lake errors itself
+            failed.append(exc)
+
+    thread = threading.Thread(target=run_landing, name="dicom-landing", daemon=True)
+    thread.start()
+    log.info(
+        "listening as %s on %s:%d%s, storing into %s", ae_title, host, bound, " (TLS)" if ssl_context else "", storage
     )
-    landing.start()
-    log.info("listening as %s on %s:%d, storing into %s", ae_title, host, bound, storage)
     try:
         if ready is not None:
             ready(bound)
         while not stop_event.wait(0.5):
-            if not landing.is_alive():
-                break  # the landing failed: stop receiving what cannot be landed
+            if not thread.is_alive():
+                break
     finally:
         server.shutdown()  # stops accepting; associations in progress run to their end
         _drain_associations(server, timeout=30.0)
         rows.put(_STOP)  # after the last association: every stored instance is queued before it
-        landing.join()
+        thread.join()
         if failed:
-            lander.abort()
             raise failed[0]
-        lander.close()
