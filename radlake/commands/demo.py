@@ -23,18 +23,24 @@ def demo(
     import warnings
 
     from orchestration.demo import run_demo
+    from radlake.progress import Progress
 
     # Dagster flags single-run backfill policies as beta; that is for the developers, not the demo's reader.
     warnings.filterwarnings("ignore", message=".*currently in beta.*")
     console = Console()
-    summary = run_demo(
-        workdir,
-        institutions=institutions,
-        days=days,
-        exams_per_day=exams_per_day,
-        seed=seed,
-        progress=lambda msg: console.print(f"[bold cyan]radlake demo[/]: {msg}"),
-    )
+    with Progress("radlake demo") as progress:
+
+        def say(message: str) -> None:
+            progress.step(message)
+
+        summary = run_demo(
+            workdir,
+            institutions=institutions,
+            days=days,
+            exams_per_day=exams_per_day,
+            seed=seed,
+            progress=say,
+        )
     tables = Table(title="Lake tables (Delta)")
     tables.add_column("table")
     tables.add_column("rows", justify="right")

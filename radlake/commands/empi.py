@@ -97,50 +97,56 @@ def link(
     phone, address; any but record_id may be empty) and write one row per record: record_id, empi_id,
     match_probability (empty for a record alone)."""
     from radlake.errors import ConfigError, DataError
+    from radlake.progress import Progress
     from transforms.empi.linkage import LinkageConfig
     from transforms.empi.master import link_patients
     from transforms.empi.review import DecisionError
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
-    records = _read_csv(input, "patient records")
-    if "record_id" not in records.columns:
-        raise DataError(f"{input}: no record_id column (columns: {', '.join(records.columns) or 'none'})")
-    empty = records["record_id"].isna()
-    if empty.any():
-        raise DataError(f"{input}: row {int(empty.to_numpy().argmax()) + 2}: record_id is empty")
-    repeated = records["record_id"].duplicated()
-    if repeated.any():
-        row = int(repeated.to_numpy().argmax()) + 2
-        raise DataError(f"{input}: row {row}: record_id {records['record_id'][repeated].iloc[0]!r} repeats")
-    decided = _read_csv(decisions, "steward decisions") if decisions else None
-    previous_master = None
-    if previous is not None:
-        previous_master = _read_csv(previous, "earlier links")
-        if not {"record_id", "empi_id"} <= set(previous_master.columns):
-            raise DataError(f"{previous}: needs record_id and empi_id columns")
-        previous_master = previous_master.dropna(subset=["empi_id"])
-    chosen, spark = _engine(engine, config, lake)
-    try:
-        linkage = LinkageConfig(
-            auto_link=auto_link,
-            review=review_threshold,
-            engine=chosen,  # type: ignore[arg-type]
-            spark=spark,
-        )
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    try:
-        run = link_patients(records, previous_master=previous_master, decisions=decided, config=linkage)
-    except DecisionError as err:
-        raise DataError(f"{decisions}: {err}") from None
-    except ValueError as err:  # a bad empi_id in --previous and the like
-        raise DataError(f"{input}: {err}") from None
-    out = run.master[["record_id", "empi_id", "match_probability"]]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
-    if review is not None:
-        run.review.to_csv(review, index=False, encoding="utf-8", float_format="%.6f")
+    with Progress("radlake empi link") as progress:
+        with progress.phase("read input"):
+            records = _read_csv(input, "patient records")
+        if "record_id" not in records.columns:
+            raise DataError(f"{input}: no record_id column (columns: {', '.join(records.columns) or 'none'})")
+        empty = records["record_id"].isna()
+        if empty.any():
+            raise DataError(f"{input}: row {int(empty.to_numpy().argmax()) + 2}: record_id is empty")
+        repeated = records["record_id"].duplicated()
+        if repeated.any():
+            row = int(repeated.to_numpy().argmax()) + 2
+            raise DataError(f"{input}: row {row}: record_id {records['record_id'][repeated].iloc[0]!r} repeats")
+        decided = _read_csv(decisions, "steward decisions") if decisions else None
+        previous_master = None
+        if previous is not None:
+            previous_master = _read_csv(previous, "earlier links")
+            if not {"record_id", "empi_id"} <= set(previous_master.columns):
+                raise DataError(f"{previous}: needs record_id and empi_id columns")
+            previous_master = previous_master.dropna(subset=["empi_id"])
+        chosen, spark = _engine(engine, config, lake)
+        try:
+            linkage = LinkageConfig(
+                auto_link=auto_link,
+                review=review_threshold,
+                engine=chosen,  # type: ignore[arg-type]
+                spark=spark,
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        try:
+            run = link_patients(
+                records, previous_master=previous_master, decisions=decided, config=linkage, progress=progress
+            )
+        except DecisionError as err:
+            raise DataError(f"{decisions}: {err}") from None
+        except ValueError as err:  # a bad empi_id in --previous and the like
+            raise DataError(f"{input}: {err}") from None
+        with progress.phase("write output"):
+            out = run.master[["record_id", "empi_id", "match_probability"]]
+            output.parent.mkdir(parents=True, exist_ok=True)
+            out.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
+            if review is not None:
+                run.review.to_csv(review, index=False, encoding="utf-8", float_format="%.6f")
     seconds = time.perf_counter() - started
     typer.echo(
         f"{len(out):,} records → {run.stats['persons']:,} persons → {output} "
@@ -158,11 +164,13 @@ def run(
 ) -> None:
     """Link every patient record of the lake (incremental after the first run) and write the silver EMPI tables."""
     from radlake.config import load_settings
+    from radlake.progress import Progress
     from transforms.empi.job import run_empi
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
-    result = run_empi(load_settings(config, lake=lake), engine=engine, retrain=retrain)
+    with Progress("radlake empi run") as progress:
+        result = run_empi(load_settings(config, lake=lake), engine=engine, retrain=retrain, progress=progress)
     events = result.events["event"].value_counts().to_dict()
     typer.echo(
         f"{result.stats['records']:,} records ({result.stats['new_records']:,} new) → {result.stats['persons']:,} "

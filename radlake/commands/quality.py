@@ -29,12 +29,22 @@ def run(
     from rich.console import Console
     from rich.table import Table
 
-    from expectations.report import data_docs_site, summary_path
-    from expectations.suite_run import run_suites
+    from expectations.report import data_docs_site, summary_path, write_report
+    from expectations.suite_run import run_suite
+    from expectations.suites import suites_for_layer
     from radlake.config import load_settings
+    from radlake.progress import Progress
 
     settings = load_settings(config)
-    runs = run_suites(settings, layer.value if layer else None)
+    suites = suites_for_layer(layer.value if layer else None)
+    with Progress("radlake quality run") as progress:
+        runs = []
+        with progress.phase("suites", total=len(suites)) as step:
+            for suite in suites:
+                runs.append(run_suite(settings, suite))
+                step.advance()
+        with progress.phase("report"):
+            write_report(settings)
     console = Console()
     table = Table(title=f"Quality suites ({layer.value if layer else 'all layers'})")
     for column in ("suite", "table", "rows", "result", "failed expectations"):

@@ -58,22 +58,26 @@ def standardize(
         typer.echo(ctx.get_help())
         raise typer.Exit(0 if input is None and output is None else 2)
     from radlake.exam_standard import load_standard
+    from radlake.progress import Progress
     from transforms.exam_names.batch import standardize_file
     from transforms.exam_names.decisions import read_decisions_csv
 
     started = time.perf_counter()
-    known = _lake_decisions(config, lake)
-    if decisions is not None:
-        known += read_decisions_csv(decisions, load_standard(standard_version))
-    report = standardize_file(
-        input,
-        output,
-        column=column,
-        institution=institution,
-        decisions=known,
-        standard_version=standard_version,
-        workers=workers,
-    )
+    with Progress("radlake standardize") as progress:
+        with progress.phase("read steward decisions"):
+            known = _lake_decisions(config, lake)
+            if decisions is not None:
+                known += read_decisions_csv(decisions, load_standard(standard_version))
+        with progress.phase(f"standardize {input.name}"):
+            report = standardize_file(
+                input,
+                output,
+                column=column,
+                institution=institution,
+                decisions=known,
+                standard_version=standard_version,
+                workers=workers,
+            )
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(report.statuses.items()))
     seconds = time.perf_counter() - started
     typer.echo(

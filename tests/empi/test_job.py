@@ -163,3 +163,37 @@ def test_crash_before_the_master_then_rerun_equals_a_clean_run(
         pd.testing.assert_frame_equal(crashed, clean, check_like=True, obj=name)
     events = _read(lakes["clean"], "empi_events")
     assert events["event_id"].is_unique and set(events["empi_run"]) == {0, 1}
+
+
+@pytest.mark.slow
+def test_incremental_runs_reuse_the_saved_model_until_retrain_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from splink.internals.linker_components.training import LinkerTraining
+
+    trainings: list[int] = []
+    real = LinkerTraining.estimate_u_using_random_sampling
+
+    def counted(self: LinkerTraining, *args: object, **kwargs: object) -> object:
+        trainings.append(1)  # every training, whoever starts it, estimates u first
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinkerTraining, "estimate_u_using_random_sampling", counted)
+    settings = _settings(tmp_path)
+    registry = generate_registry(400, ["h01", "h02"], seed=12)
+    h01 = registry[registry["source_system"] == "h01"]
+    _write_patients(settings, "h01", h01.iloc[:-30])
+    _write_patients(settings, "h02", registry[registry["source_system"] == "h02"])
+    run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    model_file = Path(settings.state_dir) / "empi" / "model.json"
+    saved = model_file.read_bytes()
+    assert len(trainings) == 1
+
+    _write_patients(settings, "h01", h01)  # 30 new registrations
+    second = run_empi(settings, now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    assert second.stats["new_records"] == 30
+    assert len(trainings) == 1  # the saved model scored them
+    assert model_file.read_bytes() == saved
+
+    run_empi(settings, retrain=True, now=dt.datetime(2025, 1, 3, tzinfo=dt.UTC))
+    assert len(trainings) == 2

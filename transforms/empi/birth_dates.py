@@ -16,7 +16,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-__all__ = ["SAME_PERSON", "birth_dates_consistent", "birth_dates_consistent_frame", "birth_dates_consistent_sql"]
+__all__ = [
+    "GENERATION_YEARS",
+    "SAME_PERSON",
+    "birth_dates_consistent",
+    "birth_dates_consistent_frame",
+    "birth_dates_consistent_sql",
+]
+
+GENERATION_YEARS = 15
+"""Birth years at least this far apart put two records a generation apart (parent and child): no typo does
+that (the ones seen move a year by 1 or 10)."""
 
 Part = str
 SAME_PERSON: tuple[tuple[tuple[Part, Part], ...], ...] = (

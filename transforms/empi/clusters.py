@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,6 +159,7 @@ def cluster_records(
     initial: np.ndarray | None = None,
     steward_links: Iterable[tuple[int, int]] = (),
     never_links: Iterable[tuple[int, int]] = (),
+    on_progress: Callable[[int], object] | None = None,
 ) -> ClusterResult:
     """Join records into clusters: steward links, then pairs at or above ``auto_link``, under the guards.
 
@@ -176,6 +177,8 @@ def cluster_records(
     steward_links, never_links
         Record-position pairs a steward decided on. ``never_links`` are absolute; ``steward_links`` join even
         against the machine guards, but never across a ``never_link``.
+    on_progress
+        Called now and then with the number of pairs looked at.
 
     Returns
     -------
@@ -225,7 +228,9 @@ def cluster_records(
     right = candidates["rid_r"].to_numpy()[order].tolist()
     prob = candidates["match_probability"].to_numpy()[order].tolist()
     rule = candidates["rule"].to_numpy()[order].tolist()
-    for a, b, p, r in zip(left, right, prob, rule, strict=True):
+    for i, (a, b, p, r) in enumerate(zip(left, right, prob, rule, strict=True)):
+        if on_progress is not None and not i % 100_000:
+            on_progress(i)
         ra, rb = clusters.find(a), clusters.find(b)
         if ra == rb:
             continue

@@ -22,6 +22,8 @@ id18               the record's valid 18-digit ID number (15-digit ones converte
                    and sex agree with the record: such a number identifies the person
 id_text            ``id18``, or the cleaned text of an invalid number (typos still compare)
 phone              11-digit mobile or landline with area code; placeholders shared by many are dropped
+phone_household    1 when the phone's records look like several persons (birth years a generation apart,
+                   or different given names born the same day: parent and child, twins), else 0
 address            normalised address (from the district on)
 =================  ===================================================================================
 """
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transforms.empi.birth_dates import birth_dates_consistent_frame
+from transforms.empi.birth_dates import GENERATION_YEARS, birth_dates_consistent_frame
 from transforms.empi.contact import normalize_address, normalize_phone
 from transforms.empi.id_number import parse_id_numbers
 from transforms.empi.names import normalize_name, parse_name
@@ -46,7 +48,7 @@ __all__ = ["FEATURE_COLUMNS", "INPUT_COLUMNS", "parse_birth_date", "record_featu
 INPUT_COLUMNS = ("record_id", "source_system", "mrn", "name", "sex", "birth_date", "id_number", "phone", "address")
 FEATURE_COLUMNS = (
     "record_id", "source_system", "name_norm", "surname", "given", "surname_py", "given_py", "name_py", "sex",
-    "birth_date", "birth_year", "birth_month", "birth_day", "id18", "id_text", "phone", "address",
+    "birth_date", "birth_year", "birth_month", "birth_day", "id18", "id_text", "phone", "phone_household", "address",
 )  # fmt: skip
 
 _DATE = re.compile(r"^\s*(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?(?:[ T].*)?$")
@@ -102,6 +104,19 @@ def _sex(value: object) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return _SEX.get(str(value).strip().upper())
+
+
+def _household_phones(out: pd.DataFrame) -> np.ndarray:
+    """1 for records whose phone several persons share (a generation apart, or twins), 0 otherwise."""
+    known = out[["phone", "birth_year", "birth_date", "given_py"]].dropna(subset=["phone"])
+    if known.empty:
+        return np.zeros(len(out), dtype=np.int64)
+    by_phone = known.groupby("phone")["birth_year"]
+    span = by_phone.transform("max") - by_phone.transform("min")
+    twins = known.groupby(["phone", "birth_date"])["given_py"].transform("nunique") > 1
+    household = (span.fillna(0) >= GENERATION_YEARS).to_numpy() | twins.to_numpy()
+    shared = known.loc[household, "phone"].unique()
+    return np.asarray(out["phone"].isin(shared), dtype=np.int64)
 
 
 def record_features(records: pd.DataFrame, *, max_phone_records: int = 30) -> pd.DataFrame:
@@ -182,6 +197,7 @@ def record_features(records: pd.DataFrame, *, max_phone_records: int = 30) -> pd
     phone = pd.Series(_map_unique(_column(records, "phone"), normalize_phone), dtype=object)
     counts = phone.map(phone.value_counts())
     out["phone"] = phone.where((phone != "") & (counts <= max_phone_records), None)
+    out["phone_household"] = _household_phones(out)
     out["address"] = _map_unique(_column(records, "address"), normalize_address)
 
     for col in ("name_norm", "surname", "given", "surname_py", "given_py", "name_py", "address", "id_text"):

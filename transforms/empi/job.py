@@ -24,6 +24,7 @@ import pyarrow as pa
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.progress import Progress, silent
 from transforms.empi.features import INPUT_COLUMNS
 from transforms.empi.linkage import LinkageConfig
 from transforms.empi.master import EmpiRun, link_patients
@@ -160,6 +161,7 @@ def run_empi(
     engine: str | None = None,
     retrain: bool = False,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> EmpiRun:
     """Run the EMPI over the lake's patient records (incremental when a master exists) and write its tables.
 
@@ -174,13 +176,17 @@ def run_empi(
         Train a new model even if one is stored.
     now
         Time stamp of the run (default: now, UTC).
+    progress
+        Where to show the phases (default: nowhere).
 
     Returns
     -------
     transforms.empi.master.EmpiRun
     """
+    progress = progress or silent()
     lake.ensure_writable(settings)
-    records = read_patient_records(settings)
+    with progress.phase("read records"):
+        records = read_patient_records(settings)
     if engine not in (None, "duckdb", "spark"):
         from radlake.errors import ConfigError
 
@@ -198,24 +204,31 @@ def run_empi(
     # crashed before it is redone under the same number, and its leftover events are not "previous" ones.
     master_version = lake.table_version(settings, _uri(settings, "patient_master"))
     run_number = 0 if master_version is None else master_version + 1
-    previous_events = _read(settings, "silver", "empi_events")
-    if previous_events is not None and "empi_run" in previous_events:
-        previous_events = previous_events[previous_events["empi_run"] < run_number]
+    with progress.phase("read previous run"):
+        previous_events = _read(settings, "silver", "empi_events")
+        if previous_events is not None and "empi_run" in previous_events:
+            previous_events = previous_events[previous_events["empi_run"] < run_number]
+        previous_master = _read(settings, "silver", "patient_master")
+        decisions = _read(settings, "silver", "empi_decisions")
+        previous_review = _read(settings, "silver", "empi_review_queue")
     run = link_patients(
         records,
-        previous_master=_read(settings, "silver", "patient_master"),
+        previous_master=previous_master,
         previous_events=previous_events,
-        decisions=_read(settings, "silver", "empi_decisions"),
-        previous_review=_read(settings, "silver", "empi_review_queue"),
+        decisions=decisions,
+        previous_review=previous_review,
         model=model,
         config=config,
         now=now,
+        progress=progress,
     )
-    _save_model(model_path, run.model)
-    # The master last: until it is written, the run has not happened and a re-run redoes all of it.
-    if len(run.events):
-        _write_run_events(settings, run.events, run_number)
-    _write(settings, "patient_golden", run.golden)
-    _write(settings, "empi_review_queue", run.review)
-    _write(settings, "patient_master", run.master)
+    with progress.phase("write tables"):
+        if run.model is not model:  # a model read from disk is not written back
+            _save_model(model_path, run.model)
+        # The master last: until it is written, the run has not happened and a re-run redoes all of it.
+        if len(run.events):
+            _write_run_events(settings, run.events, run_number)
+        _write(settings, "patient_golden", run.golden)
+        _write(settings, "empi_review_queue", run.review)
+        _write(settings, "patient_master", run.master)
     return run

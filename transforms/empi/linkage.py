@@ -50,7 +50,7 @@ Engine = Literal["duckdb", "spark"]
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
-    "birth_day", "id18", "id_text", "phone", "address",
+    "birth_day", "id18", "id_text", "phone", "phone_household", "address",
 )  # fmt: skip
 
 
@@ -174,7 +174,7 @@ def _birth_comparison() -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    from transforms.empi.birth_dates import birth_dates_consistent_sql
+    from transforms.empi.birth_dates import GENERATION_YEARS, birth_dates_consistent_sql
 
     one_off = birth_dates_consistent_sql()
     return cl.CustomComparison(
@@ -183,7 +183,12 @@ def _birth_comparison() -> Any:
             cll.NullLevel("birth_date"),
             cll.ExactMatchLevel("birth_date"),
             cll.CustomLevel(one_off, label_for_charts="one of year/month/day differs, or day and month swapped"),
-            cll.ElseLevel(),
+            # Parent and child share phone, address and often surname: a generation apart is strong evidence.
+            cll.CustomLevel(
+                f"abs(birth_year_l - birth_year_r) < {GENERATION_YEARS}",
+                label_for_charts="less than a generation apart",
+            ),
+            cll.ElseLevel().configure(label_for_charts="a generation apart or more"),
         ],
         comparison_description="birth date",
     )
@@ -198,6 +203,10 @@ def _id_comparison() -> Any:
         comparison_levels=[
             cll.NullLevel("id_text"),
             cll.ExactMatchLevel("id18").configure(label_for_charts="same valid ID number"),
+            # Each person has one number: two trusted numbers that differ are twins, siblings, parent and child.
+            cll.CustomLevel("id18_l is not null and id18_r is not null").configure(
+                label_for_charts="two different trusted ID numbers"
+            ),
             cll.CustomLevel(
                 "(id18_l is null or id18_r is null) and levenshtein(id_text_l, id_text_r) <= 2",
                 base_dialect_str="duckdb",
@@ -205,6 +214,24 @@ def _id_comparison() -> Any:
             cll.ElseLevel(),
         ],
         comparison_description="resident ID number",
+    )
+
+
+def _phone_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            cll.CustomLevel("phone_l = phone_r and phone_household_l = 0").configure(
+                label_for_charts="same phone, used by one person"
+            ),
+            cll.ExactMatchLevel("phone").configure(label_for_charts="same phone, a household's"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="phone (a household's phone says less: twins, parent and child share it)",
     )
 
 
@@ -254,7 +281,7 @@ def _key_column(features: pd.DataFrame, expression: str) -> pd.Series:
     return features[expression]
 
 
-def blocking_pair_counts(features: pd.DataFrame) -> dict[str, int]:
+def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) -> dict[str, int]:
     """How many pairs each blocking rule brings together on its own (before pairs found by earlier rules are
     left out), to see which rule explodes on common values.
 
@@ -262,6 +289,8 @@ def blocking_pair_counts(features: pd.DataFrame) -> dict[str, int]:
     ----------
     features
         The feature frame.
+    new
+        Boolean mask of the records compared in an incremental run: only pairs with at least one of them count.
 
     Returns
     -------
@@ -270,9 +299,19 @@ def blocking_pair_counts(features: pd.DataFrame) -> dict[str, int]:
     """
     counts = {}
     for keys in BLOCKING_KEYS:
-        frame = pd.DataFrame({k: _key_column(features, k) for k in keys}).dropna()
-        sizes = frame.value_counts(sort=False).to_numpy(dtype=np.int64)
-        counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
+        frame = pd.DataFrame({k: _key_column(features, k) for k in keys})
+        if new is not None:
+            frame["_new"] = np.asarray(new, dtype=np.int64)
+        frame = frame.dropna()
+        if new is None:
+            sizes = frame.value_counts(sort=False).to_numpy(dtype=np.int64)
+            counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
+            continue
+        groups = frame.groupby(list(keys), sort=False)["_new"].agg(["size", "sum"])
+        size, fresh = groups["size"].to_numpy(dtype=np.int64), groups["sum"].to_numpy(dtype=np.int64)
+        # Pairs within a group minus those of two old records.
+        old = size - fresh
+        counts[" & ".join(keys)] = int((size * (size - 1) // 2 - old * (old - 1) // 2).sum())
     return counts
 
 
@@ -292,7 +331,7 @@ def splink_settings() -> Any:
             _name_comparison(),
             _birth_comparison(),
             _id_comparison(),
-            _simple("phone"),
+            _phone_comparison(),
             _simple("address", fuzzy=3),
             _simple("sex"),
         ],
@@ -305,7 +344,7 @@ def splink_settings() -> Any:
     )
 
 
-_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day")
+_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day", "phone_household")
 
 
 _TRAINED_KEYS = ("m_probability", "u_probability", "tf_minimum_u_value")

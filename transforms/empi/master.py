@@ -25,7 +25,6 @@ empi_id unless a new record's evidence merges their person with another one.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +32,11 @@ import numpy as np
 import pandas as pd
 
 from radlake.errors import DataError
+from radlake.progress import Progress, silent
 from transforms.empi.clusters import EVENT_COLUMNS, RULE_RANK, assign_empi_ids, cluster_records, parse_empi_id
 from transforms.empi.features import record_features
 from transforms.empi.golden import build_golden
-from transforms.empi.linkage import LinkageConfig, score_links, train_model
+from transforms.empi.linkage import LinkageConfig, blocking_pair_counts, score_links, train_model
 from transforms.empi.review import carry_forward, latest_decisions, review_queue
 
 __all__ = ["MASTER_COLUMNS", "EmpiRun", "link_patients"]
@@ -58,7 +58,9 @@ class EmpiRun:
     stats
         Counts: records, new records, pairs scored, links accepted, vetoed, persons.
     timings
-        Seconds spent per phase (features, train, score, cluster, ids, outputs).
+        Seconds spent per phase (features, blocking, train, score, cluster, ids, outputs).
+    blocking
+        Pairs each blocking rule brings together on its own (of the records compared in this run).
     """
 
     master: pd.DataFrame
@@ -68,20 +70,7 @@ class EmpiRun:
     model: dict[str, Any]
     stats: dict[str, int]
     timings: dict[str, float]
-
-
-class _Clock:
-    """Wall time per phase of a run."""
-
-    def __init__(self) -> None:
-        self.last = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> dict[str, float]:
-        now = time.perf_counter()
-        self.laps[name] = now - self.last
-        self.last = now
-        return self.laps
+    blocking: dict[str, int]
 
 
 def _next_number(previous_master: pd.DataFrame | None, previous_events: pd.DataFrame | None) -> int:
@@ -109,6 +98,7 @@ def link_patients(
     model: dict[str, Any] | None = None,
     config: LinkageConfig | None = None,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> EmpiRun:
     """Link patient records into persons, keeping the previous run's empi_ids stable.
 
@@ -131,6 +121,8 @@ def link_patients(
         Thresholds and engine.
     now
         Time stamp of the run (default: now, UTC).
+    progress
+        Where to show the phases (default: nowhere; their times are in ``EmpiRun.timings`` either way).
 
     Returns
     -------
@@ -143,12 +135,13 @@ def link_patients(
     """
     config = config or LinkageConfig()
     now = now or dt.datetime.now(dt.UTC)
-    clock = _Clock()
-    try:
-        features = record_features(records)
-    except ValueError as err:
-        raise DataError(f"patient records: {err}") from err
-    clock.lap("features")
+    progress = progress or silent()
+    with progress.phase("features", total=len(records)) as step:
+        try:
+            features = record_features(records)
+        except ValueError as err:
+            raise DataError(f"patient records: {err}") from err
+        step.update(len(features))
     n = len(features)
     record_ids = features["record_id"].tolist()
     position = pd.Series(np.arange(n), index=features["record_id"])
@@ -177,64 +170,74 @@ def link_patients(
     relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
     incremental = not is_new.all()
 
-    if model is None:
-        model = train_model(features, config)
-    clock.lap("train")
-    pairs = score_links(features, model, config, new=relink if incremental else None)
-    clock.lap("score")
+    with progress.phase("blocking") as step:
+        # An incremental run blocks only the records it compares (each against everyone): count those.
+        blocking = blocking_pair_counts(features, relink if incremental else None)
+        for rule, count in blocking.items():
+            step.note(f"{count:,} pairs on {rule}")
+    with progress.phase("train") as step:
+        if model is None:
+            model = train_model(features, config)
+        else:
+            step.note("saved model reused")
+    with progress.phase("score"):
+        pairs = score_links(features, model, config, new=relink if incremental else None)
 
     initial = np.full(n, -1, dtype=np.int64)
     keep = ~relink
     if keep.any():
         initial[keep] = pd.factorize(prev_arr[keep])[0]
-    result = cluster_records(
-        features,
-        pairs,
-        auto_link=config.auto_link,
-        initial=initial,
-        steward_links=steward_links,
-        never_links=never_links,
-    )
-    clock.lap("cluster")
+    with progress.phase("cluster", total=len(pairs)) as step:
+        result = cluster_records(
+            features,
+            pairs,
+            auto_link=config.auto_link,
+            initial=initial,
+            steward_links=steward_links,
+            never_links=never_links,
+            on_progress=step.update,
+        )
 
-    accepted = result.accepted
-    merge_reasons: dict[int, str] = {}
-    if len(accepted):
-        acc_root = result.root[accepted["rid_l"].to_numpy()]
-        ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
-        merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
-    empi_ids, events, _ = assign_empi_ids(
-        result.root,
-        prev_ids,
-        next_number=_next_number(previous_master, previous_events),
-        record_ids=record_ids,
-        occurred_at=now,
-        merge_reasons=merge_reasons,
-        split_reason="steward never_link" if to_split else "relinked",
-    )
-    clock.lap("ids")
+    with progress.phase("ids"):
+        accepted = result.accepted
+        merge_reasons: dict[int, str] = {}
+        if len(accepted):
+            acc_root = result.root[accepted["rid_l"].to_numpy()]
+            ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
+            merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
+        empi_ids, events, _ = assign_empi_ids(
+            result.root,
+            prev_ids,
+            next_number=_next_number(previous_master, previous_events),
+            record_ids=record_ids,
+            occurred_at=now,
+            merge_reasons=merge_reasons,
+            split_reason="steward never_link" if to_split else "relinked",
+        )
 
-    master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
-    golden = build_golden(features, master)
-
-    review_candidates = pairs[
-        (pairs["rule"] == "splink")
-        & (pairs["match_probability"] >= config.review)
-        & (pairs["match_probability"] < config.auto_link)
-    ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
-    # Two different trusted ID numbers settle it (twins): such refusals need no steward.
-    vetoed = result.vetoed[result.vetoed["reason"] != "id_number"] if len(result.vetoed) else result.vetoed
-    if len(vetoed):
-        vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[["rid_l", "rid_r", "match_probability", "reason"]]
-        review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
-    review = review_queue(review_candidates, features, empi_ids, in_force)
-    if previous_review is not None and len(previous_review):
-        review = carry_forward(previous_review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
+    with progress.phase("outputs"):
+        master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
+        golden = build_golden(features, master)
+        review_candidates = pairs[
+            (pairs["rule"] == "splink")
+            & (pairs["match_probability"] >= config.review)
+            & (pairs["match_probability"] < config.auto_link)
+        ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
+        vetoed = result.vetoed
+        if len(vetoed):
+            vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[
+                ["rid_l", "rid_r", "match_probability", "reason"]
+            ]
+            review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
+        review = review_queue(review_candidates, features, empi_ids, in_force)
+        if previous_review is not None and len(previous_review):
+            review = carry_forward(previous_review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
 
     stats = {
         "records": n,
         "new_records": int(is_new.sum()),
         "relinked_records": int(relink.sum()),
+        "pairs_blocked": int(sum(blocking.values())),
         "pairs_scored": len(pairs),
         "links_accepted": len(accepted),
         "links_vetoed": len(result.vetoed),
@@ -248,7 +251,8 @@ def link_patients(
         review=review,
         model=model,
         stats=stats,
-        timings=clock.lap("outputs"),
+        timings=dict(progress.timings),
+        blocking=blocking,
     )
 
 

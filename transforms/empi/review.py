@@ -10,20 +10,29 @@ decided_by    the steward
 decided_at    when (UTC)
 ============  =========================================================================================
 
-Review queue (exported for stewards, one row per pair): ``record_id_a``, ``record_id_b``, ``empi_id_a``,
-``empi_id_b``, ``match_probability``, ``reason`` (``review_band``: probability between the review and
-auto-link thresholds; ``guard:<name>``: scored above auto-link but refused by a guard other than two
-different ID numbers), ``name_a``, ``name_b``, ``birth_date_a``, ``birth_date_b``, and an empty
-``decision`` column for the steward to fill.
+Review queue (exported for stewards, one row per pair of persons): ``record_id_a``, ``record_id_b``,
+``empi_id_a``, ``empi_id_b``, ``match_probability``, ``reason`` (``review_band``: probability between the
+review and auto-link thresholds; ``guard:<name>``: scored above auto-link but refused by a guard),
+``records_affected`` (the records of both persons: what a ``link`` decision would move into one person),
+``name_a``, ``name_b``, ``birth_date_a``, ``birth_date_b``, and an empty ``decision`` column for the steward.
+
+The queue holds only what a steward can decide and what a decision changes: pairs already in one person,
+pairs already decided, and pairs the records themselves settle as two persons (two different trusted ID
+numbers, given names that cannot be one name, birth dates a generation apart) are left out; of several pairs
+between the same two persons only the strongest is asked, since one decision settles them all. The largest
+decisions come first (most records affected), then the strongest evidence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from radlake.errors import DataError
+from transforms.empi.birth_dates import GENERATION_YEARS
+from transforms.empi.guards import given_names_conflict
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -37,8 +46,8 @@ __all__ = [
 
 DECISION_COLUMNS = ("record_id_a", "record_id_b", "decision", "decided_by", "decided_at")
 REVIEW_COLUMNS = (
-    "record_id_a", "record_id_b", "empi_id_a", "empi_id_b", "match_probability", "reason", "name_a", "name_b",
-    "birth_date_a", "birth_date_b", "decision",
+    "record_id_a", "record_id_b", "empi_id_a", "empi_id_b", "match_probability", "reason", "records_affected",
+    "name_a", "name_b", "birth_date_a", "birth_date_b", "decision",
 )  # fmt: skip
 DECISIONS = ("link", "never_link")
 
@@ -142,7 +151,7 @@ def review_queue(
             "decision": None,
         }
     )
-    queue = queue[queue["empi_id_a"] != queue["empi_id_b"]]
+    queue = queue[(queue["empi_id_a"] != queue["empi_id_b"]).to_numpy() & ~_settled_apart(features, left, right)]
     swap = queue["record_id_a"] > queue["record_id_b"]
     for a, b in (("record_id_a", "record_id_b"), ("empi_id_a", "empi_id_b"), ("name_a", "name_b"),
                  ("birth_date_a", "birth_date_b")):  # fmt: skip
@@ -150,8 +159,39 @@ def review_queue(
     if not decisions.empty:
         decided = decisions.set_index(["record_id_a", "record_id_b"]).index
         queue = queue[~queue.set_index(["record_id_a", "record_id_b"]).index.isin(decided)]
-    queue = queue.drop_duplicates(["record_id_a", "record_id_b"])
+    return _one_per_pair_of_persons(queue, ids)
+
+
+def _settled_apart(features: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Pairs whose own records say two persons, whatever a steward would see: nothing to ask."""
+    id18 = features["id18"].to_numpy(dtype=object)
+    ids_differ = pd.notna(id18[left]) & pd.notna(id18[right]) & (id18[left] != id18[right])
+    given = features["given_py"].to_numpy(dtype=object)
+    names_differ = np.fromiter(
+        (given_names_conflict(a, b) for a, b in zip(given[left].tolist(), given[right].tolist(), strict=True)),
+        dtype=bool,
+        count=len(left),
+    )
+    years = features["birth_year"].to_numpy(dtype="float64", na_value=np.nan)
+    generations = np.abs(years[left] - years[right]) >= GENERATION_YEARS  # NaN compares False
+    return np.asarray(ids_differ | names_differ | generations, dtype=bool)
+
+
+def _one_per_pair_of_persons(queue: pd.DataFrame, empi_ids: pd.Series) -> pd.DataFrame:
+    """The strongest pair between each two persons, with the records a decision affects; largest first."""
+    sizes = empi_ids.value_counts()
+    queue = queue.assign(
+        records_affected=(queue["empi_id_a"].map(sizes).fillna(1) + queue["empi_id_b"].map(sizes).fillna(1)).astype(
+            "int64"
+        )
+    )
+    low = queue[["empi_id_a", "empi_id_b"]].min(axis=1)
+    high = queue[["empi_id_a", "empi_id_b"]].max(axis=1)
+    queue = queue.assign(_low=low, _high=high)
     queue = queue.sort_values(["match_probability", "record_id_a"], ascending=[False, True], kind="stable")
+    queue = queue.drop_duplicates(["_low", "_high"])
+    queue = queue.sort_values(["records_affected", "match_probability", "record_id_a"],
+                              ascending=[False, False, True], kind="stable")  # fmt: skip
     return queue[list(REVIEW_COLUMNS)].reset_index(drop=True)
 
 
@@ -179,7 +219,7 @@ def carry_forward(
     pandas.DataFrame
         :data:`REVIEW_COLUMNS`, strongest first; pairs whose records vanished or now share a person are gone.
     """
-    old = previous[list(REVIEW_COLUMNS)].copy()
+    old = previous.reindex(columns=list(REVIEW_COLUMNS)).copy()
     old["empi_id_a"] = old["record_id_a"].map(empi_of)
     old["empi_id_b"] = old["record_id_b"].map(empi_of)
     old = old.dropna(subset=["empi_id_a", "empi_id_b"])
@@ -191,8 +231,7 @@ def carry_forward(
     if not parts:
         return current[list(REVIEW_COLUMNS)].reset_index(drop=True)
     both = pd.concat(parts, ignore_index=True).drop_duplicates(["record_id_a", "record_id_b"])
-    both = both.sort_values(["match_probability", "record_id_a"], ascending=[False, True], kind="stable")
-    return both[list(REVIEW_COLUMNS)].reset_index(drop=True)
+    return _one_per_pair_of_persons(both, pd.Series(list(empi_of.values()), dtype=object))
 
 
 def decisions_from_review(
