@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -92,8 +93,12 @@ def _is_conflict(exc: BaseException) -> bool:
     return any(w in text for w in ("concurrent", "conflict", "has been updated", "version already exists"))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    # delta-rs reports a tree of causes over several coloured lines: one plain line for a person.
+    text = " ".join(_ANSI.sub("", str(exc)).replace("↳", "").split())
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
@@ -222,13 +227,22 @@ def append_idempotent(
     # A stream (a snapshot larger than memory) cannot be replayed: one attempt, delta-rs retries the commit.
     attempts = 1 if isinstance(data, pa.RecordBatchReader) else COMMIT_ATTEMPTS
 
+    tries = 0
+
     def attempt() -> bool:
-        # Re-read on every attempt: after a lost race, the winner may have been this very batch (a retry
-        # of a commit whose answer was lost), and then there is nothing left to do.
+        nonlocal tries
+        tries += 1
         dt = open_table(settings, uri)
         if dt is not None:
             done = dt.transaction_version(app_id)
             if done is not None and done >= txn_version:
+                if tries > 1:
+                    # Our last attempt lost a clean race (it did not land), yet the batch number is now taken:
+                    # another process writes under the same app id. Skipping would drop this batch silently.
+                    raise LakeError(
+                        f"{uri}: batch {txn_version} of {app_id} was committed by another writer meanwhile; "
+                        "each concurrent writer needs its own app id"
+                    )
                 return False
             if isinstance(data, pa.Table) and data.num_rows == 0:
                 return False

@@ -26,7 +26,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def moto_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The moto server's request log: one line per request with its HTTP status (412: a refused conditional put)."""
+    return tmp_path_factory.mktemp("moto") / "moto.log"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_log: Path) -> Iterator[str]:
     """A real S3 HTTP API (moto server) on localhost, in a process of its own.
 
     Not moto's ThreadedMotoServer: some delta-rs calls (``DeltaTable.history``) hold the GIL while they wait
@@ -36,7 +42,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
     port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = moto_log
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
