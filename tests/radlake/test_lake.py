@@ -98,3 +98,79 @@ def test_merge_never_replaces_a_table_it_cannot_open(settings: Settings, spark) 
     assert sorted(p.name for p in (Path(uri) / "_delta_log").glob("*.json")) == [log.name]
     log.write_bytes(kept)
     assert [(r.id, r.v) for r in lake.read(spark, uri).collect()] == [(1, "a")]
+
+
+# --- Concurrent writers -----------------------------------------------------------------------------------------
+
+
+def test_s3_commits_use_conditional_put_never_unsafe_rename(monkeypatch: pytest.MonkeyPatch) -> None:
+    s3 = Settings(lake="s3://bucket/lake", warehouse="/tmp/gold/radlake.duckdb")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("AWS_S3_ALLOW_UNSAFE_RENAME", "true")  # a site's leftover: never passed on
+    monkeypatch.delenv("AWS_S3_LOCKING_PROVIDER", raising=False)
+    opts = lake.storage_options(s3)
+    assert opts["conditional_put"] == "etag"
+    assert "AWS_S3_ALLOW_UNSAFE_RENAME" not in opts
+    assert opts["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    # A site whose JVM Spark commits through S3DynamoDBLogStore uses the same DynamoDB lock table.
+    monkeypatch.setenv("AWS_S3_LOCKING_PROVIDER", "dynamodb")
+    monkeypatch.setenv("DELTA_DYNAMO_TABLE_NAME", "delta_log")
+    opts = lake.storage_options(s3)
+    assert (opts["AWS_S3_LOCKING_PROVIDER"], opts["DELTA_DYNAMO_TABLE_NAME"]) == ("dynamodb", "delta_log")
+    assert "conditional_put" not in opts and "AWS_S3_ALLOW_UNSAFE_RENAME" not in opts
+    assert lake.storage_options(Settings(lake="/tmp/lake")) == {}
+
+
+def test_a_lost_race_is_retried_with_backoff_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    monkeypatch.setattr(lake, "_BACKOFF_S", 0.001)
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise CommitFailedError("Failed to commit transaction: 4")
+        return "done"
+
+    before = lake.commit_retries()
+    assert lake._commit("uri", "append to", flaky) == "done"
+    assert len(calls) == 3 and lake.commit_retries() == before + 2
+
+    def always() -> None:
+        raise CommitFailedError("Failed to commit transaction: 4")
+
+    with pytest.raises(LakeError, match="append to uri failed: Failed to commit transaction: 4"):
+        lake._commit("uri", "append to", always)
+    assert lake.commit_retries() == before + 2 + lake.COMMIT_ATTEMPTS - 1
+
+
+def test_a_retried_append_never_skips_a_batch_another_writer_took(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    uri = f"{settings.lake}/bronze/t"
+    lake.append_idempotent(settings, uri, pa.table({"id": [0]}), app_id="shared", txn_version=1)
+    real = deltalake.write_deltalake
+    monkeypatch.setattr(lake, "_BACKOFF_S", 0.001)
+
+    def racing(*args, **kwargs):
+        # Another process with the same app id wins batch 2 just before this commit: ours is refused.
+        monkeypatch.setattr(deltalake, "write_deltalake", real)
+        lake.append_idempotent(settings, uri, pa.table({"id": [99]}), app_id="shared", txn_version=2)
+        raise CommitFailedError("Failed to commit transaction: 1")
+
+    monkeypatch.setattr(deltalake, "write_deltalake", racing)
+    with pytest.raises(LakeError, match="committed by another writer meanwhile"):
+        lake.append_idempotent(settings, uri, pa.table({"id": [2]}), app_id="shared", txn_version=2)
+
+
+def test_a_storage_failure_is_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    settings = Settings(lake=str(blocked))
+    with pytest.raises(LakeError) as err:
+        lake.append_idempotent(settings, f"{blocked}/bronze/t", pa.table({"id": [1]}), app_id="a", txn_version=1)
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
