@@ -54,3 +54,26 @@ def test_a_duplicate_term_is_refused(tmp_path, standard):
         fh.write("ct,CT,,,,,,,,,\n")
     with pytest.raises(DataError, match="listed twice"):
         load_lexicon(standard, folder)
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "message"),
+    [
+        ("scanners.csv", "somatom,scanner\n", "scanners.csv line"),
+        ("confusables.csv", "膝盖,漆\n", "confusables.csv line"),
+    ],
+)
+def test_bad_scanner_or_confusable_rows_name_file_and_line(tmp_path, standard, file, line, message):
+    folder = tmp_path / "lexicon"
+    shutil.copytree(LEXICON_DIR, folder)
+    with (folder / file).open("a", encoding="utf-8") as fh:
+        fh.write(line)
+    with pytest.raises(DataError, match=message):
+        load_lexicon(standard, folder)
+
+
+def test_confusable_pairs_form_classes(lexicon):
+    # 宫/官 and 宫/管 are two rows: all three characters read as one class.
+    classes = lexicon.confusables
+    assert classes["官"] == classes["管"] == classes["宫"]
+    assert classes["盆"] == classes["盘"] != classes["宫"]

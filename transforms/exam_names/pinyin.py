@@ -20,6 +20,7 @@ _NOT_SYLLABLES = frozenset({"m", "n", "ng", "hm", "hng", "ê", ""})
 _WORD = re.compile(r"[a-z]+")
 _MAX_SYLLABLE = 6  # zhuang, chuang, shuang
 _MIN_SYLLABLES = 2  # one syllable alone ("er", "wo", "pa") is too often an English word or abbreviation
+_CACHE_LIMIT = 200_000  # memos are dropped past this many entries: memory stays bounded on hostile input
 _MAX_READINGS = 32  # words whose characters have more reading combinations are indexed by their first only
 
 
@@ -129,6 +130,8 @@ class PinyinReader:
                     for j in range(i + 1, min(n, i + _MAX_SYLLABLE) + 1):
                         if word[i:j] in self._syllables:
                             reach[j] = True
+            if len(self._word_ok) >= _CACHE_LIMIT:
+                self._word_ok.clear()
             ok = self._word_ok[word] = reach[n]
         return ok
 
@@ -138,14 +141,13 @@ class PinyinReader:
         if joined in self._runs:
             return self._runs[joined]
         letters = "".join(words)
-        spaces = set()
+        spaces: set[int] = set()
         pos = 0
         for w in words[:-1]:
             pos += len(w)
             spaces.add(pos)
         n = len(letters)
-        inf = n + 1
-        # best[i]: (words used, syllables covered, Chinese so far) for letters[:i]; fewest words first.
+        # best[i]: (lexicon words used, Chinese so far) for letters[:i]; the fewest, longest words win.
         best: list[tuple[int, str] | None] = [None] * (n + 1)
         best[0] = (0, "")
         for i in range(n):
@@ -164,7 +166,9 @@ class PinyinReader:
                 if there is None or cand[0] < there[0]:
                     best[j] = cand
         done = best[n]
-        text = done[1] if done is not None and done[0] < inf and len(done[1]) >= _MIN_SYLLABLES else None
+        text = done[1] if done is not None and len(done[1]) >= _MIN_SYLLABLES else None
+        if len(self._runs) >= _CACHE_LIMIT:
+            self._runs.clear()
         self._runs[joined] = text
         return text
 
