@@ -46,6 +46,10 @@ export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$PYTHON}"
 hadoop_api="$(ls "$SPARK_HOME"/jars/hadoop-client-api-*.jar 2>/dev/null | head -n 1 || true)"
 HADOOP_VERSION="${HADOOP_VERSION:-$(basename "${hadoop_api:-hadoop-client-api-3.5.0.jar}" .jar | sed 's/^hadoop-client-api-//')}"
 PACKAGES="io.delta:delta-spark_2.13:${DELTA_VERSION},org.apache.hadoop:hadoop-aws:${HADOOP_VERSION}"
+if [ -n "${DELTA_DYNAMO_TABLE_NAME:-}" ]; then
+  # Multi-writer commits on S3 through a DynamoDB lock table, shared with radlake's delta-rs writers.
+  PACKAGES="${PACKAGES},io.delta:delta-storage-s3-dynamodb:${DELTA_VERSION}"
+fi
 
 if [ -n "$FETCH_DIR" ]; then
   # Resolve the packages (and their dependencies) from Maven into FETCH_DIR, for an air-gapped site.
@@ -93,6 +97,15 @@ if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
 fi
 if [ -n "${AWS_REGION:-}" ]; then
   args+=(--conf "spark.hadoop.fs.s3a.endpoint.region=${AWS_REGION}")
+fi
+if [ -n "${DELTA_DYNAMO_TABLE_NAME:-}" ]; then
+  for scheme in s3 s3a; do
+    args+=(--conf "spark.delta.logStore.${scheme}.impl=io.delta.storage.S3DynamoDBLogStore")
+  done
+  args+=(--conf "spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=${DELTA_DYNAMO_TABLE_NAME}")
+  if [ -n "${AWS_REGION:-}" ]; then
+    args+=(--conf "spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=${AWS_REGION}")
+  fi
 fi
 
 cmd=("$SPARK_HOME/bin/spark-submit" "${args[@]}" "$@")
