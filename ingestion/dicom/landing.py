@@ -59,12 +59,16 @@ class LandedState:
     pending: dict[str, str] = field(default_factory=dict)
 
 
+def landed_paths(settings: Settings) -> set[str]:
+    """Paths of every file with a ``bronze/dicom_files`` row (landed, whatever its outcome)."""
+    files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["file_path"])
+    return set() if files is None else set(files.column("file_path").to_pylist())
+
+
 def load_state(settings: Settings) -> LandedState:
     """Read the landed paths and instances' checksums from bronze (only the few columns needed)."""
     state = LandedState()
-    files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["file_path"])
-    if files is not None:
-        state.known_paths = set(files.column("file_path").to_pylist())
+    state.known_paths = landed_paths(settings)
     inst = lake.read_arrow(
         settings, catalog.table_uri(settings, INSTANCES), columns=["sop_instance_uid", "file_sha256", "file_path"]
     )

@@ -1,4 +1,4 @@
-"""Bronze sensors: new DICOM files in the watch folders, and CDC streaming with a lag alert."""
+"""Bronze sensors: DICOM files in the watch folders not landed yet, and CDC streaming with a lag alert."""
 
 from __future__ import annotations
 
@@ -6,42 +6,74 @@ import json
 import math
 import time
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from orchestration.alerts import send_alert
-from orchestration.bronze.arrivals import new_arrivals
+from orchestration.bronze.arrivals import unseen_files
 from radlake.config import Settings
+
+RETRY_SECONDS = 3600.0
+"""A file requested this long ago and still not landed (its run failed) is requested again."""
 
 
 def dicom_arrival_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    """Request the arrival-day partitions of files that settled in the watch folders since the last tick."""
+    """Request today's partition when the watch folders hold settled files that bronze has not landed.
+
+    Arrival is found by inventory, not by modification time (see :mod:`orchestration.bronze.arrivals`): a
+    file copied in with a 30-day-old mtime is requested at the next tick. The cursor keeps short keys of the
+    files already requested, so one arrival asks for one run (again after :data:`RETRY_SECONDS` if its run
+    did not land it).
+    """
 
     @dg.sensor(
         name="dicom_watch_folders",
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description="New files in the DICOM watch folders → ingest the days they arrived on.",
+        description="Files in the DICOM watch folders that bronze has not landed → ingest them in today's partition.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        after = float(context.cursor or 0)
+        from ingestion.dicom.landing import landed_paths
+
+        now = time.time()
+        state = _dicom_cursor(context.cursor)
         settle = settings.dicom.settle_seconds
-        # The cursor never passes a file still being copied: the tick after it settles takes it.
-        settled_before = time.time() - settle if settle > 0 else math.inf
-        found = new_arrivals(settings.dicom.watch, after, settled_before, settings.timezone)
-        if not found.days:
+        # A file still being copied is left for the tick after it settles.
+        settled_before = now - settle if settle > 0 else math.inf
+        found = unseen_files(settings.dicom.watch, landed_paths(settings), settled_before)
+        # Forget requests that landed (no longer unseen) or that are old enough to ask again.
+        unseen = set(found.keys)
+        requested = {k: t for k, t in state["requested"].items() if k in unseen and now - t < RETRY_SECONDS}
+        new = sorted(unseen - requested.keys())
+        cursor = json.dumps({"requested": requested | dict.fromkeys(new, round(now, 3))})
+        if not new:
             waiting = f"; {found.waiting} still settling" if found.waiting else ""
-            return dg.SkipReason(f"no new files in {len(settings.dicom.watch)} watch folders{waiting}")
+            pending = f"; {len(requested)} requested, not landed yet" if requested else ""
+            return dg.SensorResult(
+                skip_reason=f"no new files in {len(settings.dicom.watch)} watch folders{pending}{waiting}",
+                cursor=cursor,
+            )
+        today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
+        context.log.info(f"{len(new)} files not landed yet: requesting partition {today}")
         return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(run_key=f"dicom-{found.newest:.6f}-{day}", partition_key=day.isoformat())
-                for day in found.days
-            ],
-            cursor=str(found.newest),
+            run_requests=[dg.RunRequest(run_key=f"dicom-{today}-{int(now * 1000)}", partition_key=today)],
+            cursor=cursor,
         )
 
     return _sensor
+
+
+def _dicom_cursor(cursor: str | None) -> dict:
+    # Cursors written before arrival by inventory held a float (the newest mtime seen): start afresh.
+    try:
+        state = json.loads(cursor) if cursor else {}
+    except ValueError:
+        state = {}
+    if not isinstance(state, dict) or not isinstance(state.get("requested"), dict):
+        state = {"requested": {}}
+    return state
 
 
 def cdc_stream_sensor(settings: Settings, source: str, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:

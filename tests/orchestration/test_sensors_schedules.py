@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +11,7 @@ import dagster as dg
 import pytest
 
 from orchestration.alerts import failure_alert_sensor
-from orchestration.bronze.sensors import cdc_stream_sensor, dicom_arrival_sensor
+from orchestration.bronze.sensors import cdc_stream_sensor
 from orchestration.partitions import daily_partitions
 from orchestration.schedules import nightly_job, nightly_schedule
 from radlake.config import Settings
@@ -29,49 +27,6 @@ def settings(tmp_path: Path) -> Settings:
         schedule={"partitions_start": "2026-11-01", "refresh_days": 3, "nightly_cron": "30 1 * * *"},
         alerts={"file": tmp_path / "alerts.jsonl"},
     )
-
-
-def test_dicom_sensor_requests_today_once_per_arrival(settings: Settings) -> None:
-    job = dg.define_asset_job("dicom_ingest", selection="*")
-    sensor = dicom_arrival_sensor(settings, job)
-    watch = settings.dicom.watch[0]
-
-    assert isinstance(sensor(dg.build_sensor_context(cursor=None)), dg.SkipReason)
-    (watch / "a" / "b").mkdir(parents=True)
-    (watch / "a" / "b" / "IM0001").write_bytes(b"x")
-    result = sensor(dg.build_sensor_context(cursor=None))
-    today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
-    assert [r.partition_key for r in result.run_requests] == [today]
-    cursor = result.cursor
-    # Nothing new since the cursor: no run.
-    assert isinstance(sensor(dg.build_sensor_context(cursor=cursor)), dg.SkipReason)
-    later = watch / "IM0002"
-    later.write_bytes(b"y")
-    os.utime(later, (time.time() + 5, time.time() + 5))
-    again = sensor(dg.build_sensor_context(cursor=cursor))
-    assert len(again.run_requests) == 1 and again.run_requests[0].run_key != result.run_requests[0].run_key
-
-
-def test_dicom_sensor_waits_for_files_to_settle_and_asks_for_their_days(tmp_path: Path) -> None:
-    watch = tmp_path / "watch"
-    watch.mkdir()
-    settings = Settings(lake=str(tmp_path / "lake"), dicom={"watch": [watch], "settle_seconds": 60})
-    sensor = dicom_arrival_sensor(settings, dg.define_asset_job("dicom_ingest", selection="*"))
-    copying = watch / "IM0001"
-    copying.write_bytes(b"x")  # modified just now: maybe still being copied
-    skip = sensor(dg.build_sensor_context(cursor=None))
-    assert isinstance(skip, dg.SkipReason) and "1 still settling" in str(skip.skip_message)
-    # Copied with its old time kept (cp -p from a PACS export of three days ago), and one settled today.
-    old = time.time() - 3 * 86400
-    os.utime(copying, (old, old))
-    settled = watch / "IM0002"
-    settled.write_bytes(b"y")
-    os.utime(settled, (time.time() - 120, time.time() - 120))
-    result = sensor(dg.build_sensor_context(cursor=None))
-    zone = ZoneInfo(settings.timezone)
-    days = sorted({datetime.fromtimestamp(p.stat().st_mtime, zone).date().isoformat() for p in (copying, settled)})
-    assert sorted(r.partition_key for r in result.run_requests) == days
-    assert float(result.cursor) == settled.stat().st_mtime
 
 
 def _cdc_sensor(settings: Settings, monkeypatch: pytest.MonkeyPatch, statuses: list) -> dg.SensorDefinition:
