@@ -31,6 +31,7 @@ The load average before each run is printed: the machine may be shared.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -161,6 +162,9 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
     if held_back:
         load = os.getloadavg()[0]
         start = time.perf_counter()
+        extra = {}
+        if "previous_features" in inspect.signature(link_patients).parameters:  # the previous method had none
+            extra["previous_features"] = run.features
         second = link_patients(
             records,
             previous_master=run.master,
@@ -168,6 +172,7 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
             previous_review=run.review,
             model=run.model,
             config=config,
+            **extra,
         )
         wall = time.perf_counter() - start
         before = run.master.set_index("record_id")["empi_id"]

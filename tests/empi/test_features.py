@@ -86,3 +86,26 @@ def test_bad_record_ids_are_refused() -> None:
         record_features(pd.DataFrame({"record_id": ["a:1", None]}))
     with pytest.raises(ValueError, match="more than once"):
         record_features(pd.DataFrame({"record_id": ["a:1", "a:1"]}))
+
+
+def test_features_of_unchanged_records_reused_and_changed_ones_reparsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.people import generate_registry
+    from transforms.empi import features as module
+
+    registry = generate_registry(300, ["h01", "h02"], seed=4, hard=True).drop(columns=["person_id"])
+    before = record_features(registry.iloc[:-20])
+    later = registry.iloc[::-1].reset_index(drop=True)  # another order, 20 new records, one record edited
+    later.loc[100, "name"] = "欧阳娜娜"
+    parsed: list[int] = []
+    real = module._per_record
+
+    def counting(records: pd.DataFrame, fingerprint: object) -> pd.DataFrame:
+        parsed.append(len(records))
+        return real(records, fingerprint)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_per_record", counting)
+    reused = record_features(later, previous=before)
+    assert parsed == [21]  # the new records and the edited one
+    monkeypatch.setattr(module, "_per_record", real)
+    pd.testing.assert_frame_equal(reused, record_features(later))
+    assert reused.loc[100, "name_norm"] == "欧阳娜娜"

@@ -287,7 +287,7 @@ def assign_empi_ids(
     root = np.asarray(root, dtype=np.int64)
     prev = np.array(list(previous_ids), dtype=object)
     rec = np.asarray(record_ids, dtype=object)
-    has_prev = np.array([p is not None for p in prev], dtype=bool)
+    has_prev = np.asarray(pd.notna(prev), dtype=bool)
     old = pd.DataFrame({"prev": prev[has_prev], "root": root[has_prev], "pos": np.flatnonzero(has_prev)})
     # Which cluster keeps each previous id: the one holding most of its records (ties: its first record).
     share = old.groupby(["prev", "root"], sort=False).agg(count=("pos", "size"), first=("pos", "min")).reset_index()
@@ -312,11 +312,14 @@ def assign_empi_ids(
 
     events: list[tuple[str, str, list[str], list[str], str]] = []
     merge_reasons = merge_reasons or {}
-    members_of_prev = dict(zip(*lists_by_key(prev[has_prev].astype(str), rec[has_prev]), strict=True))
-    for r, ids in claims.items():
-        if len(ids) > 1:
-            moved = [x for prev_id in ids[1:] for x in members_of_prev[prev_id]]
-            events.append(("merge", ids[0], ids[1:], moved, merge_reasons.get(r, "splink")))
+    merged = {r: ids for r, ids in claims.items() if len(ids) > 1}
+    # The records of merged-away ids only (listing every previous id's records costs seconds at a million).
+    away = np.asarray([x for ids in merged.values() for x in ids[1:]], dtype=object)
+    in_away = has_prev & pd.Series(prev).isin(away).to_numpy() if len(away) else np.zeros(n, dtype=bool)
+    members_of_prev = dict(zip(*lists_by_key(prev[in_away].astype(str), rec[in_away]), strict=True))
+    for r, ids in merged.items():
+        moved = [x for prev_id in ids[1:] for x in members_of_prev[prev_id]]
+        events.append(("merge", ids[0], ids[1:], moved, merge_reasons.get(r, "splink")))
     # Splits: a previous id whose records now sit in clusters that did not keep it.
     lost = share.merge(keeper[["prev", "root"]], on="prev", suffixes=("", "_keeper"))
     lost = lost[lost["root"] != lost["root_keeper"]]

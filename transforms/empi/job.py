@@ -7,7 +7,8 @@ record_id a RIS/HIS table already holds is that same record and adds nothing.
 
 Outputs: ``silver/patient_master`` and ``silver/patient_golden`` (replaced), ``silver/empi_events``
 (this run's events, added in one commit), ``silver/empi_review_queue`` (replaced). The trained model is kept in
-``<state_dir>/empi/model.json`` and reused by later runs until ``retrain`` is asked for.
+``<state_dir>/empi/model.json`` and reused by later runs until ``retrain`` is asked for; the records' features are
+kept beside it (``features.parquet``, a cache) so that a later run parses only new or changed records.
 """
 
 from __future__ import annotations
@@ -110,6 +111,27 @@ def _dicom_records(studies: pd.DataFrame, institutions: list[str]) -> pd.DataFra
 
 def _model_path(settings: Settings) -> Path:
     return settings.state_dir / "empi" / "model.json"
+
+
+def _features_path(settings: Settings) -> Path:
+    return settings.state_dir / "empi" / "features.parquet"
+
+
+def _load_features(path: Path) -> pd.DataFrame | None:
+    """The previous run's features (a cache: unreadable or missing means every record is parsed again)."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+
+
+def _save_features(path: Path, features: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    features.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
 
 
 def _uri(settings: Settings, name: str) -> str:
@@ -221,6 +243,7 @@ def run_empi(
         config=config,
         now=now,
         progress=progress,
+        previous_features=_load_features(_features_path(settings)),
     )
     with progress.phase("write tables"):
         if run.model is not model:  # a model read from disk is not written back
@@ -231,4 +254,6 @@ def run_empi(
         _write(settings, "patient_golden", run.golden)
         _write(settings, "empi_review_queue", run.review)
         _write(settings, "patient_master", run.master)
+        if run.features is not None:
+            _save_features(_features_path(settings), run.features)
     return run

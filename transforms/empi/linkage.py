@@ -298,19 +298,25 @@ def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) 
         Rule (its keys joined by ``" & "``) → pair count.
     """
     counts = {}
+    codes = {}  # each key column as integer codes (-1: missing), factorised once
     for keys in BLOCKING_KEYS:
-        frame = pd.DataFrame({k: _key_column(features, k) for k in keys})
-        if new is not None:
-            frame["_new"] = np.asarray(new, dtype=np.int64)
-        frame = frame.dropna()
-        if new is None:
-            sizes = frame.value_counts(sort=False).to_numpy(dtype=np.int64)
-            counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
+        for k in keys:
+            if k not in codes:
+                codes[k] = pd.factorize(_key_column(features, k).to_numpy(dtype=object))[0].astype(np.int64)
+    fresh_mask = None if new is None else np.asarray(new, dtype=bool)
+    for keys in BLOCKING_KEYS:
+        combined = np.zeros(len(features), dtype=np.int64)
+        present = np.ones(len(features), dtype=bool)
+        for k in keys:
+            present &= codes[k] >= 0
+            combined = combined * (int(codes[k].max()) + 2) + codes[k] + 1
+        key = pd.factorize(combined[present])[0]
+        size = np.bincount(key).astype(np.int64)
+        if fresh_mask is None:
+            counts[" & ".join(keys)] = int((size * (size - 1) // 2).sum())
             continue
-        groups = frame.groupby(list(keys), sort=False)["_new"].agg(["size", "sum"])
-        size, fresh = groups["size"].to_numpy(dtype=np.int64), groups["sum"].to_numpy(dtype=np.int64)
-        # Pairs within a group minus those of two old records.
-        old = size - fresh
+        # Pairs with at least one new record: all pairs of a group less those of two old records.
+        old = size - np.bincount(key, weights=fresh_mask[present], minlength=len(size)).astype(np.int64)
         counts[" & ".join(keys)] = int((size * (size - 1) // 2 - old * (old - 1) // 2).sum())
     return counts
 

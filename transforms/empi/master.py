@@ -61,6 +61,8 @@ class EmpiRun:
         Seconds spent per phase (features, blocking, train, score, cluster, ids, outputs).
     blocking
         Pairs each blocking rule brings together on its own (of the records compared in this run).
+    features
+        The records' features (:mod:`transforms.empi.features`), for the next run to reuse.
     """
 
     master: pd.DataFrame
@@ -71,17 +73,24 @@ class EmpiRun:
     stats: dict[str, int]
     timings: dict[str, float]
     blocking: dict[str, int]
+    features: pd.DataFrame | None = None
 
 
 def _next_number(previous_master: pd.DataFrame | None, previous_events: pd.DataFrame | None) -> int:
-    seen: list[str] = []
+    parts: list[pd.Series] = []
     if previous_master is not None and len(previous_master):
-        seen.extend(previous_master["empi_id"].dropna().astype(str).tolist())
+        parts.append(previous_master["empi_id"].dropna().astype(str))
     if previous_events is not None and len(previous_events):
-        seen.extend(previous_events["empi_id"].dropna().astype(str).tolist())
-        for ids in previous_events["other_empi_ids"].dropna():
-            seen.extend(str(x) for x in ids)
-    return max((parse_empi_id(x) for x in set(seen)), default=0) + 1
+        parts.append(previous_events["empi_id"].dropna().astype(str))
+        others = previous_events["other_empi_ids"].dropna().explode().dropna()
+        parts.append(others.astype(str))
+    if not parts:
+        return 1
+    ids = pd.concat(parts, ignore_index=True).drop_duplicates()
+    bad = ~ids.str.fullmatch(r"E\d+")
+    if bad.any():
+        parse_empi_id(str(ids[bad].iloc[0]))  # raises, naming the id
+    return int(ids.str.slice(1).astype("int64").max()) + 1 if len(ids) else 1
 
 
 def _empty_events() -> pd.DataFrame:
@@ -99,6 +108,7 @@ def link_patients(
     config: LinkageConfig | None = None,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    previous_features: pd.DataFrame | None = None,
 ) -> EmpiRun:
     """Link patient records into persons, keeping the previous run's empi_ids stable.
 
@@ -123,6 +133,8 @@ def link_patients(
         Time stamp of the run (default: now, UTC).
     progress
         Where to show the phases (default: nowhere; their times are in ``EmpiRun.timings`` either way).
+    previous_features
+        ``EmpiRun.features`` of the previous run: unchanged records are not parsed again.
 
     Returns
     -------
@@ -138,7 +150,7 @@ def link_patients(
     progress = progress or silent()
     with progress.phase("features", total=len(records)) as step:
         try:
-            features = record_features(records)
+            features = record_features(records, previous=previous_features)
         except ValueError as err:
             raise DataError(f"patient records: {err}") from err
         step.update(len(features))
@@ -253,6 +265,7 @@ def link_patients(
         stats=stats,
         timings=dict(progress.timings),
         blocking=blocking,
+        features=features,
     )
 
 
@@ -302,7 +315,7 @@ def _master_rows(
                 target[prev_pos[keep_how]] = values[keep_how]
         if "linked_at" in prev_rows.columns:
             old_times = pd.to_datetime(prev_rows["linked_at"], utc=True).dt.tz_localize(None)
-            linked_at[prev_pos[unchanged]] = old_times.to_numpy(dtype="datetime64[us]")[unchanged]
+            linked_at[prev_pos[unchanged]] = old_times.astype("datetime64[us]").to_numpy()[unchanged]
     # A record whose person is just itself is a singleton whatever linked it before.
     sizes = pd.Series(empi).map(pd.Series(empi).value_counts()).to_numpy()
     rule[sizes == 1] = "singleton"
