@@ -60,7 +60,9 @@ if [ -n "$FETCH_DIR" ]; then
   "$SPARK_HOME/bin/spark-submit" --master 'local[1]' --packages "$PACKAGES" --conf "spark.jars.ivy=$ivy" "$noop"
   cp "$ivy"/jars/*.jar "$FETCH_DIR"/
   rm -rf "$ivy"
-  echo "jars for delta-spark ${DELTA_VERSION} and hadoop-aws ${HADOOP_VERSION} are in $FETCH_DIR"
+  # Checked on arrival at the site: (cd DIR && sha256sum -c SHA256SUMS).
+  (cd "$FETCH_DIR" && sha256sum -- *.jar > SHA256SUMS)
+  echo "jars for delta-spark ${DELTA_VERSION} and hadoop-aws ${HADOOP_VERSION} are in $FETCH_DIR (with SHA256SUMS)"
   exit 0
 fi
 
