@@ -218,6 +218,18 @@ class CdcConfig(_Strict):
     max_retained_wal_bytes: int = Field(8 << 30, ge=1)
 
 
+class EmpiConfig(_Strict):
+    """The patient master index.
+
+    ``engine``: where Splink scores pairs. ``duckdb`` (default) runs it inside the process that runs the job,
+    on any lake and whatever ``spark`` is: it links a million records in about a minute on 2 cores
+    (bench/empi.py). ``spark`` runs Splink's Spark backend on the configured Spark Connect server, for
+    registries beyond one machine's memory; on Sail it is far slower than DuckDB for registries that fit.
+    """
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+
+
 class AlertsConfig(_Strict):
     """Where run-failure alerts go besides the log.
 
@@ -319,6 +331,7 @@ class Settings(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cdc: CdcConfig = Field(default_factory=CdcConfig)
+    empi: EmpiConfig = Field(default_factory=EmpiConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
     config_path: Path | None = Field(None, exclude=True)
 
