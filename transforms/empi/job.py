@@ -190,8 +190,8 @@ def run_empi(
     Parameters
     ----------
     settings
-        The configuration; ``settings.spark == "embedded"`` runs Splink on DuckDB, a Spark Connect URL runs
-        it on that cluster, unless ``engine`` says otherwise.
+        The configuration; ``empi.engine`` chooses Splink's backend (DuckDB in this process, or the
+        configured Spark) unless ``engine`` says otherwise.
     engine
         ``"duckdb"`` or ``"spark"`` to override the choice.
     retrain
@@ -213,7 +213,7 @@ def run_empi(
         from radlake.errors import ConfigError
 
         raise ConfigError(f"engine must be duckdb or spark, got {engine!r}")
-    chosen = engine or ("duckdb" if settings.spark == "embedded" else "spark")
+    chosen = engine or settings.empi.engine
     spark: Any = None
     if chosen == "spark":
         from radlake.spark import spark_session
