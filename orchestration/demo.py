@@ -43,7 +43,7 @@ PSEUDONYM_KEY_FILE = "pseudonym.key"
 """The demo's own random pseudonym key (mode 0600, in the workdir): the demo needs no set-up."""
 
 
-def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
+def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict[str, Any]:
     """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``).
 
     The pseudonym key is a file the config names, never a value in it (``$RADLAKE_PSEUDONYM_KEY`` wins).
@@ -57,7 +57,7 @@ def demo_config(workdir: Path, first_day: date) -> dict[str, Any]:
         source["tables"] = list(TABLE_COLUMNS)
     return {
         "lake": "lake",
-        "spark": "embedded",
+        "spark": spark,
         "sources": sources,
         "dicom": {"watch": ["dicom"]},
         "schedule": {"partitions_start": first_day.isoformat()},
@@ -106,6 +106,7 @@ def run_demo(
     days: int = 7,
     exams_per_day: int = 300,
     seed: int = 7,
+    spark: str = "embedded",
     progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
     """Simulate into ``workdir`` (unless a simulation is already there), write its config, run everything.
@@ -141,7 +142,8 @@ def run_demo(
     from radlake.pseudonym import write_key_file
 
     write_key_file(workdir / PSEUDONYM_KEY_FILE)  # a new random key on the first run, kept on re-runs
-    write_settings(demo_config(workdir, first), summary.config)
+    # ``spark``: "embedded" (Sail in this process) or a Spark Connect URL (a Sail or Spark cluster).
+    write_settings(demo_config(workdir, first, spark), summary.config)
     settings = load_settings(summary.config)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     if last > today:

@@ -1,4 +1,4 @@
-"""``radlake demo``: simulate a hospital group and run the whole pipeline on the embedded engine."""
+"""``radlake demo``: simulate a hospital group and run the whole pipeline (embedded engine or a cluster)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=366, help="Simulated days.")] = 7,
     exams_per_day: Annotated[int, typer.Option(min=1, help="Exams per day and institution.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
+    spark: Annotated[
+        str,
+        typer.Option(help="'embedded' (Sail in this process) or a Spark Connect URL, e.g. sc://sail:50051."),
+    ] = "embedded",
 ) -> None:
     """Simulate a hospital group into WORKDIR, materialise every asset in-process, print a summary."""
     import warnings
@@ -39,6 +43,7 @@ def demo(
             days=days,
             exams_per_day=exams_per_day,
             seed=seed,
+            spark=spark,
             progress=say,
         )
     tables = Table(title="Lake tables (Delta)")

@@ -1,0 +1,101 @@
+"""The whole pipeline on Sail's distributed engine (local-cluster mode: driver, workers and shuffles in one
+server process) gives every silver table and every mart of the embedded run, row for row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from radlake import lake
+from radlake.config import load_settings
+
+WORKERS = 3
+# Values that say when or where a row was made, not what it holds: they differ between any two runs.
+VOLATILE = {"first_seen_at", "ingested_at", "last_ingested_at", "mapped_at", "decided_at", "built_at", "run_at"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sail_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Sail Spark Connect server in local-cluster mode with several workers, in its own process."""
+    port = _free_port()
+    env = {**os.environ, "SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(WORKERS)}
+    log = tmp_path_factory.mktemp("sail") / "server.log"
+    sail = Path(sys.executable).parent / "sail"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(sail), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"the Sail server exited: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the Sail server did not listen within 60 s")
+    yield f"sc://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(30)
+
+
+def _rows(table, workdir: Path) -> list[tuple]:
+    keep = [c for c in table.column_names if c not in VOLATILE]
+    columns = [table[c].to_pylist() for c in keep]
+    prefix = str(workdir.resolve())
+    return sorted(
+        tuple("<null>" if v is None else str(v).replace(prefix, "<workdir>") for v in row)
+        for row in zip(*columns, strict=True)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_pipeline_on_a_sail_cluster_equals_the_embedded_run(demo_run, demo_size, sail_cluster, tmp_path: Path) -> None:
+    from orchestration.demo import PSEUDONYM_KEY_FILE, run_demo
+    from radlake import warehouse
+
+    embedded_dir, embedded = demo_run
+    assert embedded.success
+    cluster_dir = tmp_path / "cluster"
+    cluster_dir.mkdir()
+    # The same pseudonym key: pseudonyms are then comparable across the two runs.
+    shutil.copy(embedded_dir / PSEUDONYM_KEY_FILE, cluster_dir / PSEUDONYM_KEY_FILE)
+
+    cluster = run_demo(cluster_dir, spark=sail_cluster, **demo_size)
+
+    assert cluster.success, cluster.checks
+    a, b = load_settings(embedded.config), load_settings(cluster.config)
+    assert b.spark == sail_cluster
+    silver = sorted(k for k in embedded.tables if k.startswith("silver/"))
+    assert silver and sorted(k for k in cluster.tables if k.startswith("silver/")) == silver
+    for key in silver:
+        left = lake.read_arrow(a, f"{a.lake}/{key}")
+        right = lake.read_arrow(b, f"{b.lake}/{key}")
+        assert left.num_rows == right.num_rows, key
+        assert _rows(left, embedded_dir) == _rows(right, cluster_dir), key
+    assert cluster.marts == embedded.marts
+    for stewards in (False, True):
+        with warehouse.connect(a, stewards=stewards) as con_a, warehouse.connect(b, stewards=stewards) as con_b:
+            names = [r[0] for r in con_a.execute("select table_name from information_schema.tables").fetchall()]
+            assert names
+            for name in names:
+                left = con_a.execute(f'select * from "{name}"').to_arrow_table()
+                right = con_b.execute(f'select * from "{name}"').to_arrow_table()
+                assert _rows(left, embedded_dir) == _rows(right, cluster_dir), name
