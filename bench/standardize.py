@@ -1,10 +1,13 @@
 """Speed of the batch CLI: 250,000 distinct raw names through ``radlake standardize`` (target: under 60 s).
 
-Run: ``.venv/bin/python bench/standardize.py [--names 250000] [--workdir DIR]``.
+Run: ``.venv/bin/python bench/standardize.py [--names 250000] [--compare 50000] [--workdir DIR]``.
 
 Names come from the simulator's house styles with extra random noise (clinical notes, numbers, symbols,
-spacing), so that most of them stay distinct even after normalisation. The baseline is a naive lookup in the
-same process: normalise each name and look it up in a dict of the normalised dev-set names.
+spacing), so that most of them stay distinct even after normalisation; a share of them is rewritten in the
+conventions of other hospitals (issue 19: scanner prefixes, pinyin for the Chinese words, shape typos).
+Two baselines run in the same process: the engine as it was before issue 19 (``other_styles=False``: no
+scanner stripping, no pinyin, no shape confusables) against today's engine over the same ``--compare`` names
+in one process, and a naive lookup (normalise each name, look it up among the normalised dev-set names).
 """
 
 from __future__ import annotations
@@ -27,12 +30,38 @@ from simulator.exam_names import billing_lines, exam_items, spell  # noqa: E402
 from transforms.exam_names.lexicon import load_lexicon  # noqa: E402
 from transforms.exam_names.normalize import normalize  # noqa: E402
 
+_VENDORS = ["GE", "西门子", "Siemens Skyra", "飞利浦", "Philips Ingenia", "东芝 Aquilion", "联影uCT 760", "佳能"]
+_FIELDS = ["", "1.5T ", "3.0T ", "64排 ", "128排 ", "16层 "]
+_SHAPES = {"踝": "裸", "囊": "襄", "肋": "助", "盘": "盆", "髂": "骼", "宫": "官", "膝": "漆"}
 _NOTES = ["随访", "术后", "复查", "外伤", "头痛", "咳嗽", "腹痛", "肺结节", "体检", "车祸", "发热", "胸痛"]
 _UNITS = ["天", "月", "年", "周", "次", "号"]
 
 
-def generate_names(n: int, seed: int = 2026) -> list[tuple[str, str]]:
-    """``n`` distinct (institution, raw_name) pairs."""
+def _other_style(name: str, rng: random.Random) -> str:
+    """The same name as another hospital might write it (issue 19): scanner prefix, pinyin or a shape typo."""
+    r = rng.random()
+    if r < 0.4:
+        return f"{rng.choice(_VENDORS)} {rng.choice(_FIELDS)}{name}"
+    if r < 0.8:
+        from pypinyin import Style, lazy_pinyin
+
+        spaced = rng.random() < 0.5
+        out, run = [], []
+        for ch in name + " ":
+            if "\u4e00" <= ch <= "\u9fff":
+                run.append(ch)
+                continue
+            if run:
+                sylls = lazy_pinyin("".join(run), style=Style.NORMAL)
+                out.append(" " + (" " if spaced else "").join(sylls) + " ")
+                run = []
+            out.append(ch)
+        return "".join(out).strip()
+    return "".join(_SHAPES.get(c, c) for c in name)
+
+
+def generate_names(n: int, seed: int = 2026, other_styles: float = 0.1) -> list[tuple[str, str]]:
+    """``n`` distinct (institution, raw_name) pairs, a share ``other_styles`` of them in other hospitals' ways."""
     rng = random.Random(seed)
     items = exam_items(dicom_modalities={"CT", "MR", "DX", "MG", "US", "RF", "NM", "PT", "XA"})
     weights = [i.weight for i in items]
@@ -54,6 +83,8 @@ def generate_names(n: int, seed: int = 2026) -> list[tuple[str, str]]:
                 name = f"{rng.randrange(1, 99999):05d} " + name
             elif r < 0.8:
                 name += rng.choice(["*", "#", " ", "△", "。"]) * rng.randrange(1, 3)
+            if rng.random() < other_styles:
+                name = _other_style(name, rng)
         pair = (institution, name)
         if pair not in seen:
             seen.add(pair)
@@ -77,10 +108,36 @@ def naive_baseline(names: list[tuple[str, str]]) -> float:
     return seconds
 
 
+def engine_baseline(names: list[tuple[str, str]]) -> tuple[float, float]:
+    """Seconds to map ``names`` in this process with the engine before issue 19 and with today's engine."""
+    from transforms.exam_names.engine import ExamNameEngine
+
+    timings = []
+    for other_styles in (False, True):
+        engine = ExamNameEngine(load_standard(), other_styles=other_styles)
+        engine.map("tou lu CT")  # build the lazy indexes (pinyin, sounds, shapes) before the clock starts
+        engine.map("助骨CT")
+        started = time.perf_counter()
+        statuses: dict[str, int] = {}
+        for institution, raw in names:
+            status = engine.map(raw, institution).status
+            statuses[status] = statuses.get(status, 0) + 1
+        timings.append(time.perf_counter() - started)
+        label = "today's engine" if other_styles else "engine before issue 19"
+        print(
+            f"{label}, one process: {len(names):,} names in {timings[-1]:.1f} s "
+            f"({len(names) / timings[-1]:,.0f} names/s); {dict(sorted(statuses.items()))}"
+        )
+    return timings[0], timings[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", type=int, default=250_000)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--compare", type=int, default=50_000, help="names mapped in-process by the old and new engine (0: skip)"
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="radlake-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +163,12 @@ def main() -> None:
         f"batch CLI: {len(names):,} names in {seconds:.1f} s ({len(names) / seconds:,.0f} names/s, "
         f"{os.cpu_count()} cores); target < 60 s: {'met' if seconds < 60 else 'MISSED'}"
     )
+    if args.compare:
+        before, after = engine_baseline(names[: args.compare])
+        print(
+            f"ratio today / before issue 19 (same names, same process): {after / before:.2f}x; "
+            f"the CLI run above would take about {seconds * before / after:.1f} s with the old engine"
+        )
     baseline = naive_baseline(names)
     print(
         f"ratio CLI / naive lookup: {seconds / baseline:.1f}x the time of a plain normalise-and-lookup "

@@ -39,7 +39,6 @@ _SLICES = re.compile(
     r"\d+\s*(?:排|层)|(?<![a-z0-9.])\d(?:\.\d{1,2})?\s*t(?![a-z])"
     r"|(?<![a-z])[ctls]\d{1,2}(?:\s*[-~/]\s*[ctls]?\d{1,2})?(?![a-z0-9])"
 )
-_LATIN_WORD = re.compile(r"[a-z]{2}")
 _LATIN_HYPHEN = re.compile(r"(?<=[a-z])[-_](?=[a-z])")
 _NEUTRAL = re.compile(r"[\[\]()\-:_]|(?<!\d)\.|\.(?!\d)")
 _SPACES = re.compile(r"\s+")
@@ -78,18 +77,18 @@ def scanner_pattern(lexicon: Lexicon) -> re.Pattern[str]:
 _LATIN_RUN = re.compile(r"[a-z]+")
 
 
-def _may_name_a_scanner(s: str, lexicon: Lexicon) -> bool:
+def _may_name_a_scanner(s: str, latin_words: list[str], lexicon: Lexicon) -> bool:
     """A cheap test before the scanner pattern: does any vendor or model word occur at all?"""
     words = lexicon.cache.get("scanner_words")
     if words is None:
         everything = [*lexicon.scanner_vendors, *lexicon.scanner_models]
         latin = frozenset(w.split()[0] for w in everything if w.isascii())
         cjk = tuple(w for w in everything if not w.isascii())
-        words = lexicon.cache["scanner_words"] = (latin, cjk)
-    latin, cjk = words
-    if any(w in s for w in cjk):
+        words = lexicon.cache["scanner_words"] = (latin, cjk, frozenset(w[0] for w in cjk))
+    latin, cjk, cjk_first = words
+    if not cjk_first.isdisjoint(s) and any(w in s for w in cjk):
         return True
-    return any(w in latin or w[:3] in _UNITED_PREFIXES for w in _LATIN_RUN.findall(s))
+    return any(w in latin or w[:3] in _UNITED_PREFIXES for w in latin_words)
 
 
 _UNITED_PREFIXES = frozenset({"uct", "umr", "umi", "udr"})
@@ -159,12 +158,16 @@ def normalize(raw: str, lexicon: Lexicon, *, other_styles: bool = True) -> Norma
     s = _SPACE_NEAR_CJK.sub("", _SPACES.sub(" ", s))
     s = _SLICES.sub("", s)
     if other_styles:
-        if _may_name_a_scanner(s, lexicon):
+        latin_words = _LATIN_RUN.findall(s)
+        if _may_name_a_scanner(s, latin_words, lexicon):
             s = scanner_pattern(lexicon).sub(" ", s)
-        if _LATIN_WORD.search(s):
+            latin_words = _LATIN_RUN.findall(s)
+        if latin_words:
             from transforms.exam_names.pinyin import pinyin_reader
 
-            s = _SPACE_NEAR_CJK.sub("", _SPACES.sub(" ", pinyin_reader(lexicon).convert(s)))
+            reader = pinyin_reader(lexicon)
+            if any(reader.is_pinyin(w) for w in latin_words):
+                s = _SPACE_NEAR_CJK.sub("", _SPACES.sub(" ", reader.convert(s)))
     fixes = 0
     for wrong, right in lexicon.typos:
         if wrong in s:
