@@ -26,7 +26,10 @@ def listen(
 ) -> None:
     """Receive instances by C-STORE, store them losslessly, land their headers in bronze within seconds.
 
-    SIGTERM or Ctrl-C stops accepting associations, lands the current micro-batch and exits.
+    Only calling AE titles in dicom.receiver.allowed_calling_aets may send (any, with a warning, when the list
+    is empty); dicom.receiver.tls turns on TLS. Receiving goes on while another ingest holds the lake: stored
+    files are landed when it is free. SIGTERM or Ctrl-C stops accepting associations, lands the current
+    micro-batch (or leaves it stored for the next start when the lake stays busy) and exits.
     """
     import logging
     import signal
@@ -53,7 +56,11 @@ def listen(
     signal.signal(signal.SIGINT, on_signal)
 
     def ready(bound: int) -> None:
-        typer.echo(f"radlake dicom listen: {ae} on {host or rec.host}:{bound}, storing into {folder}", err=True)
+        tls = " over TLS" if rec.tls is not None else ""
+        peers = f"{len(rec.allowed_calling_aets)} allowed calling AEs" if rec.allowed_calling_aets else "any calling AE"
+        typer.echo(
+            f"radlake dicom listen: {ae} on {host or rec.host}:{bound}{tls} ({peers}), storing into {folder}", err=True
+        )
 
     run_listen(
         settings,
@@ -65,4 +72,4 @@ def listen(
         flush_seconds=flush_seconds,
         ready=ready,
     )
-    typer.echo("radlake dicom listen: stopped; received headers are landed", err=True)
+    typer.echo("radlake dicom listen: stopped (anything stored but not landed lands at the next start)", err=True)
