@@ -1,4 +1,4 @@
-"""docs/DEPLOY.md and docs/SCALING.md: every radlake/Dagster command they show exists, every repo path too."""
+"""docs/DEPLOY.md, SCALING.md and SECURITY.md: every radlake/Dagster command they show exists, every repo path too."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shlex
 import pytest
 from infra_files import ENTRY_POINTS, ROOT
 
-DOCS = [ROOT / "docs" / "DEPLOY.md", ROOT / "docs" / "SCALING.md"]
+DOCS = [ROOT / "docs" / "DEPLOY.md", ROOT / "docs" / "SCALING.md", ROOT / "docs" / "SECURITY.md"]
 PATH_PATTERN = re.compile(r"(?<![\w/.-])((?:infra|docs|bench|tests|orchestration|radlake|expectations)/[\w./*-]*[\w*])")
 STOP = {"|", "&&", ";", ">", "<", "||", ")"}
 
