@@ -127,7 +127,10 @@ class ExamNameEngine:
         self._neighbour_keys = list(self._by_norm)
         self._cache: dict[str, _Result] = {}
         self._names: dict[str, str] = {}
-        self._markers = tuple(self.lexicon.billing_strong) + tuple(self.lexicon.billing_weak)
+        # Billing markers by their first character: a name is checked only for markers it could hold.
+        self._markers: dict[str, tuple[str, ...]] = {}
+        for marker in (*self.lexicon.billing_strong, *self.lexicon.billing_weak):
+            self._markers[marker[0]] = (*self._markers.get(marker[0], ()), marker)
 
     @property
     def version(self) -> str:
@@ -183,7 +186,8 @@ class ExamNameEngine:
             )
         norm = normalize(raw_name if isinstance(raw_name, str) else "", self.lexicon, other_styles=self.other_styles)
         key = norm.key
-        if any(m in norm.billing_text and m not in norm.text for m in self._markers):
+        starts = self._markers.keys() & set(norm.billing_text)
+        if any(m in norm.billing_text and m not in norm.text for c in starts for m in self._markers[c]):
             key = "\x1f" + norm.billing_text  # a marker only the un-noised text shows
         result = self._cache.get(key)
         if result is None:
