@@ -165,6 +165,7 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
         extra = {}
         if "previous_features" in inspect.signature(link_patients).parameters:  # the previous method had none
             extra["previous_features"] = run.features
+            extra["previous_golden"] = run.golden
         second = link_patients(
             records,
             previous_master=run.master,

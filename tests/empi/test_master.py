@@ -87,6 +87,30 @@ def test_incremental_run_keeps_existing_ids(
     assert new_ids.isin(set(before)).sum() > 50
 
 
+def test_incremental_run_rebuilds_golden_records_of_touched_persons_only(
+    background: pd.DataFrame, model: dict[str, Any], config: LinkageConfig
+) -> None:
+    from transforms.empi.golden import build_golden
+
+    run1 = link_patients(background.iloc[:-400], model=model, config=config, now=T0)
+    edited = background.copy()
+    edited.loc[edited.index[3], "phone"] = "13900001111"  # an existing record's input changed
+    run2 = link_patients(
+        edited,
+        previous_master=run1.master,
+        previous_events=run1.events,
+        model=model,
+        config=config,
+        now=T1,
+        previous_features=run1.features,
+        previous_golden=run1.golden,
+    )
+    rebuilt = build_golden(run2.features, run2.master)  # every person from scratch, the other route
+    pd.testing.assert_frame_equal(run2.golden.reset_index(drop=True), rebuilt.reset_index(drop=True))
+    person = run2.master.set_index("record_id").loc[edited["record_id"].iloc[3], "empi_id"]
+    assert "13900001111" in run2.golden.set_index("empi_id").loc[person, "phones"]
+
+
 def test_merge_keeps_the_older_id_and_writes_an_event(
     background: pd.DataFrame, model: dict[str, Any], config: LinkageConfig
 ) -> None:

@@ -329,10 +329,9 @@ def assign_empi_ids(
         events.append(("split", str(prev_id), sorted({assigned[t] for t in targets}), moved, split_reason))
     # Creates: clusters without any record from before.
     fresh = ~np.isin(root, old["root"].unique()) if len(old) else np.ones(n, dtype=bool)
-    fresh_roots, fresh_members = lists_by_key(root[fresh], rec[fresh])
+    fresh_roots, fresh_members = lists_by_key(root[fresh], rec[fresh].astype(str).astype(object))
     creates: list[tuple[str, str, list[str], list[str], str]] = [
-        ("create", assigned[r], [], [str(x) for x in m], "new")
-        for r, m in zip(fresh_roots.tolist(), fresh_members, strict=True)
+        ("create", assigned[r], [], m, "new") for r, m in zip(fresh_roots.tolist(), fresh_members, strict=True)
     ]
     creates.sort(key=lambda e: e[1])
     events.extend(creates)

@@ -117,7 +117,8 @@ def build_golden(features: pd.DataFrame, master: pd.DataFrame) -> pd.DataFrame:
     phones = _ordered_lists(phone_key, n, phone_values[phone_code], -phone_count)
     record_rank = pd.factorize(frame["record_id"], sort=True)[0]
     records = _ordered_lists(keys, n, frame["record_id"].to_numpy(dtype=object), record_rank)
-    updated = pd.Series(frame["linked_at"].to_numpy()).groupby(keys).max()
+    # Grouped as a datetime column: .to_numpy() of a zoned column is an array of Python objects (slow).
+    updated = frame["linked_at"].reset_index(drop=True).groupby(keys).max()
     golden = pd.DataFrame(
         {
             "empi_id": np.asarray(empi_ids, dtype=object),

@@ -244,6 +244,7 @@ def run_empi(
         now=now,
         progress=progress,
         previous_features=_load_features(_features_path(settings)),
+        previous_golden=_read(settings, "silver", "patient_golden"),
     )
     with progress.phase("write tables"):
         if run.model is not model:  # a model read from disk is not written back

@@ -35,6 +35,7 @@ import pandas as pd
 __all__ = [
     "BLOCKING_KEYS",
     "LinkageConfig",
+    "blocking_columns",
     "blocking_pair_counts",
     "blocking_rules",
     "deterministic_links",
@@ -50,7 +51,7 @@ Engine = Literal["duckdb", "spark"]
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
-    "birth_day", "id18", "id_text", "phone", "phone_household", "address",
+    "birth_day", "id18", "id_text", "phone", "phone_household", "address", "name_block", "address_block",
 )  # fmt: skip
 
 
@@ -252,9 +253,10 @@ def blocking_rules() -> list[Any]:
     Returns
     -------
     list
-        Splink blocking rules on equal pinyin name and birth year, phone, birth date and surname, birth date
-        and given name, trusted ID number, address and surname, and the first 14 ID digits (region and birth
-        date, which typos in the last digits keep).
+        Splink blocking rules on equal pinyin name and birth year (birth date for a common name), phone, birth
+        date and surname, birth date and given name, trusted ID number, address to the building and surname,
+        and the first 14 ID digits (region and birth date, which typos in the last digits keep). See
+        :func:`blocking_columns` and :func:`blocking_pair_counts`.
     """
     from splink import block_on
 
@@ -262,15 +264,53 @@ def blocking_rules() -> list[Any]:
 
 
 BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
-    ("name_py", "birth_year"),
+    ("name_block",),
     ("phone",),
     ("birth_date", "surname_py"),
     ("birth_date", "given_py"),
     ("id18",),
-    ("address", "surname_py"),
+    ("address_block", "surname_py"),
     ("substr(id_text, 1, 14)",),
 )
-"""Each blocking rule as the expressions it holds equal (SQL over the feature columns)."""
+"""Each blocking rule as the expressions it holds equal (SQL over the model's input columns)."""
+
+COMMON_NAME_SHARE = 2e-4
+"""A pinyin name on more than this share of the records (and more than 20) is common (wang wei, li na)."""
+
+
+def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
+    """The derived columns blocking rules hold equal, chosen so that no rule explodes on common values.
+
+    - ``name_block``: pinyin name and birth year; for a common name, pinyin name and the whole birth date (a
+      common name born the same year is a crowd: thousands of pairs per block, nearly all strangers);
+    - ``address_block``: the address when it names a building (``幢``); a street or a district alone is
+      shared by thousands.
+
+    Parameters
+    ----------
+    features
+        The feature frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name_block`` and ``address_block``, text or ``None``, in the features' row order.
+    """
+    name_py = features["name_py"].astype(object)
+    count = name_py.map(name_py.value_counts())
+    common = (count > max(COMMON_NAME_SHARE * len(features), 20)).to_numpy()
+    year = features["birth_year"].astype("string").astype(object)
+    by_year = name_py.str.cat(year, sep=":")
+    by_date = name_py.str.cat(features["birth_date"].astype(object), sep=":")
+    name_block = np.where(common, by_date, by_year)
+    address = features["address"].astype(object)
+    address_block = address.where(address.str.contains("幢", regex=False, na=False))
+    return pd.DataFrame(
+        {
+            "name_block": pd.Series(name_block, dtype=object).where(lambda v: pd.notna(v), None).to_numpy(),
+            "address_block": address_block.where(address_block.notna(), None).to_numpy(),
+        }
+    )
 
 
 def _key_column(features: pd.DataFrame, expression: str) -> pd.Series:
@@ -297,6 +337,8 @@ def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) 
     dict
         Rule (its keys joined by ``" & "``) → pair count.
     """
+    if "name_block" not in features.columns:
+        features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
     counts = {}
     codes = {}  # each key column as integer codes (-1: missing), factorised once
     for keys in BLOCKING_KEYS:
@@ -379,7 +421,7 @@ def _model_for(model: dict[str, Any], config: LinkageConfig) -> dict[str, Any]:
 
 def _model_input(features: pd.DataFrame) -> pd.DataFrame:
     frame = features.reset_index(drop=True)
-    frame = frame.assign(rid=np.arange(len(frame), dtype=np.int64))
+    frame = pd.concat([frame, blocking_columns(frame)], axis=1).assign(rid=np.arange(len(frame), dtype=np.int64))
     return frame[list(_MODEL_COLUMNS)]
 
 

@@ -109,6 +109,7 @@ def link_patients(
     now: dt.datetime | None = None,
     progress: Progress | None = None,
     previous_features: pd.DataFrame | None = None,
+    previous_golden: pd.DataFrame | None = None,
 ) -> EmpiRun:
     """Link patient records into persons, keeping the previous run's empi_ids stable.
 
@@ -135,6 +136,9 @@ def link_patients(
         Where to show the phases (default: nowhere; their times are in ``EmpiRun.timings`` either way).
     previous_features
         ``EmpiRun.features`` of the previous run: unchanged records are not parsed again.
+    previous_golden
+        The previous ``silver/patient_golden``: with ``previous_features``, only the golden records of persons
+        whose records changed are rebuilt.
 
     Returns
     -------
@@ -229,7 +233,7 @@ def link_patients(
 
     with progress.phase("outputs"):
         master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
-        golden = build_golden(features, master)
+        golden = _golden(features, master, prev_arr, previous_features, previous_golden)
         review_candidates = pairs[
             (pairs["rule"] == "splink")
             & (pairs["match_probability"] >= config.review)
@@ -267,6 +271,29 @@ def link_patients(
         blocking=blocking,
         features=features,
     )
+
+
+def _golden(
+    features: pd.DataFrame,
+    master: pd.DataFrame,
+    prev_arr: np.ndarray,
+    previous_features: pd.DataFrame | None,
+    previous_golden: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Golden records: rebuilt for persons whose records moved, arrived or changed; the others kept."""
+    if previous_golden is None or previous_features is None or not len(previous_golden):
+        return build_golden(features, master)
+    empi = master["empi_id"].to_numpy(dtype=object)
+    before = pd.Series(previous_features["fingerprint"].to_numpy(), index=previous_features["record_id"].to_numpy())
+    same_input = before.reindex(features["record_id"].to_numpy()).to_numpy() == features["fingerprint"].to_numpy()
+    moved = (empi != prev_arr) | ~same_input
+    touched = pd.unique(np.concatenate([empi[moved], prev_arr[moved & pd.notna(prev_arr)]]))
+    rebuild = pd.Series(empi).isin(touched).to_numpy()
+    fresh = build_golden(features[rebuild].reset_index(drop=True), master[rebuild].reset_index(drop=True))
+    old_ids = previous_golden["empi_id"]
+    kept = previous_golden[~old_ids.isin(touched) & old_ids.isin(pd.unique(empi))]
+    golden = pd.concat([kept[fresh.columns], fresh], ignore_index=True)
+    return golden.sort_values("empi_id", kind="stable", ignore_index=True)
 
 
 def _master_rows(
