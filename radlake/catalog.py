@@ -233,7 +233,10 @@ _TABLES: tuple[TableSpec, ...] = (
         name="empi_review_queue",
         grain="one undecided pair of patient records a steward should look at",
         keys=("record_id_a", "record_id_b"),
-        description="Pairs between the review and auto-link thresholds, or refused by a guard; replaced each run.",
+        description=(
+            "One pair per two persons a steward can decide (uncertain, or refused by a guard), largest first; "
+            "replaced each run."
+        ),
         writer="transforms.empi.job:run_empi",
         consumers=("radlake empi review export",),
         pii=True,
