@@ -46,6 +46,7 @@ def test_scanner_words_and_model_numbers_are_removed(lexicon, raw, text):
         ("bone scan", "bone scan"),  # bo+ne are syllables, but no exam word sounds so
         ("ER CT Head", "er ct head"),  # one syllable alone is never read
         ("xi an CT", "xi an ct"),  # a typed space may not fall inside a syllable (xian 腺)
+        ("hu hu CT", "hu hu ct"),  # a rare reading of one character (和 hu) is never read alone
     ],
 )
 def test_pinyin_is_read_only_where_the_lexicon_spells_the_whole_run(lexicon, raw, text):

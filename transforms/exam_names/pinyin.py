@@ -69,7 +69,8 @@ class PinyinReader:
                 continue
             readings = pinyin(term.text, style=Style.NORMAL, heteronym=True, errors="ignore")
             combos = [first]
-            if len(readings) == len(term.text) and _count(readings) <= _MAX_READINGS:
+            # A single character's rarer readings (和 hu, 胃 ...) are too loose to read alone.
+            if len(term.text) > 1 and len(readings) == len(term.text) and _count(readings) <= _MAX_READINGS:
                 combos += [list(c) for c in product(*readings) if list(c) != first]
             meaning = _meaning(term)
             for k, sylls in enumerate(combos):
