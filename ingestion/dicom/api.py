@@ -30,6 +30,8 @@ def folder_app_id(settings: Settings) -> str:
 
     domain = f"{socket.gethostname()}:{settings.state_dir.resolve()}"
     return f"{FOLDER_APP_ID}:{hashlib.sha256(domain.encode()).hexdigest()[:12]}"
+
+
 """Delta app transaction id of folder ingests (receivers use their own, see receiver.py)."""
 
 CHUNK_FILES = 200
@@ -167,11 +169,17 @@ def ingest_dicom(
         return _ingest(settings, roots, started, progress, workers, batch_files, min_age_seconds)
 
 
-def land_unlanded(settings: Settings, roots: Sequence[Path], *, workers: int = 0) -> DicomIngestReport:
+def land_unlanded(
+    settings: Settings,
+    roots: Sequence[Path],
+    *,
+    workers: int = 0,
+    source: Callable[[str], str] | None = None,
+) -> DicomIngestReport:
     """Land every file under ``roots`` that has no ``bronze/dicom_files`` row; the caller holds
     :func:`ingestion.dicom.landing.ingest_lock` (the receiver, landing what it stored while the lake was busy
-    or before a crash)."""
-    return _ingest(settings, check_paths(roots), time.perf_counter(), None, workers, 2000, 0.0)
+    or before a crash). ``source`` gives each file's ``source`` column from its path (default ``folder``)."""
+    return _ingest(settings, check_paths(roots), time.perf_counter(), None, workers, 2000, 0.0, source)
 
 
 def _ingest(
@@ -182,6 +190,7 @@ def _ingest(
     workers: int | None,
     batch_files: int,
     min_age_seconds: float,
+    source: Callable[[str], str] | None = None,
 ) -> DicomIngestReport:
     before = _versions(settings)
     state = load_state(settings)
@@ -233,7 +242,8 @@ def _ingest(
     try:
         for chunk in parse_in_order(chunked(first, rest), n_workers, settings.dicom.limits):
             report.files_vanished += len(chunk.vanished)
-            lander.add(chunk, "folder")
+            paths = chunk.files.column("file_path").to_pylist()
+            lander.add(chunk, "folder" if source is None else [source(p) for p in paths])
             prog.processed += chunk.files.num_rows + len(chunk.vanished)
             if progress is not None:
                 progress(prog)

@@ -235,6 +235,11 @@ class _Landing:
                     self.lander.close()
                 return
 
+    def _source_of(self, path: str) -> str:
+        """``dicom:<calling AE folder>`` of a stored file (its first folder below storage)."""
+        parts = Path(path).relative_to(self.storage).parts
+        return f"dicom:{parts[0]}" if len(parts) > 1 else "dicom:UNKNOWN"
+
     def _keep(self, item: tuple[dict, dict | None, str]) -> None:
         if self.backlog:
             return  # a scan of storage will land it
@@ -280,7 +285,7 @@ class _Landing:
             # Everything queued is on disk already: one scan lands it all (and what a crash left).
             self.files, self.instances, self.sources, self.first_at = [], [], [], None
             self.backlog = False
-            report = land_unlanded(self.settings, [self.storage])
+            report = land_unlanded(self.settings, [self.storage], source=self._source_of)
             if report.files_new:
                 log.info("landed %d stored files from %s", report.files_new, self.storage)
         if self.lander is None:

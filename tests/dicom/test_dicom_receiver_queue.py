@@ -133,6 +133,7 @@ def test_kill_9_between_store_and_land_then_restart_lands_each_file_exactly_once
         if proc.poll() is None:
             proc.kill()
     _exactly_once(settings, storage, {f"{UID}.{i}" for i in range(1, 5)})
+    assert {r["source"] for r in landed_files(settings)} == {"dicom:CT_SCANNER"}  # also those landed by the scan
     # A third start finds nothing left to land.
     before = len(landed_files(settings))
     proc = _start(lake, storage, port, "0.5")
