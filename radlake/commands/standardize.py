@@ -67,7 +67,13 @@ def standardize(
         with progress.phase("read steward decisions"):
             known = _lake_decisions(config, lake)
             if decisions is not None:
-                known += read_decisions_csv(decisions, load_standard(standard_version))
+                try:
+                    known += read_decisions_csv(decisions, load_standard(standard_version))
+                except UnicodeDecodeError:
+                    from radlake.errors import DataError
+                    from radlake.textfiles import not_utf8_reason
+
+                    raise DataError(not_utf8_reason(decisions)) from None
         with progress.phase(f"standardize {input.name}"):
             report = standardize_file(
                 input,

@@ -108,6 +108,17 @@ def test_gbk_review_csv_on_standardize_review_import(tmp_path: Path) -> None:
     assert not (tmp_path / "lake" / "silver").exists(), "nothing is stored from a file that was refused"
 
 
+def test_gbk_decisions_csv_on_standardize(tmp_path: Path) -> None:
+    (tmp_path / "names.csv").write_text("raw_name\n胸部CT平扫\n", encoding="utf-8")
+    decisions = _gbk(tmp_path / "decisions.csv", "raw_name,decision_codes\n胸部CT平扫,\n")
+    result = _run(
+        "standardize", "--input", "names.csv", "--output", "out.csv", "--decisions", str(decisions), cwd=tmp_path
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"radlake: error: {decisions}: line 2 is not UTF-8" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_review_export_from_a_result_with_wrong_columns(tmp_path: Path) -> None:
     result_csv = tmp_path / "result.csv"
     result_csv.write_text("name,code\n胸部CT,x\n", encoding="utf-8")
