@@ -373,6 +373,11 @@ class _Parser:
                 return items, pos
             if tag != _ITEM:
                 raise Reject("malformed_header", f"expected a sequence item at byte {pos - 8}, found {_tag_str(tag)}")
+            self.elements += 1  # items count like elements: a million empty items is no header
+            if self.elements > self.limits.max_elements:
+                raise Reject(
+                    "too_many_elements", f"the header holds more than {self.limits.max_elements} data elements"
+                )
             if implicit_content and self.explicit:
                 # UN sequences (and undefined-length implicit ones) hold implicit VR little endian items.
                 self.explicit, self.little = False, True

@@ -159,6 +159,10 @@ def test_too_many_elements_are_rejected() -> None:
     with pytest.raises(Reject) as err:
         parse_header(_file(f"{UID}.7", body), limits=DicomLimits(max_elements=100))
     assert err.value.code == "too_many_elements"
+    items = struct.pack("<HHI", 0xFFFE, 0xE000, 0) * 5000  # empty items count too
+    seq = struct.pack("<HH2sHI", 0x0040, 0x0275, b"SQ", 0, len(items)) + items
+    with pytest.raises(Reject, match="too_many_elements"):
+        parse_header(_file(f"{UID}.7", seq), limits=DicomLimits(max_elements=1000))
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,24 @@ def test_files_still_being_copied_wait_and_old_cursors_are_accepted(tmp_path: Pa
     assert not skip.run_requests and "1 still settling" in skip.skip_reason.skip_message
     os.utime(copying, (time.time() - 120, time.time() - 120))
     assert len(sensor(dg.build_sensor_context(cursor=skip.cursor)).run_requests) == 1
+
+
+def test_which_files_a_day_partition_run_lands(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from orchestration.bronze.arrivals import files_arrived
+
+    zone = "Asia/Shanghai"
+    today = datetime.now(ZoneInfo(zone)).date()
+    files = {}
+    for name, days_ago in (("old", 30), ("yesterday", 1), ("today", 0), ("future", -3)):
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        moment = datetime.now(ZoneInfo(zone)) - timedelta(days=days_ago)
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
+        files[name] = path
+    # Today's run (what the sensor asks for) takes every file; ingestion skips those already landed.
+    assert files_arrived([tmp_path], today, today, zone) == sorted(files.values())
+    # A backfill of yesterday takes yesterday's files and older ones copied in late, not today's.
+    yesterday = today - timedelta(days=1)
+    assert files_arrived([tmp_path], yesterday, yesterday, zone) == sorted([files["old"], files["yesterday"]])
