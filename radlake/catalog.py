@@ -36,6 +36,7 @@ __all__ = [
     "Layer",
     "TableSpec",
     "cdc_patterns",
+    "cdc_pool",
     "cdc_table_name",
     "schemas",
     "spark_schema",
@@ -43,6 +44,7 @@ __all__ = [
     "table_uri",
     "tables",
     "uri",
+    "writer_pool",
 ]
 
 Layer = Literal["bronze", "silver"]
@@ -270,6 +272,20 @@ def cdc_patterns() -> tuple[TableSpec, TableSpec]:
         consumers=("silver/exams", "transforms.empi"),
     )
     return log, state
+
+
+def writer_pool(spec: TableSpec) -> str:
+    """The Dagster concurrency pool of a table's writer (``lake:<writer module>``).
+
+    Every asset that writes the table runs in this pool, and the instance gives each pool one slot, so two runs
+    (a schedule, a backfill, "Materialize all", a sensor's run in another pod) never run one writer at once.
+    """
+    return f"lake:{spec.producer}"
+
+
+def cdc_pool(source: str) -> str:
+    """The Dagster concurrency pool of one source's CDC sync (its change logs and silver tables)."""
+    return f"lake:cdc:{source}"
 
 
 def spark_schema(spec: TableSpec) -> StructType:

@@ -47,6 +47,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         partitions_def=daily_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=TRANSIENT_RETRY,
+        pool=catalog.writer_pool(catalog.table("bronze", "dicom_files")),
     )
     def _dicom(context: dg.AssetExecutionContext, radlake: RadlakeResource):
         """Land the headers of DICOM files that arrived in the watch folders on the partition's days.
@@ -144,7 +145,13 @@ def cdc_asset_name(source: str) -> str:
 
 
 def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
-    @dg.multi_asset(name=cdc_asset_name(source), specs=specs, can_subset=False, retry_policy=TRANSIENT_RETRY)
+    @dg.multi_asset(
+        name=cdc_asset_name(source),
+        specs=specs,
+        can_subset=False,
+        retry_policy=TRANSIENT_RETRY,
+        pool=catalog.cdc_pool(source),
+    )
     def _sync(context: dg.AssetExecutionContext, radlake: RadlakeResource):
         """Land everything the source committed before the run started (its snapshot the first time), batch after
         batch, up to ``cdc.max_sync_seconds``; a sync stopped by that bound marks its outputs as lagging."""

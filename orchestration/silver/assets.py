@@ -34,6 +34,7 @@ def _silver_specs(names: tuple[str, ...], deps: list[list[str]], kinds: set[str]
 @dg.multi_asset(
     specs=_silver_specs(("dicom_series", "dicom_studies"), [["bronze", "dicom_instances"]], {"delta", "spark"}),
     can_subset=False,
+    pool=catalog.writer_pool(catalog.table("silver", "dicom_series")),
 )
 def dicom_rollups(radlake: RadlakeResource):
     """Series and study roll-ups of the landed DICOM instances."""
@@ -65,7 +66,7 @@ STEWARD_TABLES = [
     dg.AssetSpec(
         ["silver", name],
         description=catalog.table("silver", name).description
-        + f" Written by `{catalog.table('silver', name).producer}`.",
+        + f" Written by `{catalog.table('silver', name).writer}`.",
         group_name="silver",
         owners=["team:data-stewards"],
         kinds={"delta"},
@@ -82,7 +83,11 @@ def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     """The patient master index: one run of the EMPI writes its four silver tables together."""
     deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
 
-    @dg.multi_asset(specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}), can_subset=False)
+    @dg.multi_asset(
+        specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}),
+        can_subset=False,
+        pool=catalog.writer_pool(catalog.table("silver", "patient_master")),
+    )
     def empi(radlake: RadlakeResource):
         """Link every patient record (incremental against the stored master and model) and publish the index."""
         from transforms.empi.job import run_empi
@@ -111,6 +116,7 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
         owners=SILVER_OWNERS,
         kinds={"delta", "spark"},
         deps=[*_ris_deps(settings, ("exam_orders",)), ["silver", "exam_name_decisions"]],
+        pool=catalog.writer_pool(spec),
     )
     def exam_name_map(radlake: RadlakeResource) -> dg.MaterializeResult:
         """Map all distinct raw names with the steward decisions re-applied (new words and decisions apply to all)."""
@@ -156,6 +162,7 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
         deps=deps,
         partitions_def=daily_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=catalog.writer_pool(spec),
     )
     def exams(context: dg.AssetExecutionContext, radlake: RadlakeResource) -> dg.MaterializeResult:
         """Rebuild the exams of the partition's days (one run for a whole backfill range)."""

@@ -130,7 +130,7 @@ def test_run_limits_name_tags_the_jobs_carry() -> None:
     from radlake.config import Settings
 
     (raw,) = load_all(INFRA / "dagster" / "dagster.yaml")
-    limits = raw["run_coordinator"]["config"]["tag_concurrency_limits"]
+    limits = raw["concurrency"]["runs"]["tag_concurrency_limits"]
     settings = Settings(lake="/tmp/radlake-limits-lake", sources={"ris": {"dsn": "postgresql://x@db/ris"}})
     jobs = build_definitions(settings).resolve_all_job_defs()
     writers = [j for j in jobs if not j.name.startswith("__")]
