@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu cores: {psutil.cpu_count(logical=True)}; load average now: {os.getloadavg()[0]:.1f} "
           "(other processes may share the machine)")  # fmt: skip
     institutions = [f"h{i:02d}" for i in range(1, args.institutions + 1)]
-    kinds = ("standard", "hard") if args.registry == "both" else (args.registry,)
+    kinds = ("hard", "standard") if args.registry == "both" else (args.registry,)
     with tempfile.TemporaryDirectory(prefix="empi-bench-") as tmp:
         work = Path(tmp)
         wanted = args.baseline and not args.current_only

@@ -17,7 +17,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def registry() -> pd.DataFrame:
-    return generate_registry(1500, ["h01", "h02", "h03"], seed=31)
+    # The hard registry: enough look-alikes that some pairs need a steward.
+    return generate_registry(1500, ["h01", "h02", "h03"], seed=31, hard=True)
 
 
 def _pairs(labels: pd.Series) -> int:
