@@ -36,3 +36,17 @@ def test_a_recomputation_test_catches_a_mart_that_disagrees_with_silver(gold: Bu
         "assert_exam_volume_daily_matches_silver": "fail",
         "assert_standard_coverage_matches_silver": "pass",
     }
+
+
+@pytest.mark.parametrize("key", ["", "change-me", "0123456789abcdef"])
+def test_no_model_is_built_without_a_usable_key(gold: BuiltGold, tmp_path: Path, key: str) -> None:
+    settings = Settings(lake=gold.settings.lake, warehouse=str(tmp_path / "analysts.duckdb"))
+    code, output, results = run_dbt(
+        settings, ["run", "--select", "stg_silver__exams+"], tmp_path / "dbt", RADLAKE_PSEUDONYM_KEY=key
+    )
+    assert code != 0
+    assert "RADLAKE_PSEUDONYM_KEY" in output
+    assert not any(r["status"] == "success" for r in results.get("results", []))
+    if Path(settings.warehouse_path).exists():
+        with duckdb.connect(settings.warehouse_path, read_only=True) as con:
+            assert con.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
