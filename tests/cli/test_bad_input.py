@@ -138,6 +138,7 @@ def test_review_export_from_a_gbk_result(tmp_path: Path) -> None:
     assert str(result_csv) in line and "not UTF-8" in line
 
 
+@pytest.mark.slow  # the radlake CLI loads the EMPI stack in a fresh process
 def test_empty_csv_to_empi_link(tmp_path: Path) -> None:
     empty = tmp_path / "records.csv"
     empty.write_bytes(b"")
@@ -146,6 +147,7 @@ def test_empty_csv_to_empi_link(tmp_path: Path) -> None:
     assert not (tmp_path / "links.csv").exists()
 
 
+@pytest.mark.slow  # the radlake CLI loads the EMPI stack in a fresh process
 def test_gbk_csv_to_empi_link(tmp_path: Path) -> None:
     records = _gbk(tmp_path / "records.csv", "record_id,name\n1,张三\n")
     line = _one_line_error(_run("empi", "link", "-i", str(records), "-o", "links.csv", cwd=tmp_path))
@@ -193,6 +195,7 @@ def source_config(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_cdc_status_exit_code_follows_the_sources(source_config: Path, tmp_path: Path) -> None:
     synced = _run("cdc", "sync", "src", "--config", str(source_config), "-q", cwd=tmp_path)
     assert synced.returncode == 0, synced.stderr
