@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from dicom_s3 import write_instances
 
 from radlake import lake
 from radlake.config import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dicom"))
-from dicom_corpus import UID_ROOT, make_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,17 +28,6 @@ WRITER = Path(__file__).with_name("lake_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
 FILES_PER_FOLDER = 24
 CDC_BATCHES = 6
-
-
-def _write_folder(folder: Path, tag: int) -> set[str]:
-    """``FILES_PER_FOLDER`` DICOM files of one study each; returns their SOP Instance UIDs."""
-    folder.mkdir(parents=True)
-    sops = set()
-    for i in range(FILES_PER_FOLDER):
-        sop = f"{UID_ROOT}.{tag}.{i + 1}"
-        make_dataset(sop, study=f"{tag}{i:03d}", series="1").save_as(folder / f"f{i:03d}.dcm", enforce_file_format=True)
-        sops.add(sop)
-    return sops
 
 
 def _log_versions(s3_keys, uri: str) -> list[int]:
@@ -52,7 +39,10 @@ def test_four_writers_on_one_s3_lake_lose_and_double_nothing(
     s3_settings: Settings, s3_keys, moto_log: Path, tmp_path: Path
 ) -> None:
     folders = {name: tmp_path / "in" / name for name in ("a", "b", "c")}
-    truth = {name: _write_folder(folder, tag) for tag, (name, folder) in enumerate(folders.items(), start=7)}
+    truth = {
+        name: set(write_instances(folder, FILES_PER_FOLDER, tag=tag))
+        for tag, (name, folder) in enumerate(folders.items(), start=7)
+    }
     env = dict(os.environ, PYTHONPATH=str(ROOT), RUST_LOG="error")
     jobs = [
         ("folder", str(folders["a"])),
