@@ -65,3 +65,23 @@ def leading_words(args: list[str]) -> tuple[str, ...]:
             break
         words.append(arg)
     return tuple(words)
+
+
+def policy_sources(policies: list[dict], pod: dict[str, str], port: int) -> set[str]:
+    """Which pods (by app.kubernetes.io/name) may open ``port`` of a pod with labels ``pod``; "*" is anyone."""
+    found: set[str] = set()
+    for policy in policies:
+        if not policy["spec"]["podSelector"].get("matchLabels", {}).items() <= pod.items():
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            if ports and port not in ports:
+                continue
+            if "from" not in rule:
+                found.add("*")
+            for peer in rule.get("from", []):
+                if "ipBlock" in peer or "namespaceSelector" in peer:
+                    found.add("*")
+                else:
+                    found.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+    return found

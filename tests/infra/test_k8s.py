@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from infra_files import INFRA, kustomize, load_all
+from infra_files import INFRA, kustomize, load_all, policy_sources
 
 K8S = INFRA / "k8s"
 WORKLOADS = {"Deployment", "StatefulSet"}
@@ -190,26 +190,6 @@ def _secret_keys(pod_spec: dict) -> set[str]:
     return keys
 
 
-def _sources(policies: list[dict], pod: dict[str, str], port: int) -> set[str]:
-    """Which pods (by app.kubernetes.io/name) may open ``port`` of a pod with labels ``pod``; "*" is anyone."""
-    found: set[str] = set()
-    for policy in policies:
-        if not policy["spec"]["podSelector"].get("matchLabels", {}).items() <= pod.items():
-            continue
-        for rule in policy["spec"].get("ingress", []):
-            ports = [p["port"] for p in rule.get("ports", [])]
-            if ports and port not in ports:
-                continue
-            if "from" not in rule:
-                found.add("*")
-            for peer in rule.get("from", []):
-                if "ipBlock" in peer or "namespaceSelector" in peer:
-                    found.add("*")
-                else:
-                    found.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    return found
-
-
 def test_only_the_ui_proxy_and_the_dicom_port_leave_the_cluster(rendered: list[dict]) -> None:
     exposed = {
         o["metadata"]["name"]
@@ -240,7 +220,7 @@ def test_network_policies_close_every_other_port(rendered: list[dict]) -> None:
         labels = o["spec"]["template"]["metadata"]["labels"]
         for c in o["spec"]["template"]["spec"]["containers"]:
             for p in c.get("ports", []):
-                reachable[(_pod_name(o), p["containerPort"])] = _sources(policies, labels, p["containerPort"])
+                reachable[(_pod_name(o), p["containerPort"])] = policy_sources(policies, labels, p["containerPort"])
     assert {k for k, v in reachable.items() if "*" in v} == PUBLIC
     assert reachable[("dagster-webserver", 3000)] == {"ui-proxy"}
     assert reachable[("code-location", 4000)] == {"dagster-webserver", "dagster-daemon"}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from infra_files import INFRA, kustomize
+from infra_files import INFRA, kustomize, policy_sources
 
 OVERLAY = INFRA / "k8s-sail"
 
@@ -120,6 +120,20 @@ def test_radlake_yaml_points_at_the_sail_server(rendered: list[dict], tmp_path: 
     service = _one(rendered, "Service", host)
     assert int(port) in [p["port"] for p in service["spec"]["ports"]]
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_sail_answers_radlake_only(rendered: list[dict]) -> None:
+    """The Sail server takes sessions from the code location (and its own workers); workers from Sail only."""
+    policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    assert policy_sources(policies, {"app.kubernetes.io/name": "sail-server"}, 50051) == {"code-location", "sail"}
+    # A worker's ports (chosen by Sail) open to the server and the other workers, to no one else.
+    assert policy_sources(policies, {"app.kubernetes.io/name": "sail"}, 40000) == {"sail-server", "sail"}
+    exposed = {
+        o["metadata"]["name"]
+        for o in rendered
+        if o["kind"] == "Service" and o["spec"].get("type", "ClusterIP") != "ClusterIP"
+    }
+    assert exposed == {"ui-proxy", "dicom-receiver"}
 
 
 # --- the server command, run for real -------------------------------------------------------------------------
