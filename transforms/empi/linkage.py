@@ -421,7 +421,9 @@ def _model_for(model: dict[str, Any], config: LinkageConfig) -> dict[str, Any]:
 
 def _model_input(features: pd.DataFrame) -> pd.DataFrame:
     frame = features.reset_index(drop=True)
-    frame = pd.concat([frame, blocking_columns(frame)], axis=1).assign(rid=np.arange(len(frame), dtype=np.int64))
+    if "name_block" not in frame.columns:
+        frame = pd.concat([frame, blocking_columns(frame)], axis=1)
+    frame = frame.assign(rid=np.arange(len(frame), dtype=np.int64))
     return frame[list(_MODEL_COLUMNS)]
 
 

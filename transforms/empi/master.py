@@ -36,7 +36,13 @@ from radlake.progress import Progress, silent
 from transforms.empi.clusters import EVENT_COLUMNS, RULE_RANK, assign_empi_ids, cluster_records, parse_empi_id
 from transforms.empi.features import record_features
 from transforms.empi.golden import build_golden
-from transforms.empi.linkage import LinkageConfig, blocking_pair_counts, score_links, train_model
+from transforms.empi.linkage import (
+    LinkageConfig,
+    blocking_columns,
+    blocking_pair_counts,
+    score_links,
+    train_model,
+)
 from transforms.empi.review import carry_forward, latest_decisions, review_queue
 
 __all__ = ["MASTER_COLUMNS", "EmpiRun", "link_patients"]
@@ -187,6 +193,8 @@ def link_patients(
     incremental = not is_new.all()
 
     with progress.phase("blocking") as step:
+        # Computed once here for counting and scoring; kept out of the features a later run reuses.
+        features = pd.concat([features, blocking_columns(features)], axis=1)
         # An incremental run blocks only the records it compares (each against everyone): count those.
         blocking = blocking_pair_counts(features, relink if incremental else None)
         for rule, count in blocking.items():
@@ -269,7 +277,7 @@ def link_patients(
         stats=stats,
         timings=dict(progress.timings),
         blocking=blocking,
-        features=features,
+        features=features.drop(columns=["name_block", "address_block"]),
     )
 
 
