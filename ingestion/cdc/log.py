@@ -14,6 +14,7 @@ A change-log row holds the source row's columns under their source names with fa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -217,9 +218,11 @@ def table_configuration(schema: pa.Schema) -> dict[str, str]:
 
     Sail 0.7.2 reads a float column of a file whose statistics say min == max (a one-row file, as a small MERGE
     writes) from the JSON statistics, parsed 1 ulp off for about one value in ten; without statistics on
-    float columns it reads the Parquet values. Columns added later get no statistics.
+    float columns it reads the Parquet values. Columns added later get no statistics. Names other than plain
+    ASCII identifiers are quoted with backticks (a backtick doubled), as delta-rs and Sail read the property.
     """
     names = [f.name for f in schema if not pa.types.is_floating(f.type)]
-    if len(names) == len(schema.names) or any(not n.isidentifier() for n in names):
+    if len(names) == len(schema.names):
         return {}
-    return {"delta.dataSkippingStatsColumns": ",".join(names)}
+    quoted = [n if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) else "`" + n.replace("`", "``") + "`" for n in names]
+    return {"delta.dataSkippingStatsColumns": ",".join(quoted)}
