@@ -213,7 +213,7 @@ def snapshot_log_batch(
     return pa.RecordBatch.from_pydict(arrays)
 
 
-def table_configuration(schema: pa.Schema) -> dict[str, str]:
+def table_configuration(schema: pa.Schema) -> dict[str, str | None]:
     """Delta table properties for a new change log or state table: file statistics on all but float columns.
 
     Sail 0.7.2 reads a float column of a file whose statistics say min == max (a one-row file, as a small MERGE

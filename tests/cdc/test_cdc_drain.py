@@ -85,3 +85,10 @@ def test_a_sync_stops_at_its_time_bound_naming_the_lag_and_the_next_one_catches_
     assert _assert_silver_equals_source(spark, settings, conn) == 3_000
     assert assert_each_change_logged_once(settings, truth, conn, table="t", key="id") == 3_000
     assert last_sync(settings, "src")["caught_up"]
+
+    # The command shows its progress, batch by batch, as plain lines when not on a terminal.
+    _insert(conn, 3_001, 3_500)
+    config = source_db.write_config(tmp_path, tmp_path / "lake")
+    shown = CliRunner().invoke(app, ["sync", "src", "-c", str(config)], env={"RADLAKE_PROGRESS": "plain"})
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"radlake cdc sync: capture src .*: batch 1: 500 changes so far, lag", shown.output), shown.output
