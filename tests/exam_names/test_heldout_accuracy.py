@@ -72,3 +72,17 @@ def test_older_sets_keep_their_figures(figures):
     assert figures["dev"] == Figures(1.0, 1.0, 1.0)
     assert figures["heldout"].exact == 1.0 and figures["heldout"].precision == 1.0
     assert figures["heldout"].automatic >= 442 / 444
+
+
+def test_simulator_names_keep_their_figures(engine):
+    # The simulator's own spellings (bench/standardize_accuracy.py's third set): all right before issue 19.
+    import random
+
+    from simulator.exam_names import billing_lines, exam_items, spell
+
+    rng = random.Random(11)
+    items = exam_items(dicom_modalities={"CT", "MR", "DX", "MG", "US", "RF", "NM", "PT", "XA"})
+    names = {spell(item, f"h{i:02d}", rng): item.codes for i in range(1, 21) for item in items for _ in range(3)}
+    wrong = [raw for raw, codes in names.items() if engine.map(raw).codes != codes]
+    wrong += [line for line in billing_lines() if engine.map(line).status != "not_exam"]
+    assert wrong == []
