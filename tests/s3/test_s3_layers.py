@@ -28,7 +28,7 @@ def test_delta_rs_lands_idempotently_in_the_bucket(s3_settings: Settings, s3_key
     keys = s3_keys(uri)
     assert any("/_delta_log/" in k for k in keys)
     assert any("day=2026-11-02/" in k and k.endswith(".parquet") for k in keys)
-    data = lake.read_arrow(s3_settings, uri)  # s3fs + pyarrow over the snapshot's file list
+    data = lake.read_arrow(s3_settings, uri)  # pyarrow over the snapshot's file list
     assert data is not None
     assert sorted(zip(data["id"].to_pylist(), data["day"].to_pylist(), strict=True)) == [
         (1, "2026-11-01"),
