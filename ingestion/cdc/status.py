@@ -3,7 +3,7 @@
 Every sync records its outcome in ``<state_dir>/cdc/<source>.json`` (:func:`record_sync`): when it ran,
 whether it caught up with what was committed before it started (``caught_up``), the lag it left, or the error
 that stopped it. ``radlake cdc status`` and the CDC sensor report a failed sync as a problem; the nightly run
-and the stewards' page read ``caught_up`` to mark marts built on lagging data (:func:`last_sync`).
+and the stewards' page read ``caught_up`` to mark marts built on lagging data (:func:`lagging_sources`).
 """
 
 from __future__ import annotations
@@ -111,6 +111,24 @@ def last_sync(settings: Settings, source: str) -> dict[str, Any] | None:
         return json.loads(sync_record_path(settings, source).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def lagging_sources(settings: Settings) -> dict[str, str]:
+    """Configured sources whose last sync did not land everything committed before it (or failed), and why.
+
+    What a mart build or the stewards' page shows as "built on lagging data": a source absent from the result
+    caught up at its last sync; a source never synced is not listed.
+    """
+    out: dict[str, str] = {}
+    for name in settings.sources:
+        record = last_sync(settings, name)
+        if record is None:
+            continue
+        if record.get("error"):
+            out[name] = f"last sync at {record.get('at')} failed: {record['error']}"
+        elif not record.get("caught_up"):
+            out[name] = record.get("warning") or f"last sync at {record.get('at')} did not catch up"
+    return out
 
 
 def _last_commit(settings: Settings, source: str, tables: set[str]) -> datetime | None:

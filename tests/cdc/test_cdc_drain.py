@@ -8,7 +8,7 @@ import pytest
 from cdc_helpers import WalTruth, assert_each_change_logged_once
 from typer.testing import CliRunner
 
-from ingestion.cdc.status import last_sync
+from ingestion.cdc.status import lagging_sources, last_sync
 from ingestion.cdc.sync import sync_source
 from radlake.commands.cdc import app
 
@@ -78,13 +78,14 @@ def test_a_sync_stops_at_its_time_bound_naming_the_lag_and_the_next_one_catches_
     assert 0 < bounded.changes < 3_000 and bounded.lag_bytes
     record = last_sync(settings, "src")
     assert record is not None and record["ok"] and not record["caught_up"] and record["warning"] == bounded.warning
+    assert lagging_sources(settings) == {"src": bounded.warning}
 
     rest = sync_source(settings, "src", max_messages=1_000)
     assert rest.caught_up and rest.batches >= 2 and rest.warning is None
     assert bounded.changes + rest.changes == 3_000
     assert _assert_silver_equals_source(spark, settings, conn) == 3_000
     assert assert_each_change_logged_once(settings, truth, conn, table="t", key="id") == 3_000
-    assert last_sync(settings, "src")["caught_up"]
+    assert last_sync(settings, "src")["caught_up"] and lagging_sources(settings) == {}
 
     # The command shows its progress, batch by batch, as plain lines when not on a terminal.
     _insert(conn, 3_001, 3_500)
