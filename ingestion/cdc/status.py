@@ -2,8 +2,9 @@
 
 Every sync records its outcome in ``<state_dir>/cdc/<source>.json`` (:func:`record_sync`): when it ran,
 whether it caught up with what was committed before it started (``caught_up``), the lag it left, or the error
-that stopped it. ``radlake cdc status`` and the CDC sensor report a failed sync as a problem; the nightly run
-and the stewards' page read ``caught_up`` to mark marts built on lagging data (:func:`lagging_sources`).
+that stopped it. ``radlake cdc status`` and the CDC sensor report a failed sync as a problem; the CDC asset
+marks a run that did not catch up (``cdc/lagging``), and :func:`lagging_sources` tells a mart build or the
+stewards' page which sources their data lags behind.
 """
 
 from __future__ import annotations
