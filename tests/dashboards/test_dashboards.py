@@ -27,6 +27,9 @@ IDENTIFIER_COLUMNS = ("accession_number", "study_instance_uid", "series_instance
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+MAY_BE_ZERO = {"chart-open_names_by_institution"}
+
+
 @pytest.fixture(scope="module")
 def built(demo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     """The demo's settings and a fresh dashboard build of its warehouse."""
@@ -117,7 +120,8 @@ def test_pages_render_offline_and_filters_change_the_numbers(built) -> None:
             )
             assert charts, page_id
             for chart_id, kind, canvases, total, rows, cells in charts:
-                assert rows > 0 and total > 0, (page_id, chart_id)
+                # A count of open problems may rightly be zero on the demo (every exam name mapped).
+                assert rows > 0 and (total > 0 or chart_id in MAY_BE_ZERO), (page_id, chart_id)
                 assert canvases >= 1 if kind != "table" else cells > 0, (page_id, chart_id)
             # Pixels were drawn: the first chart's canvas is not blank.
             inked = browser.evaluate(
