@@ -26,6 +26,9 @@ PRIORITIES = ("routine", "emergency", "consult")
 MAPPING_STATUSES = ("matched", "review", "unmatched", "not_exam")
 """silver/exam_name_map.status (and silver/exams.exam_name_status, which adds ``unmapped`` in marts)."""
 
+MAPPED_BY = ("engine", "steward")
+"""silver/exam_name_map.mapped_by: the engine's own guess, or a steward decision on that exact name."""
+
 EMPI_DECISIONS = ("link", "never_link")
 """silver/empi_decisions.decision."""
 
@@ -162,7 +165,7 @@ EXAM_NAME_MAP = pa.schema(
         ("status", pa.string()),
         ("confidence", pa.float64()),
         ("standard_version", pa.string()),
-        ("decided_by", pa.string()),
+        ("mapped_by", pa.string()),  # engine or steward: what gave the codes (a kind, not a person)
         ("unrecognised", pa.list_(pa.string())),
         ("mapped_at", UTC_TS),
     ]

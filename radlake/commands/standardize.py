@@ -143,7 +143,7 @@ def review_export(
     doubtful: set[tuple[str | None, str]] = {
         (str(r.get("institution") or "") or None, str(r["raw_name"] or ""))
         for r in source
-        if r.get("status") in ("review", "unmatched") and r.get("decided_by") != "steward"
+        if r.get("status") in ("review", "unmatched") and r.get("mapped_by") != "steward"
     }
     mappings = [engine.map(raw, inst) for inst, raw in sorted(doubtful, key=lambda p: (p[0] or "", p[1]))]
     rows = sorted(queue_rows(mappings), key=lambda r: (float(str(r["confidence"] or 0)), str(r["raw_name"])))

@@ -287,6 +287,6 @@ def _exam_names_apply(spark: SparkSession) -> DataFrame:
             ("h03", "CT头颅平扫", ["x"], ["y"], "matched", 1.0, "v1", "engine", _t(1, 1)),
         ],
         "institution string, raw_name string, codes array<string>, standard_names array<string>, status string, "
-        "confidence double, standard_version string, decided_by string, mapped_at timestamp",
+        "confidence double, standard_version string, mapped_by string, mapped_at timestamp",
     )
     return apply_exam_codes(exams, name_map)

@@ -14,7 +14,7 @@ def test_mapping_carries_names_version_and_engine(engine, standard):
     assert m.institution == "h01"
     assert m.codes == ("20010100010000",)
     assert m.standard_names == ("CT颅脑（平扫）",)
-    assert (m.status, m.decided_by, m.standard_version) == ("matched", "engine", standard.version)
+    assert (m.status, m.mapped_by, m.standard_version) == ("matched", "engine", standard.version)
     assert m.confidence == 1.0 and m.reasons == ()
 
 
@@ -54,17 +54,17 @@ def test_a_confirmed_mapping_always_wins(standard):
     mr = "30010100010000"
     engine = ExamNameEngine(standard, [Decision("h02", "头颅平扫", (mr,))])
     m = engine.map("头颅平扫", "h02")
-    assert (m.codes, m.status, m.decided_by, m.confidence) == ((mr,), "matched", "steward", 1.0)
+    assert (m.codes, m.status, m.mapped_by, m.confidence) == ((mr,), "matched", "steward", 1.0)
     # Even against a confident engine reading.
     engine = ExamNameEngine(standard, [Decision("h02", "CT头颅平扫", (mr,))])
     assert engine.map("CT头颅平扫", "h02").codes == (mr,)
-    assert engine.map("CT头颅平扫", "h02").decided_by == "steward"
+    assert engine.map("CT头颅平扫", "h02").mapped_by == "steward"
 
 
 def test_not_exam_decision_wins(standard):
     engine = ExamNameEngine(standard, [Decision("h01", "CT头颅平扫", not_exam=True)])
     m = engine.map("CT头颅平扫", "h01")
-    assert (m.codes, m.status, m.decided_by) == ((), "not_exam", "steward")
+    assert (m.codes, m.status, m.mapped_by) == ((), "not_exam", "steward")
 
 
 def test_decision_is_per_institution_unless_global(standard):
@@ -72,9 +72,9 @@ def test_decision_is_per_institution_unless_global(standard):
     # Another institution's identical name is not the steward's decision, but it is written the same way:
     # the engine takes the decided codes as a learned synonym.
     other = engine.map("头颅平扫", "h09")
-    assert other.decided_by == "engine" and other.codes == ("30010100010000",)
+    assert other.mapped_by == "engine" and other.codes == ("30010100010000",)
     engine = ExamNameEngine(standard, [Decision("*", "头颅平扫", ("30010100010000",))])
-    assert engine.map("头颅平扫", "h09").decided_by == "steward"
+    assert engine.map("头颅平扫", "h09").mapped_by == "steward"
 
 
 def test_noise_variants_of_a_decided_name_follow_it(standard):

@@ -53,7 +53,7 @@ def test_rows_carry_the_engine_result(name_map, standard):
     head = rows[("h01", "CT头颅平扫")]
     assert list(head["codes"]) == ["20010100010000"]
     assert list(head["standard_names"]) == ["CT颅脑（平扫）"]
-    assert (head["status"], head["decided_by"], head["standard_version"]) == ("matched", "engine", standard.version)
+    assert (head["status"], head["mapped_by"], head["standard_version"]) == ("matched", "engine", standard.version)
     assert head["confidence"] == 1.0 and head["mapped_at"] is not None
     assert list(rows[("h02", "CT胸部+上腹部平扫")]["codes"]) == ["20030100010000", "20040100010000"]
     film = rows[("h01", "胶片费")]
@@ -63,13 +63,13 @@ def test_rows_carry_the_engine_result(name_map, standard):
 def test_steward_decisions_are_reapplied_per_institution(name_map):
     rows, _ = name_map
     decided = rows[("h02", "头颅平扫")]
-    assert (list(decided["codes"]), decided["decided_by"], decided["status"]) == (
+    assert (list(decided["codes"]), decided["mapped_by"], decided["status"]) == (
         ["30010100010000"],
         "steward",
         "matched",
     )
     # h01's identical name is not decided by the steward; it follows the decision as a learned synonym.
-    assert rows[("h01", "头颅平扫")]["decided_by"] == "engine"
+    assert rows[("h01", "头颅平扫")]["mapped_by"] == "engine"
 
 
 def test_apply_exam_codes_keeps_every_exam(spark, orders, name_map):
@@ -136,7 +136,7 @@ def test_job_maps_the_orders_of_every_source_into_the_lake(spark, tmp_path, stan
     assert build_exam_name_map(spark, settings) == 3
     rows = {(r["institution"], r["raw_name"]): r for r in read_name_map(settings)}
     assert set(rows) == {("h01", "CT头颅平扫"), ("h01", "头颅平扫"), ("h02", "胸片")}
-    assert rows[("h01", "头颅平扫")]["decided_by"] == "steward"
+    assert rows[("h01", "头颅平扫")]["mapped_by"] == "steward"
     assert rows[("h02", "胸片")]["codes"] == ["10030100001100"]
     assert rows[("h01", "CT头颅平扫")]["standard_version"] == standard.version
     assert name_map_uri(settings).endswith("silver/exam_name_map")

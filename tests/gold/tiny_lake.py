@@ -84,7 +84,7 @@ EXAMS: list[tuple[Any, ...]] = [
 
 NAME_MAP_SCHEMA = (
     "institution string, raw_name string, codes array<string>, standard_names array<string>, status string, "
-    "confidence double, standard_version string, decided_by string, mapped_at timestamp"
+    "confidence double, standard_version string, mapped_by string, mapped_at timestamp"
 )
 _MAPPED = t("2024-03-01 00:00")
 NAME_MAP: list[tuple[Any, ...]] = [

@@ -152,7 +152,7 @@ def queue_rows(mappings: Iterable[object]) -> Iterator[dict[str, object]]:
     """
     for m in mappings:
         get = m.get if isinstance(m, dict) else lambda k, _m=m: getattr(_m, k, None)  # type: ignore[union-attr]
-        if get("status") not in ("review", "unmatched") or get("decided_by") == "steward":
+        if get("status") not in ("review", "unmatched") or get("mapped_by") == "steward":
             continue
         yield {
             "institution": get("institution") or "",

@@ -31,7 +31,7 @@ class NameMapping:
     status
         ``matched`` (accepted automatically), ``review`` (a best guess a steward must confirm),
         ``unmatched`` (no guess) or ``not_exam`` (a billing line).
-    decided_by
+    mapped_by
         ``steward`` when a steward decision on this exact name and institution gave the codes, else ``engine``.
     reasons
         Why the confidence is below 1 (empty when sure).
@@ -47,7 +47,7 @@ class NameMapping:
     status: str
     confidence: float
     standard_version: str
-    decided_by: str
+    mapped_by: str
     institution: str | None = None
     reasons: tuple[str, ...] = ()
     unrecognised: tuple[str, ...] = ()
@@ -203,7 +203,7 @@ class ExamNameEngine:
             status=r.status,
             confidence=r.confidence,
             standard_version=self.standard.version,
-            decided_by=by,
+            mapped_by=by,
             institution=institution,
             reasons=r.reasons,
             unrecognised=r.unrecognised,

@@ -91,7 +91,7 @@ def _map_batches(batches: Iterator[pa.RecordBatch], factory: Callable[[], ExamNa
                 pa.array([m.status for m in rows], pa.string()),
                 pa.array([float(m.confidence) for m in rows], pa.float64()),
                 pa.array([m.standard_version for m in rows], pa.string()),
-                pa.array([m.decided_by for m in rows], pa.string()),
+                pa.array([m.mapped_by for m in rows], pa.string()),
                 pa.array([list(m.unrecognised) for m in rows], pa.list_(pa.string())),
                 pa.array([mapped_at] * len(rows), pa.timestamp("us", tz="UTC")),
             ],

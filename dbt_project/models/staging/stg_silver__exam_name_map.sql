@@ -2,7 +2,7 @@
 with source as (
     select * from {{ optional_source('silver', 'exam_name_map', {
         'institution': 'varchar', 'raw_name': 'varchar', 'codes': 'varchar[]', 'standard_names': 'varchar[]',
-        'status': 'varchar', 'confidence': 'double', 'standard_version': 'varchar', 'decided_by': 'varchar',
+        'status': 'varchar', 'confidence': 'double', 'standard_version': 'varchar', 'mapped_by': 'varchar',
         'mapped_at': 'timestamptz'}) }}
 ),
 
@@ -15,7 +15,7 @@ renamed as (
         status as mapping_status,
         confidence,
         standard_version,
-        decided_by,
+        mapped_by,
         mapped_at
     from source
 )
