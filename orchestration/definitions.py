@@ -18,7 +18,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules, sensors and resources for one radlake.yaml."""
     settings = settings or load_settings()
     nightly = nightly_job()
-    upkeep = maintenance_job()
+    upkeep = maintenance_job(settings)
     # Embedded Spark lives in the process: one process per run reuses one engine (a step per process would
     # start one engine per step). A cluster does the heavy work elsewhere, so steps may run in parallel.
     executor = dg.in_process_executor if settings.spark == "embedded" else dg.multiprocess_executor

@@ -78,5 +78,10 @@ def test_lake_maintenance_job_and_schedule_are_defined(config: Path) -> None:
     from orchestration.definitions import build_definitions
 
     defs = build_definitions(load_settings(config))
-    assert defs.get_job_def("lake_maintenance") is not None
+    job = defs.get_job_def("lake_maintenance")
     assert defs.get_schedule_def("lake_maintenance_schedule").cron_schedule == "30 4 * * *"
+    # Upkeep holds each writer's pool: it never runs beside the asset that writes the table.
+    upkeep_pools = {node.definition.pool for node in job.graph.node_dict.values()}
+    graph = defs.resolve_asset_graph()
+    writer_pools = {p for k in graph.get_all_asset_keys() if graph.get(k).is_materializable for p in graph.get(k).pools}
+    assert writer_pools and writer_pools <= upkeep_pools

@@ -24,7 +24,7 @@ def test_maintenance_job_compacts_every_table_on_its_own_schedule(tmp_path: Path
             batch = pa.table({"id": [i]})
             lake.append_idempotent(settings, f"{settings.lake}/{name}", batch, app_id="t", txn_version=i)
 
-    job = maintenance_job()
+    job = maintenance_job(settings)
     schedule = maintenance_schedule(settings, job)
     assert schedule.cron_schedule == "15 5 * * 0" and schedule.execution_timezone == settings.timezone
     assert LAKE_WRITER_TAGS.items() <= job.tags.items()
