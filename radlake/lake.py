@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import pyarrow as pa
 
@@ -195,7 +195,7 @@ def append_idempotent(
     app_id: str,
     txn_version: int,
     partition_by: Sequence[str] = (),
-    schema_mode: str | None = "merge",
+    schema_mode: Literal["merge", "overwrite"] | None = "merge",
     configuration: dict[str, str | None] | None = None,
 ) -> bool:
     """Append ``data`` in one commit tagged with an app transaction, unless that commit already happened.
