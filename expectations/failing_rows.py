@@ -66,12 +66,16 @@ def failing_mask(df: pd.DataFrame, expectation: Any) -> pd.Series | None:
     if condition:
         scope = df.index.isin(df.query(condition, engine="python").index)
         scope = pd.Series(scope, index=df.index)
+    mask: pd.Series
+    if kind == "expect_compound_columns_to_be_unique":
+        return df.duplicated(list(kw["column_list"]), keep=False) & scope
+    if kind == "expect_column_pair_values_to_be_equal":
+        return (df[kw["column_A"]] != df[kw["column_B"]]).fillna(False).astype(bool) & scope
     col = kw.get("column")
-    values = df[col] if col in df.columns else None
-    present = values.notna() if values is not None else None
-    mask: pd.Series | None
-    if values is None and kind not in ("expect_compound_columns_to_be_unique", "expect_column_pair_values_to_be_equal"):
+    if col not in df.columns:
         return None
+    values = df[col]
+    present = values.notna()
     if kind == "expect_column_values_to_not_be_null":
         mask = ~present
     elif kind == "expect_column_values_to_be_null":
@@ -85,10 +89,6 @@ def failing_mask(df: pd.DataFrame, expectation: Any) -> pd.Series | None:
         mask = present & ~values.map(lambda v: bool(pattern.search(str(v))) if v is not None else True)
     elif kind == "expect_column_values_to_be_unique":
         mask = present & values.duplicated(keep=False)
-    elif kind == "expect_compound_columns_to_be_unique":
-        mask = df.duplicated(list(kw["column_list"]), keep=False)
-    elif kind == "expect_column_pair_values_to_be_equal":
-        mask = df[kw["column_A"]] != df[kw["column_B"]]
     elif kind == "expect_column_values_to_be_between":
         low, high = kw.get("min_value"), kw.get("max_value")
         numbers = pd.to_numeric(values, errors="coerce")

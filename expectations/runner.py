@@ -18,6 +18,7 @@ from radlake.config import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    from great_expectations.checkpoint import ValidationAction
 
 _lock = threading.Lock()
 
@@ -108,7 +109,7 @@ def validate(settings: Settings, suite: Suite, df: pd.DataFrame, *, build_docs: 
         definition = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if build_docs else []
+        actions: list[ValidationAction] = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if build_docs else []
         checkpoint = ctx.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=suite.name,

@@ -26,55 +26,67 @@ MIN_PARSED_DATE_SHARE = 0.95
 
 def _dicom_files() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
-        e.ExpectColumnValuesToNotBeNull(column="file_path", severity="critical"),
-        e.ExpectColumnValuesToBeUnique(column="file_path", severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="outcome", value_set=FILE_OUTCOMES, severity="critical"),
-        e.ExpectColumnValuesToMatchRegex(column="sha256", regex=SHA256_PATTERN, severity="critical"),
+        e.ExpectColumnValuesToNotBeNull(column="file_path", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeUnique(column="file_path", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeInSet(column="outcome", value_set=FILE_OUTCOMES, severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToMatchRegex(column="sha256", regex=SHA256_PATTERN, severity=FailureSeverity.CRITICAL),
         # Every landed instance, duplicate and conflict names its SOP Instance UID.
         e.ExpectColumnValuesToNotBeNull(
             column="sop_instance_uid",
             row_condition='outcome != "reject"',
             condition_parser="pandas",
-            severity="critical",
+            severity=FailureSeverity.CRITICAL,
         ),
         e.ExpectColumnValuesToNotBeNull(
-            column="reason", row_condition='outcome == "reject"', condition_parser="pandas", severity="warning"
+            column="reason",
+            row_condition='outcome == "reject"',
+            condition_parser="pandas",
+            severity=FailureSeverity.WARNING,
         ),
         e.ExpectColumnValuesToNotBeInSet(
-            column="outcome", value_set=["reject"], mostly=1 - MAX_REJECT_SHARE, severity="warning"
+            column="outcome", value_set=["reject"], mostly=1 - MAX_REJECT_SHARE, severity=FailureSeverity.WARNING
         ),
     ]
 
 
 def _dicom_instances() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     uids = ("sop_instance_uid", "study_instance_uid", "series_instance_uid")
     out: list[Expectation] = [
-        e.ExpectColumnValuesToNotBeNull(column="sop_instance_uid", severity="critical"),
-        e.ExpectColumnValuesToBeUnique(column="sop_instance_uid", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="study_instance_uid", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="series_instance_uid", severity="critical"),
+        e.ExpectColumnValuesToNotBeNull(column="sop_instance_uid", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeUnique(column="sop_instance_uid", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(column="study_instance_uid", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(column="series_instance_uid", severity=FailureSeverity.CRITICAL),
     ]
     for uid in uids:
-        out.append(e.ExpectColumnValuesToMatchRegex(column=uid, regex=UID_PATTERN, severity="critical"))
-        out.append(e.ExpectColumnValueLengthsToBeBetween(column=uid, min_value=1, max_value=64, severity="critical"))
+        out.append(e.ExpectColumnValuesToMatchRegex(column=uid, regex=UID_PATTERN, severity=FailureSeverity.CRITICAL))
+        out.append(
+            e.ExpectColumnValueLengthsToBeBetween(
+                column=uid, min_value=1, max_value=64, severity=FailureSeverity.CRITICAL
+            )
+        )
     out += [
-        e.ExpectColumnValuesToNotBeNull(column="modality", severity="warning"),
+        e.ExpectColumnValuesToNotBeNull(column="modality", severity=FailureSeverity.WARNING),
         # Dates parse: a raw StudyDate is there but could not be read as YYYYMMDD.
         e.ExpectColumnValuesToNotBeNull(
             column="study_date",
             row_condition="study_date_raw.notnull()",
             condition_parser="pandas",
             mostly=MIN_PARSED_DATE_SHARE,
-            severity="warning",
+            severity=FailureSeverity.WARNING,
         ),
         e.ExpectColumnValuesToMatchStrftimeFormat(
-            column="study_date_raw", strftime_format="%Y%m%d", mostly=MIN_PARSED_DATE_SHARE, severity="warning"
+            column="study_date_raw",
+            strftime_format="%Y%m%d",
+            mostly=MIN_PARSED_DATE_SHARE,
+            severity=FailureSeverity.WARNING,
         ),
     ]
     return out

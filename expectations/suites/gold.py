@@ -16,12 +16,19 @@ _PERFORMED = "exam_started_at is not null and status <> 'cancelled'"
 def _reconciles(*pairs: tuple[str, str], tolerance: str | None = None) -> list[Expectation]:
     """Each (gold, silver) column pair is equal on every row; ``tolerance`` names a difference column to bound."""
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
-    out: list[Expectation] = [e.ExpectTableRowCountToBeBetween(min_value=1, severity="critical")]
-    out += [e.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, severity="critical") for a, b in pairs]
+    out: list[Expectation] = [e.ExpectTableRowCountToBeBetween(min_value=1, severity=FailureSeverity.CRITICAL)]
+    out += [
+        e.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, severity=FailureSeverity.CRITICAL) for a, b in pairs
+    ]
     if tolerance:
-        out.append(e.ExpectColumnValuesToBeBetween(column=tolerance, min_value=-1, max_value=1, severity="critical"))
+        out.append(
+            e.ExpectColumnValuesToBeBetween(
+                column=tolerance, min_value=-1, max_value=1, severity=FailureSeverity.CRITICAL
+            )
+        )
     return out
 
 
@@ -35,11 +42,14 @@ def _items() -> list[Expectation]:
 
 def _coverage() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
         *_reconciles(("gold_lines", "silver_lines"), ("gold_mapped", "silver_mapped")),
-        e.ExpectColumnValuesToBeBetween(column="coverage_share", min_value=0, max_value=1, severity="critical"),
+        e.ExpectColumnValuesToBeBetween(
+            column="coverage_share", min_value=0, max_value=1, severity=FailureSeverity.CRITICAL
+        ),
     ]
 
 

@@ -61,7 +61,7 @@ def prepare_patient_master(df: pd.DataFrame) -> pd.DataFrame:
         {
             "patient_record_key": [pseudonym(r) for r in ids],
             "institution": [r.split(":", 1)[0] if r and ":" in r else None for r in ids],
-            "record_id_well_formed": [bool(r) and ":" in r and all(r.split(":", 1)) for r in ids],
+            "record_id_well_formed": [r is not None and ":" in r and all(r.split(":", 1)) for r in ids],
             "empi_id": df["empi_id"],
             "match_probability": df["match_probability"],
         }
@@ -102,83 +102,99 @@ def prepare_name_map(df: pd.DataFrame) -> pd.DataFrame:
 
 def _exams() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
-        e.ExpectColumnValuesToNotBeNull(column="accession_number", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="institution", severity="critical"),
-        e.ExpectCompoundColumnsToBeUnique(column_list=["institution", "accession_number"], severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="status", value_set=ORDER_STATUSES, severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="priority", value_set=PRIORITIES, severity="warning"),
-        e.ExpectColumnValuesToNotBeNull(column="exam_date", severity="critical"),
+        e.ExpectColumnValuesToNotBeNull(column="accession_number", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(column="institution", severity=FailureSeverity.CRITICAL),
+        e.ExpectCompoundColumnsToBeUnique(
+            column_list=["institution", "accession_number"], severity=FailureSeverity.CRITICAL
+        ),
+        e.ExpectColumnValuesToBeInSet(column="status", value_set=ORDER_STATUSES, severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeInSet(column="priority", value_set=PRIORITIES, severity=FailureSeverity.WARNING),
+        e.ExpectColumnValuesToNotBeNull(column="exam_date", severity=FailureSeverity.CRITICAL),
         # A performed exam whose modality is unknown cannot be counted in the marts.
         e.ExpectColumnValuesToNotBeNull(
             column="modality",
             row_condition="exam_started_at.notnull()",
             condition_parser="pandas",
-            severity="critical",
+            severity=FailureSeverity.CRITICAL,
         ),
         # Codes are 14 digits from the standard's tables: a bad one would be counted as an item in gold.
-        e.ExpectColumnValuesToBeNull(column="_invalid_code", severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="exam_name_status", value_set=MAPPING_STATUSES, severity="warning"),
+        e.ExpectColumnValuesToBeNull(column="_invalid_code", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeInSet(
+            column="exam_name_status", value_set=MAPPING_STATUSES, severity=FailureSeverity.WARNING
+        ),
     ]
 
 
 def _name_map() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
-        e.ExpectColumnValuesToNotBeNull(column="institution", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="raw_name", severity="critical"),
-        e.ExpectCompoundColumnsToBeUnique(column_list=["institution", "raw_name"], severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="status", value_set=MAPPING_STATUSES, severity="critical"),
-        e.ExpectColumnValuesToBeNull(column="_invalid_code", severity="critical"),
+        e.ExpectColumnValuesToNotBeNull(column="institution", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(column="raw_name", severity=FailureSeverity.CRITICAL),
+        e.ExpectCompoundColumnsToBeUnique(column_list=["institution", "raw_name"], severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeInSet(column="status", value_set=MAPPING_STATUSES, severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeNull(column="_invalid_code", severity=FailureSeverity.CRITICAL),
         # A matched name has at least one code; a name that is no exam has none.
         e.ExpectColumnValuesToBeBetween(
             column="_code_count",
             min_value=1,
             row_condition='status == "matched"',
             condition_parser="pandas",
-            severity="critical",
+            severity=FailureSeverity.CRITICAL,
         ),
         e.ExpectColumnValuesToBeBetween(
             column="_code_count",
             max_value=0,
             row_condition='status == "not_exam"',
             condition_parser="pandas",
-            severity="critical",
+            severity=FailureSeverity.CRITICAL,
         ),
-        e.ExpectColumnValuesToBeInSet(column="_names_aligned", value_set=[True], severity="warning"),
-        e.ExpectColumnValuesToNotBeNull(column="standard_version", severity="warning"),
-        e.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1, severity="warning"),
+        e.ExpectColumnValuesToBeInSet(column="_names_aligned", value_set=[True], severity=FailureSeverity.WARNING),
+        e.ExpectColumnValuesToNotBeNull(column="standard_version", severity=FailureSeverity.WARNING),
+        e.ExpectColumnValuesToBeBetween(
+            column="confidence", min_value=0, max_value=1, severity=FailureSeverity.WARNING
+        ),
     ]
 
 
 def _patient_master() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
         # One empi_id per record: a record appears once and is linked.
-        e.ExpectColumnValuesToNotBeNull(column="patient_record_key", severity="critical"),
-        e.ExpectColumnValuesToBeUnique(column="patient_record_key", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="empi_id", severity="critical"),
-        e.ExpectColumnValuesToBeInSet(column="record_id_well_formed", value_set=[True], severity="warning"),
-        e.ExpectColumnValuesToBeBetween(column="match_probability", min_value=0, max_value=1, severity="warning"),
+        e.ExpectColumnValuesToNotBeNull(column="patient_record_key", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeUnique(column="patient_record_key", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(column="empi_id", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeInSet(
+            column="record_id_well_formed", value_set=[True], severity=FailureSeverity.WARNING
+        ),
+        e.ExpectColumnValuesToBeBetween(
+            column="match_probability", min_value=0, max_value=1, severity=FailureSeverity.WARNING
+        ),
     ]
 
 
 def _accession_links() -> list[Expectation]:
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     e = gx.expectations
     return [
-        e.ExpectColumnValuesToNotBeNull(column="study_instance_uid", severity="critical"),
-        e.ExpectColumnValuesToBeUnique(column="study_instance_uid", severity="critical"),
-        e.ExpectColumnValuesToNotBeNull(column="accession_number", mostly=MIN_LINKED_STUDY_SHARE, severity="warning"),
+        e.ExpectColumnValuesToNotBeNull(column="study_instance_uid", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToBeUnique(column="study_instance_uid", severity=FailureSeverity.CRITICAL),
+        e.ExpectColumnValuesToNotBeNull(
+            column="accession_number", mostly=MIN_LINKED_STUDY_SHARE, severity=FailureSeverity.WARNING
+        ),
         e.ExpectColumnValuesToBeInSet(
-            column="links_to_order", value_set=[True], mostly=MIN_LINKED_STUDY_SHARE, severity="warning"
+            column="links_to_order", value_set=[True], mostly=MIN_LINKED_STUDY_SHARE, severity=FailureSeverity.WARNING
         ),
     ]
 

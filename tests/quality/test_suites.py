@@ -232,9 +232,23 @@ def test_gold_reconciliation(settings: Settings) -> None:
     }
 
 
-def test_quality_output_stays_under_the_quality_dir(settings: Settings) -> None:
-    history = settings.quality_dir / "history.jsonl"
-    assert history.is_file() and Path(settings.warehouse_path).parent in history.parents
+def test_quality_output_stays_under_the_quality_dir(tmp_path: Path) -> None:
+    """Two runs on a lake of its own: one history line each, in order, and nothing written outside quality/."""
+    import json
+
+    own = Settings(lake=str(tmp_path / "lake"))
+    good = pd.DataFrame({"study_instance_uid": ["1.2.1", "1.2.2"], "accession_number": "A", "links_to_order": True})
+    _run(own, silver.ACCESSION_LINKS, good)
+    _run(own, silver.ACCESSION_LINKS, good.assign(study_instance_uid="1.2.1"))
+    history = own.quality_dir / "history.jsonl"
+    assert history.parent == tmp_path / "lake" / "gold" / "quality"
+    lines = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines()]
+    assert [(r["suite"], r["rows"], r["success"], r["blocking"]) for r in lines] == [
+        ("silver_accession_links", 2, True, False),
+        ("silver_accession_links", 2, False, True),
+    ]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and all(own.quality_dir in p.parents for p in written)
 
 
 def test_dicom_file_paths_are_pseudonymised_for_quality_output() -> None:
