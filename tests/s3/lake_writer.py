@@ -6,8 +6,8 @@ is shared between them):
 - ``folder LAKE HOME FOLDER``: a folder ingest (``ingest_dicom``) in small commit batches;
 - ``receiver LAKE HOME FOLDER``: what the C-STORE receiver does with received files: parse, then land through
   a :class:`~ingestion.dicom.landing.Lander` under the receiver's app id, a few files per commit;
-- ``cdc LAKE HOME BATCHES``: what a CDC sync does: append a change-log batch (app transaction), MERGE it into
-  silver with Spark (Sail), record the batch in silver.
+- ``cdc LAKE HOME BATCHES``: a CDC sync's writers (``ingestion.cdc``): append a change-log batch (app
+  transaction), then replace silver with the snapshot or MERGE the batch into it with Spark (Sail).
 
 Prints one JSON line: role, commits made, commit retries seen, seconds.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,18 +26,28 @@ from radlake import lake
 from radlake.config import Settings
 
 CDC_ROWS = 20  # keys per change-log batch
-CDC_APP = "radlake-cdc:sim:orders"
 
 
 def cdc_batch(version: int) -> pa.Table:
-    """Batch ``version`` of a simulated source: keys ``version*10 .. +CDC_ROWS`` (overlapping batches update)."""
+    """Change-log batch ``version`` of a simulated source table (as ingestion.cdc.log builds them).
+
+    Batch 1 is the snapshot of keys 10..29; batch ``v`` then touches keys ``v*10 .. v*10+19``: updates of keys
+    already there, inserts of new ones.
+    """
     keys = list(range(version * 10, version * 10 + CDC_ROWS))
+    known = set(range(10, version * 10 + 10))
+    ops = ["snapshot"] * len(keys) if version == 1 else ["update" if k in known else "insert" for k in keys]
+    now = datetime.now(UTC)
     return pa.table(
         {
             "order_id": pa.array(keys, pa.int64()),
             "status": pa.array([f"v{version}"] * len(keys)),
+            "_old_order_id": pa.nulls(len(keys), pa.int64()),
+            "_op": pa.array(ops),
+            "_commit_time": pa.array([now] * len(keys), pa.timestamp("us", tz="UTC")),
             "_batch_id": pa.array([version] * len(keys), pa.int64()),
             "_seq": pa.array(range(len(keys)), pa.int64()),
+            "_change_date": pa.array([now.date()] * len(keys), pa.date32()),
         }
     )
 
@@ -64,18 +75,22 @@ def run_receiver(settings: Settings, folder: str) -> int:
 
 
 def run_cdc(settings: Settings, batches: int) -> int:
+    from ingestion.cdc import apply, state
     from radlake.spark import spark_session, stop_embedded
 
     spark = spark_session(settings)
-    log_uri, state_uri = f"{settings.lake}/bronze/sim__orders", f"{settings.lake}/silver/sim__orders"
     commits = 0
     try:
         for version in range(1, batches + 1):
             batch = cdc_batch(version)
-            commits += lake.append_idempotent(settings, log_uri, batch, app_id=CDC_APP, txn_version=version)
-            rows = spark.createDataFrame(batch.select(["order_id", "status"]))
-            lake.merge(spark, rows, state_uri, ["order_id"], settings=settings)
-            commits += 1 + lake.mark_applied(settings, state_uri, CDC_APP, version)
+            # The CDC writers themselves: the change log first, then silver (a snapshot replaces it).
+            commits += state.append_log(settings, "sim", "orders", batch, version=version)
+            if version == 1:
+                apply.replace_state(settings, "sim", "orders", batch.select(["order_id", "status"]), version=1)
+                commits += 1
+            else:
+                apply.apply_batch(spark, settings, "sim", "orders", ("order_id",), batch, version=version)
+                commits += 2  # the MERGE and the batch mark
     finally:
         stop_embedded()
     return commits

@@ -1,6 +1,6 @@
 """Four processes write one S3 lake at once: no commit is lost, none is doubled, the log has no gap.
 
-Two folder ingests of different folders, a receiver-like lander and a CDC-like merger run as separate
+Two folder ingests of different folders, a receiver-like lander and the CDC writers (change log, MERGE) run as separate
 processes (each with its own local state folder, as pods would: no shared lock file). Commits race for the
 same table versions on S3 (moto); delta-rs and Sail create each log entry with a conditional put and
 radlake retries a commit that lost. Truth is computed from the inputs, not from the lake.
