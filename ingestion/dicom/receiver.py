@@ -35,16 +35,20 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ingestion.dicom.discover import PARTIAL_SUFFIX
+from ingestion.dicom.folders import land_unlanded
 from ingestion.dicom.landing import IngestLockBusy, Lander, ingest_lock, load_state
 from ingestion.dicom.netguard import NetLimits, clear_incoming, discard_partial, guard_ae, reset_request
 from ingestion.dicom.workers import parse_one, rows_to_chunk
 from radlake import lake
 from radlake.config import ReceiverTLS, Settings
 from radlake.errors import ConfigError, SourceUnreachableError
+
+if TYPE_CHECKING:
+    from pynetdicom.events import EventHandlerType
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +283,6 @@ class _Landing:
             self.retry_at = time.monotonic() + RETRY_SECONDS
 
     def _land(self) -> None:
-        from ingestion.dicom.api import land_unlanded
-
         if self.backlog:
             # Everything queued is on disk already: one scan lands it all (and what a crash left).
             self.files, self.instances, self.sources, self.first_at = [], [], [], None
@@ -392,7 +394,7 @@ def run_receiver(
     ae.add_supported_context(Verification)
     rows: queue.Queue = queue.Queue()
     store = _Store(settings, storage, rows)
-    handlers = [
+    handlers: list[EventHandlerType] = [
         (evt.EVT_C_STORE, store.handle_store),
         (evt.EVT_CONN_CLOSE, lambda event: discard_partial(event.assoc)),
         (evt.EVT_ABORTED, lambda event: discard_partial(event.assoc)),

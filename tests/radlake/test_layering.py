@@ -68,3 +68,70 @@ def test_architecture_lists_every_gold_mart() -> None:
     marts = sorted(p.stem for p in (ROOT / "dbt_project" / "models" / "marts").glob("*.sql"))
     assert marts, "no marts found"
     assert [m for m in marts if f"`{m}`" not in text] == []
+
+
+def _module_graph(root: Path) -> dict[str, set[str]]:
+    """Every product module and the product modules it imports, lazily or not (``TYPE_CHECKING`` ones aside).
+
+    ``from pkg import name`` depends on ``pkg.name`` when that is a module, else on ``pkg``; a package importing
+    its own submodules is no edge (the submodule loads its package first in any case).
+    """
+    files = {}
+    for package in [*ORDER, "simulator"]:
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            files[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+                targets |= subs if len(subs) == len(node.names) else {node.module, *subs}
+        graph[name] = {t for t in targets if t in files and t != name and not t.startswith(f"{name}.")}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                found.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """A lazy import inside a function hides a cycle from Python but not from the design: none is allowed."""
+    assert _cycles(_module_graph(ROOT)) == []
