@@ -584,13 +584,13 @@ def rewrite_small_files(
         return
     for parts in partitions:
         filters = [(k, "=", v) for k, v in parts] or None
-        _commit(
-            uri,
-            "z-order",
-            lambda f=filters: _existing(settings, uri).optimize.z_order(
+
+        def z_order(f: list[tuple[str, str, str]] | None = filters) -> object:
+            return _existing(settings, uri).optimize.z_order(
                 list(zorder_by), partition_filters=f, target_size=target_size
-            ),
-        )
+            )
+
+        _commit(uri, "z-order", z_order)
 
 
 def set_table_properties(settings: Settings, uri: str, properties: dict[str, str]) -> None:
@@ -638,7 +638,6 @@ def restore(settings: Settings, uri: str, version: int) -> dict[str, object]:
         text = str(exc).lower()
         if "missing file" in text or "no files in log segment" in text or "not found" in text:
             raise LakeError(
-                f"version {version} of {uri} can no longer be restored (outside the retention window): "
-                f"{_one_line(exc)}"
+                f"version {version} of {uri} can no longer be restored (outside the retention window): {_one_line(exc)}"
             ) from None
         raise LakeError(f"restore {uri} failed: {_one_line(exc)}") from None
