@@ -35,8 +35,11 @@ sysdeps:
 	       || { echo "could not install$$missing"; exit 1; }; \
 	   else echo "missing system packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 
+# ruff (rules, complexity limit, formatting) and mypy over every package, as configured in pyproject.toml.
 lint: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: env sysdeps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

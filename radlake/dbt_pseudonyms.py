@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
+from duckdb.func import FunctionNullHandling, PythonUDFType
 from duckdb.sqltypes import VARCHAR
 
 from radlake.pseudonym import keyed_pseudonym, load_key
@@ -27,7 +28,13 @@ def register(conn: DuckDBPyConnection, key: bytes) -> None:
         return pa.array([keyed_pseudonym(key, v) for v in values.to_pylist()], pa.string())
 
     conn.create_function(
-        FUNCTION_NAME, _pseudonyms, [VARCHAR], VARCHAR, type="arrow", null_handling="special", side_effects=False
+        FUNCTION_NAME,
+        _pseudonyms,
+        [VARCHAR],
+        VARCHAR,
+        type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
+        side_effects=False,
     )
 
 

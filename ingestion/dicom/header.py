@@ -240,7 +240,7 @@ class _Parser:
 
     # --- data sets ----------------------------------------------------------------------------------------
 
-    def dataset(self, pos: int, end: int, top: bool, depth: int, charset: CharacterSet) -> tuple[dict, int]:
+    def dataset(self, pos: int, end: int, top: bool, depth: int, charset: CharacterSet) -> tuple[dict, int]:  # noqa: C901 - the hot per-element loop of a byte parser: one branch per PS3.5 encoding rule, in one frame for speed
         """Parse elements from ``pos`` until ``end`` or an item delimiter; return the JSON dict and new pos."""
         if depth > self.limits.max_depth:
             raise Reject("sequence_too_deep", f"sequences nested deeper than {self.limits.max_depth} levels")

@@ -32,6 +32,7 @@ from radlake.errors import LakeError
 FILES = catalog.table("bronze", "dicom_files")
 INSTANCES = catalog.table("bronze", "dicom_instances")
 
+assert FILES.schema is not None, "bronze/dicom_files has a fixed schema in the catalog"
 FILES_SCHEMA = FILES.schema
 """bronze/dicom_files (the catalog's): one row per file seen; ``landed_sha256`` is the checksum of the instance a
 duplicate or conflict collides with (the file's own is ``sha256``)."""
