@@ -129,7 +129,9 @@ limit 20"""
         con.close()
 
 
-def build_dashboards(settings: Settings, out: Path | None = None) -> BuildResult:
+def build_dashboards(
+    settings: Settings, out: Path | None = None, *, lagging: dict[str, str] | None = None
+) -> BuildResult:
     """Write the dashboards for ``settings`` into ``out`` (default :func:`default_dir`).
 
     Parameters
@@ -138,6 +140,9 @@ def build_dashboards(settings: Settings, out: Path | None = None) -> BuildResult
         The analysts' warehouse (``settings.warehouse_path``), language and console thresholds (``ui``).
     out
         Target folder; its ``data/`` is replaced, other files are overwritten in place.
+    lagging
+        Sources whose last sync did not catch up, and why (the caller asks the CDC layer): the stewards'
+        console then says the figures were built on lagging data.
 
     Returns
     -------
@@ -208,7 +213,9 @@ def build_dashboards(settings: Settings, out: Path | None = None) -> BuildResult
         write_data(out, "console_top_raw_names", {"sql": names_sql, "rows": names})
     quality_index = settings.quality_dir / "index.html"
     quality_href = Path(os.path.relpath(quality_index, out)).as_posix() if quality_index.is_file() else None
-    static = console.render_console(by_inst, by_device, names, settings, words, quality_href=quality_href)
+    static = console.render_console(
+        by_inst, by_device, names, settings, words, quality_href=quality_href, lagging=lagging or {}
+    )
     console_page = Page("console", (TREND_CHART.id,), ())
     _write(
         out / "console.html",

@@ -219,8 +219,12 @@ def render_console(
     labels: dict[str, str],
     *,
     quality_href: str | None,
+    lagging: dict[str, str] | None = None,
 ) -> str:
-    """The console's static part (tiles, institution and device tables, suite verdicts); all text escaped."""
+    """The console's static part (tiles, institution and device tables, suite verdicts); all text escaped.
+
+    ``lagging``: sources whose last sync did not catch up (source → why); shown first, as a red banner.
+    """
     thresholds = settings.ui.thresholds
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
     tiles, inst_rows, dev_rows = [], [], []
@@ -296,8 +300,15 @@ def render_console(
         if suites
         else ""
     )
+    banner = ""
+    if lagging:
+        items = "".join(f"<li><b>{escape(src)}</b>: {escape(why)}</li>" for src, why in sorted(lagging.items()))
+        banner = (
+            f"<section class='card lagging' id='lagging'><h2>{escape(labels['lagging'])}</h2>"
+            f"<ul>{items}</ul></section>"
+        )
     return (
-        f"<p class='muted'>{escape(labels['console_intro'])}</p><div class='tiles'>{''.join(tiles)}</div>"
+        f"{banner}<p class='muted'>{escape(labels['console_intro'])}</p><div class='tiles'>{''.join(tiles)}</div>"
         f"<div class='grid'><section class='card wide'><h2>{escape(labels['problem'])} · "
         f"{escape(labels['by_institution'])}</h2><table id='problems-by-institution'><thead><tr>{head_inst}</tr>"
         f"</thead><tbody>{''.join(inst_rows)}</tbody></table></section>"

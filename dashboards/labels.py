@@ -86,6 +86,7 @@ LABELS: dict[str, dict[str, str]] = {
         "share": "占比",
         "modality": "模态",
         "console_intro": "各机构、设备的数据问题：红/黄/绿阈值见 radlake.yaml 的 ui.thresholds。",
+        "lagging": "数据滞后：以下数据源最近一次同步未追上源库，本页数字可能不完整",
         "problem": "问题",
         "count": "数量",
         "base": "基数",
@@ -197,6 +198,7 @@ LABELS: dict[str, dict[str, str]] = {
         "records_with_several_empi_ids": "Records with several EMPI ids",
         "share": "Share",
         "modality": "Modality",
+        "lagging": "Built on lagging data: the last sync of these sources did not catch up; figures may be incomplete",
         "console_intro": "Data problems by institution and device; red/amber/green thresholds: ui.thresholds in "
         "radlake.yaml.",
         "problem": "Problem",

@@ -22,8 +22,12 @@ def dashboard_asset(marts: dg.AssetsDefinition) -> dg.AssetsDefinition:
     )
     def dashboard(radlake: RadlakeResource) -> dg.MaterializeResult:
         from dashboards.build import build_dashboards
+        from ingestion.cdc.status import lagging_sources
+        from orchestration.gold.dbt import lagging_metadata
 
-        result = build_dashboards(radlake.settings())
+        settings = radlake.settings()
+        lagging = lagging_sources(settings)
+        result = build_dashboards(settings, lagging=lagging)
         # Counts and paths only: chart rows are not copied into Dagster's event log.
         return dg.MaterializeResult(
             metadata={
@@ -33,6 +37,7 @@ def dashboard_asset(marts: dg.AssetsDefinition) -> dg.AssetsDefinition:
                 "charts": len(result.rows),
                 "rows": sum(result.rows.values()),
                 "missing_marts": dg.MetadataValue.json(result.missing) if result.missing else "none",
+                **lagging_metadata(lagging),
             }
         )
 

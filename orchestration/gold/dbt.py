@@ -12,6 +12,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from ingestion.cdc.status import lagging_sources
 from orchestration.owners import GOLD_OWNERS
 from radlake.config import Settings
 from radlake.pseudonym import load_key
@@ -68,6 +69,14 @@ def ensure_manifest(settings: Settings) -> Path:
     return MANIFEST
 
 
+def lagging_metadata(lagging: dict[str, str]) -> dict[str, Any]:
+    """Materialisation metadata saying whether (and why) the data behind a gold asset was lagging."""
+    return {
+        "built_on_lagging_data": bool(lagging),
+        "lagging_sources": dg.MetadataValue.json(lagging) if lagging else "none",
+    }
+
+
 def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliResource]:
     """The marts as one dbt-backed multi-asset, and the dbt resource that runs them."""
     manifest = ensure_manifest(settings)
@@ -78,7 +87,15 @@ def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliReso
         # The marts carry keyed pseudonyms: without a usable key, stop here with one line naming the variable
         # (dbt's plugin would refuse too, with a traceback). The key reaches dbt through the environment only.
         load_key(settings)
-        yield from dbt.cli(["build"], context=context).stream()
+        lagging = lagging_sources(settings)
+        if lagging:
+            context.log.warning(f"building the marts on lagging data: {lagging}")
+        for event in dbt.cli(["build"], context=context).stream():
+            # Every mart says whether a source was behind its database when it was built (issue 13: a nightly
+            # run whose CDC sync stopped at cdc.max_sync_seconds).
+            if isinstance(event, dg.Output):
+                event = event.with_metadata({**event.metadata, **lagging_metadata(lagging)})
+            yield event
 
     # The dbt beside this interpreter: a run must not depend on PATH (Dagster daemons rarely have the venv's).
     executable = Path(sys.executable).parent / "dbt"

@@ -21,10 +21,11 @@ def build(
 ) -> None:
     """Run every chart's SQL on the warehouse and write the pages, data/<chart>.json and the stewards' console."""
     from dashboards.build import build_dashboards
+    from ingestion.cdc.status import lagging_sources
     from radlake.config import load_settings
 
     settings = load_settings(config)
-    result = build_dashboards(settings, out)
+    result = build_dashboards(settings, out, lagging=lagging_sources(settings))
     typer.echo(f"dashboards: {len(result.pages)} pages, {len(result.rows)} charts, {sum(result.rows.values())} rows")
     for chart_id, reason in sorted(result.missing.items()):
         typer.echo(f"  {chart_id}: no data ({reason})")

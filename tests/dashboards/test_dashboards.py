@@ -204,3 +204,31 @@ def test_hostile_names_render_as_text(built, tmp_path: Path) -> None:
         options = browser.evaluate("Array.from(document.getElementById('f-inst').options).map(o => o.text).join(' ')")
         assert "<script>" in options or "onerror" in options or "<svg" in options
         browser.screenshot(ARTIFACTS / "dashboard_hostile_console.png")
+
+
+def test_console_says_when_it_was_built_on_lagging_data(built, tmp_path: Path) -> None:
+    from ingestion.cdc.status import lagging_sources, record_sync, sync_record_path
+    from orchestration.gold.dbt import lagging_metadata
+
+    settings, _ = built
+    source = sorted(settings.sources)[0]
+    record = sync_record_path(settings, source)
+    kept = record.read_bytes() if record.exists() else None  # the shared demo's own record, put back after
+    record_sync(settings, source, error="<script>window.__pwned=1</script> slot gone")
+    try:
+        lagging = lagging_sources(settings)
+        assert list(lagging) == [source]
+        out = tmp_path / "lagging"
+        build_dashboards(settings, out, lagging=lagging)
+        page = (out / "console.html").read_text(encoding="utf-8")
+        assert "id='lagging'" in page and source in page
+        assert "<script>window.__pwned" not in page and "&lt;script&gt;window.__pwned" in page
+        assert lagging_metadata(lagging)["built_on_lagging_data"] is True
+        assert lagging_metadata({})["built_on_lagging_data"] is False
+        build_dashboards(settings, out, lagging={})
+        assert "id='lagging'" not in (out / "console.html").read_text(encoding="utf-8")
+    finally:
+        if kept is None:
+            record.unlink()
+        else:
+            record.write_bytes(kept)
