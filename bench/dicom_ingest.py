@@ -6,12 +6,16 @@ Chinese text), then in one run times
 (a) the naive baseline: one process looping ``pydicom.dcmread(stop_before_pixels=True)`` and ``to_json()``
     over the files, collecting the same columns (checksum included) into one parquet file;
 (b) ``radlake ingest dicom`` (the CLI, in a subprocess) into a fresh lake: walk, checksum, headers, DICOM JSON,
-    classification and the Delta commits of bronze/dicom_files and bronze/dicom_instances.
+    classification and the Delta commits of bronze/dicom_files and bronze/dicom_instances;
+(c) the distributed backfill, ``radlake ingest dicom --engine spark`` against a Sail server in local-cluster
+    mode (``--sail-workers`` workers, its own process) on the same corpus: the same rows, parsed as Spark jobs
+    (``--no-distributed`` skips it; ``--engines-only`` runs (b) and (c) alone).
 
 Peak memory of (b) is measured at a small and a large N by polling the CLI process tree with psutil every
 20 ms (sum of the resident set sizes of the CLI process and its workers; largest single process beside).
 
-Run: ``.venv/bin/python bench/dicom_ingest.py [--n 20000] [--small 5000] [--workdir /tmp/radlake-bench]``
+Run: ``.venv/bin/python bench/dicom_ingest.py [--n 20000] [--small 5000] [--workdir /tmp/radlake-bench]
+[--sail-workers 3] [--engines-only]``
 """
 
 from __future__ import annotations
@@ -263,11 +267,71 @@ def _seconds_inside(stdout: str) -> float:
     return float("nan")
 
 
+@contextlib.contextmanager
+def sail_cluster(workers: int, log: Path):
+    """A Sail Spark Connect server in local-cluster mode (its own process); yields (URL, psutil process)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(workers)}
+    env.setdefault("RUST_LOG", "warn")
+    sail = Path(sys.executable).parent / "sail"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(sail), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the Sail server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield f"sc://127.0.0.1:{port}", psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def distributed(roots: list[Path], n_all: int, work: Path, workers: int, pool_wall: float | None) -> None:
+    """(c): the backfill on Sail in local-cluster mode, files/s and the ratio against the process pool (b)."""
+    with sail_cluster(workers, work / "sail.log") as (url, server):
+        # A first job starts the workers and loads the parser into them: time the steady state, as for (b).
+        run_cli(
+            [roots[0] / sorted(os.listdir(roots[0]))[0]],
+            work / "lake_dist_warmup",
+            ["--no-rollups", "--engine", "spark", "--spark", url],
+        )
+        cpu_server1 = sum(server.cpu_times()[:2])
+        wall, _, one, out, cpu = run_cli(
+            roots, work / "lake_dist", ["--no-rollups", "--engine", "spark", "--spark", url]
+        )
+        cpu_server = sum(server.cpu_times()[:2]) - cpu_server1
+        rss = server.memory_info().rss
+    _check_landed(out, n_all)
+    rate = n_all / wall
+    print(
+        f"(c) --engine spark, Sail local-cluster ({workers} workers): {n_all:,} files in {wall:6.1f} s = "
+        f"{rate:7,.0f} files/s end to end ({n_all / _seconds_inside(out):,.0f} files/s inside the call; "
+        f"{n_all / (cpu + cpu_server):,.0f} files per CPU-second, driver + server)"
+    )
+    print(f"    driver peak {one / 2**20:.0f} MiB; Sail server resident after the run {rss / 2**20:.0f} MiB")
+    if pool_wall is not None:
+        print(f"    ratio (c)/(b): {pool_wall / wall:.2f}x (the cost of distribution on one machine when below 1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="instances of the large run")
     parser.add_argument("--small", type=int, default=5_000, help="instances of the small run (memory check)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-bench"))
+    parser.add_argument("--sail-workers", type=int, default=3, help="workers of the local-cluster server (c)")
+    parser.add_argument("--no-distributed", action="store_true", help="skip (c)")
+    parser.add_argument("--engines-only", action="store_true", help="run (b) and (c) only")
     args = parser.parse_args()
     work = args.workdir.resolve()
     small_dir, rest_dir = work / "corpus" / "a", work / "corpus" / "b"
@@ -291,6 +355,18 @@ def main() -> None:
     for path in _files(roots_all):
         path.read_bytes()
     run_cli([small_dir / sorted(os.listdir(small_dir))[0]], work / "lake_warmup", [])  # with roll-ups (pyspark)
+
+    if args.engines_only:
+        wall, _, one, out, cpu = run_cli(roots_all, work / "lake_large", ["--no-rollups"])
+        _check_landed(out, n_all)
+        print(
+            f"(b) radlake ingest dicom (process pool): {n_all:,} files in {wall:6.1f} s = {n_all / wall:7,.0f} "
+            f"files/s end to end ({n_all / _seconds_inside(out):,.0f} files/s inside the call; "
+            f"{n_all / cpu:,.0f} files per CPU-second)"
+        )
+        distributed(roots_all, n_all, work, args.sail_workers, wall)
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} (other processes share the {cores} cores)")
+        return
 
     cpu0 = time.process_time()
     n_base, s_base = baseline(roots_all, work / "baseline.parquet")
@@ -316,6 +392,8 @@ def main() -> None:
     print("peak memory of `radlake ingest dicom` (psutil, 20 ms polls; CLI process + worker processes):")
     print(f"    N={n_small:>7,}: tree {tree_s / 2**20:6.0f} MiB, largest process {one_s / 2**20:6.0f} MiB")
     print(f"    N={n_all:>7,}: tree {tree / 2**20:6.0f} MiB, largest process {one / 2**20:6.0f} MiB")
+    if not args.no_distributed:
+        distributed(roots_all, n_all, work, args.sail_workers, wall)
     again, out2 = run_cli_again(roots_all, work / "lake_large")
     print(f"re-run over the same folders: {again:.1f} s, {out2.strip().splitlines()[1]}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (other processes share the {cores} cores)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,13 @@ from radlake.config import Settings
 app = typer.Typer(help="Land sources in the bronze layer.", no_args_is_help=True)
 
 
+class Engine(StrEnum):
+    """Who parses DICOM headers."""
+
+    pool = "pool"
+    spark = "spark"
+
+
 @app.command("dicom")
 def dicom(
     paths: Annotated[list[Path], typer.Argument(help="Folders (scanned recursively) and/or files.")],
@@ -22,6 +30,18 @@ def dicom(
         int | None, typer.Option(help="Parsing processes (default: one per CPU; 0: in this process).", min=0)
     ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per commit batch.", min=1)] = 2000,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Who parses the headers: 'pool' (worker processes on this machine) or 'spark' (the configured "
+            "Spark engine, `spark:` in radlake.yaml: a backfill spread over its workers; the files must be "
+            "readable at the same paths there)."
+        ),
+    ] = Engine.pool,
+    spark: Annotated[
+        str | None,
+        typer.Option(help="With --engine spark: 'embedded' or a Spark Connect URL (default: `spark:` of the config)."),
+    ] = None,
     rollups: Annotated[
         bool,
         typer.Option(help="Rebuild silver/dicom_series and silver/dicom_studies when new instances landed."),
@@ -35,7 +55,11 @@ def dicom(
     from ingestion.dicom.api import IngestProgress, ingest_dicom
     from radlake.config import load_settings
 
-    settings = load_settings(config, lake=lake)
+    if engine is Engine.pool and spark is not None:
+        raise typer.BadParameter("--spark needs --engine spark (the process pool does not use Spark)")
+    if engine is Engine.spark and workers is not None:
+        raise typer.BadParameter("--workers is for --engine pool (the Spark engine has its own workers)")
+    settings = load_settings(config, lake=lake, spark=spark)
     console = Console(stderr=True)
     with Progress(
         SpinnerColumn(),
@@ -57,7 +81,12 @@ def dicom(
                 skipped=p.skipped,
             )
 
-        report = ingest_dicom(settings, paths, progress=show, workers=workers, batch_files=batch_files)
+        if engine is Engine.spark:
+            from ingestion.dicom.distributed import backfill_dicom
+
+            report = backfill_dicom(settings, paths, progress=show, batch_files=batch_files)
+        else:
+            report = ingest_dicom(settings, paths, progress=show, workers=workers, batch_files=batch_files)
     o = report.outcomes
     typer.echo(
         f"files: {report.files_seen} seen, {report.files_skipped} already landed, {report.files_new} new "
