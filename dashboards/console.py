@@ -304,8 +304,7 @@ def render_console(
     if lagging:
         items = "".join(f"<li><b>{escape(src)}</b>: {escape(why)}</li>" for src, why in sorted(lagging.items()))
         banner = (
-            f"<section class='card lagging' id='lagging'><h2>{escape(labels['lagging'])}</h2>"
-            f"<ul>{items}</ul></section>"
+            f"<section class='card lagging' id='lagging'><h2>{escape(labels['lagging'])}</h2><ul>{items}</ul></section>"
         )
     return (
         f"{banner}<p class='muted'>{escape(labels['console_intro'])}</p><div class='tiles'>{''.join(tiles)}</div>"
