@@ -197,8 +197,8 @@ def pinyin_name(name: str) -> str:
     # The simulator spells names as a PACS would, with its own small rules, not with the EMPI's parser: the
     # linkage is then scored against names it did not write itself.
     if name.isascii():
-        family, *given = name.replace("^", " ").split() or [""]
-        return f"{family}^{''.join(given)}".upper() if given else family.upper()
+        family, *givens = name.replace("^", " ").split() or [""]
+        return f"{family}^{''.join(givens)}".upper() if givens else family.upper()
     name = "".join(name.split())
     cut = 2 if name[:2] in _COMPOUND_SURNAMES else 1
     family = _SURNAME_READINGS.get(name[:cut]) or "".join(lazy_pinyin(name[:cut], errors="ignore"))
