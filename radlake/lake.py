@@ -350,7 +350,8 @@ def upsert(settings: Settings, uri: str, data: pa.Table, keys: Sequence[str]) ->
             write_deltalake(uri, data, mode="append", storage_options=storage_options(settings) or None)
             return
         (
-            dt.merge(source=data, predicate=on, source_alias="s", target_alias="t")
+            # merge_schema: a column the table lacks is added (a table written before its schema grew).
+            dt.merge(source=data, predicate=on, source_alias="s", target_alias="t", merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()

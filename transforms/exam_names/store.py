@@ -56,7 +56,7 @@ def decisions_from_arrow(table: pa.Table) -> list[Decision]:
             codes=tuple(r["codes"] or ()),
             not_exam=bool(r["not_exam"]),
             # ``steward``: the column's name before decisions tables shared their audit columns.
-            steward=r.get("decided_by", r.get("steward")) or "",
+            steward=r.get("decided_by") or r.get("steward") or "",
             decided_at=r["decided_at"],
             note=r["note"] or "",
         )
