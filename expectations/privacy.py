@@ -21,6 +21,7 @@ PERSONAL_COLUMNS = frozenset(
 )
 """Columns never written into quality reports (failing-row samples drop them)."""
 
+
 def pseudonym(value: str | None) -> str | None:
     """The keyed pseudonym of an identifier (:func:`radlake.pseudonym.pseudonym`: HMAC-SHA256 under
     ``RADLAKE_PSEUDONYM_KEY``), the same as the SQL function ``radlake_pseudonym`` the marts use."""
