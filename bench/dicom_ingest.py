@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _sail import sail_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES_SIZE = 50
@@ -267,34 +268,13 @@ def _seconds_inside(stdout: str) -> float:
     return float("nan")
 
 
-@contextlib.contextmanager
-def sail_cluster(workers: int, log: Path):
-    """A Sail Spark Connect server in local-cluster mode (its own process); yields (URL, psutil process)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(workers)}
-    env.setdefault("RUST_LOG", "warn")
-    sail = Path(sys.executable).parent / "sail"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(sail), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the Sail server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield f"sc://127.0.0.1:{port}", psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def _tree_cpu(proc: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its living children."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += sum(p.cpu_times()[:2])
+    return total
 
 
 def distributed(roots: list[Path], n_all: int, work: Path, workers: int, pool_wall: float | None) -> None:
@@ -306,11 +286,11 @@ def distributed(roots: list[Path], n_all: int, work: Path, workers: int, pool_wa
             work / "lake_dist_warmup",
             ["--no-rollups", "--engine", "spark", "--spark", url],
         )
-        cpu_server1 = sum(server.cpu_times()[:2])
+        cpu_server1 = _tree_cpu(server)
         wall, _, one, out, cpu = run_cli(
             roots, work / "lake_dist", ["--no-rollups", "--engine", "spark", "--spark", url]
         )
-        cpu_server = sum(server.cpu_times()[:2]) - cpu_server1
+        cpu_server = _tree_cpu(server) - cpu_server1
         rss = server.memory_info().rss
     _check_landed(out, n_all)
     rate = n_all / wall

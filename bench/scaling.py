@@ -16,6 +16,12 @@ exams a day. Results go to ``bench/out/scaling.json`` (``--out``) and a Markdown
 
 Run: ``.venv/bin/python bench/scaling.py [--sizes 300,1500,6000] [--days 1] [--institutions 3]
 [--workdir /tmp/radlake-scaling]``. About 15 minutes for the defaults on 2 cores.
+
+``--engines embedded,local-cluster`` runs every size twice: on the embedded engine and against a Sail server in
+local-cluster mode (``--sail-workers`` workers in its own process, ``run_demo(..., spark=URL)``); the report
+then gives the cost of distribution on one machine (cluster seconds / embedded seconds, per step too) and an
+extrapolation to a group of ten institutions of 30,000 exams a day each (results in
+``bench/out/scaling_engines.json``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 TARGET_EXAMS_PER_DAY = 30_000
+GROUP_INSTITUTIONS = 10
+"""The extrapolation of ``--engines``: a group of this many institutions of TARGET_EXAMS_PER_DAY each."""
 
 
 class PeakMemory:
@@ -98,8 +106,11 @@ def _table_bytes(settings: Any) -> dict[str, dict[str, int]]:
     return out
 
 
-def run_one(exams_per_day: int, days: int, institutions: int, workdir: Path, seed: int) -> dict[str, Any]:
-    """Simulate, then run the whole pipeline once as ``radlake demo`` does; returns the measurements."""
+def run_one(
+    exams_per_day: int, days: int, institutions: int, workdir: Path, seed: int, spark: str = "embedded"
+) -> dict[str, Any]:
+    """Simulate, then run the whole pipeline once as ``radlake demo`` does (on ``spark``); returns the
+    measurements."""
     import dagster as dg
 
     from orchestration.demo import run_demo
@@ -113,6 +124,7 @@ def run_one(exams_per_day: int, days: int, institutions: int, workdir: Path, see
         "days": days,
         "institutions": institutions,
         "exams_per_day_per_institution": per_institution,
+        "engine": "embedded" if spark == "embedded" else "local-cluster",
     }
     # Recent weekdays (full weekday volume), ending a week before today: the simulator books some exams a few
     # days after their order, and the pipeline covers the days from the first exam day to today (the DICOM
@@ -135,7 +147,9 @@ def run_one(exams_per_day: int, days: int, institutions: int, workdir: Path, see
     try:
         with PeakMemory() as memory:
             t0 = time.perf_counter()
-            demo = run_demo(workdir, institutions=institutions, days=days, exams_per_day=per_institution, seed=seed)
+            demo = run_demo(
+                workdir, institutions=institutions, days=days, exams_per_day=per_institution, seed=seed, spark=spark
+            )
             result["pipeline_seconds"] = time.perf_counter() - t0
     finally:
         stop_embedded_server(workdir / "postgres")
@@ -204,6 +218,59 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def report_engines(results: list[dict[str, Any]], sail_workers: int) -> str:
+    """Embedded vs local-cluster at each size: the cost of distribution on one machine, per run and per step,
+    and the extrapolation to a group of GROUP_INSTITUTIONS institutions of TARGET_EXAMS_PER_DAY exams a day."""
+    by = {(r["engine"], r["exams_per_day"]): r for r in results}
+    sizes = sorted({r["exams_per_day"] for r in results})
+    lines = [
+        f"| exams/day | orders | embedded s | local-cluster s ({sail_workers} workers) | cluster / embedded |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    pairs = []
+    for size in sizes:
+        e, c = by.get(("embedded", size)), by.get(("local-cluster", size))
+        if e is None or c is None:
+            continue
+        pairs.append((e, c))
+        lines.append(
+            f"| {size:,} | {e['orders']:,} | {e['pipeline_seconds']:.1f} | {c['pipeline_seconds']:.1f} | "
+            f"{c['pipeline_seconds'] / e['pipeline_seconds']:.2f} |"
+        )
+    if not pairs:
+        return "\n".join(lines)
+    e, c = pairs[-1]
+    steps = sorted(set(e["steps"]) | set(c["steps"]), key=lambda k: -max(e["steps"].get(k, 0), c["steps"].get(k, 0)))
+    lines += ["", f"| step at {e['exams_per_day']:,}/day (seconds) | embedded | local-cluster | difference |"]
+    lines.append("|---|---:|---:|---:|")
+    for step in steps:
+        a, b = e["steps"].get(step, float("nan")), c["steps"].get(step, float("nan"))
+        lines.append(f"| {step} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
+    # Extrapolation: seconds = fixed + per_order x orders, per engine (a least-squares fit over the sizes). Only
+    # the per-order part can spread over nodes; the fixed part (dbt start, Dagster steps, suites) does not.
+    orders_per_exam = e["orders"] / (e["exams_per_day"] * e["days"])
+    group_orders = GROUP_INSTITUTIONS * TARGET_EXAMS_PER_DAY * orders_per_exam
+    lines.append("")
+    for engine, runs in (("embedded", [p[0] for p in pairs]), ("local-cluster", [p[1] for p in pairs])):
+        if len(runs) < 2:
+            lines.append(f"- {engine}: the extrapolation needs two sizes or more (--sizes)")
+            continue
+        a, b = fit([float(r["orders"]) for r in runs], [r["pipeline_seconds"] for r in runs])
+        how = f"fit over {len(runs)} sizes: {a:.1f} s + {1000 * b:.2f} s per 1,000 orders"
+        one = a + b * group_orders
+        lines.append(
+            f"- {engine} ({how}): a group of {GROUP_INSTITUTIONS} institutions x {TARGET_EXAMS_PER_DAY:,} exams a "
+            f"day (about {group_orders:,.0f} orders a day) on one such machine: {one / 60:,.1f} min"
+            + (
+                "; on N nodes like it, if the per-order part spreads evenly and the fixed part does not: "
+                + ", ".join(f"N={n}: {(a + b * group_orders / n) / 60:,.1f} min" for n in (4, 10, 20))
+                if engine == "local-cluster"
+                else ""
+            )
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every size in its own process, then write the JSON and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,41 +281,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-scaling"))
     parser.add_argument("--out", type=Path, default=OUT / "scaling.json", help="where the measurements go (JSON)")
     parser.add_argument("--report", action="store_true", help="only print the report of the --out JSON")
+    parser.add_argument(
+        "--engines", default="embedded", help="'embedded', or 'embedded,local-cluster' to compare the two engines"
+    )
+    parser.add_argument("--sail-workers", type=int, default=3, help="workers of the local-cluster server")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
+    parser.add_argument("--spark", default="embedded", help=argparse.SUPPRESS)  # internal: engine of --one
     args = parser.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if not set(engines) <= {"embedded", "local-cluster"}:
+        parser.error("--engines takes embedded and/or local-cluster")
+    compare = engines != ["embedded"]
+    if compare and args.out == OUT / "scaling.json":
+        args.out = OUT / "scaling_engines.json"
 
     if args.report:
-        print(report(json.loads(args.out.read_text(encoding="utf-8"))))
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+        print(report_engines(results, args.sail_workers) if compare else report(results))
         return 0
 
     if args.one is not None:
-        workdir = args.workdir / f"size-{args.one}"
+        workdir = args.workdir / (f"size-{args.one}" + ("" if args.spark == "embedded" else "-cluster"))
         if workdir.exists():
             import shutil
 
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        print(json.dumps(run_one(args.one, args.days, args.institutions, workdir, args.seed)))
+        print(json.dumps(run_one(args.one, args.days, args.institutions, workdir, args.seed, args.spark)))
         return 0
 
     results = []
-    for size in [int(s) for s in args.sizes.split(",")]:
-        print(f"scaling: {size:,} exams a day ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--one", str(size), "--days", str(args.days)]
-        cmd += ["--institutions", str(args.institutions), "--seed", str(args.seed), "--workdir", str(args.workdir)]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "RUST_LOG": "warn"})
-        if done.returncode != 0:
-            print(done.stderr[-4000:], file=sys.stderr)
-            return done.returncode
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        print(
-            f"  {result['orders']:,} orders: pipeline {result['pipeline_seconds']:.1f} s, success {result['success']}",
-            file=sys.stderr,
-        )
-        results.append(result)
+    with contextlib.ExitStack() as stack:
+        urls = {"embedded": "embedded"}
+        if "local-cluster" in engines:
+            from _sail import sail_cluster
+
+            urls["local-cluster"], _ = stack.enter_context(
+                sail_cluster(args.sail_workers, args.workdir / "sail-server.log")
+            )
+        for size in [int(s) for s in args.sizes.split(",")]:
+            for engine in engines:
+                print(f"scaling: {size:,} exams a day on {engine} ...", file=sys.stderr, flush=True)
+                cmd = [sys.executable, __file__, "--one", str(size), "--days", str(args.days)]
+                cmd += ["--institutions", str(args.institutions), "--seed", str(args.seed)]
+                cmd += ["--workdir", str(args.workdir), "--spark", urls[engine]]
+                env = {**os.environ, "RUST_LOG": "warn"}
+                done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+                if done.returncode != 0:
+                    print(done.stderr[-4000:], file=sys.stderr)
+                    return done.returncode
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                print(
+                    f"  {result['orders']:,} orders: pipeline {result['pipeline_seconds']:.1f} s, "
+                    f"success {result['success']}",
+                    file=sys.stderr,
+                )
+                results.append(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(report(results))
+    print(report_engines(results, args.sail_workers) if compare else report(results))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine)")
     return 0
 
 
