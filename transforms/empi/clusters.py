@@ -203,8 +203,9 @@ def cluster_records(
         parent = np.arange(n)
         for group in groups:
             if len(group) > 1:
-                parent[group] = group[0]
-                clusters.members[group[0]] = group
+                members = [int(x) for x in group]  # type: ignore[call-overload]
+                parent[members] = members[0]
+                clusters.members[members[0]] = members
         clusters.parent = parent.tolist()
 
     accepted_rows: list[tuple[int, int, float, str]] = []
@@ -328,9 +329,10 @@ def assign_empi_ids(
         events.append(("split", str(prev_id), sorted({assigned[t] for t in targets}), moved, split_reason))
     # Creates: clusters without any record from before.
     fresh = ~np.isin(root, old["root"].unique()) if len(old) else np.ones(n, dtype=bool)
-    fresh_roots, fresh_members = lists_by_key(root[fresh], rec[fresh].astype(str).astype(object))
+    fresh_roots, fresh_members = lists_by_key(root[fresh], rec[fresh])
     creates: list[tuple[str, str, list[str], list[str], str]] = [
-        ("create", assigned[r], [], m, "new") for r, m in zip(fresh_roots.tolist(), fresh_members, strict=True)
+        ("create", assigned[r], [], [str(x) for x in m], "new")
+        for r, m in zip(fresh_roots.tolist(), fresh_members, strict=True)
     ]
     creates.sort(key=lambda e: e[1])
     events.extend(creates)
