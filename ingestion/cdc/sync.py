@@ -471,9 +471,12 @@ def _query_table(
         cap.watermarks[table.name] = newest if current is None or newest > current else current
     if not rows.num_rows:
         return
+    # Checked against silver before the change log is appended, as a logical batch is: a batch silver cannot
+    # take stops here with nothing landed, instead of leaving a change log that every later sync fails on.
+    prepared = apply.prepare_batch(spark, cap.settings, cap.name, table.name, table.keys, rows)
     state.append_log(cap.settings, cap.name, table.name, rows, version=batch_id)
     crash_point("after_log")
-    apply.apply_batch(spark, cap.settings, cap.name, table.name, table.keys, rows, version=batch_id)
+    apply.apply_prepared(spark, cap.settings, cap.name, table.name, prepared, version=batch_id)
     crash_point("after_state")
     cap.positions[table.name] = TablePosition(batch_id, batch_id)
     ops: dict[str, int] = {}

@@ -102,11 +102,12 @@ def inside(storage: Path, path: Path) -> Path:
 class _Store:
     """Gives received data sets their final name in the storage folder and queues their parsed rows."""
 
-    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue) -> None:
+    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue, overflow: threading.Event) -> None:
         self.settings = settings
         self.storage = storage
         self.zone = ZoneInfo(settings.timezone)
         self.rows = rows
+        self.overflow = overflow
         self._lock = threading.Lock()
 
     def handle_store(self, event: Any) -> int:
@@ -116,7 +117,8 @@ class _Store:
         try:
             path = self.store_file(Path(event.dataset_path), calling, sop_uid)  # streamed in by netguard
         except OSError as exc:
-            log.error("could not store a received instance: %s", exc.strerror or exc)
+            # Named by its calling AE only: the error text may carry the SOP Instance UID (a DICOM value).
+            log.error("could not store an instance from %s: %s", calling, exc.strerror or type(exc).__name__)
             return STATUS_OUT_OF_RESOURCES
         except Exception:  # malformed request: nothing to store
             log.exception("C-STORE request without a readable data set")
@@ -124,12 +126,16 @@ class _Store:
         if path is not None:
             try:
                 frow, irow = parse_one(str(path), None, self.settings.dicom.limits)
-            except Exception:
+            except Exception as exc:
                 # Stored, so acknowledged; a later scan of the storage folder lands it.
-                log.exception("stored %s but could not parse it for landing", path)
+                log.warning("stored an instance from %s but could not parse it (%s)", calling, type(exc).__name__)
                 return STATUS_SUCCESS
             if frow is not None:
-                self.rows.put((frow, irow, f"dicom:{calling}"))
+                try:
+                    self.rows.put_nowait((frow, irow, f"dicom:{calling}"))
+                except queue.Full:
+                    # Memory stays bounded while the lake is busy: the file is stored, a scan lands it.
+                    self.overflow.set()
         return STATUS_SUCCESS
 
     def _folder(self, calling: str) -> Path:
@@ -197,10 +203,19 @@ _STOP = object()  # put on the row queue after the server stopped: land what is 
 class _Landing:
     """The landing thread: micro-batches from the row queue, or a scan of storage, whenever the lake is free."""
 
-    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue, app_id: str, flush: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Path,
+        rows: queue.Queue,
+        overflow: threading.Event,
+        app_id: str,
+        flush: float,
+    ) -> None:
         self.settings = settings
         self.storage = storage
         self.rows = rows
+        self.overflow = overflow
         self.app_id = app_id
         self.flush = flush
         self.lander: Lander | None = None
@@ -226,6 +241,9 @@ class _Landing:
                     self._keep(item)
             except queue.Empty:
                 pass
+            if self.overflow.is_set():
+                self.overflow.clear()
+                self._drop_to_backlog()
             now = time.monotonic()
             due = self.first_at is not None and (
                 now - self.first_at >= self.flush or len(self.files) >= MAX_BATCH_FILES
@@ -392,8 +410,11 @@ def run_receiver(
         if context.abstract_syntax is not None:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification)
-    rows: queue.Queue = queue.Queue()
-    store = _Store(settings, storage, rows)
+    # Bounded: parsed rows (header_json included) never pile up while the lake is busy; past the bound the
+    # stored files are landed by a scan of storage instead.
+    rows: queue.Queue = queue.Queue(maxsize=MAX_BATCH_FILES)
+    overflow = threading.Event()
+    store = _Store(settings, storage, rows, overflow)
     handlers: list[EventHandlerType] = [
         (evt.EVT_C_STORE, store.handle_store),
         (evt.EVT_CONN_CLOSE, lambda event: discard_partial(event.assoc)),
@@ -411,7 +432,7 @@ def run_receiver(
             "list the calling AE titles of your modalities and PACS",
             bound,
         )
-    landing = _Landing(settings, storage, rows, receiver_app_id(ae_title, bound), flush_seconds)
+    landing = _Landing(settings, storage, rows, overflow, receiver_app_id(ae_title, bound), flush_seconds)
     failed: list[BaseException] = []
 
     def run_landing() -> None:
