@@ -128,6 +128,7 @@ def _load_features(path: Path) -> pd.DataFrame | None:
 
 
 def _save_features(path: Path, features: pd.DataFrame) -> None:
+    # The cache holds names, ID numbers, phones and addresses: owner-only, whoever else reads the state folder.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
     features.to_parquet(tmp, index=False)
