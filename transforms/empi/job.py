@@ -130,8 +130,10 @@ def _load_features(path: Path) -> pd.DataFrame | None:
 def _save_features(path: Path, features: pd.DataFrame) -> None:
     # The cache holds names, ID numbers, phones and addresses: owner-only, whoever else reads the state folder.
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     tmp = path.with_suffix(".parquet.tmp")
-    features.to_parquet(tmp, index=False)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+        features.to_parquet(fh, index=False)
     os.replace(tmp, path)
 
 
