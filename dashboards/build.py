@@ -106,15 +106,11 @@ def _copy_static(out: Path) -> None:
 
 
 def _top_raw_names(settings: Settings) -> tuple[str, list[dict[str, Any]] | None]:
-    """The stewards' top open raw exam names, read from silver/exams in the lake (names are not identifiers)."""
-    from radlake import catalog
+    """The stewards' top open raw exam names, from the analysts' mart ``exam_name_open_names``."""
+    import duckdb
 
-    uri = catalog.table_uri(settings, catalog.table("silver", "exams")).replace("'", "''")
-    sql = f"""select institution, raw_exam_name as raw_name, coalesce(exam_name_status, 'unmapped') as status,
-    count(*) as exams
-from delta_scan('{uri}')
-where coalesce(exam_name_status, 'unmapped') not in ('matched', 'not_exam') and raw_exam_name is not null
-group by all
+    sql = """select institution, raw_name, status, exams
+from exam_name_open_names
 order by exams desc, institution, raw_name
 limit 20"""
     try:
@@ -123,7 +119,7 @@ limit 20"""
         return sql, None
     try:
         return sql, query(con, sql)
-    except Exception:
+    except duckdb.CatalogException:  # a warehouse built before the mart existed
         return sql, None
     finally:
         con.close()

@@ -228,7 +228,7 @@ def render_console(
     thresholds = settings.ui.thresholds
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
     tiles, inst_rows, dev_rows = [], [], []
-    stewards_file = Path(getattr(settings, "stewards_warehouse", None) or "stewards.duckdb").name
+    stewards_file = Path(settings.stewards_warehouse_path).name
     for problem in PROBLEMS:
         rows = by_institution.get(problem.id, [])
         th = thresholds[problem.id]
