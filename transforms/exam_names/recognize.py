@@ -9,6 +9,7 @@ least one character with the text: a correction is made only where it yields a k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from transforms.exam_names.lexicon import Lexicon, Term
@@ -69,18 +70,7 @@ class SoundIndex:
             return None
         if self._shape_trie is None:
             self._shape_trie = self._build_shapes()
-        node: dict | None = self._shape_trie
-        best: Term | None = None
-        i = start
-        while node is not None and i < len(text) and _is_cjk(text[i]):
-            node = node.get(self._shape(text[i]))
-            if node is None:
-                break
-            i += 1
-            term = node.get("\0")
-            if term is not None and any(a == b for a, b in zip(term.text, text[start:i], strict=True)):
-                best = term
-        return best
+        return _walk(self._shape_trie, self._shape, text, start)
 
     def _build(self) -> dict:
         from pypinyin import Style, lazy_pinyin
@@ -109,18 +99,24 @@ class SoundIndex:
         """The longest term sounding like ``text[start:...]`` that shares a character with it."""
         if self._trie is None:
             self._trie = self._build()
-        node: dict | None = self._trie
-        best: Term | None = None
-        i = start
-        while node is not None and i < len(text) and _is_cjk(text[i]):
-            node = node.get(self._syllable(text[i]))
-            if node is None:
-                break
-            i += 1
-            term = node.get("\0")
-            if term is not None and any(a == b for a, b in zip(term.text, text[start:i], strict=True)):
-                best = term
-        return best
+        return _walk(self._trie, self._syllable, text, start)
+
+
+def _walk(trie: dict, key_of: Callable[[str], str], text: str, start: int) -> Term | None:
+    """The longest term of ``trie`` (keyed by ``key_of`` per character) matching ``text[start:...]`` that shares
+    at least one exact character with it (a sound- or shape-alike alone is not enough)."""
+    node: dict | None = trie
+    best: Term | None = None
+    i = start
+    while node is not None and i < len(text) and _is_cjk(text[i]):
+        node = node.get(key_of(text[i]))
+        if node is None:
+            break
+        i += 1
+        term = node.get("\0")
+        if term is not None and any(a == b for a, b in zip(term.text, text[start:i], strict=True)):
+            best = term
+    return best
 
 
 def _split_latin(word: str, lexicon: Lexicon) -> list[Term] | None:
