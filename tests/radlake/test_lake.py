@@ -92,7 +92,7 @@ def test_merge_never_replaces_a_table_it_cannot_open(settings: Settings, spark) 
     log = Path(uri) / "_delta_log" / "00000000000000000000.json"
     kept = log.read_bytes()
     log.write_text("{ not json", encoding="utf-8")
-    with pytest.raises(LakeError, match="cannot read the lake table .*damaged"):  # one line, and no overwrite
+    with pytest.raises(LakeError, match=r"cannot read the lake table .*damaged"):  # one line, and no overwrite
         lake.merge(spark, spark.createDataFrame([(2, "b")], schema), uri, ["id"], settings=settings)
     assert log.read_text(encoding="utf-8") == "{ not json"
     assert sorted(p.name for p in (Path(uri) / "_delta_log").glob("*.json")) == [log.name]
