@@ -145,6 +145,10 @@ class RegistryProfile:
     ----------
     given_chars
         Characters per sex given names are drawn from (the commonest first; ``None``: the whole pool).
+    given_zipf
+        Exponent of the Zipf-like weight of those characters (larger: a few characters far commoner).
+    one_char_given
+        Share of one-character given names (王伟, 李娜: the commonest full names).
     twin_pairs, family_pairs
         Twin pairs and parent–child pairs, as shares of the persons (each pair is two persons).
     multi_site_share
@@ -158,6 +162,8 @@ class RegistryProfile:
     """
 
     given_chars: int | None = None
+    given_zipf: float = 0.8
+    one_char_given: float = 0.28
     twin_pairs: float = 0.006
     family_pairs: float = 0.02
     multi_site_share: float = 0.34
@@ -169,6 +175,8 @@ class RegistryProfile:
 
 HARD = RegistryProfile(
     given_chars=40,
+    given_zipf=1.0,
+    one_char_given=0.4,
     twin_pairs=0.015,
     family_pairs=0.025,
     multi_site_share=0.62,
@@ -264,17 +272,26 @@ def _vary_address(text: str, style: int) -> str:
     return text
 
 
-def _shorten_address(text: str, street_only: bool) -> str:
-    """An address as a hurried clerk types it: up to the house number, or only the district and street."""
+def _shorten_address(text: str, keep: float) -> str:
+    """An address as a hurried clerk types it: up to the house number, the street, or only the district."""
     head, sep, _ = text.partition("号")
-    if not street_only:
+    if keep >= 0.6:
         return head + sep
     street = head.rstrip("0123456789０１２３４５６７８９ ")
-    for *_, district in _REGIONS:
+    for _, _, city, district in _REGIONS:
         at = street.find(district)
         if at >= 0:
-            return street[at:]
+            return street[at:] if keep >= 0.3 else city + district
     return street
+
+
+def _shorten_some(rng: np.random.Generator, addresses: np.ndarray, share: float) -> None:
+    """Cut about ``share`` of the addresses short, in place (no draw at all when ``share`` is 0)."""
+    if not share:
+        return
+    w = rng.random(len(addresses))
+    for i in np.flatnonzero((w < share) & pd.notna(addresses)).tolist():
+        addresses[i] = _shorten_address(addresses[i], w[i] / share)
 
 
 def _vary_name(name: str, surname_len: int, kind: int, rng_value: float, extra_char: str) -> str:
@@ -310,7 +327,7 @@ def _vary_name(name: str, surname_len: int, kind: int, rng_value: float, extra_c
 _HOMOPHONE_OF: dict[str, str] = {ch: group.replace(ch, "") for group in _HOMOPHONES for ch in group}
 
 
-def generate_registry(
+def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split at its section banners (issue 17)
     n_persons: int,
     institutions: Sequence[str],
     seed: int,
@@ -349,8 +366,7 @@ def generate_registry(
     if not institutions:
         raise ValueError("at least one institution is needed")
     profile = HARD if hard else RegistryProfile()
-    if multi_site_share is None:
-        multi_site_share = profile.multi_site_share
+    multi_site_share = profile.multi_site_share if multi_site_share is None else multi_site_share
     rng = np.random.default_rng(seed)
     n = n_persons
     n_inst = len(institutions)
@@ -367,12 +383,12 @@ def generate_registry(
     female_pool = np.array(list(_FEMALE_CHARS[: profile.given_chars]))
 
     def draw(pool: np.ndarray, size: int) -> np.ndarray:
-        w = 1.0 / np.arange(1, len(pool) + 1) ** 0.8
+        w = 1.0 / np.arange(1, len(pool) + 1) ** profile.given_zipf
         return pool[rng.choice(len(pool), size, p=w / w.sum())]
 
     g1 = np.where(male, draw(male_pool, n), draw(female_pool, n))
     g2 = np.where(male, draw(male_pool, n), draw(female_pool, n))
-    two_chars = rng.random(n) < 0.72
+    two_chars = rng.random(n) >= profile.one_char_given
     given = np.where(two_chars, np.char.add(g1, g2), g1).astype(object)
     names = (surnames + given).astype(object)
 
@@ -585,10 +601,7 @@ def generate_registry(
         [_vary_address(_address(*row), s) for row, s in zip(parts.tolist(), a_style.tolist(), strict=True)],
         dtype=object,
     )
-    if profile.address_short:
-        w = rng.random(m)
-        for i in np.flatnonzero((w < profile.address_short) & pd.notna(rec_addr)).tolist():
-            rec_addr[i] = _shorten_address(rec_addr[i], w[i] < profile.address_short / 2)
+    _shorten_some(rng, rec_addr, profile.address_short)
     rec_addr[rng.random(m) < profile.address_blank] = None
 
     person_ids = np.char.add("P", np.char.zfill(reg_person.astype(str), 8)).astype(object)
