@@ -1,13 +1,15 @@
 """Steward work: the review queue of uncertain pairs, and the link / never-link decisions stewards return.
 
-``silver/empi_decisions`` (one row per decision; the latest decision on a pair wins):
+``silver/empi_decisions`` (the decision in force per pair, ``record_id_a < record_id_b``, upserted by
+:func:`transforms.empi.store.save_decisions`; earlier decisions are in the table's history):
 
 ============  =========================================================================================
 record_id_a   one record of the pair
 record_id_b   the other
 decision      ``link`` (one person, whatever the model says) or ``never_link`` (never one person)
-decided_by    the steward
+decided_by    the steward (the person)
 decided_at    when (UTC)
+note          why, in the steward's words (may be empty)
 ============  =========================================================================================
 
 Review queue (exported for stewards, one row per pair of persons): ``record_id_a``, ``record_id_b``,
