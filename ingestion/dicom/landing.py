@@ -60,6 +60,22 @@ class LandedState:
     pending: dict[str, str] = field(default_factory=dict)
 
 
+def ensure_tables(settings: Settings) -> None:
+    """Create the empty DICOM bronze tables when nothing has landed yet.
+
+    A backfill of days before any file arrived lands nothing; the roll-ups and marts downstream then read
+    empty tables instead of failing on missing ones.
+    """
+    for spec in (FILES, INSTANCES):
+        uri = catalog.table_uri(settings, spec)
+        if lake.table_version(settings, uri) is None:
+            assert spec.schema is not None
+            empty = spec.schema.empty_table()
+            lake.append_idempotent(
+                settings, uri, empty, app_id="radlake:create", txn_version=0, partition_by=spec.partition_by
+            )
+
+
 def landed_paths(settings: Settings) -> set[str]:
     """Paths of every file with a ``bronze/dicom_files`` row (landed, whatever its outcome)."""
     files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["file_path"])

@@ -55,6 +55,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         Files already landed are skipped, so re-running a day (or a backfill over it) commits nothing new.
         """
         from ingestion.dicom.api import ingest_dicom
+        from ingestion.dicom.landing import ensure_tables
 
         settings = radlake.settings()
         first, last = partition_days(context)
@@ -71,6 +72,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
             )
         except DataError as err:
             raise _no_retry(err) from None
+        ensure_tables(settings)
         extra = report_metadata(report)
         for name, uri in uris.items():
             meta = table_metadata(settings, uri, since_version=before[name] if before[name] is not None else -1)
