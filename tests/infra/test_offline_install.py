@@ -98,6 +98,11 @@ def test_radlake_installs_from_a_wheelhouse_without_an_index(tmp_path: Path) -> 
     result = subprocess.run([str(venv / "bin" / "radlake"), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "lake" in result.stdout and "demo" in result.stdout
+    # The docs' last step.
+    result = subprocess.run(
+        [str(venv / "bin" / "radlake"), "lake", "maintain", "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0 and "--dry-run" in result.stdout, result.stderr
     site = next((venv / "lib").glob("python3.*/site-packages"))
     assert (site / "radlake" / "__init__.py").is_file()  # installed, not a link back to the source tree
     assert (site / "dbt_project" / "dbt_project.yml").is_file()
