@@ -38,8 +38,9 @@ def test_a_recomputation_test_catches_a_mart_that_disagrees_with_silver(gold: Bu
     }
 
 
-@pytest.mark.parametrize("key", ["", "change-me", "0123456789abcdef"])
-def test_no_model_is_built_without_a_usable_key(gold: BuiltGold, tmp_path: Path, key: str) -> None:
+def test_no_model_is_built_without_a_usable_key(gold: BuiltGold, tmp_path: Path) -> None:
+    # One refused value is enough here: test_pseudonym.py covers each reason; this shows dbt stops on it.
+    key = "change-me"
     settings = Settings(lake=gold.settings.lake, warehouse=str(tmp_path / "analysts.duckdb"))
     code, output, results = run_dbt(
         settings, ["run", "--select", "stg_silver__exams+"], tmp_path / "dbt", RADLAKE_PSEUDONYM_KEY=key
