@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -59,21 +58,26 @@ def test_changes_are_committed_and_counted(live_sim):
 
 
 def test_a_stop_event_ends_an_open_ended_run(live_sim):
-    stop = threading.Event()
+    stop, changed = threading.Event(), threading.Event()
     result = {}
-    worker = threading.Thread(target=lambda: result.update(s=run_live(live_sim.out, rate=50, stop=stop)))
+    worker = threading.Thread(
+        target=lambda: result.update(
+            s=run_live(live_sim.out, rate=50, stop=stop, on_change=lambda *_: changed.set())
+        )
+    )
     worker.start()
-    time.sleep(1.0)
+    assert changed.wait(60), "no change was made"  # running, however slow the machine
     stop.set()
-    worker.join(timeout=10)
+    worker.join(timeout=60)
     assert not worker.is_alive()
     assert result["s"].total > 0
 
 
 def test_duration_and_rate_bound_the_run(live_sim):
     summary = run_live(live_sim.out, rate=20, duration=1.0)
+    # At most rate × duration changes (and the one in flight); it ran its duration, then returned by itself.
     assert 1 <= summary.total <= 22
-    assert summary.seconds < 5
+    assert summary.seconds >= 1.0
 
 
 def test_a_rate_must_be_positive(live_sim):
