@@ -61,9 +61,7 @@ def test_a_stop_event_ends_an_open_ended_run(live_sim):
     stop, changed = threading.Event(), threading.Event()
     result = {}
     worker = threading.Thread(
-        target=lambda: result.update(
-            s=run_live(live_sim.out, rate=50, stop=stop, on_change=lambda *_: changed.set())
-        )
+        target=lambda: result.update(s=run_live(live_sim.out, rate=50, stop=stop, on_change=lambda *_: changed.set()))
     )
     worker.start()
     assert changed.wait(60), "no change was made"  # running, however slow the machine
