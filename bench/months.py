@@ -248,34 +248,29 @@ def main() -> None:
     streamer = Streamer(settings, source)
     points = [_measure("start", settings, home, first, today, 0)]
 
+    total = 0  # commits streamed so far, over both phases
+
     def stream(count: int, maintain_every: int = 0) -> None:
+        nonlocal total
         made = since = 0
         t = time.perf_counter()
         while made < count:
             step = streamer.dicom_tick() if streamer.n % 2 == 0 else streamer.cdc_tick()
-            made, since = made + step, since + step
+            made, since, total = made + step, since + step, total + step
             if maintain_every and since >= maintain_every:
                 maintain(settings)
                 since = 0
-            if made % args.every == 0:
+            if made % args.every == 0 or made >= count:
                 rate = made / (time.perf_counter() - t)
-                points.append(
-                    _measure(
-                        f"streamed{' + upkeep' if maintain_every else ''} ({rate:.0f} commits/s)",
-                        settings,
-                        home,
-                        first,
-                        today,
-                        points[-1]["commits"] + args.every,
-                    )
-                )
+                label = f"streamed{' + upkeep' if maintain_every else ''} ({rate:.0f} commits/s)"
+                points.append(_measure(label, settings, home, first, today, total))
 
     stream(args.commits)
     t = time.perf_counter()
     reports = maintain(settings)
     upkeep_s = time.perf_counter() - t
     print(f"lake maintain: {len(reports)} tables in {upkeep_s:.1f} s", flush=True)
-    after = _measure("after lake maintain", settings, home, first, today, points[-1]["commits"])
+    after = _measure("after lake maintain", settings, home, first, today, total)
     points.append(after)
     fresh = _measure(
         "fresh lake, same rows",
