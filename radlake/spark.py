@@ -69,12 +69,29 @@ def spark_session(settings: Settings) -> SparkSession:
     return session
 
 
+def close_session(url: str) -> None:
+    """Stop and forget this process's session to ``url`` (before its server goes away: a session to a closed
+    port retries its release for minutes)."""
+    with _lock:
+        session = _sessions.pop(url, None)
+    if session is not None:
+        session.stop()
+
+
 def stop_embedded() -> None:
-    """Stop the in-process Sail server (tests and short-lived commands; it otherwise lives with the process)."""
+    """Stop the in-process Sail server and its session (tests and short-lived commands).
+
+    Only the embedded server's own session is stopped: a session to another server (a cluster a test started
+    and has stopped already) would retry its release for minutes against a closed port.
+    """
     global _embedded_server
     with _lock:
-        for url in [u for u in _sessions if u.startswith("sc://127.0.0.1:")]:
-            _sessions.pop(url).stop()
-        if _embedded_server is not None:
-            _embedded_server.stop()
-            _embedded_server = None
+        if _embedded_server is None:
+            return
+        address = _embedded_server.listening_address
+        url = f"sc://127.0.0.1:{address[1]}" if address else None
+        session = _sessions.pop(url, None) if url else None
+        if session is not None:
+            session.stop()
+        _embedded_server.stop()
+        _embedded_server = None

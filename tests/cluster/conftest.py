@@ -44,6 +44,10 @@ def sail_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         proc.kill()
         pytest.fail("the Sail server did not listen within 60 s")
-    yield f"sc://127.0.0.1:{port}"
+    url = f"sc://127.0.0.1:{port}"
+    yield url
+    from radlake.spark import close_session
+
+    close_session(url)  # while the server still answers
     proc.terminate()
     proc.wait(30)
