@@ -133,18 +133,20 @@ def test_pages_render_offline_and_filters_change_the_numbers(built) -> None:
             browser.screenshot(ARTIFACTS / f"dashboard_{page_id}.png")
             if page_id == "console":
                 continue
-            before = browser.evaluate(
-                "Array.from(document.querySelectorAll('.kpi-value')).map(e => e.dataset.value).join('|')"
+            # What the page shows: its headline figures and each chart's rows and total.
+            shown = (
+                "Array.from(document.querySelectorAll('.kpi-value')).map(e => e.dataset.value).concat("
+                "Array.from(document.querySelectorAll('.chart')).map(e => e.dataset.rows + '/' + e.dataset.total))"
+                ".join('|')"
             )
+            before = browser.evaluate(shown)
             institutions = browser.evaluate("Array.from(document.getElementById('f-inst').options).map(o => o.value)")
             assert len(institutions) >= 3, page_id  # "all" and at least two institutions
             browser.evaluate(
                 f"(() => {{ const s = document.getElementById('f-inst'); s.value = {json.dumps(institutions[1])};"
                 " s.dispatchEvent(new Event('change')); return true; })()"
             )
-            after = browser.evaluate(
-                "Array.from(document.querySelectorAll('.kpi-value')).map(e => e.dataset.value).join('|')"
-            )
+            after = browser.evaluate(shown)
             assert after != before, page_id
             # A date range that ends on the first day shows fewer rows than the whole span.
             shrunk = browser.evaluate(
