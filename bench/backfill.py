@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         f"in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
+    from orchestration.demo import PSEUDONYM_KEY_FILE
+    from radlake.pseudonym import write_key_file
+
+    write_key_file(args.workdir / PSEUDONYM_KEY_FILE)  # as radlake demo does: a random key of its own
     config = write_settings(demo_config(args.workdir, start), args.workdir / "radlake.yaml")
     settings = load_settings(config)
 

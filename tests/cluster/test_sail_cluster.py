@@ -103,6 +103,6 @@ def test_pipeline_on_a_sail_cluster_equals_the_embedded_run(demo_run, demo_size,
             names = [r[0] for r in con_a.execute("select table_name from information_schema.tables").fetchall()]
             assert names
             for name in names:
-                left = con_a.execute(f'select * from "{name}"').to_arrow_table()
-                right = con_b.execute(f'select * from "{name}"').to_arrow_table()
+                left = con_a.execute(f'select * from "{name}"').fetch_arrow_table()
+                right = con_b.execute(f'select * from "{name}"').fetch_arrow_table()
                 assert _rows(left, embedded_dir) == _rows(right, cluster_dir), name
