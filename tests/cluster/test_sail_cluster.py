@@ -1,15 +1,9 @@
-"""The whole pipeline on Sail's distributed engine (local-cluster mode: driver, workers and shuffles in one
-server process) gives every silver table and every mart of the embedded run, row for row."""
+"""The whole pipeline on Sail's distributed engine (local-cluster mode, tests/cluster/conftest.py: driver, workers
+and shuffles in one server process) gives every silver table and every mart of the embedded run, row for row."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +11,6 @@ import pytest
 from radlake import lake
 from radlake.config import load_settings
 
-WORKERS = 3
 # Values that say when or where a row was made, not what it holds: they differ between any two runs (an EMPI
 # event's id is stamped with its run's time).
 VOLATILE = {
@@ -26,39 +19,6 @@ VOLATILE = {
 }  # fmt: skip
 # Run times under a name that elsewhere holds source data (a RIS row's updated_at is compared).
 VOLATILE_IN = {"silver/patient_golden": {"updated_at"}}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sail_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Sail Spark Connect server in local-cluster mode with several workers, in its own process."""
-    port = _free_port()
-    env = {**os.environ, "SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(WORKERS)}
-    log = tmp_path_factory.mktemp("sail") / "server.log"
-    sail = Path(sys.executable).parent / "sail"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(sail), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if proc.poll() is not None:
-            pytest.fail(f"the Sail server exited: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the Sail server did not listen within 60 s")
-    yield f"sc://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(30)
 
 
 def _rows(table, workdir: Path, key: str = "") -> list[tuple]:
