@@ -156,7 +156,15 @@ def test_pages_render_offline_and_filters_change_the_numbers(built) -> None:
                 " t.dispatchEvent(new Event('change')); const few = rows();"
                 " return all.some((n, i) => few[i] < n); })()"
             )
-            assert shrunk, page_id
+            # Where a chart follows the date filter by day and its rows span several days, a one-day range must
+            # show fewer rows (a monthly or undated chart, or data of a single day, rightly keeps its rows).
+            spans = [
+                len({r[c.date] for r in json.loads((out / "data" / f"{c.id}.json").read_text())["rows"]}) > 1
+                for c in CHARTS
+                if c.page == page_id and c.date and c.date_grain == "day"
+            ]
+            if any(spans):
+                assert shrunk, page_id
 
 
 def test_english_labels_with_ui_language_en(built, tmp_path: Path) -> None:
