@@ -104,10 +104,12 @@ def _nightly_build_seconds(settings: Settings, home: Path, first: date, last: da
 class Streamer:
     """Makes the small commits streaming writers make, through the lake module."""
 
-    def __init__(self, settings: Settings, source: str) -> None:
+    def __init__(self, settings: Settings, source: str, merge_every: int = 1) -> None:
         from radlake.spark import spark_session
 
         self.settings, self.spark, self.n = settings, spark_session(settings), 0
+        # One silver MERGE per ``merge_every`` change-log appends (a sync MERGEs what its batches brought).
+        self.merge_every, self.cdc_ticks = merge_every, 0
         self.files = lake.read_arrow(settings, catalog.table_uri(settings, catalog.table("bronze", "dicom_files")))
         self.instances = lake.read_arrow(
             settings, catalog.table_uri(settings, catalog.table("bronze", "dicom_instances"))
@@ -160,7 +162,12 @@ class Streamer:
             txn_version=i,
             partition_by=catalog.CDC_LOG_PARTITION_BY,
         )
-        # The same row again, unchanged: silver gets what a tick's MERGE leaves (a rewritten file, a tombstone).
+        self.n += 1
+        if self.cdc_ticks % self.merge_every:
+            self.cdc_ticks += 1
+            return 1
+        self.cdc_ticks += 1
+        # The same row again, unchanged: silver gets what a sync's MERGE leaves (a rewritten file, a tombstone).
         row = self.state.slice(i % self.state.num_rows, 1)
         lake.merge(
             self.spark,
@@ -169,7 +176,6 @@ class Streamer:
             self.state_keys,
             settings=self.settings,
         )
-        self.n += 1
         return 2
 
 
@@ -229,6 +235,7 @@ def main() -> None:
     parser.add_argument("--flat-commits", type=int, default=8_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-months"))
     parser.add_argument("--exams-per-day", type=int, default=150)
+    parser.add_argument("--merge-every", type=int, default=5, help="change-log appends per silver MERGE")
     args = parser.parse_args()
 
     from orchestration.demo import run_demo, simulated_days
@@ -245,7 +252,7 @@ def main() -> None:
     first, _ = simulated_days(args.workdir)
     today = date.today()
     source = sorted(settings.sources)[0]
-    streamer = Streamer(settings, source)
+    streamer = Streamer(settings, source, args.merge_every)
     points = [_measure("start", settings, home, first, today, 0)]
 
     total = 0  # commits streamed so far, over both phases
@@ -253,6 +260,7 @@ def main() -> None:
     def stream(count: int, maintain_every: int = 0) -> None:
         nonlocal total
         made = since = 0
+        mark = args.every
         t = time.perf_counter()
         while made < count:
             step = streamer.dicom_tick() if streamer.n % 2 == 0 else streamer.cdc_tick()
@@ -260,7 +268,8 @@ def main() -> None:
             if maintain_every and since >= maintain_every:
                 maintain(settings)
                 since = 0
-            if made % args.every == 0 or made >= count:
+            if made >= mark or made >= count:
+                mark += args.every
                 rate = made / (time.perf_counter() - t)
                 label = f"streamed{' + upkeep' if maintain_every else ''} ({rate:.0f} commits/s)"
                 points.append(_measure(label, settings, home, first, today, total))
