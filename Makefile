@@ -29,6 +29,7 @@ sysdeps:
 	@missing=""; command -v storescu >/dev/null || missing="$$missing dcmtk"; \
 	 command -v chromium >/dev/null || missing="$$missing chromium"; \
 	 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	 [ -d /usr/share/fonts/opentype/noto ] || missing="$$missing fonts-noto-cjk"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then echo "installing$$missing"; \
 	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
