@@ -327,7 +327,7 @@ def _vary_name(name: str, surname_len: int, kind: int, rng_value: float, extra_c
 _HOMOPHONE_OF: dict[str, str] = {ch: group.replace(ch, "") for group in _HOMOPHONES for ch in group}
 
 
-def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split at its section banners (issue 17)
+def generate_registry(
     n_persons: int,
     institutions: Sequence[str],
     seed: int,
@@ -367,11 +367,81 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
         raise ValueError("at least one institution is needed")
     profile = HARD if hard else RegistryProfile()
     multi_site_share = profile.multi_site_share if multi_site_share is None else multi_site_share
+    # One generator drawn in one fixed order through the sections below: equal arguments give an equal frame.
     rng = np.random.default_rng(seed)
-    n = n_persons
-    n_inst = len(institutions)
+    people = _draw_persons(rng, n_persons, profile)
+    family = _add_lookalikes(rng, people, profile)
+    id18 = np.array(_id_strings(_id_bodies(np.array([int(_REGIONS[r][0]) for r in people.region]), people.birth,
+                                           people.seq)), dtype=object)  # fmt: skip
+    regs = _registrations(rng, people, family, len(institutions), profile, multi_site_share)
+    mrn, source = _mrns(rng, regs, institutions)
+    person = regs.person
+    person_ids = np.char.add("P", np.char.zfill(person.astype(str), 8)).astype(object)
+    frame = pd.DataFrame(
+        {
+            "record_id": [f"{s}:{r}" for s, r in zip(source, mrn, strict=True)],
+            "source_system": source,
+            "mrn": mrn,
+            "name": _record_names(rng, people, person),
+            "sex": _record_sexes(rng, people, person),
+            "birth_date": _record_births(rng, people, person),
+            "id_number": _record_ids(rng, people, family, id18, person, profile),
+            "phone": _record_phones(rng, people, regs),
+            "address": _record_addresses(rng, people, regs, profile),
+            "person_id": person_ids,
+        }
+    )
+    return frame.sort_values("record_id", kind="stable", ignore_index=True)
 
-    # --- persons -------------------------------------------------------------------------------------
+
+# --- generate_registry, section by section (each draws from the shared generator in turn) ---------------------
+
+
+@dataclass
+class _People:
+    """The true persons: one entry per person in every array."""
+
+    n: int
+    male: np.ndarray
+    birth: np.ndarray  # days since the epoch
+    names: np.ndarray
+    surname_len: np.ndarray
+    region: np.ndarray
+    seq: np.ndarray
+    home: np.ndarray
+    addr_parts: np.ndarray
+    moved_parts: np.ndarray
+    phone: np.ndarray
+    phone_new: np.ndarray
+    male_pool: np.ndarray
+    female_pool: np.ndarray
+
+
+@dataclass
+class _Family:
+    """Look-alike pairs: twins and parent/child (person indexes)."""
+
+    twin_a: np.ndarray
+    twin_b: np.ndarray
+    parent: np.ndarray
+    child: np.ndarray
+
+
+@dataclass
+class _Registrations:
+    """One entry per registration: its person, its rank among the person's sites, its institution."""
+
+    person: np.ndarray
+    rank: np.ndarray
+    inst: np.ndarray
+    later: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return len(self.person)
+
+
+def _draw_persons(rng: np.random.Generator, n: int, profile: RegistryProfile) -> _People:
     male = rng.random(n) < 0.49
     age_years = np.clip(rng.normal(50, 22, n), 0, 98)
     birth = (_REFERENCE_DAY - _EPOCH).astype(np.int64) - (age_years * 365.25).astype(np.int64) - rng.integers(0, 365, n)
@@ -421,8 +491,16 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     moved_parts[:, 2] = rng.integers(1, 400, n)
     phone = _phones(rng, n)
     phone_new = _phones(rng, n)
+    return _People(n, male, birth, names, surname_len, region, seq, home, addr_parts, moved_parts, phone, phone_new,
+                   male_pool, female_pool)  # fmt: skip
 
-    # --- look-alikes: twins and parent/child pairs -----------------------------------------------------
+
+def _add_lookalikes(rng: np.random.Generator, people: _People, profile: RegistryProfile) -> _Family:
+    """Twins and parent/child pairs (changing ``people`` in place): shared phones, addresses and surnames."""
+    q = people
+    n, birth, region, home, phone, phone_new = q.n, q.birth, q.region, q.home, q.phone, q.phone_new
+    names, male, surname_len, seq = q.names, q.male, q.surname_len, q.seq
+    addr_parts, moved_parts, male_pool, female_pool = q.addr_parts, q.moved_parts, q.male_pool, q.female_pool
     order = rng.permutation(n)
     n_twin = int(n * profile.twin_pairs)
     n_family = int(n * profile.family_pairs)
@@ -462,11 +540,14 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
             surname_len[c] = surname_len[p]
             if names[c] == names[p]:
                 names[c] = names[c] + ("子" if male[c] else "彤")
+    return _Family(twin_a, twin_b, parent, child)
 
-    id_digits = _id_bodies(np.array([int(_REGIONS[r][0]) for r in region]), birth, seq)
-    id18 = np.array(_id_strings(id_digits), dtype=object)
 
-    # --- registrations -----------------------------------------------------------------------------------
+def _registrations(
+    rng: np.random.Generator, p: _People, f: _Family, n_inst: int, profile: RegistryProfile, multi_site_share: float
+) -> _Registrations:
+    """Which institutions each person is registered at (families at their relative's first site)."""
+    n, twin_a, twin_b, parent, child = p.n, f.twin_a, f.twin_b, f.parent, f.child
     extra = rng.random(n) < multi_site_share
     n_sites = np.ones(n, dtype=np.int64)
     n_sites[extra] = 1 + rng.geometric(profile.extra_site_p, extra.sum())
@@ -490,9 +571,13 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     reg_person = np.concatenate([reg_person, dup])
     reg_rank = np.concatenate([reg_rank, np.full(len(dup), n_inst)])
     reg_inst = np.concatenate([reg_inst, site_order[dup, 0]])
-    m = len(reg_person)
     later = reg_rank > 0
+    return _Registrations(reg_person, reg_rank, reg_inst, later)
 
+
+def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Each registration's MRN in its institution's own format, and its institution code."""
+    n_inst, m, reg_inst = len(institutions), r.m, r.inst
     # mrn: each institution numbers its registrations in its own format, in a random order of arrival.
     arrival = np.lexsort((rng.random(m), reg_inst))
     inst_sorted = reg_inst[arrival]
@@ -511,8 +596,12 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     mrn = [mrn_formats[i].format(int(first_no[i] + k)) for i, k in zip(reg_inst.tolist(), number.tolist(), strict=True)]
     inst_names = [str(x) for x in institutions]
     source = [inst_names[i] for i in reg_inst.tolist()]
+    return mrn, source
 
-    # name
+
+def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+    """Names as registered: homophones, traditional characters, a missing character, pinyin, stray spaces."""
+    m, names, surname_len = len(reg_person), p.names, p.surname_len
     rec_name = names[reg_person].copy()
     name_kind = np.zeros(m, dtype=np.int64)
     u = rng.random(m)
@@ -526,11 +615,19 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     sl_rec = surname_len[reg_person]
     for i in np.nonzero(name_kind)[0].tolist():
         rec_name[i] = _vary_name(rec_name[i], int(sl_rec[i]), int(name_kind[i]), float(v[i]), str(extra_chars[i]))
+    return rec_name
 
+
+def _record_sexes(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+    m, male = len(reg_person), p.male
     # sex: a rare slip at the front desk
     rec_male = male[reg_person] ^ (rng.random(m) < 0.002)
     rec_sex = np.where(rec_male, "M", "F").astype(object)
+    return rec_sex
 
+
+def _record_births(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+    m, birth = len(reg_person), p.birth
     # birth date: day and month transposed, one component mistyped (year ±1 or ±10, another day or month)
     as_date = (birth[reg_person] + _EPOCH).astype("datetime64[D]")
     year = as_date.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -553,8 +650,19 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     birth_missing = (u >= 0.035) & (u < 0.055)
     birth_objs = rec_birth.astype(object)
     birth_objs[birth_missing] = None
+    return birth_objs
 
-    # ID number
+
+def _record_ids(
+    rng: np.random.Generator,
+    p: _People,
+    f: _Family,
+    id18: np.ndarray,
+    reg_person: np.ndarray,
+    profile: RegistryProfile,
+) -> np.ndarray:
+    """ID numbers as registered: missing, the old 15-digit form, typos, lower-case x, a parent's card."""
+    m, n, birth, parent, child = len(reg_person), p.n, p.birth, f.parent, f.child
     rec_id = id18[reg_person].copy()
     u = rng.random(m)
     born = birth[reg_person]
@@ -583,7 +691,11 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
         parent_of[child] = parent
         rec_id[child_rec] = id18[parent_of[reg_person[child_rec]]]
     rec_id[id_missing] = None
+    return rec_id
 
+
+def _record_phones(rng: np.random.Generator, p: _People, r: _Registrations) -> np.ndarray:
+    m, reg_person, later, phone, phone_new = r.m, r.person, r.later, p.phone, p.phone_new
     # phone: changed at later registrations now and then; formatting noise; sometimes missing
     rec_phone_no = np.where(later & (rng.random(m) < 0.2), phone_new[reg_person], phone[reg_person])
     u = rng.random(m)
@@ -592,7 +704,11 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
         [_format_phone(p, s) for p, s in zip(rec_phone_no.tolist(), style.tolist(), strict=True)], dtype=object
     )
     rec_phone[rng.random(m) < 0.05] = None
+    return rec_phone
 
+
+def _record_addresses(rng: np.random.Generator, p: _People, r: _Registrations, profile: RegistryProfile) -> np.ndarray:
+    m, reg_person, later, addr_parts, moved_parts = r.m, r.person, r.later, p.addr_parts, p.moved_parts
     # address: moved between registrations now and then; written differently; sometimes missing
     moved = later & (rng.random(m) < 0.1)
     parts = np.where(moved[:, None], moved_parts[reg_person], addr_parts[reg_person])
@@ -603,20 +719,4 @@ def generate_registry(  # noqa: C901 -- one seeded draw sequence in order; split
     )
     _shorten_some(rng, rec_addr, profile.address_short)
     rec_addr[rng.random(m) < profile.address_blank] = None
-
-    person_ids = np.char.add("P", np.char.zfill(reg_person.astype(str), 8)).astype(object)
-    frame = pd.DataFrame(
-        {
-            "record_id": [f"{s}:{r}" for s, r in zip(source, mrn, strict=True)],
-            "source_system": source,
-            "mrn": mrn,
-            "name": rec_name,
-            "sex": rec_sex,
-            "birth_date": birth_objs,
-            "id_number": rec_id,
-            "phone": rec_phone,
-            "address": rec_addr,
-            "person_id": person_ids,
-        }
-    )
-    return frame.sort_values("record_id", kind="stable", ignore_index=True)
+    return rec_addr
