@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ingestion.dicom.api import FOLDER_APP_ID, DicomIngestReport, IngestProgress
 from ingestion.dicom.discover import check_paths, walk_files
-from ingestion.dicom.landing import FILES, INSTANCES, Lander, ingest_lock, load_state
+from ingestion.dicom.folders import DicomIngestReport, IngestProgress, finish_report, folder_app_id, table_versions
+from ingestion.dicom.landing import Lander, ingest_lock, load_state
 from ingestion.dicom.workers import INSTANCE_SCHEMA, PARSED_SCHEMA, ParsedChunk, parse_one
-from radlake import catalog, lake
+from radlake import lake
 from radlake.config import DicomLimits, Settings
 
 if TYPE_CHECKING:
@@ -221,10 +221,6 @@ def backfill_dicom(
         return _backfill(settings, spark, roots, started, progress, batch_files, chunk_files, task_files)
 
 
-def _versions(settings: Settings) -> dict[str, int | None]:
-    return {spec.key: lake.table_version(settings, catalog.table_uri(settings, spec)) for spec in (INSTANCES, FILES)}
-
-
 def _backfill(
     settings: Settings,
     spark: SparkSession,
@@ -235,11 +231,14 @@ def _backfill(
     chunk_files: int,
     task_files: int,
 ) -> DicomIngestReport:
-    before = _versions(settings)
+    before = table_versions(settings)
     state = load_state(settings)
     report = DicomIngestReport()
     prog = IngestProgress()
-    lander = Lander(settings, state, app_id=FOLDER_APP_ID, batch_files=batch_files, timezone=settings.timezone)
+    # The app id of this host's folder ingests: the ingest lock serialises them, and another host's differ.
+    lander = Lander(
+        settings, state, app_id=folder_app_id(settings), batch_files=batch_files, timezone=settings.timezone
+    )
     limits = settings.dicom.limits
     land_size = min(LAND_FILES, batch_files)  # a batch is whole pieces, as in the process pool
 
@@ -287,14 +286,4 @@ def _backfill(
                 waiting.cancel()
             lander.abort()  # what was committed stays, and is exactly what a re-run builds on
             raise
-    prog.walk_done = True
-    if progress is not None:
-        progress(prog)
-    after = _versions(settings)
-    report.files_seen = prog.discovered
-    report.files_skipped = prog.skipped
-    report.outcomes = lander.counts.as_dict()
-    report.batches = lander.batches_committed
-    report.table_versions = {k: (before[k], after[k]) for k in before}
-    report.seconds = time.perf_counter() - started
-    return report
+    return finish_report(settings, report, prog, lander, before, started, progress)

@@ -114,7 +114,31 @@ class DicomIngestReport:
         return any(before != after for before, after in self.table_versions.values())
 
 
-def _versions(settings: Settings) -> dict[str, int | None]:
+def finish_report(
+    settings: Settings,
+    report: DicomIngestReport,
+    prog: IngestProgress,
+    lander: Lander,
+    before: dict[str, int | None],
+    started: float,
+    progress: Callable[[IngestProgress], None] | None,
+) -> DicomIngestReport:
+    """Fill in a folder ingest's report once its last batch landed (process pool and engine backfill alike)."""
+    prog.walk_done = True
+    if progress is not None:
+        progress(prog)
+    after = table_versions(settings)
+    report.files_seen = prog.discovered
+    report.files_skipped = prog.skipped
+    report.outcomes = lander.counts.as_dict()
+    report.batches = lander.batches_committed
+    report.table_versions = {k: (before[k], after[k]) for k in before}
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def table_versions(settings: Settings) -> dict[str, int | None]:
+    """The DICOM bronze tables' versions (None: no table yet), by ``layer/name``."""
     return {spec.key: lake.table_version(settings, catalog.table_uri(settings, spec)) for spec in (INSTANCES, FILES)}
 
 
@@ -147,7 +171,7 @@ def ingest_roots(
     processes when there are many files), classify and commit in batches through a
     :class:`~ingestion.dicom.landing.Lander`. ``source`` gives each file's ``source`` column (default ``folder``).
     """
-    before = _versions(settings)
+    before = table_versions(settings)
     state = load_state(settings)
     report = DicomIngestReport()
     prog = IngestProgress()
@@ -207,14 +231,4 @@ def ingest_roots(
         # Stop the committer; what was committed stays (and is exactly what a re-run builds on).
         lander.abort()
         raise
-    prog.walk_done = True
-    if progress is not None:
-        progress(prog)
-    after = _versions(settings)
-    report.files_seen = prog.discovered
-    report.files_skipped = prog.skipped
-    report.outcomes = lander.counts.as_dict()
-    report.batches = lander.batches_committed
-    report.table_versions = {k: (before[k], after[k]) for k in before}
-    report.seconds = time.perf_counter() - started
-    return report
+    return finish_report(settings, report, prog, lander, before, started, progress)
