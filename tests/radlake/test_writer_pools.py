@@ -105,6 +105,10 @@ def test_two_runs_of_one_writer_take_turns(config: Path, tmp_path: Path) -> None
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT), RUST_LOG="error")
+    # The storage made once here: two processes creating a new instance's tables at once race in its migrations
+    # (alembic "more than one head"), as two pods never do against a deployed PostgreSQL.
+    with dg.DagsterInstance.from_config(str(home)) as made:
+        made.get_runs(limit=1)  # touches the run and event storages, which creates them
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", RUN, str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
