@@ -258,6 +258,16 @@ def main() -> None:
     today = date.today()
     source = sorted(settings.sources)[0]
     streamer = Streamer(settings, source, args.merge_every)
+    if args.resume:
+        # Batch numbers go on from the stopped run's (a replayed number would be skipped as already landed).
+        done = [
+            lake.committed_version(settings, uri, app) or 0
+            for uri, app in (
+                (catalog.table_uri(settings, catalog.table("bronze", "dicom_files")), "bench:months"),
+                (streamer.log_uri, "bench:months-cdc"),
+            )
+        ]
+        streamer.n = max(done) + 1
     points = [] if args.resume else [_measure("start", settings, home, first, today, 0)]
 
     total = 0  # commits streamed so far, over both phases
