@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from infra_files import INFRA, ROOT
 
+from tests.pipeline_equality import assert_same_pipeline
+
 START_TIMEOUT = 240  # seconds: a JVM start with delta-spark on 2 busy cores
 # Values that say when or where a row was made, not what it holds: they differ between any two runs.
-VOLATILE = {"first_seen_at", "ingested_at", "last_ingested_at", "mapped_at", "decided_at", "built_at", "run_at"}
 
 
 def delta_jars() -> tuple[Path | None, str]:
@@ -107,16 +108,6 @@ def jvm_delta(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.kill()
 
 
-def _rows(table, workdir: Path) -> list[tuple]:
-    keep = [c for c in table.column_names if c not in VOLATILE]
-    prefix = str(workdir.resolve())
-    columns = [table[c].to_pylist() for c in keep]
-    return sorted(
-        tuple("<null>" if v is None else str(v).replace(prefix, "<workdir>") for v in row)
-        for row in zip(*columns, strict=True)
-    )
-
-
 def test_the_lane_says_whether_it_runs_with_delta() -> None:
     """Without the bundle the reason names the folder and how to make it; with it, nothing is missing."""
     folder, reason = delta_jars()
@@ -135,7 +126,6 @@ BUNDLE, NO_BUNDLE = delta_jars()
 @pytest.mark.skipif(BUNDLE is None, reason=NO_BUNDLE)
 def test_pipeline_on_jvm_spark_with_delta_equals_the_embedded_run(demo_run, demo_size, jvm_delta, tmp_path) -> None:
     from orchestration.demo import PSEUDONYM_KEY_FILE, run_demo
-    from radlake import lake, warehouse
     from radlake.config import Settings, load_settings
     from radlake.spark import spark_session
 
@@ -150,19 +140,5 @@ def test_pipeline_on_jvm_spark_with_delta_equals_the_embedded_run(demo_run, demo
     jvm = run_demo(jvm_dir, spark=jvm_delta, **demo_size)
 
     assert jvm.success, jvm.checks
-    a, b = load_settings(embedded.config), load_settings(jvm.config)
-    assert b.spark == jvm_delta
-    silver = sorted(k for k in embedded.tables if k.startswith("silver/"))
-    assert silver and sorted(k for k in jvm.tables if k.startswith("silver/")) == silver
-    for key in silver:
-        left, right = lake.read_arrow(a, f"{a.lake}/{key}"), lake.read_arrow(b, f"{b.lake}/{key}")
-        assert _rows(left, embedded_dir) == _rows(right, jvm_dir), key
-    assert jvm.marts == embedded.marts
-    for stewards in (False, True):
-        with warehouse.connect(a, stewards=stewards) as con_a, warehouse.connect(b, stewards=stewards) as con_b:
-            names = [r[0] for r in con_a.execute("select table_name from information_schema.tables").fetchall()]
-            assert names
-            for name in names:
-                left = con_a.execute(f'select * from "{name}"').to_arrow_table()
-                right = con_b.execute(f'select * from "{name}"').to_arrow_table()
-                assert _rows(left, embedded_dir) == _rows(right, jvm_dir), name
+    assert load_settings(jvm.config).spark == jvm_delta
+    assert_same_pipeline(embedded_dir, embedded, jvm_dir, jvm)
