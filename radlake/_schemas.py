@@ -194,29 +194,97 @@ EMPI_DECISIONS_SCHEMA = pa.schema(
 )
 """silver/empi_decisions: the decision in force per unordered pair (``record_id_a < record_id_b``)."""
 
-EXAMS_COLUMNS: tuple[str, ...] = (
-    "institution",
-    "accession_number",
-    "order_id",
-    "patient_id",
-    "mrn",
-    "empi_id",
-    "priority",
-    "ordering_department",
-    "raw_exam_name",
-    "modality",
-    "status",
-    "ordered_at",
-    "exam_started_at",
-    "exam_ended_at",
-    "exam_date",
-    "device_station",
-    "report_status",
-    "report_written_at",
-    "report_signed_at",
-    "study_instance_uid",
-    "has_images",
-    "exam_codes",
-    "exam_name_status",
+EXAMS = pa.schema(
+    [
+        pa.field("institution", pa.string(), nullable=False),
+        ("accession_number", pa.string()),
+        # The RIS's own keys, as text: one hospital's are numbers, another's carry letters (RIS2026...).
+        ("order_id", pa.string()),
+        ("patient_id", pa.string()),
+        ("mrn", pa.string()),
+        ("empi_id", pa.string()),
+        ("priority", pa.string()),
+        ("ordering_department", pa.string()),
+        ("raw_exam_name", pa.string()),
+        ("modality", pa.string()),
+        ("status", pa.string()),
+        ("ordered_at", UTC_TS),
+        ("exam_started_at", UTC_TS),
+        ("exam_ended_at", UTC_TS),
+        ("exam_date", pa.date32()),
+        ("device_station", pa.string()),
+        ("report_status", pa.string()),
+        ("report_written_at", UTC_TS),
+        ("report_signed_at", UTC_TS),
+        ("study_instance_uid", pa.string()),
+        pa.field("has_images", pa.bool_(), nullable=False),
+        ("exam_codes", pa.list_(pa.string())),
+        ("exam_name_status", pa.string()),
+    ]
 )
-"""Columns of silver/exams, in order (their types follow the RIS sources: see transforms.exams.build)."""
+"""silver/exams: one row per (institution, accession_number); ``exam_date`` is the local day the exam started
+(else was ordered), its partition column."""
+
+EXAMS_COLUMNS: tuple[str, ...] = tuple(EXAMS.names)
+"""Columns of silver/exams, in order."""
+
+# --- Silver: the patient master index (transforms.empi) ---------------------------------------------------------
+
+PATIENT_MASTER = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("source_system", pa.string()),
+        ("mrn", pa.string()),
+        ("empi_id", pa.string()),
+        ("match_probability", pa.float64()),
+        ("link_rule", pa.string()),
+        ("linked_at", UTC_TS),
+    ]
+)
+"""silver/patient_master: one row per source record (see transforms.empi.master)."""
+
+PATIENT_GOLDEN = pa.schema(
+    [
+        ("empi_id", pa.string()),
+        ("name", pa.string()),
+        ("sex", pa.string()),
+        ("birth_date", pa.date32()),
+        ("id_number", pa.string()),
+        ("phones", pa.list_(pa.string())),
+        ("source_records", pa.list_(pa.string())),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""silver/patient_golden: one row per person (see transforms.empi.golden)."""
+
+EMPI_EVENTS = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event", pa.string()),
+        ("empi_id", pa.string()),
+        ("other_empi_ids", pa.list_(pa.string())),
+        ("record_ids", pa.list_(pa.string())),
+        ("reason", pa.string()),
+        ("occurred_at", UTC_TS),
+        ("empi_run", pa.int64()),  # the run that wrote the event (a re-run after a crash replaces its own)
+    ]
+)
+"""silver/empi_events: one row per creation, merge or split of an empi_id."""
+
+EMPI_REVIEW_QUEUE = pa.schema(
+    [
+        ("record_id_a", pa.string()),
+        ("record_id_b", pa.string()),
+        ("empi_id_a", pa.string()),
+        ("empi_id_b", pa.string()),
+        ("match_probability", pa.float64()),
+        ("reason", pa.string()),
+        ("records_affected", pa.int64()),
+        ("name_a", pa.string()),
+        ("name_b", pa.string()),
+        ("birth_date_a", pa.string()),
+        ("birth_date_b", pa.string()),
+        ("decision", pa.string()),  # empty: the steward fills it in the exported file
+    ]
+)
+"""silver/empi_review_queue: one undecided pair per two persons (see transforms.empi.review)."""

@@ -23,6 +23,7 @@ from radlake._schemas import (
 from radlake.config import Settings
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "cdc_patterns",
     "cdc_pool",
     "cdc_table_name",
+    "conform",
+    "conform_spark",
     "schemas",
     "spark_schema",
     "table",
@@ -72,8 +75,8 @@ class TableSpec:
     consumers
         Which code reads it (kept true in docs/ARCHITECTURE.md).
     schema
-        The table's columns (Arrow); None where the columns follow the source (CDC tables) or the frames of
-        the job (the EMPI tables).
+        The table's columns (Arrow), which its writer conforms its rows to (:func:`conform`,
+        :func:`conform_spark`); None only for the CDC tables, whose columns follow the source table.
     zorder_by
         Columns upkeep Z-orders the files of each partition by (what readers filter on within a partition);
         empty: plain compaction (:mod:`radlake.maintenance`).
@@ -163,6 +166,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "(on accession number), with the standard exam codes."
         ),
         writer="transforms.exams.job:build_exams_table",
+        schema=schemas.EXAMS,
         consumers=("dbt: all marts", "expectations.silver"),
         partition_by=("exam_date",),
         # The marts and dashboards select by institution and modality within an exam day.
@@ -198,6 +202,7 @@ _TABLES: tuple[TableSpec, ...] = (
         keys=("record_id",),
         description="Record → empi_id, match probability and the rule that linked it.",
         writer="transforms.empi.job:run_empi",
+        schema=schemas.PATIENT_MASTER,
         consumers=("silver/exams", "dbt: link quality"),
     ),
     TableSpec(
@@ -207,6 +212,7 @@ _TABLES: tuple[TableSpec, ...] = (
         keys=("empi_id",),
         description="Best name, sex, birth date, ID number, phones and source records per person.",
         writer="transforms.empi.job:run_empi",
+        schema=schemas.PATIENT_GOLDEN,
         consumers=("patient-360 views (not in gold: personal data)",),
         pii=True,
     ),
@@ -217,6 +223,7 @@ _TABLES: tuple[TableSpec, ...] = (
         keys=("event_id",),
         description="Audit trail of identity decisions.",
         writer="transforms.empi.job:run_empi",
+        schema=schemas.EMPI_EVENTS,
         consumers=("stewards",),
     ),
     TableSpec(
@@ -242,6 +249,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "replaced each run."
         ),
         writer="transforms.empi.job:run_empi",
+        schema=schemas.EMPI_REVIEW_QUEUE,
         consumers=("radlake empi review export",),
         pii=True,
     ),
@@ -298,11 +306,49 @@ def spark_schema(spec: TableSpec) -> StructType:
     KeyError
         The table has no fixed schema.
     """
-    if spec.schema is None:
-        raise KeyError(f"{spec.key} has no fixed schema in the catalog")
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(spec.schema, prefer_timestamp_ntz=True)
+    return from_arrow_schema(_fixed_schema(spec), prefer_timestamp_ntz=True)
+
+
+def _fixed_schema(spec: TableSpec) -> pa.Schema:
+    if spec.schema is None:
+        raise KeyError(f"{spec.key} has no fixed schema in the catalog")
+    return spec.schema
+
+
+def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
+    """``data`` with exactly the table's columns, in the catalog's order and types (what its writer commits).
+
+    Raises
+    ------
+    radlake.errors.DataError
+        A column of the contract is missing, or a value does not fit its type (the message names both).
+    """
+    from radlake.errors import DataError
+
+    schema = _fixed_schema(spec)
+    missing = [name for name in schema.names if name not in data.column_names]
+    if missing:
+        raise DataError(f"{spec.key}: the rows to write lack column {missing[0]!r} of the catalog")
+    columns = []
+    for target in schema:
+        column = data.column(target.name)
+        if pa.types.is_null(column.type) or column.type != target.type:
+            try:
+                column = column.cast(target.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(f"{spec.key}.{target.name}: values do not fit {target.type} ({exc})") from None
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def conform_spark(spec: TableSpec, df: DataFrame) -> DataFrame:
+    """A Spark DataFrame with exactly the table's columns, in the catalog's order and types (explicit casts:
+    the written table has these types whatever the engine inferred or the sources held)."""
+    from pyspark.sql import functions as F
+
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in spark_schema(spec).fields])
 
 
 def tables() -> tuple[TableSpec, ...]:

@@ -138,10 +138,10 @@ def test_crash_before_the_master_then_rerun_equals_a_clean_run(
 
     real_write = job._write
 
-    def dies_at_master(settings: Settings, name: str, frame: pd.DataFrame) -> None:
+    def dies_at_master(settings: Settings, name: str, frame: pd.DataFrame, predicate: str | None = None) -> None:
         if name == "patient_master":
             raise KeyboardInterrupt("killed")
-        real_write(settings, name, frame)
+        real_write(settings, name, frame, predicate)
 
     second = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
     monkeypatch.setattr(job, "_write", dies_at_master)

@@ -196,9 +196,10 @@ def instances() -> list[tuple[Any, ...]]:
 
 def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ...]] | None = None) -> None:
     """Write the tiny lake's tables with Spark through radlake.lake (as the real jobs do)."""
+    spec = catalog.table("silver", "exams")
     exams_df = spark.createDataFrame(exams if exams is not None else EXAMS, EXAMS_SCHEMA)
     assert tuple(exams_df.columns) == EXAMS_COLUMNS  # the fixture keeps to the silver/exams contract
-    lake.overwrite(exams_df, catalog.table_uri(settings, catalog.table("silver", "exams")))
+    lake.overwrite(catalog.conform_spark(spec, exams_df), catalog.table_uri(settings, spec))
     lake.overwrite(
         spark.createDataFrame(NAME_MAP, NAME_MAP_SCHEMA),
         catalog.table_uri(settings, catalog.table("silver", "exam_name_map")),

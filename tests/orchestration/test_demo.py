@@ -41,6 +41,24 @@ def test_mart_counts_equal_the_simulated_truth(demo_run) -> None:
     assert mart == dict(truth)
 
 
+def test_every_table_written_has_the_catalog_schema(demo_run) -> None:
+    import pyarrow as pa
+
+    from radlake import catalog, lake
+
+    _, summary = demo_run
+    settings = load_settings(summary.config)
+    checked = 0
+    for spec in catalog.tables():
+        table = lake.open_table(settings, catalog.table_uri(settings, spec))
+        if table is None:
+            continue  # not written by the demo (steward decisions)
+        stored = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
+        assert stored == {f.name: f.type for f in spec.schema}, spec.key
+        checked += 1
+    assert checked >= 10
+
+
 def test_rerun_changes_nothing(demo_run, demo_size) -> None:
     from orchestration.demo import run_demo
 

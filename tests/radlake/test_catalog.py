@@ -67,8 +67,25 @@ def test_spark_schemas_follow_the_arrow_ones() -> None:
     assert series["series_instance_uid"] == T.StructField("series_instance_uid", T.StringType(), False)
     assert series["first_acquired_at"].dataType == T.TimestampNTZType()  # the modality's local time
     assert series["last_ingested_at"].dataType == T.TimestampType()  # an instant (UTC)
-    with pytest.raises(KeyError, match="no fixed schema"):
-        catalog.spark_schema(catalog.table("silver", "patient_master"))
+    with pytest.raises(KeyError, match="no fixed schema"):  # a CDC table's columns follow its source
+        catalog.spark_schema(catalog.cdc_patterns()[1])
+
+
+def test_every_fixed_table_has_its_schema_in_the_catalog() -> None:
+    assert [s.key for s in catalog.tables() if s.schema is None] == []
+
+
+def test_conform_orders_casts_and_names_what_does_not_fit() -> None:
+    from radlake.errors import DataError
+
+    spec = catalog.table("silver", "empi_review_queue")
+    frame = {name: pa.nulls(1) for name in reversed(spec.schema.names)} | {"records_affected": pa.array(["7"])}
+    out = catalog.conform(spec, pa.table(frame))
+    assert out.schema == spec.schema and out.column("records_affected").to_pylist() == [7]
+    with pytest.raises(DataError, match=r"empi_review_queue\.records_affected"):
+        catalog.conform(spec, pa.table(frame | {"records_affected": pa.array(["seven"])}))
+    with pytest.raises(DataError, match="lack column 'decision'"):
+        catalog.conform(spec, pa.table({k: v for k, v in frame.items() if k != "decision"}))
 
 
 # --- dbt ------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from radlake import catalog
 
@@ -21,11 +20,6 @@ SERIES_SCHEMA = catalog.spark_schema(catalog.table("silver", "dicom_series"))
 
 STUDY_SCHEMA = catalog.spark_schema(catalog.table("silver", "dicom_studies"))
 """silver/dicom_studies, as the catalog defines it: one row per study, ``modalities`` sorted and distinct."""
-
-
-def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
-    # Explicit casts: the written table has these types whatever the engine inferred.
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 def series_rollup(instances: DataFrame) -> DataFrame:
@@ -65,7 +59,7 @@ def series_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
-    return _conform(rolled, SERIES_SCHEMA)
+    return catalog.conform_spark(catalog.table("silver", "dicom_series"), rolled)
 
 
 def study_rollup(instances: DataFrame) -> DataFrame:
@@ -106,4 +100,4 @@ def study_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
-    return _conform(rolled, STUDY_SCHEMA)
+    return catalog.conform_spark(catalog.table("silver", "dicom_studies"), rolled)

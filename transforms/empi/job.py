@@ -141,25 +141,17 @@ def _uri(settings: Settings, name: str) -> str:
     return catalog.table_uri(settings, catalog.table("silver", name))
 
 
-def _write(settings: Settings, name: str, frame: pd.DataFrame) -> None:
-    lake.replace(settings, _uri(settings, name), pa.Table.from_pandas(frame, preserve_index=False))
+def _write(settings: Settings, name: str, frame: pd.DataFrame, predicate: str | None = None) -> None:
+    # Conformed to the catalog: a run whose frame holds only nulls in a column (no event names another id, no
+    # queued pair is decided) still writes the column's type, and a partial replace needs the same schema.
+    spec = catalog.table("silver", name)
+    table = catalog.conform(spec, pa.Table.from_pandas(frame, preserve_index=False))
+    lake.replace(settings, catalog.table_uri(settings, spec), table, predicate=predicate)
 
 
 def _write_run_events(settings: Settings, events: pd.DataFrame, run_number: int) -> None:
     """Replace this run's events in one commit: a re-run after a crash rewrites them, never adds them twice."""
-    table = pa.Table.from_pandas(events.assign(empi_run=run_number), preserve_index=False)
-    table = table.cast(pa.schema([_text_if_untyped(f) for f in table.schema]))
-    lake.replace(settings, _uri(settings, "empi_events"), table, predicate=f"empi_run = {run_number}")
-
-
-def _text_if_untyped(field: pa.Field) -> pa.Field:
-    # A run whose events name no other ids gives all-null or all-empty-list columns, which Arrow types as
-    # null: the table's columns are text.
-    if pa.types.is_null(field.type):
-        return field.with_type(pa.string())
-    if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type):
-        return field.with_type(pa.list_(pa.string()))
-    return field
+    _write(settings, "empi_events", events.assign(empi_run=run_number), predicate=f"empi_run = {run_number}")
 
 
 def _save_model(path: Path, model: dict[str, Any]) -> None:

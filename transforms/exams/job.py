@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ from pyspark.sql import functions as F
 from radlake import catalog, lake
 from radlake.config import Settings
 from transforms.exams.build import build_exams
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -71,12 +74,31 @@ def build_exams_table(
     )
     spec = catalog.table("silver", "exams")
     target = catalog.table_uri(settings, spec)
+    exams = catalog.conform_spark(spec, exams)
     condition = None
-    if first is not None and last is not None:
+    if first is not None and last is not None and _matches_contract(settings, spec):
         condition = f"exam_date >= DATE'{first.isoformat()}' AND exam_date <= DATE'{last.isoformat()}'"
         exams = exams.filter(condition)
-    if lake.table_version(settings, target) is None:
-        condition = None  # the first write creates the table
     lake.overwrite(exams, target, partition_by=spec.partition_by, replace_where=condition)
     written = lake.read(spark, target)
     return (written.filter(condition) if condition else written).count()
+
+
+def _matches_contract(settings: Settings, spec: catalog.TableSpec) -> bool:
+    """Whether the stored table exists with the catalog's columns and types.
+
+    A day range can only replace days of a table whose schema it shares; when the contract changed (a column
+    added, a type widened) the whole table is rebuilt from the silver inputs instead (it is derived data).
+    """
+    table = lake.open_table(settings, catalog.table_uri(settings, spec))
+    if table is None:
+        return False  # the first write creates the table
+    import pyarrow as pa
+
+    stored = pa.schema(table.schema().to_arrow())
+    wanted = spec.schema
+    # By name: engines may store the partition column last.
+    same = wanted is not None and {f.name: f.type for f in stored} == {f.name: f.type for f in wanted}
+    if not same:
+        log.warning("%s: stored columns differ from the catalog; rebuilding every exam day", spec.key)
+    return same
