@@ -93,6 +93,20 @@ def test_initial_clusters_are_kept() -> None:
     assert len({result.root[1], result.root[2], result.root[3]}) == 3
 
 
+def test_a_new_record_does_not_merge_two_known_persons_on_scores_alone() -> None:
+    # Records 0 and 1 are two persons of the previous run; 2 is new and scores above auto-link with both.
+    features = _features([(None, "wei", "1980-01-01", "M")] * 3)
+    scored = _pairs((0, 2, 0.99), (1, 2, 0.95))
+    result = cluster_records(features, scored, auto_link=0.9, initial=np.array([0, 1, -1]))
+    assert result.root[2] == result.root[0] != result.root[1]  # the stronger person takes the new record
+    assert result.vetoed[["rid_l", "rid_r"]].values.tolist() == [[1, 2]]
+    assert result.vetoed["reason"].tolist() == ["bridge"]
+    # The same scores in a first run (nobody known yet) make one person; an ID number merges known persons.
+    assert len(set(cluster_records(features, scored, auto_link=0.9).root)) == 1
+    by_id = scored.assign(rule="id_number")
+    assert len(set(cluster_records(features, by_id, auto_link=0.9, initial=np.array([0, 1, -1])).root)) == 1
+
+
 def test_new_ids_follow_the_sequence_and_creates_are_events() -> None:
     ids, events, next_number = assign_empi_ids(
         np.array([0, 0, 2]), [None, None, None], next_number=7, record_ids=["a", "b", "c"], occurred_at=NOW

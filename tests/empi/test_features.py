@@ -106,6 +106,9 @@ def test_features_of_unchanged_records_reused_and_changed_ones_reparsed(monkeypa
     monkeypatch.setattr(module, "_per_record", counting)
     reused = record_features(later, previous=before)
     assert parsed == [21]  # the new records and the edited one
+    appended = record_features(registry, previous=before)  # the usual case: the same order, 20 records added
+    assert parsed == [21, 20]
     monkeypatch.setattr(module, "_per_record", real)
     pd.testing.assert_frame_equal(reused, record_features(later))
+    pd.testing.assert_frame_equal(appended, record_features(registry))
     assert reused.loc[100, "name_norm"] == "欧阳娜娜"

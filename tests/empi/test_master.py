@@ -111,7 +111,7 @@ def test_incremental_run_rebuilds_golden_records_of_touched_persons_only(
     assert "13900001111" in run2.golden.set_index("empi_id").loc[person, "phones"]
 
 
-def test_merge_keeps_the_older_id_and_writes_an_event(
+def test_a_bridging_record_is_queued_and_a_steward_link_keeps_the_older_id(
     background: pd.DataFrame, model: dict[str, Any], config: LinkageConfig
 ) -> None:
     number = _id("330110", "1970-10-01", "357")
@@ -132,12 +132,28 @@ def test_merge_keeps_the_older_id_and_writes_an_event(
         now=T1,
     )
     ids2 = _ids(run2)
-    assert ids2["x1:M2"] == ids2["x2:M1"] == ids2["x3:M3"] == ids1["x1:M2"]
-    merges = run2.events[run2.events["event"] == "merge"]
+    # The new record joins x2 on the ID number; its phone and address also point at x1, but two known persons
+    # are not merged on scores alone: the pair goes to the stewards as a bridge.
+    assert ids2["x3:M3"] == ids2["x2:M1"] == ids1["x2:M1"] and ids2["x1:M2"] == ids1["x1:M2"]
+    queued = run2.review[run2.review["reason"] == "guard:bridge"]
+    assert {queued["empi_id_a"].iloc[0], queued["empi_id_b"].iloc[0]} == {ids1["x1:M2"], ids1["x2:M1"]}
+    queued = queued.assign(decision="link")
+    run3 = link_patients(
+        _with(background, older, newer, bridge),
+        previous_master=run2.master,
+        previous_events=pd.concat([run1.events, run2.events]),
+        decisions=decisions_from_review(queued, decided_by="steward1", decided_at=T1),
+        model=model,
+        config=config,
+        now=T2,
+    )
+    ids3 = _ids(run3)
+    assert ids3["x1:M2"] == ids3["x2:M1"] == ids3["x3:M3"] == ids1["x1:M2"]  # the older id survives
+    merges = run3.events[run3.events["event"] == "merge"]
     row = merges[merges["empi_id"] == ids1["x1:M2"]].iloc[0]
     assert row["other_empi_ids"] == [ids1["x2:M1"]]
-    assert row["record_ids"] == ["x2:M1"]
-    assert row["occurred_at"] == pd.Timestamp(T1)
+    assert row["record_ids"] == ["x2:M1", "x3:M3"]
+    assert row["occurred_at"] == pd.Timestamp(T2)
 
 
 def test_never_link_splits_a_person_and_is_respected_later(

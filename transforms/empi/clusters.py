@@ -6,8 +6,11 @@ numbers, then Splink pairs by falling probability), and refuses any join that wo
 - two different trusted ID numbers (twins, parent and child: each person has one number),
 - two given names that conflict (思雨 and 思雪; a missing character is no conflict),
 - birth dates of which no pair could be one date typed twice (parent and child),
-- different sexes without a given name in common (a twin's record missing a character), or
-- two records a steward marked ``never_link``.
+- different sexes without a given name in common (a twin's record missing a character),
+- two records a steward marked ``never_link``, or
+- two persons of the previous run through Splink pairs alone (``bridge``): a new record that resembles two
+  known persons does not merge them behind their backs; the pair goes to the stewards, and ID-number or
+  steward links still merge.
 
 :func:`assign_empi_ids` then gives each cluster an id, keeping the previous run's ids: a cluster holding the
 records of one previous id keeps it; when clusters merge the oldest id (the smallest number) survives; when a
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from radlake import catalog
 from transforms.empi._grouping import lists_by_key
 from transforms.empi.guards import birth_dates_consistent, given_names_conflict, sexes_conflict
 
@@ -37,7 +41,8 @@ __all__ = [
     "parse_empi_id",
 ]
 
-EVENT_COLUMNS = ("event_id", "event", "empi_id", "other_empi_ids", "record_ids", "reason", "occurred_at")
+# The events of one run; the job adds the run number (empi_run) when it writes them.
+EVENT_COLUMNS: tuple[str, ...] = tuple(n for n in catalog.schemas.EMPI_EVENTS.names if n != "empi_run")
 RULE_RANK = {"steward": 0, "id_number": 1, "splink": 2}
 # No person has this many registrations; a cluster that grows past it is absorbing strangers.
 MAX_CLUSTER_SIZE = 64
@@ -208,6 +213,8 @@ def cluster_records(
                 clusters.members[members[0]] = members
         clusters.parent = parent.tolist()
 
+    # Clusters holding records of the previous run (by root): a Splink pair never merges two of them.
+    established = np.zeros(n, dtype=bool) if initial is None else np.asarray(initial) >= 0
     accepted_rows: list[tuple[int, int, float, str]] = []
     vetoed_rows: list[tuple[int, int, float, str, str]] = []
     for a, b in steward_links:
@@ -218,7 +225,8 @@ def cluster_records(
         if any(x in clusters.never and not clusters.never[x].isdisjoint(mb) for x in ma):
             vetoed_rows.append((a, b, 1.0, "steward", "never_link"))
             continue
-        clusters.union(ra, rb)
+        kept = clusters.union(ra, rb)
+        established[kept] = established[ra] or established[rb]
         accepted_rows.append((a, b, 1.0, "steward"))
 
     candidates = pairs[(pairs["rule"] != "splink") | (pairs["match_probability"] >= auto_link)]
@@ -235,18 +243,33 @@ def cluster_records(
         if ra == rb:
             continue
         reason = clusters.guard(ra, rb)
+        if reason is None and r == "splink" and established[ra] and established[rb]:
+            reason = "bridge"
         if reason is not None:
             vetoed_rows.append((a, b, p, r, reason))
             continue
-        clusters.union(ra, rb)
+        kept = clusters.union(ra, rb)
+        established[kept] = established[ra] or established[rb]
         accepted_rows.append((a, b, p, r))
 
-    root = np.fromiter((clusters.find(i) for i in range(n)), dtype=np.int64, count=n)
+    # Every record's root by pointer jumping over the whole parent array (a find per record costs seconds).
+    root = np.asarray(clusters.parent, dtype=np.int64)
+    while not np.array_equal(jumped := root[root], root):
+        root = jumped
     types = {"rid_l": np.int64, "rid_r": np.int64, "match_probability": float}
     accepted = pd.DataFrame(accepted_rows, columns=["rid_l", "rid_r", "match_probability", "rule"]).astype(types)
     vetoed = pd.DataFrame(vetoed_rows, columns=["rid_l", "rid_r", "match_probability", "rule", "reason"])
     vetoed = vetoed.astype(types)
     return ClusterResult(root=root, accepted=accepted, vetoed=vetoed)
+
+
+def _numbers(ids: np.ndarray) -> np.ndarray:
+    """The sequence numbers of empi_id texts (raises naming the first one that is not an empi_id)."""
+    text = pd.Series(ids, dtype=object).astype(str)
+    bad = ~text.str.fullmatch(r"E\d+")
+    if bad.any():
+        parse_empi_id(str(text[bad].iloc[0]))
+    return text.str.slice(1).astype(np.int64).to_numpy() if len(text) else np.zeros(0, dtype=np.int64)
 
 
 def assign_empi_ids(
@@ -285,54 +308,59 @@ def assign_empi_ids(
     """
     n = len(root)
     root = np.asarray(root, dtype=np.int64)
-    prev = np.array(list(previous_ids), dtype=object)
     rec = np.asarray(record_ids, dtype=object)
-    has_prev = np.asarray(pd.notna(prev), dtype=bool)
-    old = pd.DataFrame({"prev": prev[has_prev], "root": root[has_prev], "pos": np.flatnonzero(has_prev)})
+    # Integer codes throughout: grouping a million id strings costs seconds, their codes a fraction of that.
+    prev_code, prev_text = pd.factorize(np.array(list(previous_ids), dtype=object))
+    prev_number = _numbers(prev_text)
+    root_code, root_first = pd.factorize(root)  # codes in order of each cluster's first record
+    has_prev = prev_code >= 0
+    old = pd.DataFrame({"prev": prev_code[has_prev], "root": root_code[has_prev], "pos": np.flatnonzero(has_prev)})
     # Which cluster keeps each previous id: the one holding most of its records (ties: its first record).
     share = old.groupby(["prev", "root"], sort=False).agg(count=("pos", "size"), first=("pos", "min")).reset_index()
     share = share.sort_values(["prev", "count", "first"], ascending=[True, False, True])
     keeper = share.drop_duplicates("prev")
-    claims: dict[int, list[str]] = {}
-    for prev_id, r in zip(keeper["prev"].tolist(), keeper["root"].tolist(), strict=True):
-        claims.setdefault(r, []).append(prev_id)
 
-    roots = pd.unique(root)  # in order of first record: new ids follow the input order
-    assigned: dict[int, str] = {}
-    number = next_number
-    for r in roots.tolist():
-        ids = claims.get(r)
-        if ids:
-            ids.sort(key=parse_empi_id)
-            assigned[r] = ids[0]
-        else:
-            assigned[r] = format_empi_id(number)
-            number += 1
-    empi_ids = [assigned[r] for r in root.tolist()]
+    # A cluster keeps the oldest (smallest) id it holds the most records of; the others get new numbers,
+    # following the input order.
+    claimed = np.full(len(root_first), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(claimed, keeper["root"].to_numpy(), prev_number[keeper["prev"].to_numpy()])
+    fresh_cluster = claimed == np.iinfo(np.int64).max
+    claimed[fresh_cluster] = next_number + np.arange(int(fresh_cluster.sum()), dtype=np.int64)
+    number = next_number + int(fresh_cluster.sum())
+    cluster_id = np.array([format_empi_id(x) for x in claimed.tolist()], dtype=object)
+    empi_ids: list[str] = cluster_id[root_code].tolist()
 
     events: list[tuple[str, str, list[str], list[str], str]] = []
     merge_reasons = merge_reasons or {}
-    merged = {r: ids for r, ids in claims.items() if len(ids) > 1}
+    claims = keeper.assign(number=prev_number[keeper["prev"].to_numpy()]).sort_values(["root", "number"])
+    merged = claims[claims.duplicated("root", keep=False)]
+    away = merged[merged.duplicated("root", keep="first")]["prev"].to_numpy()
     # The records of merged-away ids only (listing every previous id's records costs seconds at a million).
-    away = np.asarray([x for ids in merged.values() for x in ids[1:]], dtype=object)
-    in_away = has_prev & pd.Series(prev).isin(away).to_numpy() if len(away) else np.zeros(n, dtype=bool)
-    members_of_prev = dict(zip(*lists_by_key(prev[in_away].astype(str), rec[in_away]), strict=True))
-    for r, ids in merged.items():
-        moved = [x for prev_id in ids[1:] for x in members_of_prev[prev_id]]
-        events.append(("merge", ids[0], ids[1:], moved, merge_reasons.get(r, "splink")))
+    in_away = np.isin(prev_code, away) if len(away) else np.zeros(n, dtype=bool)
+    members_of_prev = dict(zip(*lists_by_key(prev_code[in_away], rec[in_away]), strict=True))
+    for code, group in merged.groupby("root", sort=False):
+        codes = group["prev"].tolist()
+        moved = [x for c in codes[1:] for x in members_of_prev[c]]
+        survivor, others = str(prev_text[codes[0]]), [str(prev_text[c]) for c in codes[1:]]
+        events.append(("merge", survivor, others, moved, merge_reasons.get(int(root_first[code]), "splink")))
+    events.sort(key=lambda e: e[1])
     # Splits: a previous id whose records now sit in clusters that did not keep it.
     lost = share.merge(keeper[["prev", "root"]], on="prev", suffixes=("", "_keeper"))
     lost = lost[lost["root"] != lost["root_keeper"]]
-    for prev_id, group in lost.groupby("prev", sort=True):
-        targets = set(group["root"].tolist())
-        moved = [rec[p] for p in np.flatnonzero((prev == prev_id) & np.isin(root, list(targets)))]
-        events.append(("split", str(prev_id), sorted({assigned[t] for t in targets}), moved, split_reason))
+    moved_rows = old.merge(lost[["prev", "root"]], on=["prev", "root"])
+    moved_by_prev = dict(zip(*lists_by_key(moved_rows["prev"].to_numpy(), moved_rows["pos"].to_numpy()), strict=True))
+    splits = []
+    for code, group in lost.groupby("prev", sort=False):
+        targets = sorted({str(cluster_id[t]) for t in group["root"].tolist()})
+        moved = [rec[p] for p in sorted(moved_by_prev[code])]
+        splits.append(("split", str(prev_text[code]), targets, moved, split_reason))
+    events.extend(sorted(splits, key=lambda e: e[1]))
     # Creates: clusters without any record from before.
-    fresh = ~np.isin(root, old["root"].unique()) if len(old) else np.ones(n, dtype=bool)
-    fresh_roots, fresh_members = lists_by_key(root[fresh], rec[fresh])
+    fresh = ~np.isin(root_code, old["root"].unique())
+    fresh_codes, fresh_members = lists_by_key(root_code[fresh], rec[fresh])
     creates: list[tuple[str, str, list[str], list[str], str]] = [
-        ("create", assigned[r], [], [str(x) for x in m], "new")
-        for r, m in zip(fresh_roots.tolist(), fresh_members, strict=True)
+        ("create", str(cluster_id[c]), [], [str(x) for x in m], "new")
+        for c, m in zip(fresh_codes.tolist(), fresh_members, strict=True)
     ]
     creates.sort(key=lambda e: e[1])
     events.extend(creates)

@@ -109,9 +109,9 @@ def _sex(value: object) -> str | None:
     return _SEX.get(str(value).strip().upper())
 
 
-def _household_phones(out: pd.DataFrame) -> np.ndarray:
-    """1 for records whose phone several persons share (a generation apart, or twins), 0 otherwise."""
-    phone = pd.factorize(out["phone"].to_numpy(dtype=object))[0]
+def _household_phones(out: pd.DataFrame, phone: np.ndarray) -> np.ndarray:
+    """1 for records whose phone (as integer codes, -1: none) several persons share (a generation apart, or
+    twins), 0 otherwise."""
     known = phone >= 0
     if not known.any():
         return np.zeros(len(out), dtype=np.int64)
@@ -172,32 +172,46 @@ def record_features(
     records = records.reset_index(drop=True)
     fingerprint = _fingerprints(records)
     if previous is not None and len(previous) and "fingerprint" in previous.columns:
-        known = pd.Series(np.arange(len(previous)), index=previous["record_id"].to_numpy())
-        at = known.reindex(records["record_id"].astype(str).to_numpy()).to_numpy()
+        ids = records["record_id"].astype(str).to_numpy(dtype=object)
+        before = previous["record_id"].to_numpy(dtype=object)
+        if len(ids) >= len(before) and np.array_equal(ids[: len(before)], before):
+            at = np.r_[np.arange(len(before)), np.full(len(ids) - len(before), np.nan)]  # the usual case: appended
+        else:
+            at = pd.Series(np.arange(len(before)), index=before).reindex(ids).to_numpy()
         found = ~np.isnan(at)
         reuse = np.zeros(len(records), dtype=bool)
         reuse[found] = previous["fingerprint"].to_numpy()[at[found].astype(np.int64)] == fingerprint[found]
         if reuse.any():
             fresh = _per_record(records[~reuse], fingerprint[~reuse])
-            kept = previous.iloc[at[reuse].astype(np.int64)][list(fresh.columns)]
+            columns = list(fresh.columns)
+            if reuse[: len(before)].all() and not reuse[len(before) :].any():  # nothing changed, only appended
+                return _registry_columns(pd.concat([previous[columns], fresh], ignore_index=True), max_phone_records)
+            kept = previous.iloc[at[reuse].astype(np.int64)][columns]
             out = pd.concat([kept.set_axis(np.flatnonzero(reuse)), fresh.set_axis(np.flatnonzero(~reuse))])
             return _registry_columns(out.sort_index().reset_index(drop=True), max_phone_records)
     return _registry_columns(_per_record(records, fingerprint), max_phone_records)
 
 
 def _fingerprints(records: pd.DataFrame) -> np.ndarray:
-    """A 64-bit hash of each record's input columns: equal input, equal hash (a changed record is re-read)."""
-    present = [c for c in INPUT_COLUMNS if c in records.columns]
-    text = records[present].astype(str)
-    return pd.util.hash_pandas_object(text, index=False).to_numpy(dtype=np.uint64).astype(np.int64)
+    """A 64-bit hash of each record's input columns: equal input, equal hash (a changed record is re-read).
+
+    ``record_id`` (the key the hash is looked up by) and ``mrn`` (part of it) are left out: hashing a million
+    distinct values of each would cost more than the rest together.
+    """
+    present = [c for c in INPUT_COLUMNS if c in records.columns and c not in ("record_id", "mrn")]
+    # Hashed as they are (pandas hashes each distinct value once); a column of mixed types hashes as text.
+    return pd.util.hash_pandas_object(records[present], index=False).to_numpy(dtype=np.uint64).astype(np.int64)
 
 
 def _registry_columns(out: pd.DataFrame, max_phone_records: int) -> pd.DataFrame:
     """The columns that depend on every record: phones many share are placeholders; household phones."""
-    phone = out["phone_norm"]
-    counts = phone.map(phone.value_counts())
-    out["phone"] = phone.where((phone != "") & (counts <= max_phone_records), None)
-    out["phone_household"] = _household_phones(out)
+    codes, uniques = pd.factorize(out["phone_norm"].to_numpy(dtype=object))
+    usable = (np.asarray(uniques, dtype=object) != "") & (
+        np.bincount(codes[codes >= 0], minlength=len(uniques)) <= max_phone_records
+    )
+    codes = np.where((codes >= 0) & usable[np.maximum(codes, 0)], codes, -1)
+    out["phone"] = np.where(codes >= 0, out["phone_norm"].to_numpy(dtype=object), None)
+    out["phone_household"] = _household_phones(out, codes)
     return out[list(FEATURE_COLUMNS)]
 
 

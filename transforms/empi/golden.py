@@ -20,12 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from radlake import catalog
 from transforms.empi._grouping import lists_by_key
 from transforms.empi.names import dicom_pinyin
 
 __all__ = ["GOLDEN_COLUMNS", "build_golden"]
 
-GOLDEN_COLUMNS = ("empi_id", "name", "sex", "birth_date", "id_number", "phones", "source_records", "updated_at")
+GOLDEN_COLUMNS: tuple[str, ...] = tuple(catalog.schemas.PATIENT_GOLDEN.names)
 
 
 def _value_counts(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

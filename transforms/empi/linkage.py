@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "BLOCKING_KEYS",
@@ -286,6 +287,9 @@ def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
     - ``address_block``: the address when it names a building (``幢``); a street or a district alone is
       shared by thousands.
 
+    Both are integer codes, equal exactly when the values they stand for are equal within one frame (cheaper
+    to build and to join than the text); they mean nothing outside the frame they were made from.
+
     Parameters
     ----------
     features
@@ -294,23 +298,24 @@ def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``name_block`` and ``address_block``, text or ``None``, in the features' row order.
+        ``name_block`` and ``address_block`` (``Int64``, missing when the values are), in the features' row
+        order.
     """
-    name_py = features["name_py"].astype(object)
-    count = name_py.map(name_py.value_counts())
-    common = (count > max(COMMON_NAME_SHARE * len(features), 20)).to_numpy()
-    year = features["birth_year"].astype("string").astype(object)
-    by_year = name_py.str.cat(year, sep=":")
-    by_date = name_py.str.cat(features["birth_date"].astype(object), sep=":")
-    name_block = np.where(common, by_date, by_year)
-    address = features["address"].astype(object)
-    address_block = address.where(address.str.contains("幢", regex=False, na=False))
-    return pd.DataFrame(
-        {
-            "name_block": pd.Series(name_block, dtype=object).where(lambda v: pd.notna(v), None).to_numpy(),
-            "address_block": address_block.where(address_block.notna(), None).to_numpy(),
-        }
-    )
+    name, _ = pd.factorize(features["name_py"].to_numpy(dtype=object))
+    counts = np.bincount(name[name >= 0], minlength=1)
+    common = (name >= 0) & (counts[np.maximum(name, 0)] > max(COMMON_NAME_SHARE * len(features), 20))
+    year = features["birth_year"].to_numpy(dtype="float64", na_value=np.nan)
+    date, _ = pd.factorize(features["birth_date"].to_numpy(dtype=object))
+    year_code = np.where(np.isnan(year), -1, year).astype(np.int64)
+    second = np.where(common, date, year_code)
+    width = int(max(second.max(initial=0), 0)) + 1
+    name_block = pd.array(name.astype(np.int64) * width + second, dtype="Int64")
+    name_block[(name < 0) | (second < 0)] = pd.NA
+    address, uniques = pd.factorize(features["address"].to_numpy(dtype=object))
+    building = np.array(["幢" in u for u in uniques.tolist()] + [False], dtype=bool)  # index -1: missing
+    address_block = pd.array(address.astype(np.int64), dtype="Int64")
+    address_block[~building[address]] = pd.NA
+    return pd.DataFrame({"name_block": name_block, "address_block": address_block})
 
 
 def _key_column(features: pd.DataFrame, expression: str) -> pd.Series:
@@ -344,7 +349,7 @@ def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) 
     for keys in BLOCKING_KEYS:
         for k in keys:
             if k not in codes:
-                codes[k] = pd.factorize(_key_column(features, k).to_numpy(dtype=object))[0].astype(np.int64)
+                codes[k] = pd.factorize(_key_column(features, k))[0].astype(np.int64)
     fresh_mask = None if new is None else np.asarray(new, dtype=bool)
     for keys in BLOCKING_KEYS:
         combined = np.zeros(len(features), dtype=np.int64)
@@ -392,7 +397,7 @@ def splink_settings() -> Any:
     )
 
 
-_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day", "phone_household")
+_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day", "phone_household", "name_block", "address_block")
 
 
 _TRAINED_KEYS = ("m_probability", "u_probability", "tf_minimum_u_value")
@@ -419,20 +424,22 @@ def _model_for(model: dict[str, Any], config: LinkageConfig) -> dict[str, Any]:
     return fresh
 
 
-def _model_input(features: pd.DataFrame) -> pd.DataFrame:
-    frame = features.reset_index(drop=True)
-    if "name_block" not in frame.columns:
-        frame = pd.concat([frame, blocking_columns(frame)], axis=1)
-    frame = frame.assign(rid=np.arange(len(frame), dtype=np.int64))
-    return frame[list(_MODEL_COLUMNS)]
+def _model_input(features: pd.DataFrame) -> pa.Table:
+    """The columns the model reads, as Arrow with explicit types (an all-empty column has no type to infer);
+    ``rid`` is the row position. Built column by column: no pandas copy of the frame."""
+    if "name_block" not in features.columns:
+        features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
+    arrays = [
+        pa.array(np.arange(len(features), dtype=np.int64))
+        if c == "rid"
+        else pa.array(features[c], type=pa.int64() if c in _INT_COLUMNS else pa.string(), from_pandas=True)
+        for c in _MODEL_COLUMNS
+    ]
+    return pa.Table.from_arrays(arrays, names=list(_MODEL_COLUMNS))
 
 
-def _register(db_api: Any, frame: pd.DataFrame) -> Any:
-    """Register a model-input frame with explicit column types (an all-empty column has no type to infer)."""
-    import pyarrow as pa
-
-    schema = pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in _MODEL_COLUMNS])
-    table = pa.Table.from_pandas(frame[list(_MODEL_COLUMNS)], schema=schema, preserve_index=False)
+def _register(db_api: Any, table: pa.Table) -> Any:
+    """Register a model-input table (:func:`_model_input`) with the engine."""
     if type(db_api).__name__.startswith("Spark"):
         ddl = ", ".join(f"{c} {'bigint' if c in _INT_COLUMNS else 'string'}" for c in _MODEL_COLUMNS)
         return db_api.register(db_api.spark.createDataFrame(table.to_pandas(), schema=ddl))
@@ -554,9 +561,9 @@ def score_links(
         for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
             linker.table_management.compute_tf_table(column)
         parts = []
-        new_sdf = _register(db_api, frame[mask])
+        new_sdf = _register(db_api, frame.filter(pa.array(mask)))
         if (~mask).any() and mask.any():
-            old_sdf = _register(db_api, frame[~mask])
+            old_sdf = _register(db_api, frame.filter(pa.array(~mask)))
             between = linker.inference.predict_between(
                 old_sdf, new_sdf, threshold_match_probability=config.review, warning_mode="never"
             )

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radlake import catalog
 from radlake.errors import DataError
 from radlake.progress import Progress, silent
 from transforms.empi.clusters import EVENT_COLUMNS, RULE_RANK, assign_empi_ids, cluster_records, parse_empi_id
@@ -47,7 +48,7 @@ from transforms.empi.review import carry_forward, latest_decisions, review_queue
 
 __all__ = ["MASTER_COLUMNS", "EmpiRun", "link_patients"]
 
-MASTER_COLUMNS = ("record_id", "source_system", "mrn", "empi_id", "match_probability", "link_rule", "linked_at")
+MASTER_COLUMNS: tuple[str, ...] = tuple(catalog.schemas.PATIENT_MASTER.names)
 
 
 @dataclass

@@ -32,6 +32,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from radlake import catalog
 from radlake.errors import DataError
 from transforms.empi.birth_dates import GENERATION_YEARS
 from transforms.empi.guards import given_names_conflict
@@ -47,10 +48,7 @@ __all__ = [
 ]
 
 DECISION_COLUMNS = ("record_id_a", "record_id_b", "decision", "decided_by", "decided_at")
-REVIEW_COLUMNS = (
-    "record_id_a", "record_id_b", "empi_id_a", "empi_id_b", "match_probability", "reason", "records_affected",
-    "name_a", "name_b", "birth_date_a", "birth_date_b", "decision",
-)  # fmt: skip
+REVIEW_COLUMNS: tuple[str, ...] = tuple(catalog.schemas.EMPI_REVIEW_QUEUE.names)
 DECISIONS = ("link", "never_link")
 
 
