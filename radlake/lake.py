@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import pyarrow as pa
@@ -30,6 +30,7 @@ from radlake.errors import DataError, LakeError
 from radlake.storage import filesystem, fs_path, list_dir, list_sizes, storage_options
 
 if TYPE_CHECKING:
+    import pyarrow.dataset
     from deltalake import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
@@ -387,36 +388,53 @@ def committed_version(settings: Settings, uri: str, app_id: str) -> int | None:
     return None if dt is None else dt.transaction_version(app_id)
 
 
-def read_arrow(settings: Settings, uri: str, columns: Sequence[str] | None = None) -> pa.Table | None:
-    """Read a whole (small) Delta table into Arrow without Spark; None when there is no table.
+def _dataset(settings: Settings, dt: DeltaTable, uri: str) -> pyarrow.dataset.Dataset:
+    """The snapshot's data files as a pyarrow dataset (partition columns read from the paths).
 
     Reads the snapshot's own file list: globbing the folder would resurrect deleted or overwritten rows.
     """
-    dt = open_table(settings, uri)
-    if dt is None:
-        return None
-    schema = dt.schema().to_arrow()
-    files = dt.file_uris()
-    if not files:
-        table = pa.Table.from_batches([], schema=pa.schema(schema))
-        return table.select(list(columns)) if columns else table
     import pyarrow.dataset as ds
 
-    files = [fs_path(settings, f) for f in files]
-    base = fs_path(settings, uri)
-    dataset = ds.dataset(
-        files,
-        schema=pa.schema(schema),
+    schema = pa.schema(dt.schema().to_arrow())
+    return ds.dataset(
+        [fs_path(settings, f) for f in dt.file_uris()],
+        schema=schema,
         filesystem=filesystem(settings),
         format="parquet",
         partitioning=ds.partitioning(
-            pa.schema([pa.schema(schema).field(c) for c in dt.metadata().partition_columns]), flavor="hive"
+            pa.schema([schema.field(c) for c in dt.metadata().partition_columns]), flavor="hive"
         ),
-        partition_base_dir=base,
+        partition_base_dir=fs_path(settings, uri),
     )
+
+
+def read_arrow(settings: Settings, uri: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+    """Read a whole (small) Delta table into Arrow without Spark; None when there is no table."""
+    dt = open_table(settings, uri)
+    if dt is None:
+        return None
+    if not dt.file_uris():
+        table = pa.Table.from_batches([], schema=pa.schema(dt.schema().to_arrow()))
+        return table.select(list(columns)) if columns else table
     # Project in the scan: a wide column (e.g. header_json) is then never read when it is not asked for.
-    table = dataset.to_table(columns=list(columns) if columns else None)
+    table = _dataset(settings, dt, uri).to_table(columns=list(columns) if columns else None)
     return table.select(list(columns)) if columns else table
+
+
+def values_present(settings: Settings, uri: str, column: str, values: Iterable[str]) -> set[str]:
+    """Which of ``values`` occur in a text ``column`` of the table.
+
+    The filter is applied batch by batch as the files are scanned: memory follows the values asked about, not
+    the table (a bronze table holding years of rows).
+    """
+    import pyarrow.dataset as ds
+
+    wanted = pa.array(sorted(set(values)), type=pa.string())
+    dt = open_table(settings, uri) if len(wanted) else None
+    if dt is None or not dt.file_uris():
+        return set()
+    found = _dataset(settings, dt, uri).to_table(columns=[column], filter=ds.field(column).isin(wanted))
+    return set(found.column(column).to_pylist())
 
 
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -80,6 +80,11 @@ def landed_paths(settings: Settings) -> set[str]:
     """Paths of every file with a ``bronze/dicom_files`` row (landed, whatever its outcome)."""
     files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["file_path"])
     return set() if files is None else set(files.column("file_path").to_pylist())
+
+
+def landed_among(settings: Settings, paths: Iterable[str]) -> set[str]:
+    """Which of ``paths`` have a ``bronze/dicom_files`` row, read without loading every landed path."""
+    return lake.values_present(settings, catalog.table_uri(settings, FILES), "file_path", paths)
 
 
 def load_state(settings: Settings) -> LandedState:

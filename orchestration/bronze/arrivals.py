@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -79,12 +79,18 @@ class Unseen:
     waiting: int = 0
 
 
-def unseen_files(roots: Iterable[Path], landed: set[str], settled_before: float) -> Unseen:
+def unseen_files(roots: Iterable[Path], landed: Callable[[list[str]], set[str]], settled_before: float) -> Unseen:
     """Files under ``roots`` without a ``bronze/dicom_files`` row; those modified after ``settled_before``
-    (maybe still being copied) are only counted."""
+    (maybe still being copied) are only counted.
+
+    ``landed`` is asked which of the files found are landed (:func:`ingestion.dicom.landing.landed_among`):
+    the folders' contents bound the memory, not the years of files bronze has landed.
+    """
     found = Unseen()
-    for entry in _walk(roots):
-        if entry.path in landed:
+    entries = list(_walk(roots))
+    done = landed([e.path for e in entries])
+    for entry in entries:
+        if entry.path in done:
             continue
         try:
             mtime = entry.stat().st_mtime

@@ -35,14 +35,14 @@ def dicom_arrival_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinitio
         description="Files in the DICOM watch folders that bronze has not landed → ingest them in today's partition.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        from ingestion.dicom.landing import landed_paths
+        from ingestion.dicom.landing import landed_among
 
         now = time.time()
         state = _dicom_cursor(context.cursor)
         settle = settings.dicom.settle_seconds
         # A file still being copied is left for the tick after it settles.
         settled_before = now - settle if settle > 0 else math.inf
-        found = unseen_files(settings.dicom.watch, landed_paths(settings), settled_before)
+        found = unseen_files(settings.dicom.watch, lambda paths: landed_among(settings, paths), settled_before)
         # Forget requests that landed (no longer unseen) or that are old enough to ask again.
         unseen = set(found.keys)
         requested = {k: t for k, t in state["requested"].items() if k in unseen and now - t < RETRY_SECONDS}

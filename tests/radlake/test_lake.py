@@ -40,6 +40,17 @@ def test_read_follows_the_snapshot_not_the_folder(settings: Settings, spark) -> 
     assert lake.read_arrow(settings, f"{settings.lake}/silver/none") is None
 
 
+def test_values_present_answers_from_the_snapshot(settings: Settings) -> None:
+    uri = f"{settings.lake}/bronze/paths"
+    assert lake.values_present(settings, uri, "path", ["/a"]) == set()  # no table yet
+    first = pa.table({"path": ["/a", "/b", "/c"], "day": ["2026-11-01", "2026-11-02", "2026-11-02"]})
+    lake.replace(settings, uri, first, partition_by=["day"])
+    # Day 2 rewritten without /c: its old file stays in the folder, but /c is no longer in the table.
+    lake.replace(settings, uri, pa.table({"path": ["/b"], "day": ["2026-11-02"]}), predicate="day = '2026-11-02'")
+    assert lake.values_present(settings, uri, "path", ["/a", "/c", "/d", "/a"]) == {"/a"}
+    assert lake.values_present(settings, uri, "path", []) == set()
+
+
 def test_merge_upserts_and_deletes(settings: Settings, spark) -> None:
     uri = f"{settings.lake}/silver/m"
     schema = "id long, v string, _deleted boolean"
