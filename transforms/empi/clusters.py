@@ -328,11 +328,13 @@ def assign_empi_ids(
     claimed[fresh_cluster] = next_number + np.arange(int(fresh_cluster.sum()), dtype=np.int64)
     number = next_number + int(fresh_cluster.sum())
     cluster_id = np.array([format_empi_id(x) for x in claimed.tolist()], dtype=object)
+    claims = keeper.assign(number=prev_number[keeper["prev"].to_numpy()]).sort_values(["root", "number"])
+    oldest = claims.drop_duplicates("root")
+    cluster_id[oldest["root"].to_numpy()] = np.asarray(prev_text, dtype=object)[oldest["prev"].to_numpy()]  # as stored
     empi_ids: list[str] = cluster_id[root_code].tolist()
 
     events: list[tuple[str, str, list[str], list[str], str]] = []
     merge_reasons = merge_reasons or {}
-    claims = keeper.assign(number=prev_number[keeper["prev"].to_numpy()]).sort_values(["root", "number"])
     merged = claims[claims.duplicated("root", keep=False)]
     away = merged[merged.duplicated("root", keep="first")]["prev"].to_numpy()
     # The records of merged-away ids only (listing every previous id's records costs seconds at a million).
