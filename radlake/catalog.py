@@ -334,7 +334,7 @@ def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
     columns = []
     for target in schema:
         column = data.column(target.name)
-        if pa.types.is_null(column.type) or column.type != target.type:
+        if column.type != target.type:
             try:
                 column = column.cast(target.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
