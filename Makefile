@@ -18,7 +18,7 @@ $(UV):
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --all-extras --group jvm --python $(PYTHON)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --all-extras --group jvm --group bench --python $(PYTHON)
 	@touch $(STAMP)
 
 demo: env
