@@ -63,6 +63,12 @@ def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict
         "schedule": {"partitions_start": first_day.isoformat()},
         "alerts": {"file": "alerts.jsonl"},
         "pseudonym_key_file": PSEUDONYM_KEY_FILE,
+        # The data services' two spaces (radlake serve): the whole group, identified; a pseudonymized research
+        # space. `radlake space token group` prints a token to query them.
+        "spaces": {
+            "group": {"identified": True, "description": "every institution of the group, identified"},
+            "research": {"identified": False, "description": "research: pseudonymous UIDs, no names or IDs"},
+        },
     }
 
 

@@ -288,3 +288,25 @@ EMPI_REVIEW_QUEUE = pa.schema(
     ]
 )
 """silver/empi_review_queue: one undecided pair per two persons (see transforms.empi.review)."""
+
+# --- Audit -----------------------------------------------------------------------------------------------------
+
+SERVICE_REQUESTS = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("requested_at", UTC_TS),
+        ("request_date", pa.date32()),
+        ("token_id", pa.string()),  # the token's public id, never the secret; empty when none was given
+        ("space", pa.string()),
+        ("service", pa.string()),  # dicomweb, fhir, p360, ...
+        ("method", pa.string()),
+        ("path", pa.string()),
+        ("params", pa.string()),  # the query string, cut at 2,000 characters
+        ("status", pa.int32()),
+        ("result_count", pa.int64()),  # resources or rows returned (null for errors)
+        ("duration_ms", pa.float64()),
+        ("client", pa.string()),  # the peer's address as the service saw it
+        ("reason", pa.string()),  # why a request was refused (4xx/5xx), empty otherwise
+    ]
+)
+"""audit/service_requests: one row per request to ``radlake serve`` (who, space, what, outcome)."""

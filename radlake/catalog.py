@@ -52,7 +52,7 @@ __all__ = [
     "writer_pool",
 ]
 
-Layer = Literal["bronze", "silver"]
+Layer = Literal["bronze", "silver", "audit"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,21 @@ _TABLES: tuple[TableSpec, ...] = (
         writer="transforms.empi.job:run_empi",
         schema=schemas.EMPI_REVIEW_QUEUE,
         consumers=("radlake empi review export",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="audit",
+        name="service_requests",
+        grain="one request to a data service (radlake serve)",
+        keys=("request_id",),
+        description=(
+            "Who asked which data space for what, and the outcome: token id, space, path, parameters, "
+            "result count, status, duration. Pruned past serve.audit_retention_days."
+        ),
+        writer="services.audit:AuditLog.flush",
+        schema=schemas.SERVICE_REQUESTS,
+        consumers=("stewards (access review)",),
+        partition_by=("request_date",),
         pii=True,
     ),
 )

@@ -309,6 +309,61 @@ class UiConfig(_Strict):
         return {**known, **v}
 
 
+_SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+class SpaceConfig(_Strict):
+    """One data space of the services: what its API clients (a department, a research project, an AI vendor) see.
+
+    Each filter narrows what the space sees; an empty list or None leaves that dimension open. ``identified``
+    spaces see names, IDs and real UIDs; the others see keyed pseudonymous UIDs and de-identified attributes
+    only (and no FHIR Patient). ``cohort`` names a cohort whose membership table restricts the space to its
+    studies.
+    """
+
+    description: str = ""
+    identified: bool = False
+    institutions: list[str] = Field(default_factory=list)
+    modalities: list[str] = Field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    cohort: str | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> SpaceConfig:
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        return self
+
+
+class ServeConfig(_Strict):
+    """The data services (``radlake serve``: DICOMweb, FHIR, patient 360) and their guard rails.
+
+    ``tokens_file``: where bearer tokens are kept, hashed (default ``<state>/service_tokens.json``); a
+    secret mounted read-only works, and ``RADLAKE_SERVICE_TOKENS`` (the file's JSON) wins over it.
+    ``rate_per_minute``: requests one token may make per minute (a burst of that many, refilled evenly).
+    ``max_limit``: the largest page a search returns; ``default_limit`` when a client names none.
+    ``max_matches``: a search that would match more rows than this without narrowing is refused (413).
+    ``audit_retention_days``: how long the request audit keeps its rows.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    tokens_file: Path | None = None
+    rate_per_minute: int = Field(600, ge=1)
+    default_limit: int = Field(100, ge=1)
+    max_limit: int = Field(1000, ge=1)
+    max_matches: int = Field(100_000, ge=1)
+    audit_flush_seconds: float = Field(2.0, gt=0)
+    audit_retention_days: int = Field(365, ge=1)
+
+    @model_validator(mode="after")
+    def _limits(self) -> ServeConfig:
+        if self.default_limit > self.max_limit:
+            raise ValueError("default_limit is above max_limit")
+        return self
+
+
 class Settings(_Strict):
     """Everything radlake is configured with. Paths are absolute once loaded.
 
@@ -333,6 +388,8 @@ class Settings(_Strict):
     cdc: CdcConfig = Field(default_factory=CdcConfig)
     empi: EmpiConfig = Field(default_factory=EmpiConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    spaces: dict[str, SpaceConfig] = Field(default_factory=dict)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("spark")
@@ -380,6 +437,15 @@ class Settings(_Strict):
             if "__" in name:
                 # ``__`` separates the source from the table in lake names (``ris__exam_orders``).
                 raise ValueError(f"source name {name!r} must not contain '__'")
+        return v
+
+    @field_validator("spaces")
+    @classmethod
+    def _space_names(cls, v: dict[str, SpaceConfig]) -> dict[str, SpaceConfig]:
+        # Space names are path segments of every service URL and keys of the token file.
+        for name in v:
+            if not _SPACE_NAME.fullmatch(name):
+                raise ValueError(f"space name {name[:40]!r} must be 1-40 lower-case letters, digits, - and _")
         return v
 
     @property
@@ -445,6 +511,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             for key in ("cert", "key", "ca"):
                 if tls.get(key):
                     tls[key] = rel(tls[key])
+    serve = out.get("serve")
+    if isinstance(serve, dict) and serve.get("tokens_file"):
+        serve["tokens_file"] = rel(serve["tokens_file"])
     alerts = out.get("alerts")
     if isinstance(alerts, dict) and alerts.get("file"):
         alerts["file"] = rel(alerts["file"])

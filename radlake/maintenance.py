@@ -26,7 +26,7 @@ from radlake.errors import LakeError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-LAYERS: tuple[catalog.Layer, ...] = ("bronze", "silver")
+LAYERS: tuple[catalog.Layer, ...] = ("bronze", "silver", "audit")
 
 
 @dataclass
