@@ -36,6 +36,7 @@ LABELS = {
     "exams": "检查",
     "no_match": "未找到匹配的患者",
     "date": "检查日期",
+    "time": "检查时间",
     "modality": "检查类别",
     "department": "申请科室",
     "institution": "机构",
@@ -79,7 +80,7 @@ def _layout(space: str, body: str, *, logged_in: bool = True) -> str:
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{LABELS["title"]}</title>'
-        f'<link rel="stylesheet" href="/spaces/{e(quote(space))}/p360/p360.css"></head><body>'
+        f'<link rel="icon" href="data:,"><link rel="stylesheet" href="/spaces/{e(quote(space))}/p360/p360.css"></head><body>'
         f'<header><a href="/spaces/{e(quote(space))}/p360/">{LABELS["title"]}</a>'
         f'<span class="space">{e(space)}</span>{logout}</header><main>{body}</main></body></html>'
     )
@@ -127,6 +128,8 @@ def search_page(space: str, query: str, by: str, people: list[Row] | None) -> st
 
 
 def _turnaround(row: Row) -> str:
+    if row.get("report_status") not in ("written", "signed", "amended"):
+        return ""  # a draft is not a report yet
     done = row.get("report_signed_at") or row.get("report_written_at")
     start = row.get("exam_ended_at") or row.get("started")
     if not done or not start:
@@ -183,7 +186,7 @@ def person_page(space: str, person: Row, records: list[Row], exams: list[Row], t
         days.setdefault(_local_day(row.get("started"), tz), []).append(row)
     head = "".join(
         f"<th>{LABELS[k]}</th>"
-        for k in ("date", "modality", "department", "institution", "standard_name", "report", "turnaround", "images")
+        for k in ("time", "modality", "department", "institution", "standard_name", "report", "turnaround", "images")
     )
     sections = "".join(
         f'<section class="day"><h3>{e(day)}</h3><table><thead><tr>{head}</tr></thead><tbody>'

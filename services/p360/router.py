@@ -42,7 +42,9 @@ def _space(request: Request) -> Space:
 
 def _html(request: Request, text: str, count: int | None = None, status: int = 200) -> HTMLResponse:
     request.state.result_count = count
-    return HTMLResponse(text, status_code=status)
+    # same-origin, not the services' no-referrer: with no-referrer a browser posts the forms with "Origin: null",
+    # and the login and logout check the Origin (CSRF). Other sites still get no referrer.
+    return HTMLResponse(text, status_code=status, headers={"Referrer-Policy": "same-origin"})
 
 
 @router.get("/p360.css")
