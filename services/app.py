@@ -27,8 +27,8 @@ from services.spaces import resolve_space
 
 _SPACE_PATH = re.compile(r"^/spaces/([^/]+)/([a-z0-9]+)(?:/|$)")
 PUBLIC_PATHS = frozenset({"/health"})
-# The patient 360 page's login and logout forms and its style sheet: reachable without a token (the form checks the token
-# it is given itself); still audited and still under the security headers.
+# The patient 360 page's login and logout forms and its style sheet: reachable without a token (the login
+# checks the token it is given itself); still audited and still under the security headers.
 _LOGIN_PATH = re.compile(r"^/spaces/[^/]+/p360/(?:login|logout|p360\.css)$")
 
 SECURITY_HEADERS = {

@@ -80,7 +80,7 @@ def _layout(space: str, body: str, *, logged_in: bool = True) -> str:
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{LABELS["title"]}</title>'
-        f'<link rel="icon" href="data:,"><link rel="stylesheet" href="/spaces/{e(quote(space))}/p360/p360.css"></head><body>'
+        f'<link rel="icon" href="data:,"><link rel="stylesheet" href="/spaces/{e(quote(space))}/p360/p360.css"></head><body>'  # noqa: E501
         f'<header><a href="/spaces/{e(quote(space))}/p360/">{LABELS["title"]}</a>'
         f'<span class="space">{e(space)}</span>{logout}</header><main>{body}</main></body></html>'
     )
@@ -104,7 +104,7 @@ def search_form(space: str, query: str = "", by: str = "auto") -> str:
     )
     return (
         f'<form method="get" action="/spaces/{e(quote(space))}/p360/" class="search">'
-        f'<input type="search" name="q" value="{e(query)}" placeholder="{LABELS["query"]}" aria-label="{LABELS["query"]}">'
+        f'<input type="search" name="q" value="{e(query)}" placeholder="{LABELS["query"]}" aria-label="{LABELS["query"]}">'  # noqa: E501
         f'<select name="by" aria-label="{LABELS["by"]}">{options}</select>'
         f'<button type="submit">{LABELS["search"]}</button></form>'
     )
@@ -167,7 +167,7 @@ def person_page(space: str, person: Row, records: list[Row], exams: list[Row], t
     within a day by modality, then department. Counts by modality and department on top."""
     recs = "".join(f"<li>{e(r['institution'])}: {e(r['value'])}</li>" for r in records)
     facts = (
-        f'<h1>{e(person["name"])}</h1><dl class="facts"><dt>{LABELS["sex"]}</dt><dd>{e(SEX.get(person["sex"] or "", ""))}</dd>'
+        f'<h1>{e(person["name"])}</h1><dl class="facts"><dt>{LABELS["sex"]}</dt><dd>{e(SEX.get(person["sex"] or "", ""))}</dd>'  # noqa: E501
         f"<dt>{LABELS['birth']}</dt><dd>{e(person['birth_date'])}</dd><dt>{LABELS['resident']}</dt>"
         f"<dd>{e(person['id_number'])}</dd><dt>{LABELS['empi']}</dt><dd>{e(person['empi_id'])}</dd>"
         f"<dt>{LABELS['phone']}</dt><dd>{e('、'.join(person.get('phones') or []))}</dd></dl>"

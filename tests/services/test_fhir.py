@@ -36,8 +36,12 @@ def _truth_studies(workdir: Path) -> dict[str, set[str]]:
     registered under its DICOM Patient ID at that institution (truth/persons.csv), read from the file here.
     """
     truth = workdir / "truth"
-    person_of_exam = {(r["institution"], r["accession_number"]): r["person_id"] for r in csv.DictReader((truth / "exams.csv").open())}
-    person_of_mrn = {(r["institution"], r["mrn"]): r["person_id"] for r in csv.DictReader((truth / "persons.csv").open())}
+    person_of_exam = {
+        (r["institution"], r["accession_number"]): r["person_id"] for r in csv.DictReader((truth / "exams.csv").open())
+    }
+    person_of_mrn = {
+        (r["institution"], r["mrn"]): r["person_id"] for r in csv.DictReader((truth / "persons.csv").open())
+    }
     studies: dict[str, set[str]] = defaultdict(set)
     for row in csv.DictReader((truth / "files.csv").open()):
         if row["corrupt"] == "true" or row["kind"] != "instance":
@@ -93,7 +97,9 @@ def test_everything_is_each_persons_studies_and_nobody_elses(served, fhir_report
         # The person as FHIR knows them: the Patient of each registration's MRN, found with its system.
         empi_ids = set()
         for institution, mrn in regs:
-            found = Patient.where(struct={"identifier": f"{systems.mrn(institution)}|{mrn}"}).perform_resources_iter(server)
+            found = Patient.where(struct={"identifier": f"{systems.mrn(institution)}|{mrn}"}).perform_resources_iter(
+                server
+            )
             empi_ids |= {p.id for p in found}
         if len(empi_ids) != 1:
             mismatches.append((person, "patients", len(empi_ids)))
@@ -101,7 +107,12 @@ def test_everything_is_each_persons_studies_and_nobody_elses(served, fhir_report
         (empi_id,) = empi_ids
         entries = _page_all(server, f"Patient/{empi_id}/$everything?_count=7")
         studies = [e for e in entries if e["resourceType"] == "ImagingStudy"]
-        uids = {i["value"].removeprefix("urn:oid:") for s in studies for i in s["identifier"] if i["system"] == "urn:dicom:uid"}
+        uids = {
+            i["value"].removeprefix("urn:oid:")
+            for s in studies
+            for i in s["identifier"]
+            if i["system"] == "urn:dicom:uid"
+        }
         assert len(uids) == len(studies)
         if uids != truth.get(person, set()):
             mismatches.append((person, "studies", len(uids), len(truth.get(person, set()))))
@@ -139,32 +150,60 @@ def test_patient_and_study_searches(served) -> None:
     day = person["birth_date"].isoformat()
     gender = {"M": "male", "F": "female"}[person["sex"]]
     both = {p["id"] for p in _page_all(server, f"Patient?birthdate={day}&gender={gender}")}
-    assert both == {p["empi_id"] for p in golden.to_pylist() if p["birth_date"] == person["birth_date"] and p["sex"] == person["sex"]}
+    assert both == {
+        p["empi_id"]
+        for p in golden.to_pylist()
+        if p["birth_date"] == person["birth_date"] and p["sex"] == person["sex"]
+    }
     assert {p["id"] for p in _page_all(server, f"Patient?birthdate=ge{day[:4]}&birthdate=lt{int(day[:4]) + 1}")} == {
         p["empi_id"] for p in golden.to_pylist() if p["birth_date"] and p["birth_date"].year == int(day[:4])
     }
 
-    exams = _silver(settings, "exams", ["institution", "accession_number", "mrn", "empi_id", "study_instance_uid", "exam_started_at", "modality"])
+    exams = _silver(
+        settings,
+        "exams",
+        ["institution", "accession_number", "mrn", "empi_id", "study_instance_uid", "exam_started_at", "modality"],
+    )
     imaged = exams.filter(pc.is_valid(exams["study_instance_uid"])).to_pylist()
-    one = next(e for e in imaged if e["empi_id"] == person["empi_id"]) if any(e["empi_id"] == person["empi_id"] for e in imaged) else imaged[0]
+    one = (
+        next(e for e in imaged if e["empi_id"] == person["empi_id"])
+        if any(e["empi_id"] == person["empi_id"] for e in imaged)
+        else imaged[0]
+    )
     mrn_token = f"{systems.mrn(one['institution'])}|{one['mrn']}"
-    chained = {s.id for s in ImagingStudy.where(struct={"patient.identifier": mrn_token}).perform_resources_iter(server)}
-    subject = {s.id for s in ImagingStudy.where(struct={"subject:Patient.identifier": mrn_token}).perform_resources_iter(server)}
+    chained = {
+        s.id for s in ImagingStudy.where(struct={"patient.identifier": mrn_token}).perform_resources_iter(server)
+    }
+    subject = {
+        s.id
+        for s in ImagingStudy.where(struct={"subject:Patient.identifier": mrn_token}).perform_resources_iter(server)
+    }
     direct = {s["id"] for s in _page_all(server, f"ImagingStudy?patient=Patient/{one['empi_id']}")}
     assert chained == subject == direct and one["study_instance_uid"] in direct
     # The study UID as urn:dicom:uid / urn:oid:..., and the accession number with its institution's system.
     by_uid = _page_all(server, f"ImagingStudy?identifier=urn:dicom:uid|urn:oid:{one['study_instance_uid']}")
-    by_acc = _page_all(server, f"ImagingStudy?identifier={systems.accession(one['institution'])}|{one['accession_number']}")
+    by_acc = _page_all(
+        server, f"ImagingStudy?identifier={systems.accession(one['institution'])}|{one['accession_number']}"
+    )
     assert [s["id"] for s in by_uid] == [s["id"] for s in by_acc] == [one["study_instance_uid"]]
     study = by_uid[0]
     assert study["endpoint"] == [{"reference": "#dicomweb"}]
     assert study["contained"][0]["address"].endswith("/spaces/group/dicomweb/")
-    assert all(len(c["code"]) == 14 and c["system"] == systems.exam_standard for p in study.get("procedureCode", []) for c in p.get("coding", []))
+    assert all(
+        len(c["code"]) == 14 and c["system"] == systems.exam_standard
+        for p in study.get("procedureCode", [])
+        for c in p.get("coding", [])
+    )
     # started ranges against silver/exams' start times (the studies of orders that started)
     starts = sorted(e["exam_started_at"] for e in imaged if e["exam_started_at"])
     cut = starts[len(starts) // 2]
     local = cut.astimezone(datetime.now().astimezone().tzinfo).isoformat(timespec="seconds")
-    later = {s["id"] for s in _page_all(server, f"ImagingStudy?started=ge{cut.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}&_count=50")}
+    later = {
+        s["id"]
+        for s in _page_all(
+            server, f"ImagingStudy?started=ge{cut.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}&_count=50"
+        )
+    }
     expected = {e["study_instance_uid"] for e in imaged if e["exam_started_at"] and e["exam_started_at"] >= cut}
     assert expected <= later and local
     # modality, paging with next links (each page _count), and _include of the subjects
@@ -227,11 +266,21 @@ def test_new_order_and_study_are_served_within_a_refresh(demo_run, tmp_path, fhi
     studies_uri = catalog.uri(settings, "silver", "dicom_studies")
     studies = lake.read_arrow(settings, studies_uri)
     assert studies is not None
-    new = studies.slice(0, 1).to_pylist()[0] | {"study_instance_uid": "1.2.826.0.1.3680043.8.498.999", "accession_number": "h01W999"}
+    new = studies.slice(0, 1).to_pylist()[0] | {
+        "study_instance_uid": "1.2.826.0.1.3680043.8.498.999",
+        "accession_number": "h01W999",
+    }
     with running(create_app(settings)) as base:
         url = f"{base}/spaces/group/fhir/ImagingStudy?identifier=urn:dicom:uid|urn:oid:{new['study_instance_uid']}"
         assert httpx.get(url, headers=headers).json()["total"] == 0
-        lake.upsert(settings, studies_uri, catalog.conform(catalog.table("silver", "dicom_studies"), pa.Table.from_pylist([new], schema=studies.schema)), ["study_instance_uid"])
+        lake.upsert(
+            settings,
+            studies_uri,
+            catalog.conform(
+                catalog.table("silver", "dicom_studies"), pa.Table.from_pylist([new], schema=studies.schema)
+            ),
+            ["study_instance_uid"],
+        )
         committed = time.monotonic()
         while httpx.get(url, headers=headers).json()["total"] == 0:
             assert time.monotonic() - committed < 30, "not visible within 30 s"

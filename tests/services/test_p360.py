@@ -27,7 +27,7 @@ def test_everything_on_the_page_is_escaped() -> None:
     person = {"empi_id": "E0000000001", "name": hostile, "sex": "F", "birth_date": date(1990, 1, 2),
               "id_number": hostile, "phones": [hostile]}  # fmt: skip
     exam = {"modalities": [hostile], "ordering_department": hostile, "institution": hostile, "raw_exam_name": hostile,
-            "standard_names": [hostile], "report_status": hostile, "has_study": True, "study_uid": '1.2"><b>'}  # fmt: skip
+            "standard_names": [hostile], "report_status": hostile, "has_study": True, "study_uid": '1.2"><b>'}  # fmt: skip  # noqa: E501
     html = page.person_page("group", person, [{"institution": hostile, "value": hostile}], [exam], ZoneInfo("UTC"))
     html += page.search_page("group", hostile, "auto", [person | {"records": hostile, "exams": 1}])
     assert "<img" not in html and "<i>" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
@@ -62,12 +62,16 @@ def test_patient_360_in_chromium(demo_run, tmp_path) -> None:
             browser.evaluate(f"document.querySelector('input[name=q]').value = {json.dumps(surname)}; true")
             browser.evaluate("document.querySelector('form.search').submit(), true")
             browser.wait("document.querySelector('table.people') !== null")
-            names = browser.evaluate("[...document.querySelectorAll('table.people tbody tr td:first-child')].map(t => t.textContent)")
+            names = browser.evaluate(
+                "[...document.querySelectorAll('table.people tbody tr td:first-child')].map(t => t.textContent)"
+            )
             expected = sorted(g["name"] for g in golden if (g["name"] or "").startswith(surname))
             assert sorted(names) == expected
             browser.screenshot(ARTIFACTS / "p360_search.png")
             browser.goto(f"{space}/person/{chosen['empi_id']}", ready="document.querySelector('section.day') !== null")
-            links = browser.evaluate("[...document.querySelectorAll('a[href*=\"/dicomweb/studies/\"]')].map(a => a.getAttribute('href'))")
+            links = browser.evaluate(
+                "[...document.querySelectorAll('a[href*=\"/dicomweb/studies/\"]')].map(a => a.getAttribute('href'))"
+            )
             uids = {link.split("/studies/")[1].split("/")[0] for link in links}
             assert uids == truth[person_id]  # every study of the person at every institution, nobody else's
             assert all(link.endswith("/metadata") for link in links)
