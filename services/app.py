@@ -15,15 +15,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
 
 from radlake.config import Settings
 from services.audit import AuditLog
 from services.auth import RateLimiter, TokenStore
 from services.errors import ServiceError, error_response, handle_service_error
+from services.lake_index import LakeIndex
+from services.p360.session import cookie_token
 from services.spaces import resolve_space
 
 _SPACE_PATH = re.compile(r"^/spaces/([^/]+)/([a-z0-9]+)(?:/|$)")
 PUBLIC_PATHS = frozenset({"/health"})
+# The patient 360 page's login and logout forms and its style sheet: reachable without a token (the login
+# checks the token it is given itself); still audited and still under the security headers.
+_LOGIN_PATH = re.compile(r"^/spaces/[^/]+/p360/(?:login|logout|p360\.css)$")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -50,18 +56,23 @@ def create_app(settings: Settings, *, audit: AuditLog | None = None) -> FastAPI:
     tokens = TokenStore(settings)
     limiter = RateLimiter(settings.serve.rate_per_minute)
     audit_log = audit or AuditLog(settings)
+    lake_index = LakeIndex(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         audit_log.start()
+        lake_index.start()  # FHIR's and the patient 360 page's copy of silver, kept fresh in the background
         try:
             yield
         finally:
+            lake_index.close()
             audit_log.close()
 
     app = FastAPI(title="radlake data services", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.audit = audit_log
+    app.state.lake_index = lake_index
+    app.state.tokens = tokens
     app.add_exception_handler(ServiceError, handle_service_error)
 
     @app.get("/health", include_in_schema=False)
@@ -82,11 +93,15 @@ def create_app(settings: Settings, *, audit: AuditLog | None = None) -> FastAPI:
         try:
             if match is None:
                 raise ServiceError(404, "no such resource")
-            _authorize(request, match.group(1), tokens, limiter, settings)
+            if not _LOGIN_PATH.match(request.url.path):
+                _authorize(request, match.group(1), service, tokens, limiter, settings)
             response = await call_next(request)
         except ServiceError as exc:
             request.state.reason = exc.reason
             response = error_response(exc.status, exc.reason, exc.headers)
+            if exc.status == 401 and service == "p360" and match is not None:
+                # A browser without (or with an expired) token cookie goes to the login form instead.
+                response = RedirectResponse(f"/spaces/{match.group(1)}/p360/login", status_code=303)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         audit_log.record(
@@ -109,9 +124,14 @@ def create_app(settings: Settings, *, audit: AuditLog | None = None) -> FastAPI:
     return app
 
 
-def _authorize(request: Request, space_name: str, tokens: TokenStore, limiter: RateLimiter, settings: Settings) -> None:
+def _authorize(
+    request: Request, space_name: str, service: str, tokens: TokenStore, limiter: RateLimiter, settings: Settings
+) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not header:
+        # A browser on the patient 360 page: its login left the token in an HttpOnly cookie (GETs only).
+        scheme, token = "bearer", cookie_token(request, service) or ""
     if scheme.lower() != "bearer" or not token.strip():
         raise ServiceError(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     record = tokens.lookup(token.strip())
@@ -130,4 +150,6 @@ def _authorize(request: Request, space_name: str, tokens: TokenStore, limiter: R
 
 def _routers() -> list[APIRouter]:
     """Each service's router, mounted under ``/spaces/{space}/<service>/`` (added as services land)."""
-    return []
+    from services import fhir, p360
+
+    return [fhir.router, p360.router]

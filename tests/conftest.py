@@ -39,9 +39,18 @@ def demo_size() -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """A small simulated group run end to end once per test session: (workdir, DemoSummary)."""
+def demo_run():
+    """A small simulated group run end to end once per test session: (workdir, DemoSummary).
+
+    Not under pytest's temporary folder: as root, the embedded PostgreSQL runs as its own user, and any pytest
+    session that starts meanwhile (another engineer's) resets ``/tmp/pytest-of-root`` to 0700, locking it out.
+    """
+    import shutil
+    import tempfile
+
     from orchestration.demo import run_demo
 
-    workdir = tmp_path_factory.mktemp("demo")
-    return workdir, run_demo(workdir, **DEMO_SIZE)
+    workdir = Path(tempfile.mkdtemp(prefix="radlake-demo-"))
+    workdir.chmod(0o755)
+    yield workdir, run_demo(workdir, **DEMO_SIZE)
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -35,7 +35,9 @@ class PageLog:
 class Browser:
     """One headless Chromium with one tab; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, loopback: bool = False) -> None:
+        """``loopback``: let pages reach 127.0.0.1 (a local service under test); every other host still goes to
+        a closed proxy port."""
         exe = chromium()
         assert exe, "chromium is not installed (Debian package chromium; make sysdeps)"
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-cdp-")
@@ -57,7 +59,7 @@ class Browser:
                 f"--user-data-dir={self._profile.name}",
                 # Anything that escapes the blocked-URL list still goes nowhere: a proxy on a closed port.
                 "--proxy-server=http://127.0.0.1:9",
-                "--proxy-bypass-list=<-loopback>",
+                "--proxy-bypass-list=127.0.0.1" if loopback else "--proxy-bypass-list=<-loopback>",
                 "about:blank",
             ],
             preexec_fn=wire,
@@ -77,7 +79,8 @@ class Browser:
         self._session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=True)
-        self.send("Network.setBlockedURLs", {"urls": BLOCKED}, session=True)
+        blocked = [u for u in BLOCKED if not u.startswith("http://")] if loopback else BLOCKED
+        self.send("Network.setBlockedURLs", {"urls": blocked}, session=True)
         self.log = PageLog()
 
     def _read(self) -> None:
@@ -141,6 +144,14 @@ class Browser:
         self._drain()
         self.log = PageLog()
         self.send("Page.navigate", {"url": page.resolve().as_uri()}, session=True)
+        self.wait(ready, timeout)
+        return self.log
+
+    def goto(self, url: str, *, ready: str = "document.readyState === 'complete'", timeout: float = 30) -> PageLog:
+        """Load a URL (a local service's page) and wait until ``ready``; returns its log."""
+        self._drain()
+        self.log = PageLog()
+        self.send("Page.navigate", {"url": url}, session=True)
         self.wait(ready, timeout)
         return self.log
 
