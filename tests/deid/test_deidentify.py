@@ -125,3 +125,29 @@ def test_burned_in_and_changed_files_are_not_exported() -> None:
     exported = export_instance(ok, None, policy, "p", allow_burned_in=False)
     assert exported.outcome == "exported"
     assert pydicom.dcmread(io.BytesIO(exported.data or b"")).PatientIdentityRemoved == "YES"
+
+
+def test_cohort_rules_are_refused_with_one_line(tmp_path) -> None:
+    import pytest
+
+    from radlake.config import Settings
+    from radlake.errors import ConfigError
+    from transforms.cohorts import load_cohort
+
+    settings = Settings(lake=str(tmp_path / "lake"), cohorts_dir=tmp_path, spaces={"research": {}})
+    cases = {
+        "bad-code": ("filters: {exam_code_prefixes: ['20A3']}", "filters.exam_code_prefixes"),
+        "bad-option": ("export: {options: [retain_everything]}", "unknown option 'retain_everything'"),
+        "bad-private": ("export: {safe_private: ['0018,X,10']}", "odd group"),
+        "bad-space": ("space: nowhere", "space 'nowhere'"),
+        "bad-ages": ("filters: {age_min: 70, age_max: 60}", "age_max is below age_min"),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=expected.replace("(", r"\(")) as err:
+            load_cohort(settings, name)
+        assert str(tmp_path / f"{name}.yaml") in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="no such cohort rule"):
+        load_cohort(settings, "absent")
+    with pytest.raises(ConfigError, match="a cohort name"):
+        load_cohort(settings, "../etc/passwd")

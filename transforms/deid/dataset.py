@@ -10,8 +10,10 @@ offset per patient, so intervals within a patient hold.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -149,9 +151,9 @@ def _replace_uids(value: object, ctx: _Context) -> object:
             new = ctx.uids[uid] = keyed_uid(ctx.policy.key, uid)
         return new
 
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return [one(str(v)) for v in value]  # type: ignore[union-attr]
-    return one(str(value)) if value is not None else value
+    if value is None or isinstance(value, str):
+        return one(value) if value else value
+    return [one(str(v)) for v in cast(Iterable[object], value)]  # a multi-valued UI (MultiValue)
 
 
 def _dummy(elem: DataElement, ctx: _Context) -> object:

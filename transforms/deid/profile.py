@@ -6,7 +6,7 @@ from typing import Literal
 
 from transforms.deid._annex_e import ATTRIBUTES, EDITION, GROUP_MASKS
 
-__all__ = ["EDITION", "OPTION_CODES", "OPTIONS", "Option", "action_for", "resolve"]
+__all__ = ["EDITION", "OPTIONS", "OPTION_CODES", "Option", "action_for", "resolve"]
 
 Option = Literal[
     "retain_long_full_dates",

@@ -94,9 +94,7 @@ class ExportRun:
         members = current_members(self.settings, self.rule.name)
         if members is None:
             raise DataError(f"cohort {self.rule.name!r} has no build: run `radlake cohort build {self.rule.name}`")
-        keys = dict(
-            zip(members["study_instance_uid"].to_pylist(), members["patient_key"].to_pylist(), strict=True)
-        )
+        keys = dict(zip(members["study_instance_uid"].to_pylist(), members["patient_key"].to_pylist(), strict=True))
         instances = _instances(self.settings, set(keys))
         recorded = self._recorded()
         done = set()
