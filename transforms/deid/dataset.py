@@ -13,10 +13,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
@@ -27,6 +31,7 @@ METHOD = f"radlake: DICOM PS3.15 {EDITION} Annex E Basic Profile"
 _STRING_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT", "UI"}
 _MAX_LEN = {"AE": 16, "SH": 16, "CS": 16, "AS": 4, "LO": 64, "PN": 64, "ST": 1024}
 # Runs of digits long enough to be a phone, ID card or record number; the names of the patient.
+_UNDEFINED = 0xFFFFFFFF
 _NUMERIC_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 _LONG_NUMBER = re.compile(r"\d[\d\-\s]{5,}\d")
 
@@ -80,18 +85,24 @@ def deidentify(ds: Dataset, policy: DeidPolicy, patient_key: str) -> dict[str, s
         names=names,
     )
     _walk(ds, ctx)
-    ds.PatientID = ctx.patient_id
-    ds.PatientName = ctx.patient_id
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = METHOD
-    codes = [BASIC_PROFILE_CODE, *(OPTION_CODES[o] for o in sorted(policy.options) if o in OPTION_CODES)]
-    ds.DeidentificationMethodCodeSequence = Sequence([_code(value, meaning) for value, meaning in codes])
+    texts = {
+        0x00100020: ("LO", ctx.patient_id),  # Patient ID: a keyed pseudonym (Z/D allows a dummy)
+        0x00100010: ("PN", ctx.patient_id),  # Patient's Name: the same pseudonym (Z allows a dummy)
+        0x00120062: ("CS", "YES"),  # Patient Identity Removed
+        0x00120063: ("LO", METHOD),  # De-identification Method
+    }
     if ctx.shifted:
-        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        texts[0x00280303] = ("CS", "MODIFIED")  # Longitudinal Temporal Information Modified
+    for tag, (vr, text) in texts.items():
+        _set_text(ds, BaseTag(tag), vr, text)
+    ds[_METHOD_CODES] = _method_codes(policy.options, explicit_le=ds.original_encoding == (False, True))
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "SOPInstanceUID" in ds:
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return ctx.uids
+
+
+_METHOD_CODES = BaseTag(0x00120064)  # De-identification Method Code Sequence
 
 
 def _code(value: str, meaning: str) -> Dataset:
@@ -102,20 +113,91 @@ def _code(value: str, meaning: str) -> Dataset:
     return item
 
 
+@lru_cache(maxsize=64)
+def _method_code_bytes(options: frozenset[str]) -> bytes:
+    codes = [BASIC_PROFILE_CODE, *(OPTION_CODES[o] for o in sorted(options) if o in OPTION_CODES)]
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_data_element(fp, DataElement(_METHOD_CODES, "SQ", Sequence([_code(v, m) for v, m in codes])))
+    return fp.getvalue()[12:]  # the value, after tag, VR, reserved bytes and length
+
+
+def _method_codes(options: frozenset[str], *, explicit_le: bool) -> DataElement | RawDataElement:
+    """The code sequence, encoded once per set of options (an explicit VR little endian data set takes the bytes)."""
+    value = _method_code_bytes(options)
+    if explicit_le:
+        return RawDataElement(_METHOD_CODES, "SQ", len(value), value, 0, False, True)
+    codes = [BASIC_PROFILE_CODE, *(OPTION_CODES[o] for o in sorted(options) if o in OPTION_CODES)]
+    return DataElement(_METHOD_CODES, "SQ", Sequence([_code(v, m) for v, m in codes]))
+
+
+def _set_text(ds: Dataset, tag: BaseTag, vr: str, text: str) -> None:
+    """Set an ASCII text value; on a data set read as explicit VR little endian, as raw bytes (never re-parsed)."""
+    if ds.original_encoding == (False, True):
+        data = text.encode("ascii")
+        if len(data) % 2:
+            data += b"\0" if vr == "UI" else b" "
+        ds[tag] = RawDataElement(tag, vr, len(data), data, 0, False, True)
+    else:
+        ds[tag] = DataElement(tag, vr, text)
+
+
 def _walk(ds: Dataset, ctx: _Context) -> None:
     kept_creators = _safe_private_blocks(ds, ctx.policy)
     for tag in list(ds.keys()):
-        elem = ds[tag]
         if tag.is_private:
             if not _keep_private(tag, kept_creators):
                 del ds[tag]
             continue
         action = action_for(int(tag), ctx.policy.options)
         if action is None or action == "K":
-            if elem.VR == "SQ":
-                _each_item(elem, ctx)
+            # Kept as read: only sequences are opened; every other value stays raw bytes, written back unparsed.
+            if _is_sequence(ds, tag):
+                _each_item(ds[tag], ctx)
             continue
-        _apply(ds, tag, elem, action, ctx)
+        if action == "X":
+            del ds[tag]  # never parsed
+        elif not _apply_raw(ds, tag, action, ctx):
+            _apply(ds, tag, ds[tag], action, ctx)
+
+
+def _apply_raw(ds: Dataset, tag: BaseTag, action: str, ctx: _Context) -> bool:
+    """The common actions on a value still in its raw bytes (UIDs, dates, emptied text): no parse, no checks."""
+    elem = ds.get_item(tag)
+    if not elem.is_raw or elem.length == _UNDEFINED:
+        return False
+    vr = _vr(ds, tag)
+    if vr == "SQ" or vr not in _STRING_VRS:
+        return False
+    raw = cast(RawDataElement, elem)
+    text = (raw.value or b"").decode("ascii", "replace").rstrip("\0 ")
+    if action == "Z":
+        new = ""
+    elif vr == "UI" and action in ("U", "D"):
+        new = "\\".join(str(_replace_uids(uid.strip(), ctx)) for uid in text.split("\\"))
+    elif vr in ("DA", "DT") and action in ("C", "D"):
+        new = "\\".join(_shift_one(value, ctx) for value in text.split("\\")) if text else ""
+    else:
+        return False
+    data = new.encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    ds[tag] = RawDataElement(tag, raw.VR, len(data), data, raw.value_tell, raw.is_implicit_VR, raw.is_little_endian)
+    return True
+
+
+def _vr(ds: Dataset, tag: BaseTag) -> str | None:
+    vr = ds.get_item(tag).VR
+    if vr is None:  # implicit VR, not yet parsed: the dictionary's VR
+        try:
+            return str(dictionary_VR(tag))
+        except KeyError:
+            return None
+    return str(vr)
+
+
+def _is_sequence(ds: Dataset, tag: BaseTag) -> bool:
+    return _vr(ds, tag) == "SQ"
 
 
 def _each_item(elem: DataElement, ctx: _Context) -> None:

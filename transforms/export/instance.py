@@ -10,6 +10,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from transforms.deid import DeidPolicy, deidentify
+from transforms.export.encode import encode
 
 # Modalities and SOP classes whose pixels often carry burned-in text (names, dates) that no header rule removes.
 RISKY_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES", "GM", "SM", "DOC"})
@@ -73,13 +74,12 @@ def export_instance(
             return Outcome("quarantined", reason)
     try:
         uids = deidentify(ds, policy, patient_key)
-        out = io.BytesIO()
-        ds.save_as(out, enforce_file_format=True)
+        data_out = encode(ds)
     except Exception as exc:  # one broken instance fails alone, with its reason; the export goes on
         return Outcome("failed", f"de-identification failed: {type(exc).__name__}: {str(exc)[:200]}")
     return Outcome(
         "exported",
-        data=out.getvalue(),
+        data=data_out,
         uids=uids,
         study_uid=str(ds.StudyInstanceUID),
         series_uid=str(ds.SeriesInstanceUID),
