@@ -179,7 +179,8 @@ def main() -> None:
     agree, differ, seen = _compare(corpus, workdir / "out-radlake", workdir / "out-dicom-anonymizer", args.sample)
     total = agree + sum(differ.values())
     print(
-        f"attributes both tools changed ({args.sample} files): {total}, same outcome {agree} ({agree / max(total, 1):.1%})"
+        f"attributes both tools changed ({args.sample} files): {total}, "
+        f"same outcome {agree} ({agree / max(total, 1):.1%})"
     )
     print("treatment pairs (radlake/dicom-anonymizer):", dict(seen.most_common()))
     for what, n in differ.most_common(15):
