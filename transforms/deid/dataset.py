@@ -164,12 +164,12 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
 def _apply_raw(ds: Dataset, tag: BaseTag, action: str, ctx: _Context) -> bool:
     """The common actions on a value still in its raw bytes (UIDs, dates, emptied text): no parse, no checks."""
     elem = ds.get_item(tag)
-    if not elem.is_raw or elem.length == _UNDEFINED:
-        return False
-    vr = _vr(ds, tag)
-    if vr == "SQ" or vr not in _STRING_VRS:
+    if not elem.is_raw:
         return False
     raw = cast(RawDataElement, elem)
+    vr = _vr(ds, tag)
+    if raw.length == _UNDEFINED or vr == "SQ" or vr not in _STRING_VRS:
+        return False
     text = (raw.value or b"").decode("ascii", "replace").rstrip("\0 ")
     if action == "Z":
         new = ""

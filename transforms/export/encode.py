@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import cast
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_file_meta_info
@@ -38,18 +40,15 @@ def encode(ds: Dataset) -> bytes:
         if tag.group == 0x0002:
             continue  # file meta written above
         elem = ds.get_item(tag)
+        raw = cast(RawDataElement, elem) if elem.is_raw else None
         raw_ok = (
-            elem.is_raw
-            and elem.VR
-            and elem.length != _UNDEFINED
-            and not elem.is_implicit_VR  # type: ignore[union-attr]
-            and elem.is_little_endian  # type: ignore[union-attr]
+            raw is not None and raw.VR and raw.length != _UNDEFINED and not raw.is_implicit_VR and raw.is_little_endian
         )
-        if raw_ok:
-            value = elem.value or b""
-            vr = str(elem.VR)
+        if raw is not None and raw_ok:
+            value = raw.value or b""
+            vr = str(raw.VR)
             pack = pack_long if vr in _LONG_LENGTH else pack_short
-            fp.write(pack(tag.group, tag.element, vr.encode("ascii"), len(value)) + value)  # type: ignore[arg-type]
+            fp.write(pack(tag.group, tag.element, vr.encode("ascii"), len(value)) + value)
         else:
             write_data_element(fp, ds[tag], encodings)
     return fp.getvalue()
