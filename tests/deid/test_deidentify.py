@@ -151,3 +151,17 @@ def test_cohort_rules_are_refused_with_one_line(tmp_path) -> None:
         load_cohort(settings, "absent")
     with pytest.raises(ConfigError, match="a cohort name"):
         load_cohort(settings, "../etc/passwd")
+
+
+def test_fast_writer_equals_pydicom_writer() -> None:
+    """The export's writer copies raw values; its file equals pydicom's own, byte for byte."""
+    from transforms.export.encode import encode
+
+    policy = DeidPolicy(key=b"k" * 32, options=OPTIONS)
+    for frames in (1, 3):
+        data = _bytes(_instance(generate_uid(), generate_uid(), generate_uid(), frames=frames))
+        ours = pydicom.dcmread(io.BytesIO(data))
+        deidentify(ours, policy, "p")
+        theirs = pydicom.dcmread(io.BytesIO(data))
+        deidentify(theirs, policy, "p")
+        assert encode(ours) == _bytes(theirs)
