@@ -30,6 +30,7 @@ sysdeps:
 	 command -v chromium >/dev/null || missing="$$missing chromium"; \
 	 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	 [ -d /usr/share/fonts/opentype/noto ] || missing="$$missing fonts-noto-cjk"; \
+	 command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then echo "installing$$missing"; \
 	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -43,6 +43,29 @@ PSEUDONYM_KEY_FILE = "pseudonym.key"
 """The demo's own random pseudonym key (mode 0600, in the workdir): the demo needs no set-up."""
 
 
+DEMO_COHORT = "demo-chest-ct"
+DEMO_COHORT_RULE = """\
+# Every chest CT of the demo: CT (20) of the chest (03) in the 14-digit standard code. `radlake cohort build
+# demo-chest-ct` selects its studies; `radlake export demo-chest-ct --to DIR` writes them de-identified.
+description: every chest CT of the demo (example research cohort)
+space: research
+filters:
+  modalities: [CT]
+  exam_code_prefixes: ["2003"]
+export:
+  options: [retain_long_modified_dates, retain_patient_characteristics, retain_device_identity, clean_descriptors]
+"""
+
+
+def write_demo_cohort(workdir: Path) -> Path:
+    """The demo's example cohort rule, ``cohorts/demo-chest-ct.yaml`` beside its config (kept if edited)."""
+    path = workdir / "cohorts" / f"{DEMO_COHORT}.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(DEMO_COHORT_RULE, encoding="utf-8")
+    return path
+
+
 def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict[str, Any]:
     """The radlake.yaml of a simulated group in ``workdir`` (lake under ``workdir/lake``).
 
@@ -67,7 +90,11 @@ def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict
         # space. `radlake space token group` prints a token to query them.
         "spaces": {
             "group": {"identified": True, "description": "every institution of the group, identified"},
-            "research": {"identified": False, "description": "research: pseudonymous UIDs, no names or IDs"},
+            "research": {
+                "identified": False,
+                "description": "research: pseudonymous UIDs, no names or IDs; the studies of one cohort",
+                "cohort": DEMO_COHORT,
+            },
         },
     }
 
@@ -149,6 +176,7 @@ def run_demo(
 
     write_key_file(workdir / PSEUDONYM_KEY_FILE)  # a new random key on the first run, kept on re-runs
     # ``spark``: "embedded" (Sail in this process) or a Spark Connect URL (a Sail or Spark cluster).
+    write_demo_cohort(workdir)
     write_settings(demo_config(workdir, first, spark), summary.config)
     settings = load_settings(summary.config)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
@@ -160,6 +188,12 @@ def run_demo(
     # Today too: the DICOM files' arrival day is the day they were written.
     summary.success, summary.checks = materialize_all(settings, workdir / ".dagster", first, today)
     summary.seconds["pipeline"] = time.perf_counter() - t0
+    if summary.success:
+        from radlake.spark import spark_session
+        from transforms.cohorts import build_cohort, load_cohort
+
+        say(f"building the example research cohort {DEMO_COHORT} (bound to the research space)")
+        build_cohort(spark_session(settings), settings, load_cohort(settings, DEMO_COHORT))
 
     summary.tables = lake_table_rows(settings)
     summary.marts = mart_rows(settings)

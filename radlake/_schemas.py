@@ -289,6 +289,47 @@ EMPI_REVIEW_QUEUE = pa.schema(
 )
 """silver/empi_review_queue: one undecided pair per two persons (see transforms.empi.review)."""
 
+COHORT_MEMBERS = pa.schema(
+    [
+        pa.field("cohort", pa.string(), nullable=False),
+        pa.field("study_instance_uid", pa.string(), nullable=False),
+        ("institution", pa.string()),
+        ("accession_number", pa.string()),
+        ("patient_key", pa.string()),  # the master-index id, else institution:patient_id (date offsets, pseudonyms)
+        ("exam_date", pa.date32()),
+        ("rule_hash", pa.string()),
+        ("build", pa.int64()),  # 1 for the first build of the cohort, then one more per build
+        ("built_at", UTC_TS),
+    ]
+)
+"""silver/cohort_members: one row per study of a cohort's newest build (earlier builds: the table's history)."""
+
+EXPORT_INSTANCES = pa.schema(
+    [
+        pa.field("cohort", pa.string(), nullable=False),
+        pa.field("sop_instance_uid", pa.string(), nullable=False),
+        ("study_instance_uid", pa.string()),
+        ("series_instance_uid", pa.string()),
+        ("new_sop_instance_uid", pa.string()),
+        ("new_study_instance_uid", pa.string()),
+        ("new_series_instance_uid", pa.string()),
+        ("destination", pa.string()),
+        ("relative_path", pa.string()),  # inside the bag: data/<study>/<series>/<instance>.dcm
+        ("sha256", pa.string()),
+        ("md5", pa.string()),
+        ("file_size", pa.int64()),
+        ("outcome", pa.string()),  # exported, quarantined, failed
+        ("reason", pa.string()),
+        ("rule_hash", pa.string()),
+        ("exported_at", UTC_TS),
+    ]
+)
+"""silver/export_instances: one row per source instance of a cohort's export (stewards' side: it maps real to
+new UIDs)."""
+
+EXPORT_OUTCOMES = ("exported", "quarantined", "failed")
+"""silver/export_instances.outcome."""
+
 # --- Audit -----------------------------------------------------------------------------------------------------
 
 SERVICE_REQUESTS = pa.schema(

@@ -254,6 +254,34 @@ _TABLES: tuple[TableSpec, ...] = (
         pii=True,
     ),
     TableSpec(
+        layer="silver",
+        name="cohort_members",
+        grain="one study of a research cohort's newest build",
+        keys=("cohort", "study_instance_uid"),
+        description=(
+            "The studies a cohort rule (cohorts/<name>.yaml) selects, with the rule's hash, the build number and "
+            "time; each build replaces the cohort's rows (earlier builds stay in the table's history)."
+        ),
+        writer="transforms.cohorts.job:build_cohort",
+        schema=schemas.COHORT_MEMBERS,
+        consumers=("transforms.export", "services (a space bound to the cohort)"),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="export_instances",
+        grain="one source instance of a cohort's de-identified export",
+        keys=("cohort", "sop_instance_uid"),
+        description=(
+            "What each export did with each instance: new UIDs, the file's path and hashes in the bag, outcome "
+            "(exported, quarantined, failed) and reason. The real-to-new UID map: stewards only."
+        ),
+        writer="transforms.export.job:ExportRun.commit",
+        schema=schemas.EXPORT_INSTANCES,
+        consumers=("stewards (who received what)", "radlake export (resuming)"),
+        pii=True,
+    ),
+    TableSpec(
         layer="audit",
         name="service_requests",
         grain="one request to a data service (radlake serve)",

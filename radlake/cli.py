@@ -19,12 +19,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each topic's commands live in their own module; importing them is cheap (layers load lazily inside).
-    from radlake.commands import demo, serve, simulate
+    from radlake.commands import cohort, demo, serve, simulate
 
     app.command("simulate")(simulate.simulate)
     app.command("demo")(demo.demo)
     app.command("serve")(serve.serve)
     app.add_typer(serve.app, name="space")
+    app.command("export")(cohort.export)
+    app.add_typer(cohort.app, name="cohort")
     for module_name, group in (
         ("ingest", "ingest"),
         ("dicom", "dicom"),

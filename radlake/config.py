@@ -397,6 +397,7 @@ class Settings(_Strict):
     ui: UiConfig = Field(default_factory=UiConfig)
     spaces: dict[str, SpaceConfig] = Field(default_factory=dict)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    cohorts_dir: Path | None = None
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("spark")
@@ -474,6 +475,15 @@ class Settings(_Strict):
         return self.stewards_warehouse or str(Path(self.warehouse_path).parent / "stewards.duckdb")
 
     @property
+    def cohort_rules_dir(self) -> Path:
+        """Where cohort rules (``<name>.yaml``, kept in version control) are read: ``cohorts_dir``, else
+        ``cohorts/`` beside the config file (beside the working folder without one)."""
+        if self.cohorts_dir is not None:
+            return self.cohorts_dir
+        base = self.config_path.parent if self.config_path else Path.cwd()
+        return base / "cohorts"
+
+    @property
     def quality_dir(self) -> Path:
         """Where quality results and the stewards' report (GX Data Docs + summary page) are written."""
         return Path(self.warehouse_path).parent / "quality"
@@ -498,7 +508,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         out["lake"] = rel(out["lake"])
     else:
         out["lake"] = str((base / "lake").resolve())
-    for key in ("warehouse", "stewards_warehouse", "pseudonym_key_file"):
+    for key in ("warehouse", "stewards_warehouse", "pseudonym_key_file", "cohorts_dir"):
         if out.get(key):
             out[key] = rel(out[key])
     for src in (out.get("sources") or {}).values():

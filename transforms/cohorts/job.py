@@ -1,0 +1,111 @@
+"""``radlake cohort build NAME``: a cohort rule's studies into silver/cohort_members, with what joined and left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import functions as F
+
+from radlake import catalog, lake
+from radlake.config import Settings
+from radlake.errors import LakeError
+from transforms.cohorts.rule import CohortRule
+from transforms.cohorts.select import select_members
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SPEC = catalog.table("silver", "cohort_members")
+
+
+@dataclass(frozen=True)
+class CohortBuild:
+    """One build: its number, how many studies it holds, which joined and which left since the last build."""
+
+    cohort: str
+    build: int
+    rule_hash: str
+    members: int
+    joined: tuple[str, ...]
+    left: tuple[str, ...]
+
+
+def _reports(spark: SparkSession, settings: Settings) -> DataFrame | None:
+    parts = []
+    for name, source in settings.sources.items():
+        uri = catalog.uri(settings, "silver", catalog.cdc_table_name(name, "reports"))
+        if lake.table_version(settings, uri) is None:
+            continue
+        df = lake.read(spark, uri)
+        if not {"order_id", "findings", "impression"} <= set(df.columns):
+            continue
+        parts.append(
+            df.select(
+                F.lit(source.institution or name).alias("institution"),
+                F.col("order_id").cast("string").alias("order_id"),
+                F.concat_ws(" ", F.col("findings"), F.col("impression")).alias("text"),
+            )
+        )
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def current_members(settings: Settings, cohort: str) -> pa.Table | None:
+    """The cohort's rows of its newest build, or None when it was never built."""
+    table = lake.read_arrow(settings, catalog.table_uri(settings, SPEC))
+    if table is None:
+        return None
+    rows = table.filter(pc.equal(table["cohort"], cohort))
+    return rows if rows.num_rows else None
+
+
+def build_cohort(spark: SparkSession, settings: Settings, rule: CohortRule) -> CohortBuild:
+    """Select the rule's studies and replace the cohort's rows with them (one commit).
+
+    Raises
+    ------
+    LakeError
+        silver/exams or the DICOM roll-ups are not built yet.
+    """
+    needed = {name: catalog.uri(settings, "silver", name) for name in ("exams", "dicom_studies", "dicom_series")}
+    missing = [name for name, uri in needed.items() if lake.table_version(settings, uri) is None]
+    if missing:
+        raise LakeError(f"silver/{missing[0]} is not built yet: run the pipeline (radlake demo or Dagster) first")
+    members = select_members(
+        lake.read(spark, needed["exams"]),
+        lake.read(spark, needed["dicom_studies"]),
+        lake.read(spark, needed["dicom_series"]),
+        _reports(spark, settings),
+        rule.filters,
+    ).toArrow()
+    previous = current_members(settings, rule.name)
+    before = set(previous["study_instance_uid"].to_pylist()) if previous is not None else set()
+    build = int(pc.max(previous["build"]).as_py()) + 1 if previous is not None else 1
+    now = datetime.now(UTC)
+    n = members.num_rows
+    rows = (
+        members.append_column("cohort", pa.array([rule.name] * n, pa.string()))
+        .append_column("rule_hash", pa.array([rule.rule_hash] * n, pa.string()))
+        .append_column("build", pa.array([build] * n, pa.int64()))
+        .append_column("built_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
+    )
+    uri = catalog.table_uri(settings, SPEC)
+    quoted = rule.name.replace("'", "''")  # names are [a-z0-9_-]; quoting stays anyway
+    lake.replace(settings, uri, catalog.conform(SPEC, rows), predicate=f"cohort = '{quoted}'")
+    after = set(members["study_instance_uid"].to_pylist())
+    return CohortBuild(
+        cohort=rule.name,
+        build=build,
+        rule_hash=rule.rule_hash,
+        members=len(after),
+        joined=tuple(sorted(after - before)),
+        left=tuple(sorted(before - after)),
+    )
