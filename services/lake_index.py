@@ -56,6 +56,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "series_instance_uid", "study_instance_uid", "modality", "series_number", "series_description",
         "body_part_examined", "instance_count",
     ),
+    "cohort_members": ("cohort", "study_instance_uid"),
 }  # fmt: skip
 _REPORT_COLUMNS = ("order_id", "radiologist", "impression", "updated_at")
 
@@ -270,6 +271,8 @@ class LakeIndex:
             db.register(name, table)
         db.execute(_PEOPLE_SQL)
         db.execute(_IMAGING_SQL)
+        # A space bound to a cohort sees the studies of the cohort's newest build only.
+        db.execute("CREATE TABLE cohort_member AS SELECT DISTINCT cohort, study_instance_uid FROM cohort_members")
         for name in inputs:
             db.unregister(name)
         return db

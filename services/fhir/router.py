@@ -1,8 +1,8 @@
 """The FHIR R4 routes under ``/spaces/{space}/fhir/``: read, search and ``Patient/{id}/$everything``.
 
 Only identified spaces are served (a pseudonymized space has no Patient, and an ImagingStudy without one
-would only invite re-identification through its real UIDs); a space restricted to a cohort is refused until
-cohorts exist. Every search answers a ``searchset`` Bundle with ``total``, ``self`` and ``next`` links.
+would only invite re-identification through its real UIDs); a space bound to a cohort sees its studies only.
+Every search answers a ``searchset`` Bundle with ``total``, ``self`` and ``next`` links.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ class _Ctx:
             raise ServiceError(403, "the token does not open this space")
         if not space.identified:
             raise ServiceError(403, "FHIR serves identified spaces only: this space is pseudonymized")
-        if space.config.cohort:
-            raise ServiceError(501, "spaces restricted to a cohort are not served by FHIR yet")
         settings = request.app.state.settings
         self.request = request
         self.space = space

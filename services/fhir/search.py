@@ -276,7 +276,7 @@ def person_filters(params: Params) -> tuple[list[str], list[Any]]:
 
 
 def space_clause(space: Space) -> tuple[list[str], list[Any]]:
-    """What a space's filters leave of the imaging rows (institutions, modalities, a window of exam days)."""
+    """What a space's filters leave of the imaging rows (institutions, modalities, a window of exam days, a cohort)."""
     cfg = space.config
     where: list[str] = []
     args: list[Any] = []
@@ -293,6 +293,9 @@ def space_clause(space: Space) -> tuple[list[str], list[Any]]:
     if cfg.date_to:
         where.append("started < timezone(getvariable('tz'), ?::TIMESTAMP)")
         args.append(datetime.combine(cfg.date_to + timedelta(days=1), datetime.min.time()))
+    if cfg.cohort:
+        where.append("study_uid IN (SELECT study_instance_uid FROM cohort_member WHERE cohort = ?)")
+        args.append(cfg.cohort)
     return where, args
 
 

@@ -287,3 +287,24 @@ def test_new_order_and_study_are_served_within_a_refresh(demo_run, tmp_path, fhi
             time.sleep(0.05)
         fhir_report["freshness_seconds"] = round(time.monotonic() - committed, 2)
     assert fhir_report["freshness_seconds"] <= settings.serve.refresh_seconds + 10
+
+
+def test_a_space_bound_to_a_cohort_sees_its_studies_only(demo_run, tmp_path) -> None:
+    """An identified space bound to the demo's chest-CT cohort: its ImagingStudies are the cohort's build."""
+    from radlake.config import SpaceConfig
+
+    workdir, _summary = demo_run
+    settings = demo_service_settings(workdir, tmp_path)
+    spaces = {**settings.spaces, "chest": SpaceConfig(identified=True, cohort="demo-chest-ct")}
+    settings = settings.model_copy(update={"spaces": spaces})
+    members = _silver(settings, "cohort_members", ["cohort", "study_instance_uid"])
+    cohort = {r["study_instance_uid"] for r in members.to_pylist() if r["cohort"] == "demo-chest-ct"}
+    assert cohort
+    token = issue_token(settings, "chest")
+    with running(create_app(settings)) as base:
+        server = fhir_client(f"{base}/spaces/chest/fhir/", token, [])
+        studies = _page_all(server, "ImagingStudy?_count=50")
+    uids = {
+        i["value"].removeprefix("urn:oid:") for s in studies for i in s["identifier"] if i["system"] == "urn:dicom:uid"
+    }
+    assert uids == cohort
