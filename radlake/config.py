@@ -102,6 +102,12 @@ class ReceiverConfig(_Strict):
     ``max_pdu_bytes``: the largest P-DATA PDU the receiver offers and accepts (a peer sending a larger one
     loses its connection). ``max_instance_bytes``: a data set growing past this is cut off (the association
     is aborted, nothing is stored).
+    ``max_associations`` / ``max_associations_per_host``: associations at once, in total and per calling
+    host; a request past either is rejected (transient, local limit exceeded) and counted in the metrics.
+    ``max_unassociated``: TCP connections that have not sent their A-ASSOCIATE request yet; a new one past it
+    drops the oldest (idle connections cannot lock modalities out). ``acse_timeout``: seconds a connection
+    has to send its request (the ARTIM timer) and a release to complete; ``dimse_timeout``: seconds to wait
+    for a DIMSE message; ``network_timeout``: seconds an association may stay silent.
     """
 
     ae_title: str = "RADLAKE"
@@ -112,6 +118,12 @@ class ReceiverConfig(_Strict):
     tls: ReceiverTLS | None = None
     max_pdu_bytes: int = Field(262_144, ge=4096, le=16 << 20)
     max_instance_bytes: int = Field(4 << 30, ge=1 << 20)
+    max_associations: int = Field(32, ge=1, le=1000)
+    max_associations_per_host: int = Field(8, ge=1, le=1000)
+    max_unassociated: int = Field(8, ge=1, le=1000)
+    acse_timeout: float = Field(5.0, gt=0, le=300)
+    dimse_timeout: float = Field(30.0, gt=0, le=3600)
+    network_timeout: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("ae_title")
     @classmethod
@@ -134,7 +146,9 @@ class DicomLimits(_Strict):
 
     Each limit a file passes is a reject with its own reason in ``bronze/dicom_files``, except
     ``max_value_bytes``: a longer text value is kept truncated in ``header_json`` (marked with
-    ``"radlake:truncatedLength"``) so the instance still lands.
+    ``"radlake:truncatedLength"``) so the instance still lands, and ``max_header_bytes``: once the values
+    kept for one instance reach it, the values after it are left out of ``header_json`` (each marked with
+    ``"radlake:omittedLength"``); the instance and its typed columns still land.
     """
 
     max_inflated_bytes: int = Field(64 << 20, ge=1 << 20)
@@ -145,6 +159,13 @@ class DicomLimits(_Strict):
     """Sequences nested deeper than this are rejected."""
     max_elements: int = Field(200_000, ge=100)
     """Data elements (all levels) in one header; more is rejected."""
+    max_header_bytes: int = Field(16 << 20, ge=64 << 10)
+    """About the most bytes of ``header_json`` kept per instance (values counted as JSON writes them: a control
+    character takes six bytes); values past it are omitted with a marker. Bounds memory by what is decoded
+    and kept, not by what arrived on the wire (a 64 KB deflated file can decode to 350 MB of JSON)."""
+    max_file_bytes: int = Field(4 << 30, ge=1 << 20)
+    """Files larger than this are rejected unread and unhashed (as ``dicom.receiver.max_instance_bytes``: a
+    sparse 20 GB file dropped in a watch folder would otherwise take minutes to hash)."""
 
 
 class DicomConfig(_Strict):
