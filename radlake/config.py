@@ -146,8 +146,8 @@ class DicomLimits(_Strict):
 
     Each limit a file passes is a reject with its own reason in ``bronze/dicom_files``, except
     ``max_value_bytes``: a longer text value is kept truncated in ``header_json`` (marked with
-    ``"radlake:truncatedLength"``) so the instance still lands, and ``max_header_bytes``: once the values
-    kept for one instance reach it, the values after it are left out of ``header_json`` (each marked with
+    ``"radlake:truncatedLength"``) so the instance still lands, and ``max_header_bytes``: a value that would
+    take the values kept for one instance past it is left out of ``header_json`` (marked with
     ``"radlake:omittedLength"``); the instance and its typed columns still land.
     """
 
@@ -161,7 +161,7 @@ class DicomLimits(_Strict):
     """Data elements (all levels) in one header; more is rejected."""
     max_header_bytes: int = Field(16 << 20, ge=64 << 10)
     """About the most bytes of ``header_json`` kept per instance (values counted as JSON writes them: a control
-    character takes six bytes); values past it are omitted with a marker. Bounds memory by what is decoded
+    character takes six bytes); values that do not fit are omitted with a marker. Bounds memory by what is decoded
     and kept, not by what arrived on the wire (a 64 KB deflated file can decode to 350 MB of JSON)."""
     max_file_bytes: int = Field(4 << 30, ge=1 << 20)
     """Files larger than this are rejected unread and unhashed (as ``dicom.receiver.max_instance_bytes``: a

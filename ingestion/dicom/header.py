@@ -11,10 +11,10 @@ may make the parser hold is bounded by :class:`radlake.config.DicomLimits`: a de
 only up to ``max_inflated_bytes`` (in steps, stopping at the cap), sequences nest at most ``max_depth``
 levels, a header holds at most ``max_elements`` elements, and a text value longer than ``max_value_bytes``
 is kept truncated with a marker (so an instance with one long report text still lands). Memory is bounded by
-what is decoded and kept, not by the wire size: once the values kept for one instance take about
-``max_header_bytes`` of JSON (a control character counts six bytes, as JSON writes it), the values after
-that are left out, each replaced by an ``{"vr": ..., "radlake:omittedLength": n}`` marker; the typed columns'
-attributes are always kept. Parsing is a pure function of the bytes and the limits.
+what is decoded and kept, not by the wire size: a value that would take the values kept for one instance
+past about ``max_header_bytes`` of JSON (a control character counts six bytes, as JSON writes it) is left
+out, replaced by an ``{"vr": ..., "radlake:omittedLength": n}`` marker; the typed columns' attributes are
+always kept. Parsing is a pure function of the bytes and the limits.
 """
 
 from __future__ import annotations
@@ -361,9 +361,10 @@ class _Parser:
                 self._pixel_rep = u16.unpack_from(raw, 0)[0]
             elif group & 1 and 0x0010 <= elem <= 0x00FF:
                 creators[group << 8 | elem] = _ascii(raw).strip(" \x00")
-            if self.kept < self.limits.max_header_bytes or (wanted is not None and tag in wanted):
+            cost = _json_cost(vr, raw)
+            if self.kept + cost <= self.limits.max_header_bytes or (wanted is not None and tag in wanted):
                 value = self.element(tag, vr, raw, charset, wanted, values)
-                self.kept += _json_cost(vr, raw)
+                self.kept += cost
                 if length > cap:
                     value[TRUNCATED_KEY] = length
             else:
