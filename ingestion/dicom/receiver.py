@@ -87,12 +87,17 @@ def receiver_app_id(ae_title: str, port: int) -> str:
 
 
 def safe_name(peer_text: str) -> str:
-    """A folder name from peer-supplied text (an AE title): only ``[A-Za-z0-9_-]``, at most 16 characters.
+    """A folder name from peer-supplied text (an AE title): only ``[A-Za-z0-9_-]``.
 
     Dots, separators and control characters become ``_``, so the result is never ``.``, ``..``, absolute or
-    nested; empty text gives ``UNKNOWN``.
+    nested; empty text gives ``UNKNOWN``. A title that had to be changed gets ``-`` and 8 hex digits of its
+    hash, so two titles never share a folder (``CT.1`` and ``CT_1`` are two modalities).
     """
-    return _UNSAFE.sub("_", peer_text.strip())[:16].strip("_") or "UNKNOWN"
+    text = peer_text.strip()
+    name = _UNSAFE.sub("_", text)[:16].strip("_") or "UNKNOWN"
+    if name == text or not text:
+        return name
+    return f"{name}-{hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def inside(storage: Path, path: Path) -> Path:
