@@ -276,10 +276,9 @@ def run_receiver_load(files: list[Path], work: Path, name: str, ceiling: float) 
     proc, port = _receiver(lake_dir, work / f"received-{name}")
     watch = Watch(proc, ceiling)
     started = time.perf_counter()
+    storescu = ["storescu", "-aet", "MODALITY1", "-aec", "RADLAKE", "127.0.0.1", str(port)]
     senders = [
-        subprocess.Popen(["storescu", "-aet", "MODALITY1", "-aec", "RADLAKE", "127.0.0.1", str(port), str(f)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        for f in files
+        subprocess.Popen([*storescu, str(f)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for f in files
     ]
     landed = 0
     deadline = time.monotonic() + 600

@@ -24,7 +24,8 @@ class Suite:
     invalid code of a row; with ``keyed``, ``prepare`` also gets the site's pseudonym key from the settings,
     ``$RADLAKE_PSEUDONYM_KEY`` or ``pseudonym_key_file``). A suite with ``sql`` instead validates the result of
     that DuckDB query, which reads lake tables as ``{lake}/<layer>/<name>`` inside ``delta_scan('...')`` and
-    the warehouse's marts as ``gold.<mart>``; ``requires`` names the lake tables it reads (the suite is skipped while one is missing).
+    the warehouse's marts as ``gold.<mart>``; ``requires`` names the lake tables it reads (the suite is
+    skipped while one is missing).
     """
 
     name: str

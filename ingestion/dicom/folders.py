@@ -215,7 +215,8 @@ def _land_suspects(lander: Lander, journal: LandingJournal, limits: DicomLimits,
             if path in lander.state.known_paths:
                 continue
             if alone:
-                log.warning("setting aside a stored file that stopped the last two starts: %s", path)
+                # Not named here: the path carries a SOP Instance UID; its reject row in bronze names it.
+                log.warning("setting aside a stored file that stopped the last two starts (see its reject row)")
                 chunk = rows_to_chunk([set_aside_row(path, SET_ASIDE_REASON)], [], [])
             else:
                 journal.write([path], alone=True)

@@ -70,8 +70,8 @@ def test_source_with_the_cdc_issue_format(tmp_path: Path) -> None:
         (f"timezone: {'x' * 255}\n", "timezone: unknown time zone 'xxxxxx"),  # past NAME_MAX: no traceback
         ("lakes: /x\n", "lakes: Extra inputs are not permitted"),
         ('"lake\\nname\\x1b[31m": /x\n', "'lake\\nname\\x1b[31m': Extra inputs are not permitted"),
-        ("dicom:\n  receiver:\n    ae_title: \"CT\\e[2J\"\n", "'CT\\x1b[2J': an AE title has 1 to 16 printable"),
-        ("dicom:\n  receiver:\n    allowed_calling_aets: [\"A\\nB\"]\n", "'A\\nB': an AE title has"),
+        ('dicom:\n  receiver:\n    ae_title: "CT\\e[2J"\n', "'CT\\x1b[2J': an AE title has 1 to 16 printable"),
+        ('dicom:\n  receiver:\n    allowed_calling_aets: ["A\\nB"]\n', "'A\\nB': an AE title has"),
         ("lake: [unclosed\n", "is not valid YAML"),
         ("- a list\n", "expected a mapping"),
     ],
