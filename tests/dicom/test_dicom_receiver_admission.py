@@ -3,7 +3,6 @@ allowed modalities out, and every refusal is counted in the metrics (DCMTK's sto
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import threading
@@ -12,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from dicom_corpus import dataset_bytes, make_dataset
-from receiver_harness import landed_files, stored_files, storescu, wait_for
+from receiver_harness import landed_files, running_receiver, stored_files, storescu, wait_for
 
 from ingestion.dicom.admission import ReceiverMetrics
-from ingestion.dicom.api import listen
 from radlake.config import DicomConfig, ReceiverConfig, Settings
 
 pytestmark = [
@@ -23,30 +21,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("storescu") is None, reason="needs DCMTK's storescu (apt-get install dcmtk)"),
 ]
 UID = "1.2.826.0.1.3680043.10.543.132"
-
-
-@contextlib.contextmanager
-def _receiver(settings: Settings, storage: Path, metrics: ReceiverMetrics):
-    stop, ready, bound = threading.Event(), threading.Event(), []
-
-    def on_ready(port: int) -> None:
-        bound.append(port)
-        ready.set()
-
-    thread = threading.Thread(
-        target=listen,
-        args=(settings, "127.0.0.1", 0, "RADLAKE", storage, stop),
-        kwargs={"flush_seconds": 0.3, "ready": on_ready, "metrics": metrics},
-        daemon=True,
-    )
-    thread.start()
-    assert ready.wait(60), "the listener did not start"
-    try:
-        yield bound[0]
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
 
 
 def _outbox(folder: Path, n: int) -> list[Path]:
@@ -68,7 +42,7 @@ def test_idle_connections_reopened_all_along_do_not_lock_allowed_modalities_out(
     storage = tmp_path / "received"
     metrics = ReceiverMetrics()
     sent = _outbox(tmp_path / "out", 3)
-    with _receiver(settings, storage, metrics) as port:
+    with running_receiver(settings, storage, metrics=metrics) as port:
         stop = threading.Event()
         opened = [0]
 
@@ -133,7 +107,7 @@ def test_associations_past_the_per_host_limit_are_rejected_and_counted(tmp_path:
         lake=str(tmp_path / "lake"), dicom=DicomConfig(receiver=ReceiverConfig(max_associations_per_host=2))
     )
     metrics = ReceiverMetrics()
-    with _receiver(settings, tmp_path / "received", metrics) as port:
+    with running_receiver(settings, tmp_path / "received", metrics=metrics) as port:
         scu = AE(ae_title="HOLDER")
         scu.add_requested_context(Verification)
         held = [scu.associate("127.0.0.1", port, ae_title="RADLAKE") for _ in range(2)]
