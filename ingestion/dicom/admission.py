@@ -5,7 +5,9 @@ raw connections that never send a byte lock every modality out until their ARTIM
 
 - connections that have not associated yet are bounded on their own (``max_unassociated``): a new
   connection past the bound drops the oldest such one (a real peer sends its request within milliseconds, so
-  only idle ones are ever dropped), and ``acse_timeout`` (the ARTIM timer) ends the rest early;
+  only idle ones are ever dropped; the dropped one's thread ends at once), and ``acse_timeout`` (the ARTIM
+  timer) ends the rest early. A burst of connections faster than their threads start is counted late and
+  may pass the bound for a moment: the next connection drops the excess;
 - associations are counted from their request on, in total and per calling host; past either limit the
   request gets an A-ASSOCIATE-RJ (transient, local limit exceeded);
 - every refusal is counted in :class:`ReceiverMetrics` (written as a Prometheus text file by the receiver).
@@ -112,11 +114,18 @@ class _Admission:
             oldest._radlake_dropped = True
             with contextlib.suppress(OSError, AttributeError):
                 oldest.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+            # Wake its thread (it waits acse_timeout for a request): it ends now, see request().
+            oldest.dul.to_user_queue.put(_DROPPED)
             self.metrics.refused("connections_dropped", "no_association_request", _host(oldest.requestor.address))
         return True
 
     def request(self, assoc: Any) -> None:
         """At the A-ASSOCIATE request: reject it (transient, local limit exceeded) past the limits."""
+        if getattr(assoc, "_radlake_dropped", False):
+            # Dropped while it waited (woken by _DROPPED, or its request raced the drop): end it, no reply.
+            assoc.is_aborted = True
+            assoc.kill()  # its socket is shut: the DUL reaches Sta1 at once (or at its own ARTIM expiry)
+            return
         server = assoc._server
         host = str(assoc.requestor.address)
         with self._lock:  # two requests at once must not both take the last place
@@ -136,6 +145,10 @@ class _Admission:
         self.metrics.refused("associations_rejected", reason, host)
         assoc.acse.send_reject(0x02, 0x03, 0x02)
         assoc.kill()
+
+
+_DROPPED = object()
+"""Put on a dropped connection's queue in place of the A-ASSOCIATE request it never sent."""
 
 
 def _unassociated(assoc: Any) -> bool:

@@ -47,14 +47,14 @@ def test_idle_connections_reopened_all_along_do_not_lock_allowed_modalities_out(
         opened = [0]
 
         def attack() -> None:
-            # 12 raw connections that never send a byte, re-opened as soon as one is closed (bounded: 15 s,
-            # at most 400 connections, loopback only).
+            # 12 raw connections that never send a byte, re-opened as soon as one is closed (bounded: 60 s,
+            # at most 2,000 connections, loopback only); it goes on until the stores are done.
             held: list[socket.socket] = []
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 60
             try:
-                while not stop.is_set() and time.monotonic() < deadline and opened[0] < 400:
+                while not stop.is_set() and time.monotonic() < deadline:
                     held = [s for s in held if _alive(s)]
-                    while len(held) < 12 and opened[0] < 400:
+                    while len(held) < 12 and opened[0] < 2000:
                         held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
                         opened[0] += 1
                     time.sleep(0.05)
