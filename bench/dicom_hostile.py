@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import re
 import shutil
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -71,6 +74,21 @@ def deflate_bomb(sop: str, inflated: int) -> bytes:
     block = b"\x00" * (16 << 20)
     for _ in range(inflated // len(block)):
         parts.append(z.compress(block))
+    parts += [z.compress(_pixels()), z.flush()]
+    return _meta("1.2.840.10008.1.2.1.99", sop) + b"".join(parts)
+
+
+def decoded_bomb(sop: str, values: int = 900, value_bytes: int = 64 << 10) -> bytes:
+    """A ~64 KB deflated file inflating to ~59 MiB: ``values`` private UT values of control characters.
+
+    Under ``max_inflated_bytes`` and ``max_value_bytes``; each byte becomes the six bytes ``\\u0001`` in JSON.
+    """
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    creators = b"".join(_el(9, 0x10 + k, b"LO", b"DECODED BOMB") for k in range(4))
+    parts = [z.compress(_top(sop) + creators)]
+    value = b"\x01" * value_bytes
+    for i in range(values):
+        parts.append(z.compress(_el(9, 0x1000 + i, b"UT", value)))
     parts += [z.compress(_pixels()), z.flush()]
     return _meta("1.2.840.10008.1.2.1.99", sop) + b"".join(parts)
 
@@ -167,27 +185,171 @@ def write_normal(folder: Path, n: int, prefix: str) -> None:
         (folder / f"IM{i:06d}.dcm").write_bytes(data)
 
 
-def run_cli(folder: Path, lake: Path) -> tuple[int, float, float, str]:
+class Watch:
+    """Polls a process tree's resident memory every 20 ms; kills the tree past ``ceiling`` bytes (then
+    the peak reads "> ceiling"): an unfixed build must not take the shared machine down."""
+
+    def __init__(self, proc: subprocess.Popen, ceiling: float) -> None:
+        self.proc, self.ceiling = proc, ceiling
+        self.top = psutil.Process(proc.pid)
+        self.peak_tree = self.peak_one = 0
+        self.killed = False
+
+    def poll(self) -> bool:
+        """One sample; False once the process ended (or was killed at the ceiling)."""
+        if self.proc.poll() is not None:
+            return False
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs = [self.top, *self.top.children(recursive=True)]
+            sizes = []
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    sizes.append(p.memory_info().rss)
+            self.peak_tree = max(self.peak_tree, sum(sizes))
+            self.peak_one = max(self.peak_one, max(sizes, default=0))
+            if sum(sizes) > self.ceiling:
+                self.killed = True
+                for p in reversed(procs):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.kill()
+                self.proc.wait()
+                return False
+        time.sleep(0.02)
+        return True
+
+    def text(self) -> str:
+        return f"> {self.ceiling / 2**20:.0f} MiB (killed)" if self.killed else f"{self.peak_tree / 2**20:.0f} MiB"
+
+
+def run_cli(folder: Path, lake: Path, ceiling: float = 64 * 2**30) -> tuple[int, float, float, str]:
     """Run the CLI; return (peak tree RSS, peak single process RSS, seconds, stdout)."""
+    watch, sec, out = run_ingest(folder, lake, ceiling)
+    if watch.killed:
+        sys.exit(f"radlake ingest dicom passed the memory ceiling ({watch.text()})")
+    return watch.peak_tree, watch.peak_one, sec, out
+
+
+def run_ingest(folder: Path, lake: Path, ceiling: float) -> tuple[Watch, float, str]:
+    """Run ``radlake ingest dicom --workers 2`` under a :class:`Watch`; (watch, seconds, stdout)."""
     cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "ingest", "dicom", str(folder),
            "--lake", str(lake), "--workers", "2", "--no-rollups", "-q"]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    top = psutil.Process(proc.pid)
-    peak_tree = peak_one = 0
-    while proc.poll() is None:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            sizes = []
-            for p in [top, *top.children(recursive=True)]:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    sizes.append(p.memory_info().rss)
-            peak_tree = max(peak_tree, sum(sizes))
-            peak_one = max(peak_one, max(sizes, default=0))
-        time.sleep(0.02)
+    watch = Watch(proc, ceiling)
+    while watch.poll():
+        pass
     out, err = proc.communicate()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not watch.killed:
         sys.exit(f"radlake ingest dicom failed ({proc.returncode}): {err.strip()[-2000:]}")
-    return peak_tree, peak_one, time.perf_counter() - started, out
+    return watch, time.perf_counter() - started, out
+
+
+def _receiver(lake: Path, storage: Path) -> tuple[subprocess.Popen, int]:
+    """Start ``radlake dicom listen`` on a free loopback port; (process, port)."""
+    cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "dicom", "listen", "--port", "0",
+           "--host", "127.0.0.1", "--ae-title", "RADLAKE", "--storage", str(storage), "--lake", str(lake),
+           "--flush-seconds", "0.5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:
+        m = re.search(r"radlake dicom listen: RADLAKE on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, int(m.group(1))
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    sys.exit(f"the receiver did not start: {proc.communicate()[1][-2000:]}")
+
+
+def run_receiver_load(files: list[Path], work: Path, name: str, ceiling: float) -> tuple[Watch, float, int]:
+    """Send each file by its own concurrent storescu to a fresh receiver; wait until all landed.
+
+    Returns (watch, seconds, files landed).
+    """
+    from radlake import catalog, lake
+    from radlake.config import Settings
+
+    lake_dir = work / f"lake-{name}"
+    settings = Settings(lake=str(lake_dir))
+    proc, port = _receiver(lake_dir, work / f"received-{name}")
+    watch = Watch(proc, ceiling)
+    started = time.perf_counter()
+    storescu = ["storescu", "-aet", "MODALITY1", "-aec", "RADLAKE", "127.0.0.1", str(port)]
+    senders = [
+        subprocess.Popen([*storescu, str(f)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for f in files
+    ]
+    landed = 0
+    deadline = time.monotonic() + 600
+    next_look = 0.0
+    while watch.poll() and time.monotonic() < deadline:
+        if all(s.poll() is not None for s in senders) and time.monotonic() >= next_look:
+            next_look = time.monotonic() + 0.5
+            uri = catalog.uri(settings, "bronze", "dicom_files")
+            got = lake.read_arrow(settings, uri, columns=["file_path"]) if (lake_dir / "bronze").exists() else None
+            landed = 0 if got is None else got.num_rows
+            if landed >= len(files):
+                break
+    seconds = time.perf_counter() - started
+    for s in senders:
+        if s.poll() is None:
+            s.kill()
+        s.wait()
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(60)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return watch, seconds, landed
+
+
+def run_bomb(work: Path, n_folder: int, n_receiver: int, ceiling: float) -> None:
+    """The decoded-size bomb: folder ingest of ``n_folder`` bombs and ``n_receiver`` concurrent C-STOREs,
+    each against the same count of normal files in the same run."""
+    bombs = work / "bombs"
+    bombs.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(max(n_folder, n_receiver)):
+        path = bombs / f"decoded_bomb_{i}.dcm"
+        path.write_bytes(decoded_bomb(f"{UID_ROOT}.77.{i}"))
+        paths.append(path)
+    normal = work / "bomb-normal"
+    write_normal(normal, max(n_folder, n_receiver), "b")
+    normal_paths = sorted(normal.iterdir())
+    raw = paths[0].read_bytes()
+    body = raw[raw.index(b"DICM") + 4 :]
+    body = body[12 + struct.unpack_from("<I", body, 8)[0] :]  # past the file meta group
+    inflated = len(zlib.decompressobj(-zlib.MAX_WBITS).decompress(body))
+    print(f"decoded-size bomb: {len(raw) / 1024:.0f} KiB on disk, inflates to {inflated / 2**20:.0f} MiB")
+    folder_in = work / "bomb-folder"
+    folder_in.mkdir(exist_ok=True)
+    for p in paths[:n_folder]:
+        shutil.copy(p, folder_in / p.name)
+    normal_in = work / "bomb-folder-normal"
+    normal_in.mkdir(exist_ok=True)
+    for p in normal_paths[:n_folder]:
+        shutil.copy(p, normal_in / p.name)
+    w_norm, s_norm, _ = run_ingest(normal_in, work / "lake-bomb-folder-normal", ceiling)
+    w_bomb, s_bomb, _ = run_ingest(folder_in, work / "lake-bomb-folder", ceiling)
+    r_norm, rs_norm, rl_norm = run_receiver_load(normal_paths[:n_receiver], work, "rx-normal", ceiling)
+    r_bomb, rs_bomb, rl_bomb = run_receiver_load(paths[:n_receiver], work, "rx-bomb", ceiling)
+    print("peak memory, decoded-size bomb (psutil, 20 ms polls; tree killed past the ceiling):")
+    for label, w, sec, extra in (
+        (f"folder ingest, {n_folder} normal files ", w_norm, s_norm, ""),
+        (f"folder ingest, {n_folder} bombs        ", w_bomb, s_bomb, ""),
+        (f"receiver, {n_receiver} concurrent normal  ", r_norm, rs_norm, f", {rl_norm} landed"),
+        (f"receiver, {n_receiver} concurrent bombs   ", r_bomb, rs_bomb, f", {rl_bomb} landed"),
+    ):
+        print(f"    {label}: {w.text():>22s}, {sec:6.1f} s{extra}")
+    for what, w, base in (("folder", w_bomb, w_norm), ("receiver", r_bomb, r_norm)):
+        ratio = "n/a" if w.killed else f"{w.peak_tree / max(base.peak_tree, 1):.2f}x"
+        met = not w.killed and w.peak_tree <= TARGET
+        print(f"    {what}: bomb/normal {ratio}; target <= {TARGET / 2**30:.1f} GiB: {'met' if met else 'NOT met'}")
+    if rl_bomb < n_receiver and not r_bomb.killed:
+        print(f"    (receiver: only {rl_bomb} of {n_receiver} bombs have a dicom_files row)")
 
 
 def main() -> None:
@@ -195,9 +357,19 @@ def main() -> None:
     parser.add_argument("--normal", type=int, default=400, help="normal instances in the hostile corpus")
     parser.add_argument("--copies", type=int, default=2, help="copies of each hostile case")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-hostile"))
+    parser.add_argument("--part", choices=["all", "corpus", "bomb"], default="all",
+                        help="the hostile corpus, the decoded-size bomb, or both")  # fmt: skip
+    parser.add_argument("--bombs", type=int, default=10, help="decoded-size bombs in the folder ingest")
+    parser.add_argument("--concurrent", type=int, default=4, help="decoded-size bombs sent to the receiver at once")
+    parser.add_argument("--ceiling-gib", type=float, default=4.0, help="kill a run whose tree passes this")
     args = parser.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
+    print(f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1/5/15 min)")
+    if args.part in ("all", "bomb"):
+        run_bomb(work, args.bombs, args.concurrent, args.ceiling_gib * 2**30)
+    if args.part == "bomb":
+        return
     t = time.perf_counter()
     hostile_dir = work / "hostile"
     expect = write_hostile(hostile_dir / "h", args.copies)

@@ -52,7 +52,13 @@ def load_batch(settings: Settings, suite: Suite) -> pd.DataFrame:
     if data is None:  # removed between the check above and the read
         raise LakeError(f"suite {suite.name}: {suite.table} does not exist")
     frame = data.to_pandas()
-    return suite.prepare(frame) if suite.prepare else frame
+    if suite.prepare is None:
+        return frame
+    if suite.keyed:  # the key of these settings (pseudonym_key_file), not only the environment's
+        from radlake.pseudonym import load_key
+
+        return suite.prepare(frame, load_key(settings))
+    return suite.prepare(frame)
 
 
 def _query(settings: Settings, suite: Suite) -> pd.DataFrame:

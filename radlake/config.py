@@ -75,11 +75,48 @@ def dsn_has_password(dsn: str) -> bool:
     if dsn.startswith(("postgresql://", "postgres://")):
         try:
             parts = urlsplit(dsn)
-            query = parse_qs(parts.query)
+            query = parse_qs(parts.query)  # blank values (``password=``) are left out: no secret
         except ValueError:  # a malformed host: look for user:secret@ by hand
-            return re.match(r"^[a-z]+://[^/@?]*:[^/@?]*@", dsn) is not None or "password=" in dsn
-        return parts.password is not None or "password" in query
-    return re.search(r"(?:^|\s)password\s*=", dsn) is not None
+            return re.match(r"^[a-z]+://[^/@?]*:[^/@?]+@", dsn) is not None or "password=" in dsn
+        return bool(parts.password) or "password" in query  # ``user:@host``: an empty password, no secret
+    pairs = _conninfo_pairs(dsn)
+    if pairs is None:  # not parseable as libpq would: refuse on any mention
+        return re.search(r"password\s*=", dsn, re.IGNORECASE) is not None
+    return any(k == "password" and v for k, v in pairs)
+
+
+_CONNINFO_PAIR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)")
+
+
+def _conninfo_pairs(dsn: str) -> list[tuple[str, str]] | None:
+    """The ``keyword = value`` pairs of a libpq key/value connection string, as libpq splits them (a quoted
+    value may be followed by the next keyword without a space); None when it does not parse."""
+    pairs, pos = [], 0
+    while pos < len(dsn):
+        if not dsn[pos:].strip():
+            break
+        m = _CONNINFO_PAIR.match(dsn, pos)
+        if m is None or m.end() == pos:
+            return None
+        value = m.group(2)
+        if value.startswith("'"):
+            value = value[1:-1]
+        pairs.append((m.group(1).lower(), re.sub(r"\\(.)", r"\1", value)))
+        pos = m.end()
+    return pairs
+
+
+def escaped(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message or a log line: control characters and terminal escapes written as
+    escapes (``\\n``, ``\\x1b``), cut to ``limit`` characters."""
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else shown[:-1] + "…" + shown[-1]
+
+
+def ae_title_ok(ae: str) -> bool:
+    """Whether ``ae`` is a valid AE title: 1 to 16 characters of the default repertoire, no control character
+    and no backslash (PS3.5 6.2)."""
+    return 0 < len(ae) <= 16 and "\\" not in ae and all(" " <= c <= "~" for c in ae) and bool(ae.strip())
 
 
 class ReceiverTLS(_Strict):
@@ -102,6 +139,12 @@ class ReceiverConfig(_Strict):
     ``max_pdu_bytes``: the largest P-DATA PDU the receiver offers and accepts (a peer sending a larger one
     loses its connection). ``max_instance_bytes``: a data set growing past this is cut off (the association
     is aborted, nothing is stored).
+    ``max_associations`` / ``max_associations_per_host``: associations at once, in total and per calling
+    host; a request past either is rejected (transient, local limit exceeded) and counted in the metrics.
+    ``max_unassociated``: TCP connections that have not sent their A-ASSOCIATE request yet; a new one past it
+    drops the oldest (idle connections cannot lock modalities out). ``acse_timeout``: seconds a connection
+    has to send its request (the ARTIM timer) and a release to complete; ``dimse_timeout``: seconds to wait
+    for a DIMSE message; ``network_timeout``: seconds an association may stay silent.
     """
 
     ae_title: str = "RADLAKE"
@@ -112,20 +155,26 @@ class ReceiverConfig(_Strict):
     tls: ReceiverTLS | None = None
     max_pdu_bytes: int = Field(262_144, ge=4096, le=16 << 20)
     max_instance_bytes: int = Field(4 << 30, ge=1 << 20)
+    max_associations: int = Field(32, ge=1, le=1000)
+    max_associations_per_host: int = Field(8, ge=1, le=1000)
+    max_unassociated: int = Field(8, ge=1, le=1000)
+    acse_timeout: float = Field(5.0, gt=0, le=300)
+    dimse_timeout: float = Field(30.0, gt=0, le=3600)
+    network_timeout: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("ae_title")
     @classmethod
     def _ae_title(cls, v: str) -> str:
-        if not 0 < len(v) <= 16 or "\\" in v:
-            raise ValueError("an AE title has 1 to 16 characters and no backslash")
+        if not ae_title_ok(v):
+            raise ValueError(f"{escaped(v, 20)}: an AE title has 1 to 16 printable characters and no backslash")
         return v
 
     @field_validator("allowed_calling_aets")
     @classmethod
     def _calling_aets(cls, v: list[str]) -> list[str]:
         for ae in v:
-            if not 0 < len(ae.strip()) <= 16 or "\\" in ae:
-                raise ValueError(f"{ae[:20]!r}: an AE title has 1 to 16 characters and no backslash")
+            if not ae_title_ok(ae.strip()):
+                raise ValueError(f"{escaped(ae, 20)}: an AE title has 1 to 16 printable characters and no backslash")
         return [ae.strip() for ae in v]
 
 
@@ -134,7 +183,9 @@ class DicomLimits(_Strict):
 
     Each limit a file passes is a reject with its own reason in ``bronze/dicom_files``, except
     ``max_value_bytes``: a longer text value is kept truncated in ``header_json`` (marked with
-    ``"radlake:truncatedLength"``) so the instance still lands.
+    ``"radlake:truncatedLength"``) so the instance still lands, and ``max_header_bytes``: a value that would
+    take the values kept for one instance past it is left out of ``header_json`` (marked with
+    ``"radlake:omittedLength"``); the instance and its typed columns still land.
     """
 
     max_inflated_bytes: int = Field(64 << 20, ge=1 << 20)
@@ -145,6 +196,13 @@ class DicomLimits(_Strict):
     """Sequences nested deeper than this are rejected."""
     max_elements: int = Field(200_000, ge=100)
     """Data elements (all levels) in one header; more is rejected."""
+    max_header_bytes: int = Field(16 << 20, ge=64 << 10)
+    """About the most bytes of ``header_json`` kept per instance (values counted as JSON writes them: a control
+    character takes six bytes); values that do not fit are omitted with a marker. Bounds memory by what is decoded
+    and kept, not by what arrived on the wire (a 64 KB deflated file can decode to 350 MB of JSON)."""
+    max_file_bytes: int = Field(4 << 30, ge=1 << 20)
+    """Files larger than this are rejected unread and unhashed (as ``dicom.receiver.max_instance_bytes``: a
+    sparse 20 GB file dropped in a watch folder would otherwise take minutes to hash)."""
 
 
 class DicomConfig(_Strict):
@@ -421,10 +479,13 @@ class Settings(_Strict):
     def _timezone(cls, v: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        # IANA names are short; a long one reaches the file system (ENAMETOOLONG) and must not be echoed whole.
         try:
+            if len(v) > 64:
+                raise ValueError
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {escaped(v)} (use an IANA name such as Asia/Shanghai)") from None
         return v
 
     @field_validator("lake")
@@ -539,7 +600,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def _one_line(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    # Keys come from the file as written: a key with a newline or a terminal escape is shown escaped.
+    key = ".".join(p if isinstance(p, str) and p.isprintable() else escaped(str(p)) for p in first["loc"])
+    key = key or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")
     more = len(err.errors()) - 1
     tail = f" (and {more} more)" if more else ""

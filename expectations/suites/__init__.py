@@ -21,9 +21,11 @@ class Suite:
 
     How the batch is built (see :mod:`expectations.batches`): by default the lake table ``table``, reading only
     ``columns`` when given, then ``prepare`` (a pure pandas function adding derived columns such as the first
-    invalid code of a row). A suite with ``sql`` instead validates the result of that DuckDB query, which reads
-    lake tables as ``{lake}/<layer>/<name>`` inside ``delta_scan('...')`` and the warehouse's marts as
-    ``gold.<mart>``; ``requires`` names the lake tables it reads (the suite is skipped while one is missing).
+    invalid code of a row; with ``keyed``, ``prepare`` also gets the site's pseudonym key from the settings,
+    ``$RADLAKE_PSEUDONYM_KEY`` or ``pseudonym_key_file``). A suite with ``sql`` instead validates the result of
+    that DuckDB query, which reads lake tables as ``{lake}/<layer>/<name>`` inside ``delta_scan('...')`` and
+    the warehouse's marts as ``gold.<mart>``; ``requires`` names the lake tables it reads (the suite is
+    skipped while one is missing).
     """
 
     name: str
@@ -32,7 +34,8 @@ class Suite:
     build: Callable[[], list[Expectation]]
     description: str
     columns: tuple[str, ...] | None = None
-    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    prepare: Callable[..., pd.DataFrame] | None = None
+    keyed: bool = False
     sql: str | None = None
     requires: tuple[str, ...] = ()
     reads_warehouse: bool = False

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from expectations.privacy import pseudonym
 from expectations.suites import Suite
 from radlake import catalog
+from radlake.pseudonym import keyed_pseudonym, load_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,10 +92,12 @@ def _dicom_instances() -> list[Expectation]:
     return out
 
 
-def prepare_dicom_files(df: pd.DataFrame) -> pd.DataFrame:
+def prepare_dicom_files(df: pd.DataFrame, key: bytes | None = None) -> pd.DataFrame:
     """File paths as pseudonymous keys: PACS export folders are often named after the patient's MRN, and the
-    quality output (Data Docs, failing rows, history) must not carry it. The checksum still finds the file."""
-    return df.assign(file_path=df["file_path"].map(pseudonym, na_action="ignore"))
+    quality output (Data Docs, failing rows, history) must not carry it. The checksum still finds the file.
+    ``key``: the site key (default: from the environment)."""
+    key = key or load_key()
+    return df.assign(file_path=df["file_path"].map(lambda p: keyed_pseudonym(key, p), na_action="ignore"))
 
 
 DICOM_FILES = Suite(
@@ -106,6 +108,7 @@ DICOM_FILES = Suite(
     description="bronze/dicom_files: every file once, known outcome and checksum, rejects under 5 %.",
     columns=("file_path", "sha256", "outcome", "sop_instance_uid", "reason"),
     prepare=prepare_dicom_files,
+    keyed=True,
 )
 
 DICOM_INSTANCES = Suite(

@@ -50,16 +50,19 @@ def first_invalid_code(codes: Iterable[Any] | None, version: str | None = None) 
     return None
 
 
-def prepare_patient_master(df: pd.DataFrame) -> pd.DataFrame:
-    """silver/patient_master with the record id (it holds the mrn) replaced by its pseudonymous key."""
+def prepare_patient_master(df: pd.DataFrame, key: bytes | None = None) -> pd.DataFrame:
+    """silver/patient_master with the record id (it holds the mrn) replaced by its pseudonym under ``key``
+    (default: the site key from the environment)."""
     import pandas as pd
 
-    from expectations.privacy import pseudonym
+    from radlake.pseudonym import keyed_pseudonym, load_key
+
+    key = key or load_key()
 
     ids = [r if isinstance(r, str) else None for r in df["record_id"]]
     return pd.DataFrame(
         {
-            "patient_record_key": [pseudonym(r) for r in ids],
+            "patient_record_key": [keyed_pseudonym(key, r) for r in ids],
             "institution": [r.split(":", 1)[0] if r and ":" in r else None for r in ids],
             "record_id_well_formed": [r is not None and ":" in r and all(r.split(":", 1)) for r in ids],
             "empi_id": df["empi_id"],
@@ -239,6 +242,7 @@ PATIENT_MASTER = Suite(
     description="silver/patient_master: one empi_id per patient record (records named by pseudonymous key).",
     columns=("record_id", "empi_id", "match_probability"),
     prepare=prepare_patient_master,
+    keyed=True,
 )
 
 ACCESSION_LINKS = Suite(

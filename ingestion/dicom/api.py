@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ingestion.dicom.admission import ReceiverMetrics
 from ingestion.dicom.discover import check_paths
 from ingestion.dicom.folders import FOLDER_APP_ID, DicomIngestReport, IngestProgress, ingest_roots
 from ingestion.dicom.landing import ingest_lock
@@ -80,6 +81,7 @@ def listen(
     *,
     flush_seconds: float = 1.0,
     ready: Callable[[int], None] | None = None,
+    metrics: ReceiverMetrics | None = None,
 ) -> None:
     """Run a DICOM C-STORE SCP that stores what it receives and lands headers in micro-batches.
 
@@ -100,6 +102,9 @@ def listen(
         Longest time a received file waits before its header is committed.
     ready
         Called with the bound port once the server accepts associations.
+    metrics
+        Counters the receiver keeps (associations accepted and rejected by reason, idle connections dropped,
+        instances stored); also written to ``<state_dir>/metrics/dicom-receiver-<port>.prom``.
     """
     run_receiver(
         settings,
@@ -110,4 +115,5 @@ def listen(
         stop_event=stop_event or threading.Event(),
         flush_seconds=flush_seconds,
         ready=ready,
+        metrics=metrics,
     )

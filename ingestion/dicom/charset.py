@@ -103,11 +103,15 @@ class CharacterSet:
         The Python codec for a set without code extensions, None with ISO 2022 code extensions.
     g1
         For ISO 2022: the G1 codec designated by the first value (None for ASCII only).
+    unknown
+        Whether a value is no term this module knows: the declared set is then not trusted over the bytes
+        (UTF-8 or GB18030 text is detected before the known part of the declaration is used).
     """
 
     declared: str
     codec: str | None
     g1: str | None = None
+    unknown: bool = False
 
     @property
     def iso2022(self) -> bool:
@@ -130,16 +134,17 @@ def character_set(declared: str) -> CharacterSet:
     """
     values = [_normalise_term(v) for v in declared.split("\\")]
     first = values[0]
+    unknown = any(v not in _SINGLE_BYTE and v not in _ISO2022_G1 for v in values)
     if first in ("ISO_IR 192", "GB18030", "GBK") or (len(values) == 1 and first not in _ISO2022_G1):
         # Stand-alone sets ignore further values (PS3.3 C.12.1.1.2).
-        return CharacterSet(declared, _SINGLE_BYTE.get(first, "ascii"))
+        return CharacterSet(declared, _SINGLE_BYTE.get(first, "ascii"), unknown=unknown)
     if first in _ISO2022_G1:
         g1 = _ISO2022_G1[first]
     elif first in _SINGLE_BYTE:
         g1 = None if _SINGLE_BYTE[first] == "ascii" else _SINGLE_BYTE[first]
     else:
         g1 = None
-    return CharacterSet(declared, None, g1)
+    return CharacterSet(declared, None, g1, unknown)
 
 
 def _normalise_term(term: str) -> str:
@@ -171,6 +176,12 @@ def decode_text(raw: bytes, charset: CharacterSet) -> tuple[str, str | None]:
     """
     if raw.isascii() and b"\x1b" not in raw:
         return raw.decode("ascii"), None
+    if charset.unknown and b"\x1b" not in raw:
+        # A declaration with a term nobody defined says little: Latin-1 (or any 8-bit set) would read
+        # UTF-8 bytes as mojibake without complaint, so the self-validating encodings are tried first.
+        guessed = _guess_chinese(raw)
+        if guessed is not None:
+            return guessed
     codec = charset.codec
     if codec is None:
         try:

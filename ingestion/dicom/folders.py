@@ -6,6 +6,9 @@ it stored while the lake was busy or before a crash (:func:`land_unlanded`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,9 +17,11 @@ from pathlib import Path
 
 from ingestion.dicom.discover import check_paths, walk_files
 from ingestion.dicom.landing import FILES, INSTANCES, Lander, load_state
-from ingestion.dicom.workers import default_workers, parse_in_order
+from ingestion.dicom.workers import default_workers, parse_in_order, parse_paths, rows_to_chunk, set_aside_row
 from radlake import catalog, lake
-from radlake.config import Settings
+from radlake.config import DicomLimits, Settings
+
+log = logging.getLogger(__name__)
 
 FOLDER_APP_ID = "radlake.ingest.dicom"
 """Delta app transaction id of folder ingests (receivers use their own, see receiver.py)."""
@@ -29,7 +34,6 @@ def folder_app_id(settings: Settings) -> str:
     ingests in other pods (or with another state folder) commit to the same tables at the same time, and a
     shared id would let one skip the other's batch numbers as already landed.
     """
-    import hashlib
     import socket
 
     domain = f"{socket.gethostname()}:{settings.state_dir.resolve()}"
@@ -142,17 +146,101 @@ def table_versions(settings: Settings) -> dict[str, int | None]:
     return {spec.key: lake.table_version(settings, catalog.table_uri(settings, spec)) for spec in (INSTANCES, FILES)}
 
 
+BACKLOG_BATCH_FILES = 200
+"""Files per batch when the receiver lands its backlog: each batch is committed before the next is read."""
+
+SET_ASIDE_REASON = (
+    "set_aside: the process stopped twice while landing this file (read alone the second time); "
+    "it is left unread: see docs/OPERATIONS.md"
+)
+
+
+class LandingJournal:
+    """The files a backlog landing is reading and committing, on disk, for the start after a crash.
+
+    A file that kills the process (memory, a parser bug) would otherwise kill every restart's backlog scan
+    again, and nothing stored after it would ever land. After a crash the files named here are landed one at
+    a time; one that stops the process again while read alone is landed as a reject with
+    :data:`SET_ASIDE_REASON`, unread, and the rest of the backlog lands.
+    """
+
+    def __init__(self, settings: Settings, roots: Sequence[Path]) -> None:
+        key = hashlib.sha256("\n".join(sorted(str(r) for r in roots)).encode()).hexdigest()[:12]
+        self.path = settings.state_dir / f"dicom-backlog-{key}.json"
+
+    def read(self) -> tuple[list[str], bool]:
+        """(paths being landed when the last run stopped, whether they were landed one at a time)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return [str(p) for p in data["paths"]], bool(data["alone"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return [], False
+
+    def write(self, paths: Sequence[str], alone: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"paths": list(paths), "alone": alone}), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def land_unlanded(
     settings: Settings,
     roots: Sequence[Path],
     *,
-    workers: int = 0,
     source: Callable[[str], str] | None = None,
 ) -> DicomIngestReport:
     """Land every file under ``roots`` that has no ``bronze/dicom_files`` row; the caller holds
     :func:`ingestion.dicom.landing.ingest_lock` (the receiver, landing what it stored while the lake was busy
-    or before a crash). ``source`` gives each file's ``source`` column from its path (default ``folder``)."""
-    return ingest_roots(settings, check_paths(roots), time.perf_counter(), None, workers, 2000, 0.0, source)
+    or before a crash). ``source`` gives each file's ``source`` column from its path (default ``folder``).
+
+    Read in this process in small batches, each committed before the next is read, under a
+    :class:`LandingJournal`: a file that stops the process is set aside at the next start instead of
+    stopping every start.
+    """
+    checked = check_paths(roots)
+    journal = LandingJournal(settings, checked)
+    return ingest_roots(
+        settings, checked, time.perf_counter(), None, 0, BACKLOG_BATCH_FILES, 0.0, source, journal=journal
+    )
+
+
+def _land_suspects(lander: Lander, journal: LandingJournal, limits: DicomLimits, source: Callable[[str], str]) -> None:
+    """Land the files a crashed backlog landing was reading: one at a time, or set aside when that crashed."""
+    paths, alone = journal.read()
+    try:
+        for path in paths:
+            if path in lander.state.known_paths:
+                continue
+            if alone:
+                # Not named here: the path carries a SOP Instance UID; its reject row in bronze names it.
+                log.warning("setting aside a stored file that stopped the last two starts (see its reject row)")
+                chunk = rows_to_chunk([set_aside_row(path, SET_ASIDE_REASON)], [], [])
+            else:
+                journal.write([path], alone=True)
+                chunk = parse_paths([path], limits)
+            lander.add(chunk, [source(p) for p in chunk.files.column("file_path").to_pylist()])
+            lander.commit_now()
+    except BaseException:
+        lander.abort()  # what was committed stays
+        raise
+    journal.clear()
+
+
+def _chunks(first: list[str], rest: Iterator[str], size: int) -> Iterator[list[str]]:
+    """``first`` then ``rest`` in lists of ``size`` paths."""
+    for i in range(0, len(first), size):
+        yield first[i : i + size]
+    chunk: list[str] = []
+    for path in rest:
+        chunk.append(path)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def ingest_roots(
@@ -164,12 +252,14 @@ def ingest_roots(
     batch_files: int,
     min_age_seconds: float,
     source: Callable[[str], str] | None = None,
+    journal: LandingJournal | None = None,
 ) -> DicomIngestReport:
     """Land the new files under ``roots`` (checked paths) in bronze; the caller holds the ingest lock.
 
     The body of :func:`ingestion.dicom.api.ingest_dicom` and :func:`land_unlanded`: walk, parse (in worker
     processes when there are many files), classify and commit in batches through a
     :class:`~ingestion.dicom.landing.Lander`. ``source`` gives each file's ``source`` column (default ``folder``).
+    With a ``journal``, files are read in this process and each chunk is committed before the next is read.
     """
     before = table_versions(settings)
     state = load_state(settings)
@@ -178,6 +268,10 @@ def ingest_roots(
     app_id = folder_app_id(settings)
     lander = Lander(settings, state, app_id=app_id, batch_files=batch_files, timezone=settings.timezone)
     now = time.time()
+    source_of = source or (lambda _: "folder")
+    if journal is not None:
+        workers = 0  # the journal names what this process is reading
+        _land_suspects(lander, journal, settings.dicom.limits, source_of)
 
     def new_paths() -> Iterator[str]:
         for path in walk_files(roots):
@@ -199,15 +293,9 @@ def ingest_roots(
     size = min(CHUNK_FILES, batch_files)  # a batch is whole chunks: keep chunks within a batch
 
     def chunked(first: list[str], rest: Iterator[str]) -> Iterator[list[str]]:
-        for i in range(0, len(first), size):
-            yield first[i : i + size]
-        chunk: list[str] = []
-        for path in rest:
-            chunk.append(path)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
+        for chunk in _chunks(first, rest, size):
+            if journal is not None:
+                journal.write(chunk, alone=False)  # read next, in this process
             yield chunk
 
     rest = new_paths()
@@ -223,10 +311,14 @@ def ingest_roots(
             report.files_vanished += len(chunk.vanished)
             paths = chunk.files.column("file_path").to_pylist()
             lander.add(chunk, "folder" if source is None else [source(p) for p in paths])
+            if journal is not None:
+                lander.commit_now()
             prog.processed += chunk.files.num_rows + len(chunk.vanished)
             if progress is not None:
                 progress(prog)
         lander.close()
+        if journal is not None:
+            journal.clear()
     except BaseException:
         # Stop the committer; what was committed stays (and is exactly what a re-run builds on).
         lander.abort()

@@ -10,8 +10,11 @@ A file that is no readable instance raises :class:`Reject` with a reason code an
 may make the parser hold is bounded by :class:`radlake.config.DicomLimits`: a deflated data set is inflated
 only up to ``max_inflated_bytes`` (in steps, stopping at the cap), sequences nest at most ``max_depth``
 levels, a header holds at most ``max_elements`` elements, and a text value longer than ``max_value_bytes``
-is kept truncated with a marker (so an instance with one long report text still lands). Parsing is a pure
-function of the bytes and the limits.
+is kept truncated with a marker (so an instance with one long report text still lands). Memory is bounded by
+what is decoded and kept, not by the wire size: a value that would take the values kept for one instance
+past about ``max_header_bytes`` of JSON (a control character counts six bytes, as JSON writes it) is left
+out, replaced by an ``{"vr": ..., "radlake:omittedLength": n}`` marker; the typed columns' attributes are
+always kept. Parsing is a pure function of the bytes and the limits.
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ DEFAULT_LIMITS = DicomLimits()
 
 TRUNCATED_KEY = "radlake:truncatedLength"
 """Key added beside ``Value`` in header_json when a text value was cut at ``max_value_bytes``: its full length."""
+
+OMITTED_KEY = "radlake:omittedLength"
+"""Key replacing ``Value`` in header_json for a value left out once the instance's values reached
+``max_header_bytes``: the value's length in bytes."""
+
+_ESCAPED_IN_JSON = bytes(range(0x20)) + b'"\\'  # bytes JSON writes as an escape (control characters: \u00XX)
+_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT"})
 
 MAX_REASON_CHARS = 240
 """A reject reason is cut to this many characters (it may quote what a hostile file holds)."""
@@ -169,12 +179,15 @@ class Header:
         From the file meta (or sniffed: implicit/explicit little endian for a bare data set).
     inferred_charset
         The character set inferred for text whose declared set did not fit (None when none was needed).
+    omitted
+        Values left out of ``json`` past ``max_header_bytes`` (each marked with :data:`OMITTED_KEY`).
     """
 
     values: dict[str, str]
     json: bytes
     transfer_syntax_uid: str
     inferred_charset: str | None
+    omitted: int = 0
 
 
 def _tag_str(tag: int) -> str:
@@ -191,6 +204,8 @@ class _Parser:
         self.elements = 0
         self.file_size = file_size
         self.inferred: str | None = None
+        self.kept = 0  # about how many bytes of JSON the values kept so far take (see _json_cost)
+        self.omitted = 0  # values left out of the JSON past ``max_header_bytes``
         self.values: dict[str, str] = {}
         self.root_charset = charset
         self.little = True
@@ -346,9 +361,16 @@ class _Parser:
                 self._pixel_rep = u16.unpack_from(raw, 0)[0]
             elif group & 1 and 0x0010 <= elem <= 0x00FF:
                 creators[group << 8 | elem] = _ascii(raw).strip(" \x00")
-            value = self.element(tag, vr, raw, charset, wanted, values)
-            if length > cap:
-                value[TRUNCATED_KEY] = length
+            cost = _json_cost(vr, raw)
+            if self.kept + cost <= self.limits.max_header_bytes or (wanted is not None and tag in wanted):
+                value = self.element(tag, vr, raw, charset, wanted, values)
+                self.kept += cost
+                if length > cap:
+                    value[TRUNCATED_KEY] = length
+            else:
+                # The instance's budget is spent: what is decoded and kept, not the wire size, bounds memory.
+                value = {"vr": vr, OMITTED_KEY: length}
+                self.omitted += 1
             out[_key(tag)] = value
         if top and self.partial:
             raise _NeedMore()  # the inflated part ended between elements: there may be more header
@@ -481,6 +503,17 @@ class _Parser:
         if len(parts) > 1:
             return {"vr": vr, "Value": [p.strip(" \x00") or None for p in parts]}
         return {"vr": vr, "Value": parts}
+
+
+def _json_cost(vr: str, raw: Any) -> int:
+    """About how many bytes a value takes in the DICOM JSON model (an upper bound for ASCII text)."""
+    n = len(raw)
+    if vr in _BINARY_VRS:
+        return 64 if n > BULK_LIMIT else 32 + n * 4 // 3
+    if vr in _NUMBER_VRS:
+        return 32 + 3 * n  # "65535," for 2 bytes; a double's 8 bytes as up to 24 characters
+    escaped = n - len(raw.translate(None, _ESCAPED_IN_JSON))
+    return 32 + n + 5 * escaped
 
 
 _KEYS: dict[int, str] = {}
@@ -767,7 +800,7 @@ def parse_header(buf: Any, file_size: int | None = None, limits: DicomLimits = D
         json_bytes = orjson.dumps(dataset)
     except TypeError as exc:
         raise Reject("malformed_header", f"header cannot be written as JSON ({exc})") from None
-    return Header(values=values, json=json_bytes, transfer_syntax_uid=syntax, inferred_charset=parser.inferred)
+    return Header(values, json_bytes, syntax, parser.inferred, parser.omitted)
 
 
 # --- typed columns ------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ duplicate or conflict collides with (the file's own is ``sha256``)."""
 
 OUTCOMES = catalog.FILE_OUTCOMES
 
+BATCH_BYTES = 64 << 20
+"""Default bytes of parsed rows per batch: with one batch committing and one filling, about twice this is held."""
+
 
 @dataclass
 class LandedState:
@@ -134,6 +137,9 @@ class Lander:
         The Delta app transaction id of this writer (folder ingest and each receiver have their own).
     batch_files
         Files per batch (one commit per table per batch).
+    batch_bytes
+        A batch is committed once its rows hold this many bytes, however few files it has (headers of
+        hostile or very large instances).
     timezone
         Zone of the ``ingest_date`` partition (the hospital's local day).
     """
@@ -145,12 +151,15 @@ class Lander:
         *,
         app_id: str,
         batch_files: int = 5000,
+        batch_bytes: int = BATCH_BYTES,
         timezone: str = "UTC",
     ) -> None:
         self.settings = settings
         self.state = state
         self.app_id = app_id
         self.batch_files = batch_files
+        self.batch_bytes = batch_bytes
+        self._pending_bytes = 0
         self.zone = ZoneInfo(timezone)
         self.counts = BatchCounts()
         self.batches_committed = 0
@@ -239,7 +248,8 @@ class Lander:
         if any(keep):
             self._instances.append(chunk.instances.filter(pa.array(keep, pa.bool_())))
         self._pending_rows += n
-        if self._pending_rows >= self.batch_files:
+        self._pending_bytes += file_rows.nbytes + (self._instances[-1].nbytes if any(keep) else 0)
+        if self._pending_rows >= self.batch_files or self._pending_bytes >= self.batch_bytes:
             self.flush()
 
     # --- commits ----------------------------------------------------------------------------------------
@@ -255,7 +265,7 @@ class Lander:
             if self._instances
             else pa.Table.from_batches([], schema=INSTANCE_SCHEMA)
         )
-        self._files, self._instances, self._pending_rows = [], [], 0
+        self._files, self._instances, self._pending_rows, self._pending_bytes = [], [], 0, 0
         self._queue.put((files, instances))
         self._raise_if_failed()
 
@@ -292,7 +302,7 @@ class Lander:
         A commit already running finishes; that is safe, see the module docstring.
         """
         self._aborted = True
-        self._files, self._instances, self._pending_rows = [], [], 0
+        self._files, self._instances, self._pending_rows, self._pending_bytes = [], [], 0, 0
         while True:
             try:
                 self._queue.get_nowait()

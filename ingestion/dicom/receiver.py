@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from ingestion.dicom.admission import AdmissionLimits, ReceiverMetrics, admit
 from ingestion.dicom.discover import PARTIAL_SUFFIX
 from ingestion.dicom.folders import land_unlanded
 from ingestion.dicom.landing import IngestLockBusy, Lander, ingest_lock, load_state
@@ -59,11 +60,20 @@ STATUS_CANNOT_UNDERSTAND = 0xC000
 MAX_BATCH_FILES = 2000
 """Files per micro-batch, and the most parsed rows held while the lake is busy (beyond: landed from disk)."""
 
+MAX_BATCH_BYTES = 32 << 20
+"""A micro-batch lands once its rows hold this many bytes of headers, however few files it has."""
+
+MAX_HELD_BYTES = 128 << 20
+"""The most bytes of parsed rows queued and held at once (beyond: the files are stored, a scan lands them)."""
+
 RETRY_SECONDS = 5.0
 """Wait before trying again after a landing failed (the files stay stored and are landed by a scan)."""
 
 STOP_WAIT_SECONDS = 10.0
 """At stop, how long to wait for a busy lake before leaving the last files for the next start."""
+
+METRICS_SECONDS = 5.0
+"""How often the counters are written to the metrics file."""
 
 INCOMING = ".incoming"
 
@@ -77,12 +87,17 @@ def receiver_app_id(ae_title: str, port: int) -> str:
 
 
 def safe_name(peer_text: str) -> str:
-    """A folder name from peer-supplied text (an AE title): only ``[A-Za-z0-9_-]``, at most 16 characters.
+    """A folder name from peer-supplied text (an AE title): only ``[A-Za-z0-9_-]``.
 
     Dots, separators and control characters become ``_``, so the result is never ``.``, ``..``, absolute or
-    nested; empty text gives ``UNKNOWN``.
+    nested; empty text gives ``UNKNOWN``. A title that had to be changed gets ``-`` and 8 hex digits of its
+    hash, so two titles never share a folder (``CT.1`` and ``CT_1`` are two modalities).
     """
-    return _UNSAFE.sub("_", peer_text.strip())[:16].strip("_") or "UNKNOWN"
+    text = peer_text.strip()
+    name = _UNSAFE.sub("_", text)[:16].strip("_") or "UNKNOWN"
+    if name == text or not text:
+        return name
+    return f"{name}-{hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def inside(storage: Path, path: Path) -> Path:
@@ -102,12 +117,15 @@ def inside(storage: Path, path: Path) -> Path:
 class _Store:
     """Gives received data sets their final name in the storage folder and queues their parsed rows."""
 
-    def __init__(self, settings: Settings, storage: Path, rows: queue.Queue, overflow: threading.Event) -> None:
+    def __init__(
+        self, settings: Settings, storage: Path, rows: queue.Queue, held: _Held, metrics: ReceiverMetrics
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.storage = storage
         self.zone = ZoneInfo(settings.timezone)
         self.rows = rows
-        self.overflow = overflow
+        self.held = held
         self._lock = threading.Lock()
 
     def handle_store(self, event: Any) -> int:
@@ -123,6 +141,7 @@ class _Store:
         except Exception:  # malformed request: nothing to store
             log.exception("C-STORE request without a readable data set")
             return STATUS_CANNOT_UNDERSTAND
+        self.metrics.inc("instances_stored")
         if path is not None:
             try:
                 frow, irow = parse_one(str(path), None, self.settings.dicom.limits)
@@ -131,11 +150,14 @@ class _Store:
                 log.warning("stored an instance from %s but could not parse it (%s)", calling, type(exc).__name__)
                 return STATUS_SUCCESS
             if frow is not None:
+                size = row_bytes(irow)
+                if not self.held.take(size):
+                    return STATUS_SUCCESS  # memory stays bounded: the file is stored, a scan lands it
                 try:
-                    self.rows.put_nowait((frow, irow, f"dicom:{calling}"))
+                    self.rows.put_nowait((frow, irow, f"dicom:{calling}", size))
                 except queue.Full:
-                    # Memory stays bounded while the lake is busy: the file is stored, a scan lands it.
-                    self.overflow.set()
+                    self.held.give_back(size)
+                    self.held.overflow.set()
         return STATUS_SUCCESS
 
     def _folder(self, calling: str) -> Path:
@@ -197,6 +219,36 @@ def _sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def row_bytes(irow: dict | None) -> int:
+    """About the memory one queued row holds (its header JSON dominates)."""
+    return 512 + (len(irow["header_json"]) if irow is not None else 0)
+
+
+class _Held:
+    """Bytes of parsed rows queued or held for landing, bounded by :data:`MAX_HELD_BYTES`.
+
+    Past the bound a row is not kept (``overflow`` is set): its file is stored, and a scan of storage lands it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.bytes = 0
+        self.overflow = threading.Event()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.bytes + n > self.limit:
+                self.overflow.set()
+                return False
+            self.bytes += n
+            return True
+
+    def give_back(self, n: int) -> None:
+        with self._lock:
+            self.bytes -= n
+
+
 _STOP = object()  # put on the row queue after the server stopped: land what is left, then end
 
 
@@ -208,14 +260,15 @@ class _Landing:
         settings: Settings,
         storage: Path,
         rows: queue.Queue,
-        overflow: threading.Event,
+        held: _Held,
         app_id: str,
         flush: float,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.rows = rows
-        self.overflow = overflow
+        self.held = held
+        self.held_here = 0  # bytes of the rows in self.files / self.instances
         self.app_id = app_id
         self.flush = flush
         self.lander: Lander | None = None
@@ -241,12 +294,14 @@ class _Landing:
                     self._keep(item)
             except queue.Empty:
                 pass
-            if self.overflow.is_set():
-                self.overflow.clear()
+            if self.held.overflow.is_set():
+                self.held.overflow.clear()
                 self._drop_to_backlog()
             now = time.monotonic()
             due = self.first_at is not None and (
-                now - self.first_at >= self.flush or len(self.files) >= MAX_BATCH_FILES
+                now - self.first_at >= self.flush
+                or len(self.files) >= MAX_BATCH_FILES
+                or self.held_here >= MAX_BATCH_BYTES
             )
             if (due or self.backlog or stopping) and now >= self.retry_at and (self.files or self.backlog):
                 self._try_land(STOP_WAIT_SECONDS if stopping else 0.0)
@@ -262,10 +317,12 @@ class _Landing:
         parts = Path(path).relative_to(self.storage).parts
         return f"dicom:{parts[0]}" if len(parts) > 1 else "dicom:UNKNOWN"
 
-    def _keep(self, item: tuple[dict, dict | None, str]) -> None:
+    def _keep(self, item: tuple[dict, dict | None, str, int]) -> None:
+        frow, irow, source, size = item
         if self.backlog:
+            self.held.give_back(size)
             return  # a scan of storage will land it
-        frow, irow, source = item
+        self.held_here += size
         self.files.append(frow)
         self.sources.append(source)
         if irow is not None:
@@ -276,8 +333,14 @@ class _Landing:
             # The lake has been busy a while: stop holding rows, land from the stored files later.
             self._drop_to_backlog()
 
-    def _drop_to_backlog(self) -> None:
+    def _forget(self) -> None:
+        """Let go of the rows held here (landed, or left to a scan of storage)."""
         self.files, self.instances, self.sources, self.first_at = [], [], [], None
+        self.held.give_back(self.held_here)
+        self.held_here = 0
+
+    def _drop_to_backlog(self) -> None:
+        self._forget()
         self.backlog = True
 
     def _try_land(self, wait: float) -> None:
@@ -303,7 +366,7 @@ class _Landing:
     def _land(self) -> None:
         if self.backlog:
             # Everything queued is on disk already: one scan lands it all (and what a crash left).
-            self.files, self.instances, self.sources, self.first_at = [], [], [], None
+            self._forget()
             self.backlog = False
             report = land_unlanded(self.settings, [self.storage], source=self._source_of)
             if report.files_new:
@@ -314,6 +377,7 @@ class _Landing:
                 load_state(self.settings),
                 app_id=self.app_id,
                 batch_files=MAX_BATCH_FILES,
+                batch_bytes=MAX_BATCH_BYTES,
                 timezone=self.settings.timezone,
             )
         lander = self.lander
@@ -328,7 +392,7 @@ class _Landing:
             lander.add(rows_to_chunk(files, instances, []), [self.sources[i] for i in keep])
             lander.commit_now()
             lander.mark_seen()
-        self.files, self.instances, self.sources, self.first_at = [], [], [], None
+        self._forget()
         self.landed.set()
 
 
@@ -346,6 +410,13 @@ def _drain_associations(server: Any, timeout: float) -> None:
         time.sleep(0.05)
     for assoc in server.active_associations:
         assoc.abort()
+
+
+def _write_metrics(metrics: ReceiverMetrics, path: Path) -> None:
+    try:
+        metrics.write(path)
+    except OSError as exc:
+        log.warning("could not write the receiver's metrics to %s: %s", path, exc.strerror or type(exc).__name__)
 
 
 def tls_context(tls: ReceiverTLS) -> ssl.SSLContext:
@@ -378,8 +449,12 @@ def run_receiver(
     stop_event: threading.Event,
     flush_seconds: float = 1.0,
     ready: Callable[[int], None] | None = None,
+    metrics: ReceiverMetrics | None = None,
 ) -> None:
     """Serve C-STORE until ``stop_event`` is set (see :func:`ingestion.dicom.api.listen`).
+
+    The counters in ``metrics`` (a new one when None) are written every few seconds to
+    ``<state_dir>/metrics/dicom-receiver-<port>.prom``.
 
     Raises
     ------
@@ -401,7 +476,14 @@ def run_receiver(
         log.info("removed %d partial data sets left by the last run (never acknowledged)", cleared)
     ssl_context = tls_context(rec.tls) if rec.tls is not None else None
 
+    metrics = metrics or ReceiverMetrics()
     ae = AE(ae_title=ae_title)
+    ae.acse_timeout = rec.acse_timeout
+    ae.dimse_timeout = rec.dimse_timeout
+    ae.network_timeout = rec.network_timeout
+    admission = admit(
+        ae, AdmissionLimits(rec.max_associations, rec.max_associations_per_host, rec.max_unassociated), metrics
+    )
     ae.maximum_pdu_size = rec.max_pdu_bytes
     ae.require_called_aet = True  # answer only associations addressed to this AE title
     ae.require_calling_aet = list(rec.allowed_calling_aets)  # empty: any
@@ -413,9 +495,10 @@ def run_receiver(
     # Bounded: parsed rows (header_json included) never pile up while the lake is busy; past the bound the
     # stored files are landed by a scan of storage instead.
     rows: queue.Queue = queue.Queue(maxsize=MAX_BATCH_FILES)
-    overflow = threading.Event()
-    store = _Store(settings, storage, rows, overflow)
+    held = _Held(MAX_HELD_BYTES)
+    store = _Store(settings, storage, rows, held, metrics)
     handlers: list[EventHandlerType] = [
+        *admission,
         (evt.EVT_C_STORE, store.handle_store),
         (evt.EVT_CONN_CLOSE, lambda event: discard_partial(event.assoc)),
         (evt.EVT_ABORTED, lambda event: discard_partial(event.assoc)),
@@ -432,7 +515,7 @@ def run_receiver(
             "list the calling AE titles of your modalities and PACS",
             bound,
         )
-    landing = _Landing(settings, storage, rows, overflow, receiver_app_id(ae_title, bound), flush_seconds)
+    landing = _Landing(settings, storage, rows, held, receiver_app_id(ae_title, bound), flush_seconds)
     failed: list[BaseException] = []
 
     def run_landing() -> None:
@@ -446,13 +529,19 @@ def run_receiver(
     log.info(
         "listening as %s on %s:%d%s, storing into %s", ae_title, host, bound, " (TLS)" if ssl_context else "", storage
     )
+    metrics_file = settings.state_dir / "metrics" / f"dicom-receiver-{bound}.prom"
     try:
         if ready is not None:
             ready(bound)
+        written = 0.0
         while not stop_event.wait(0.5):
             if not thread.is_alive():
                 break
+            if time.monotonic() - written >= METRICS_SECONDS:
+                _write_metrics(metrics, metrics_file)
+                written = time.monotonic()
     finally:
+        _write_metrics(metrics, metrics_file)
         server.shutdown()  # stops accepting; associations in progress run to their end
         _drain_associations(server, timeout=30.0)
         rows.put(_STOP)  # after the last association: every stored instance is queued before it

@@ -13,11 +13,12 @@ import importlib.abc
 import mmap
 import multiprocessing
 import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -37,7 +38,12 @@ from radlake import catalog
 from radlake.config import DicomLimits
 
 MMAP_FROM = 16 << 20
-"""Files from this size on are memory-mapped: parsing touches only the header pages; hashing reads all."""
+"""Files from this size on are memory-mapped for parsing (it touches only the header pages) and hashed by
+streaming reads (hashing a mapping would map every page of the file into this process)."""
+
+CHUNK_BYTES = 32 << 20
+"""A chunk's parsed rows stop growing past about this many bytes of ``header_json``: the files left over are
+parsed as the next piece, so what a worker sends back is bounded by bytes, not only by files."""
 
 PARSED_SCHEMA = pa.schema(
     [
@@ -89,29 +95,62 @@ class ParsedChunk:
         One row per file whose ``parsed`` is true, in the same order (:data:`INSTANCE_SCHEMA`).
     vanished
         Paths that no longer existed when read.
+    rest
+        Paths of the chunk not parsed yet because the rows reached :data:`CHUNK_BYTES` (parse them next).
     """
 
     files: pa.RecordBatch
     instances: pa.RecordBatch
     vanished: list[str]
+    rest: list[str] = field(default_factory=list)
 
 
-def read_file(path: str) -> tuple[Any, int, int, str]:
+class NotReadable(Exception):
+    """A file that is not read: not a regular file, or over ``max_file_bytes`` (a reject with ``reason``)."""
+
+    def __init__(self, reason: str, st: os.stat_result) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stat = st
+
+
+def read_file(path: str, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> tuple[Any, int, int, str]:
     """The file's bytes (or a memory map), size, mtime in ns and sha256 hex digest.
+
+    Opened without blocking and checked after opening, so a FIFO or device swapped in after the folder
+    walk is refused instead of blocking the ingest (and its lock) for ever.
 
     Raises
     ------
     OSError
         The file cannot be opened or read.
+    NotReadable
+        Not a regular file, or larger than ``max_bytes``.
     """
-    with open(path, "rb", buffering=0) as fh:
-        st = os.fstat(fh.fileno())
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb", buffering=0) as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotReadable(f"not_a_regular_file: {_file_kind(st.st_mode)}", st)
         size = st.st_size
+        if size > max_bytes:
+            raise NotReadable(f"file_too_large: {size} bytes, over dicom.limits.max_file_bytes ({max_bytes})", st)
         if size >= MMAP_FROM:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            return mm, size, st.st_mtime_ns, hashlib.sha256(mm).hexdigest()
+            h = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            return mm, size, st.st_mtime_ns, h.hexdigest()
         data = fh.read()
     return data, len(data), st.st_mtime_ns, hashlib.sha256(data).hexdigest()
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def instance_row(header: Header, path: str, sha256: str, size: int) -> dict[str, Any]:
@@ -161,12 +200,14 @@ def parse_one(
     """
     try:
         if data is None:
-            buf, size, mtime_ns, sha = read_file(path)
+            buf, size, mtime_ns, sha = read_file(path, limits.max_file_bytes)
         else:
             buf, size, mtime_ns = data, len(data), os.stat(path).st_mtime_ns
             sha = hashlib.sha256(data).hexdigest()
     except FileNotFoundError:
         return None, None
+    except NotReadable as exc:
+        return _file_row(path, exc.stat.st_size, exc.stat.st_mtime_ns // 1000, None, False, None, exc.reason), None
     except OSError as exc:
         seen_size: int | None = None
         seen_mtime: int | None = None
@@ -188,6 +229,22 @@ def parse_one(
             buf.close()
     uid = header.values["sop_instance_uid"]
     return _file_row(path, size, mtime, sha, True, uid, None), instance_row(header, path, sha, size)
+
+
+def set_aside_row(path: str, reason: str, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> dict[str, Any]:
+    """The reject row of a file landed unread (its checksum by a streaming read; none when too large)."""
+    size = mtime = sha = None
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            size, mtime = st.st_size, st.st_mtime_ns // 1000
+            if stat.S_ISREG(st.st_mode) and size <= max_bytes:
+                h = hashlib.sha256()
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+                sha = h.hexdigest()
+    return _file_row(path, size, mtime, sha, False, None, reason)
 
 
 def _file_row(
@@ -219,12 +276,18 @@ def rows_to_chunk(files: list[dict], instances: list[dict], vanished: list[str])
     )
 
 
-def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS) -> ParsedChunk:
-    """Parse a chunk of files (the unit of work of a worker process)."""
+def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS, max_bytes: int = CHUNK_BYTES) -> ParsedChunk:
+    """Parse a chunk of files (the unit of work of a worker process), stopping once the rows kept hold
+    ``max_bytes`` of ``header_json``: the paths not parsed are returned in ``rest``."""
     files: list[dict] = []
     instances: list[dict] = []
     vanished: list[str] = []
-    for path in paths:
+    kept = 0
+    for i, path in enumerate(paths):
+        if kept >= max_bytes:
+            chunk = rows_to_chunk(files, instances, vanished)
+            chunk.rest = paths[i:]
+            return chunk
         frow, irow = parse_one(path, None, limits)
         if frow is None:
             vanished.append(path)
@@ -232,6 +295,7 @@ def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS) -> Parse
         files.append(frow)
         if irow is not None:
             instances.append(irow)
+            kept += len(irow["header_json"])
     return rows_to_chunk(files, instances, vanished)
 
 
@@ -246,7 +310,7 @@ def parse_in_order(
     """
     if workers <= 0:
         for chunk in chunks:
-            yield parse_paths(chunk, limits)
+            yield from _with_rest(parse_paths(chunk, limits), limits)
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
@@ -255,12 +319,20 @@ def parse_in_order(
             for chunk in chunks:
                 inflight.append(pool.submit(parse_paths, chunk, limits))
                 if len(inflight) >= 3 * workers:
-                    yield inflight.popleft().result()
+                    yield from _with_rest(inflight.popleft().result(), limits)
             while inflight:
-                yield inflight.popleft().result()
+                yield from _with_rest(inflight.popleft().result(), limits)
         finally:
             for fut in inflight:
                 fut.cancel()
+
+
+def _with_rest(chunk: ParsedChunk, limits: DicomLimits) -> Iterator[ParsedChunk]:
+    """A chunk, then the pieces of its ``rest`` parsed here (rare: only chunks of very large headers)."""
+    yield chunk
+    while chunk.rest:
+        chunk = parse_paths(chunk.rest, limits)
+        yield chunk
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):

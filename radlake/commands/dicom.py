@@ -36,14 +36,14 @@ def listen(
     import threading
 
     from ingestion.dicom.api import listen as run_listen
-    from radlake.config import load_settings
+    from radlake.config import ae_title_ok, load_settings
     from radlake.errors import ConfigError
 
     settings = load_settings(config, lake=lake)
     rec = settings.dicom.receiver
     ae = ae_title or rec.ae_title
-    if not 0 < len(ae) <= 16 or "\\" in ae:
-        raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 characters and no backslash")
+    if not ae_title_ok(ae):
+        raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 printable characters and no backslash")
     folder = storage or rec.storage or (settings.state_dir / "dicom-received")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)

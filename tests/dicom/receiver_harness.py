@@ -11,12 +11,15 @@ from pathlib import Path
 
 from dicom_corpus import FILES, rows
 
+from ingestion.dicom.admission import ReceiverMetrics
 from ingestion.dicom.api import listen
 from radlake.config import Settings
 
 
 @contextmanager
-def running_receiver(settings: Settings, storage: Path, flush_seconds: float = 0.3) -> Iterator[int]:
+def running_receiver(
+    settings: Settings, storage: Path, flush_seconds: float = 0.3, metrics: ReceiverMetrics | None = None
+) -> Iterator[int]:
     """Start ``listen`` on a free port of 127.0.0.1 as AE ``RADLAKE``; yield the port; stop it at the end."""
     stop = threading.Event()
     bound: list[int] = []
@@ -29,7 +32,17 @@ def running_receiver(settings: Settings, storage: Path, flush_seconds: float = 0
 
     def run() -> None:
         try:
-            listen(settings, "127.0.0.1", 0, "RADLAKE", storage, stop, flush_seconds=flush_seconds, ready=on_ready)
+            listen(
+                settings,
+                "127.0.0.1",
+                0,
+                "RADLAKE",
+                storage,
+                stop,
+                flush_seconds=flush_seconds,
+                ready=on_ready,
+                metrics=metrics,
+            )
         except BaseException as exc:
             failed.append(exc)
             ready.set()

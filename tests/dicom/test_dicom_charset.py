@@ -67,3 +67,11 @@ def test_latin_text_is_not_mistaken_for_chinese() -> None:
 def test_misspelled_terms_are_understood() -> None:
     assert decode_text("张".encode("gb18030"), character_set("gb18030")) == ("张", None)
     assert decode_text("张".encode(), character_set("ISO-IR 192")) == ("张", None)
+
+
+@pytest.mark.parametrize("declared", ["ISO 2022 IR 100\\ISO 2022 IR 999", "ISO_IR 100\\X-UNKNOWN"])
+def test_utf8_under_a_declaration_with_an_unknown_term_is_detected_not_read_as_latin1(declared: str) -> None:
+    for name in ("张^伟", "Müller^Jürgen", "第一人民医院"):
+        assert decode_text(name.encode(), character_set(declared)) == (name, "ISO_IR 192")
+    # Latin-1 bytes under the same declaration are still read with its known (Latin-1) part.
+    assert decode_text("Müller".encode("latin-1"), character_set(declared)) == ("Müller", None)

@@ -230,3 +230,54 @@ def test_pydicom_written_deflated_files_still_parse(tmp_path: Path) -> None:
     header = parse_header(data)
     assert header.values["sop_instance_uid"] == f"{UID}.30"
     assert header.values["patient_name"] == "TEST^PATIENT"
+
+
+def _control_text_bomb(sop: str, values: int) -> bytes:
+    """A deflated file whose private UT values of 64 KiB of control characters inflate to ``values`` × 64 KiB
+    (each character is six bytes of JSON: the header grows 6x between the wire and the lake)."""
+    creators = b"".join(_el(0x0009, 0x0010 + k, b"LO", b"BOMB") for k in range(4))
+    body = creators + b"".join(_el(0x0009, 0x1000 + i, b"UT", b"\x01" * (64 << 10)) for i in range(values))
+    return _file(sop, _el(0x0010, 0x0010, b"PN", b"DOE^JANE") + body, DEFLATED)
+
+
+def test_what_is_decoded_and_kept_is_bounded_not_what_arrived_on_the_wire() -> None:
+    data = _control_text_bomb(f"{UID}.40", 200)  # ~60 KB deflated, 12.5 MiB inflated, 75 MiB as JSON
+    assert len(data) < 100_000
+    limits = DicomLimits(max_header_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        header = parse_header(data, limits=limits)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(header.json) < (1 << 20) + (64 << 10)  # the cap plus the omission markers
+    assert peak < 48 << 20  # the inflated bytes (12.5 MiB) and the kept values, never the 75 MiB of JSON
+    model = orjson.loads(header.json)
+    kept = [k for k, v in model.items() if k.startswith("0009") and "Value" in v and k >= "00091000"]
+    omitted = [k for k, v in model.items() if "radlake:omittedLength" in v]
+    assert len(kept) + len(omitted) == 200 and header.omitted == len(omitted) > 190
+    assert all(model[k]["radlake:omittedLength"] == 64 << 10 for k in omitted)
+    assert model[kept[0]]["Value"] == ["\x01" * (64 << 10)]  # what is kept is kept whole
+    assert header.values["sop_instance_uid"] == f"{UID}.40" and header.values["modality"] == "CT"
+
+
+def test_chunks_and_batches_are_bounded_by_bytes_as_well_as_files(tmp_path: Path) -> None:
+    from ingestion.dicom.landing import Lander, load_state
+    from ingestion.dicom.workers import parse_paths
+
+    paths = []
+    for i in range(6):  # each header holds about 300 KB of JSON
+        path = tmp_path / f"IM{i}.dcm"
+        path.write_bytes(
+            _file(f"{UID}.5{i}", b"".join(_el(0x0040, 0xA160 + k, b"UT", b"A" * 60_000) for k in range(5)))
+        )
+        paths.append(str(path))
+    first = parse_paths(paths, max_bytes=500_000)
+    assert first.files.num_rows == 2 and first.rest == paths[2:]
+    settings = Settings(lake=str(tmp_path / "lake"))
+    lander = Lander(settings, load_state(settings), app_id="test", batch_files=1000, batch_bytes=600_000)
+    for path in paths:
+        lander.add(parse_paths([path]), "folder")
+    lander.close()
+    assert lander.batches_committed == 3  # two files a batch, not one batch of 6
+    assert len(rows(settings, INSTANCES)) == 6

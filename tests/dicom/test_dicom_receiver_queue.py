@@ -3,6 +3,7 @@ also after a kill -9 between storing and landing (DCMTK's storescu as the peer).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -140,3 +141,91 @@ def test_kill_9_between_store_and_land_then_restart_lands_each_file_exactly_once
     os.kill(proc.pid, signal.SIGTERM)
     proc.communicate(timeout=60)
     assert len(landed_files(settings)) == before
+
+
+# A stand-in for a file that kills the process whenever its header is landed (the decoded-size bomb did, by
+# running out of memory): the landing aborts the process when a parsed instance says POISON.
+_POISONED_START = (
+    "import os\n"
+    "from ingestion.dicom import landing\n"
+    "add = landing.Lander.add\n"
+    "def poisoned(self, chunk, source):\n"
+    "    if 'POISON' in chunk.instances.column('study_description').to_pylist():\n"
+    "        os.abort()\n"
+    "    return add(self, chunk, source)\n"
+    "landing.Lander.add = poisoned\n"
+    "from radlake.cli import main; main()\n"
+)
+
+
+def _start_poisoned(lake: Path, storage: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _POISONED_START, "dicom", "listen", "--port", str(port), "--ae-title", "RADLAKE",
+         "--storage", str(storage), "--host", "127.0.0.1", "--lake", str(lake), "--flush-seconds", "0.3"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_every_landing_is_set_aside_and_the_backlog_lands(tmp_path: Path) -> None:
+    lake, storage = tmp_path / "lake", tmp_path / "received"
+    settings = Settings(lake=str(lake))
+    port = _free_port()
+    box = tmp_path / "out"
+    box.mkdir()
+    sent = []
+    for i, study in ((1, "HEAD"), (2, "CHEST"), (3, "POISON")):
+        path = box / f"IM{i}"
+        path.write_bytes(dataset_bytes(make_dataset(f"{UID}.{i}", StudyDescription=study)))
+        sent.append(path)
+    proc = _start_poisoned(lake, storage, port)
+    try:
+        _wait_port(proc, port)
+        storescu(port, sent, "CT_SCANNER")  # stored (acknowledged or not), then the landing kills the process
+        assert proc.wait(60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(stored_files(storage)) == 3
+    # Each start lands what it can: the first dies on the batch, the second on the poisoned file read alone,
+    # the third sets it aside; the good files land and the receiver stays up.
+    for _ in range(4):
+        proc = _start_poisoned(lake, storage, port)
+        try:
+            deadline = time.monotonic() + 90
+            while proc.poll() is None and len(landed_files(settings)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if proc.poll() is None:
+                break
+        finally:
+            if proc.poll() is not None:
+                proc.wait()
+    try:
+        assert proc.poll() is None, "the receiver dies at every start: the backlog never lands"
+        wait_for(lambda: len(landed_files(settings)) == 3, what="3 landed files")
+        late = box / "IM4"
+        late.write_bytes(dataset_bytes(make_dataset(f"{UID}.4", StudyDescription="LATE")))
+        assert storescu(port, [late], "CT_SCANNER").returncode == 0
+        wait_for(lambda: len(landed_files(settings)) == 4, what="4 landed files")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    by_uid = {r["sop_instance_uid"]: r for r in landed_files(settings) if r["sop_instance_uid"]}
+    assert set(by_uid) == {f"{UID}.{i}" for i in (1, 2, 4)}
+    aside = [r for r in landed_files(settings) if r["outcome"] == "reject"]
+    assert len(aside) == 1 and aside[0]["reason"].startswith("set_aside:")
+    assert pydicom.dcmread(aside[0]["file_path"]).StudyDescription == "POISON"
+    assert aside[0]["sha256"] == hashlib.sha256(Path(aside[0]["file_path"]).read_bytes()).hexdigest()
+
+
+def _wait_port(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, "the listener stopped"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, "listener did not open its port"
+        time.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import shutil
 import socket
 import struct
@@ -42,13 +43,18 @@ def _outbox(tmp_path: Path, n: int, start: int = 1, **values: object) -> list[Pa
 
 @pytest.mark.parametrize(
     ("peer", "expected"),
-    [("..", "UNKNOWN"), ("../../etc", "etc"), ("/abs", "abs"), ("CT.01", "CT_01"), ("  ", "UNKNOWN"),
-     ("a\x00b/c", "a_b_c"), ("CT_SCANNER", "CT_SCANNER"), ("x" * 40, "x" * 16)],
+    [("..", "UNKNOWN-"), ("../../etc", "etc-"), ("/abs", "abs-"), ("CT.01", "CT_01-"), ("  ", "UNKNOWN"),
+     ("a\x00b/c", "a_b_c-"), ("CT_SCANNER", "CT_SCANNER"), ("x" * 40, "x" * 16 + "-")],
 )  # fmt: skip
 def test_folder_names_from_peer_text_are_single_safe_components(tmp_path: Path, peer: str, expected: str) -> None:
     name = safe_name(peer)
-    assert name == expected
+    assert name == expected or (expected.endswith("-") and re.fullmatch(re.escape(expected) + "[0-9a-f]{8}", name))
     assert inside(tmp_path, tmp_path / name / "20260101").parent.parent == tmp_path.resolve()
+
+
+def test_titles_that_differ_only_in_unsafe_characters_get_their_own_folders() -> None:
+    names = {safe_name(t) for t in ("CT.1", "CT_1", "CT/1", "CT 1", "CT\x001")}
+    assert len(names) == 5
 
 
 def test_a_symlink_planted_in_storage_cannot_lead_out(tmp_path: Path) -> None:
@@ -91,7 +97,8 @@ def test_empty_allow_list_warns_at_start_and_hostile_ae_stays_inside_storage(
         wait_for(lambda: len(landed_files(settings)) == 1, what="1 landed file")
     assert any("allowed_calling_aets is empty" in r.getMessage() for r in caplog.records)
     (stored,) = stored_files(tmp_path)  # the only .dcm anywhere under tmp_path besides the outbox
-    assert stored.is_relative_to(storage.resolve() / "UNKNOWN")
+    assert stored.is_relative_to(storage.resolve() / safe_name(".."))
+    assert safe_name("..").startswith("UNKNOWN-")
 
 
 def _write_pki(folder: Path) -> dict[str, Path]:

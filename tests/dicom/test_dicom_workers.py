@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from dicom_corpus import dataset_bytes, make_dataset
 
 from ingestion.dicom.workers import MMAP_FROM, parse_one, parse_paths
@@ -31,3 +32,33 @@ def test_vanished_files_are_reported_not_landed(tmp_path: Path) -> None:
     assert chunk.vanished == [str(tmp_path / "gone")]
     assert chunk.files.column("file_path").to_pylist() == [str(real)]
     assert chunk.instances.num_rows == 1
+
+
+def test_a_fifo_swapped_in_after_the_walk_is_a_reject_not_a_hang(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    path = tmp_path / "IM1"
+    os.mkfifo(path)  # the walk saw a file here; a FIFO took its place before the read
+    result: list = []
+    reader = threading.Thread(target=lambda: result.append(parse_one(str(path))), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock the stuck open() so the thread can end
+        with open(path, "wb"):
+            pass
+        reader.join(5)
+        pytest.fail("reading a FIFO blocked: the ingest (and its lock) would hang for ever")
+    frow, irow = result[0]
+    assert irow is None and frow["reason"] == "not_a_regular_file: a FIFO"
+
+
+def test_a_file_over_the_size_cap_is_rejected_unread(tmp_path: Path) -> None:
+    from radlake.config import DicomLimits
+
+    path = tmp_path / "sparse.dcm"
+    with open(path, "wb") as fh:
+        fh.truncate(3 << 20)  # sparse: nothing to read, but hashing it would read it all
+    frow, irow = parse_one(str(path), limits=DicomLimits(max_file_bytes=2 << 20))
+    assert irow is None and frow["sha256"] is None and frow["file_size"] == 3 << 20
+    assert frow["reason"].startswith("file_too_large: 3145728 bytes")

@@ -261,3 +261,26 @@ def test_dicom_file_paths_are_pseudonymised_for_quality_output() -> None:
     out = prepare_dicom_files(df)["file_path"].tolist()
     assert (out[0] == out[1] and out[2] is None) or pd.isna(out[2])
     assert "00012345" not in out[0] and len(out[0]) == 16
+
+
+def test_quality_batches_use_the_key_file_the_config_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`radlake quality run` with pseudonym_key_file and no key in the environment (as the demo's config)."""
+    import hashlib
+    import hmac
+
+    from expectations.batches import load_batch
+    from expectations.suites.bronze import DICOM_FILES
+    from ingestion.dicom.api import ingest_dicom
+    from radlake.pseudonym import KEY_ENV, KEY_FILE_ENV, write_key_file
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    key_file = write_key_file(tmp_path / "key" / "pseudonym.key")
+    settings = Settings(lake=str(tmp_path / "lake"), pseudonym_key_file=key_file)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "IM1").write_bytes(b"not a DICOM file, landed as a reject with its path")
+    ingest_dicom(settings, [tmp_path / "in"], workers=0)
+    batch = load_batch(settings, DICOM_FILES)
+    key = bytes.fromhex(key_file.read_text().strip())
+    path = str(tmp_path / "in" / "IM1")
+    assert batch["file_path"].tolist() == [hmac.new(key, path.encode(), hashlib.sha256).hexdigest()[:16]]

@@ -67,7 +67,11 @@ def test_source_with_the_cdc_issue_format(tmp_path: Path) -> None:
         ("sources:\n  ris:\n    mode: logical\n", "sources.ris: needs a dsn"),
         ("dicom:\n  receiver:\n    port: 99999\n", "dicom.receiver.port: Input should be less than or equal to 65535"),
         ("timezone: Mars/Olympus\n", "timezone: unknown time zone"),
+        (f"timezone: {'x' * 255}\n", "timezone: unknown time zone 'xxxxxx"),  # past NAME_MAX: no traceback
         ("lakes: /x\n", "lakes: Extra inputs are not permitted"),
+        ('"lake\\nname\\x1b[31m": /x\n', "'lake\\nname\\x1b[31m': Extra inputs are not permitted"),
+        ('dicom:\n  receiver:\n    ae_title: "CT\\e[2J"\n', "'CT\\x1b[2J': an AE title has 1 to 16 printable"),
+        ('dicom:\n  receiver:\n    allowed_calling_aets: ["A\\nB"]\n', "'A\\nB': an AE title has"),
         ("lake: [unclosed\n", "is not valid YAML"),
         ("- a list\n", "expected a mapping"),
     ],
@@ -77,7 +81,7 @@ def test_bad_values_give_one_line_naming_the_key(tmp_path: Path, text: str, expe
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     message = str(err.value)
-    assert "\n" not in message
+    assert "\n" not in message and "\x1b" not in message and len(message) < 400
     assert message.startswith(str(cfg))
     assert expected in message
 
@@ -90,3 +94,23 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 def test_override_wins_over_file(tmp_path: Path) -> None:
     cfg = _write(tmp_path, "lake: /somewhere\n")
     assert load_settings(cfg, lake=str(tmp_path / "other")).lake == str(tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "holds_password"),
+    [
+        ("dbname='x'password=secret", True),  # libpq reads the next keyword right after a quoted value
+        ("host=h password = secret", True),
+        ("host=h PASSWORD=secret", True),
+        ("postgresql://u:secret@h/db", True),
+        ("postgresql://h/db?password=secret", True),
+        ("postgres://postgres:@host/db", False),  # an empty password is no secret
+        ("host=h password=''", False),
+        ("host=h passwordfile=x dbname='pass word=1'", False),
+        ("host=h user=postgres", False),
+    ],
+)
+def test_dsn_password_check_reads_the_dsn_as_libpq_does(dsn: str, holds_password: bool) -> None:
+    from radlake.config import dsn_has_password
+
+    assert dsn_has_password(dsn) is holds_password
