@@ -288,3 +288,87 @@ EMPI_REVIEW_QUEUE = pa.schema(
     ]
 )
 """silver/empi_review_queue: one undecided pair per two persons (see transforms.empi.review)."""
+
+# --- HL7 v2 (ingestion.hl7) -------------------------------------------------------------------------------------
+
+HL7_MESSAGES = pa.schema(
+    [
+        pa.field("sending_facility", pa.string(), nullable=False),
+        pa.field("control_id", pa.string(), nullable=False),
+        ("sending_application", pa.string()),
+        ("message_type", pa.string()),  # MSH-9 as CODE^EVENT (ORM^O01)
+        ("message_datetime", pa.string()),  # MSH-7 as sent
+        ("version", pa.string()),
+        ("encoding", pa.string()),  # the Python codec the text was decoded with
+        ("encoding_inferred", pa.bool_()),  # MSH-18 and the config did not fit the bytes: detected
+        ("message_text", pa.string()),  # the decoded message, segments separated by \r
+        ("message_sha256", pa.string()),  # of the bytes as received
+        ("message_bytes", pa.int64()),
+        ("received_at", UTC_TS),
+        ("receive_date", pa.date32()),
+    ]
+)
+"""bronze/hl7_messages: one row per accepted message (a resent control id is not a new row)."""
+
+HL7_ORDERS = pa.schema(
+    [
+        pa.field("institution", pa.string(), nullable=False),
+        pa.field("accession_number", pa.string(), nullable=False),
+        ("order_id", pa.string()),
+        ("patient_id", pa.string()),
+        ("mrn", pa.string()),
+        ("priority", pa.string()),
+        ("ordering_department", pa.string()),
+        ("raw_exam_name", pa.string()),
+        ("modality", pa.string()),
+        ("status", pa.string()),
+        ("ordered_at", UTC_TS),
+        ("exam_started_at", UTC_TS),
+        ("exam_ended_at", UTC_TS),
+        ("device_station", pa.string()),
+        ("report_status", pa.string()),
+        ("report_written_at", UTC_TS),
+        ("report_signed_at", UTC_TS),
+        ("study_instance_uid", pa.string()),
+        ("messages", pa.int64()),
+        ("last_control_id", pa.string()),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""silver/hl7_orders: one order as its HL7 orders and reports left it (fed into silver/exams)."""
+
+HL7_PATIENT_LINKS = pa.schema(
+    [
+        pa.field("record_id_a", pa.string(), nullable=False),
+        pa.field("record_id_b", pa.string(), nullable=False),
+        ("institution", pa.string()),
+        ("surviving_record_id", pa.string()),
+        ("sending_facility", pa.string()),
+        ("control_id", pa.string()),
+        ("linked_at", UTC_TS),
+    ]
+)
+"""silver/hl7_patient_links: one ADT^A40 merge of two patient records (``record_id_a < record_id_b``),
+taken by the EMPI as a steward-grade link."""
+
+# --- PACS pull (ingestion.pacs) ----------------------------------------------------------------------------------
+
+PULL_STATES = ("found", "requested", "complete", "failed")
+"""bronze/pacs_pull_state.state."""
+
+PACS_PULL_STATE = pa.schema(
+    [
+        pa.field("peer", pa.string(), nullable=False),
+        pa.field("study_instance_uid", pa.string(), nullable=False),
+        ("accession_number", pa.string()),
+        ("study_date", pa.date32()),
+        ("state", pa.string()),
+        ("instances_expected", pa.int64()),
+        ("instances_received", pa.int64()),
+        ("peer_status", pa.string()),  # the PACS's last status of a failed retrieve (0xA702 ...)
+        ("attempts", pa.int64()),
+        ("found_at", UTC_TS),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""bronze/pacs_pull_state: one study of one PACS and how far its pull got."""
