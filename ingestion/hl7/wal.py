@@ -93,6 +93,7 @@ class WriteAhead:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._cond = threading.Condition()
+        self._io = threading.Lock()  # held while the open segment is written, fsynced or swapped (taken before _cond)
         self._pending: list[bytes] = []
         self._queued = 0  # generation of the last record queued
         self._durable = 0  # generation of the last record on disk
@@ -145,32 +146,33 @@ class WriteAhead:
                     return
                 batch, self._pending = self._pending, []
                 upto = self._queued
-            try:
-                self._fh.write(b"".join(batch))  # type: ignore[attr-defined]
-                os.fsync(self._fh.fileno())  # type: ignore[attr-defined]
-            except OSError as exc:
+            with self._io:
+                try:
+                    self._fh.write(b"".join(batch))  # type: ignore[attr-defined]
+                    os.fsync(self._fh.fileno())  # type: ignore[attr-defined]
+                except (OSError, ValueError) as exc:
+                    with self._cond:
+                        self._error = exc if isinstance(exc, OSError) else OSError(str(exc))
+                        self._cond.notify_all()
+                    return
                 with self._cond:
-                    self._error = exc
+                    self.records_in_open += len(batch)
+                    self._durable = upto
                     self._cond.notify_all()
-                return
-            with self._cond:
-                self.records_in_open += len(batch)
-                self._durable = upto
-                self._cond.notify_all()
 
     def rotate(self) -> list[Path]:
         """Close the open segment (once its records are durable) and open the next; returns closed segments.
 
         Every segment but the new open one may then be landed.
         """
-        with self._cond:
-            self.wait(self._queued)
-            if self.records_in_open:
+        with self._io, self._cond:
+            # Records queued but not yet written go to the next segment: only written ones are in this one.
+            if self.records_in_open and not self._closed:
                 self._fh.close()  # type: ignore[attr-defined]
                 self._number += 1
                 self._fh = self._open(self._number)
                 self.records_in_open = 0
-            current = self._number
+            current = self._number + (1 if self._closed else 0)
         return [p for p in segments(self.folder) if segment_number(p) < current]
 
     def close(self) -> None:

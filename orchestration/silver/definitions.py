@@ -5,7 +5,16 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.checks import quality_checks
-from orchestration.silver.assets import STEWARD_TABLES, dicom_rollups, empi_asset, exam_name_map_asset, exams_asset
+from orchestration.silver.assets import (
+    HL7_RECEIVED,
+    STEWARD_TABLES,
+    dicom_rollups,
+    empi_asset,
+    exam_name_map_asset,
+    exams_asset,
+    hl7_configured,
+    hl7_orders,
+)
 from radlake.config import Settings
 
 
@@ -18,6 +27,7 @@ def build(settings: Settings) -> dg.Definitions:
             empi_asset(settings),
             exam_name_map_asset(settings),
             exams_asset(settings),
+            *([HL7_RECEIVED, hl7_orders] if hl7_configured(settings) else []),
         ],
         asset_checks=quality_checks(),
     )
