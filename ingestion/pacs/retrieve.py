@@ -79,6 +79,21 @@ def move_study(peer: DicomPeer, calling_ae: str, destination: str, study_uid: st
             assoc.release()
 
 
+def _answers_find(peer: DicomPeer, calling_ae: str, timeout: float) -> bool:
+    """Whether the peer accepts a plain query association (it is up and knows radlake's AE title)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
+
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = ae.network_timeout = timeout
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    up = bool(assoc.is_established)
+    if up:
+        assoc.release()
+    return up
+
+
 class _GetStore:
     """C-STORE sub-operations of a C-GET: each data set written as received (file meta + the raw bytes), fsynced,
     under its SOP Instance UID; never overwriting (a different instance under one UID keeps its digest)."""
@@ -89,7 +104,13 @@ class _GetStore:
         self.stored = 0
 
     def handle(self, event: Any) -> int:
-        data = event.encoded_dataset(include_meta=True)
+        from pynetdicom import _config
+
+        if _config.STORE_RECV_CHUNKED_DATASET:
+            # The receiver (same process) turned on streaming to disk: the data set is in that file, meta included.
+            data = Path(event.dataset_path).read_bytes()
+        else:
+            data = event.encoded_dataset(include_meta=True)
         sop = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
         digest = hashlib.sha256(data).hexdigest()
         name = sop if _UID.fullmatch(sop) and len(sop) <= 64 else f"sha256-{digest}"
@@ -128,6 +149,9 @@ def get_study(peer: DicomPeer, calling_ae: str, study_uid: str, folder: Path, ti
     store = _GetStore(folder)
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, store.handle)])
     if not assoc.is_established:
+        if _answers_find(peer, calling_ae, timeout):
+            # Some PACS (dcmqrscp --disable-get) reject a whole association that proposes C-GET.
+            return Retrieved(None, 0, 0, 0, "the PACS refuses C-GET associations: use C-MOVE")
         return Retrieved(None, 0, 0, 0, "no association (the PACS is down or refuses radlake's AE title)")
     try:
         if not any(c.abstract_syntax == StudyRootQueryRetrieveInformationModelGet for c in assoc.accepted_contexts):

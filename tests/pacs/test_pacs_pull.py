@@ -106,8 +106,10 @@ def test_get_and_a_pacs_that_refuses_it_and_dcmqrscp_move(tmp_path: Path) -> Non
     files = [f for fs in studies.values() for f in fs]
     with orthanc(tmp_path / "o", get=True) as pacs:
         orthanc_upload(pacs["http"], files)
-        got = pull_studies(settings, f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}", *DAYS, get=True)
+        peer = f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}"
+        got = pull_studies(settings, peer, *DAYS, get=True)
     landed, dups = _landed(settings)
+    assert got.complete == 4, {r["peer_status"] for r in load_states(settings, peer).values()}
     assert got.complete == 4 and landed == {uid: len(fs) for uid, fs in studies.items()} and dups == 0
 
     other = _settings(tmp_path / "b")
