@@ -39,7 +39,9 @@ def run(settings: Settings, senders: int, seconds: float, per_sender: int) -> tu
     stop, bound = threading.Event(), threading.Event()
     port: list[int] = []
     server = threading.Thread(
-        target=listener.serve, args=("127.0.0.1", 0), kwargs={"stop_event": stop, "ready": lambda p: (port.append(p), bound.set())}
+        target=listener.serve,
+        args=("127.0.0.1", 0),
+        kwargs={"stop_event": stop, "ready": lambda p: (port.append(p), bound.set())},
     )
     server.start()
     bound.wait(30)
@@ -79,11 +81,16 @@ def main() -> None:
         results = {}
         for name, senders in (("baseline, 1 sender", 1), (f"{args.senders} senders", args.senders)):
             lake_dir = Path(tmp) / name.replace(" ", "_").replace(",", "")
-            settings = Settings(lake=str(lake_dir), hl7={"allowed_facilities": {"H03RIS": "h03"}, "wal_dir": str(lake_dir / "wal")})
+            settings = Settings(
+                lake=str(lake_dir), hl7={"allowed_facilities": {"H03RIS": "h03"}, "wal_dir": str(lake_dir / "wal")}
+            )
             n, wall, cpu = run(settings, senders, args.seconds, args.per_sender)
             # The client threads share this process: CPU seconds cover sender and listener.
             results[name] = n / wall
-            print(f"{name:>20}: {n} messages AA in {wall:.1f} s = {n / wall:.0f}/s; {1000 * cpu / max(n, 1):.2f} CPU s per 1,000 (sender + listener)")
+            print(
+                f"{name:>20}: {n} messages AA in {wall:.1f} s = {n / wall:.0f}/s; "
+                f"{1000 * cpu / max(n, 1):.2f} CPU s per 1,000 (sender + listener)"
+            )
         base, best = results["baseline, 1 sender"], results[f"{args.senders} senders"]
         print(f"ratio {args.senders} senders / 1 sender: {best / base:.2f}x; load: {os.getloadavg()[0]:.2f}")
 

@@ -535,18 +535,24 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             for key in ("cert", "key", "ca"):
                 if tls.get(key):
                     tls[key] = rel(tls[key])
-    hl7 = out.get("hl7")
-    if isinstance(hl7, dict):
-        if hl7.get("wal_dir"):
-            hl7["wal_dir"] = rel(hl7["wal_dir"])
-        if isinstance(hl7.get("tls"), dict):
-            for key in ("cert", "key", "ca"):
-                if hl7["tls"].get(key):
-                    hl7["tls"][key] = rel(hl7["tls"][key])
+    _resolve_hl7(out.get("hl7"), rel)
     alerts = out.get("alerts")
     if isinstance(alerts, dict) and alerts.get("file"):
         alerts["file"] = rel(alerts["file"])
     return out
+
+
+def _resolve_hl7(hl7: Any, rel: Any) -> None:
+    """The HL7 listener's paths (write-ahead folder, TLS files), relative to the config file."""
+    if not isinstance(hl7, dict):
+        return
+    if hl7.get("wal_dir"):
+        hl7["wal_dir"] = rel(hl7["wal_dir"])
+    tls = hl7.get("tls")
+    if isinstance(tls, dict):
+        for key in ("cert", "key", "ca"):
+            if tls.get(key):
+                tls[key] = rel(tls[key])
 
 
 def _one_line(err: ValidationError, origin: str) -> str:

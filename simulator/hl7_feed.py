@@ -48,7 +48,9 @@ def _pid(order: FeedOrder) -> str:
     return f"PID|1||{_esc(order.mrn)}^^^MRN~C{_esc(order.mrn)}^^^CARD||{_esc(order.patient_name)}||||"
 
 
-def order_message(facility: str, order: FeedOrder, control_id: str, *, status: str = "SC", charset: str | None = "GB 18030-2000") -> str:
+def order_message(
+    facility: str, order: FeedOrder, control_id: str, *, status: str = "SC", charset: str | None = "GB 18030-2000"
+) -> str:
     """An ORM^O01 for ``order`` (``status`` is ORC-5: SC scheduled, IP in progress, CM completed, CA cancelled)."""
     control = "CA" if status == "CA" else ("NW" if status == "SC" else "SC")
     dept = f"D1^{_esc(order.department)}"
@@ -62,7 +64,15 @@ def order_message(facility: str, order: FeedOrder, control_id: str, *, status: s
     return "\r".join(segments) + "\r"
 
 
-def report_message(facility: str, order: FeedOrder, control_id: str, at: datetime, *, final: bool, charset: str | None = "GB 18030-2000") -> str:
+def report_message(
+    facility: str,
+    order: FeedOrder,
+    control_id: str,
+    at: datetime,
+    *,
+    final: bool,
+    charset: str | None = "GB 18030-2000",
+) -> str:
     """An ORU^R01 for ``order``: a preliminary (``final=False``) or final report written at ``at``."""
     text = "双肺纹理清晰\\.br\\未见明确异常"
     segments = [
@@ -77,11 +87,14 @@ def report_message(facility: str, order: FeedOrder, control_id: str, at: datetim
 
 def merge_message(facility: str, mrn: str, prior_mrn: str, control_id: str, sent: datetime) -> str:
     """An ADT^A40: patient record ``prior_mrn`` merged into ``mrn``."""
-    return "\r".join(
-        [
-            _msh(facility, "ADT^A40", control_id, sent, "UNICODE UTF-8"),
-            "EVN|A40|" + _ts(sent),
-            f"PID|1||{_esc(mrn)}^^^MRN||",
-            f"MRG|{_esc(prior_mrn)}^^^MRN",
-        ]
-    ) + "\r"
+    return (
+        "\r".join(
+            [
+                _msh(facility, "ADT^A40", control_id, sent, "UNICODE UTF-8"),
+                "EVN|A40|" + _ts(sent),
+                f"PID|1||{_esc(mrn)}^^^MRN||",
+                f"MRG|{_esc(prior_mrn)}^^^MRN",
+            ]
+        )
+        + "\r"
+    )

@@ -45,13 +45,41 @@ def build_ack(msg: Message | None, code: str, reason: str = "", *, app: str = "R
     charset = "UNICODE UTF-8" if msg is None or msg.encoding == "utf-8" else "GB 18030-2000"
     f = d.field
     msh = f.join(
-        ["MSH", enc, app, app, to_app, to_fac, now, "", f"ACK{d.component}{event}{d.component}ACK", f"A{next(_ACK_IDS)}"]
-        + ["P", version, "", "", "", "", "", charset]
+        [
+            "MSH",
+            enc,
+            app,
+            app,
+            to_app,
+            to_fac,
+            now,
+            "",
+            f"ACK{d.component}{event}{d.component}ACK",
+            f"A{next(_ACK_IDS)}",
+            "P",
+            version,
+            *[""] * 5,
+            charset,
+        ]
     )
     segments = [msh, f.join(["MSA", code, control, _escape(reason, d)[:80]])]
     if code != "AA":
         severity = "E"
         hl7_code = "207" if code == "AE" else "200"
-        segments.append(f.join(["ERR", "", "", f"{hl7_code}{d.component}{d.component}HL70357", severity, "", "", "", _escape(reason, d)]))
+        segments.append(
+            f.join(
+                [
+                    "ERR",
+                    "",
+                    "",
+                    f"{hl7_code}{d.component}{d.component}HL70357",
+                    severity,
+                    "",
+                    "",
+                    "",
+                    _escape(reason, d),
+                ]
+            )
+        )
     encoding = "utf-8" if msg is None or msg.encoding not in ("gb18030",) else "gb18030"
     return ("\r".join(segments) + "\r").encode(encoding)

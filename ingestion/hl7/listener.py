@@ -222,7 +222,9 @@ class Hl7Listener:
                 log.warning("HL7 landing left for the next start: %s", exc)
         return self.counters
 
-    def _connection(self, conn: socket.socket, context: ssl.SSLContext | None, slots: threading.BoundedSemaphore) -> None:
+    def _connection(
+        self, conn: socket.socket, context: ssl.SSLContext | None, slots: threading.BoundedSemaphore
+    ) -> None:
         try:
             if context is not None:
                 conn.settimeout(30)

@@ -232,7 +232,9 @@ def parse_text(text: str, codec: str = "utf-8", inferred: bool = False) -> Messa
         if line.startswith("MSH"):
             parts = ["MSH", sep, *parts[1:]]  # MSH-1 is the separator itself: keep the standard's numbering
         segments.append(parts)
-    msg = Message(text="\r".join(lines), encoding=codec, encoding_inferred=inferred, delimiters=delims, segments=segments)
+    msg = Message(
+        text="\r".join(lines), encoding=codec, encoding_inferred=inferred, delimiters=delims, segments=segments
+    )
     if not msg.control_id:
         raise Hl7Reject("AR", "MSH-10 (message control id) is empty")
     if len(msg.control_id) > 199:

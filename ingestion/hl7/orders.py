@@ -97,7 +97,9 @@ def _groups(msg: Message) -> list[tuple[list[str] | None, list[str], list[str] |
     return out
 
 
-def _order_values(msg: Message, orc: list[str] | None, obr: list[str], ipc: list[str] | None, zone: ZoneInfo) -> dict[str, object]:
+def _order_values(
+    msg: Message, orc: list[str] | None, obr: list[str], ipc: list[str] | None, zone: ZoneInfo
+) -> dict[str, object]:
     kind = msg.message_type
     status_code = (msg.value(orc, 5) or "").upper()
     control = (msg.value(orc, 1) or "").upper()
@@ -139,7 +141,9 @@ def message_facts(msg: Message, timezone_name: str) -> list[OrderFact] | MergeFa
     """
     kind = msg.message_type
     if kind not in SUPPORTED:
-        raise Hl7Reject("AR", f"message type {kind[:20]!r} is not taken (ORM^O01, OMI^O23, ORU^R01, ADT^A01/A04/A08/A40)")
+        raise Hl7Reject(
+            "AR", f"message type {kind[:20]!r} is not taken (ORM^O01, OMI^O23, ORU^R01, ADT^A01/A04/A08/A40)"
+        )
     if not msg.get("PID", 3):
         raise Hl7Reject("AE", "PID-3 (patient identifier) is empty")
     zone = ZoneInfo(timezone_name)
@@ -170,7 +174,9 @@ def _sort_key(row: dict[str, object], zone: ZoneInfo) -> tuple[datetime, datetim
     return (sent or received, received, str(row["control_id"]))
 
 
-def fold_messages(rows: list[dict[str, object]], institutions: dict[str, str], timezone_name: str) -> tuple[pa.Table, pa.Table]:
+def fold_messages(
+    rows: list[dict[str, object]], institutions: dict[str, str], timezone_name: str
+) -> tuple[pa.Table, pa.Table]:
     """silver/hl7_orders and silver/hl7_patient_links from bronze rows (pure; any row order gives the same).
 
     Parameters
@@ -207,7 +213,9 @@ def fold_messages(rows: list[dict[str, object]], institutions: dict[str, str], t
             continue
         for fact in facts or []:
             key = (institution, fact.accession_number)
-            current = state.setdefault(key, {"institution": institution, "accession_number": fact.accession_number, "messages": 0})
+            current = state.setdefault(
+                key, {"institution": institution, "accession_number": fact.accession_number, "messages": 0}
+            )
             for name, value in fact.values.items():
                 if value is None:
                     continue

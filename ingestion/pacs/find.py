@@ -115,8 +115,12 @@ class Finder:
             q.StudyTime = f"{times[0]:02d}0000-{times[1] - 1:02d}5959"
         answers, final = self.query(q)
         hits = [
-            StudyHit(str(a.StudyInstanceUID), str(a.get("AccessionNumber", "") or "") or None, _day(a.get("StudyDate")),
-                     _int(a.get("NumberOfStudyRelatedInstances")))
+            StudyHit(
+                str(a.StudyInstanceUID),
+                str(a.get("AccessionNumber", "") or "") or None,
+                _day(a.get("StudyDate")),
+                _int(a.get("NumberOfStudyRelatedInstances")),
+            )
             for a in answers
             if a.get("StudyInstanceUID")
         ]

@@ -56,7 +56,9 @@ class PullReport:
 def received_counts(settings: Settings, study_uids: list[str]) -> dict[str, int]:
     """Distinct SOP instances bronze holds per study."""
     uri = catalog.table_uri(settings, catalog.table("bronze", "dicom_instances"))
-    data = lake.rows_matching(settings, uri, "study_instance_uid", study_uids, ["study_instance_uid", "sop_instance_uid"])
+    data = lake.rows_matching(
+        settings, uri, "study_instance_uid", study_uids, ["study_instance_uid", "sop_instance_uid"]
+    )
     counts: dict[str, set[str]] = {}
     if data is not None:
         for study, sop in zip(data.column(0).to_pylist(), data.column(1).to_pylist(), strict=True):
@@ -88,7 +90,9 @@ class _Pull:
             got = get_study(self.peer, self.calling, uid, self.get_folder / uid, self.timeout)
             if (self.get_folder / uid).exists():
                 with ingest_lock(self.settings):
-                    land_unlanded(self.settings, [self.get_folder / uid], source=lambda _p: f"pacs:{self.peer.ae_title}")
+                    land_unlanded(
+                        self.settings, [self.get_folder / uid], source=lambda _p: f"pacs:{self.peer.ae_title}"
+                    )
             return got, received_counts(self.settings, [uid])[uid]
         moved = move_study(self.peer, self.calling, self.destination, uid, self.timeout)
         # The receiver lands in micro-batches: wait (bounded) until what the PACS sent is in bronze.
@@ -111,7 +115,10 @@ class _Pull:
                 # The study-level count may be stale or wrong: the instance list is the truth.
                 expected = self.finder.instance_count(hit.study_instance_uid)
         except (SourceUnreachableError, OSError) as exc:
-            got, have = Retrieved(None, 0, 0, 0, str(exc)[:200]), received_counts(self.settings, [hit.study_instance_uid])[hit.study_instance_uid]
+            got, have = (
+                Retrieved(None, 0, 0, 0, str(exc)[:200]),
+                received_counts(self.settings, [hit.study_instance_uid])[hit.study_instance_uid],
+            )
         except RadlakeError as exc:
             got, have = Retrieved(None, 0, 0, 0, str(exc)[:200]), 0
         complete = expected is not None and have >= expected
@@ -187,7 +194,11 @@ def pull_studies(
     stamp = datetime.now(UTC)
     for uid in sorted(found.studies):
         hit, prior = found.studies[uid], states.get(uid)
-        if prior and prior["state"] == "complete" and (hit.instances is None or hit.instances <= (prior["instances_received"] or 0)):
+        if (
+            prior
+            and prior["state"] == "complete"
+            and (hit.instances is None or hit.instances <= (prior["instances_received"] or 0))
+        ):
             report.already_complete += 1
             continue
         todo.append(hit)

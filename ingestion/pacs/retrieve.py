@@ -73,7 +73,9 @@ def move_study(peer: DicomPeer, calling_ae: str, destination: str, study_uid: st
     if not assoc.is_established:
         return Retrieved(None, 0, 0, 0, "no association (the PACS is down or refuses radlake's AE title)")
     try:
-        return _final(assoc.send_c_move(_identifier(study_uid), destination, StudyRootQueryRetrieveInformationModelMove))
+        return _final(
+            assoc.send_c_move(_identifier(study_uid), destination, StudyRootQueryRetrieveInformationModelMove)
+        )
     finally:
         if assoc.is_established:
             assoc.release()
@@ -141,13 +143,15 @@ def get_study(peer: DicomPeer, calling_ae: str, study_uid: str, folder: Path, ti
     ae.dimse_timeout = max(timeout, 600.0)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     # At most 128 presentation contexts in all: the storage classes a PACS is likely to hold.
-    roles = []
+    roles: list[Any] = []
     for context in StoragePresentationContexts[:120]:
         assert context.abstract_syntax is not None
         ae.add_requested_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES[:4])
         roles.append(build_role(context.abstract_syntax, scp_role=True))
     store = _GetStore(folder)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, store.handle)])
+    assoc = ae.associate(
+        peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, store.handle)]
+    )
     if not assoc.is_established:
         if _answers_find(peer, calling_ae, timeout):
             # Some PACS (dcmqrscp --disable-get) reject a whole association that proposes C-GET.

@@ -109,7 +109,9 @@ def hl7_orders(radlake: RadlakeResource):
     apply_messages(settings)
     for name, uri in uris.items():
         since = before[name] if before[name] is not None else -1
-        yield dg.MaterializeResult(asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since))
+        yield dg.MaterializeResult(
+            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+        )
 
 
 def empi_asset(settings: Settings) -> dg.AssetsDefinition:

@@ -20,6 +20,7 @@ from radlake.config import Settings
 
 def build(settings: Settings) -> dg.Definitions:
     """The silver layer's definitions for these settings."""
+    hl7: list[dg.AssetsDefinition | dg.AssetSpec] = [HL7_RECEIVED, hl7_orders] if hl7_configured(settings) else []
     return dg.Definitions(
         assets=[
             *STEWARD_TABLES,
@@ -27,7 +28,7 @@ def build(settings: Settings) -> dg.Definitions:
             empi_asset(settings),
             exam_name_map_asset(settings),
             exams_asset(settings),
-            *([HL7_RECEIVED, hl7_orders] if hl7_configured(settings) else []),
+            *hl7,
         ],
         asset_checks=quality_checks(),
     )

@@ -15,7 +15,9 @@ app = typer.Typer(help="HL7 v2: orders, reports and patient events from a RIS ov
 def listen(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: hl7.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (default: hl7.port; 0 picks a free one).", min=0, max=65535)] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default: hl7.port; 0 picks a free one).", min=0, max=65535)
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
     """Receive HL7 v2 messages over MLLP; each is fsynced to the write-ahead file before its ACK (AA).

@@ -42,7 +42,17 @@ class Listener:
 
     def __init__(self, cfg: Path, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from radlake.cli import main; main()", "hl7", "listen", "--config", str(cfg), "--port", "0"],
+            [
+                sys.executable,
+                "-c",
+                "from radlake.cli import main; main()",
+                "hl7",
+                "listen",
+                "--config",
+                str(cfg),
+                "--port",
+                "0",
+            ],
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},
@@ -156,7 +166,10 @@ def test_feed_lands_once_decoded_and_malformed_messages_are_refused(tmp_path: Pa
 
     orders, links = apply_messages(settings)
     assert (orders, links) == (3, 1)
-    silver = {r["accession_number"]: r for r in lake.read_arrow(settings, catalog.uri(settings, "silver", "hl7_orders")).to_pylist()}
+    silver = {
+        r["accession_number"]: r
+        for r in lake.read_arrow(settings, catalog.uri(settings, "silver", "hl7_orders")).to_pylist()
+    }
     a1, a2 = silver["H03A00001"], silver["H03A00002"]
     assert a1["institution"] == "h03" and a1["raw_exam_name"] == "CT头颅|平扫" and a1["mrn"] == "M0001"
     assert a1["ordering_department"] == "急诊科" and a1["status"] == "completed" and a1["report_status"] == "signed"
@@ -166,7 +179,11 @@ def test_feed_lands_once_decoded_and_malformed_messages_are_refused(tmp_path: Pa
     assert a1["ordered_at"] == datetime(2026, 11, 3, 1, 30, tzinfo=UTC) and a1["messages"] == 3
     assert a2["raw_exam_name"] == "MR颅脑" and a2["priority"] == "emergency" and a2["status"] == "scheduled"
     link = lake.read_arrow(settings, catalog.uri(settings, "silver", "hl7_patient_links")).to_pylist()[0]
-    assert (link["record_id_a"], link["record_id_b"], link["surviving_record_id"]) == ("h03:M0001", "h03:M0009", "h03:M0001")
+    assert (link["record_id_a"], link["record_id_b"], link["surviving_record_id"]) == (
+        "h03:M0001",
+        "h03:M0009",
+        "h03:M0001",
+    )
     assert apply_messages(settings) == (3, 1)  # a re-run changes nothing
 
 

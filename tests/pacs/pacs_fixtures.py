@@ -26,7 +26,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_study(folder: Path, day: date, instances: int, n: int, *, study_uid: str | None = None, start: int = 0) -> str:
+def write_study(
+    folder: Path, day: date, instances: int, n: int, *, study_uid: str | None = None, start: int = 0
+) -> str:
     """Write ``instances`` CT instances of one synthetic study (no pixel data) into ``folder``; its UID."""
     folder.mkdir(parents=True, exist_ok=True)
     study_uid = study_uid or f"1.2.826.0.1.3680043.10.1137.{random.randrange(10**15)}.{n}"
@@ -56,7 +58,12 @@ def write_study(folder: Path, day: date, instances: int, n: int, *, study_uid: s
 
 @contextmanager
 def orthanc(
-    tmp: Path, *, cap: int = 0, get: bool = True, receivers: dict[str, int] | None = None, ports: tuple[int, int] | None = None
+    tmp: Path,
+    *,
+    cap: int = 0,
+    get: bool = True,
+    receivers: dict[str, int] | None = None,
+    ports: tuple[int, int] | None = None,
 ) -> Iterator[dict]:
     """Orthanc on loopback with its own storage; ``cap`` limits C-FIND answers; yields its ports (``ports``:
     DICOM and HTTP ports to reuse, for a restart)."""
@@ -127,7 +134,9 @@ def dcmqrscp(tmp: Path, files: list[Path], receivers: dict[str, int]) -> Iterato
         f"HostTable BEGIN\n{hosts}\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
         f"AETable BEGIN\nDCMQR {db} R (200, 1024mb) ANY\nAETable END\n"
     )
-    proc = subprocess.Popen(["dcmqrscp", "-c", str(cfg), "--disable-get", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["dcmqrscp", "-c", str(cfg), "--disable-get", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(0.5)
     try:
         yield port

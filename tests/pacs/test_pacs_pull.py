@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dicom"))
-from pacs_fixtures import dcmqrscp, orthanc, orthanc_upload, write_study  # noqa: E402
-from receiver_harness import running_receiver  # noqa: E402
+from pacs_fixtures import dcmqrscp, orthanc, orthanc_upload, write_study
+from receiver_harness import running_receiver
 
-from ingestion.pacs.pull import pull_studies  # noqa: E402
-from ingestion.pacs.state import load_states  # noqa: E402
-from radlake import catalog, lake  # noqa: E402
-from radlake.config import Settings  # noqa: E402
+from ingestion.pacs.pull import pull_studies
+from ingestion.pacs.state import load_states
+from radlake import catalog, lake
+from radlake.config import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +36,9 @@ def _studies(folder: Path, count: int) -> dict[str, list[Path]]:
 
 def _landed(settings: Settings) -> tuple[dict[str, int], int]:
     """Distinct instances per study in bronze/dicom_instances, and rows of bronze/dicom_files by outcome."""
-    inst = lake.read_arrow(settings, catalog.uri(settings, "bronze", "dicom_instances"), ["study_instance_uid", "sop_instance_uid"])
+    inst = lake.read_arrow(
+        settings, catalog.uri(settings, "bronze", "dicom_instances"), ["study_instance_uid", "sop_instance_uid"]
+    )
     files = lake.read_arrow(settings, catalog.uri(settings, "bronze", "dicom_files"), ["outcome"])
     per: dict[str, set[str]] = {}
     for study, sop in zip(*(inst.column(i).to_pylist() for i in (0, 1)), strict=True) if inst is not None else []:
@@ -53,26 +55,28 @@ def _settings(tmp: Path, **pacs: object) -> Settings:
 def test_orthanc_capped_find_move_gain_and_outage(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     studies = _studies(tmp_path / "src", 7)
-    with running_receiver(settings, tmp_path / "received", flush_seconds=0.2) as rport:
-        with orthanc(tmp_path / "o", cap=3, receivers={"RADLAKE": rport}) as pacs:
-            orthanc_upload(pacs["http"], [f for files in studies.values() for f in files])
-            peer = f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}"
-            first = pull_studies(settings, peer, *DAYS, receiver_wait=20)
-            landed, dups = _landed(settings)
-            assert first.found == 7 and first.splits >= 1 and first.complete == 7 and first.failed == 0
-            assert landed == {uid: len(files) for uid, files in studies.items()} and dups == 0
+    with (
+        running_receiver(settings, tmp_path / "received", flush_seconds=0.2) as rport,
+        orthanc(tmp_path / "o", cap=3, receivers={"RADLAKE": rport}) as pacs,
+    ):
+        orthanc_upload(pacs["http"], [f for files in studies.values() for f in files])
+        peer = f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}"
+        first = pull_studies(settings, peer, *DAYS, receiver_wait=20)
+        landed, dups = _landed(settings)
+        assert first.found == 7 and first.splits >= 1 and first.complete == 7 and first.failed == 0
+        assert landed == {uid: len(files) for uid, files in studies.items()} and dups == 0
 
-            # A study gains two instances at the PACS: the next pull takes it again, and only it.
-            gained = next(iter(sorted(studies)))
-            n = int(gained.rsplit(".", 1)[1])  # write_study ends the UID with the study's number
-            extra = tmp_path / "extra"
-            write_study(extra, date(2026, 11, 1 + n % 3), 2, n, study_uid=gained, start=len(studies[gained]))
-            orthanc_upload(pacs["http"], sorted(extra.glob("*.dcm")))
-            second = pull_studies(settings, peer, *DAYS, receiver_wait=20)
-            landed, dups = _landed(settings)
-            assert (second.already_complete, second.complete) == (6, 1)
-            assert landed[gained] == len(studies[gained]) + 2
-            assert dups == 0  # the re-sent ones are the same bytes: the receiver keeps and lands them once
+        # A study gains two instances at the PACS: the next pull takes it again, and only it.
+        gained = next(iter(sorted(studies)))
+        n = int(gained.rsplit(".", 1)[1])  # write_study ends the UID with the study's number
+        extra = tmp_path / "extra"
+        write_study(extra, date(2026, 11, 1 + n % 3), 2, n, study_uid=gained, start=len(studies[gained]))
+        orthanc_upload(pacs["http"], sorted(extra.glob("*.dcm")))
+        second = pull_studies(settings, peer, *DAYS, receiver_wait=20)
+        landed, dups = _landed(settings)
+        assert (second.already_complete, second.complete) == (6, 1)
+        assert landed[gained] == len(studies[gained]) + 2
+        assert dups == 0  # the re-sent ones are the same bytes: the receiver keeps and lands them once
 
     # The PACS goes down after the first round of retrievals; a later pull finishes the job.
     settings = _settings(tmp_path / "outage", associations=1)
@@ -113,13 +117,15 @@ def test_get_and_a_pacs_that_refuses_it_and_dcmqrscp_move(tmp_path: Path) -> Non
     assert got.complete == 4 and landed == {uid: len(fs) for uid, fs in studies.items()} and dups == 0
 
     other = _settings(tmp_path / "b")
-    with running_receiver(other, tmp_path / "received", flush_seconds=0.2) as rport:
-        with dcmqrscp(tmp_path / "q", files, {"RADLAKE": rport}) as port:
-            peer = f"dicom://DCMQR@127.0.0.1:{port}"
-            refused = pull_studies(other, peer, *DAYS, get=True)
-            assert (refused.found, refused.complete, refused.failed) == (4, 0, 4)
-            reasons = {r["peer_status"] for r in load_states(other, peer).values()}
-            assert reasons and all("C-GET" in r for r in reasons)
-            moved = pull_studies(other, peer, *DAYS, receiver_wait=20)
+    with (
+        running_receiver(other, tmp_path / "received", flush_seconds=0.2) as rport,
+        dcmqrscp(tmp_path / "q", files, {"RADLAKE": rport}) as port,
+    ):
+        peer = f"dicom://DCMQR@127.0.0.1:{port}"
+        refused = pull_studies(other, peer, *DAYS, get=True)
+        assert (refused.found, refused.complete, refused.failed) == (4, 0, 4)
+        reasons = {r["peer_status"] for r in load_states(other, peer).values()}
+        assert reasons and all("C-GET" in r for r in reasons)
+        moved = pull_studies(other, peer, *DAYS, receiver_wait=20)
     landed, dups = _landed(other)
     assert moved.complete == 4 and landed == {uid: len(fs) for uid, fs in studies.items()} and dups == 0

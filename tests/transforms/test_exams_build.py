@@ -110,9 +110,9 @@ def test_without_optional_inputs_columns_are_typed_nulls(spark):
 
 
 def _hl7_orders(spark):
-    from radlake import catalog
-
     from pyspark.sql.pandas.types import from_arrow_schema
+
+    from radlake import catalog
 
     schema = from_arrow_schema(catalog.table("silver", "hl7_orders").schema, prefer_timestamp_ntz=False)
     base = dict.fromkeys(schema.fieldNames())
@@ -120,9 +120,19 @@ def _hl7_orders(spark):
         # The order the RIS also captured: its values win, HL7 only fills what the RIS lacks.
         {**base, "institution": "h01", "accession_number": "H01A1", "report_status": "draft", "device_station": "CT09"},
         # An order that came only by HL7.
-        {**base, "institution": "h03", "accession_number": "H03A1", "order_id": "O7", "mrn": "M001",
-         "raw_exam_name": "CT头颅平扫", "modality": "CT", "status": "completed", "ordered_at": _t(2026, 11, 3, 1),
-         "report_status": "signed", "study_instance_uid": "1.2.3.7"},
+        {
+            **base,
+            "institution": "h03",
+            "accession_number": "H03A1",
+            "order_id": "O7",
+            "mrn": "M001",
+            "raw_exam_name": "CT头颅平扫",
+            "modality": "CT",
+            "status": "completed",
+            "ordered_at": _t(2026, 11, 3, 1),
+            "report_status": "signed",
+            "study_instance_uid": "1.2.3.7",
+        },
     ]
     return spark.createDataFrame(rows, schema)
 

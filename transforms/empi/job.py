@@ -249,7 +249,9 @@ def run_empi(
         if previous_events is not None and "empi_run" in previous_events:
             previous_events = previous_events[previous_events["empi_run"] < run_number]
         previous_master = _read(settings, "silver", "patient_master")
-        decisions = with_hl7_links(_read(settings, "silver", "empi_decisions"), _read(settings, "silver", "hl7_patient_links"))
+        decisions = with_hl7_links(
+            _read(settings, "silver", "empi_decisions"), _read(settings, "silver", "hl7_patient_links")
+        )
         previous_review = _read(settings, "silver", "empi_review_queue")
     run = link_patients(
         records,

@@ -90,7 +90,9 @@ def ris_orders(
         # The device that performed the exam is the most reliable modality; the order's is a request.
         .withColumn("modality", F.coalesce("device_modality", "modality"))
     )
-    return joined.select(*[F.col(c).cast("string") if c in ("order_id", "patient_id") else F.col(c) for c in _ORDER_COLUMNS])
+    return joined.select(
+        *[F.col(c).cast("string") if c in ("order_id", "patient_id") else F.col(c) for c in _ORDER_COLUMNS]
+    )
 
 
 def merge_hl7_orders(ris: DataFrame | None, hl7_orders: DataFrame | None) -> DataFrame:
@@ -102,9 +104,13 @@ def merge_hl7_orders(ris: DataFrame | None, hl7_orders: DataFrame | None) -> Dat
     if hl7_orders is None:
         assert ris is not None
         return ris
-    hl7 = hl7_orders.select(*[F.col(c).alias(f"_h_{c}") if c not in ("institution", "accession_number") else c for c in _ORDER_COLUMNS])
+    hl7 = hl7_orders.select(
+        *[F.col(c).alias(f"_h_{c}") if c not in ("institution", "accession_number") else c for c in _ORDER_COLUMNS]
+    )
     if ris is None:
-        return hl7.select(*[F.col(c if c in ("institution", "accession_number") else f"_h_{c}").alias(c) for c in _ORDER_COLUMNS])
+        return hl7.select(
+            *[F.col(c if c in ("institution", "accession_number") else f"_h_{c}").alias(c) for c in _ORDER_COLUMNS]
+        )
     both = ris.join(hl7, ["institution", "accession_number"], "full_outer")
     return both.select(
         "institution",
