@@ -12,6 +12,7 @@ lands as duplicates of itself, never as new instances).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -34,6 +35,9 @@ from radlake.dicom_peer import DicomPeer, parse_peer
 from radlake.errors import RadlakeError, SourceUnreachableError
 
 log = logging.getLogger(__name__)
+
+ROUND_PER_ASSOCIATION = 4
+"""Studies per association in one round of retrievals (the state table is written after each round)."""
 
 
 @dataclass
@@ -83,53 +87,61 @@ class _Pull:
         self.finder = Finder(peer, self.calling, self.timeout)
         self.get_folder = pull_folder(settings, peer)
 
-    def retrieve(self, hit: StudyHit, expected: int) -> tuple[Retrieved, int]:
-        """Retrieve one study; the retrieve's end and the instances bronze then holds."""
+    def fetch(self, hit: StudyHit) -> tuple[Retrieved, int | None]:
+        """Retrieve one study (C-GET: and land it); its end and the instance count the PACS gives."""
         uid = hit.study_instance_uid
-        if self.use_get:
+        expected = hit.instances
+        try:
+            if expected is None:
+                expected = self.finder.instance_count(uid)
+            if not self.use_get:
+                return move_study(self.peer, self.calling, self.destination, uid, self.timeout), expected
             got = get_study(self.peer, self.calling, uid, self.get_folder / uid, self.timeout)
             if (self.get_folder / uid).exists():
                 with ingest_lock(self.settings):
                     land_unlanded(
                         self.settings, [self.get_folder / uid], source=lambda _p: f"pacs:{self.peer.ae_title}"
                     )
-            return got, received_counts(self.settings, [uid])[uid]
-        moved = move_study(self.peer, self.calling, self.destination, uid, self.timeout)
-        # The receiver lands in micro-batches: wait (bounded) until what the PACS sent is in bronze.
-        deadline = time.monotonic() + (self.receiver_wait if moved.completed or moved.ok else 0)
+            return got, expected
+        except (RadlakeError, OSError) as exc:
+            return Retrieved(None, 0, 0, 0, str(exc)[:200]), expected
+
+    def wait_landed(self, expected: dict[str, int | None], wait: bool) -> dict[str, int]:
+        """Instances bronze holds per study, waiting (bounded) for the receiver's micro-batches after C-MOVEs."""
+        deadline = time.monotonic() + (self.receiver_wait if wait else 0)
         while True:
-            have = received_counts(self.settings, [uid])[uid]
-            if have >= expected or time.monotonic() >= deadline:
-                return moved, have
+            have = received_counts(self.settings, list(expected))
+            short = [u for u, n in expected.items() if n is None or have[u] < n]
+            if not short or time.monotonic() >= deadline:
+                return have
             time.sleep(0.3)
 
-    def one(self, hit: StudyHit, prior: dict | None) -> dict:
-        """Retrieve a study and return its new state row."""
-        now = datetime.now(UTC)
-        expected = hit.instances
-        try:
-            if expected is None:
+    def settle(self, hit: StudyHit, prior: dict | None, got: Retrieved, expected: int | None, have: int) -> dict:
+        """The study's new state row."""
+        if expected is not None and have < expected and got.status is not None:
+            # The study-level count may be stale or wrong: the instance list is the truth.
+            with contextlib.suppress(SourceUnreachableError):
                 expected = self.finder.instance_count(hit.study_instance_uid)
-            got, have = self.retrieve(hit, expected)
-            if have < expected and got.status is not None:
-                # The study-level count may be stale or wrong: the instance list is the truth.
-                expected = self.finder.instance_count(hit.study_instance_uid)
-        except (SourceUnreachableError, OSError) as exc:
-            got, have = (
-                Retrieved(None, 0, 0, 0, str(exc)[:200]),
-                received_counts(self.settings, [hit.study_instance_uid])[hit.study_instance_uid],
-            )
-        except RadlakeError as exc:
-            got, have = Retrieved(None, 0, 0, 0, str(exc)[:200]), 0
         complete = expected is not None and have >= expected
         return {
-            **_row(self.peer, hit, prior, now),
+            **_row(self.peer, hit, prior, datetime.now(UTC)),
             "state": "complete" if complete else "failed",
             "instances_expected": expected,
             "instances_received": have,
             "peer_status": None if complete else (got.reason or f"{have} of {expected} instances arrived"),
             "attempts": int((prior or {}).get("attempts") or 0) + 1,
         }
+
+    def round(self, pool: ThreadPoolExecutor, batch: list[StudyHit], states: dict[str, dict]) -> list[dict]:
+        """Retrieve a round of studies (at most ``pacs.associations`` at once) and settle each one's state."""
+        fetched = list(pool.map(self.fetch, batch))
+        expected = {h.study_instance_uid: e for h, (_, e) in zip(batch, fetched, strict=True)}
+        moved = not self.use_get and any(got.completed or got.ok for got, _ in fetched)
+        have = self.wait_landed(expected, moved)
+        return [
+            self.settle(h, states.get(h.study_instance_uid), got, e, have[h.study_instance_uid])
+            for h, (got, e) in zip(batch, fetched, strict=True)
+        ]
 
 
 def _row(peer: DicomPeer, hit: StudyHit, prior: dict | None, now: datetime) -> dict:
@@ -204,15 +216,16 @@ def pull_studies(
         todo.append(hit)
         rows.append({**_row(peer, hit, prior, stamp), "attempts": (prior or {}).get("attempts") or 0})
     save_states(settings, rows)
-    size = settings.pacs.associations
-    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="pacs-pull") as pool:
+    # A round holds several studies per association, so waiting for the receiver's landing is shared.
+    size = settings.pacs.associations * ROUND_PER_ASSOCIATION
+    with ThreadPoolExecutor(max_workers=settings.pacs.associations, thread_name_prefix="pacs-pull") as pool:
         for start in range(0, len(todo), size):
             if not in_window(now(), window):
                 report.stopped = f"the pull window {window} closed"
                 report.not_started = len(todo) - start
                 break
             batch = todo[start : start + size]
-            done = list(pool.map(lambda h: run.one(h, states.get(h.study_instance_uid)), batch))
+            done = run.round(pool, batch, states)
             save_states(settings, done)
             for row in done:
                 report.complete += row["state"] == "complete"

@@ -94,13 +94,13 @@ def test_orthanc_capped_find_move_gain_and_outage(tmp_path: Path) -> None:
                 return datetime(2026, 12, 1, 22, 0)
 
             down = pull_studies(settings, peer, *DAYS, receiver_wait=20, clock=clock)
-            assert (down.complete, down.failed) == (1, 6)
+            assert (down.complete, down.failed) == (4, 3)  # one round of 4 studies per association, then down
             states = load_states(settings, peer)
-            assert sorted(r["state"] for r in states.values()) == ["complete"] + ["failed"] * 6
+            assert sorted(r["state"] for r in states.values()) == ["complete"] * 4 + ["failed"] * 3
         with orthanc(tmp_path / "o2", receivers={"RADLAKE": rport}, ports=(pacs["dicom"], pacs["http"])):
             again = pull_studies(settings, peer, *DAYS, receiver_wait=20)
     landed, dups = _landed(settings)
-    assert (again.already_complete, again.complete, again.failed) == (1, 6, 0)
+    assert (again.already_complete, again.complete, again.failed) == (4, 3, 0)
     assert landed == {uid: len(files) for uid, files in studies.items()} and dups == 0
 
 
