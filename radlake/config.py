@@ -297,10 +297,13 @@ class PacsConfig(_Strict):
     ``window``: the local hours pulls may run (``"20:00-06:00"``, wrapping midnight; empty: any time); a pull
     outside it waits, one inside it stops starting studies when it closes. ``calling_ae``: the AE title radlake
     calls as. ``timeout_seconds``: an answer the PACS does not give within it fails the study (the next pull
-    retries it).
+    retries it). ``pull_cron`` (local time) starts the Dagster pull of every peer over the last ``pull_days``
+    days and today.
     """
 
     calling_ae: str = "RADLAKE"
+    pull_cron: str = "0 20 * * *"
+    pull_days: int = Field(3, ge=0, le=3660)
     peers: dict[str, PacsPeerConfig] = Field(default_factory=dict)
     associations: int = Field(2, ge=1, le=32)
     window: str = ""
