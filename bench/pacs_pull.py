@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pacs"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dicom"))
-from pacs_fixtures import orthanc, orthanc_upload, write_study  # noqa: E402
-from receiver_harness import running_receiver  # noqa: E402
+from pacs_fixtures import orthanc, orthanc_upload, write_study
+from receiver_harness import running_receiver
 
-from ingestion.pacs.pull import pull_studies  # noqa: E402
-from radlake import catalog, lake  # noqa: E402
-from radlake.config import Settings  # noqa: E402
+from ingestion.pacs.pull import pull_studies
+from radlake import catalog, lake
+from radlake.config import Settings
 
 
 def _add_pixels(files: list[Path]) -> None:
@@ -63,7 +63,7 @@ def main() -> None:
 
         base = Settings(lake=str(tmp / "base"))
         with running_receiver(base, tmp / "recv-base", flush_seconds=0.5) as port:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             subprocess.run(
                 ["storescu", "-aet", "MODALITY", "-aec", "RADLAKE", "127.0.0.1", str(port), *map(str, files)],
                 check=True,
@@ -71,22 +71,27 @@ def main() -> None:
             )
             while _landed(base) < total and time.perf_counter() - t0 < 600:
                 time.sleep(0.2)
-            store_s = time.perf_counter() - t0
-        print(f"C-STORE receive (storescu): {total} instances landed in {store_s:.1f} s = {total / store_s:.0f}/s")
+            store_s, store_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(
+            f"C-STORE receive (storescu): {total} instances landed in {store_s:.1f} s = {total / store_s:.0f}/s; "
+            f"radlake CPU {store_cpu:.1f} s"
+        )
 
         pulled = Settings(lake=str(tmp / "pulled"), pacs={"associations": args.associations})
-        with running_receiver(pulled, tmp / "recv-pull", flush_seconds=0.5) as port:
-            with orthanc(tmp / "orthanc", receivers={"RADLAKE": port}) as pacs:
-                orthanc_upload(pacs["http"], files)
-                t0 = time.perf_counter()
-                report = pull_studies(
-                    pulled, f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}", date(2026, 11, 1), date(2026, 11, 3)
-                )
-                pull_s = time.perf_counter() - t0
+        with (
+            running_receiver(pulled, tmp / "recv-pull", flush_seconds=0.5) as port,
+            orthanc(tmp / "orthanc", receivers={"RADLAKE": port}) as pacs,
+        ):
+            orthanc_upload(pacs["http"], files)
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            peer = f"dicom://ORTHANC@127.0.0.1:{pacs['dicom']}"
+            report = pull_studies(pulled, peer, date(2026, 11, 1), date(2026, 11, 3))
+            pull_s, pull_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         assert report.complete == args.studies and _landed(pulled) == total, report
         print(
             f"PACS pull (Orthanc, C-MOVE, {args.associations} associations): {args.studies} studies, {total} instances "
-            f"in {pull_s:.1f} s = {total / pull_s:.0f} instances/s = {args.studies * 3600 / pull_s:.0f} studies/hour"
+            f"in {pull_s:.1f} s = {total / pull_s:.0f} instances/s = {args.studies * 3600 / pull_s:.0f} studies/hour; "
+            f"radlake CPU {pull_cpu:.1f} s (receiver + pull; Orthanc apart)"
         )
         print(f"ratio pull / C-STORE receive (instances/s): {store_s / pull_s:.2f}; load: {os.getloadavg()[0]:.2f}")
 

@@ -6,8 +6,8 @@ import dagster as dg
 
 from orchestration.alerts import failure_alert_sensor
 from orchestration.bronze.definitions import build as build_bronze
-from orchestration.gold.definitions import build as build_gold
 from orchestration.bronze.pacs import build as build_pacs
+from orchestration.gold.definitions import build as build_gold
 from orchestration.maintenance import maintenance_job, maintenance_schedule
 from orchestration.resources import RadlakeResource
 from orchestration.schedules import nightly_job, nightly_schedule

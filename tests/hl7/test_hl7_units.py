@@ -17,7 +17,11 @@ from radlake.errors import ConfigError
 
 
 def test_escapes_repetitions_components_and_utf8_label() -> None:
-    raw = "MSH|^~\\&|RIS|H1|RL|RL|20261103||ORU^R01|X1|P|2.5|||||CHN|UNICODE UTF-8\rPID|1||A\\F\\1~B2^^^CARD||李^四\rOBX|1|TX|||第一行\\.br\\第二行\\X41\\"
+    raw = (
+        "MSH|^~\\&|RIS|H1|RL|RL|20261103||ORU^R01|X1|P|2.5|||||CHN|UNICODE UTF-8\r"
+        "PID|1||A\\F\\1~B2^^^CARD||李^四\r"
+        "OBX|1|TX|||第一行\\.br\\第二行\\X41\\"
+    )
     msg = parse_message(raw.encode("utf-8"))
     assert msg.encoding == "utf-8" and not msg.encoding_inferred
     assert msg.get("PID", 3) == "A|1" and msg.get("PID", 3, repetition=1) == "B2"
