@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,14 @@ def _answers_find(peer: DicomPeer, calling_ae: str, timeout: float) -> bool:
     return up
 
 
+def _sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class _GetStore:
     """C-STORE sub-operations of a C-GET: each data set written as received (file meta + the raw bytes), fsynced,
     under its SOP Instance UID; never overwriting (a different instance under one UID keeps its digest)."""
@@ -103,33 +112,40 @@ class _GetStore:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.stored = 0
 
     def handle(self, event: Any) -> int:
         from pynetdicom import _config
 
-        if _config.STORE_RECV_CHUNKED_DATASET:
-            # The receiver (same process) turned on streaming to disk: the data set is in that file, meta included.
-            data = Path(event.dataset_path).read_bytes()
-        else:
-            data = event.encoded_dataset(include_meta=True)
+        tmp = self.folder / f".incoming-{uuid.uuid4().hex}.partial"
+        h = hashlib.sha256()
+        with tmp.open("wb") as out:
+            if _config.STORE_RECV_CHUNKED_DATASET:
+                # The receiver (same process) turned on streaming to disk: the data set is in that file, meta
+                # included; copied in blocks, never whole in memory.
+                with open(event.dataset_path, "rb") as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        h.update(block)
+                        out.write(block)
+            else:
+                data = event.encoded_dataset(include_meta=True)
+                h.update(data)
+                out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        digest = h.hexdigest()
         sop = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
-        digest = hashlib.sha256(data).hexdigest()
         name = sop if _UID.fullmatch(sop) and len(sop) <= 64 else f"sha256-{digest}"
-        for candidate in (self.folder / f"{name}.dcm", self.folder / f"{name}.{digest[:16]}.dcm"):
-            if candidate.exists():
-                if hashlib.sha256(candidate.read_bytes()).hexdigest() == digest:
-                    self.stored += 1
-                    return STATUS_SUCCESS  # the same bytes again
-                continue
-            tmp = candidate.with_suffix(".partial")
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, candidate)
-            self.stored += 1
-            return STATUS_SUCCESS
+        try:
+            for candidate in (self.folder / f"{name}.dcm", self.folder / f"{name}.{digest[:16]}.dcm"):
+                try:
+                    os.link(tmp, candidate)  # fails if the name exists: never overwrites
+                except FileExistsError:
+                    if _sha256_of(candidate) == digest:
+                        return STATUS_SUCCESS  # the same bytes again
+                    continue
+                return STATUS_SUCCESS
+        finally:
+            tmp.unlink(missing_ok=True)
         return 0xA700  # out of resources: too many different instances under one UID
 
 
