@@ -310,26 +310,32 @@ HL7_MESSAGES = pa.schema(
 )
 """bronze/hl7_messages: one row per accepted message (a resent control id is not a new row)."""
 
+ORDER_COLUMNS = (
+    "institution",
+    "accession_number",
+    "order_id",
+    "patient_id",
+    "mrn",
+    "priority",
+    "ordering_department",
+    "raw_exam_name",
+    "modality",
+    "status",
+    "ordered_at",
+    "exam_started_at",
+    "exam_ended_at",
+    "device_station",
+    "report_status",
+    "report_written_at",
+    "report_signed_at",
+)
+"""The columns of silver/exams an order carries before its study, codes and empi_id are joined (from the RIS
+tables or from HL7)."""
+
 HL7_ORDERS = pa.schema(
     [
-        pa.field("institution", pa.string(), nullable=False),
-        pa.field("accession_number", pa.string(), nullable=False),
-        ("order_id", pa.string()),
-        ("patient_id", pa.string()),
-        ("mrn", pa.string()),
-        ("priority", pa.string()),
-        ("ordering_department", pa.string()),
-        ("raw_exam_name", pa.string()),
-        ("modality", pa.string()),
-        ("status", pa.string()),
-        ("ordered_at", UTC_TS),
-        ("exam_started_at", UTC_TS),
-        ("exam_ended_at", UTC_TS),
-        ("device_station", pa.string()),
-        ("report_status", pa.string()),
-        ("report_written_at", UTC_TS),
-        ("report_signed_at", UTC_TS),
-        ("study_instance_uid", pa.string()),
+        *(EXAMS.field(name) for name in ORDER_COLUMNS),
+        EXAMS.field("study_instance_uid"),  # an OMI's IPC-3, before the images arrive
         ("messages", pa.int64()),
         ("last_control_id", pa.string()),
         ("updated_at", UTC_TS),

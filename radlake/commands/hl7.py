@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from radlake.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="HL7 v2: orders, reports and patient events from a RIS over MLLP.", no_args_is_help=True)
 
@@ -27,8 +27,6 @@ def listen(
     messages land in bronze/hl7_messages in batches. SIGTERM or Ctrl-C stops, landing what is stored.
     """
     import logging
-    import signal
-    import threading
 
     from ingestion.hl7.listener import listen as run_listen
     from radlake.config import load_settings
@@ -36,13 +34,7 @@ def listen(
     settings = load_settings(config, lake=lake)
     cfg = settings.hl7
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
 
     def ready(bound: int) -> None:
         tls = " over TLS" if cfg.tls is not None else ""

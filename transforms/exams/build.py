@@ -23,25 +23,7 @@ def _latest(df: DataFrame, keys: list[str], order: str) -> DataFrame:
     return df.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
 
 
-_ORDER_COLUMNS = (
-    "institution",
-    "accession_number",
-    "order_id",
-    "patient_id",
-    "mrn",
-    "priority",
-    "ordering_department",
-    "raw_exam_name",
-    "modality",
-    "status",
-    "ordered_at",
-    "exam_started_at",
-    "exam_ended_at",
-    "device_station",
-    "report_status",
-    "report_written_at",
-    "report_signed_at",
-)
+_ORDER_COLUMNS = catalog.schemas.ORDER_COLUMNS
 """What an order is before the DICOM study, codes and empi_id are joined: the RIS tables' join, or an HL7 row."""
 
 
@@ -196,28 +178,8 @@ def build_exams(
         exams = exams.withColumn("empi_id", F.lit(None).cast("string"))
 
     local_start = F.from_utc_timestamp(F.coalesce("exam_started_at", "ordered_at"), timezone)
-    return exams.select(
-        "institution",
-        "accession_number",
-        "order_id",
-        "patient_id",
-        "mrn",
-        "empi_id",
-        "priority",
-        "ordering_department",
-        "raw_exam_name",
-        "modality",
-        "status",
-        "ordered_at",
-        "exam_started_at",
-        "exam_ended_at",
-        F.to_date(local_start).alias("exam_date"),
-        "device_station",
-        "report_status",
-        "report_written_at",
-        "report_signed_at",
-        "study_instance_uid",
-        F.col("study_instance_uid").isNotNull().alias("has_images"),
-        "exam_codes",
-        "exam_name_status",
-    )
+    derived = {
+        "exam_date": F.to_date(local_start).alias("exam_date"),
+        "has_images": F.col("study_instance_uid").isNotNull().alias("has_images"),
+    }
+    return exams.select(*[derived.get(name, F.col(name)) for name in EXAMS_COLUMNS])
