@@ -293,12 +293,12 @@ class PacsPeerConfig(_Strict):
 class PacsConfig(_Strict):
     """Pulling studies from PACS: peers, how hard radlake may load them, and when.
 
-    ``associations``: the most associations open to one PACS at once (each retrieves one study).
+    ``associations``: the most associations open to one PACS at once (each retrieves one study at a time).
     ``window``: the local hours pulls may run (``"20:00-06:00"``, wrapping midnight; empty: any time); a pull
-    outside it waits, one inside it stops starting studies when it closes. ``calling_ae``: the AE title radlake
-    calls as. ``timeout_seconds``: an answer the PACS does not give within it fails the study (the next pull
-    retries it). ``pull_cron`` (local time) starts the Dagster pull of every peer over the last ``pull_days``
-    days and today.
+    started outside it retrieves nothing (and says so), one inside it stops starting studies when it closes.
+    ``calling_ae``: the AE title radlake calls as. ``timeout_seconds``: an answer the PACS does not give within
+    it fails the study (the next pull retries it). ``pull_cron`` (local time) starts the Dagster pull of every
+    peer over the last ``pull_days`` days and today.
     """
 
     calling_ae: str = "RADLAKE"
@@ -308,6 +308,11 @@ class PacsConfig(_Strict):
     associations: int = Field(2, ge=1, le=32)
     window: str = ""
     timeout_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("pull_cron")
+    @classmethod
+    def _pull_cron(cls, v: str) -> str:
+        return ScheduleConfig._cron(v)
 
     @field_validator("window")
     @classmethod

@@ -73,6 +73,7 @@ class Hl7Listener:
         self.wal = WriteAhead(self.wal_dir, self._first_segment)
         self._stop = threading.Event()
         self._land_now = threading.Event()
+        self._landing = threading.Lock()  # the landing thread and the final landing at stop never overlap
         self._crash = os.environ.get(CRASH_ENV) == "after_store"
 
     def _recover(self) -> None:
@@ -166,10 +167,11 @@ class Hl7Listener:
 
     def land(self) -> int:
         """Land every closed write-ahead segment in bronze (the open one is closed first)."""
-        closed = self.wal.rotate()
-        if not closed:
-            return 0
-        landed = land_closed(self.settings, closed, self.wal_dir)
+        with self._landing:
+            closed = self.wal.rotate()
+            if not closed:
+                return 0
+            landed = land_closed(self.settings, closed, self.wal_dir)
         with self._lock:
             self.counters.landed += landed
         return landed
