@@ -98,7 +98,7 @@ def land_segment(settings: Settings, path: Path, wal_dir: Path) -> int:
         # already in bronze: keep its first row.
         present = lake.values_present(settings, uri, "control_id", table.column("control_id").to_pylist())
         if present:
-            known = set(landed_keys(settings)) if present else set()
+            known = set(landed_keys(settings))
             keep = [
                 (f, c) not in known
                 for f, c in zip(

@@ -6,8 +6,9 @@ instances land through the DICOM ingest's own path: by C-MOVE the PACS sends the
 (``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed by the same
 lander the receiver uses (same rows, rejects and reasons, exactly once). The state table is written after
 each round of retrievals, so a stopped pull (the PACS down, the window closed, a kill) continues where it
-stopped; a study that gains instances at the PACS is found again and retrieved again (what was already landed
-lands as duplicates of itself, never as new instances).
+stopped (a study left ``requested`` by a kill is retrieved again); a study that gains instances at the PACS is
+found again and retrieved again (what was already landed never lands as new instances: the receiver drops
+bytes it already stored, and bronze classifies anything else as a duplicate).
 """
 
 from __future__ import annotations
@@ -225,6 +226,11 @@ def pull_studies(
                 report.not_started = len(todo) - start
                 break
             batch = todo[start : start + size]
+            now_utc = datetime.now(UTC)
+            save_states(
+                settings,
+                [{**_row(peer, h, states.get(h.study_instance_uid), now_utc), "state": "requested"} for h in batch],
+            )
             done = run.round(pool, batch, states)
             save_states(settings, done)
             for row in done:

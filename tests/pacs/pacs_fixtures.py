@@ -137,7 +137,13 @@ def dcmqrscp(tmp: Path, files: list[Path], receivers: dict[str, int]) -> Iterato
     proc = subprocess.Popen(
         ["dcmqrscp", "-c", str(cfg), "--disable-get", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # listening once a connection is accepted
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
     try:
         yield port
     finally:
