@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.alerts import failure_alert_sensor
 from orchestration.bronze.definitions import build as build_bronze
+from orchestration.bronze.pacs import build as build_pacs
 from orchestration.gold.definitions import build as build_gold
 from orchestration.maintenance import maintenance_job, maintenance_schedule
 from orchestration.resources import RadlakeResource
@@ -29,7 +30,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=[failure_alert_sensor(settings.alerts)],
         resources={"radlake": RadlakeResource(config_path=str(settings.config_path) if settings.config_path else None)},
     )
-    return dg.Definitions.merge(core, build_bronze(settings), build_silver(settings), build_gold(settings))
+    return dg.Definitions.merge(
+        core, build_bronze(settings), build_pacs(settings), build_silver(settings), build_gold(settings)
+    )
 
 
 defs = build_definitions(load_settings(find_config()))

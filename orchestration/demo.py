@@ -71,6 +71,7 @@ def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict
 
     The pseudonym key is a file the config names, never a value in it (``$RADLAKE_PSEUDONYM_KEY`` wins).
     """
+    from simulator.hl7_feed import facility_of
     from simulator.ris import TABLE_COLUMNS
     from simulator.simulate import source_configs
 
@@ -78,7 +79,9 @@ def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict
     for source in sources.values():
         # Name the tables, so each one is its own asset in the UI (with "*" a source is a single asset).
         source["tables"] = list(TABLE_COLUMNS)
+    feeds = sorted((workdir / "hl7").glob("*.mllp"))
     return {
+        "hl7": {"allowed_facilities": {facility_of(f.stem): f.stem for f in feeds}},
         "lake": "lake",
         "spark": spark,
         "sources": sources,
@@ -184,6 +187,12 @@ def run_demo(
         raise DataError(f"the simulation in {workdir} reaches {last}, after today: day partitions end today")
 
     t0 = time.perf_counter()
+    for feed in sorted((workdir / "hl7").glob("*.mllp")):
+        sent = send_feed(settings, feed)
+        say(f"{feed.stem}'s RIS sent {sent} HL7 messages over MLLP (each stored before its ACK)")
+    summary.seconds["hl7"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     say(f"materialising all assets in-process, days {first}..{today} (bronze → silver → gold, with quality checks)")
     # Today too: the DICOM files' arrival day is the day they were written.
     summary.success, summary.checks = materialize_all(settings, workdir / ".dagster", first, today)
@@ -203,6 +212,58 @@ def run_demo(
 
     summary.quality_report = str(summary_path(settings))
     return summary
+
+
+def send_feed(settings: Settings, feed: Path, senders: int = 4) -> int:
+    """Replay a simulated RIS's MLLP feed into an HL7 listener in this process (loopback, a free port), as the
+    RIS would send it; stop the listener once every message is acknowledged (it lands what it stored).
+
+    Returns
+    -------
+    int
+        Messages acknowledged AA (a re-run's resends are acknowledged and stored once).
+    """
+    import socket
+    import threading
+
+    from ingestion.hl7.listener import Hl7Listener
+
+    frames = [f[1:] for f in feed.read_bytes().split(b"\x1c\r") if f.startswith(b"\x0b")]
+    listener = Hl7Listener(settings)
+    stop, ready = threading.Event(), threading.Event()
+    port: list[int] = []
+
+    def on_ready(bound: int) -> None:
+        port.append(bound)
+        ready.set()
+
+    server = threading.Thread(
+        target=listener.serve, args=("127.0.0.1", 0), kwargs={"stop_event": stop, "ready": on_ready}
+    )
+    server.start()
+    ready.wait(60)
+    acked = [0] * senders
+
+    def send(n: int) -> None:
+        with socket.create_connection(("127.0.0.1", port[0]), timeout=60) as sock:
+            for frame in frames[n::senders]:
+                sock.sendall(b"\x0b" + frame + b"\x1c\r")
+                answer = b""
+                while not answer.endswith(b"\x1c\r"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return
+                    answer += chunk
+                acked[n] += b"MSA|AA" in answer
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    server.join()
+    return sum(acked)
 
 
 def lake_table_rows(settings: Settings) -> dict[str, int]:

@@ -17,9 +17,9 @@ LAKE_WRITER_TAGS = {"radlake/writer": "lake"}
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:
     """All assets: sync, ingest, standardize, EMPI, marts, with their quality checks."""
-    return dg.define_asset_job(
-        NIGHTLY_JOB, selection=dg.AssetSelection.all(), description=nightly_job.__doc__, tags=LAKE_WRITER_TAGS
-    )
+    # The PACS pull keeps to its own schedule inside the PACS's quiet hours (orchestration/bronze/pacs.py).
+    selection = dg.AssetSelection.all() - dg.AssetSelection.tag("radlake/schedule", "pacs")
+    return dg.define_asset_job(NIGHTLY_JOB, selection=selection, description=nightly_job.__doc__, tags=LAKE_WRITER_TAGS)
 
 
 def nightly_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:

@@ -351,3 +351,92 @@ SERVICE_REQUESTS = pa.schema(
     ]
 )
 """audit/service_requests: one row per request to ``radlake serve`` (who, space, what, outcome)."""
+# --- HL7 v2 (ingestion.hl7) -------------------------------------------------------------------------------------
+
+HL7_MESSAGES = pa.schema(
+    [
+        pa.field("sending_facility", pa.string(), nullable=False),
+        pa.field("control_id", pa.string(), nullable=False),
+        ("sending_application", pa.string()),
+        ("message_type", pa.string()),  # MSH-9 as CODE^EVENT (ORM^O01)
+        ("message_datetime", pa.string()),  # MSH-7 as sent
+        ("version", pa.string()),
+        ("encoding", pa.string()),  # the Python codec the text was decoded with
+        ("encoding_inferred", pa.bool_()),  # MSH-18 and the config did not fit the bytes: detected
+        ("message_text", pa.string()),  # the decoded message, segments separated by \r
+        ("message_sha256", pa.string()),  # of the bytes as received
+        ("message_bytes", pa.int64()),
+        ("received_at", UTC_TS),
+        ("receive_date", pa.date32()),
+    ]
+)
+"""bronze/hl7_messages: one row per accepted message (a resent control id is not a new row)."""
+
+ORDER_COLUMNS = (
+    "institution",
+    "accession_number",
+    "order_id",
+    "patient_id",
+    "mrn",
+    "priority",
+    "ordering_department",
+    "raw_exam_name",
+    "modality",
+    "status",
+    "ordered_at",
+    "exam_started_at",
+    "exam_ended_at",
+    "device_station",
+    "report_status",
+    "report_written_at",
+    "report_signed_at",
+)
+"""The columns of silver/exams an order carries before its study, codes and empi_id are joined (from the RIS
+tables or from HL7)."""
+
+HL7_ORDERS = pa.schema(
+    [
+        *(EXAMS.field(name) for name in ORDER_COLUMNS),
+        EXAMS.field("study_instance_uid"),  # an OMI's IPC-3, before the images arrive
+        ("messages", pa.int64()),
+        ("last_control_id", pa.string()),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""silver/hl7_orders: one order as its HL7 orders and reports left it (fed into silver/exams)."""
+
+HL7_PATIENT_LINKS = pa.schema(
+    [
+        pa.field("record_id_a", pa.string(), nullable=False),
+        pa.field("record_id_b", pa.string(), nullable=False),
+        ("institution", pa.string()),
+        ("surviving_record_id", pa.string()),
+        ("sending_facility", pa.string()),
+        ("control_id", pa.string()),
+        ("linked_at", UTC_TS),
+    ]
+)
+"""silver/hl7_patient_links: one ADT^A40 merge of two patient records (``record_id_a < record_id_b``),
+taken by the EMPI as a steward-grade link."""
+
+# --- PACS pull (ingestion.pacs) ----------------------------------------------------------------------------------
+
+PULL_STATES = ("found", "requested", "complete", "failed")
+"""bronze/pacs_pull_state.state."""
+
+PACS_PULL_STATE = pa.schema(
+    [
+        pa.field("peer", pa.string(), nullable=False),
+        pa.field("study_instance_uid", pa.string(), nullable=False),
+        ("accession_number", pa.string()),
+        ("study_date", pa.date32()),
+        ("state", pa.string()),
+        ("instances_expected", pa.int64()),
+        ("instances_received", pa.int64()),
+        ("peer_status", pa.string()),  # the PACS's last status of a failed retrieve (0xA702 ...)
+        ("attempts", pa.int64()),
+        ("found_at", UTC_TS),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""bronze/pacs_pull_state: one study of one PACS and how far its pull got."""

@@ -30,6 +30,8 @@ def _register() -> None:
     for module_name, group in (
         ("ingest", "ingest"),
         ("dicom", "dicom"),
+        ("pacs", "pacs"),
+        ("hl7", "hl7"),
         ("cdc", "cdc"),
         ("standardize", "standardize"),
         ("empi", "empi"),

@@ -323,6 +323,102 @@ class AlertsConfig(_Strict):
         return os.environ.get(self.webhook_env) or None
 
 
+class PacsPeerConfig(_Strict):
+    """One PACS radlake pulls studies from (C-FIND, then C-MOVE to radlake's receiver or C-GET).
+
+    ``peer`` is ``dicom://AETITLE@HOST:PORT`` (:func:`radlake.dicom_peer.parse_peer`). ``retrieve``: ``move``
+    asks the PACS to send to ``move_destination`` (the receiver's AE title, which must be registered at the
+    PACS), ``get`` receives on the pull's own association (many PACS refuse it). ``institution`` names the
+    hospital the studies belong to.
+    """
+
+    peer: str
+    retrieve: Literal["move", "get"] = "move"
+    move_destination: str | None = None
+    institution: str | None = None
+
+    @field_validator("peer")
+    @classmethod
+    def _peer(cls, v: str) -> str:
+        from radlake.dicom_peer import parse_peer
+
+        try:
+            return parse_peer(v).url
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class PacsConfig(_Strict):
+    """Pulling studies from PACS: peers, how hard radlake may load them, and when.
+
+    ``associations``: the most associations open to one PACS at once (each retrieves one study at a time).
+    ``window``: the local hours pulls may run (``"20:00-06:00"``, wrapping midnight; empty: any time); a pull
+    started outside it retrieves nothing (and says so), one inside it stops starting studies when it closes.
+    ``calling_ae``: the AE title radlake calls as. ``timeout_seconds``: an answer the PACS does not give within
+    it fails the study (the next pull retries it). ``pull_cron`` (local time) starts the Dagster pull of every
+    peer over the last ``pull_days`` days and today.
+    """
+
+    calling_ae: str = "RADLAKE"
+    pull_cron: str = "0 20 * * *"
+    pull_days: int = Field(3, ge=0, le=3660)
+    peers: dict[str, PacsPeerConfig] = Field(default_factory=dict)
+    associations: int = Field(2, ge=1, le=32)
+    window: str = ""
+    timeout_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("pull_cron")
+    @classmethod
+    def _pull_cron(cls, v: str) -> str:
+        return ScheduleConfig._cron(v)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if v and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", v.strip()):
+            raise ValueError("a window is written HH:MM-HH:MM in local time, e.g. 20:00-06:00")
+        return v.strip()
+
+
+class Hl7TLS(_Strict):
+    """TLS of the HL7 listener: its certificate and key, and the CA senders must chain to (mutual TLS)."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
+
+
+class Hl7Config(_Strict):
+    """The HL7 v2 listener (MLLP): where it listens, whom it accepts, how it decodes.
+
+    ``allowed_facilities``: sending facilities (MSH-4, first component) accepted, each mapped to the
+    institution its orders belong to; a message from any other facility is answered AR and not stored (an
+    empty map accepts every facility as its own institution, with a warning at start). ``encoding``: the
+    character set of messages that name none in MSH-18 (``utf-8`` or ``gb18030``); bytes that do not fit it are
+    detected as GB18030 or UTF-8 as in DICOM. ``wal_dir``: the write-ahead folder each message is fsynced to
+    before its ACK (default ``<state_dir>/hl7-wal``). ``max_message_bytes``: a longer frame is refused and the
+    connection closed. ``land_every_seconds`` / ``land_every_messages``: how often the write-ahead is landed
+    in bronze.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(2575, ge=0, le=65535)
+    tls: Hl7TLS | None = None
+    allowed_facilities: dict[str, str] = Field(default_factory=dict)
+    encoding: Literal["utf-8", "gb18030"] = "utf-8"
+    wal_dir: Path | None = None
+    max_message_bytes: int = Field(16 << 20, ge=1 << 16)
+    idle_timeout_seconds: float = Field(300.0, gt=0)
+    land_every_seconds: float = Field(2.0, gt=0)
+    land_every_messages: int = Field(5000, ge=1)
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding(cls, v: object) -> object:
+        aliases = {"utf8": "utf-8", "unicode utf-8": "utf-8", "gbk": "gb18030", "gb 18030-2000": "gb18030"}
+        return aliases.get(str(v).strip().lower(), str(v).strip().lower()) if isinstance(v, str) else v
+
+
 class Threshold(_Strict):
     """Amber and red limits of one problem on the stewards' console (a share of its base, or a count)."""
 
@@ -452,6 +548,8 @@ class Settings(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cdc: CdcConfig = Field(default_factory=CdcConfig)
     empi: EmpiConfig = Field(default_factory=EmpiConfig)
+    pacs: PacsConfig = Field(default_factory=PacsConfig)
+    hl7: Hl7Config = Field(default_factory=Hl7Config)
     ui: UiConfig = Field(default_factory=UiConfig)
     spaces: dict[str, SpaceConfig] = Field(default_factory=dict)
     serve: ServeConfig = Field(default_factory=ServeConfig)
@@ -592,10 +690,24 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     serve = out.get("serve")
     if isinstance(serve, dict) and serve.get("tokens_file"):
         serve["tokens_file"] = rel(serve["tokens_file"])
+    _resolve_hl7(out.get("hl7"), rel)
     alerts = out.get("alerts")
     if isinstance(alerts, dict) and alerts.get("file"):
         alerts["file"] = rel(alerts["file"])
     return out
+
+
+def _resolve_hl7(hl7: Any, rel: Any) -> None:
+    """The HL7 listener's paths (write-ahead folder, TLS files), relative to the config file."""
+    if not isinstance(hl7, dict):
+        return
+    if hl7.get("wal_dir"):
+        hl7["wal_dir"] = rel(hl7["wal_dir"])
+    tls = hl7.get("tls")
+    if isinstance(tls, dict):
+        for key in ("cert", "key", "ca"):
+            if tls.get(key):
+                tls[key] = rel(tls[key])
 
 
 def _one_line(err: ValidationError, origin: str) -> str:

@@ -437,6 +437,23 @@ def values_present(settings: Settings, uri: str, column: str, values: Iterable[s
     return set(found.column(column).to_pylist())
 
 
+def rows_matching(
+    settings: Settings, uri: str, column: str, values: Iterable[str], columns: Sequence[str]
+) -> pa.Table | None:
+    """The ``columns`` of the rows whose text ``column`` is one of ``values`` (filtered as the files are scanned);
+    None when there is no table."""
+    import pyarrow.dataset as ds
+
+    dt = open_table(settings, uri)
+    if dt is None:
+        return None
+    wanted = pa.array(sorted(set(values)), type=pa.string())
+    if not dt.file_uris() or not len(wanted):
+        schema = pa.schema(dt.schema().to_arrow())
+        return pa.Table.from_batches([], schema=pa.schema([schema.field(c) for c in columns]))
+    return _dataset(settings, dt, uri).to_table(columns=list(columns), filter=ds.field(column).isin(wanted))
+
+
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:
     """The first ``n`` rows of ``columns`` from one data file of the table (a preview, not a sample)."""
     dt = open_table(settings, uri)

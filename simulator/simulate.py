@@ -99,7 +99,7 @@ def _prepare(out_dir: Path) -> None:
             with contextlib.suppress(subprocess.CalledProcessError):
                 stop_embedded_server(pgdata)
         shutil.rmtree(pgdata)
-    for sub in ("dicom", "truth"):
+    for sub in ("dicom", "truth", "hl7"):
         if (out_dir / sub).exists():
             shutil.rmtree(out_dir / sub)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
@@ -215,6 +215,7 @@ def simulate(
     from radlake.postgres import stop_embedded_server
     from simulator.dicom_writer import file_rows, plan_dicom
     from simulator.exam_names import billing_lines, exam_items, spell
+    from simulator.hl7_feed import write_feed
     from simulator.people import generate_registry, pinyin_name
     from simulator.ris import build_ris
     from simulator.ris import institutions as make_institutions
@@ -273,6 +274,8 @@ def simulate(
                 row["duplicate_of"] = f"dicom/{row['duplicate_of']}"
         _csv(truth / "files.csv", FILES_COLUMNS, rows)
         _write_manifest(out_dir, insts, seed, start_date, days, exams_per_day, ris_data)
+        # The last hospital's RIS also speaks HL7: its orders and reports as an MLLP feed, and what must land.
+        write_feed(out_dir, ris_data[-1])
         # Last: callers take exams.csv as the mark of a finished simulation.
         _csv(truth / "exams.csv", EXAMS_COLUMNS, _exam_rows(ris_data, dicom_plans))
         if progress:

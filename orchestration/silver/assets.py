@@ -79,9 +79,46 @@ STEWARD_TABLES = [
 EMPI_TABLES = ("patient_master", "patient_golden", "empi_events", "empi_review_queue")
 
 
+def hl7_configured(settings: Settings) -> bool:
+    """Whether an HL7 feed is set up (``hl7.allowed_facilities``): then its tables join the graph."""
+    return bool(settings.hl7.allowed_facilities)
+
+
+HL7_RECEIVED = dg.AssetSpec(
+    ["bronze", "hl7_messages"],
+    description=catalog.table("bronze", "hl7_messages").description + " Written by the `radlake hl7 listen` service.",
+    group_name="bronze",
+    owners=SILVER_OWNERS,
+    kinds={"delta", "hl7"},
+)
+"""Messages the HL7 listener lands: an input of the graph that no asset materialises (the service does)."""
+
+
+@dg.multi_asset(
+    specs=_silver_specs(("hl7_orders", "hl7_patient_links"), [["bronze", "hl7_messages"]], {"delta", "hl7"}),
+    can_subset=False,
+    pool=catalog.writer_pool(catalog.table("silver", "hl7_orders")),
+)
+def hl7_orders(radlake: RadlakeResource):
+    """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
+    from ingestion.hl7.orders import apply_messages
+
+    settings = radlake.settings()
+    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("hl7_orders", "hl7_patient_links")}
+    before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+    apply_messages(settings)
+    for name, uri in uris.items():
+        since = before[name] if before[name] is not None else -1
+        yield dg.MaterializeResult(
+            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+        )
+
+
 def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     """The patient master index: one run of the EMPI writes its four silver tables together."""
     deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
+    if hl7_configured(settings):
+        deps.append(["silver", "hl7_patient_links"])
 
     @dg.multi_asset(
         specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}),
@@ -151,6 +188,8 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
         ["silver", "patient_master"],
         *_ris_deps(settings, RIS_TABLES),
     ]
+    if hl7_configured(settings):
+        deps.append(["silver", "hl7_orders"])
     spec = catalog.table("silver", "exams")
 
     @dg.asset(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from radlake.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="DICOM network services.", no_args_is_help=True)
 
@@ -32,8 +32,6 @@ def listen(
     micro-batch (or leaves it stored for the next start when the lake stays busy) and exits.
     """
     import logging
-    import signal
-    import threading
 
     from ingestion.dicom.api import listen as run_listen
     from radlake.config import ae_title_ok, load_settings
@@ -47,13 +45,7 @@ def listen(
     folder = storage or rec.storage or (settings.state_dir / "dicom-received")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
 
     def ready(bound: int) -> None:
         tls = " over TLS" if rec.tls is not None else ""

@@ -107,3 +107,47 @@ def test_without_optional_inputs_columns_are_typed_nulls(spark):
     assert schema["exam_codes"] == "array<string>"
     assert schema["empi_id"] == "string" and schema["study_instance_uid"] == "string"
     assert out.filter("has_images").count() == 0
+
+
+def _hl7_orders(spark):
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from radlake import catalog
+
+    schema = from_arrow_schema(catalog.table("silver", "hl7_orders").schema, prefer_timestamp_ntz=False)
+    base = dict.fromkeys(schema.fieldNames())
+    rows = [
+        # The order the RIS also captured: its values win, HL7 only fills what the RIS lacks.
+        {**base, "institution": "h01", "accession_number": "H01A1", "report_status": "draft", "device_station": "CT09"},
+        # An order that came only by HL7.
+        {
+            **base,
+            "institution": "h03",
+            "accession_number": "H03A1",
+            "order_id": "O7",
+            "mrn": "M001",
+            "raw_exam_name": "CT头颅平扫",
+            "modality": "CT",
+            "status": "completed",
+            "ordered_at": _t(2026, 11, 3, 1),
+            "report_status": "signed",
+            "study_instance_uid": "1.2.3.7",
+        },
+    ]
+    return spark.createDataFrame(rows, schema)
+
+
+def test_hl7_orders_merge_one_exam_per_order_whichever_way_it_came(spark):
+    out = build_exams(*_frames(spark), timezone="Asia/Shanghai", hl7_orders=_hl7_orders(spark))
+    rows = {(r.institution, r.accession_number): r for r in out.collect()}
+    assert len(rows) == 5 and out.count() == 5
+    both = rows[("h01", "H01A1")]
+    assert both.report_status == "signed" and both.device_station == "CT01"  # the RIS's values
+    only = rows[("h03", "H03A1")]
+    assert only.raw_exam_name == "CT头颅平扫" and only.exam_date == dt.date(2026, 11, 3) and only.has_images
+
+
+def test_hl7_only_lake_builds_exams(spark):
+    out = build_exams(None, None, None, None, None, None, timezone="Asia/Shanghai", hl7_orders=_hl7_orders(spark))
+    assert sorted((r.institution, r.accession_number) for r in out.collect()) == [("h01", "H01A1"), ("h03", "H03A1")]
+    assert tuple(out.columns) == EXAMS_COLUMNS

@@ -38,6 +38,29 @@ def _read(settings: Settings, layer: catalog.Layer, name: str) -> pd.DataFrame |
     return None if table is None else table.to_pandas()
 
 
+def with_hl7_links(decisions: pd.DataFrame | None, links: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Steward decisions plus the RIS's ADT^A40 merges as ``link`` decisions of the same grade.
+
+    A merge the RIS announced is a person's decision made at the source; a steward's own decision on the same
+    pair wins (it may undo a wrong merge), so a merge only fills pairs no steward decided.
+    """
+    if links is None or links.empty:
+        return decisions
+    merges = pd.DataFrame(
+        {
+            "record_id_a": links["record_id_a"],
+            "record_id_b": links["record_id_b"],
+            "decision": "link",
+            "decided_by": "hl7:" + links["sending_facility"].astype(str),
+            "decided_at": pd.Timestamp(0, tz="UTC"),  # older than any steward's: theirs stay in force
+            "note": "ADT^A40 " + links["control_id"].astype(str),
+        }
+    )
+    if decisions is None or decisions.empty:
+        return merges
+    return pd.concat([merges, decisions], ignore_index=True)
+
+
 def read_patient_records(settings: Settings) -> pd.DataFrame:
     """Every patient record of the lake, in the EMPI's input columns.
 
@@ -226,7 +249,9 @@ def run_empi(
         if previous_events is not None and "empi_run" in previous_events:
             previous_events = previous_events[previous_events["empi_run"] < run_number]
         previous_master = _read(settings, "silver", "patient_master")
-        decisions = _read(settings, "silver", "empi_decisions")
+        decisions = with_hl7_links(
+            _read(settings, "silver", "empi_decisions"), _read(settings, "silver", "hl7_patient_links")
+        )
         previous_review = _read(settings, "silver", "empi_review_queue")
     run = link_patients(
         records,

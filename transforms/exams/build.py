@@ -23,41 +23,19 @@ def _latest(df: DataFrame, keys: list[str], order: str) -> DataFrame:
     return df.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
 
 
-def build_exams(
+_ORDER_COLUMNS = catalog.schemas.ORDER_COLUMNS
+"""What an order is before the DICOM study, codes and empi_id are joined: the RIS tables' join, or an HL7 row."""
+
+
+def ris_orders(
     orders: DataFrame,
     records: DataFrame,
     reports: DataFrame,
     departments: DataFrame,
     devices: DataFrame,
     patients: DataFrame,
-    studies: DataFrame | None = None,
-    name_map: DataFrame | None = None,
-    patient_master: DataFrame | None = None,
-    *,
-    timezone: str,
 ) -> DataFrame:
-    """Join one ordered exam with everything known about it.
-
-    Parameters
-    ----------
-    orders, records, reports, departments, devices, patients
-        The RIS tables of all institutions (silver CDC state), each with an ``institution`` column added.
-    studies
-        silver/dicom_studies (``accession_number``, ``study_instance_uid``, ``modalities``); None before any
-        DICOM was ingested.
-    name_map
-        silver/exam_name_map (``institution``, ``raw_name``, ``codes``, ``status``); None before
-        standardization ran.
-    patient_master
-        silver/patient_master (``record_id`` = ``<institution>:<mrn>``, ``empi_id``); None before EMPI ran.
-    timezone
-        The hospitals' zone: ``exam_date`` is the local day of the exam start (of the order if not performed).
-
-    Returns
-    -------
-    DataFrame
-        :data:`EXAMS_COLUMNS`; one row per (institution, accession_number).
-    """
+    """One row per RIS order (:data:`_ORDER_COLUMNS`): the order with its latest record and report."""
     rec = _latest(records, ["institution", "order_id"], "started_at").select(
         "institution",
         "order_id",
@@ -84,14 +62,95 @@ def build_exams(
         F.col("modality").alias("device_modality"),
     )
     pat = patients.select("institution", "patient_id", "mrn")
-
-    exams = (
+    joined = (
         orders.alias("o")
         .join(rec, ["institution", "order_id"], "left")
         .join(rep, ["institution", "order_id"], "left")
         .join(dept, ["institution", "ordering_department_id"], "left")
         .join(dev, ["institution", "device_id"], "left")
         .join(pat, ["institution", "patient_id"], "left")
+        # The device that performed the exam is the most reliable modality; the order's is a request.
+        .withColumn("modality", F.coalesce("device_modality", "modality"))
+    )
+    return joined.select(
+        *[F.col(c).cast("string") if c in ("order_id", "patient_id") else F.col(c) for c in _ORDER_COLUMNS]
+    )
+
+
+def merge_hl7_orders(ris: DataFrame | None, hl7_orders: DataFrame | None) -> DataFrame:
+    """One row per (institution, accession_number) from the RIS tables and from HL7, whichever way it came.
+
+    Where both hold an order, each column is the RIS's value, else HL7's (a report that came only by HL7 still
+    fills the report columns of a captured order).
+    """
+    if hl7_orders is None:
+        assert ris is not None
+        return ris
+    hl7 = hl7_orders.select(
+        *[F.col(c).alias(f"_h_{c}") if c not in ("institution", "accession_number") else c for c in _ORDER_COLUMNS]
+    )
+    if ris is None:
+        return hl7.select(
+            *[F.col(c if c in ("institution", "accession_number") else f"_h_{c}").alias(c) for c in _ORDER_COLUMNS]
+        )
+    both = ris.join(hl7, ["institution", "accession_number"], "full_outer")
+    return both.select(
+        "institution",
+        "accession_number",
+        *[F.coalesce(F.col(c), F.col(f"_h_{c}")).alias(c) for c in _ORDER_COLUMNS[2:]],
+    )
+
+
+def build_exams(
+    orders: DataFrame | None,
+    records: DataFrame | None,
+    reports: DataFrame | None,
+    departments: DataFrame | None,
+    devices: DataFrame | None,
+    patients: DataFrame | None,
+    studies: DataFrame | None = None,
+    name_map: DataFrame | None = None,
+    patient_master: DataFrame | None = None,
+    *,
+    timezone: str,
+    hl7_orders: DataFrame | None = None,
+) -> DataFrame:
+    """Join one ordered exam with everything known about it.
+
+    Parameters
+    ----------
+    orders, records, reports, departments, devices, patients
+        The RIS tables of all institutions (silver CDC state), each with an ``institution`` column added;
+        all None when no RIS is captured (an HL7-only lake).
+    studies
+        silver/dicom_studies (``accession_number``, ``study_instance_uid``, ``modalities``); None before any
+        DICOM was ingested.
+    name_map
+        silver/exam_name_map (``institution``, ``raw_name``, ``codes``, ``status``); None before
+        standardization ran.
+    patient_master
+        silver/patient_master (``record_id`` = ``<institution>:<mrn>``, ``empi_id``); None before EMPI ran.
+    timezone
+        The hospitals' zone: ``exam_date`` is the local day of the exam start (of the order if not performed).
+    hl7_orders
+        silver/hl7_orders: orders and reports that came by HL7, merged with the RIS's by accession number
+        (:func:`merge_hl7_orders`); None when no HL7 feed exists.
+
+    Returns
+    -------
+    DataFrame
+        :data:`EXAMS_COLUMNS`; one row per (institution, accession_number).
+    """
+    ris = None
+    if orders is not None:
+        assert records is not None and reports is not None and departments is not None
+        assert devices is not None and patients is not None
+        ris = ris_orders(orders, records, reports, departments, devices, patients)
+    exams = merge_hl7_orders(ris, hl7_orders)
+    hl7_study = (
+        hl7_orders.select("institution", "accession_number", F.col("study_instance_uid").alias("_h_study"))
+        if hl7_orders is not None
+        else None
     )
 
     if studies is not None:
@@ -102,6 +161,11 @@ def build_exams(
         exams = exams.join(st, ["accession_number"], "left")
     else:
         exams = exams.withColumn("study_instance_uid", F.lit(None).cast("string"))
+    if hl7_study is not None:
+        # An OMI names its study (IPC-3) before the images arrive: the images, once landed, win.
+        exams = exams.join(hl7_study, ["institution", "accession_number"], "left").withColumn(
+            "study_instance_uid", F.coalesce("study_instance_uid", "_h_study")
+        )
 
     # The one exam-code join (shared with anything else that puts codes on exams); the select below keeps
     # the codes and the status.
@@ -114,29 +178,8 @@ def build_exams(
         exams = exams.withColumn("empi_id", F.lit(None).cast("string"))
 
     local_start = F.from_utc_timestamp(F.coalesce("exam_started_at", "ordered_at"), timezone)
-    return exams.select(
-        "institution",
-        "accession_number",
-        "order_id",
-        "patient_id",
-        "mrn",
-        "empi_id",
-        "priority",
-        "ordering_department",
-        "raw_exam_name",
-        # The device that performed the exam is the most reliable modality; the order's is a request.
-        F.coalesce("device_modality", "modality").alias("modality"),
-        "status",
-        "ordered_at",
-        "exam_started_at",
-        "exam_ended_at",
-        F.to_date(local_start).alias("exam_date"),
-        "device_station",
-        "report_status",
-        "report_written_at",
-        "report_signed_at",
-        "study_instance_uid",
-        F.col("study_instance_uid").isNotNull().alias("has_images"),
-        "exam_codes",
-        "exam_name_status",
-    )
+    derived = {
+        "exam_date": F.to_date(local_start).alias("exam_date"),
+        "has_images": F.col("study_instance_uid").isNotNull().alias("has_images"),
+    }
+    return exams.select(*[derived.get(name, F.col(name)) for name in EXAMS_COLUMNS])

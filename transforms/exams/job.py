@@ -45,12 +45,15 @@ def build_exams_table(
     re-running or backfilling a range leaves other days as they were.
     """
     sources = ris_sources(settings)
-    if not sources:
+    hl7_orders = _optional(spark, settings, "silver", "hl7_orders")
+    if not sources and hl7_orders is None:
         from radlake.errors import LakeError
 
-        raise LakeError("no RIS source has been synced yet: run `radlake cdc sync SOURCE` first")
-    frames: dict[str, DataFrame] = {}
-    for table_name in RIS_TABLES:
+        raise LakeError(
+            "no RIS source has been synced yet: run `radlake cdc sync SOURCE` (or `radlake hl7 apply`) first"
+        )
+    frames: dict[str, DataFrame | None] = dict.fromkeys(RIS_TABLES)
+    for table_name in RIS_TABLES if sources else ():
         parts = []
         for name in sources:
             institution = settings.sources[name].institution or name
@@ -71,6 +74,7 @@ def build_exams_table(
         name_map=_optional(spark, settings, "silver", "exam_name_map"),
         patient_master=_optional(spark, settings, "silver", "patient_master"),
         timezone=settings.timezone,
+        hl7_orders=hl7_orders,
     )
     spec = catalog.table("silver", "exams")
     target = catalog.table_uri(settings, spec)

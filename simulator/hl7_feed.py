@@ -1,0 +1,189 @@
+"""An HL7-speaking RIS: ORM^O01 orders, ORU^R01 reports and ADT^A40 merges for one hospital's exams.
+
+The messages are what a Chinese RIS sends: GB18030 (labelled in MSH-18, or unlabelled for a RIS that never
+fills it), escape sequences where a value holds a delimiter, several patient identifiers as repetitions.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeedOrder:
+    """One order as the RIS knows it (times in local wall-clock time)."""
+
+    accession_number: str
+    order_id: str
+    mrn: str
+    patient_name: str
+    raw_exam_name: str
+    modality: str
+    priority: str  # S (stat), R (routine)
+    department: str
+    ordered_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+def _ts(t: datetime | None) -> str:
+    # An aware time carries its offset (+0800); a naive one is the receiver's local time.
+    return t.strftime("%Y%m%d%H%M%S%z") if t else ""
+
+
+def _esc(text: str) -> str:
+    out = text.replace("\\", "\\E\\")
+    for ch, code in (("|", "F"), ("^", "S"), ("~", "R"), ("&", "T")):
+        out = out.replace(ch, f"\\{code}\\")
+    return out
+
+
+def _msh(facility: str, kind: str, control_id: str, sent: datetime, charset: str | None) -> str:
+    msh18 = "" if charset is None else charset
+    return f"MSH|^~\\&|RIS|{facility}|RADLAKE|RADLAKE|{_ts(sent)}||{kind}|{control_id}|P|2.5|||||CHN|{msh18}"
+
+
+def _pid(order: FeedOrder) -> str:
+    # Two identifiers as repetitions: the MRN first, then the outpatient card number.
+    return f"PID|1||{_esc(order.mrn)}^^^MRN~C{_esc(order.mrn)}^^^CARD||{_esc(order.patient_name)}||||"
+
+
+def order_message(
+    facility: str, order: FeedOrder, control_id: str, *, status: str = "SC", charset: str | None = "GB 18030-2000"
+) -> str:
+    """An ORM^O01 for ``order`` (``status`` is ORC-5: SC scheduled, IP in progress, CM completed, CA cancelled)."""
+    control = "CA" if status == "CA" else ("NW" if status == "SC" else "SC")
+    dept = f"D1^{_esc(order.department)}"
+    segments = [
+        _msh(facility, "ORM^O01", control_id, order.ordered_at, charset),
+        _pid(order),
+        f"ORC|{control}|{_esc(order.order_id)}|||{status}||||{_ts(order.ordered_at)}||||||||{dept}",
+        f"OBR|1|{_esc(order.order_id)}||X^{_esc(order.raw_exam_name)}|{order.priority}||{_ts(order.started_at)}|"
+        f"{_ts(order.ended_at)}||||||||||{_esc(order.accession_number)}||||||{order.modality}",
+    ]
+    return "\r".join(segments) + "\r"
+
+
+def report_message(
+    facility: str,
+    order: FeedOrder,
+    control_id: str,
+    at: datetime,
+    *,
+    final: bool,
+    charset: str | None = "GB 18030-2000",
+) -> str:
+    """An ORU^R01 for ``order``: a preliminary (``final=False``) or final report written at ``at``."""
+    text = "双肺纹理清晰\\.br\\未见明确异常"
+    segments = [
+        _msh(facility, "ORU^R01", control_id, at, charset),
+        _pid(order),
+        f"OBR|1|{_esc(order.order_id)}||X^{_esc(order.raw_exam_name)}|||{_ts(order.started_at)}|{_ts(order.ended_at)}"
+        f"||||||||||{_esc(order.accession_number)}||||{_ts(at)}||{order.modality}|{'F' if final else 'P'}",
+        f"OBX|1|TX|IMP^Impression||{text}||||||{'F' if final else 'P'}",
+    ]
+    return "\r".join(segments) + "\r"
+
+
+def merge_message(facility: str, mrn: str, prior_mrn: str, control_id: str, sent: datetime) -> str:
+    """An ADT^A40: patient record ``prior_mrn`` merged into ``mrn``."""
+    return (
+        "\r".join(
+            [
+                _msh(facility, "ADT^A40", control_id, sent, "UNICODE UTF-8"),
+                "EVN|A40|" + _ts(sent),
+                f"PID|1||{_esc(mrn)}^^^MRN||",
+                f"MRG|{_esc(prior_mrn)}^^^MRN",
+            ]
+        )
+        + "\r"
+    )
+
+
+_ORC_STATUS = {"ordered": "", "scheduled": "SC", "in_progress": "IP", "completed": "CM", "cancelled": "CA"}
+FEED_TRUTH_COLUMNS = ("control_id", "message_type", "accession_number")
+
+
+def facility_of(institution: str) -> str:
+    """The sending facility (MSH-4) of an institution's RIS (``h02`` → ``H02RIS``)."""
+    return f"{institution.upper()}RIS"
+
+
+def ris_feed(data: Any) -> list[tuple[str, str, str, bytes]]:
+    """The HL7 messages one institution's RIS sends for its orders and reports (a simulator RisData).
+
+    Returns (control id, message type, accession number, bytes): one ORM^O01 per order with its final status,
+    one ORU^R01 per written report and another when it is signed. One message in ten leaves MSH-18 empty
+    (a RIS that never fills it): the bytes are GB18030 all the same.
+    """
+    facility = facility_of(data.institution.code)
+    accession = {e.order_id: e for e in data.exams}
+    out: list[tuple[str, str, str, bytes]] = []
+
+    def add(kind: str, acc: str, text: str) -> None:
+        control = f"{facility}-{len(out) + 1:07d}"
+        out.append((control, kind, acc, text.replace("@CONTROL@", control).encode("gb18030")))
+
+    for e in data.exams:
+        order = FeedOrder(
+            accession_number=e.accession_number, order_id=str(e.order_id), mrn=e.mrn, patient_name=e.patient_name,
+            raw_exam_name=e.raw_exam_name, modality=e.modality or "", priority={"emergency": "S"}.get(e.priority, "R"),
+            department="", ordered_at=e.ordered_at, started_at=e.started_at, ended_at=e.ended_at,
+        )  # fmt: skip
+        charset = None if len(out) % 10 == 9 else "GB 18030-2000"
+        add(
+            "ORM^O01",
+            e.accession_number,
+            order_message(facility, order, "@CONTROL@", status=_ORC_STATUS[e.status], charset=charset),
+        )
+    columns = ("report_id", "order_id", "radiologist", "findings", "impression", "status", "written_at", "signed_at")
+    for row in data.rows.get("reports", []):
+        report = dict(zip(columns, row, strict=False))
+        e = accession.get(report["order_id"])
+        if e is None or report["written_at"] is None:
+            continue
+        order = FeedOrder(
+            e.accession_number,
+            str(e.order_id),
+            e.mrn,
+            e.patient_name,
+            e.raw_exam_name,
+            e.modality or "",
+            "R",
+            "",
+            e.ordered_at,
+            e.started_at,
+            e.ended_at,
+        )
+        add(
+            "ORU^R01",
+            e.accession_number,
+            report_message(facility, order, "@CONTROL@", report["written_at"], final=False),
+        )
+        if report["signed_at"] is not None:
+            add(
+                "ORU^R01",
+                e.accession_number,
+                report_message(facility, order, "@CONTROL@", report["signed_at"], final=True),
+            )
+    return out
+
+
+def write_feed(out_dir: Path, data: Any) -> int:
+    """Write an institution's feed as MLLP frames (``hl7/<institution>.mllp``) and its truth
+    (``truth/hl7_<institution>.csv``: what must land); returns the messages written."""
+    feed = ris_feed(data)
+    (out_dir / "hl7").mkdir(parents=True, exist_ok=True)
+    with (out_dir / "hl7" / f"{data.institution.code}.mllp").open("wb") as fh:
+        for *_, raw in feed:
+            fh.write(b"\x0b" + raw + b"\x1c\r")
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    with (out_dir / "truth" / f"hl7_{data.institution.code}.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(FEED_TRUTH_COLUMNS)
+        writer.writerows((c, k, a) for c, k, a, _ in feed)
+    return len(feed)
