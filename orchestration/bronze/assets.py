@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from orchestration.bronze.arrivals import files_arrived
-from orchestration.metadata import report_metadata, table_metadata
+from orchestration.metadata import partition_metadata, report_metadata, table_metadata
 from orchestration.owners import BRONZE_OWNERS, SILVER_OWNERS
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
@@ -73,8 +73,16 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
             raise _no_retry(err) from None
         ensure_tables(settings)
         extra = report_metadata(report)
+        # What these days hold: the files that arrived on them and are landed (a re-run over landed files
+        # holds them all and adds nothing), never the whole table (issue 33).
+        paths = [str(f) for f in files]
+        held = {
+            name: len(lake.values_present(settings, uri, "file_path", paths)) if paths else 0
+            for name, uri in uris.items()
+        }
         for name, uri in uris.items():
             meta = table_metadata(settings, uri, since_version=before[name] if before[name] is not None else -1)
+            meta = partition_metadata(meta, held[name], first, last)
             yield dg.MaterializeResult(
                 asset_key=["bronze", name], metadata={**meta, **extra, "files_arrived": len(files)}
             )

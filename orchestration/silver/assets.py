@@ -6,7 +6,7 @@ from collections import Counter
 
 import dagster as dg
 
-from orchestration.metadata import table_metadata
+from orchestration.metadata import partition_metadata, rows_by_partition, table_metadata
 from orchestration.owners import SILVER_OWNERS
 from orchestration.partitions import DAY_TO_SAME_DAY, daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
@@ -183,6 +183,9 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
         meta = table_metadata(
             settings, uri, since_version=before if before is not None else -1, preview_columns=EXAMS_PREVIEW
         )
-        return dg.MaterializeResult(metadata={**meta, "rows_in_range": rows, "days": f"{first}..{last}"})
+        meta = partition_metadata(meta, rows, first, last)
+        if first != last:  # one event per day of a ranged run: each day's own count, beside the range's
+            meta["rows_by_day"] = dg.MetadataValue.json(rows_by_partition(settings, uri, "exam_date", first, last))
+        return dg.MaterializeResult(metadata=meta)
 
     return exams
