@@ -69,6 +69,7 @@ class Kpi:
     ratio: tuple[str, str] | None = None
     percentile: float | None = None
     week_change: bool = False
+    """The last 7 days shown against the 7 days before (daily rows of ``chart``; none with under 14 days)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ group by exam_month, institution
 order by exam_month, institution""", x="institution", ratio=("advanced_exams", "performed_exams"),
           date="exam_month", date_grain="month"),
     Chart("exams_by_week", "exams", "weekly", """select cast(date_trunc('week', exam_date) as date) as week,
-    institution, sum(exam_count) as exams
+    institution, sum(exam_count) as exams, count(distinct exam_date) as days
 from exam_volume_daily
 group by week, institution
 order by week, institution""", x="week", measures=("exams",), date="week"),
@@ -227,7 +228,7 @@ PAGES: tuple[Page, ...] = (
     Page("exams", tuple(c.id for c in CHARTS if c.page == "exams"), (
         Kpi("exams_total", "exams_by_day", measure="exams"),
         Kpi("advanced_share", "advanced_share", ratio=("advanced_exams", "performed_exams")),
-        Kpi("week_change", "exams_by_week", week_change=True),
+        Kpi("week_change", "exams_by_day", measure="exams", week_change=True),
     )),
     Page("timeliness", tuple(c.id for c in CHARTS if c.page == "timeliness"), (
         Kpi("on_time_share", "on_time_by_institution", ratio=("on_time", "decided")),
