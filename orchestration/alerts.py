@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +79,7 @@ def _is_wrapper(message: str, cls_name: str | None) -> bool:
     return message.startswith("Exceeded max_retries") or cls_name == "DagsterExecutionStepExecutionError"
 
 
-def failure_cause(step_failures: list[dg.DagsterEvent], run_message: str | None) -> str:
+def failure_cause(step_failures: Sequence[dg.DagsterEvent], run_message: str | None) -> str:
     """The first line of why a run failed: its first failing step's own error, never Dagster's wrapping.
 
     A :class:`dagster.Failure` says it in its description; Dagster's wrappers (a retried step's "Exceeded
