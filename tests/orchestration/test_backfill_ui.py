@@ -48,6 +48,7 @@ def _wait(port: int, backfill_id: str, seconds: float) -> str:
         time.sleep(2)
 
 
+@pytest.mark.timeout(1500)  # the shared demo may be set up here, then four runs one after the other
 def test_ui_backfill_runs_every_selected_asset_for_every_day(demo_run) -> None:
     import dagster as dg
 
