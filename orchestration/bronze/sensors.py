@@ -118,7 +118,9 @@ def cdc_stream_sensor(settings: Settings, source: str, job: dg.UnresolvedAssetJo
         # query source cannot know without querying, so its sync (cheap when nothing changed) runs every tick.
         pending = status.pending if settings.sources[source].mode == "logical" else True
         if not pending:
-            why = "no pending changes" if pending is False else "slot busy (a sync or stream holds it)"
+            why = (
+                "no pending changes" if pending is False else status.problem or "slot busy (a sync or stream holds it)"
+            )
             return dg.SensorResult(skip_reason=f"{source}: {why}", cursor=json.dumps(state))
         run_key = f"cdc-{source}-{state['runs']}"
         state["runs"] += 1
