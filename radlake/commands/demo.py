@@ -42,7 +42,7 @@ def _output_to(log: Path) -> Iterator[None]:
 
 
 def stop_servers(workdir: Path) -> list[Path]:
-    """Stop the embedded PostgreSQL servers (the simulated RIS) of the demo in ``workdir``; their data folders."""
+    """Stop the embedded PostgreSQL servers (the simulated RIS) of the demo in ``workdir``; those that ran."""
     from radlake.config import load_settings
     from radlake.errors import ConfigError
     from radlake.postgres import stop_embedded_server
@@ -51,9 +51,10 @@ def stop_servers(workdir: Path) -> list[Path]:
     if not config.is_file():
         raise ConfigError(f"{config}: no demo here (run make demo first)")
     folders = sorted({s.embedded_pgdata for s in load_settings(config).sources.values() if s.embedded_pgdata})
-    for pgdata in folders:
+    running = [p for p in folders if (p / "postmaster.pid").exists()]
+    for pgdata in running:
         stop_embedded_server(pgdata)
-    return folders
+    return running
 
 
 def demo(
@@ -84,8 +85,11 @@ def demo(
 
     console = Console()
     if stop:
-        for pgdata in stop_servers(workdir.resolve()):
+        stopped = stop_servers(workdir.resolve())
+        for pgdata in stopped:
             console.print(f"stopped the embedded PostgreSQL of {pgdata}")
+        if not stopped:
+            console.print(f"no embedded PostgreSQL of the demo in {workdir} is running")
         return
     # Dagster flags single-run backfill policies as beta; that is for the developers, not the demo's reader.
     warnings.filterwarnings("ignore", message=".*currently in beta.*")
