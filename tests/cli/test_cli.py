@@ -76,10 +76,6 @@ def test_unwritable_lake_is_one_line(tmp_path: Path) -> None:
 
 def test_no_help_shows_raw_backticks() -> None:
     """Every command's --help reads as prose: the docstrings' reStructuredText literals are not shown raw."""
-    from typer.testing import CliRunner
-
-    from radlake.cli import app
-
     runner = CliRunner()
     commands = [["demo"], ["simulate"]] + [
         [group, name]
@@ -95,3 +91,10 @@ def test_no_help_shows_raw_backticks() -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "`" not in result.output, (args, result.output)
+
+
+def test_demo_stop_without_a_demo_says_so(tmp_path: Path) -> None:
+    from radlake.errors import ConfigError
+
+    result = CliRunner().invoke(app, ["demo", "--stop", "--workdir", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "no demo here" in str(result.exception)
