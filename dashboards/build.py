@@ -126,7 +126,7 @@ limit 20"""
 
 
 def data_span(out: Path) -> tuple[str | None, str | None, list[str]]:
-    """First and last day of the charts' data (a month counts from its first day) and the institutions in it."""
+    """First and last day of the charts' daily data, and the institutions in all of it."""
     first: str | None = None
     last: str | None = None
     institutions: set[str] = set()
@@ -137,7 +137,7 @@ def data_span(out: Path) -> tuple[str | None, str | None, list[str]]:
         for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
             if chart.inst and row.get(chart.inst) is not None:
                 institutions.add(str(row[chart.inst]))
-            day = str(row.get(chart.date) or "")[:10] if chart.date else ""
+            day = str(row.get(chart.date) or "")[:10] if chart.date and chart.date_grain == "day" else ""
             if day:
                 first = day if first is None or day < first else first
                 last = day if last is None or day > last else last

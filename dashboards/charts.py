@@ -38,7 +38,7 @@ class Chart:
     inst, date
         Columns the page's institution and date-range filters apply to (None: the chart ignores that filter).
     date_grain
-        ``day`` or ``month`` (a month row is kept when the month overlaps the range).
+        ``day``, ``week`` or ``month`` (a week or month row is kept when it overlaps the range).
     """
 
     id: str
@@ -52,7 +52,7 @@ class Chart:
     ratio: tuple[str, str] | None = None
     inst: str | None = "institution"
     date: str | None = None
-    date_grain: Literal["day", "month"] = "day"
+    date_grain: Literal["day", "week", "month"] = "day"
     top: int = 15
     value: str | None = None
     weight: str | None = None
@@ -157,7 +157,7 @@ order by exam_month, institution""", x="institution", ratio=("advanced_exams", "
     institution, sum(exam_count) as exams, count(distinct exam_date) as days
 from exam_volume_daily
 group by week, institution
-order by week, institution""", x="week", measures=("exams",), date="week"),
+order by week, institution""", x="week", measures=("exams",), date="week", date_grain="week"),
     # Report timeliness
     Chart("on_time_by_institution", "timeliness", "bar", _TIMELINESS_DAILY, x="institution", series="priority",
           ratio=("on_time", "decided"), date="exam_date"),

@@ -35,14 +35,14 @@
   }
 
   // The filters' choices: every institution and the date span of the data (never the day of the build): the
-  // days of daily rows, or the months of monthly rows when the page has no daily ones.
+  // days of daily rows, or the weeks and months of coarser rows when the page has no daily ones.
   var insts = [], span = { day: [null, null], month: [null, null] };
   sources.forEach(function (c) {
     rowsOf(c.id).forEach(function (r) {
       if (c.inst && r[c.inst] !== null && r[c.inst] !== undefined) insts.push(String(r[c.inst]));
       if (c.date && r[c.date]) {
-        var d = String(r[c.date]).slice(0, 10), grain = c.date_grain === "month" ? "month" : "day";
-        var end = grain === "month" ? monthEnd(d) : d, s = span[grain];
+        var d = String(r[c.date]).slice(0, 10), grain = c.date_grain === "day" ? "day" : "month";
+        var end = periodEnd(d, c.date_grain), s = span[grain];
         if (s[0] === null || d < s[0]) s[0] = d;
         if (s[1] === null || end > s[1]) s[1] = end;
       }
@@ -53,7 +53,10 @@
   fromIn.min = toIn.min = minD || "";
   fromIn.max = toIn.max = maxD || "";
 
-  function monthEnd(d) {
+  // The last day a row of this grain covers: the day itself, the week's Sunday, the month's last day.
+  function periodEnd(d, grain) {
+    if (grain === "week") return new Date(Date.parse(d + "T00:00:00Z") + 6 * 86400000).toISOString().slice(0, 10);
+    if (grain !== "month") return d;
     var y = Number(d.slice(0, 4)), m = Number(d.slice(5, 7));
     var last = new Date(Date.UTC(y, m, 0)).getUTCDate();
     return d.slice(0, 8) + String(last);
@@ -109,7 +112,7 @@
       var v = r[c.date];
       if (!v) return false;
       var start = String(v).slice(0, 10);
-      var end = c.date_grain === "month" ? monthEnd(start) : start;
+      var end = periodEnd(start, c.date_grain);
       if (f.from && end < f.from) return false;
       if (f.to && start > f.to) return false;
     }

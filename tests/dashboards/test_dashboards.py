@@ -276,10 +276,11 @@ def _data_span(out: Path, page_id: str) -> tuple[str, str]:
         sources = [(f"console_{p.id}", p.date, p.date_grain) for p in console.PROBLEMS if p.date]
     else:
         sources = [(c.id, c.date, c.date_grain) for c in CHARTS if c.page == page_id and c.date]
-    days: dict[str, list[str]] = {"day": [], "month": []}
+    days: dict[str, list[str]] = {"day": [], "week": [], "month": []}
     for name, column, grain in sources:
         rows = json.loads((out / "data" / f"{name}.json").read_text())["rows"]
         days[grain] += [str(r[column])[:10] for r in rows if r[column]]
+    assert not days["week"] or days["day"], "a page of weekly rows only: not in the demo"
     if days["day"]:
         return min(days["day"]), max(days["day"])
     last = max(days["month"])
