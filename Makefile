@@ -9,7 +9,7 @@ STAMP := $(VENV)/.radlake-synced
 WORKDIR ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: env demo test lint ui sysdeps clean
+.PHONY: env demo demo-stop test lint ui sysdeps clean
 
 env: $(STAMP)
 
@@ -21,8 +21,13 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --all-extras --group jvm --group bench --python $(PYTHON)
 	@touch $(STAMP)
 
+# Phases and the summary on the terminal; dbt, Dagster and Splink output in $(WORKDIR)/demo.log.
 demo: env
 	$(VENV)/bin/radlake demo --workdir $(WORKDIR)
+
+# The demo's simulated RIS (an embedded PostgreSQL) keeps running for `make ui`; this stops it.
+demo-stop: env
+	$(VENV)/bin/radlake demo --stop --workdir $(WORKDIR)
 
 # System tools some integration tests drive (DICOM peer, browser, the UI's nginx proxy). Installed only when missing.
 sysdeps:

@@ -23,10 +23,10 @@ from radlake.errors import LakeError
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 TREND_CHART = Chart(
-    "console_trend", "console", "line", "", x="built_at", series="problem", measures=("problems",),
-    date="build_date",
+    "console_trend", "console", "line", "", x="built_at", series="problem", measures=("problems",), date=None,
 )  # fmt: skip
-"""The console's trend: problem counts per build, from the console history (no SQL of its own)."""
+"""The console's trend: problem counts per build, from the console history (no SQL of its own). Its time axis is
+the builds', not the data's, so the page's date range (the data's days) does not apply to it."""
 
 
 @dataclass
@@ -125,6 +125,55 @@ limit 20"""
         con.close()
 
 
+def data_span(out: Path) -> tuple[str | None, str | None, list[str]]:
+    """First and last day of the charts' daily data, and the institutions in all of it."""
+    first: str | None = None
+    last: str | None = None
+    institutions: set[str] = set()
+    for chart in CHARTS:
+        path = out / "data" / f"{chart.id}.json"
+        if not path.is_file():
+            continue
+        for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+            if chart.inst and row.get(chart.inst) is not None:
+                institutions.add(str(row[chart.inst]))
+            day = str(row.get(chart.date) or "")[:10] if chart.date and chart.date_grain == "day" else ""
+            if day:
+                first = day if first is None or day < first else first
+                last = day if last is None or day > last else last
+    return first, last, sorted(institutions)
+
+
+def index_body(out: Path, words: dict[str, str], *, quality_href: str | None, lagging: dict[str, str]) -> str:
+    """The front page: what the data covers, then one card per page naming its headline figures and charts."""
+    first, last, institutions = data_span(out)
+    span = f"{first} – {last}" if first else "—"
+    facts = (
+        f"<div class='kpis'><div class='kpi'><div class='kpi-label'>{escape(words['data_span'])}</div>"
+        f"<div class='kpi-value' id='index-span'>{escape(span)}</div></div>"
+        f"<div class='kpi'><div class='kpi-label'>{escape(words['institution'])}</div>"
+        f"<div class='kpi-value' id='index-institutions'>{len(institutions)}</div>"
+        f"<div class='muted'>{escape(', '.join(institutions))}</div></div></div>"
+    )
+    warning = ""
+    if lagging:
+        items = "".join(f"<li><b>{escape(src)}</b>: {escape(why)}</li>" for src, why in sorted(lagging.items()))
+        warning = f"<section class='card lagging'><h2>{escape(words['lagging'])}</h2><ul>{items}</ul></section>"
+    cards = []
+    for page_id in MENU:
+        page = next((p for p in PAGES if p.id == page_id), None)
+        kpis = [words["kpi_" + k.id] for k in page.kpis] if page else []
+        charts = [words[c] for c in page.charts] if page else [words["console_intro"]]
+        lines = "".join(f"<li>{escape(text)}</li>" for text in charts)
+        figures = f"<p class='muted'>{escape(' · '.join(kpis))}</p>" if kpis else ""
+        cards.append(
+            f"<section class='card'><h2><a href='{escape(page_id)}.html'>{escape(words['page_' + page_id])}</a></h2>"
+            f"{figures}<ul>{lines}</ul></section>"
+        )
+    report = f"<p><a href='{escape(quality_href)}'>{escape(words['quality_report'])}</a></p>" if quality_href else ""
+    return f"{warning}{facts}<div class='grid' id='index-pages'>{''.join(cards)}</div>{report}"
+
+
 def build_dashboards(
     settings: Settings, out: Path | None = None, *, lagging: dict[str, str] | None = None
 ) -> BuildResult:
@@ -168,7 +217,6 @@ def build_dashboards(
             write_data(out, chart.id, payload)
             result.rows[chart.id] = len(rows)
         by_inst: dict[str, list[dict[str, Any]]] = {}
-        by_device: dict[str, list[dict[str, Any]]] = {}
         for problem in console.PROBLEMS:
             rows, missing = _run(con, problem.by_institution)
             write_data(
@@ -182,7 +230,6 @@ def build_dashboards(
             if problem.by_device:
                 rows, missing = _run(con, problem.by_device)
                 write_data(out, f"console_{problem.id}_devices", {"sql": problem.by_device, "rows": rows})
-                by_device[problem.id] = rows
     finally:
         con.close()
     _copy_static(out)
@@ -192,11 +239,17 @@ def build_dashboards(
         result.pages.append(out / f"{page.id}.html")
         _write(out / f"{page.id}.html", chart_page(page, charts, words, lang=settings.ui.language, generated=generated))
 
-    # The stewards' console: today's problems (static tables) and their trend over builds (a filtered chart).
+    # The stewards' console: today's problems (drawn by the page from the data files, through its filters) and
+    # their trend over builds, recorded per problem and institution (all days together).
+    totals: dict[tuple[str, str], list[Any]] = {}
+    for p, rows in by_inst.items():
+        for r in rows:
+            entry = totals.setdefault((p, str(r["institution"])), [0, None])
+            entry[0] += plain(r["problems"]) or 0
+            if r["base"] is not None:
+                entry[1] = (entry[1] or 0) + plain(r["base"])
     current = [
-        {"problem": p, "institution": r["institution"], "problems": plain(r["problems"]), "base": plain(r["base"])}
-        for p, rows in by_inst.items()
-        for r in rows
+        {"problem": p, "institution": inst, "problems": n, "base": base} for (p, inst), (n, base) in totals.items()
     ]
     history = console.record_history(settings, current, generated)
     write_data(
@@ -210,23 +263,29 @@ def build_dashboards(
     quality_index = settings.quality_dir / "index.html"
     quality_href = Path(os.path.relpath(quality_index, out)).as_posix() if quality_index.is_file() else None
     static = console.render_console(
-        by_inst, by_device, names, settings, words, quality_href=quality_href, lagging=lagging or {}
+        settings, words, with_top_names=names is not None, quality_href=quality_href, lagging=lagging or {}
     )
     console_page = Page("console", (TREND_CHART.id,), ())
     _write(
         out / "console.html",
         chart_page(
-            console_page, [TREND_CHART], words, lang=settings.ui.language, generated=generated, extra_body=static
+            console_page,
+            [TREND_CHART],
+            words,
+            lang=settings.ui.language,
+            generated=generated,
+            extra_body=static,
+            extra_data=tuple(console.data_ids(names is not None)),
+            extra_config={"console": console.console_config(settings)},
         ),
     )
     result.pages.append(out / "console.html")
 
-    menu = "".join(f"<li><a href='{escape(p)}.html'>{escape(words['page_' + p])}</a></li>" for p in MENU)
     _write(
         out / "index.html",
         layout(
             words["site"],
-            f"<ul class='menu'>{menu}</ul>",
+            index_body(out, words, quality_href=quality_href, lagging=lagging or {}),
             lang=settings.ui.language,
             labels=words,
             current="",

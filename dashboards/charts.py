@@ -38,7 +38,7 @@ class Chart:
     inst, date
         Columns the page's institution and date-range filters apply to (None: the chart ignores that filter).
     date_grain
-        ``day`` or ``month`` (a month row is kept when the month overlaps the range).
+        ``day``, ``week`` or ``month`` (a week or month row is kept when it overlaps the range).
     """
 
     id: str
@@ -52,7 +52,7 @@ class Chart:
     ratio: tuple[str, str] | None = None
     inst: str | None = "institution"
     date: str | None = None
-    date_grain: Literal["day", "month"] = "day"
+    date_grain: Literal["day", "week", "month"] = "day"
     top: int = 15
     value: str | None = None
     weight: str | None = None
@@ -69,6 +69,7 @@ class Kpi:
     ratio: tuple[str, str] | None = None
     percentile: float | None = None
     week_change: bool = False
+    """The last 7 days shown against the 7 days before (daily rows of ``chart``; none with under 14 days)."""
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,10 @@ group by exam_month, institution
 order by exam_month, institution""", x="institution", ratio=("advanced_exams", "performed_exams"),
           date="exam_month", date_grain="month"),
     Chart("exams_by_week", "exams", "weekly", """select cast(date_trunc('week', exam_date) as date) as week,
-    institution, sum(exam_count) as exams
+    institution, sum(exam_count) as exams, count(distinct exam_date) as days
 from exam_volume_daily
 group by week, institution
-order by week, institution""", x="week", measures=("exams",), date="week"),
+order by week, institution""", x="week", measures=("exams",), date="week", date_grain="week"),
     # Report timeliness
     Chart("on_time_by_institution", "timeliness", "bar", _TIMELINESS_DAILY, x="institution", series="priority",
           ratio=("on_time", "decided"), date="exam_date"),
@@ -227,7 +228,7 @@ PAGES: tuple[Page, ...] = (
     Page("exams", tuple(c.id for c in CHARTS if c.page == "exams"), (
         Kpi("exams_total", "exams_by_day", measure="exams"),
         Kpi("advanced_share", "advanced_share", ratio=("advanced_exams", "performed_exams")),
-        Kpi("week_change", "exams_by_week", week_change=True),
+        Kpi("week_change", "exams_by_day", measure="exams", week_change=True),
     )),
     Page("timeliness", tuple(c.id for c in CHARTS if c.page == "timeliness"), (
         Kpi("on_time_share", "on_time_by_institution", ratio=("on_time", "decided")),

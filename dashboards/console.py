@@ -10,15 +10,17 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from radlake.config import Settings, Threshold
+from radlake.config import Settings
 
 
 @dataclass(frozen=True)
 class Problem:
     """A kind of data problem: how many per institution (and device), out of what base, and where to act.
 
-    ``by_institution`` returns ``institution, problems, base`` (base null: the threshold is on the count);
-    ``by_device`` returns ``institution, device, problems``. ``worklist`` names where a steward finds the rows:
+    ``by_institution`` returns ``institution, [date,] problems, base`` (base null: the threshold is on the
+    count); ``by_device`` returns ``institution, [date,] device, problems``. ``date`` names their day or month
+    column (``date_grain``), so the page's date range filters the tiles and tables; None for marts that keep
+    no date (the page says the date range does not apply). ``worklist`` names where a steward finds the rows:
     a table of the stewards' warehouse file or a command.
     """
 
@@ -26,20 +28,26 @@ class Problem:
     by_institution: str
     by_device: str | None
     worklist: str
+    date: str | None = None
+    date_grain: str = "day"
 
+
+UNLINKED = "(unlinked)"
+"""The institution of studies linked to no order, as the marts name it (one spelling everywhere)."""
 
 _OPEN_NAMES = """with total as (
-    select institution, sum(exam_count) as exams from exam_volume_daily group by institution
+    select exam_date, institution, sum(exam_count) as exams from exam_volume_daily group by exam_date, institution
 ),
 open_names as (
-    select institution, sum(exam_count) filter (where {condition}) as problems
+    select exam_date, institution, sum(exam_count) filter (where {condition}) as problems
     from exam_volume_by_item_daily
     where standard_code is null
-    group by institution
+    group by exam_date, institution
 )
-select total.institution, coalesce(open_names.problems, 0) as problems, total.exams as base
-from total left join open_names on open_names.institution = total.institution
-order by total.institution"""
+select total.institution, total.exam_date, coalesce(open_names.problems, 0) as problems, total.exams as base
+from total left join open_names
+    on open_names.institution = total.institution and open_names.exam_date = total.exam_date
+order by total.institution, total.exam_date"""
 
 PROBLEMS: tuple[Problem, ...] = (
     Problem(
@@ -47,25 +55,28 @@ PROBLEMS: tuple[Problem, ...] = (
         _OPEN_NAMES.format(condition="mapping_status not in ('matched', 'review')"),
         None,
         "radlake standardize review export",
+        date="exam_date",
     ),
     Problem(
         "review_exam_names",
         _OPEN_NAMES.format(condition="mapping_status = 'review'"),
         None,
         "radlake standardize review export",
+        date="exam_date",
     ),
     Problem(
         "timeliness_breaches",
-        """select institution, sum(late) + sum(missing) as problems, sum(exams) - sum(pending) as base
+        """select institution, exam_date, sum(late) + sum(missing) as problems, sum(exams) - sum(pending) as base
 from report_timeliness_daily
-group by institution
-order by institution""",
-        """select institution, coalesce(device_station, '—') as device, count(*) as problems
+group by institution, exam_date
+order by institution, exam_date""",
+        """select institution, exam_date, coalesce(device_station, '—') as device, count(*) as problems
 from report_timeliness
 where timeliness in ('late', 'missing')
-group by institution, device
-order by institution, device""",
+group by institution, exam_date, device
+order by institution, exam_date, device""",
         "report_timeliness_breaches",
+        date="exam_date",
     ),
     Problem(
         "missing_header_fields",
@@ -83,20 +94,28 @@ order by institution, device""",
     ),
     Problem(
         "rule_violations",
-        """with violations as (
-    select coalesce(institution, 'unlinked') as institution, count(*) as problems
-    from acquisition_rule_violations group by 1
+        # Months on both sides: the base (studies) is kept by study month.
+        f"""with violations as (
+    select coalesce(institution, '{UNLINKED}') as institution,
+        cast(date_trunc('month', study_date) as date) as study_month, count(*) as problems
+    from acquisition_rule_violations group by 1, 2
 ),
-studies as (select institution, sum(studies) as base from data_assets_monthly group by institution)
-select studies.institution, coalesce(violations.problems, 0) as problems, studies.base
-from studies left join violations on violations.institution = studies.institution
-order by studies.institution""",
-        """select coalesce(institution, 'unlinked') as institution, coalesce(station_name, '—') as device,
+studies as (
+    select institution, study_month, sum(studies) as base from data_assets_monthly group by institution, study_month
+)
+select studies.institution, studies.study_month, coalesce(violations.problems, 0) as problems, studies.base
+from studies left join violations
+    on violations.institution = studies.institution and violations.study_month is not distinct from studies.study_month
+order by studies.institution, studies.study_month""",
+        f"""select coalesce(institution, '{UNLINKED}') as institution,
+    cast(date_trunc('month', study_date) as date) as study_month, coalesce(station_name, '—') as device,
     count(*) as problems
 from acquisition_rule_violations
-group by 1, 2
-order by 1, 2""",
+group by 1, 2, 3
+order by 1, 2, 3""",
         "acquisition_rule_violations",
+        date="study_month",
+        date_grain="month",
     ),
     Problem(
         "exams_without_images",
@@ -109,12 +128,16 @@ order by institution""",
     ),
     Problem(
         "orphan_studies",
-        # Studies linked to no order count under 'unlinked' in data_assets_monthly (the list is the stewards').
-        """select 'unlinked' as institution,
-    coalesce(sum(studies) filter (where institution = 'unlinked'), 0) as problems, sum(studies) as base
-from data_assets_monthly""",
+        # Studies linked to no order count under (unlinked) in data_assets_monthly (the list is the stewards').
+        f"""select '{UNLINKED}' as institution, study_month,
+    coalesce(sum(studies) filter (where institution = '{UNLINKED}'), 0) as problems, sum(studies) as base
+from data_assets_monthly
+group by study_month
+order by study_month""",
         None,
         "link_quality_orphan_studies",
+        date="study_month",
+        date_grain="month",
     ),
     Problem(
         "patient_candidates",
@@ -127,21 +150,6 @@ order by institution""",
     ),
 )
 """The problems on the console, in display order (their thresholds: ``ui.thresholds`` in radlake.yaml)."""
-
-
-def rag(problems: float, base: float | None, threshold: Threshold) -> str:
-    """``green``, ``amber`` or ``red``: the share of the base (or the count when there is no base) vs limits."""
-    if base is None:
-        level = problems
-    elif base == 0:
-        level = 0.0
-    else:
-        level = problems / base
-    if level >= threshold.red and level > 0:
-        return "red"
-    if level >= threshold.amber and level > 0:
-        return "amber"
-    return "green"
 
 
 def history_path(settings: Settings) -> Path:
@@ -211,78 +219,77 @@ def suite_verdicts(settings: Settings) -> list[tuple[str, str, str]]:
     return out
 
 
+def console_config(settings: Settings) -> dict[str, Any]:
+    """What dashboard.js needs to draw the tiles and tables: each problem's date column and thresholds."""
+    return {
+        "problems": [
+            {
+                "id": p.id,
+                "date": p.date,
+                "date_grain": p.date_grain,
+                "devices": p.by_device is not None,
+                "amber": settings.ui.thresholds[p.id].amber,
+                "red": settings.ui.thresholds[p.id].red,
+            }
+            for p in PROBLEMS
+        ]
+    }
+
+
+def data_ids(with_top_names: bool) -> list[str]:
+    """The data files the console page loads (``data/<id>.js``) besides its trend."""
+    ids = []
+    for p in PROBLEMS:
+        ids.append(f"console_{p.id}")
+        if p.by_device:
+            ids.append(f"console_{p.id}_devices")
+    return ids + (["console_top_raw_names"] if with_top_names else [])
+
+
 def render_console(
-    by_institution: dict[str, list[dict[str, Any]]],
-    by_device: dict[str, list[dict[str, Any]]],
-    top_names: list[dict[str, Any]] | None,
     settings: Settings,
     labels: dict[str, str],
     *,
+    with_top_names: bool,
     quality_href: str | None,
     lagging: dict[str, str] | None = None,
 ) -> str:
-    """The console's static part (tiles, institution and device tables, suite verdicts); all text escaped.
+    """The console's frame: tiles, institution and device tables, top raw names, suite verdicts; text escaped.
 
+    The numbers are drawn by dashboard.js from the console's data files, through the page's institution and
+    date filters (a problem whose mart keeps no date says the date range does not apply to it).
     ``lagging``: sources whose last sync did not catch up (source → why); shown first, as a red banner.
     """
-    thresholds = settings.ui.thresholds
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
-    tiles, inst_rows, dev_rows = [], [], []
+    tiles = []
     stewards_file = Path(settings.stewards_warehouse_path).name
     for problem in PROBLEMS:
-        rows = by_institution.get(problem.id, [])
-        th = thresholds[problem.id]
-        total = sum(float(r["problems"] or 0) for r in rows)
-        bases = [r["base"] for r in rows if r.get("base") is not None]
-        base = float(sum(bases)) if bases else None
-        colour = rag(total, base, th)
-        share = f" · {total / base:.1%}" if base else ""
         if problem.worklist.startswith("radlake "):
             where = f"<code>{escape(problem.worklist)}</code>"
         else:
             target = f"{stewards_file} → {problem.worklist}"
             where = f"{escape(labels['stewards_file'])}: <code>{escape(target)}</code>"
         sample = f" · <a href='{escape(quality_href)}'>{escape(labels['quality_report'])}</a>" if quality_href else ""
+        undated = "" if problem.date else f"<div class='muted'>{escape(labels['date_ignored'])}</div>"
         tiles.append(
-            f"<div class='tile {colour}' id='tile-{escape(problem.id)}' data-problems='{total:g}'>"
+            f"<div class='tile' id='tile-{escape(problem.id)}'>"
             f"<div>{escape(labels['problem_' + problem.id])}</div>"
-            f"<div class='n'>{total:,.0f}<span class='muted'>{escape(share)}</span></div>"
-            f"<div><span class='rag {colour}'>{escape(colour_word[colour])}</span></div>"
-            f"<div class='muted'>{where}{sample}</div></div>"
+            f"<div class='n'><span class='count'>—</span><span class='muted share'></span></div>"
+            f"<div><span class='rag'></span></div>"
+            f"<div class='muted'>{where}{sample}</div>{undated}</div>"
         )
-        for r in rows:
-            problems = float(r["problems"] or 0)
-            row_base = float(r["base"]) if r.get("base") is not None else None
-            c = rag(problems, row_base, th)
-            share_text = f"{problems / row_base:.1%}" if row_base else "—"
-            inst_rows.append(
-                f"<tr><td>{escape(labels['problem_' + problem.id])}</td><td>{escape(str(r['institution']))}</td>"
-                f"<td class='num'>{problems:,.0f}</td><td class='num'>"
-                f"{'' if row_base is None else f'{row_base:,.0f}'}</td><td class='num'>{escape(share_text)}</td>"
-                f"<td><span class='rag {c}'>{escape(colour_word[c])}</span></td></tr>"
-            )
-        for r in sorted(by_device.get(problem.id, []), key=lambda r: -float(r["problems"] or 0))[:15]:
-            dev_rows.append(
-                f"<tr><td>{escape(labels['problem_' + problem.id])}</td><td>{escape(str(r['institution']))}</td>"
-                f"<td>{escape(str(r['device']))}</td><td class='num'>{float(r['problems'] or 0):,.0f}</td></tr>"
-            )
     head_inst = "".join(
         f"<th>{escape(labels[k])}</th>" for k in ("problem", "institution", "count", "base", "share", "status")
     )
     head_dev = "".join(f"<th>{escape(labels[k])}</th>" for k in ("problem", "institution", "device", "count"))
     names = ""
-    if top_names:
-        cells = "".join(
-            f"<tr><td>{escape(str(r['institution']))}</td><td>{escape(str(r['raw_name']))}</td>"
-            f"<td>{escape(str(r['status']))}</td><td class='num'>{int(r['exams']):,}</td></tr>"
-            for r in top_names
-        )
+    if with_top_names:
         names = (
-            f"<section class='card wide'><h2>{escape(labels['top_raw_names'])}</h2><table><thead><tr>"
-            f"<th>{escape(labels['institution'])}</th><th>{escape(labels['raw_name'])}</th>"
-            f"<th>{escape(labels['status'])}</th><th>{escape(labels['exams'])}</th></tr></thead>"
-            f"<tbody>{cells}</tbody></table><p class='src'><a href='data/console_top_raw_names.json'>"
-            f"{escape(labels['source'])}</a></p></section>"
+            f"<section class='card wide'><h2>{escape(labels['top_raw_names'])}</h2><table id='top-raw-names'><thead>"
+            f"<tr><th>{escape(labels['institution'])}</th><th>{escape(labels['raw_name'])}</th>"
+            f"<th>{escape(labels['status'])}</th><th>{escape(labels['exams'])}</th></tr></thead><tbody></tbody>"
+            f"</table><p class='src'><a href='data/console_top_raw_names.json'>{escape(labels['source'])}</a>"
+            f"<span class='muted'> · {escape(labels['date_ignored'])}</span></p></section>"
         )
     suites = "".join(
         f"<tr><td>{escape(name)}</td><td><span class='rag {v}'>{escape(colour_word[v])}</span></td>"
@@ -291,12 +298,9 @@ def render_console(
     )
     suites_card = (
         f"<section class='card'><h2>{escape(labels['suites'])}</h2><table><tbody>{suites}</tbody></table>"
-        + (
-            f"<p class='src'><a href='{escape(quality_href)}'>{escape(labels['quality_report'])}</a></p>"
-            if quality_href
-            else ""
-        )
-        + "</section>"
+        f"<p class='src'>{escape(labels['whole_lake'])}"
+        + (f" · <a href='{escape(quality_href)}'>{escape(labels['quality_report'])}</a>" if quality_href else "")
+        + "</p></section>"
         if suites
         else ""
     )
@@ -310,9 +314,9 @@ def render_console(
         f"{banner}<p class='muted'>{escape(labels['console_intro'])}</p><div class='tiles'>{''.join(tiles)}</div>"
         f"<div class='grid'><section class='card wide'><h2>{escape(labels['problem'])} · "
         f"{escape(labels['by_institution'])}</h2><table id='problems-by-institution'><thead><tr>{head_inst}</tr>"
-        f"</thead><tbody>{''.join(inst_rows)}</tbody></table></section>"
+        f"</thead><tbody></tbody></table></section>"
         f"<section class='card wide'><h2>{escape(labels['problem'])} · {escape(labels['by_device'])}</h2>"
-        f"<table id='problems-by-device'><thead><tr>{head_dev}</tr></thead><tbody>{''.join(dev_rows)}</tbody>"
+        f"<table id='problems-by-device'><thead><tr>{head_dev}</tr></thead><tbody></tbody>"
         f"</table></section>{names}{suites_card}</div>"
     )
 

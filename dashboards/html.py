@@ -107,9 +107,21 @@ def chart_config(chart: Chart) -> dict[str, Any]:
 
 
 def chart_page(
-    page: Page, charts: list[Chart], labels: dict[str, str], *, lang: str, generated: str, extra_body: str = ""
+    page: Page,
+    charts: list[Chart],
+    labels: dict[str, str],
+    *,
+    lang: str,
+    generated: str,
+    extra_body: str = "",
+    extra_data: tuple[str, ...] = (),
+    extra_config: dict[str, Any] | None = None,
 ) -> str:
-    """A dashboard page: filters, headline figures, charts; scripts from the folder only."""
+    """A dashboard page: filters, headline figures, charts; scripts from the folder only.
+
+    ``extra_data`` names more data files the page loads (``data/<id>.js``) and ``extra_config`` more keys of
+    the page's configuration (the console's problems), for what ``extra_body`` frames.
+    """
     kpis = "".join(
         f"<div class='kpi'><div class='kpi-label'>{escape(labels['kpi_' + k.id])}</div>"
         f"<div class='kpi-value' id='kpi-{escape(k.id)}'>—</div></div>"
@@ -130,8 +142,10 @@ def chart_page(
             for k in page.kpis
         ],
         "labels": labels,
+        **(extra_config or {}),
     }
-    data_scripts = "".join(f"<script src='data/{escape(c.id)}.js'></script>" for c in charts)
+    ids = [c.id for c in charts] + list(extra_data)
+    data_scripts = "".join(f"<script src='data/{escape(i)}.js'></script>" for i in ids)
     body = (
         f"{filters(labels)}<div class='kpis'>{kpis}</div>{extra_body}"
         f"<div class='grid'>{''.join(chart_card(c, labels) for c in charts)}</div>"

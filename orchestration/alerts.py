@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,14 +66,47 @@ def send_alert(alerts: AlertsConfig, payload: dict[str, Any], log: Any) -> None:
             log.warning(f"alert webhook {redact_url(url)} failed: {reason}")
 
 
+def _error_line(message: str) -> str:
+    """The first line of an error as Dagster serialised it, without the exception's module and class."""
+    line = (message or "").strip().split("\n")[0]
+    head, sep, rest = line.partition(": ")
+    # "radlake.errors.SourceUnreachableError: source 'ris': ..." → the message a person can act on.
+    return rest if sep and head.replace(".", "").replace("_", "").isalnum() and " " not in head else line
+
+
+def _is_wrapper(message: str, cls_name: str | None) -> bool:
+    # Dagster wraps the error of a step ("Error occurred while executing op ...") and of a retried step.
+    return message.startswith("Exceeded max_retries") or cls_name == "DagsterExecutionStepExecutionError"
+
+
+def failure_cause(step_failures: Sequence[dg.DagsterEvent], run_message: str | None) -> str:
+    """The first line of why a run failed: its first failing step's own error, never Dagster's wrapping.
+
+    A :class:`dagster.Failure` says it in its description; Dagster's wrappers (a retried step's "Exceeded
+    max_retries of N", "Error occurred while executing op") give way to the error they wrap; a run that
+    failed outside any step keeps the run's message.
+    """
+    for event in step_failures:
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description.strip().split("\n")[0]
+        error = data.error
+        while error is not None and error.cause is not None and _is_wrapper(error.message, error.cls_name):
+            error = error.cause
+        if error is not None:
+            return _error_line(error.message)
+    return _error_line(run_message or "")
+
+
 def failure_alert_sensor(alerts: AlertsConfig) -> dg.SensorDefinition:
-    """A sensor that turns every failed run into an alert (run id, job, failing steps, the first error)."""
+    """A sensor that turns every failed run into an alert whose summary ends with the cause's first line."""
 
     @dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING)
     def _alert(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
-        first_line = (context.failure_event.message or "").split("\n")[0]
+        failures = context.get_step_failure_events()
+        steps = [e.step_key for e in failures if e.step_key]
+        cause = failure_cause(failures, context.failure_event.message)
         send_alert(
             alerts,
             {
@@ -81,7 +115,8 @@ def failure_alert_sensor(alerts: AlertsConfig) -> dg.SensorDefinition:
                 "run_id": run.run_id,
                 "job": run.job_name,
                 "failed_steps": steps,
-                "summary": f"run {run.run_id[:8]} of {run.job_name} failed: {first_line}",
+                "cause": cause,
+                "summary": f"run {run.run_id[:8]} of {run.job_name} failed: {cause}",
             },
             context.log,
         )

@@ -35,4 +35,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-defs = build_definitions(load_settings(find_config()))
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location Dagster loads (``-m orchestration.definitions``), for the radlake.yaml found then.
+
+    Loaded on demand, not at import: importing this module (the demo does) must not read a config, parse dbt
+    or create the default lake's folders in whatever directory the process runs in (issue 33: a stray
+    ``./lake/gold`` after ``make demo``).
+    """
+    return build_definitions(load_settings(find_config()))

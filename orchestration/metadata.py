@@ -87,6 +87,33 @@ def table_metadata(
     return meta
 
 
+def partition_metadata(table_meta: dict[str, Any], rows_held: int, first: Any, last: Any) -> dict[str, Any]:
+    """Metadata of a day-partitioned asset: what its days hold, not what the whole table holds.
+
+    ``dagster/row_count`` becomes the rows of the run's days (``rows_held``; the UI plots it per partition),
+    the whole table's count moves to ``table_rows``, and ``new_rows``/``changed_rows``/``deleted_rows`` stay
+    what this run committed.
+    """
+    meta = dict(table_meta)
+    meta["table_rows"] = meta.pop("dagster/row_count", 0)
+    meta["dagster/row_count"] = rows_held
+    meta["days"] = str(first) if first == last else f"{first}..{last}"
+    return meta
+
+
+def rows_by_partition(settings: Settings, uri: str, column: str, first: Any, last: Any) -> dict[str, int]:
+    """Rows per value of a date partition column between ``first`` and ``last``, from the Delta log alone."""
+    dt = lake.open_table(settings, uri)
+    if dt is None:
+        return {}
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    out: dict[str, int] = {}
+    for day, n in zip(actions[f"partition.{column}"].to_pylist(), actions["num_records"].to_pylist(), strict=True):
+        if day is not None and first <= day <= last:
+            out[str(day)] = out.get(str(day), 0) + int(n or 0)
+    return out
+
+
 def report_metadata(report: Any) -> dict[str, Any]:
     """A library report (a dataclass of counts and figures) as flat Dagster metadata."""
     if report is None or not dataclasses.is_dataclass(report):

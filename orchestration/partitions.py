@@ -9,6 +9,13 @@ import dagster as dg
 
 from radlake.config import Settings
 
+DAY_TO_SAME_DAY = dg.TimeWindowPartitionMapping(start_offset=0, end_offset=0)
+"""Day D of a child depends on day D of its parent: the one mapping between radlake's day partitions.
+
+Written out (it is also Dagster's default between equal time partitions) so the lineage says it, and because
+Dagster's backfills run a parent and a child with this mapping in step, day range by day range.
+"""
+
 
 @cache
 def _daily(start: date, timezone: str) -> dg.DailyPartitionsDefinition:

@@ -48,7 +48,29 @@ def _register() -> None:
         app.add_typer(module.app, name=group)
 
 
+def plain_help(doc: str | None) -> str | None:
+    """A command's docstring as ``--help`` shows it: reStructuredText's literal backticks become plain quotes."""
+    if doc is None:
+        return None
+    import re
+
+    return re.sub(r"`([^`]+)`", r"'\1'", re.sub(r"``([^`]+)``", r"'\1'", doc))
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    # Typer shows a command's docstring as written; the docstrings are numpydoc/reStructuredText for the API docs.
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.help is None and info.callback is not None:
+            info.help = plain_help(inspect.getdoc(info.callback))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
+
+
 _register()
+_plain_help(app)
 
 
 def main() -> None:

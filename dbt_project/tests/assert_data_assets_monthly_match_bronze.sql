@@ -25,7 +25,7 @@ orders as (
 
 expected as (
     select cast(date_trunc('month', s.study_date) as date) as study_month,
-        coalesce(o.institution, 'unlinked') as institution, coalesce(s.modality, 'unknown') as modality,
+        coalesce(o.institution, '(unlinked)') as institution, coalesce(s.modality, 'unknown') as modality,
         count(*) as studies, sum(s.series) as series, sum(s.instances) as instances
     from studies as s
     left join orders as o on o.accession_number = s.accession_number

@@ -53,6 +53,11 @@ class SourceStatus:
         When the last batch landed in the lake (newest commit among the source's tables).
     problem
         A one-line problem (unreachable, slot missing, orphan slot with the SQL to drop it), or None.
+    reachable
+        Whether radlake could connect to the source just now (``problem`` then says why not).
+    pending
+        Whether the slot holds a committed transaction radlake has not landed (logical; None when unknown,
+        e.g. a stream holds the slot). WAL of other tables or databases moves ``lag_bytes`` but is not pending.
     """
 
     source: str
@@ -66,6 +71,8 @@ class SourceStatus:
     last_batch_at: datetime | None = None
     since_last_batch_s: float | None = None
     problem: str | None = None
+    reachable: bool = True
+    pending: bool | None = None
 
 
 def sync_record_path(settings: Settings, source: str) -> Path:
@@ -202,7 +209,7 @@ def source_status(settings: Settings) -> list[SourceStatus]:
         try:
             conn = _open(settings, name)
         except SourceUnreachableError as exc:
-            out.append(replace(base, problem=_join(str(exc), failed)))
+            out.append(replace(base, problem=_join(str(exc), failed), reachable=False))
             continue
         with conn:
             if source.mode == "query":
@@ -223,14 +230,16 @@ def source_status(settings: Settings) -> list[SourceStatus]:
             try:
                 pending = logical.pending_commit_time(conn, slot.name)
                 lag_seconds: float | None = 0.0 if pending is None else max(0.0, now - pending)
+                has_pending: bool | None = pending is not None
             except psycopg.errors.ObjectInUse:
-                lag_seconds = None  # a stream holds the slot this instant
+                lag_seconds = has_pending = None  # a stream holds the slot this instant
             out.append(
                 replace(
                     base,
                     position=format_lsn(slot.confirmed_flush),
                     lag_bytes=lag_bytes,
                     lag_seconds=lag_seconds,
+                    pending=has_pending,
                     wal_retained_bytes=retained,
                     problem=_join(
                         "slot lost WAL it needed: the next sync re-snapshots" if slot.lost else None,

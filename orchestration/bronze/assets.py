@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from orchestration.bronze.arrivals import files_arrived
-from orchestration.metadata import report_metadata, table_metadata
+from orchestration.metadata import partition_metadata, report_metadata, table_metadata
 from orchestration.owners import BRONZE_OWNERS, SILVER_OWNERS
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
+from orchestration.retries import retry_unreachable, transient_retry_policy
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import DataError
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     from ingestion.cdc.sync import SyncReport
 
 DICOM_TABLES = ("dicom_files", "dicom_instances")
-
-# Transient failures (a database restarting, a share remounting) heal; data errors never do (see _no_retry).
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def _no_retry(err: DataError) -> dg.Failure:
@@ -46,7 +44,8 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         can_subset=False,
         partitions_def=daily_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=TRANSIENT_RETRY,
+        # Transient failures (a share remounting) heal; data errors never do (see _no_retry).
+        retry_policy=transient_retry_policy(settings.retries),
         pool=catalog.writer_pool(catalog.table("bronze", "dicom_files")),
     )
     def _dicom(context: dg.AssetExecutionContext, radlake: RadlakeResource):
@@ -74,8 +73,16 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
             raise _no_retry(err) from None
         ensure_tables(settings)
         extra = report_metadata(report)
+        # What these days hold: the files that arrived on them and are landed (a re-run over landed files
+        # holds them all and adds nothing), never the whole table (issue 33).
+        paths = [str(f) for f in files]
+        held = {
+            name: len(lake.values_present(settings, uri, "file_path", paths)) if paths else 0
+            for name, uri in uris.items()
+        }
         for name, uri in uris.items():
             meta = table_metadata(settings, uri, since_version=before[name] if before[name] is not None else -1)
+            meta = partition_metadata(meta, held[name], first, last)
             yield dg.MaterializeResult(
                 asset_key=["bronze", name], metadata={**meta, **extra, "files_arrived": len(files)}
             )
@@ -147,11 +154,11 @@ def cdc_asset_name(source: str) -> str:
 
 
 def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
+    # An unreachable database is retried inside the step (retry_unreachable), so the run's error is the cause.
     @dg.multi_asset(
         name=cdc_asset_name(source),
         specs=specs,
         can_subset=False,
-        retry_policy=TRANSIENT_RETRY,
         pool=catalog.cdc_pool(source),
     )
     def _sync(context: dg.AssetExecutionContext, radlake: RadlakeResource):
@@ -163,7 +170,11 @@ def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
         uris = {spec.key: catalog.uri(settings, *spec.key.path) for spec in specs}  # type: ignore[arg-type]
         before = {key: lake.table_version(settings, uri) for key, uri in uris.items()}
         try:
-            report = sync_source(settings, source, on_batch=lambda r: context.log.info(_batch_line(r)))
+            report = retry_unreachable(
+                lambda: sync_source(settings, source, on_batch=lambda r: context.log.info(_batch_line(r))),
+                settings.retries,
+                context.log,
+            )
         except DataError as err:
             raise _no_retry(err) from None
         extra = report_metadata(report)

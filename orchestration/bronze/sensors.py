@@ -76,11 +76,17 @@ def _dicom_cursor(cursor: str | None) -> dict:
     return state
 
 
+class SourceUnreachable(Exception):
+    """Raised by a CDC sensor tick: Dagster shows the tick as failed, with this one line, in the sensor's page."""
+
+
 def cdc_stream_sensor(settings: Settings, source: str, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     """Streaming through Dagster: sync the source whenever it has pending changes; alert on lag.
 
     For sub-second latency run ``radlake cdc stream SOURCE`` instead; this sensor suits minute-level freshness
     and keeps every batch visible in the UI. The lag shows in each tick's log and in the sync's metadata.
+    A source the sensor cannot reach fails the tick at once (the error names the source, host and port), and
+    is alerted once until it is reachable again; no run is started for it.
     """
 
     @dg.sensor(
@@ -93,38 +99,67 @@ def cdc_stream_sensor(settings: Settings, source: str, job: dg.UnresolvedAssetJo
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         from ingestion.cdc.sync import source_status
 
-        state = json.loads(context.cursor) if context.cursor else {"runs": 0, "alerting": False}
+        state = json.loads(context.cursor) if context.cursor else {"runs": 0}
         status = next((s for s in source_status(settings) if getattr(s, "source", None) == source), None)
         if status is None:
             return dg.SkipReason(f"no status for source {source}")
         lag_seconds = status.lag_seconds
         context.log.info(f"{source}: lag {lag_seconds} s, {status.lag_bytes} bytes pending, problem {status.problem}")
-        # One alert when the source goes wrong, not one every tick; another after it has recovered.
         trouble = status.problem or (
             f"CDC source {source} is {lag_seconds:.0f} s behind"
             if lag_seconds is not None and lag_seconds > settings.schedule.cdc_lag_alert_seconds
             else None
         )
-        if trouble and not state["alerting"]:
-            send_alert(
-                settings.alerts,
-                {
-                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "kind": "cdc_problem" if status.problem else "cdc_lag",
-                    "source": source,
-                    "lag_seconds": lag_seconds,
-                    "summary": trouble,
-                },
-                context.log,
-            )
-        state["alerting"] = bool(trouble)
-        # A logical source says how much WAL waits; a query source cannot know without querying, so its
-        # sync (which compares watermarks and is cheap when nothing changed) runs at every tick.
-        pending = status.lag_bytes if settings.sources[source].mode == "logical" else True
+        _alert_once(settings, source, trouble, "cdc_problem" if status.problem else "cdc_lag", lag_seconds, context)
+        if not status.reachable:
+            # A failed tick, not a skip: the sensor turns red in the UI with the cause as its first line.
+            raise SourceUnreachable(status.problem)
+        # A logical source says whether a committed transaction waits (WAL of other tables is not a change); a
+        # query source cannot know without querying, so its sync (cheap when nothing changed) runs every tick.
+        pending = status.pending if settings.sources[source].mode == "logical" else True
         if not pending:
-            return dg.SensorResult(skip_reason=f"{source}: no pending changes", cursor=json.dumps(state))
+            why = (
+                "no pending changes" if pending is False else status.problem or "slot busy (a sync or stream holds it)"
+            )
+            return dg.SensorResult(skip_reason=f"{source}: {why}", cursor=json.dumps(state))
         run_key = f"cdc-{source}-{state['runs']}"
         state["runs"] += 1
         return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key)], cursor=json.dumps(state))
 
     return _sensor
+
+
+def _alert_once(
+    settings: Settings,
+    source: str,
+    trouble: str | None,
+    kind: str,
+    lag_seconds: float | None,
+    context: dg.SensorEvaluationContext,
+) -> None:
+    """One alert when a source goes wrong, not one every tick; another after it has recovered.
+
+    Whether an alert is out is kept in a file beside the source's sync record, not in the sensor's cursor: a
+    tick that fails (an unreachable source) keeps no cursor.
+    """
+    from ingestion.cdc.status import sync_record_path
+
+    marker = sync_record_path(settings, source).with_suffix(".alerting")
+    if not trouble:
+        marker.unlink(missing_ok=True)
+        return
+    if marker.exists():
+        return
+    send_alert(
+        settings.alerts,
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kind": kind,
+            "source": source,
+            "lag_seconds": lag_seconds,
+            "summary": trouble,
+        },
+        context.log,
+    )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(trouble + "\n", encoding="utf-8")

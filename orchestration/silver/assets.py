@@ -6,9 +6,9 @@ from collections import Counter
 
 import dagster as dg
 
-from orchestration.metadata import table_metadata
+from orchestration.metadata import partition_metadata, rows_by_partition, table_metadata
 from orchestration.owners import SILVER_OWNERS
-from orchestration.partitions import daily_partitions, partition_days
+from orchestration.partitions import DAY_TO_SAME_DAY, daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
 from radlake.config import Settings
@@ -182,7 +182,14 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
     """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
     from transforms.exams.job import RIS_TABLES
 
-    deps = [
+    deps: list = [
+        # The explicit day link of the partitioned chain: exam day D is rebuilt after bronze has landed the
+        # DICOM files that arrived on day D. Exams read the (unpartitioned) study roll-up of every landed
+        # file, so this edge carries order, not data; without it Dagster cannot reach silver/exams from the
+        # bronze days through the unpartitioned roll-ups, and a backfill of bronze → silver → gold silently
+        # leaves silver/exams out (issue 33). Images arriving after their exam day are picked up by the
+        # nightly run, which rebuilds the last ``schedule.refresh_days`` days.
+        dg.AssetDep(["bronze", "dicom_instances"], partition_mapping=DAY_TO_SAME_DAY),
         ["silver", "dicom_studies"],
         ["silver", "exam_name_map"],
         ["silver", "patient_master"],
@@ -215,6 +222,9 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
         meta = table_metadata(
             settings, uri, since_version=before if before is not None else -1, preview_columns=EXAMS_PREVIEW
         )
-        return dg.MaterializeResult(metadata={**meta, "rows_in_range": rows, "days": f"{first}..{last}"})
+        meta = partition_metadata(meta, rows, first, last)
+        if first != last:  # one event per day of a ranged run: each day's own count, beside the range's
+            meta["rows_by_day"] = dg.MetadataValue.json(rows_by_partition(settings, uri, "exam_date", first, last))
+        return dg.MaterializeResult(metadata=meta)
 
     return exams

@@ -33,6 +33,7 @@ def run(
     from expectations.suite_run import run_suite
     from expectations.suites import suites_for_layer
     from radlake.config import load_settings
+    from radlake.errors import LakeError
     from radlake.progress import Progress
 
     settings = load_settings(config)
@@ -43,6 +44,10 @@ def run(
             for suite in suites:
                 runs.append(run_suite(settings, suite))
                 step.advance()
+        if all(r.result is None for r in runs):
+            # Every suite skipped: an empty report and exit 0 would read as "all passed".
+            hint = "" if settings.config_path else " (no radlake.yaml found: pass --config or set RADLAKE_CONFIG)"
+            raise LakeError(f"no table to check in the lake {settings.lake}: every suite was skipped{hint}")
         with progress.phase("report"):
             write_report(settings)
     console = Console()

@@ -32,6 +32,7 @@ def test_status_reports_position_lag_and_an_orphan_slot(source_db, tmp_path):
     assert src.kind == "source" and src.mode == "logical" and src.tables == 1
     assert src.lag_bytes and src.lag_bytes > 0  # the insert is not landed yet
     assert src.lag_seconds is not None and src.lag_seconds >= 0
+    assert src.pending is True  # a committed transaction waits: the CDC sensor starts a run
     assert src.since_last_batch_s is not None and src.since_last_batch_s < 600
     orphan = status["removed_source"]
     assert orphan.kind == "orphan_slot"
@@ -40,6 +41,12 @@ def test_status_reports_position_lag_and_an_orphan_slot(source_db, tmp_path):
     sync_source(settings, "src")
     caught_up = {s.source: s for s in source_status(settings)}["src"]
     assert caught_up.lag_seconds == 0.0 and caught_up.position != src.position
+    # WAL written since (other tables, other databases) moves the byte lag but is no change to land: the sensor
+    # must not start an empty run after each real sync (issue 33).
+    conn.execute("CREATE TABLE public.not_captured (id int)")
+    conn.execute("INSERT INTO public.not_captured SELECT generate_series(1, 50)")
+    idle = {s.source: s for s in source_status(settings)}["src"]
+    assert idle.lag_bytes and idle.lag_bytes > 0 and idle.pending is False
 
     config = source_db.write_config(tmp_path, tmp_path / "lake")
     result = CliRunner().invoke(app, ["status", "-c", str(config)])

@@ -72,3 +72,29 @@ def test_unwritable_lake_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     line = _one_line_error(_run("ingest", "dicom", str(tmp_path / "in"), "--lake", str(blocker / "lake"), cwd=tmp_path))
     assert "not writable" in line and str(blocker) in line
+
+
+def test_no_help_shows_raw_backticks() -> None:
+    """Every command's --help reads as prose: the docstrings' reStructuredText literals are not shown raw."""
+    runner = CliRunner()
+    commands = [["demo"], ["simulate"]] + [
+        [group, name]
+        for group, names in {
+            "cdc": ["sync", "stream", "status"],
+            "lake": ["maintain", "restore", "history"],
+            "dicom": [],
+            "quality": [],
+        }.items()
+        for name in names
+    ]
+    for args in commands:
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        assert "`" not in result.output, (args, result.output)
+
+
+def test_demo_stop_without_a_demo_says_so(tmp_path: Path) -> None:
+    from radlake.errors import ConfigError
+
+    result = CliRunner().invoke(app, ["demo", "--stop", "--workdir", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "no demo here" in str(result.exception)

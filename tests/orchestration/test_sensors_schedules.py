@@ -106,4 +106,5 @@ def test_failed_run_writes_an_alert(settings: Settings) -> None:
     alerts = [json.loads(line) for line in settings.alerts.file.read_text().splitlines()]
     assert len(alerts) == 1
     assert alerts[0]["kind"] == "run_failure" and alerts[0]["run_id"] == result.run_id
+    assert alerts[0]["summary"].endswith("failed: source table vanished")  # the cause, not Dagster's wrapper
     assert date.fromisoformat(alerts[0]["at"][:10])

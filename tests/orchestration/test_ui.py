@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.orchestration.dagster_servers import graphql as _graphql
+from tests.orchestration.dagster_servers import webserver as dagster_webserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -21,60 +19,11 @@ ARTIFACTS = ROOT / "artifacts"
 EXPECTED = ["bronze/dicom_instances", "silver/exams", "gold/exam_volume_daily"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
 @pytest.fixture(scope="module")
 def webserver(demo_run):
     workdir, summary = demo_run
-    port = _free_port()
-    env = {**os.environ, "RADLAKE_CONFIG": str(summary.config), "DAGSTER_HOME": str(workdir / ".dagster")}
-    log = (workdir / "webserver.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                data = _graphql(port, "{ workspaceOrError { __typename } }")
-                if data.get("data"):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError(f"webserver did not come up: {(workdir / 'webserver.log').read_text()[-3000:]}")
-            time.sleep(1)
+    with dagster_webserver(workdir, summary.config) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_asset_graph_through_graphql(webserver: int) -> None:

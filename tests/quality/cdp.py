@@ -139,11 +139,19 @@ class Browser:
             elif method == "Network.loadingFailed":
                 self.log.failed.append(f"{p.get('errorText')} {p.get('blockedReason', '')}")
 
-    def open(self, page: Path, *, ready: str = "document.readyState === 'complete'", timeout: float = 30) -> PageLog:
-        """Load a local page and wait until ``ready`` (a JavaScript expression) is true; returns its log."""
+    def open(
+        self,
+        page: Path,
+        *,
+        ready: str = "document.readyState === 'complete'",
+        timeout: float = 30,
+        fragment: str = "",
+    ) -> PageLog:
+        """Load a local page (with ``#fragment``) and wait until ``ready`` (JavaScript) is true; returns its log."""
         self._drain()
         self.log = PageLog()
-        self.send("Page.navigate", {"url": page.resolve().as_uri()}, session=True)
+        url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+        self.send("Page.navigate", {"url": url}, session=True)
         self.wait(ready, timeout)
         return self.log
 

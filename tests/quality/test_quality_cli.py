@@ -39,3 +39,14 @@ def test_unknown_layer_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["quality", "run", "--layer", "platinum"])
     assert result.exit_code == 2
     assert "platinum" in result.output
+
+
+def test_no_lake_is_an_error_not_an_empty_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a config there is no lake to check: one line saying so, not a table of skips and exit 0."""
+    from radlake.errors import LakeError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RADLAKE_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["quality", "run", "--layer", "silver"])
+    assert isinstance(result.exception, LakeError), result.output
+    assert "every suite was skipped" in str(result.exception) and "no radlake.yaml found" in str(result.exception)

@@ -174,3 +174,14 @@ def test_tables_the_catalog_zorders_are_zordered_per_partition(settings: Setting
     assert report.files_after == 2
     assert sorted(lake.read_arrow(settings, uri)["accession_number"].to_pylist()) == before
     assert maintenance.maintain(settings, ["silver/exams"])[0].steps == []
+
+
+def test_maintain_without_a_lake_says_so_and_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config, no lake: one line naming the lake and the missing config, a non-zero exit (issue 33)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RADLAKE_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["lake", "maintain", "--dry-run"])
+    # radlake.cli.main turns a LakeError into its line on stderr and exit code 4.
+    assert isinstance(result.exception, LakeError) and LakeError.exit_code == 4
+    assert "nothing to maintain" in str(result.exception) and "no radlake.yaml found" in str(result.exception)
+    assert "Lake upkeep" not in result.output  # no empty table

@@ -65,3 +65,17 @@ def test_steps_end_each_other_and_the_last_ends_with_the_block() -> None:
         "radlake demo: materialising",
     ]
     assert set(progress.timings) == {"simulating", "materialising"}
+
+
+def test_a_phase_that_raises_says_failed_not_done() -> None:
+    """`radlake cdc sync` printed "capture … done" and then its error (issue 33)."""
+    out = io.StringIO()
+    with (
+        pytest.raises(RuntimeError),
+        Progress("radlake cdc sync", mode="plain", stream=out) as progress,
+        progress.phase("capture ris"),
+    ):
+        raise RuntimeError("database unreachable")
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("radlake cdc sync: capture ris failed after ")
+    assert not any("done" in line for line in lines)

@@ -1,5 +1,5 @@
 -- DICOM holdings per study month, institution and modality: studies, series and instances. A study takes the
--- institution of the order it links to; one that links to no order counts under 'unlinked'.
+-- institution of the order it links to; one that links to no order counts under '(unlinked)'.
 with studies as (
     select * from {{ ref('int_dicom_studies') }}
 ),
@@ -7,7 +7,7 @@ with studies as (
 final as (
     select
         cast(date_trunc('month', study_date) as date) as study_month,
-        coalesce(institution, 'unlinked') as institution,
+        coalesce(institution, '(unlinked)') as institution,
         coalesce(modality, 'unknown') as modality,
         count(*) as studies,
         sum(series_count) as series,

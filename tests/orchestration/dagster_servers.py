@@ -1,0 +1,93 @@
+"""The Dagster webserver and daemon as real processes on a demo workdir, for tests that drive them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# The real daemon with a short tick: its backfill loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) between
+# iterations, read when the loop starts, so a chain of four runs would wait two minutes for nothing.
+DAEMON = (
+    "import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 3; "
+    "from dagster._daemon.cli import main; main()"
+)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict:
+    """One GraphQL request to the webserver on ``port``."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def dagster_env(workdir: Path, config: Path) -> dict[str, str]:
+    """The environment ``make ui`` gives the Dagster processes of a demo workdir."""
+    return {**os.environ, "RADLAKE_CONFIG": str(config), "DAGSTER_HOME": str(workdir / ".dagster")}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def webserver(workdir: Path, config: Path, *, daemon: bool = False) -> Iterator[int]:
+    """The webserver (and, with ``daemon``, the daemon) on the demo's Dagster home; yields the port."""
+    port = free_port()
+    env = dagster_env(workdir, config)
+    procs: list[subprocess.Popen] = []
+    logs = {"webserver": workdir / f"webserver-{port}.log", "daemon": workdir / f"daemon-{port}.log"}
+    with logs["webserver"].open("w") as web_log, logs["daemon"].open("w") as daemon_log:
+        try:
+            command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT))
+            if daemon:
+                command = [sys.executable, "-c", DAEMON, "run", "-w", "workspace.yaml"]
+                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT))
+            _wait_for_assets(port, procs, logs["webserver"])
+            yield port
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
+
+
+def _wait_for_assets(port: int, procs: list[subprocess.Popen], log: Path) -> None:
+    """Until the code location has loaded (the server answers before it has)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            data = graphql(port, "{ assetNodes { id } }")
+            if (data.get("data") or {}).get("assetNodes"):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise AssertionError(f"the Dagster servers did not come up: {log.read_text()[-3000:]}")
+        time.sleep(1)
