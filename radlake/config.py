@@ -395,21 +395,39 @@ class Settings(_Strict):
     def stewards_warehouse_path(self) -> str:
         """The stewards' DuckDB file: work lists that carry real accession numbers and study UIDs.
 
-        Default ``stewards.duckdb`` beside the analysts' file (:attr:`warehouse_path`), which holds no direct
-        identifiers. Only data stewards may open this one.
+        Default ``<parent of the warehouse folder>/stewards/stewards.duckdb`` (``<lake>/stewards/`` for the
+        default warehouse): a folder of its own, owner-only, never the analysts' folder. Only data stewards may
+        open this one.
         """
-        return self.stewards_warehouse or str(Path(self.warehouse_path).parent / "stewards.duckdb")
+        default = Path(self.warehouse_path).parent.parent / "stewards" / "stewards.duckdb"
+        return self.stewards_warehouse or str(default)
+
+    @property
+    def stewards_dir(self) -> Path:
+        """The stewards' folder: the stewards' file and the quality pages (owner-only; see radlake.private)."""
+        return Path(self.stewards_warehouse_path).parent
 
     @property
     def quality_dir(self) -> Path:
-        """Where quality results and the stewards' report (GX Data Docs + summary page) are written."""
-        return Path(self.warehouse_path).parent / "quality"
+        """Where quality results and the stewards' report (GX Data Docs + summary page) are written.
+
+        In the stewards' folder: the failing-row samples carry accession numbers and UIDs.
+        """
+        return self.stewards_dir / "quality"
+
+    @property
+    def analysts_dir(self) -> Path:
+        """The folder that may be shared with analysts: the analysts' file and the dashboards, nothing else."""
+        return Path(self.warehouse_path).parent
 
     @property
     def state_dir(self) -> Path:
-        """Local folder for run state that is not lake data (locks, staging of received files)."""
-        base = Path(self.warehouse_path).parent
-        return base.parent / "_state" if not self.lake_is_s3 else base / "_state"
+        """Local folder for run state that is not lake data (locks, staging of received files, the EMPI cache).
+
+        ``_state`` beside the analysts' folder (``<lake>/_state`` for the default warehouse), whatever the lake:
+        never inside a folder that is shared. Owner-only (see radlake.private).
+        """
+        return self.analysts_dir.parent / "_state"
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:

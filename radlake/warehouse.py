@@ -95,10 +95,11 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     Never the pseudonym key: the dbt plugin :mod:`radlake.dbt_pseudonyms` reads ``RADLAKE_PSEUDONYM_KEY`` (or
     the file ``RADLAKE_PSEUDONYM_KEY_FILE`` names, passed on here from ``pseudonym_key_file``) itself.
     """
+    from radlake.private import stewards_folder
     from radlake.pseudonym import KEY_FILE_ENV
 
-    for path in (settings.warehouse_path, settings.stewards_warehouse_path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    stewards_folder(settings)  # owner-only: the stewards' file maps exam keys back to accession numbers
     s3 = s3_secret(settings)
     env = {
         "RADLAKE_LAKE": settings.lake,

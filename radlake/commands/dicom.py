@@ -44,7 +44,11 @@ def listen(
     ae = ae_title or rec.ae_title
     if not 0 < len(ae) <= 16 or "\\" in ae:
         raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 characters and no backslash")
-    folder = storage or rec.storage or (settings.state_dir / "dicom-received")
+    if storage is None and rec.storage is None:
+        from radlake.private import state_folder
+
+        storage = state_folder(settings, "dicom-received")  # whole DICOM files: owner-only, like all state
+    folder = storage or rec.storage
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     stop = threading.Event()
