@@ -35,7 +35,9 @@ class PageLog:
 class Browser:
     """One headless Chromium with one tab; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, loopback: bool = False, flags: tuple[str, ...] = ()) -> None:
+        """``loopback``: let pages reach servers on 127.0.0.1/localhost (nothing else: every other address goes
+        to a proxy on a closed port); ``flags``: more command-line switches."""
         exe = chromium()
         assert exe, "chromium is not installed (Debian package chromium; make sysdeps)"
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-cdp-")
@@ -57,7 +59,8 @@ class Browser:
                 f"--user-data-dir={self._profile.name}",
                 # Anything that escapes the blocked-URL list still goes nowhere: a proxy on a closed port.
                 "--proxy-server=http://127.0.0.1:9",
-                "--proxy-bypass-list=<-loopback>",
+                *(() if loopback else ("--proxy-bypass-list=<-loopback>",)),
+                *flags,
                 "about:blank",
             ],
             preexec_fn=wire,
@@ -77,7 +80,7 @@ class Browser:
         self._session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=True)
-        self.send("Network.setBlockedURLs", {"urls": BLOCKED}, session=True)
+        self.send("Network.setBlockedURLs", {"urls": [] if loopback else BLOCKED}, session=True)
         self.log = PageLog()
 
     def _read(self) -> None:
@@ -136,11 +139,14 @@ class Browser:
             elif method == "Network.loadingFailed":
                 self.log.failed.append(f"{p.get('errorText')} {p.get('blockedReason', '')}")
 
-    def open(self, page: Path, *, ready: str = "document.readyState === 'complete'", timeout: float = 30) -> PageLog:
-        """Load a local page and wait until ``ready`` (a JavaScript expression) is true; returns its log."""
+    def open(
+        self, page: Path | str, *, ready: str = "document.readyState === 'complete'", timeout: float = 30
+    ) -> PageLog:
+        """Load a local page (or a URL) and wait until ``ready`` (a JavaScript expression) is true; returns its log."""
         self._drain()
         self.log = PageLog()
-        self.send("Page.navigate", {"url": page.resolve().as_uri()}, session=True)
+        url = page if isinstance(page, str) else page.resolve().as_uri()
+        self.send("Page.navigate", {"url": url}, session=True)
         self.wait(ready, timeout)
         return self.log
 
