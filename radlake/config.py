@@ -98,7 +98,9 @@ class ReceiverConfig(_Strict):
     """The DICOM C-STORE receiver (SCP).
 
     ``allowed_calling_aets``: when not empty, an association from any other calling AE title is rejected
-    before anything is received; empty accepts every peer (the receiver warns at start).
+    before anything is received; empty accepts every peer (the receiver warns at start), unless
+    ``require_allow_list`` is set: then the receiver refuses to start with an empty list (the production config
+    sets it; a site that really wants any peer says so with ``require_allow_list: false``).
     ``max_pdu_bytes``: the largest P-DATA PDU the receiver offers and accepts (a peer sending a larger one
     loses its connection). ``max_instance_bytes``: a data set growing past this is cut off (the association
     is aborted, nothing is stored).
@@ -109,6 +111,7 @@ class ReceiverConfig(_Strict):
     port: int = Field(11112, ge=1, le=65535)
     storage: Path | None = None
     allowed_calling_aets: list[str] = Field(default_factory=list)
+    require_allow_list: bool = False
     tls: ReceiverTLS | None = None
     max_pdu_bytes: int = Field(262_144, ge=4096, le=16 << 20)
     max_instance_bytes: int = Field(4 << 30, ge=1 << 20)

@@ -44,6 +44,12 @@ def listen(
     ae = ae_title or rec.ae_title
     if not 0 < len(ae) <= 16 or "\\" in ae:
         raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 characters and no backslash")
+    if rec.require_allow_list and not rec.allowed_calling_aets:
+        raise ConfigError(
+            f"{settings.config_path or 'settings'}: dicom.receiver.allowed_calling_aets is empty and "
+            "dicom.receiver.require_allow_list is set: list the modalities' AE titles (or set require_allow_list: "
+            "false to accept any peer)"
+        )
     if storage is None and rec.storage is None:
         from radlake.private import state_folder
 

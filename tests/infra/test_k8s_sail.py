@@ -84,7 +84,7 @@ def test_workers_get_the_lake_keys_and_nothing_else(rendered: list[dict]) -> Non
     (container,) = spec["containers"]
     assert container["name"] == "worker"  # Sail merges the template into its container of this name
     secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
-    assert secrets == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert secrets == {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"}  # the compute user's key
     assert all("value" not in e for e in container["env"]), "secret values never sit in the template"
     assert container["envFrom"] == [{"configMapRef": {"name": "radlake-env"}}]
     server_secrets = {
@@ -92,7 +92,7 @@ def test_workers_get_the_lake_keys_and_nothing_else(rendered: list[dict]) -> Non
         for e in _server(rendered)["env"]
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert server_secrets == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert server_secrets == {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"}
 
 
 def test_only_the_server_may_make_pods(rendered: list[dict]) -> None:
