@@ -312,6 +312,19 @@ class UiConfig(_Strict):
         return {**known, **v}
 
 
+class PrivacyConfig(_Strict):
+    """What the analysts' marts and pages may show.
+
+    ``min_cell``: the minimum cell size. A count of fewer exams than this is never shown with the attributes
+    that would single out the exams behind it: in ``exam_volume_by_item_daily`` such cells are folded into one
+    row per day, institution and mapping status (department, modality and item left empty); raw exam names
+    ordered fewer times leave ``exam_name_open_names`` for one row per institution and status; a device-day of
+    fewer exams shows no times of day. 1 turns it off.
+    """
+
+    min_cell: int = Field(5, ge=1, le=1000)
+
+
 class Settings(_Strict):
     """Everything radlake is configured with. Paths are absolute once loaded.
 
@@ -336,6 +349,7 @@ class Settings(_Strict):
     cdc: CdcConfig = Field(default_factory=CdcConfig)
     empi: EmpiConfig = Field(default_factory=EmpiConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("spark")

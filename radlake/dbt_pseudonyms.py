@@ -1,4 +1,5 @@
-"""dbt-duckdb plugin: the SQL function ``radlake_pseudonym(text)``, keyed outside any SQL text dbt records.
+"""dbt-duckdb plugin: the SQL functions ``radlake_pseudonym(text)``, keyed outside any SQL text dbt records, and
+``radlake_scrub(text)`` (identifiers in free text replaced by markers, :mod:`radlake.freetext`).
 
 The profile (dbt_project/profiles.yml) names this module; the key is read here from the environment
 (:func:`radlake.pseudonym.load_key`), so it never passes through Jinja, ``env_var`` or a compiled model, and
@@ -16,13 +17,16 @@ from duckdb import DuckDBPyConnection
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from duckdb.sqltypes import VARCHAR
 
+from radlake.freetext import scrub
 from radlake.pseudonym import keyed_pseudonym, load_key
 
 FUNCTION_NAME = "radlake_pseudonym"
+SCRUB_FUNCTION_NAME = "radlake_scrub"
 
 
 def register(conn: DuckDBPyConnection, key: bytes) -> None:
-    """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key`` on a DuckDB connection (and its cursors)."""
+    """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key``, and ``radlake_scrub(varchar) -> varchar``,
+    on a DuckDB connection (and its cursors)."""
 
     def _pseudonyms(values: pa.Array) -> pa.Array:
         return pa.array([keyed_pseudonym(key, v) for v in values.to_pylist()], pa.string())
@@ -30,6 +34,20 @@ def register(conn: DuckDBPyConnection, key: bytes) -> None:
     conn.create_function(
         FUNCTION_NAME,
         _pseudonyms,
+        [VARCHAR],
+        VARCHAR,
+        type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
+        side_effects=False,
+    )
+
+    def _scrubbed(values: pa.Array) -> pa.Array:
+        return pa.array([scrub(v) for v in values.to_pylist()], pa.string())
+
+    # Free text bound for the analysts' file: identifiers a clerk typed into it become markers (radlake.freetext).
+    conn.create_function(
+        SCRUB_FUNCTION_NAME,
+        _scrubbed,
         [VARCHAR],
         VARCHAR,
         type=PythonUDFType.ARROW,

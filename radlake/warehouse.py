@@ -107,6 +107,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "RADLAKE_STEWARDS_WAREHOUSE": settings.stewards_warehouse_path,
         "RADLAKE_DUCKDB_EXTENSIONS": extension_directory(),
         "RADLAKE_TIMEZONE": settings.timezone,
+        "RADLAKE_MIN_CELL": str(settings.privacy.min_cell),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # The profile's S3 secret: where the object store is (keys stay in the AWS_* variables themselves).
