@@ -14,6 +14,7 @@ label, so a local code that long is lost too (the stewards still see it).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 MARKERS = {"id": "[ID]", "phone": "[PHONE]", "mrn": "[MRN]", "name": "[NAME]"}
 """What replaces each kind of identifier."""
@@ -72,9 +73,11 @@ def scrub(text: str | None) -> str | None:
     if text is None:
         return None
     for kind, pattern in _PATTERNS:
-        marker = MARKERS[kind]
-        if "keep" in pattern.groupindex:  # a label before the identifier stays: 身份证[ID], not [ID]
-            text = pattern.sub(lambda m, marker=marker: m.group("keep") + marker, text)
-        else:
-            text = pattern.sub(marker, text)
+        # A label before the identifier stays: 身份证[ID], not [ID].
+        keep = "keep" in pattern.groupindex
+        text = pattern.sub(_keeping_label(MARKERS[kind]) if keep else MARKERS[kind], text)
     return text
+
+
+def _keeping_label(marker: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: match.group("keep") + marker

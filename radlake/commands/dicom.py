@@ -54,7 +54,7 @@ def listen(
         from radlake.private import state_folder
 
         storage = state_folder(settings, "dicom-received")  # whole DICOM files: owner-only, like all state
-    folder = storage or rec.storage
+    folder: Path = storage or rec.storage or settings.state_dir / "dicom-received"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     stop = threading.Event()
