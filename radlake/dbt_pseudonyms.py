@@ -9,6 +9,7 @@ any model is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -24,36 +25,29 @@ FUNCTION_NAME = "radlake_pseudonym"
 SCRUB_FUNCTION_NAME = "radlake_scrub"
 
 
+def _arrow_text_function(conn: DuckDBPyConnection, name: str, fn: Callable[[str | None], str | None]) -> None:
+    """Register ``name(varchar) -> varchar`` applying ``fn`` value by value (NULL passed to ``fn`` as None)."""
+
+    def _apply(values: pa.Array) -> pa.Array:
+        return pa.array([fn(v) for v in values.to_pylist()], pa.string())
+
+    conn.create_function(
+        name,
+        _apply,
+        [VARCHAR],
+        VARCHAR,
+        type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
+        side_effects=False,
+    )
+
+
 def register(conn: DuckDBPyConnection, key: bytes) -> None:
     """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key``, and ``radlake_scrub(varchar) -> varchar``,
     on a DuckDB connection (and its cursors)."""
-
-    def _pseudonyms(values: pa.Array) -> pa.Array:
-        return pa.array([keyed_pseudonym(key, v) for v in values.to_pylist()], pa.string())
-
-    conn.create_function(
-        FUNCTION_NAME,
-        _pseudonyms,
-        [VARCHAR],
-        VARCHAR,
-        type=PythonUDFType.ARROW,
-        null_handling=FunctionNullHandling.SPECIAL,
-        side_effects=False,
-    )
-
-    def _scrubbed(values: pa.Array) -> pa.Array:
-        return pa.array([scrub(v) for v in values.to_pylist()], pa.string())
-
+    _arrow_text_function(conn, FUNCTION_NAME, lambda value: keyed_pseudonym(key, value))
     # Free text bound for the analysts' file: identifiers a clerk typed into it become markers (radlake.freetext).
-    conn.create_function(
-        SCRUB_FUNCTION_NAME,
-        _scrubbed,
-        [VARCHAR],
-        VARCHAR,
-        type=PythonUDFType.ARROW,
-        null_handling=FunctionNullHandling.SPECIAL,
-        side_effects=False,
-    )
+    _arrow_text_function(conn, SCRUB_FUNCTION_NAME, scrub)
 
 
 class Plugin(BasePlugin):
