@@ -316,8 +316,9 @@ class PrivacyConfig(_Strict):
     """What the analysts' marts and pages may show.
 
     ``min_cell``: the minimum cell size. A count of fewer exams than this is never shown with the attributes
-    that would single out the exams behind it: in ``exam_volume_by_item_daily`` such cells are folded into one
-    row per day, institution and mapping status (department, modality and item left empty); raw exam names
+    that would single out the exams behind it: in ``exam_volume_by_item_daily`` such a cell loses its
+    department, and if still too small is folded into one row per day, institution and mapping status
+    (department, modality and item left empty); raw exam names
     ordered fewer times leave ``exam_name_open_names`` for one row per institution and status; a device-day of
     fewer exams shows no times of day. 1 turns it off.
     """
