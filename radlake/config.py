@@ -318,9 +318,9 @@ class PrivacyConfig(_Strict):
     ``min_cell``: the minimum cell size. A count of fewer exams than this is never shown with the attributes
     that would single out the exams behind it: in ``exam_volume_by_item_daily`` such a cell loses its
     department, and if still too small is folded into one row per day, institution and mapping status
-    (department, modality and item left empty); raw exam names
-    ordered fewer times leave ``exam_name_open_names`` for one row per institution and status; a device-day of
-    fewer exams shows no times of day. 1 turns it off.
+    (department, modality and item left empty); raw exam names ordered fewer times leave
+    ``exam_name_open_names`` for one row per institution and status; a device-day of fewer exams shows no
+    times of day. 1 turns it off.
     """
 
     min_cell: int = Field(5, ge=1, le=1000)
@@ -417,8 +417,7 @@ class Settings(_Strict):
         default warehouse): a folder of its own, owner-only, never the analysts' folder. Only data stewards may
         open this one.
         """
-        default = Path(self.warehouse_path).parent.parent / "stewards" / "stewards.duckdb"
-        return self.stewards_warehouse or str(default)
+        return self.stewards_warehouse or str(self.analysts_dir.parent / "stewards" / "stewards.duckdb")
 
     @property
     def stewards_dir(self) -> Path:

@@ -50,11 +50,11 @@ def listen(
             "dicom.receiver.require_allow_list is set: list the modalities' AE titles (or set require_allow_list: "
             "false to accept any peer)"
         )
-    if storage is None and rec.storage is None:
+    folder = storage or rec.storage
+    if folder is None:
         from radlake.private import state_folder
 
-        storage = state_folder(settings, "dicom-received")  # whole DICOM files: owner-only, like all state
-    folder: Path = storage or rec.storage or settings.state_dir / "dicom-received"
+        folder = state_folder(settings, "dicom-received")  # whole DICOM files: owner-only, like all state
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     stop = threading.Event()
