@@ -195,3 +195,15 @@ def test_the_server_runs_a_shuffle_with_the_manifest_settings(sail_server: int) 
     for i in range(10_000):
         expected[i % 7] = expected.get(i % 7, 0) + i
     assert got == expected
+
+
+def test_the_server_and_its_workers_run_least_privileged(rendered: list[dict]) -> None:
+    server = _one(rendered, "Deployment", "sail-server")["spec"]["template"]["spec"]
+    template = json.loads(_env(_server(rendered))["SAIL_KUBERNETES__WORKER_POD_TEMPLATE"]["value"])["spec"]
+    for pod, container in ((server, server["containers"][0]), (template, template["containers"][0])):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
