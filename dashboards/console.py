@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from radlake.config import Settings
+from radlake.private import stewards_folder
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def record_history(settings: Settings, rows: list[dict[str, Any]], built_at: str
     if history and history[-1].get("digest") == digest:
         return history
     entry = {"built_at": built_at, "digest": digest, "rows": rows}
+    stewards_folder(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")

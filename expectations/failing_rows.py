@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from expectations.privacy import PERSONAL_COLUMNS
 from radlake.config import Settings
+from radlake.csvfiles import write_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,20 +118,15 @@ def _parses(value: str, fmt: str) -> bool:
     return True
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet will not run: lists joined, a leading formula character quoted with ``'``."""
+    """Lists and arrays as one text cell (``|``-joined)."""
     if hasattr(value, "__len__") and not isinstance(value, str):
-        value = "|".join(map(str, value))
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+        return "|".join(map(str, value))
     return value
 
 
 def _printable(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop personal columns; lists and arrays become text; cells that open as formulas are quoted."""
+    """Drop personal columns; lists and arrays become text (the CSV writer quotes formulas)."""
     out = df[[c for c in df.columns if c not in PERSONAL_COLUMNS]].copy()
     for c in out.columns:
         if out[c].dtype == object:
@@ -165,7 +161,7 @@ def write_failing_rows(settings: Settings, suite: Suite, df: pd.DataFrame, resul
         folder.mkdir(parents=True, exist_ok=True)
         label = re.sub(r"[^A-Za-z0-9_]+", "_", f"{n:02d}_{key[0].removeprefix('expect_')}_{key[1] or 'table'}")
         path = folder / f"{label}.csv"
-        _printable(rows.head(SAMPLE_ROWS)).to_csv(path, index=False)
+        write_frame(path, _printable(rows.head(SAMPLE_ROWS)))
         samples.append(FailingSample(expectation=key[0], column=key[1], rows=int(mask.sum()), path=path))
     if samples:
         index = [

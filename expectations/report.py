@@ -14,6 +14,7 @@ from typing import Any
 from expectations.failing_rows import failing_dir, read_samples
 from expectations.offline_docs import make_offline
 from radlake.config import Settings
+from radlake.private import stewards_folder
 
 TREND_RUNS = 20
 """Runs per suite the summary's trend shows."""
@@ -179,6 +180,7 @@ def write_report(settings: Settings) -> Path:
     """Make the Data Docs offline and (re)write the summary page; returns the summary's path."""
     site = data_docs_site(settings)
     make_offline(site)
+    stewards_folder(settings)
     quality = settings.quality_dir
     quality.mkdir(parents=True, exist_ok=True)
     history = read_history(settings)

@@ -15,6 +15,7 @@ from expectations.failing_rows import expectation_key, failing_mask
 from expectations.privacy import PERSONAL_COLUMNS
 from expectations.suites import Suite
 from radlake.config import Settings
+from radlake.private import stewards_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +96,7 @@ def validate(settings: Settings, suite: Suite, df: pd.DataFrame, *, build_docs: 
     """
     import great_expectations as gx
 
+    stewards_folder(settings)  # failing rows carry accession numbers: the quality pages are the stewards'
     ctx = _context(settings.quality_dir / "gx")
     with _lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")

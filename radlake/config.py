@@ -135,7 +135,9 @@ class ReceiverConfig(_Strict):
     """The DICOM C-STORE receiver (SCP).
 
     ``allowed_calling_aets``: when not empty, an association from any other calling AE title is rejected
-    before anything is received; empty accepts every peer (the receiver warns at start).
+    before anything is received; empty accepts every peer (the receiver warns at start), unless
+    ``require_allow_list`` is set: then the receiver refuses to start with an empty list (the production config
+    sets it; a site that really wants any peer says so with ``require_allow_list: false``).
     ``max_pdu_bytes``: the largest P-DATA PDU the receiver offers and accepts (a peer sending a larger one
     loses its connection). ``max_instance_bytes``: a data set growing past this is cut off (the association
     is aborted, nothing is stored).
@@ -152,6 +154,7 @@ class ReceiverConfig(_Strict):
     port: int = Field(11112, ge=1, le=65535)
     storage: Path | None = None
     allowed_calling_aets: list[str] = Field(default_factory=list)
+    require_allow_list: bool = False
     tls: ReceiverTLS | None = None
     max_pdu_bytes: int = Field(262_144, ge=4096, le=16 << 20)
     max_instance_bytes: int = Field(4 << 30, ge=1 << 20)
@@ -544,6 +547,20 @@ class ServeConfig(_Strict):
         return self
 
 
+class PrivacyConfig(_Strict):
+    """What the analysts' marts and pages may show.
+
+    ``min_cell``: the minimum cell size. A count of fewer exams than this is never shown with the attributes
+    that would single out the exams behind it: in ``exam_volume_by_item_daily`` such a cell loses its
+    department, and if still too small is folded into one row per day, institution and mapping status
+    (department, modality and item left empty); raw exam names ordered fewer times leave
+    ``exam_name_open_names`` for one row per institution and status; a device-day of fewer exams shows no
+    times of day. 1 turns it off.
+    """
+
+    min_cell: int = Field(5, ge=1, le=1000)
+
+
 class Settings(_Strict):
     """Everything radlake is configured with. Paths are absolute once loaded.
 
@@ -574,6 +591,8 @@ class Settings(_Strict):
     spaces: dict[str, SpaceConfig] = Field(default_factory=dict)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     cohorts_dir: Path | None = None
+
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("spark")
@@ -648,10 +667,16 @@ class Settings(_Strict):
     def stewards_warehouse_path(self) -> str:
         """The stewards' DuckDB file: work lists that carry real accession numbers and study UIDs.
 
-        Default ``stewards.duckdb`` beside the analysts' file (:attr:`warehouse_path`), which holds no direct
-        identifiers. Only data stewards may open this one.
+        Default ``<parent of the warehouse folder>/stewards/stewards.duckdb`` (``<lake>/stewards/`` for the
+        default warehouse): a folder of its own, owner-only, never the analysts' folder. Only data stewards may
+        open this one.
         """
-        return self.stewards_warehouse or str(Path(self.warehouse_path).parent / "stewards.duckdb")
+        return self.stewards_warehouse or str(self.analysts_dir.parent / "stewards" / "stewards.duckdb")
+
+    @property
+    def stewards_dir(self) -> Path:
+        """The stewards' folder: the stewards' file and the quality pages (owner-only; see radlake.private)."""
+        return Path(self.stewards_warehouse_path).parent
 
     @property
     def cohort_rules_dir(self) -> Path:
@@ -664,14 +689,25 @@ class Settings(_Strict):
 
     @property
     def quality_dir(self) -> Path:
-        """Where quality results and the stewards' report (GX Data Docs + summary page) are written."""
-        return Path(self.warehouse_path).parent / "quality"
+        """Where quality results and the stewards' report (GX Data Docs + summary page) are written.
+
+        In the stewards' folder: the failing-row samples carry accession numbers and UIDs.
+        """
+        return self.stewards_dir / "quality"
+
+    @property
+    def analysts_dir(self) -> Path:
+        """The folder that may be shared with analysts: the analysts' file and the dashboards, nothing else."""
+        return Path(self.warehouse_path).parent
 
     @property
     def state_dir(self) -> Path:
-        """Local folder for run state that is not lake data (locks, staging of received files)."""
-        base = Path(self.warehouse_path).parent
-        return base.parent / "_state" if not self.lake_is_s3 else base / "_state"
+        """Local folder for run state that is not lake data (locks, staging of received files, the EMPI cache).
+
+        ``_state`` beside the analysts' folder (``<lake>/_state`` for the default warehouse), whatever the lake:
+        never inside a folder that is shared. Owner-only (see radlake.private).
+        """
+        return self.analysts_dir.parent / "_state"
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""dbt-duckdb plugin: the SQL function ``radlake_pseudonym(text)``, keyed outside any SQL text dbt records.
+"""dbt-duckdb plugin: the SQL functions ``radlake_pseudonym(text)``, keyed outside any SQL text dbt records, and
+``radlake_scrub(text)`` (identifiers in free text replaced by markers, :mod:`radlake.freetext`).
 
 The profile (dbt_project/profiles.yml) names this module; the key is read here from the environment
 (:func:`radlake.pseudonym.load_key`), so it never passes through Jinja, ``env_var`` or a compiled model, and
@@ -8,6 +9,7 @@ any model is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -16,26 +18,36 @@ from duckdb import DuckDBPyConnection
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from duckdb.sqltypes import VARCHAR
 
+from radlake.freetext import scrub
 from radlake.pseudonym import keyed_pseudonym, load_key
 
 FUNCTION_NAME = "radlake_pseudonym"
+SCRUB_FUNCTION_NAME = "radlake_scrub"
 
 
-def register(conn: DuckDBPyConnection, key: bytes) -> None:
-    """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key`` on a DuckDB connection (and its cursors)."""
+def _arrow_text_function(conn: DuckDBPyConnection, name: str, fn: Callable[[str | None], str | None]) -> None:
+    """Register ``name(varchar) -> varchar`` applying ``fn`` value by value (NULL passed to ``fn`` as None)."""
 
-    def _pseudonyms(values: pa.Array) -> pa.Array:
-        return pa.array([keyed_pseudonym(key, v) for v in values.to_pylist()], pa.string())
+    def _apply(values: pa.Array) -> pa.Array:
+        return pa.array([fn(v) for v in values.to_pylist()], pa.string())
 
     conn.create_function(
-        FUNCTION_NAME,
-        _pseudonyms,
+        name,
+        _apply,
         [VARCHAR],
         VARCHAR,
         type=PythonUDFType.ARROW,
         null_handling=FunctionNullHandling.SPECIAL,
         side_effects=False,
     )
+
+
+def register(conn: DuckDBPyConnection, key: bytes) -> None:
+    """Register ``radlake_pseudonym(varchar) -> varchar`` under ``key``, and ``radlake_scrub(varchar) -> varchar``,
+    on a DuckDB connection (and its cursors)."""
+    _arrow_text_function(conn, FUNCTION_NAME, lambda value: keyed_pseudonym(key, value))
+    # Free text bound for the analysts' file: identifiers a clerk typed into it become markers (radlake.freetext).
+    _arrow_text_function(conn, SCRUB_FUNCTION_NAME, scrub)
 
 
 class Plugin(BasePlugin):

@@ -95,10 +95,11 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     Never the pseudonym key: the dbt plugin :mod:`radlake.dbt_pseudonyms` reads ``RADLAKE_PSEUDONYM_KEY`` (or
     the file ``RADLAKE_PSEUDONYM_KEY_FILE`` names, passed on here from ``pseudonym_key_file``) itself.
     """
+    from radlake.private import stewards_folder
     from radlake.pseudonym import KEY_FILE_ENV
 
-    for path in (settings.warehouse_path, settings.stewards_warehouse_path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    stewards_folder(settings)  # owner-only: the stewards' file maps exam keys back to accession numbers
     s3 = s3_secret(settings)
     env = {
         "RADLAKE_LAKE": settings.lake,
@@ -106,6 +107,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "RADLAKE_STEWARDS_WAREHOUSE": settings.stewards_warehouse_path,
         "RADLAKE_DUCKDB_EXTENSIONS": extension_directory(),
         "RADLAKE_TIMEZONE": settings.timezone,
+        "RADLAKE_MIN_CELL": str(settings.privacy.min_cell),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # The profile's S3 secret: where the object store is (keys stay in the AWS_* variables themselves).

@@ -8,7 +8,7 @@ with silver as (
 ),
 
 mart as (
-    select institution, status, sum(exams) as exams, count(*) as names
+    select institution, status, sum(exams) as exams, sum(names) as names
     from {{ ref('exam_name_open_names') }}
     group by all
 )

@@ -105,8 +105,10 @@ def record_sync(
         "lag_seconds": report.lag_seconds if report is not None else None,
         "warning": report.warning if report is not None else None,
     }
+    from radlake.private import state_folder
+
+    state_folder(settings, "cdc")
     path = sync_record_path(settings, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, path)

@@ -132,9 +132,9 @@ class SyncReport:
 @contextlib.contextmanager
 def _source_lock(settings: Settings, source: str) -> Iterator[None]:
     """One capturing process per source: a lock file under the local state folder (released on any exit)."""
-    folder = settings.state_dir / "cdc"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{source}.lock"
+    from radlake.private import state_folder
+
+    path = state_folder(settings, "cdc") / f"{source}.lock"
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

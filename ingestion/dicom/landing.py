@@ -399,10 +399,10 @@ def ingest_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
     IngestLockBusy
         The lock was not free within ``timeout`` seconds.
     """
-    state_dir = settings.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "dicom-ingest.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    from radlake.private import state_folder
+
+    path = state_folder(settings) / "dicom-ingest.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from ingestion.cdc.status import lagging_sources
 from orchestration.owners import GOLD_OWNERS
 from radlake.config import Settings
+from radlake.private import restrict_file
 from radlake.pseudonym import load_key
 from radlake.warehouse import DBT_PROJECT_DIR, apply_dbt_env
 
@@ -96,6 +97,7 @@ def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliReso
             if isinstance(event, dg.Output):
                 event = event.with_metadata({**event.metadata, **lagging_metadata(lagging)})
             yield event
+        restrict_file(settings.stewards_warehouse_path)  # DuckDB creates it 0644: owner-only, like its folder
 
     # The dbt beside this interpreter: a run must not depend on PATH (Dagster daemons rarely have the venv's).
     executable = Path(sys.executable).parent / "dbt"

@@ -42,7 +42,17 @@ def listen(
     ae = ae_title or rec.ae_title
     if not ae_title_ok(ae):
         raise ConfigError(f"--ae-title {ae!r}: an AE title has 1 to 16 printable characters and no backslash")
-    folder = storage or rec.storage or (settings.state_dir / "dicom-received")
+    if rec.require_allow_list and not rec.allowed_calling_aets:
+        raise ConfigError(
+            f"{settings.config_path or 'settings'}: dicom.receiver.allowed_calling_aets is empty and "
+            "dicom.receiver.require_allow_list is set: list the modalities' AE titles (or set require_allow_list: "
+            "false to accept any peer)"
+        )
+    folder = storage or rec.storage
+    if folder is None:
+        from radlake.private import state_folder
+
+        folder = state_folder(settings, "dicom-received")  # whole DICOM files: owner-only, like all state
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     stop = stop_on_signals()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from radlake.commands import ConfigOption, LakeOption
+from radlake.csvfiles import unescape_frame, write_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,8 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     except pd.errors.ParserError as err:
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
         raise DataError(f"{path}: not a readable CSV of {what} ({reason})") from None
-    return frame.replace({"": None})
+    # Files radlake wrote (a review queue, earlier links) come back with their formula quoting undone.
+    return unescape_frame(frame).replace({"": None})
 
 
 def _engine(engine: str | None, config: str | None, lake: str | None) -> tuple[str, object]:
@@ -143,10 +145,9 @@ def link(
             raise DataError(f"{input}: {err}") from None
         with progress.phase("write output"):
             out = run.master[["record_id", "empi_id", "match_probability"]]
-            output.parent.mkdir(parents=True, exist_ok=True)
-            out.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
+            write_frame(output, out, float_format="%.6f")
             if review is not None:
-                run.review.to_csv(review, index=False, encoding="utf-8", float_format="%.6f")
+                write_frame(review, run.review, float_format="%.6f")
     seconds = time.perf_counter() - started
     typer.echo(
         f"{len(out):,} records → {run.stats['persons']:,} persons → {output} "
@@ -199,8 +200,7 @@ def review_export(
     if table is None:
         raise LakeError("no EMPI review queue in the lake yet: run `radlake empi run` first")
     queue = table.to_pandas()[list(REVIEW_COLUMNS)]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    queue.to_csv(output, index=False, encoding="utf-8", float_format="%.6f")
+    write_frame(output, queue, float_format="%.6f")
     typer.echo(f"{len(queue):,} pairs to review → {output}", err=True)
 
 
@@ -230,7 +230,7 @@ def review_import(
     if to_csv is not None:
         if to_csv.is_file():
             decisions = pd.concat([_read_csv(to_csv, "steward decisions"), decisions], ignore_index=True)
-        decisions.to_csv(to_csv, index=False, encoding="utf-8")
+        write_frame(to_csv, decisions)
         typer.echo(f"{len(decisions):,} decisions in {to_csv}", err=True)
         return
     from radlake import lake as lake_io

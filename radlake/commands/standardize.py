@@ -115,6 +115,7 @@ def review_export(
     if from_result is not None:
         import csv
 
+        from radlake.csvfiles import unescape_row
         from radlake.errors import DataError
         from radlake.textfiles import not_utf8_reason
 
@@ -129,7 +130,7 @@ def review_export(
                         f"{from_result}: not a `radlake standardize` result: missing column(s) "
                         f"{', '.join(sorted(missing))}"
                     )
-                source = [dict(r, institution=institution) for r in reader]
+                source = [dict(unescape_row(r), institution=institution) for r in reader]
         except UnicodeDecodeError:
             raise DataError(not_utf8_reason(from_result)) from None
     else:

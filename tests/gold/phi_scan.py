@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -79,4 +80,32 @@ def find_personal_data(warehouse: str, values: set[str]) -> list[str]:
             hits |= {v for v in long_values for cell in cells if v in cell}
             if hits:
                 findings.append(f"{table}.{column}: {len(hits)} personal value(s)")
+    return findings
+
+
+# Identifiers by their shape, wherever a clerk typed them: resident IDs (18 or 15 digits) and mobile numbers.
+_IDENTIFIER_SHAPES = {
+    "resident id": re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])|(?<!\d)\d{15}(?!\d)"),
+    "mobile number": re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),
+}
+
+
+def find_identifier_shapes(warehouse: str) -> list[str]:
+    """Text cells of every table that hold something shaped like a resident ID or a mobile number.
+
+    Keyed pseudonyms (columns ending in ``_key``: 16 hex digits) are left out: a key of digits only is chance.
+    """
+    findings = []
+    with duckdb.connect(warehouse, read_only=True) as con:
+        columns = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'main' and data_type like '%VARCHAR%'"
+        ).fetchall()
+        for table, column in columns:
+            if column.endswith("_key"):
+                continue
+            for (cell,) in con.execute(f'select distinct cast("{column}" as varchar) from "{table}"').fetchall():
+                for kind, shape in _IDENTIFIER_SHAPES.items():
+                    if cell is not None and shape.search(cell):
+                        findings.append(f"{table}.{column}: a {kind}")
     return findings

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from tests.gold.dbt_cli import BuiltGold
-from tests.gold.phi_scan import find_personal_data, personal_values
+from tests.gold.phi_scan import find_identifier_shapes, find_personal_data, personal_values
 from tests.gold.tiny_lake import PERSONAL
 
 pytestmark = [pytest.mark.slow]
@@ -19,6 +19,7 @@ def test_gold_holds_no_personal_data(gold: BuiltGold) -> None:
     # The lake does hold personal data: the scan has something to find.
     assert set(PERSONAL["mrn"]) | set(PERSONAL["patient_name"]) <= values
     assert find_personal_data(gold.settings.warehouse_path, values) == []
+    assert find_identifier_shapes(gold.settings.warehouse_path) == []
 
 
 def test_the_scan_finds_a_leak(tmp_path: Path) -> None:

@@ -85,3 +85,44 @@ def policy_sources(policies: list[dict], pod: dict[str, str], port: int) -> set[
                 else:
                     found.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
     return found
+
+
+def _selects(selector: dict, pod: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions with In) selects labels ``pod``."""
+    if not selector.get("matchLabels", {}).items() <= pod.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In", f"unsupported selector operator {expr['operator']}"
+        if pod.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def policy_destinations(policies: list[dict], pod: dict[str, str]) -> set[tuple[str, int | None]]:
+    """Where a pod with labels ``pod`` may connect: (peer, port) pairs, port None for any.
+
+    A peer is a pod name (app.kubernetes.io/name) of the namespace, ``ns:<name>`` for a namespace selector (with
+    ``/<k8s-app>`` when it names pods there), or ``*`` for an ipBlock (anywhere). Egress is open (``{("*",
+    None)}``) when no policy with policyTypes Egress selects the pod.
+    """
+    selecting = [
+        p for p in policies if "Egress" in p["spec"].get("policyTypes", []) and _selects(p["spec"]["podSelector"], pod)
+    ]
+    if not selecting:
+        return {("*", None)}
+    found: set[tuple[str, int | None]] = set()
+    for policy in selecting:
+        for rule in policy["spec"].get("egress", []):
+            ports = [p["port"] for p in rule.get("ports", [])] or [None]
+            peers = []
+            for peer in rule.get("to", []) or [{"ipBlock": {}}]:
+                if "ipBlock" in peer:
+                    peers.append("*")
+                elif "namespaceSelector" in peer:
+                    ns = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    app = peer.get("podSelector", {}).get("matchLabels", {}).get("k8s-app")
+                    peers.append(f"ns:{ns}" + (f"/{app}" if app else ""))
+                else:
+                    peers.append(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+            found |= {(peer, port) for peer in peers for port in ports}
+    return found

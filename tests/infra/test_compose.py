@@ -259,3 +259,17 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     model = json.loads(done.stdout)
     published = {n for n, s in model["services"].items() if s.get("ports")}
     assert published == {"proxy", "dicom-receiver"}
+
+
+def test_the_receiver_shares_no_state_with_the_pipeline(rendered: dict) -> None:
+    """The receiver parses hostile bytes: it never mounts the volume holding the stewards' file and the EMPI cache."""
+
+    def volumes(service: str) -> set[str]:
+        named = set(rendered.get("volumes", {}))
+        mounts = rendered["services"][service]["volumes"]
+        sources = {m.split(":", 1)[0] if isinstance(m, str) else m["source"] for m in mounts}
+        return sources & named
+
+    shared = volumes("dicom-receiver") & volumes("code-location")
+    assert "radlake-state" in volumes("code-location")
+    assert shared == {"dicom-received"}, shared  # only the files it received, which the pipeline lands

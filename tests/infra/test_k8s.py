@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from infra_files import INFRA, kustomize, load_all, policy_sources
+from infra_files import INFRA, kustomize, load_all, policy_destinations, policy_sources
 
 K8S = INFRA / "k8s"
 WORKLOADS = {"Deployment", "StatefulSet"}
@@ -15,6 +15,10 @@ SECRET_KEYS = (
     "DAGSTER_PG_PASSWORD",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "COMPUTE_AWS_ACCESS_KEY_ID",
+    "COMPUTE_AWS_SECRET_ACCESS_KEY",
+    "RECEIVER_AWS_ACCESS_KEY_ID",
+    "RECEIVER_AWS_SECRET_ACCESS_KEY",
     "RADLAKE_PSEUDONYM_KEY",
     "PGPASSWORD",
     "RADLAKE_ALERT_WEBHOOK",
@@ -161,10 +165,11 @@ SECRETS_OF = {
     "dagster-webserver": {"DAGSTER_PG_PASSWORD"},
     "dagster-daemon": {"DAGSTER_PG_PASSWORD"},
     "dagster-postgres": {"DAGSTER_PG_PASSWORD"},
-    "spark-connect": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
-    "dicom-receiver": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    # Each user of the object store its own key (infra/objectstore/): the receiver's reaches two bronze tables.
+    "spark-connect": {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"},
+    "dicom-receiver": {"RECEIVER_AWS_ACCESS_KEY_ID", "RECEIVER_AWS_SECRET_ACCESS_KEY"},
     "ui-proxy": set(),
-    "sail-server": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "sail-server": {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"},
 }
 PUBLIC = {("ui-proxy", 8443), ("dicom-receiver", 11112)}
 """(pod, port) pairs anyone may reach; every other port answers radlake's own pods only."""
@@ -211,8 +216,12 @@ def test_only_the_ui_proxy_and_the_dicom_port_leave_the_cluster(rendered: list[d
 
 def test_network_policies_close_every_other_port(rendered: list[dict]) -> None:
     policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
-    deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
-    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"], "a default-deny policy for every pod"
+    deny = [
+        p["spec"]["policyTypes"]
+        for p in policies
+        if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"] and "egress" not in p["spec"]
+    ]
+    assert ["Ingress"] in deny, "a default-deny policy for every pod"
     reachable = {}
     for o in rendered:
         if o["kind"] not in WORKLOADS:
@@ -269,3 +278,118 @@ def test_kubectl_renders_the_manifests(objects: list[dict]) -> None:
         (o["kind"], o["metadata"]["name"]) for o in objects
     }
     assert all(o["metadata"].get("namespace") == "radlake" for o in rendered if o["kind"] != "Namespace")
+
+
+# --- least privilege (issue 32, item 8) -------------------------------------------------------------------------
+
+
+def test_every_container_runs_least_privileged(rendered: list[dict]) -> None:
+    for o in rendered:
+        if o["kind"] not in WORKLOADS:
+            continue
+        name = o["metadata"]["name"]
+        spec = o["spec"]["template"]["spec"]
+        pod = spec.get("securityContext", {})
+        assert pod.get("runAsNonRoot") is True and pod.get("runAsUser", 0) != 0, name
+        assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        assert spec.get("automountServiceAccountToken") is False, f"{name} needs no Kubernetes API token"
+        for c in spec["containers"]:
+            sc = c.get("securityContext", {})
+            assert sc.get("allowPrivilegeEscalation") is False, name
+            assert sc.get("readOnlyRootFilesystem") is True, name
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc["capabilities"].get("add"), name
+            assert not sc.get("privileged"), name
+            # With a read-only root, scratch space is a volume.
+            assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, name
+
+
+def test_egress_is_closed_but_for_what_each_pod_needs(rendered: list[dict]) -> None:
+    policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    dns = {("ns:kube-system/kube-dns", 53)}
+    store = {("ns:storage", 9000)}
+    expected = {
+        "dicom-receiver": dns | store,  # the hostile-bytes parser: the object store only
+        "ui-proxy": dns | {("dagster-webserver", 3000)},
+        "dagster-webserver": dns | {("code-location", 4000), ("dagster-postgres", 5432)},
+        "dagster-daemon": dns | {("code-location", 4000), ("dagster-postgres", 5432)},
+        "dagster-postgres": dns,
+        "spark-connect": dns | store,
+        "code-location": dns
+        | store
+        | {("dagster-postgres", 5432), ("spark-connect", 15002), ("sail-server", 50051), ("*", 5432), ("*", 443)},
+    }
+    for o in rendered:
+        if o["kind"] not in WORKLOADS:
+            continue
+        labels = o["spec"]["template"]["metadata"]["labels"]
+        assert policy_destinations(policies, labels) == expected[_pod_name(o)], _pod_name(o)
+    # Every port a pod may open is one its peer listens on (ingress policies agree).
+    for pod, destinations in expected.items():
+        for peer, port in destinations:
+            if peer in expected and port is not None:
+                assert pod in policy_sources(policies, {"app.kubernetes.io/name": peer}, port), (pod, peer, port)
+
+
+def test_object_store_policies_give_each_user_its_part_of_the_lake(objects: list[dict], tmp_path) -> None:
+    """The receiver may touch the two bronze DICOM tables (their paths from the catalog) and nothing else."""
+    import fnmatch
+    import json
+
+    from radlake import catalog
+    from radlake.config import load_settings
+
+    config = tmp_path / "radlake.yaml"
+    config.write_text(_by_kind(objects, "ConfigMap")["radlake-config"]["data"]["radlake.yaml"])
+    settings = load_settings(config)
+    bucket = settings.lake.removeprefix("s3://").partition("/")[0]
+    policies = {p.stem: json.loads(p.read_text()) for p in (INFRA / "objectstore").glob("*-policy.json")}
+    assert set(policies) == {"pipeline-policy", "compute-policy", "receiver-policy"}
+
+    def allowed(policy: dict, action: str, key: str) -> bool:
+        for st in policy["Statement"]:
+            assert st["Effect"] == "Allow" and "s3:*" not in st["Action"] and "*" not in st["Action"]
+            for resource in st["Resource"]:
+                assert resource.startswith(f"arn:aws:s3:::{bucket}"), resource  # no other bucket, no "*"
+                if action in st["Action"] and fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{key}", resource):
+                    return True
+        return False
+
+    def key(layer: str, table: str) -> str:
+        return (
+            catalog.uri(settings, layer, table).removeprefix(f"s3://{bucket}/")
+            + "/_delta_log/00000000000000000001.json"
+        )
+
+    receiver, compute, pipeline = policies["receiver-policy"], policies["compute-policy"], policies["pipeline-policy"]
+    for table in ("dicom_files", "dicom_instances"):
+        assert allowed(receiver, "s3:PutObject", key("bronze", table))
+        assert allowed(receiver, "s3:GetObject", key("bronze", table))
+        assert not allowed(receiver, "s3:DeleteObject", key("bronze", table))
+    for layer, table in (("silver", "exams"), ("silver", "patient_master"), ("bronze", "ris__exam_orders")):
+        assert not allowed(receiver, "s3:GetObject", key(layer, table)), (layer, table)
+        assert not allowed(receiver, "s3:PutObject", key(layer, table)), (layer, table)
+    assert allowed(compute, "s3:PutObject", key("silver", "exams"))
+    assert not allowed(compute, "s3:PutObject", key("bronze", "dicom_files"))
+    assert not allowed(compute, "s3:DeleteObject", key("silver", "exams"))
+    assert allowed(pipeline, "s3:DeleteObject", key("silver", "exams"))  # upkeep's vacuum
+    assert not allowed(pipeline, "s3:PutObject", "elsewhere/x")
+
+
+def test_the_production_receiver_refuses_an_empty_allow_list(objects: list[dict], tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from radlake.cli import app
+
+    shipped = _by_kind(objects, "ConfigMap")["radlake-config"]["data"]["radlake.yaml"]
+    config = tmp_path / "radlake.yaml"
+    storage = ["--storage", str(tmp_path / "received")]
+    config.write_text(shipped)
+    result = CliRunner().invoke(app, ["dicom", "listen", "--config", str(config), "--port", "0", *storage])
+    assert result.exit_code != 0
+    assert "allowed_calling_aets is empty" in str(result.exception)
+    assert not (tmp_path / "received").exists(), "it stopped before receiving anything"
+    # Said explicitly, the same config passes the check (the receiver is not started here).
+    from radlake.config import load_settings
+
+    config.write_text(shipped.replace("require_allow_list: true", "require_allow_list: false"))
+    assert load_settings(config).dicom.receiver.require_allow_list is False

@@ -84,7 +84,7 @@ def test_workers_get_the_lake_keys_and_nothing_else(rendered: list[dict]) -> Non
     (container,) = spec["containers"]
     assert container["name"] == "worker"  # Sail merges the template into its container of this name
     secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
-    assert secrets == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert secrets == {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"}  # the compute user's key
     assert all("value" not in e for e in container["env"]), "secret values never sit in the template"
     assert container["envFrom"] == [{"configMapRef": {"name": "radlake-env"}}]
     server_secrets = {
@@ -92,7 +92,7 @@ def test_workers_get_the_lake_keys_and_nothing_else(rendered: list[dict]) -> Non
         for e in _server(rendered)["env"]
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert server_secrets == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert server_secrets == {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"}
 
 
 def test_only_the_server_may_make_pods(rendered: list[dict]) -> None:
@@ -195,3 +195,15 @@ def test_the_server_runs_a_shuffle_with_the_manifest_settings(sail_server: int) 
     for i in range(10_000):
         expected[i % 7] = expected.get(i % 7, 0) + i
     assert got == expected
+
+
+def test_the_server_and_its_workers_run_least_privileged(rendered: list[dict]) -> None:
+    server = _one(rendered, "Deployment", "sail-server")["spec"]["template"]["spec"]
+    template = json.loads(_env(_server(rendered))["SAIL_KUBERNETES__WORKER_POD_TEMPLATE"]["value"])["spec"]
+    for pod, container in ((server, server["containers"][0]), (template, template["containers"][0])):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}

@@ -7,11 +7,7 @@ stand-in for the Dagster webserver and a free port); the secrets come from infra
 from __future__ import annotations
 
 import base64
-import os
-import shutil
-import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.error
@@ -21,21 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from infra_files import INFRA
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-PASSWORD = "correct horse battery staple"
+from ui_proxy_server import NGINX, PASSWORD, run_proxy
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(NGINX is None, reason="needs nginx (apt-get install nginx-light; make sysdeps installs it)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +39,10 @@ def upstream() -> Iterator[tuple[int, list[dict[str, str]]]]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -62,91 +53,50 @@ def upstream() -> Iterator[tuple[int, list[dict[str, str]]]]:
     server.server_close()
 
 
-def _secrets(folder: Path) -> Path:
-    """Run make-ui-secrets.sh (a copy, so its secrets/ folder lands in ``folder``) for user ``steward``."""
-    script = folder / "make-ui-secrets.sh"
-    shutil.copy(INFRA / "compose" / "make-ui-secrets.sh", script)
-    env = {**os.environ, "RADLAKE_UI_PASSWORD": PASSWORD}
-    done = subprocess.run(
-        ["bash", str(script), "steward", "localhost"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    secrets = folder / "secrets"
-    assert (secrets.stat().st_mode & 0o777) == 0o700
-    assert (secrets / "ui.key").stat().st_mode & 0o077 == 0, "the TLS key is readable by its owner only"
-    htpasswd = (secrets / "ui.htpasswd").read_text()
-    assert htpasswd.startswith("steward:$6$") and PASSWORD not in htpasswd
-    return secrets
-
-
 @pytest.fixture(scope="module")
 def proxy(
     tmp_path_factory: pytest.TempPathFactory, upstream: tuple[int, list[dict[str, str]]]
 ) -> Iterator[tuple[int, Path]]:
     """nginx with the repository's dagster.conf; yields its port and the CA file to trust."""
     up_port, _ = upstream
-    tmp_path = tmp_path_factory.mktemp("ui-proxy")
-    secrets = _secrets(tmp_path)
-    port = _free_port()
-    conf = (INFRA / "nginx" / "dagster.conf").read_text()
-    replacements = {
-        "/run/secrets/ui_htpasswd": str(secrets / "ui.htpasswd"),
-        "/run/secrets/ui_tls_cert": str(secrets / "ui.crt"),
-        "/run/secrets/ui_tls_key": str(secrets / "ui.key"),
-        "http://webserver:3000": f"http://127.0.0.1:{up_port}",
-        "listen 8443 ssl;": f"listen 127.0.0.1:{port} ssl;",
-    }
-    for old, new in replacements.items():
-        assert old in conf, f"dagster.conf no longer has {old!r}"
-        conf = conf.replace(old, new)
-    (tmp_path / "dagster.conf").write_text(conf)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / sub).mkdir()
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        ("user root;\n" if os.geteuid() == 0 else "")
-        + f"worker_processes 1;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        + "http {\n  access_log off;\n"
-        + "".join(f"  {sub}_temp_path {tmp_path}/{sub};\n" for sub in ("proxy", "fastcgi", "uwsgi", "scgi"))
-        + f"  client_body_temp_path {tmp_path}/body;\n  include {tmp_path}/dagster.conf;\n}}\n"
-    )
-    assert NGINX is not None
-    check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    server = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-c", str(main), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            assert time.monotonic() < deadline, "nginx did not open its port"
-            time.sleep(0.1)
-        yield port, secrets / "ui.crt"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    folder = tmp_path_factory.mktemp("ui-proxy")
+    with run_proxy(folder, f"http://127.0.0.1:{up_port}") as (port, ca):
+        secrets = ca.parent
+        assert (secrets.stat().st_mode & 0o777) == 0o700
+        assert (secrets / "ui.key").stat().st_mode & 0o077 == 0, "the TLS key is readable by its owner only"
+        htpasswd = (secrets / "ui.htpasswd").read_text()
+        assert htpasswd.startswith("steward:$6$") and PASSWORD not in htpasswd
+        yield port, ca
 
 
-def _get(port: int, ca: Path, path: str = "/", user: str | None = None, password: str = "") -> tuple[int, bytes]:
+def _request(
+    port: int,
+    ca: Path,
+    path: str = "/",
+    user: str | None = None,
+    password: str = "",
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes, dict[str, str]]:
     context = ssl.create_default_context(cafile=str(ca))  # the proxy's own certificate, checked for "localhost"
-    request = urllib.request.Request(f"https://localhost:{port}{path}")
+    data = b"{}" if method == "POST" else None
+    request = urllib.request.Request(f"https://localhost:{port}{path}", data=data, method=method)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
-            return response.status, response.read()
+            return response.status, response.read(), {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as err:
-        return err.code, err.read()
+        return err.code, err.read(), {k.lower(): v for k, v in err.headers.items()}
+
+
+def _get(port: int, ca: Path, path: str = "/", user: str | None = None, password: str = "") -> tuple[int, bytes]:
+    status, body, _ = _request(port, ca, path, user, password)
+    return status, body
 
 
 def test_no_page_without_the_password(proxy: tuple[int, Path], upstream) -> None:
@@ -184,3 +134,80 @@ def test_plain_http_is_not_served(proxy: tuple[int, Path], upstream) -> None:
         status = err.code
     assert status == 400  # nginx: "The plain HTTP request was sent to HTTPS port"
     assert seen == []
+
+
+def test_requests_from_other_sites_are_refused_before_the_password(proxy: tuple[int, Path], upstream) -> None:
+    port, ca = proxy
+    _, seen = upstream
+    me = f"https://localhost:{port}"
+    login = {"user": "steward", "password": PASSWORD}
+    mutation = "/graphql?query=mutation%7BstartSensor%7D"
+    refused = [
+        # Another site's page posting (a form as text/plain), with the browser's cached password.
+        ("POST", mutation, {"Origin": "https://evil.example", "Content-Type": "text/plain"}),
+        ("POST", "/graphql", {"Origin": "null"}),  # a sandboxed frame or a data: page
+        ("POST", "/graphql", {"Origin": f"https://localhost:{port}.evil.example"}),
+        ("POST", "/graphql", {"Origin": f"http://localhost:{port}"}),  # not the TLS origin
+        ("POST", "/report_asset_materialization/x", {"Origin": "https://evil.example"}),
+        ("POST", "/graphql", {"Referer": "https://evil.example/page"}),
+        # GETs that would run ?query=mutation: an <img> (foreign Referer), or one with no Referer at all.
+        ("GET", mutation, {"Referer": "https://evil.example/page"}),
+        ("GET", mutation, {}),
+        ("GET", "/graphql", {"Origin": "https://evil.example", "Upgrade": "websocket", "Connection": "Upgrade"}),
+    ]
+    seen.clear()
+    for method, path, headers in refused:
+        status, _, _ = _request(port, ca, path, **login, method=method, headers=headers)
+        assert status == 403, (method, path, headers)
+    assert seen == [], "a cross-site request reached the webserver"
+    allowed = [
+        ("POST", "/graphql", {"Origin": me, "Content-Type": "application/json"}),  # the UI itself
+        ("POST", "/graphql", {"Referer": f"{me}/runs"}),
+        ("POST", "/graphql", {}),  # a script with the password (no browser: no Origin, no Referer)
+        ("GET", "/runs", {"Referer": "https://wiki.hospital.example/radlake"}),  # a link from another site
+        ("GET", "/graphql", {}),  # GraphiQL's page
+    ]
+    for method, path, headers in allowed:
+        status, _, _ = _request(port, ca, path, **login, method=method, headers=headers)
+        assert status == 200, (method, path, headers)
+    assert len(seen) == len(allowed)
+
+
+def test_security_headers(proxy: tuple[int, Path]) -> None:
+    port, ca = proxy
+    for user in (None, "steward"):  # on the login challenge as on every page
+        _, _, headers = _request(port, ca, "/", user, PASSWORD)
+        csp = headers["content-security-policy"]
+        for directive in ("default-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "object-src 'none'"):
+            assert directive in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["strict-transport-security"].startswith("max-age=")
+        assert headers["cross-origin-opener-policy"] == "same-origin"
+
+
+def test_password_guessing_is_rate_limited(tmp_path: Path, upstream) -> None:
+    """Guesses past the burst get 429 before the password is checked; the right password works again soon."""
+    import http.client
+
+    up_port, _ = upstream
+    with run_proxy(tmp_path, f"http://127.0.0.1:{up_port}") as (port, ca):
+        context = ssl.create_default_context(cafile=str(ca))
+        conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
+        statuses: list[int] = []
+        started = time.monotonic()
+        for n in range(400):
+            token = base64.b64encode(f"steward:guess{n}".encode()).decode()
+            conn.request("GET", "/", headers={"Authorization": f"Basic {token}"})
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+        elapsed = time.monotonic() - started
+        conn.close()
+        checked = statuses.count(401)
+        assert set(statuses) <= {401, 429} and statuses.count(429) > 0
+        # The burst (200) and 10 a second for the time the guessing took, with one second of slack.
+        assert checked <= 200 + 10 * (elapsed + 1), (checked, elapsed)
+        time.sleep(0.3)
+        assert _get(port, ca, "/", "steward", PASSWORD)[0] == 200

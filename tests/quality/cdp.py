@@ -35,9 +35,9 @@ class PageLog:
 class Browser:
     """One headless Chromium with one tab; use as a context manager."""
 
-    def __init__(self, *, loopback: bool = False) -> None:
-        """``loopback``: let pages reach 127.0.0.1 (a local service under test); every other host still goes to
-        a closed proxy port."""
+    def __init__(self, *, loopback: bool = False, flags: tuple[str, ...] = ()) -> None:
+        """``loopback``: let pages reach servers on 127.0.0.1/localhost (nothing else: every other address goes
+        to a proxy on a closed port); ``flags``: more command-line switches."""
         exe = chromium()
         assert exe, "chromium is not installed (Debian package chromium; make sysdeps)"
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-cdp-")
@@ -59,7 +59,8 @@ class Browser:
                 f"--user-data-dir={self._profile.name}",
                 # Anything that escapes the blocked-URL list still goes nowhere: a proxy on a closed port.
                 "--proxy-server=http://127.0.0.1:9",
-                "--proxy-bypass-list=127.0.0.1" if loopback else "--proxy-bypass-list=<-loopback>",
+                *(() if loopback else ("--proxy-bypass-list=<-loopback>",)),
+                *flags,
                 "about:blank",
             ],
             preexec_fn=wire,
@@ -79,8 +80,7 @@ class Browser:
         self._session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=True)
-        blocked = [u for u in BLOCKED if not u.startswith("http://")] if loopback else BLOCKED
-        self.send("Network.setBlockedURLs", {"urls": blocked}, session=True)
+        self.send("Network.setBlockedURLs", {"urls": [] if loopback else BLOCKED}, session=True)
         self.log = PageLog()
 
     def _read(self) -> None:
@@ -141,27 +141,25 @@ class Browser:
 
     def open(
         self,
-        page: Path,
+        page: Path | str,
         *,
         ready: str = "document.readyState === 'complete'",
         timeout: float = 30,
         fragment: str = "",
     ) -> PageLog:
-        """Load a local page (with ``#fragment``) and wait until ``ready`` (JavaScript) is true; returns its log."""
+        """Load a local page or a URL (with ``#fragment``) and wait until ``ready`` (JavaScript) is true; returns
+        its log."""
         self._drain()
         self.log = PageLog()
-        url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+        url = page if isinstance(page, str) else page.resolve().as_uri()
+        url += f"#{fragment}" if fragment else ""
         self.send("Page.navigate", {"url": url}, session=True)
         self.wait(ready, timeout)
         return self.log
 
     def goto(self, url: str, *, ready: str = "document.readyState === 'complete'", timeout: float = 30) -> PageLog:
         """Load a URL (a local service's page) and wait until ``ready``; returns its log."""
-        self._drain()
-        self.log = PageLog()
-        self.send("Page.navigate", {"url": url}, session=True)
-        self.wait(ready, timeout)
-        return self.log
+        return self.open(url, ready=ready, timeout=timeout)
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (JSON-serialisable values only)."""

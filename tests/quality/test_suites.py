@@ -241,7 +241,7 @@ def test_quality_output_stays_under_the_quality_dir(tmp_path: Path) -> None:
     _run(own, silver.ACCESSION_LINKS, good)
     _run(own, silver.ACCESSION_LINKS, good.assign(study_instance_uid="1.2.1"))
     history = own.quality_dir / "history.jsonl"
-    assert history.parent == tmp_path / "lake" / "gold" / "quality"
+    assert history.parent == tmp_path / "lake" / "stewards" / "quality"  # the stewards' folder, not the analysts'
     lines = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines()]
     assert [(r["suite"], r["rows"], r["success"], r["blocking"]) for r in lines] == [
         ("silver_accession_links", 2, True, False),

@@ -21,7 +21,11 @@ def test_defaults_resolve_relative_to_the_file(tmp_path: Path) -> None:
     s = load_settings(cfg)
     assert s.lake == str(tmp_path / "lake")
     assert s.warehouse_path == str(tmp_path / "lake" / "gold" / "radlake.duckdb")
-    assert s.stewards_warehouse_path == str(tmp_path / "lake" / "gold" / "stewards.duckdb")
+    # The stewards' file, the quality pages and the state each in a folder of their own, beside the analysts'.
+    assert s.stewards_warehouse_path == str(tmp_path / "lake" / "stewards" / "stewards.duckdb")
+    assert s.quality_dir == tmp_path / "lake" / "stewards" / "quality"
+    assert s.state_dir == tmp_path / "lake" / "_state"
+    assert s.analysts_dir == tmp_path / "lake" / "gold"
     assert s.timezone == "Asia/Shanghai" and s.sources == {}
 
 
@@ -38,7 +42,8 @@ def test_s3_lake_and_cluster_url(tmp_path: Path) -> None:
     )
     assert s.lake == "s3://bucket/prefix" and s.lake_is_s3 and s.spark == "sc://spark:15002"
     assert s.warehouse_path == str(tmp_path / "gold" / "radlake.duckdb")  # relative to the file, not the cwd
-    assert s.stewards_warehouse_path == str(tmp_path / "gold" / "stewards.duckdb")
+    assert s.stewards_warehouse_path == str(tmp_path / "stewards" / "stewards.duckdb")
+    assert s.state_dir == tmp_path / "_state"  # no longer inside the warehouse folder for an S3 lake
     s = load_settings(_write(tmp_path, "warehouse: a/analysts.duckdb\nstewards_warehouse: b/stewards.duckdb\n"))
     assert s.stewards_warehouse_path == str(tmp_path / "b" / "stewards.duckdb")
     with pytest.raises(ConfigError, match=r"^.*warehouse.*required when the lake is on S3"):

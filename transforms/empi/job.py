@@ -25,6 +25,7 @@ import pyarrow as pa
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.private import owner_only_dir
 from radlake.progress import Progress, silent
 from transforms.empi.features import INPUT_COLUMNS
 from transforms.empi.linkage import LinkageConfig
@@ -152,8 +153,8 @@ def _load_features(path: Path) -> pd.DataFrame | None:
 
 def _save_features(path: Path, features: pd.DataFrame) -> None:
     # The cache holds names, ID numbers, phones and addresses: owner-only, whoever else reads the state folder.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    owner_only_dir(path.parent.parent)
+    owner_only_dir(path.parent)
     tmp = path.with_suffix(".parquet.tmp")
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         features.to_parquet(fh, index=False)
@@ -179,7 +180,8 @@ def _write_run_events(settings: Settings, events: pd.DataFrame, run_number: int)
 
 def _save_model(path: Path, model: dict[str, Any]) -> None:
     # A half-written model would break every later run: write aside, then rename (atomic on one file system).
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(path.parent.parent)
+    owner_only_dir(path.parent)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(model), encoding="utf-8")
     os.replace(tmp, path)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from radlake.csvfiles import write_rows
 from radlake.errors import DataError
 from radlake.exam_standard import load_standard
 from transforms.exam_names.decisions import Decision
@@ -141,13 +142,14 @@ def standardize_file(
     """
     names = read_names(input_path, column, institution)
     rows, used = map_names(names, standard_version=standard_version, decisions=decisions, workers=workers)
-    out = Path(output_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(OUTPUT_COLUMNS)
-        for (_, raw), (codes, std_names, status, confidence, unknown) in zip(names, rows, strict=True):
-            writer.writerow((raw, codes, std_names, status, f"{confidence:.4f}", unknown))
+    write_rows(
+        output_path,
+        OUTPUT_COLUMNS,
+        (
+            (raw, codes, std_names, status, f"{confidence:.4f}", unknown)
+            for (_, raw), (codes, std_names, status, confidence, unknown) in zip(names, rows, strict=True)
+        ),
+    )
     return BatchReport(
         rows=len(names), distinct=len(set(names)), statuses=dict(Counter(r[2] for r in rows)), workers=used
     )

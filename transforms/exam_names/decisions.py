@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from radlake.csvfiles import unescape_row, write_rows
 from radlake.errors import DataError
 from radlake.exam_standard import ExamStandard
 
@@ -110,7 +111,8 @@ def read_decisions_csv(path: str | Path, standard: ExamStandard) -> list[Decisio
             raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         out: list[Decision] = []
         now = datetime.now().astimezone()
-        for lineno, row in enumerate(reader, start=2):
+        for lineno, cells in enumerate(reader, start=2):
+            row = unescape_row(cells)  # the queue was written by write_queue_csv: '=... back to =...
             where = f"{path} row {lineno}"
             codes = _split_codes(row.get(code_column) or "")
             not_exam = _flag(row.get("not_exam") or "", where)
@@ -132,16 +134,7 @@ def read_decisions_csv(path: str | Path, standard: ExamStandard) -> list[Decisio
 
 def write_queue_csv(path: str | Path, rows: Iterable[dict[str, object]]) -> int:
     """Write review-queue rows (see :data:`QUEUE_COLUMNS`) to a CSV a steward fills in; returns the row count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(QUEUE_COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in QUEUE_COLUMNS})
-            n += 1
-    return n
+    return write_rows(path, QUEUE_COLUMNS, rows)
 
 
 def queue_rows(mappings: Iterable[object]) -> Iterator[dict[str, object]]:

@@ -1,5 +1,7 @@
 -- Per device (station) and local exam day: exams, busy minutes, the working span from the first start to the
--- last end, and the idle gaps between consecutive exams (overlapping exams leave no gap).
+-- last end, and the idle gaps between consecutive exams (overlapping exams leave no gap). Never an exact time:
+-- the day's first and last hour only, and for a device-day of fewer than min_cell exams not even those (nor the
+-- span and gaps, which would place its exams in the day): its exams and busy minutes are all it shows.
 with exams as (
     select * from {{ ref('stg_silver__exams') }}
     where is_performed and device_station is not null and exam_ended_at is not null
@@ -29,7 +31,7 @@ gaps as (
     from ordered
 ),
 
-final as (
+figures as (
     select
         exam_date,
         institution,
@@ -37,8 +39,8 @@ final as (
         mode(modality) as modality,
         count(*) as exam_count,
         round(sum({{ minutes_between('exam_started_at', 'exam_ended_at') }}), 1) as busy_minutes,
-        min(exam_started_at) as first_exam_started_at,
-        max(exam_ended_at) as last_exam_ended_at,
+        hour(min(exam_started_at)) as first_exam_hour,
+        hour(max(exam_ended_at)) as last_exam_hour,
         round({{ minutes_between('min(exam_started_at)', 'max(exam_ended_at)') }}, 1) as span_minutes,
         round(coalesce(sum(idle_before), 0), 1) as idle_minutes,
         count(*) filter (where idle_before >= {{ var('idle_gap_minutes', 30) }}) as idle_gaps,
@@ -50,6 +52,25 @@ final as (
         ) as busy_share_of_span
     from gaps
     group by exam_date, institution, device_station
+),
+
+final as (
+    select
+        exam_date,
+        institution,
+        device_station,
+        modality,
+        exam_count,
+        busy_minutes,
+        case when small then null else first_exam_hour end as first_exam_hour,
+        case when small then null else last_exam_hour end as last_exam_hour,
+        case when small then null else span_minutes end as span_minutes,
+        case when small then null else idle_minutes end as idle_minutes,
+        case when small then null else idle_gaps end as idle_gaps,
+        case when small then null else longest_idle_gap_minutes end as longest_idle_gap_minutes,
+        case when small then null else busy_share_of_span end as busy_share_of_span,
+        small as below_min_cell
+    from (select *, exam_count < {{ min_cell() }} as small from figures)
 )
 
 select * from final

@@ -54,7 +54,8 @@ final as (
         device_station,
         deadline_minutes,
         clock_stop,
-        as_of,
+        -- The latest event of the data is some exam's exact time: shown to the hour only.
+        date_trunc('hour', as_of) as as_of,
         round({{ minutes_between('exam_ended_at', 'coalesce(clock_stopped_at, as_of)') }}, 1) as minutes_taken,
         case
             when clock_stopped_at is not null and clock_stopped_at <= deadline_at then 'on_time'

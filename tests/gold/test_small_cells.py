@@ -1,0 +1,126 @@
+"""The analysts' file with the default minimum cell size (5) and a clerk's identifiers in free text.
+
+The tiny lake plus a few exams whose raw names carry a resident ID, a phone and a name (as a careless clerk
+types them): built by dbt with privacy.min_cell at its default, the analysts' file shows no cell of fewer than
+five exams with its department, modality or item, no time of day of a small device-day, no timestamp at all,
+and none of the identifiers; the dbt build's own recomputations from silver still hold.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from radlake.config import Settings
+from tests.gold.dbt_cli import BuiltGold, run_dbt
+from tests.gold.phi_scan import find_identifier_shapes, find_personal_data, personal_values
+from tests.gold.tiny_lake import EXAMS, build_tiny_lake, t
+
+pytestmark = [pytest.mark.slow]
+
+CLERK = "CT头颅平扫 患者张三 身份证110101199003071234 电话13812345678"
+SMALL = ["MR颅脑 病人李四 电话13987654321", "胸片 住院号A1234567 身份证11010119900307123X"]
+IDENTIFIERS = ["张三", "李四", "110101199003071234", "11010119900307123X", "13812345678", "13987654321", "A1234567"]
+
+
+def _exam(n: int, raw_name: str) -> tuple:
+    """A performed, unmatched CT at h02 on 6 March (device H02CT09), one of the clerk's."""
+    return (
+        "h02", f"H02C{n:04d}", 100 + n, 770000009, "P7700009", "E1", "routine", "神经内科", raw_name, "CT",
+        "completed", t("2024-03-06 08:00"), t(f"2024-03-06 {9 + n % 8:02d}:00"), t(f"2024-03-06 {9 + n % 8:02d}:20"),
+        date(2024, 3, 6), "H02CT09", "signed", t("2024-03-06 18:00"), t("2024-03-06 19:00"), None, False, None,
+        "unmatched",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(spark, tmp_path_factory: pytest.TempPathFactory) -> BuiltGold:
+    root = tmp_path_factory.mktemp("small-cells")
+    settings = Settings(lake=str(root / "lake"))  # privacy.min_cell: the default
+    assert settings.privacy.min_cell == 5
+    extra = [_exam(n, CLERK) for n in range(6)] + [_exam(6 + n, name) for n, name in enumerate(SMALL)]
+    build_tiny_lake(spark, settings, exams=EXAMS + extra)
+    code, output, results = run_dbt(settings, ["build"], root / "dbt")
+    return BuiltGold(settings=settings, work=root / "dbt", returncode=code, output=output, results=results)
+
+
+def _rows(built: BuiltGold, sql: str) -> list[tuple]:
+    with duckdb.connect(built.settings.warehouse_path, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_the_build_and_its_recomputations_pass(built: BuiltGold) -> None:
+    assert built.returncode == 0, built.output[-3000:]
+    failed = [r["unique_id"] for r in built.results.get("results", []) if r["status"] not in ("success", "pass")]
+    assert failed == []
+
+
+def test_no_small_cell_keeps_its_attributes(built: BuiltGold) -> None:
+    small = _rows(
+        built,
+        "select exam_count, ordering_department, modality, standard_code, folded from exam_volume_by_item_daily "
+        "where exam_count < 5 and not folded",
+    )
+    assert small == []
+    # The eight unmatched CTs of 6 March are one cell of 8; everything else of the tiny lake is folded.
+    assert _rows(
+        built,
+        "select ordering_department, modality, exam_count from exam_volume_by_item_daily "
+        "where exam_date = '2024-03-06' and not folded",
+    ) == [("神经内科", "CT", 8)]
+    # Folding keeps every exam: exam-items per institution as counted from the fixture's own rows.
+    performed = [e for e in EXAMS if e[12] is not None and e[10] != "cancelled"]
+    expected_h01 = sum(len(set(e[21])) if e[22] == "matched" and e[21] else 1 for e in performed if e[0] == "h01")
+    assert _rows(built, "select sum(exam_count) from exam_volume_by_item_daily where institution = 'h01'") == [
+        (expected_h01,)
+    ]
+    assert _rows(built, "select count(*) from exam_volume_by_item_daily where folded") != [(0,)]
+
+
+def test_no_time_of_day_below_the_minimum_cell_and_no_timestamp_at_all(built: BuiltGold) -> None:
+    rows = _rows(
+        built,
+        "select exam_count, first_exam_hour, last_exam_hour, span_minutes, below_min_cell "
+        "from device_utilisation_daily order by exam_count desc",
+    )
+    assert rows[0] == (8, 9, 16, 440.0, False)  # H02CT09 on 6 March: eight exams from 09:00 to 16:20
+    assert all(r[1:4] == (None, None, None) and r[4] for r in rows[1:]), rows
+    columns = _rows(
+        built,
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'main' and (data_type like 'TIMESTAMP%' or data_type like 'TIME%')",
+    )
+    for table, column in columns:  # only hours: no minute or second of any exam's event
+        exact = _rows(
+            built,
+            f'select count(*) from "{table}" where "{column}" is not null '
+            f'and (minute("{column}") <> 0 or second("{column}") <> 0)',
+        )
+        assert exact == [(0,)], f"{table}.{column} shows exact times"
+
+
+def test_free_text_carries_no_identifiers(built: BuiltGold) -> None:
+    warehouse = built.settings.warehouse_path
+    assert find_identifier_shapes(warehouse) == []
+    assert find_personal_data(warehouse, personal_values(built.settings) | set(IDENTIFIERS)) == []
+    names = {
+        r[0]: r[1:]
+        for r in _rows(
+            built,
+            "select raw_name, exams, names from exam_name_open_names "
+            "where institution = 'h02' and status = 'unmatched'",
+        )
+    }
+    assert names == {
+        "CT头颅平扫 患者[NAME] 身份证[ID] 电话[PHONE]": (6, 1),
+        "[fewer than 5 exams each]": (3, 3),  # the two small hostile names and the tiny lake's 子宫附件彩超XYZ
+    }
+
+
+def test_the_stewards_file_keeps_to_its_own_folder(built: BuiltGold) -> None:
+    stewards = Path(built.settings.stewards_warehouse_path)
+    assert stewards.is_file() and stewards.parent != Path(built.settings.warehouse_path).parent
+    assert stewards.parent.stat().st_mode & 0o077 == 0, "the stewards' folder is its owner's only"
