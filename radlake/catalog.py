@@ -41,6 +41,7 @@ __all__ = [
     "cdc_patterns",
     "cdc_pool",
     "cdc_table_name",
+    "cohort_uri",
     "conform",
     "conform_spark",
     "schemas",
@@ -154,6 +155,46 @@ _TABLES: tuple[TableSpec, ...] = (
             "dbt: acquisition_rule_violations, dicom_header_completeness, link_quality_orphan_studies, "
             "link_quality_patient_candidates",
         ),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicomweb_studies",
+        grain="one DICOM study",
+        keys=("study_instance_uid",),
+        description=(
+            "DICOMweb index, study level: the QIDO-RS matching and return keys with ModalitiesInStudy, "
+            "NumberOfStudyRelatedSeries/Instances precomputed, and the study's attributes as DICOM JSON."
+        ),
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_STUDIES,
+        consumers=("services.dicomweb",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicomweb_series",
+        grain="one DICOM series",
+        keys=("series_instance_uid",),
+        description="DICOMweb index, series level: matching and return keys, instance count, series attributes.",
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_SERIES,
+        consumers=("services.dicomweb",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicomweb_instances",
+        grain="one DICOM SOP instance",
+        keys=("sop_instance_uid",),
+        description=(
+            "DICOMweb index, instance level: matching keys, the stored file and its landed checksum, and the "
+            "landed header (WADO-RS metadata); partitioned by a bucket of the Study Instance UID."
+        ),
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_INSTANCES,
+        consumers=("services.dicomweb",),
+        partition_by=("study_bucket",),
         pii=True,
     ),
     TableSpec(
@@ -423,6 +464,22 @@ def cdc_source_table(source: str, lake_name: str) -> str | None:
 def table_uri(settings: Settings, spec: TableSpec) -> str:
     """Where a table lives: ``<lake>/<layer>/<name>`` (a local absolute path or an s3:// URI)."""
     return f"{settings.lake}/{spec.layer}/{spec.name}"
+
+
+def cohort_uri(settings: Settings, name: str) -> str:
+    """Where a cohort's membership table lives (``<lake>/cohorts/<name>``, one row per ``study_instance_uid``).
+
+    A data space with ``cohort:`` sees only that table's studies; its writer is the research tooling that
+    defines the cohort, not the pipeline.
+
+    Raises
+    ------
+    KeyError
+        The name is not a plain lower-case name.
+    """
+    if not _PLAIN_TABLE.fullmatch(name):
+        raise KeyError(f"cohort {name!r} is not a plain lower-case name")
+    return f"{settings.lake}/cohorts/{name}"
 
 
 def uri(settings: Settings, layer: Layer, name: str) -> str:

@@ -130,4 +130,6 @@ def _authorize(request: Request, space_name: str, tokens: TokenStore, limiter: R
 
 def _routers() -> list[APIRouter]:
     """Each service's router, mounted under ``/spaces/{space}/<service>/`` (added as services land)."""
-    return []
+    from services.dicomweb import router as dicomweb
+
+    return [dicomweb]
