@@ -46,6 +46,7 @@ def _study(row: dict[str, Any]) -> dict[str, Any]:
         "00080020": _element("DA", _da(row["st.study_date"])),
         "00080030": _element("TM", row["st.study_time"]),
         "00080050": _element("SH", row["st.accession_number"]),
+        "00080080": _element("LO", row["st.institution_name"]),
         "00080090": _element("PN", row["st.referring_physician_name"]),
         "00081030": _element("LO", row["st.study_description"]),
         "00100010": _element("PN", row["st.patient_name"]),
