@@ -103,4 +103,11 @@ def tag_path(name: str) -> str | None:
 
 def keyword_of(path: str) -> str:
     """The keyword path of a tag path, for messages (the tag itself when the dictionary has no keyword)."""
-    return ".".join(dictionary_keyword(int(p, 16)) or p for p in path.split("."))
+    return ".".join(_keyword(p) for p in path.split("."))
+
+
+def _keyword(tag: str) -> str:
+    try:
+        return dictionary_keyword(int(tag, 16)) or tag
+    except KeyError:  # a private tag
+        return tag

@@ -46,6 +46,6 @@ def dicomweb_settings(dicomweb_lake, tmp_path: Path) -> Settings:  # noqa: ANN00
             "research": {"identified": False},
             "ct": {"identified": True, "modalities": ["CT"]},
         },
-        serve={"tokens_file": str(tmp_path / "tokens.json"), "default_limit": 50, "max_limit": 50, "max_matches": 60,
+        serve={"tokens_file": str(tmp_path / "tokens.json"), "default_limit": 50, "max_limit": 50, "max_matches": 40,
                "audit_flush_seconds": 0.2},
     )  # fmt: skip

@@ -41,7 +41,7 @@ KEPT_TEXT_TAGS = frozenset({0x00080070, 0x00081090, 0x00101010})
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC", "AE", "UR", "AS"})
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
-DEID_METHOD = "PS3.15 Basic Profile; Retain Long. Full Dates; Retain Patient Chars."
+DEID_METHOD = "PS3.15 Basic; Retain Longitudinal Full Dates, Patient Chars"
 
 Action = str  # "keep" | "remove" | "empty" | "uid" | "pseudonym" | "walk"
 
