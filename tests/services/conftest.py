@@ -26,7 +26,7 @@ def service_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def dicomweb_lake(tmp_path_factory: pytest.TempPathFactory, spark):  # noqa: ANN001, ANN201 - see dicomweb_lake.py
+def dicomweb_lake(tmp_path_factory: pytest.TempPathFactory, spark):
     """The DICOMweb tests' lake, built once per session (simulated export + named patients)."""
     from dicomweb_lake import build_lake
 
@@ -34,7 +34,7 @@ def dicomweb_lake(tmp_path_factory: pytest.TempPathFactory, spark):  # noqa: ANN
 
 
 @pytest.fixture()
-def dicomweb_settings(dicomweb_lake, tmp_path: Path) -> Settings:  # noqa: ANN001
+def dicomweb_settings(dicomweb_lake, tmp_path: Path) -> Settings:
     """Settings on that lake: ``group`` (identified), ``research`` (de-identified), ``ct`` (CT only, identified)."""
     from radlake.pseudonym import write_key_file
 

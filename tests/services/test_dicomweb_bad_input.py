@@ -7,7 +7,9 @@ from __future__ import annotations
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from service_harness import running
 
 from radlake import catalog, lake
@@ -92,9 +94,31 @@ KEYS = ["StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "Refer
         "SOPInstanceUID", "InstanceNumber", "0020000D", "00100010", "includefield", "limit", "offset",
         "fuzzymatching", "Bogus", "0008"]  # fmt: skip
 VALUES = st.one_of(
-    st.sampled_from(["", "*", "?", "20261101", "20261101-", "-20261101", "20261101-20261102", "0830-0900",
-                     "1.2.3", "1.2.3\\1.2.4", "1.2.3,1.2.4", "CT", "CT\\MR", "zhang*", "张伟", "true", "all",
-                     "5", "0", "-1", "PatientName,00100020"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            "*",
+            "?",
+            "20261101",
+            "20261101-",
+            "-20261101",
+            "20261101-20261102",
+            "0830-0900",
+            "1.2.3",
+            "1.2.3\\1.2.4",
+            "1.2.3,1.2.4",
+            "CT",
+            "CT\\MR",
+            "zhang*",
+            "张伟",
+            "true",
+            "all",
+            "5",
+            "0",
+            "-1",
+            "PatientName,00100020",
+        ]
+    ),
     st.text(max_size=80),
     st.from_regex(r"[0-9*?\\,.\-]{0,20}", fullmatch=True),
 )
@@ -115,7 +139,7 @@ def test_fuzz_query_grammar(fuzz_service: tuple[httpx.Client, str], query: list[
 
 
 @pytest.fixture(scope="module")
-def fuzz_service(dicomweb_lake, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+def fuzz_service(dicomweb_lake, tmp_path_factory: pytest.TempPathFactory):
     """One running service for all fuzz examples (a generous rate limit)."""
     from radlake.pseudonym import write_key_file
 
@@ -127,7 +151,8 @@ def fuzz_service(dicomweb_lake, tmp_path_factory: pytest.TempPathFactory):  # no
         serve={"tokens_file": str(tmp / "tokens.json"), "rate_per_minute": 100_000, "max_matches": 40},
     )
     token = issue_token(settings, "group")
-    with running(create_app(settings)) as base, httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    with (
+        running(create_app(settings)) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+    ):
         yield client, "/spaces/group/dicomweb/"

@@ -31,7 +31,7 @@ def _uids(items: list[dict], tag: str) -> list[str]:
     return [i[tag]["Value"][0] for i in items]
 
 
-def _all_pages(search, page: int, **kwargs) -> list[dict]:  # noqa: ANN001
+def _all_pages(search, page: int, **kwargs) -> list[dict]:
     out: list[dict] = []
     for offset in range(0, 10_000, page):
         got = search(limit=page, offset=offset, **kwargs)
@@ -65,7 +65,7 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def test_search_page_include_metadata_retrieve(dicomweb_lake, dicomweb_settings: Settings) -> None:  # noqa: ANN001
+def test_search_page_include_metadata_retrieve(dicomweb_lake, dicomweb_settings: Settings) -> None:
     truth = dicomweb_lake.files
     token = issue_token(dicomweb_settings, "group")
     with running(create_app(dicomweb_settings)) as base:
@@ -120,7 +120,7 @@ def _parts(response: httpx.Response) -> list[bytes]:
     return [c.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for c in chunks if b"\r\n\r\n" in c]
 
 
-def test_names_fuzzy_and_literal(dicomweb_lake, dicomweb_settings: Settings) -> None:  # noqa: ANN001
+def test_names_fuzzy_and_literal(dicomweb_lake, dicomweb_settings: Settings) -> None:
     named = dicomweb_lake.named_studies
     token = issue_token(dicomweb_settings, "group")
     with running(create_app(dicomweb_settings)) as base:
@@ -146,7 +146,7 @@ def test_names_fuzzy_and_literal(dicomweb_lake, dicomweb_settings: Settings) -> 
         assert r.status_code == 200 and "warning" not in r.headers  # supported, so no Warning: 299
 
 
-def test_research_space_sees_only_pseudonyms(dicomweb_lake, dicomweb_settings: Settings) -> None:  # noqa: ANN001
+def test_research_space_sees_only_pseudonyms(dicomweb_lake, dicomweb_settings: Settings) -> None:
     truth = dicomweb_lake.files
     token = issue_token(dicomweb_settings, "research")
     with running(create_app(dicomweb_settings)) as base:
@@ -181,7 +181,7 @@ def test_research_space_sees_only_pseudonyms(dicomweb_lake, dicomweb_settings: S
         assert names.status_code == 400 and "de-identified" in names.json()["reason"]
 
 
-def test_space_filter_and_tampered_file(dicomweb_lake, dicomweb_settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_space_filter_and_tampered_file(dicomweb_lake, dicomweb_settings: Settings, tmp_path: Path) -> None:
     truth = dicomweb_lake.files
     token = issue_token(dicomweb_settings, "ct")
     with running(create_app(dicomweb_settings)) as base:
@@ -203,7 +203,10 @@ def test_space_filter_and_tampered_file(dicomweb_lake, dicomweb_settings: Settin
         original = path.read_bytes()
         try:
             path.write_bytes(original[:-4] + b"\x01\x02\x03\x04")
-            url = f"{base}/spaces/ct/dicomweb/studies/{victim['study']}/series/{victim['series']}/instances/{victim['sop']}"
+            url = (
+                f"{base}/spaces/ct/dicomweb/studies/{victim['study']}/series/{victim['series']}"
+                f"/instances/{victim['sop']}"
+            )
             r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 500 and "checksum" in r.json()["reason"]
         finally:
