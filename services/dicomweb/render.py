@@ -10,6 +10,7 @@ pseudonymous UIDs.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -37,6 +38,12 @@ def _pn(raw: str) -> dict[str, str]:
     return {k: g for k, g in zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False) if g}
 
 
+@lru_cache(maxsize=8192)
+def _parsed(text: str | None) -> dict[str, Any]:
+    """A level's attributes parsed once for all the rows that share them (the result is never changed)."""
+    return orjson.loads(text) if text else {}
+
+
 def _da(value: Any) -> str | None:
     return value.strftime("%Y%m%d") if isinstance(value, date) else (value or None)
 
@@ -55,7 +62,7 @@ def _study(row: dict[str, Any]) -> dict[str, Any]:
         "00100040": _element("CS", row["st.patient_sex"]),
         "00200010": _element("SH", row["st.study_id"]),
     }
-    out.update(orjson.loads(row["st.study_json"]) if row.get("st.study_json") else {})
+    out.update(_parsed(row.get("st.study_json")))
     out.update(
         {
             "0020000D": _element("UI", row["st.study_instance_uid"]),
@@ -76,7 +83,7 @@ def _series(row: dict[str, Any]) -> dict[str, Any]:
         "00400244": _element("DA", row["se.pps_start_date"]),
         "00400245": _element("TM", row["se.pps_start_time"]),
     }
-    out.update(orjson.loads(row["se.series_json"]) if row.get("se.series_json") else {})
+    out.update(_parsed(row.get("se.series_json")))
     out.update(
         {
             "0020000D": _element("UI", row["se.study_instance_uid"]),
