@@ -78,12 +78,15 @@ def _uid(*parts: object) -> str:
 def _person(rng: random.Random) -> tuple[str, str, str]:
     cn = rng.choice(FAMILY) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
     py = lazy_pinyin(cn)
-    written = rng.choice((cn, f"{py[0].upper()}^{''.join(py[1:]).upper()}", f"{py[0].title()}^{''.join(py[1:]).title()}={cn}"))
+    written = rng.choice(
+        (cn, f"{py[0].upper()}^{''.join(py[1:]).upper()}", f"{py[0].title()}^{''.join(py[1:]).title()}={cn}")
+    )
     return f"P{rng.randrange(10**7):07d}", written, rng.choice("MF")
 
 
 def _header(study: dict[str, Any], series: dict[str, Any], sop: str, number: int) -> dict[str, Any]:
     """A landed header of realistic size (about 60 attributes, 2-3 kB as JSON)."""
+
     def el(vr: str, *values: Any) -> dict[str, Any]:
         return {"vr": vr, "Value": list(values)} if values else {"vr": vr}
 
@@ -343,7 +346,11 @@ def main() -> int:
     print(f"synthetic: {len(studies):,} studies, {len(series):,} series, {len(instances):,} instances "
           f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
     settings = Settings(lake=str(work / "lake"))
-    if not args.keep or lake.table_version(settings, catalog.table_uri(settings, catalog.table("silver", "dicomweb_instances"))) is None:
+    if (
+        not args.keep
+        or lake.table_version(settings, catalog.table_uri(settings, catalog.table("silver", "dicomweb_instances")))
+        is None
+    ):
         t = time.perf_counter()
         write_index(settings, studies, series, instances)
         print(f"index written through radlake.lake in {time.perf_counter() - t:.0f} s")
