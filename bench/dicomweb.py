@@ -141,7 +141,8 @@ def synthesize(n_instances: int, seed: int = 11) -> tuple[list[dict], list[dict]
         day = FIRST_DAY + timedelta(days=rng.randrange(300))
         study = {
             "study_instance_uid": _uid("study", s), "patient_id": pid, "patient_name": name, "patient_sex": sex,
-            "accession_number": f"A{s:08d}", "study_date": day, "study_time": f"{rng.randrange(7, 20):02d}{rng.randrange(60):02d}00",
+            "accession_number": f"A{s:08d}", "study_date": day,
+            "study_time": f"{rng.randrange(7, 20):02d}{rng.randrange(60):02d}00",
             "study_id": str(s), "study_description": f"{modality} routine", "institution_name": f"Hospital {s % 5 + 1}",
         }  # fmt: skip
         n_series = rng.choice(series_counts)
@@ -253,8 +254,8 @@ def shapes(studies: list[dict], series: list[dict], instances: list[dict]) -> li
         ("deep paging studies", "studies", {"limit": "100", "offset": str(len(studies) - 150)}),
         ("deep paging series", "series", {"Modality": "CT", "limit": "100", "offset": "5000"}),
         ("open date range", "studies", {"StudyDate": f"{day:%Y%m%d}-", "limit": "10"}),
-        ("metadata 300-instance series", f"studies/{st['study_instance_uid']}/series/{big['series_instance_uid']}/metadata",
-         {}),
+        ("metadata 300-instance series",
+         f"studies/{st['study_instance_uid']}/series/{big['series_instance_uid']}/metadata", {}),
         ("metadata of a study", f"studies/{multi['study_instance_uid']}/metadata", {}),
     ]  # fmt: skip
 
@@ -281,7 +282,7 @@ def time_shapes(base: str, headers: dict[str, str], table: list[tuple[str, str, 
             conc: list[float] = []
             lock = threading.Lock()
 
-            def worker(url: str = url) -> None:
+            def worker(url: str = url, conc: list[float] = conc, lock: threading.Lock = lock) -> None:
                 with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
                     for _ in range(max(3, repeat // 2)):
                         t = time.perf_counter()
@@ -298,7 +299,7 @@ def time_shapes(base: str, headers: dict[str, str], table: list[tuple[str, str, 
 
 
 def _p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(round(0.95 * len(values))) - 1)]
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
 def dicom_files(instances: list[dict], out: Path, limit: int) -> list[Path]:
