@@ -98,11 +98,11 @@ class DicomwebIndex:
 
     def _load(self, versions: tuple[int | None, ...]) -> Snapshot:
         settings = self._settings
-        studies, series, instances = (lake.read_arrow(settings, u) if i < 2 else None for i, u in enumerate(self._uris))
+        studies, series = (lake.read_arrow(settings, u) for u in self._uris[:2])
         spec = catalog.table("silver", "dicomweb_instances")
         assert spec.schema is not None
-        columns = [f.name for f in spec.schema if f.name != "header_json"]
-        instances = lake.read_arrow(settings, self._uris[2], columns=columns)
+        # The landed headers stay in the lake's files (read per study for metadata), never in memory.
+        instances = lake.read_arrow(settings, self._uris[2], [f.name for f in spec.schema if f.name != "header_json"])
         if studies is None or series is None or instances is None:
             raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
         key = self._key()
@@ -119,8 +119,9 @@ class DicomwebIndex:
             if cfg.cohort:
                 uids = self._cohort(cfg.cohort)
                 db.executemany("INSERT INTO cohort_members VALUES (?, ?)", [(space, u) for u in uids])
-        columns = {n: [c for c in t.column_names if c != "header_json"] for n, t in
-                   (("studies", studies), ("series", series), ("instances", instances))}  # fmt: skip
+        columns = {
+            n: list(t.column_names) for n, t in (("studies", studies), ("series", series), ("instances", instances))
+        }
         return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), key=key, columns=columns)
 
     def _key(self) -> bytes | None:

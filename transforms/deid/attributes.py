@@ -14,6 +14,9 @@ is removed rather than leaked:
 - Numbers, coded strings (CS) and dates are kept; text (PN, LO, SH, ST, LT, UT, UC, AE, UR) is removed
   except device names; private tags, overlays and binary values other than the image's are removed.
 - Sequences are walked with the same rules.
+
+``tests/transforms/test_deid.py`` checks these rules against the Basic Profile's own list of attributes
+(as dicom-anonymizer ships it): each is removed, emptied or replaced unless one of the two options keeps it.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ PSEUDONYM_TAGS = frozenset({0x00100020, 0x00101000, 0x00080050})
 EMPTY_TAGS = frozenset({0x00100010})
 """Patient Name: kept present and empty (type 2 in every IOD)."""
 
-REMOVED_TAGS = frozenset({0x00100030, 0x00100032, 0x00101002, 0x00081120})
-"""Birth date and time, Other Patient IDs Sequence, Referenced Patient Sequence."""
+REMOVED_TAGS = frozenset({0x00100030, 0x00100032, 0x00101002, 0x00081120, 0x00203401})
+"""Birth date and time, Other Patient IDs Sequence, Referenced Patient Sequence, Modifying Device ID."""
+
+REMOVED_GROUPS = frozenset({0x0016, 0x0400})
+"""Whole groups removed: 0016 (camera and GPS position of visible-light images), 0400 (signatures, and the
+original values of modified attributes)."""
 
 KEPT_TEXT_TAGS = frozenset({0x00080070, 0x00081090, 0x00101010})
 """Manufacturer, Manufacturer's Model Name, Patient's Age (AS)."""
@@ -64,7 +71,7 @@ def rule_for(tag: int, vr: str) -> Action:
         items get the same rules).
     """
     group = tag >> 16
-    if group % 2 == 1 or 0x6000 <= group <= 0x60FF or tag in REMOVED_TAGS:
+    if group % 2 == 1 or group in REMOVED_GROUPS or 0x6000 <= group <= 0x60FF or tag in REMOVED_TAGS:
         return "remove"
     if tag in PSEUDONYM_TAGS:
         return "pseudonym"
@@ -108,6 +115,13 @@ def deidentify_json(dataset: dict[str, Any], key: bytes) -> dict[str, Any]:
         The attributes the rules keep, with UIDs and IDs replaced, plus Patient Identity Removed = YES and the
         method used (0012,0062 / 0012,0063).
     """
+    out = _deidentified_items(dataset, key)
+    out["00120062"] = {"vr": "CS", "Value": ["YES"]}
+    out["00120063"] = {"vr": "LO", "Value": [DEID_METHOD]}
+    return dict(sorted(out.items()))
+
+
+def _deidentified_items(dataset: dict[str, Any], key: bytes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tag_text, element in dataset.items():
         try:
@@ -130,11 +144,9 @@ def deidentify_json(dataset: dict[str, Any], key: bytes) -> dict[str, Any]:
         elif values is not None and action == "pseudonym":
             new["Value"] = [_pseudonym_value(key, v) for v in values]
         elif values is not None and action == "walk":
-            new["Value"] = [deidentify_json(item, key) if isinstance(item, dict) else {} for item in values]
+            new["Value"] = [_deidentified_items(item, key) if isinstance(item, dict) else {} for item in values]
         out[tag_text] = new
-    out["00120062"] = {"vr": "CS", "Value": ["YES"]}
-    out["00120063"] = {"vr": "LO", "Value": [DEID_METHOD]}
-    return dict(sorted(out.items()))
+    return out
 
 
 def deidentify_dataset(dataset: Any, key: bytes) -> Any:
