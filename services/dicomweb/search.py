@@ -1,8 +1,9 @@
 """QIDO-RS searches as SQL over the loaded index: the space's filters, the query's conditions, a stable order.
 
 Every value reaches DuckDB as a bound parameter; column names come only from :mod:`services.dicomweb.keys`.
-A search first counts its matches up to ``serve.max_matches`` + 1 (a broader one is refused, 413) and then
-reads one page in a total order (ties broken by UID), so ``limit``/``offset`` pages never skip or repeat.
+A search counts its matches up to ``serve.max_matches`` + 1 (a broader one is refused, 413) and reads one page
+in a total order (ties broken by UID), so ``limit``/``offset`` pages never skip or repeat. A search named by
+UID reads its page first and counts only when that page could hide more matches.
 """
 
 from __future__ import annotations
@@ -192,6 +193,24 @@ def search(
         where.append(sql)
         params += values
     clause = " AND ".join(where) or "TRUE"
+    conditions = [*scope, *query.conditions]
+    # Named by UID, a search is narrow: read the page first, and count only when the page could hide more.
+    narrow = any(c.key.kind == "uid" for c in conditions)
+    if not narrow:
+        _refuse_broad(cursor, level, clause, params, max_matches)
+    page = rows(
+        cursor,
+        f"SELECT {_columns(snapshot, level)} "
+        f"FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
+        [*params, query.limit, query.offset],
+    )
+    if narrow and (query.offset > 0 or len(page) >= query.limit):
+        _refuse_broad(cursor, level, clause, params, max_matches)
+    return SearchResult(rows=page)
+
+
+def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max_matches: int) -> None:
+    """413 when more than ``max_matches`` rows match (counting stops at the first one past it)."""
     matched = cursor.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {_FROM[level]} WHERE {clause} LIMIT ?)", [*params, max_matches + 1]
     ).fetchone()
@@ -201,13 +220,6 @@ def search(
             f"the search matches more than {max_matches} {level} rows: narrow it (a date range, a modality, "
             "a patient) or page within a study",
         )
-    page = rows(
-        cursor,
-        f"SELECT {_columns(snapshot, level)} "
-        f"FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
-        [*params, query.limit, query.offset],
-    )
-    return SearchResult(rows=page)
 
 
 def _columns(snapshot: Snapshot, level: Level) -> str:
