@@ -31,7 +31,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Condition:
-    """One matching condition: ``op`` is ``eq``, ``like``, ``in`` (a list), ``range`` (low, high; None = open)."""
+    """One matching condition: ``op`` is ``eq``, ``like`` (a DICOM wildcard value, ``*`` and ``?``), ``in`` (a
+    list) or ``range`` (low, high; None = open)."""
 
     key: MatchKey
     op: str
@@ -63,7 +64,8 @@ def _integer(name: str, text: str, low: int, high: int) -> int:
     return value
 
 
-def _uids(name: str, text: str) -> list[str]:
+def parse_uids(name: str, text: str) -> list[str]:
+    """The UIDs of a single UID or a list (``\\`` or ``,`` between them); 400 naming ``name`` if one is malformed."""
     parts = [p.strip() for p in re.split(r"[\\,]", text)]
     if len(parts) > MAX_LIST:
         raise _bad(f"{name}: at most {MAX_LIST} UIDs in a list")
@@ -133,7 +135,7 @@ def like_pattern(text: str) -> str:
 def _condition(key: MatchKey, name: str, text: str) -> Condition:
     kind = key.kind
     if kind == "uid":
-        return Condition(key, "in", tuple(_uids(name, text)))
+        return Condition(key, "in", tuple(parse_uids(name, text)))
     if kind == "date":
         low, high = _date_range(name, text)  # type: ignore[misc]
         return Condition(key, "range", (low, high))
@@ -148,7 +150,7 @@ def _condition(key: MatchKey, name: str, text: str) -> Condition:
         if len(values) > MAX_LIST:
             raise _bad(f"{name}: at most {MAX_LIST} values in a list")
         if len(values) == 1 and ("*" in values[0] or "?" in values[0]):
-            return Condition(key, "like", (like_pattern(values[0]),))
+            return Condition(key, "like", (values[0],))
         return Condition(key, "in", tuple(values))
     value = _text(name, text, MAX_PN if kind == "pn" else MAX_TEXT)
     if kind == "text" and "\\" in value:

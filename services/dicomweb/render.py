@@ -9,6 +9,7 @@ pseudonymous UIDs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -108,15 +109,15 @@ def _instance(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _retrieve_url(base: str, row: dict[str, Any], level: Level, uid: Any) -> str:
-    study = uid(row.get("st.study_instance_uid") or row.get("se.study_instance_uid"))
+def _retrieve_url(base: str, row: dict[str, Any], level: Level, shown: Callable[[str], str]) -> str:
+    """The resource's WADO-RS address, its UIDs as the space sees them (``shown``)."""
+    study = shown(row.get("st.study_instance_uid") or row["se.study_instance_uid"])
     if level == "study":
         return f"{base}/studies/{study}"
     if level == "series":
-        return f"{base}/studies/{study}/series/{uid(row['se.series_instance_uid'])}"
-    return (
-        f"{base}/studies/{study}/series/{uid(row['i.series_instance_uid'])}/instances/{uid(row['i.sop_instance_uid'])}"
-    )
+        return f"{base}/studies/{study}/series/{shown(row['se.series_instance_uid'])}"
+    series, sop = shown(row["i.series_instance_uid"]), shown(row["i.sop_instance_uid"])
+    return f"{base}/studies/{study}/series/{series}/instances/{sop}"
 
 
 def render(

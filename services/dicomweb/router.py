@@ -20,7 +20,7 @@ from radlake.config import Settings
 from radlake.storage import filesystem, fs_path
 from services.dicomweb.index import DicomwebIndex, Snapshot, read_headers
 from services.dicomweb.keys import MATCH_KEYS, Level
-from services.dicomweb.query import Condition, Query, _uids, parse_query
+from services.dicomweb.query import Condition, Query, parse_query, parse_uids
 from services.dicomweb.render import render
 from services.dicomweb.search import search
 from services.errors import ServiceError
@@ -68,7 +68,7 @@ def _scope(**uids: str) -> list[Condition]:
     paths = {"study": "0020000D", "series": "0020000E", "instance": "00080018"}
     out = []
     for level, uid in uids.items():
-        checked = _uids(f"the path's {level} UID", uid)
+        checked = parse_uids(f"the path's {level} UID", uid)
         if len(checked) != 1:
             raise ServiceError(400, f"the path's {level} UID must be a single UID")
         out.append(Condition(MATCH_KEYS[paths[level]], "in", tuple(checked)))

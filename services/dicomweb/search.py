@@ -119,7 +119,7 @@ def _condition_sql(cond: Condition, column: str, key: MatchKey, fuzzy: bool) -> 
             return "FALSE", []
         return f"{column} IN ({', '.join('?' * len(values))})", values
     if cond.op == "like":
-        pattern = like_pattern(str(values[0])) if key.kind != "cs" and key.kind != "list" else str(values[0])
+        pattern = like_pattern(str(values[0]))
         if key.kind == "list":
             return f"len(list_filter({column}, x -> x LIKE ? ESCAPE '\\')) > 0", [pattern]
         return f"{column} LIKE ? ESCAPE '\\'", [pattern]
