@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -75,14 +76,29 @@ def orthanc(workdir: Path, *, threads: int = 16) -> Iterator[str]:
         log.close()
 
 
-def upload(base: str, paths: Iterable[Path], *, deadline: float | None = None) -> int:
-    """Store files in Orthanc through its REST API; returns how many it accepted (stops at ``deadline``)."""
+def upload(base: str, items: Iterable[Path | bytes], *, deadline: float | None = None, threads: int = 1) -> int:
+    """Store files (paths or bytes) in Orthanc through its REST API, ``threads`` at a time, in order; returns how
+    many it accepted (a prefix of ``items`` when it stops at ``deadline``)."""
+    lock = threading.Lock()
+    source = iter(items)
     stored = 0
-    with httpx.Client(base_url=base, timeout=60) as client:
-        for path in paths:
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            r = client.post("/instances", content=Path(path).read_bytes())
-            if r.status_code == 200:
-                stored += 1
+
+    def work() -> None:
+        nonlocal stored
+        with httpx.Client(base_url=base, timeout=120) as client:
+            while deadline is None or time.monotonic() < deadline:
+                with lock:
+                    item = next(source, None)
+                if item is None:
+                    return
+                body = item if isinstance(item, bytes) else Path(item).read_bytes()
+                if client.post("/instances", content=body).status_code == 200:
+                    with lock:
+                        stored += 1
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     return stored
