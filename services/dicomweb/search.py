@@ -198,15 +198,35 @@ def search(
     narrow = any(c.key.kind == "uid" for c in conditions)
     if not narrow:
         _refuse_broad(cursor, level, clause, params, max_matches)
-    page = rows(
-        cursor,
-        f"SELECT {_columns(snapshot, level)} "
-        f"FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
-        [*params, query.limit, query.offset],
-    )
+    page = _page(snapshot, cursor, level, clause, params, query)
     if narrow and (query.offset > 0 or len(page) >= query.limit):
         _refuse_broad(cursor, level, clause, params, max_matches)
     return SearchResult(rows=page)
+
+
+_KEY = {"study": "st.study_instance_uid", "series": "se.series_instance_uid", "instance": "i.sop_instance_uid"}
+
+
+def _page(
+    snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query
+) -> list[dict[str, Any]]:
+    """One page: the keys in order first (a sort of narrow rows), then the whole rows of those keys only."""
+    keys = [
+        r[0]
+        for r in cursor.execute(
+            f"SELECT {_KEY[level]} FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+    ]
+    if not keys:
+        return []
+    found = rows(
+        cursor,
+        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} WHERE {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
+        [keys],
+    )
+    position = {k: n for n, k in enumerate(keys)}
+    return sorted(found, key=lambda r: position[r[_KEY[level]]])
 
 
 def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max_matches: int) -> None:
