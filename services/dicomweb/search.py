@@ -220,10 +220,12 @@ def _page(
     ]
     if not keys:
         return []
+    # The search's own conditions stay: they let DuckDB skip the row groups of other studies and series.
     found = rows(
         cursor,
-        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} WHERE {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
-        [keys],
+        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} "
+        f"WHERE {clause} AND {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
+        [*params, keys],
     )
     position = {k: n for n, k in enumerate(keys)}
     return sorted(found, key=lambda r: position[r[_KEY[level]]])
