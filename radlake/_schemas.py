@@ -156,6 +156,74 @@ DICOM_STUDIES = pa.schema(
 )
 """silver/dicom_studies: one row per study, ``modalities`` sorted and distinct."""
 
+DICOMWEB_STUDIES = pa.schema(
+    [
+        pa.field("study_instance_uid", pa.string(), nullable=False),
+        ("patient_id", pa.string()),
+        ("patient_name", pa.string()),  # the PN value as written: Alphabetic=Ideographic=Phonetic
+        ("patient_birth_date", pa.string()),  # DA as written
+        ("patient_sex", pa.string()),
+        ("accession_number", pa.string()),
+        ("study_date", pa.date32()),
+        ("study_time", pa.string()),  # HHMMSS[.frac], normalised to at least six digits
+        ("study_id", pa.string()),
+        ("referring_physician_name", pa.string()),
+        ("study_description", pa.string()),
+        ("institution_name", pa.string()),
+        pa.field("modalities", pa.list_(pa.string()), nullable=False),
+        pa.field("sop_classes", pa.list_(pa.string()), nullable=False),
+        pa.field("series_count", pa.int64(), nullable=False),
+        pa.field("instance_count", pa.int64(), nullable=False),
+        ("study_json", pa.string()),  # study-level attributes (patient, study) of the study's first instance
+        ("last_ingested_at", UTC_TS),
+    ]
+)
+"""silver/dicomweb_studies: the DICOMweb index at study level (QIDO-RS matching and return keys, precomputed)."""
+
+DICOMWEB_SERIES = pa.schema(
+    [
+        pa.field("series_instance_uid", pa.string(), nullable=False),
+        ("study_instance_uid", pa.string()),
+        ("modality", pa.string()),
+        ("series_number", pa.int32()),
+        ("series_description", pa.string()),
+        ("series_date", pa.string()),
+        ("series_time", pa.string()),
+        ("body_part_examined", pa.string()),
+        ("institution_name", pa.string()),
+        ("pps_start_date", pa.string()),  # Performed Procedure Step Start Date (0040,0244) as written
+        ("pps_start_time", pa.string()),
+        pa.field("scheduled_step_ids", pa.list_(pa.string()), nullable=False),  # (0040,0275)>(0040,0009)
+        pa.field("requested_procedure_ids", pa.list_(pa.string()), nullable=False),  # (0040,0275)>(0040,1001)
+        pa.field("instance_count", pa.int64(), nullable=False),
+        ("series_json", pa.string()),  # series-level attributes of the series' first instance
+        ("last_ingested_at", UTC_TS),
+    ]
+)
+"""silver/dicomweb_series: the DICOMweb index at series level."""
+
+DICOMWEB_INSTANCES = pa.schema(
+    [
+        pa.field("sop_instance_uid", pa.string(), nullable=False),
+        ("series_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("sop_class_uid", pa.string()),
+        ("instance_number", pa.int32()),
+        ("rows", pa.int32()),
+        ("columns", pa.int32()),
+        ("bits_allocated", pa.int32()),
+        ("number_of_frames", pa.int32()),
+        ("transfer_syntax_uid", pa.string()),
+        ("file_path", pa.string()),
+        ("file_sha256", pa.string()),
+        ("header_json", pa.string()),  # the landed header (bronze), read only for WADO-RS metadata
+        ("ingested_at", UTC_TS),
+        pa.field("study_bucket", pa.int32(), nullable=False),  # partition: 0-255 from the Study Instance UID
+    ]
+)
+"""silver/dicomweb_instances: the DICOMweb index at instance level, with the landed header and file checksum;
+partitioned by ``study_bucket`` so that a study's headers are read from one folder."""
+
 EXAM_NAME_MAP = pa.schema(
     [
         ("institution", pa.string()),

@@ -158,6 +158,46 @@ _TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         layer="silver",
+        name="dicomweb_studies",
+        grain="one DICOM study",
+        keys=("study_instance_uid",),
+        description=(
+            "DICOMweb index, study level: the QIDO-RS matching and return keys with ModalitiesInStudy, "
+            "NumberOfStudyRelatedSeries/Instances precomputed, and the study's attributes as DICOM JSON."
+        ),
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_STUDIES,
+        consumers=("services.dicomweb",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicomweb_series",
+        grain="one DICOM series",
+        keys=("series_instance_uid",),
+        description="DICOMweb index, series level: matching and return keys, instance count, series attributes.",
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_SERIES,
+        consumers=("services.dicomweb",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicomweb_instances",
+        grain="one DICOM SOP instance",
+        keys=("sop_instance_uid",),
+        description=(
+            "DICOMweb index, instance level: matching keys, the stored file and its landed checksum, and the "
+            "landed header (WADO-RS metadata); partitioned by a bucket of the Study Instance UID."
+        ),
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOMWEB_INSTANCES,
+        consumers=("services.dicomweb",),
+        partition_by=("study_bucket",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="silver",
         name="exams",
         grain="one ordered exam (RIS order line) of one institution",
         keys=("institution", "accession_number"),

@@ -151,5 +151,6 @@ def _authorize(
 def _routers() -> list[APIRouter]:
     """Each service's router, mounted under ``/spaces/{space}/<service>/`` (added as services land)."""
     from services import fhir, p360
+    from services.dicomweb import router as dicomweb
 
-    return [fhir.router, p360.router]
+    return [dicomweb, fhir.router, p360.router]

@@ -12,6 +12,7 @@ from orchestration.partitions import DAY_TO_SAME_DAY, daily_partitions, partitio
 from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
 from radlake.config import Settings
+from transforms.dicom import ROLLUP_TABLES
 
 EXAMS_PREVIEW = ["institution", "accession_number", "modality", "status", "priority", "exam_date"]
 
@@ -32,16 +33,16 @@ def _silver_specs(names: tuple[str, ...], deps: list[list[str]], kinds: set[str]
 
 
 @dg.multi_asset(
-    specs=_silver_specs(("dicom_series", "dicom_studies"), [["bronze", "dicom_instances"]], {"delta", "spark"}),
+    specs=_silver_specs(ROLLUP_TABLES, [["bronze", "dicom_instances"]], {"delta", "spark"}),
     can_subset=False,
     pool=catalog.writer_pool(catalog.table("silver", "dicom_series")),
 )
 def dicom_rollups(radlake: RadlakeResource):
-    """Series and study roll-ups of the landed DICOM instances."""
+    """Series and study roll-ups of the landed DICOM instances, and the DICOMweb index (radlake serve)."""
     from transforms.dicom.job import build_dicom_rollups
 
     settings = radlake.settings()
-    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("dicom_series", "dicom_studies")}
+    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ROLLUP_TABLES}
     before = {n: lake.table_version(settings, u) for n, u in uris.items()}
     build_dicom_rollups(radlake.spark(), settings)
     for name, uri in uris.items():

@@ -11,7 +11,10 @@ import yaml
 from infra_files import INFRA, ROOT, load_all
 
 COMPOSE = INFRA / "compose" / "docker-compose.yml"
-REQUIRED = {"webserver", "daemon", "code-location", "postgres", "minio", "spark-connect", "proxy", "dicom-receiver"}
+REQUIRED = {
+    "webserver", "daemon", "code-location", "postgres", "minio", "spark-connect", "proxy", "dicom-receiver",
+    "data-services",
+}  # fmt: skip
 SECRET_VARS = ("DAGSTER_PG_PASSWORD", "MINIO_ROOT_PASSWORD", "RADLAKE_S3_SECRET_KEY", "RADLAKE_PSEUDONYM_KEY")
 
 
@@ -117,9 +120,11 @@ SECRETS_OF = {
     "webserver": {"DAGSTER_PG_PASSWORD"},
     "daemon": {"DAGSTER_PG_PASSWORD"},
     "dicom-receiver": {"RADLAKE_S3_ACCESS_KEY", "RADLAKE_S3_SECRET_KEY"},
+    # De-identified data spaces answer with keyed pseudonymous UIDs: the service needs the key.
+    "data-services": {"RADLAKE_S3_ACCESS_KEY", "RADLAKE_S3_SECRET_KEY", "RADLAKE_PSEUDONYM_KEY"},
 }
 SECRET_NAMES = set().union(*SECRETS_OF.values())
-INTERNAL_ONLY = ("webserver", "postgres", "minio", "spark-connect", "daemon", "code-location")
+INTERNAL_ONLY = ("webserver", "postgres", "minio", "spark-connect", "daemon", "code-location", "data-services")
 
 
 def _interpolate(value: str, env: dict[str, str]) -> str:
@@ -172,7 +177,7 @@ def _variables(node) -> set[str]:
 def test_only_the_proxy_and_the_dicom_port_are_published(rendered: dict) -> None:
     published = {name: s["ports"] for name, s in rendered["services"].items() if s.get("ports")}
     assert set(published) == {"proxy", "dicom-receiver"}
-    assert [p.rsplit(":", 1)[1] for p in published["proxy"]] == ["8443"]
+    assert [p.rsplit(":", 1)[1] for p in published["proxy"]] == ["8443", "8444"]
     assert [p.rsplit(":", 1)[1] for p in published["dicom-receiver"]] == ["11112"]
     for name, service in rendered["services"].items():
         assert service.get("network_mode") != "host", name
@@ -188,10 +193,11 @@ def test_internal_services_are_reachable_inside_the_deployment_only(rendered: di
         assert service.get("networks"), f"{name} must name its networks (the default one is not internal)"
         assert not service.get("ports"), name
     # Data and the UI's backend sit on internal networks only.
-    for name in ("webserver", "postgres", "minio", "daemon"):
+    for name in ("webserver", "postgres", "minio", "daemon", "data-services"):
         assert set(rendered["services"][name]["networks"]) <= internal, name
-    # The webserver shares a network with the proxy only (besides the internal backend).
+    # The webserver shares a network with the proxy only (besides the internal backend); so do the data services.
     assert members["ui"] == {"proxy", "webserver"} and "ui" in internal
+    assert members["services"] == {"proxy", "data-services"} and "services" in internal
     # Every network that reaches outside the host carries only published services or outbound traffic.
     for net in set(networks) - internal:
         for service in members[net]:
@@ -230,12 +236,18 @@ def test_secret_files_are_never_committed() -> None:
 
 
 def test_the_proxy_serves_the_repository_config(rendered: dict) -> None:
-    (mount,) = rendered["services"]["proxy"]["volumes"]
-    assert (COMPOSE.parent / mount["source"]).resolve() == INFRA / "nginx" / "dagster.conf"
-    assert mount["target"] == "/etc/nginx/conf.d/default.conf" and mount["read_only"]
+    ui, services = rendered["services"]["proxy"]["volumes"]
+    assert (COMPOSE.parent / ui["source"]).resolve() == INFRA / "nginx" / "dagster.conf"
+    assert ui["target"] == "/etc/nginx/conf.d/default.conf" and ui["read_only"]
+    assert (COMPOSE.parent / services["source"]).resolve() == INFRA / "nginx" / "services.conf"
+    assert services["target"] == "/etc/nginx/conf.d/services.conf" and services["read_only"]
     secrets = {f"/run/secrets/{s}" for s in rendered["services"]["proxy"]["secrets"]}
     conf = (INFRA / "nginx" / "dagster.conf").read_text()
     assert set(re.findall(r"/run/secrets/\w+", conf)) == secrets
+    # The data services: TLS with the same certificate, no password (bearer tokens, checked by the service).
+    conf = (INFRA / "nginx" / "services.conf").read_text()
+    assert set(re.findall(r"/run/secrets/\w+", conf)) == secrets - {"/run/secrets/ui_htpasswd"}
+    assert "auth_basic" not in conf and "listen 8444 ssl;" in conf
 
 
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:

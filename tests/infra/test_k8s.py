@@ -22,6 +22,7 @@ SECRET_KEYS = (
     "RADLAKE_PSEUDONYM_KEY",
     "PGPASSWORD",
     "RADLAKE_ALERT_WEBHOOK",
+    "RADLAKE_SERVICE_TOKENS",
 )
 
 
@@ -62,7 +63,8 @@ def test_every_object_is_well_formed(objects: list[dict]) -> None:
 
 def test_the_deployment_has_every_part(objects: list[dict]) -> None:
     workloads = {o["metadata"]["name"] for o in objects if o["kind"] in WORKLOADS}
-    assert {"code-location", "dagster-webserver", "dagster-daemon", "spark-connect", "dagster-postgres"} <= workloads
+    assert {"code-location", "dagster-webserver", "dagster-daemon", "spark-connect", "dagster-postgres",
+            "data-services"} <= workloads  # fmt: skip
     assert _by_kind(objects, "Namespace")
 
 
@@ -135,6 +137,8 @@ def test_config_copies_match_the_repository_files(objects: list[dict]) -> None:
         assert yaml.safe_load(embedded) == yaml.safe_load(path.read_text()), f"configmap copy of {path.name} drifted"
     nginx = configmaps["ui-proxy-config"]["data"]["dagster.conf"]
     assert nginx == (INFRA / "nginx" / "dagster.conf").read_text(), "the proxy's nginx config drifted from compose's"
+    services = configmaps["ui-proxy-config"]["data"]["services.conf"]
+    assert services == (INFRA / "nginx" / "services.conf").read_text(), "the services' nginx config drifted"
 
 
 def test_radlake_yaml_names_the_spark_service(objects: list[dict], tmp_path) -> None:
@@ -169,9 +173,11 @@ SECRETS_OF = {
     "spark-connect": {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"},
     "dicom-receiver": {"RECEIVER_AWS_ACCESS_KEY_ID", "RECEIVER_AWS_SECRET_ACCESS_KEY"},
     "ui-proxy": set(),
+    # The data services read the lake and append to audit/service_requests: for now with the pipeline's key.
+    "data-services": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RADLAKE_PSEUDONYM_KEY", "RADLAKE_SERVICE_TOKENS"},
     "sail-server": {"COMPUTE_AWS_ACCESS_KEY_ID", "COMPUTE_AWS_SECRET_ACCESS_KEY"},
 }
-PUBLIC = {("ui-proxy", 8443), ("dicom-receiver", 11112)}
+PUBLIC = {("ui-proxy", 8443), ("ui-proxy", 8444), ("dicom-receiver", 11112)}
 """(pod, port) pairs anyone may reach; every other port answers radlake's own pods only."""
 
 
@@ -236,6 +242,7 @@ def test_network_policies_close_every_other_port(rendered: list[dict]) -> None:
     assert reachable[("dagster-postgres", 5432)] == {"dagster-webserver", "dagster-daemon", "code-location"}
     assert reachable[("spark-connect", 15002)] == {"code-location"}
     assert reachable[("spark-connect", 4040)] == set(), "the Spark UI answers no one"
+    assert reachable[("data-services", 8080)] == {"ui-proxy"}
 
 
 def test_images_are_pinned_by_version(rendered: list[dict]) -> None:
@@ -267,7 +274,7 @@ def test_each_container_gets_only_its_own_secrets(rendered: list[dict]) -> None:
     for name, keys in seen.items():
         assert keys == SECRETS_OF[name], f"{name} gets {sorted(keys)}, should get {sorted(SECRETS_OF[name])}"
     pseudonym_holders = {name for name, keys in seen.items() if "RADLAKE_PSEUDONYM_KEY" in keys}
-    assert pseudonym_holders == {"code-location"}
+    assert pseudonym_holders == {"code-location", "data-services"}
 
 
 def test_kubectl_renders_the_manifests(objects: list[dict]) -> None:

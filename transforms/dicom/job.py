@@ -1,4 +1,4 @@
-"""Spark job: read bronze/dicom_instances, write silver/dicom_series and silver/dicom_studies."""
+"""Spark job: read bronze/dicom_instances, write the series and study roll-ups and the DICOMweb index."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from radlake import catalog, lake
 from radlake.config import Settings
+from transforms.dicom.dicomweb import dicomweb_instances, dicomweb_series, dicomweb_studies
 from transforms.dicom.rollups import series_rollup, study_rollup
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# Only what the roll-ups read: header_json (the widest column by far) is never scanned.
+# Only what the roll-ups read: header_json (the widest column by far) is scanned only for the DICOMweb index.
 _INSTANCE_COLUMNS = (
     "sop_instance_uid",
     "study_instance_uid",
@@ -37,10 +38,19 @@ _INSTANCE_COLUMNS = (
     "acquisition_datetime",
     "ingested_at",
 )
+_INDEX_COLUMNS = (
+    *_INSTANCE_COLUMNS,
+    "sop_class_uid",
+    "instance_number",
+    "transfer_syntax_uid",
+    "file_path",
+    "file_sha256",
+    "header_json",
+)
 
 
 def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, int]:
-    """Rebuild the series and study roll-ups from all landed instances.
+    """Rebuild the series and study roll-ups and the DICOMweb index from all landed instances.
 
     Parameters
     ----------
@@ -52,7 +62,7 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
     Returns
     -------
     dict
-        ``layer/name`` → rows written, for both tables.
+        ``layer/name`` → rows written, for each table of :data:`transforms.dicom.ROLLUP_TABLES`.
 
     Raises
     ------
@@ -60,11 +70,19 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
         bronze/dicom_instances does not exist yet.
     """
     source = catalog.table_uri(settings, catalog.table("bronze", "dicom_instances"))
-    instances = lake.read(spark, source).select(*_INSTANCE_COLUMNS)
+    bronze = lake.read(spark, source)
+    instances = bronze.select(*_INSTANCE_COLUMNS)
+    indexed = bronze.select(*_INDEX_COLUMNS)
     counts: dict[str, int] = {}
-    for name, rollup in (("dicom_series", series_rollup), ("dicom_studies", study_rollup)):
+    for name, rollup in (
+        ("dicom_series", lambda: series_rollup(instances)),
+        ("dicom_studies", lambda: study_rollup(instances)),
+        ("dicomweb_studies", lambda: dicomweb_studies(indexed)),
+        ("dicomweb_series", lambda: dicomweb_series(indexed)),
+        ("dicomweb_instances", lambda: dicomweb_instances(indexed)),
+    ):
         spec = catalog.table("silver", name)
         uri = catalog.table_uri(settings, spec)
-        lake.overwrite(rollup(instances), uri, partition_by=spec.partition_by)
+        lake.overwrite(rollup(), uri, partition_by=spec.partition_by)
         counts[spec.key] = lake.read(spark, uri).count()
     return counts

@@ -1,0 +1,219 @@
+"""The DICOMweb index as the service reads it: the silver index tables in an in-process DuckDB, kept fresh.
+
+The three silver/dicomweb_* tables (built by the pipeline's roll-up job) are loaded into an in-memory DuckDB,
+sorted by UID so a lookup by study or series touches one row group, with the columns matching needs added
+once per load: lower-cased name groups, the fuzzy form of names, and for de-identified spaces the keyed
+pseudonymous UIDs and IDs (a keyed UID is one way: the lookup column maps a request's UID back). The load is
+repeated when one of the tables' Delta version changes (checked at most every :data:`REFRESH_SECONDS`);
+requests keep using the previous snapshot until the new one is ready. Landed headers (``header_json``) stay
+in the lake's files and are read per study from the study's bucket (WADO-RS metadata).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from radlake import catalog, lake
+from radlake.config import Settings
+from radlake.errors import ConfigError, RadlakeError
+from radlake.pseudonym import keyed_pseudonym, load_key
+from radlake.storage import filesystem, fs_path
+from services.dicomweb.names import fuzzy_form, name_groups
+from services.errors import ServiceError
+from transforms.deid import pseudo_uid
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 5.0
+_BUCKET = re.compile(r"/study_bucket=(\d+)/")
+TABLES = ("dicomweb_studies", "dicomweb_series", "dicomweb_instances")
+_SORT = {
+    "studies": "study_instance_uid",
+    "series": "study_instance_uid, series_instance_uid",
+    "instances": "study_instance_uid, series_instance_uid, instance_number, sop_instance_uid",
+}
+
+
+@dataclass
+class Snapshot:
+    """One loaded version of the index: a DuckDB database, the versions it holds, each bucket's data files."""
+
+    db: duckdb.DuckDBPyConnection
+    versions: tuple[int | None, ...]
+    bucket_files: dict[int, list[str]] = field(default_factory=dict)
+    key: bytes | None = None  # the pseudonym key the pseudonymous columns were made with (None: not made)
+    columns: dict[str, list[str]] = field(default_factory=dict)  # each table's columns
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own for one request (DuckDB cursors are not shared between threads)."""
+        return self.db.cursor()
+
+
+class DicomwebIndex:
+    """The index of one lake for the service's lifetime (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._uris = [catalog.table_uri(settings, catalog.table("silver", t)) for t in TABLES]
+        # A rebuilt cohort changes what its spaces see: its table's version is watched with the index's.
+        self._cohort_uri = catalog.table_uri(settings, catalog.table("silver", "cohort_members"))
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+        self._deidentified = any(not s.identified for s in settings.spaces.values())
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot, reloaded first when a table changed.
+
+        Raises
+        ------
+        ServiceError
+            503 when the pipeline has not built the index yet.
+        """
+        now = time.monotonic()
+        current = self._snapshot
+        if current is not None and now - self._checked < REFRESH_SECONDS:
+            return current
+        with self._lock:
+            if self._snapshot is not None and time.monotonic() - self._checked < REFRESH_SECONDS:
+                return self._snapshot
+            versions = tuple(lake.table_version(self._settings, u) for u in (*self._uris, self._cohort_uri))
+            self._checked = time.monotonic()
+            if self._snapshot is not None and self._snapshot.versions == versions:
+                return self._snapshot
+            if None in versions[: len(self._uris)]:
+                raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
+            started = time.perf_counter()
+            self._snapshot = self._load(versions)
+            log.info("DICOMweb index loaded (versions %s) in %.1f s", versions, time.perf_counter() - started)
+            return self._snapshot
+
+    def _load(self, versions: tuple[int | None, ...]) -> Snapshot:
+        settings = self._settings
+        studies, series = (lake.read_arrow(settings, u) for u in self._uris[:2])
+        spec = catalog.table("silver", "dicomweb_instances")
+        assert spec.schema is not None
+        # The landed headers stay in the lake's files (read per study for metadata), never in memory.
+        instances = lake.read_arrow(settings, self._uris[2], [f.name for f in spec.schema if f.name != "header_json"])
+        if studies is None or series is None or instances is None:
+            raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
+        key = self._key()
+        studies = _with_name_columns(studies)
+        if key is not None:
+            studies, series, instances = _with_pseudonyms(key, studies, series, instances)
+        db = duckdb.connect(":memory:")
+        for name, table in (("studies", studies), ("series", series), ("instances", instances)):
+            db.register(f"{name}_arrow", table)
+            db.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow ORDER BY {_SORT[name]}")
+            db.unregister(f"{name}_arrow")
+        db.execute("CREATE TABLE cohort_members (space VARCHAR, study_instance_uid VARCHAR)")
+        for space, cfg in settings.spaces.items():
+            if cfg.cohort:
+                uids = self._cohort(cfg.cohort)
+                db.executemany("INSERT INTO cohort_members VALUES (?, ?)", [(space, u) for u in uids])
+        columns = {
+            n: list(t.column_names) for n, t in (("studies", studies), ("series", series), ("instances", instances))
+        }
+        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), key=key, columns=columns)
+
+    def _key(self) -> bytes | None:
+        if not self._deidentified:
+            return None
+        try:
+            return load_key(self._settings)
+        except ConfigError as exc:
+            log.warning("de-identified spaces cannot be served: %s", exc)
+            return None
+
+    def _cohort(self, name: str) -> list[str]:
+        """The study UIDs of a cohort's newest build (``silver/cohort_members``; none before its first build)."""
+        try:
+            table = lake.read_arrow(self._settings, self._cohort_uri, ["cohort", "study_instance_uid"])
+        except (RadlakeError, pa.ArrowInvalid) as exc:
+            log.warning("cohort %s cannot be read (%s): its spaces see nothing", name, exc)
+            return []
+        if table is None:
+            return []
+        return [r["study_instance_uid"] for r in table.to_pylist() if r["cohort"] == name and r["study_instance_uid"]]
+
+    def _buckets(self) -> dict[int, list[str]]:
+        dt = lake.open_table(self._settings, self._uris[2])
+        out: dict[int, list[str]] = defaultdict(list)
+        if dt is None:
+            return out
+        for uri in dt.file_uris():
+            match = _BUCKET.search(uri)
+            if match:
+                out[int(match.group(1))].append(uri)
+        return dict(out)
+
+
+def _with_name_columns(studies: pa.Table) -> pa.Table:
+    """Add the lower-cased groups and fuzzy forms of Patient Name and Referring Physician Name."""
+    for column, prefix in (("patient_name", "pn"), ("referring_physician_name", "ref")):
+        raw = studies.column(column).to_pylist()
+        groups = [name_groups(v) for v in raw]
+        for i, suffix in enumerate(("l", "a", "i")):
+            studies = studies.append_column(f"{prefix}_{suffix}", pa.array([g[i] for g in groups], pa.string()))
+        studies = studies.append_column(f"{prefix}_fuzzy", pa.array([fuzzy_form(v) for v in raw], pa.string()))
+    return studies
+
+
+def _pseudo_uids(key: bytes, column: pa.ChunkedArray) -> pa.Array:
+    return pa.array([pseudo_uid(key, v) if v else None for v in column.to_pylist()], pa.string())
+
+
+def _with_pseudonyms(
+    key: bytes, studies: pa.Table, series: pa.Table, instances: pa.Table
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Add the lookup columns of de-identified spaces: keyed UIDs and keyed Patient ID / Accession Number."""
+    studies = studies.append_column("study_p", _pseudo_uids(key, studies.column("study_instance_uid")))
+    for column, name in (("patient_id", "patient_id_p"), ("accession_number", "accession_p")):
+        values = [keyed_pseudonym(key, v) if v else None for v in studies.column(column).to_pylist()]
+        studies = studies.append_column(name, pa.array(values, pa.string()))
+    series = series.append_column("series_p", _pseudo_uids(key, series.column("series_instance_uid")))
+    instances = instances.append_column("sop_p", _pseudo_uids(key, instances.column("sop_instance_uid")))
+    return studies, series, instances
+
+
+def read_headers(settings: Settings, files: list[str], study_uid: str, series_uid: str | None) -> list[tuple[str, str]]:
+    """The landed headers (``header_json``) of a study's (or one series') instances from its bucket's files.
+
+    Returns (header_json, series_instance_uid) pairs ordered by series, instance number and SOP Instance UID.
+    """
+    import pyarrow.dataset as ds
+
+    if not files:
+        return []
+    dataset = ds.dataset([fs_path(settings, f) for f in files], filesystem=filesystem(settings), format="parquet")
+    condition = ds.field("study_instance_uid") == study_uid
+    if series_uid is not None:
+        condition = condition & (ds.field("series_instance_uid") == series_uid)
+    table = dataset.to_table(
+        columns=["series_instance_uid", "instance_number", "sop_instance_uid", "header_json"], filter=condition
+    )
+    order = pc.sort_indices(
+        table,
+        sort_keys=[("series_instance_uid", "ascending"), ("instance_number", "ascending"),
+                   ("sop_instance_uid", "ascending")],
+    )  # fmt: skip
+    table = table.take(order)
+    pairs = zip(table.column("header_json").to_pylist(), table.column("series_instance_uid").to_pylist(), strict=True)
+    return [(h, s) for h, s in pairs if h]
+
+
+def rows(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Run one parameterised query and return its rows as dicts."""
+    result = cursor.execute(sql, params)
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]

@@ -1,0 +1,251 @@
+"""QIDO-RS searches as SQL over the loaded index: the space's filters, the query's conditions, a stable order.
+
+Every value reaches DuckDB as a bound parameter; column names come only from :mod:`services.dicomweb.keys`.
+A search counts its matches up to ``serve.max_matches`` + 1 (a broader one is refused, 413) and reads one page
+in a total order (ties broken by UID), so ``limit``/``offset`` pages never skip or repeat. A search named by
+UID reads its page first and counts only when that page could hide more matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.dicomweb.index import Snapshot, rows
+from services.dicomweb.keys import Level, MatchKey
+from services.dicomweb.names import fuzzy_query_parts
+from services.dicomweb.query import Condition, Query, like_pattern
+from services.errors import ServiceError
+from services.spaces import Space
+
+_FROM: dict[Level, str] = {
+    "study": "studies st",
+    "series": "series se JOIN studies st ON st.study_instance_uid = se.study_instance_uid",
+    "instance": (
+        "instances i JOIN series se ON se.series_instance_uid = i.series_instance_uid "
+        "JOIN studies st ON st.study_instance_uid = i.study_instance_uid"
+    ),
+}
+_ORDER: dict[Level, str] = {
+    "study": "st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, st.study_instance_uid",
+    "series": (
+        "st.study_date DESC NULLS LAST, se.study_instance_uid, se.series_number NULLS LAST, se.series_instance_uid"
+    ),
+    "instance": "i.study_instance_uid, i.series_instance_uid, i.instance_number NULLS LAST, i.sop_instance_uid",
+}
+# A UID key is matched on the searched table's own column: DuckDB then prunes the sorted table's row groups.
+_OWN_UID = {
+    ("series", "st.study_instance_uid"): "se.study_instance_uid",
+    ("instance", "st.study_instance_uid"): "i.study_instance_uid",
+    ("instance", "se.series_instance_uid"): "i.series_instance_uid",
+}
+_PN_COLUMNS = {"st.patient_name": "st.pn", "st.referring_physician_name": "st.ref"}
+_STRING_DATES = frozenset({"se.pps_start_date"})
+_LOOKUP = {  # de-identified spaces: the pseudonymous column and its table for each UID key
+    "st.study_instance_uid": ("studies", "study_p", "study_instance_uid"),
+    "se.series_instance_uid": ("series", "series_p", "series_instance_uid"),
+    "i.sop_instance_uid": ("instances", "sop_p", "sop_instance_uid"),
+}
+
+
+@dataclass
+class SearchResult:
+    """One page of matches (each row: the columns of the level's tables, prefixed ``st.``/``se.``/``i.``)."""
+
+    rows: list[dict[str, Any]]
+
+
+def _space_sql(space: Space, level: Level) -> tuple[list[str], list[Any]]:
+    cfg = space.config
+    where: list[str] = []
+    params: list[Any] = []
+    if cfg.institutions:
+        where.append(f"lower(st.institution_name) IN ({', '.join('?' * len(cfg.institutions))})")
+        params += [i.casefold() for i in cfg.institutions]
+    if cfg.modalities:
+        where.append("list_has_any(st.modalities, ?::VARCHAR[])")
+        params.append(list(cfg.modalities))
+        if level != "study":
+            where.append(f"se.modality IN ({', '.join('?' * len(cfg.modalities))})")
+            params += list(cfg.modalities)
+    if cfg.date_from:
+        where.append("st.study_date >= ?")
+        params.append(cfg.date_from)
+    if cfg.date_to:
+        where.append("st.study_date <= ?")
+        params.append(cfg.date_to)
+    if cfg.cohort:
+        where.append("st.study_instance_uid IN (SELECT study_instance_uid FROM cohort_members WHERE space = ?)")
+        params.append(space.name)
+    return where, params
+
+
+def _real_uids(snapshot: Snapshot, cursor: Any, column: str, values: tuple[object, ...]) -> tuple[object, ...]:
+    """The real UIDs behind pseudonymous ones (unknown ones map to nothing, so they match nothing)."""
+    if snapshot.key is None:
+        raise ServiceError(503, "this space's pseudonym key is not configured on the server")
+    table, pseudo, real = _LOOKUP[column]
+    marks = ", ".join("?" * len(values))
+    found = cursor.execute(f"SELECT {real} FROM {table} WHERE {pseudo} IN ({marks})", list(values)).fetchall()
+    return tuple(r[0] for r in found)
+
+
+def _pn_sql(base: str, cond: Condition, fuzzy: bool) -> tuple[str, list[Any]]:
+    value = str(cond.values[0])
+    if fuzzy:
+        parts = fuzzy_query_parts(value)
+        if not parts:
+            return "TRUE", []
+        clauses = [f"{base}_fuzzy LIKE ? ESCAPE '\\'" for _ in parts]
+        return "(" + " AND ".join(clauses) + ")", ["%|" + like_pattern(p) + "|%" for p in parts]
+    folded = value.casefold()
+    if cond.op == "like":
+        pattern = like_pattern(folded)
+        return (
+            f"({base}_l LIKE ? ESCAPE '\\' OR {base}_a LIKE ? ESCAPE '\\' OR {base}_i LIKE ? ESCAPE '\\')",
+            [pattern] * 3,
+        )
+    return f"({base}_l = ? OR {base}_a = ? OR {base}_i = ?)", [folded] * 3
+
+
+def _condition_sql(cond: Condition, column: str, key: MatchKey, fuzzy: bool) -> tuple[str, list[Any]]:
+    values = list(cond.values)
+    if key.kind == "pn" and column in _PN_COLUMNS:
+        return _pn_sql(_PN_COLUMNS[column], cond, fuzzy)
+    if cond.op == "in" and key.kind == "list":
+        return f"list_has_any({column}, ?::VARCHAR[])", [[str(v) for v in values]]
+    if cond.op == "in":
+        if not values:
+            return "FALSE", []
+        return f"{column} IN ({', '.join('?' * len(values))})", values
+    if cond.op == "like":
+        pattern = like_pattern(str(values[0]))
+        if key.kind == "list":
+            return f"len(list_filter({column}, x -> x LIKE ? ESCAPE '\\')) > 0", [pattern]
+        return f"{column} LIKE ? ESCAPE '\\'", [pattern]
+    if cond.op == "range":
+        low, high = values
+        expr = column
+        if key.kind == "time":
+            expr = f"rpad(split_part(replace({column}, ':', ''), '.', 1), 6, '0')"
+        elif column in _STRING_DATES:
+            low = low.strftime("%Y%m%d") if low else None  # type: ignore[attr-defined]
+            high = high.strftime("%Y%m%d") if high else None  # type: ignore[attr-defined]
+        clauses, params = [], []
+        if low is not None:
+            clauses.append(f"{expr} >= ?")
+            params.append(low)
+        if high is not None:
+            clauses.append(f"{expr} <= ?")
+            params.append(high)
+        return "(" + " AND ".join(clauses) + ")", params
+    return f"{column} = ?", values
+
+
+def search(
+    snapshot: Snapshot,
+    space: Space,
+    level: Level,
+    query: Query,
+    scope: list[Condition],
+    *,
+    max_matches: int,
+) -> SearchResult:
+    """Run a QIDO-RS search in one space.
+
+    Parameters
+    ----------
+    snapshot
+        The loaded index.
+    space
+        The requesting space (its filters apply to every search; de-identified spaces match pseudonymous UIDs
+        and IDs and may not match names or free text).
+    level
+        What is returned.
+    query
+        The checked query (:func:`services.dicomweb.query.parse_query`).
+    scope
+        UID conditions from the path (``studies/{uid}/series``).
+    max_matches
+        ``serve.max_matches``.
+
+    Raises
+    ------
+    ServiceError
+        400 a key a de-identified space may not match; 413 more than ``max_matches`` matches.
+    """
+    cursor = snapshot.cursor()
+    where, params = _space_sql(space, level)
+    for cond in [*scope, *query.conditions]:
+        key = cond.key
+        column = key.column
+        if not space.identified:
+            if key.identifying:
+                raise ServiceError(400, f"{key.keyword} cannot be matched in a de-identified space")
+            if key.kind == "uid" and column in _LOOKUP:
+                cond = Condition(key, "in", _real_uids(snapshot, cursor, column, cond.values))
+            elif key.pseudonymous:
+                if snapshot.key is None:
+                    raise ServiceError(503, "this space's pseudonym key is not configured on the server")
+                column = key.pseudonymous
+        column = _OWN_UID.get((level, column), column)
+        sql, values = _condition_sql(cond, column, key, query.fuzzy)
+        where.append(sql)
+        params += values
+    clause = " AND ".join(where) or "TRUE"
+    conditions = [*scope, *query.conditions]
+    # Named by UID, a search is narrow: read the page first, and count only when the page could hide more.
+    narrow = any(c.key.kind == "uid" for c in conditions)
+    if not narrow:
+        _refuse_broad(cursor, level, clause, params, max_matches)
+    page = _page(snapshot, cursor, level, clause, params, query)
+    if narrow and (query.offset > 0 or len(page) >= query.limit):
+        _refuse_broad(cursor, level, clause, params, max_matches)
+    return SearchResult(rows=page)
+
+
+_KEY = {"study": "st.study_instance_uid", "series": "se.series_instance_uid", "instance": "i.sop_instance_uid"}
+
+
+def _page(
+    snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query
+) -> list[dict[str, Any]]:
+    """One page: the keys in order first (a sort of narrow rows), then the whole rows of those keys only."""
+    keys = [
+        r[0]
+        for r in cursor.execute(
+            f"SELECT {_KEY[level]} FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+    ]
+    if not keys:
+        return []
+    # The search's own conditions stay: they let DuckDB skip the row groups of other studies and series.
+    found = rows(
+        cursor,
+        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} "
+        f"WHERE {clause} AND {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
+        [*params, keys],
+    )
+    position = {k: n for n, k in enumerate(keys)}
+    return sorted(found, key=lambda r: position[r[_KEY[level]]])
+
+
+def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max_matches: int) -> None:
+    """413 when more than ``max_matches`` rows match (counting stops at the first one past it)."""
+    matched = cursor.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {_FROM[level]} WHERE {clause} LIMIT ?)", [*params, max_matches + 1]
+    ).fetchone()
+    if matched is not None and matched[0] > max_matches:
+        raise ServiceError(
+            413,
+            f"the search matches more than {max_matches} {level} rows: narrow it (a date range, a modality, "
+            "a patient) or page within a study",
+        )
+
+
+def _columns(snapshot: Snapshot, level: Level) -> str:
+    """Every column of the level's tables, named ``"st.study_date"`` etc. so joined tables keep them all."""
+    aliases = {"study": ("st",), "series": ("se", "st"), "instance": ("i", "se", "st")}[level]
+    tables = {"st": "studies", "se": "series", "i": "instances"}
+    return ", ".join(f'{a}.{c} AS "{a}.{c}"' for a in aliases for c in snapshot.columns[tables[a]])
