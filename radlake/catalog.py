@@ -52,7 +52,7 @@ __all__ = [
     "writer_pool",
 ]
 
-Layer = Literal["bronze", "silver"]
+Layer = Literal["bronze", "silver", "audit"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,22 @@ _TABLES: tuple[TableSpec, ...] = (
         writer="transforms.empi.job:run_empi",
         schema=schemas.EMPI_REVIEW_QUEUE,
         consumers=("radlake empi review export",),
+        pii=True,
+    ),
+    TableSpec(
+        layer="audit",
+        name="sql_queries",
+        grain="one statement a client sent the SQL endpoint",
+        keys=("query_id",),
+        description=(
+            "Who ran what on the published marts through radlake sql serve: account, data space, database, "
+            "statement (truncated), rows, status, duration, the build it read. Appended in batches."
+        ),
+        writer="sqlendpoint.audit:AuditLog.flush",
+        schema=schemas.SQL_QUERIES,
+        consumers=("security review", "docs/SECURITY.md"),
+        partition_by=("query_date",),
+        # A statement's text may hold identifiers a steward looked up: the audit trail is personal data.
         pii=True,
     ),
 )

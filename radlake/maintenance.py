@@ -26,7 +26,7 @@ from radlake.errors import LakeError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-LAYERS: tuple[catalog.Layer, ...] = ("bronze", "silver")
+LAYERS: tuple[catalog.Layer, ...] = ("bronze", "silver", "audit")
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _partitions_to_rewrite(files: Iterable[tuple[tuple[tuple[str, str], ...], in
 
 def _log_retention_days(settings: Settings, key: str) -> int:
     spec = _spec(key)
-    audit = spec is not None and spec.name.endswith("_decisions")
+    audit = spec is not None and (spec.name.endswith("_decisions") or spec.layer == "audit")
     return settings.retention.audit_log_days if audit else settings.retention.log_days
 
 

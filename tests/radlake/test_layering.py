@@ -8,7 +8,15 @@ from pathlib import Path
 from radlake import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = {"radlake": 0, "ingestion": 1, "transforms": 1, "expectations": 1, "dashboards": 1, "orchestration": 2}
+ORDER = {
+    "radlake": 0,
+    "ingestion": 1,
+    "transforms": 1,
+    "expectations": 1,
+    "dashboards": 1,
+    "sqlendpoint": 1,
+    "orchestration": 2,
+}
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("radlake", "ingestion", "transforms", "expectations", "orchestration", "simulator", "bench", "dashboards")
+PACKAGES = (
+    "radlake",
+    "ingestion",
+    "transforms",
+    "expectations",
+    "orchestration",
+    "simulator",
+    "bench",
+    "dashboards",
+    "sqlendpoint",
+)
 THE_WRITER = ROOT / "radlake" / "lake.py"
 
 # deltalake names that only read or describe (anything else imported from deltalake is a way to write).

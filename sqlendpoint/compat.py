@@ -1,0 +1,135 @@
+"""What PostgreSQL clients and BI tools send besides queries, answered the way they expect.
+
+DuckDB already has ``pg_catalog`` and ``information_schema`` views over its own catalog, so schema, table
+and column listings run on DuckDB itself. This module covers the rest: session commands (``SET``,
+``SHOW``, ``BEGIN``/``COMMIT``, ``DISCARD``, ``DEALLOCATE``) answered without touching the data; a few
+catalog functions DuckDB lacks, rewritten to constants; and which statements may run at all (only reads).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SERVER_VERSION = "14.0"
+"""The PostgreSQL version announced: old enough that clients use catalog queries DuckDB can answer."""
+
+VERSION_TEXT = f"PostgreSQL {SERVER_VERSION} (radlake SQL endpoint, read-only, on DuckDB)"
+
+# Announced at startup and answered by SHOW: what drivers look at (psycopg, libpq, SQLAlchemy, JDBC).
+SERVER_PARAMETERS = {
+    "server_version": SERVER_VERSION,
+    "server_version_num": "140000",
+    "server_encoding": "UTF8",
+    "client_encoding": "UTF8",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "integer_datetimes": "on",
+    "standard_conforming_strings": "on",
+    "is_superuser": "off",
+    "transaction_read_only": "on",
+    "default_transaction_read_only": "on",
+    "transaction isolation level": "repeatable read",
+    "max_identifier_length": "63",
+    "search_path": "main",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A session command's reply: a command tag, or one text row under one column."""
+
+    tag: str
+    column: str | None = None
+    value: str | None = None
+
+
+_SET = re.compile(r"^\s*set\s+(?:session\s+|local\s+)?(?:time\s+zone\s+|(?P<name>[\w.]+)\s*(?:=|to)\s*)", re.I)
+_SHOW = re.compile(r"^\s*show\s+(?P<name>[\w. ]+?)\s*;?\s*$", re.I)
+_TXN = re.compile(r"^\s*(begin|start\s+transaction|commit|end|rollback|abort)\b", re.I)
+_NOOP = re.compile(r"^\s*(discard\s+all|deallocate\b|reset\b|close\s+all|unlisten\b)", re.I)
+_VERSION = re.compile(r"^\s*select\s+(pg_catalog\.)?version\s*\(\s*\)\s*;?\s*$", re.I)
+_SHOW_TABLES = re.compile(r"^\s*(show\s+tables|show\s+all\s+tables|describe\b|summarize\b)", re.I)
+
+
+def session_command(sql: str, params: dict[str, str]) -> Answer | None:
+    """The reply to a session command (and the session's settings updated), or None for anything else."""
+    text = sql.strip().rstrip(";").strip()
+    match = _TXN.match(text)
+    if match:
+        word = match.group(1).lower().split()[0]
+        tag = {"start": "BEGIN", "end": "COMMIT", "abort": "ROLLBACK"}.get(word, word.upper())
+        return Answer(tag)
+    if _NOOP.match(text):
+        return Answer(text.split()[0].upper() + (" ALL" if text.lower().startswith("discard") else ""))
+    match = _SET.match(text)
+    if match:
+        name = (match.group("name") or "timezone").lower()
+        value = text[match.end() :].strip().strip("'\"")
+        # Kept for SHOW; none changes what may be read or how long it may run (the server's limits hold).
+        params[name] = value
+        return Answer("SET")
+    match = _SHOW.match(text)
+    if match and not _SHOW_TABLES.match(text):
+        name = match.group("name").strip()
+        wanted = {k.lower(): v for k, v in {**SERVER_PARAMETERS, **params}.items()}
+        value = wanted.get(name.lower(), "")
+        return Answer("SHOW", column=name.split()[-1], value=value)
+    if _VERSION.match(text):
+        return Answer("SELECT 1", column="version", value=VERSION_TEXT)
+    return None
+
+
+# Catalog functions clients call that DuckDB lacks: rewritten to what a read-only, one-owner database holds.
+_REWRITES = [
+    (re.compile(r"(?:pg_catalog\.)?pg_get_userbyid\s*\([^()]*\)", re.I), "'radlake'"),
+    (re.compile(r"(?:pg_catalog\.)?pg_encoding_to_char\s*\([^()]*\)", re.I), "'UTF8'"),
+    (re.compile(r"(?:pg_catalog\.)?current_setting\s*\(\s*'server_version_num'\s*\)", re.I), "'140000'"),
+    (re.compile(r"(?:pg_catalog\.)?current_setting\s*\(\s*'server_version'\s*\)", re.I), f"'{SERVER_VERSION}'"),
+    (re.compile(r"(?:pg_catalog\.)?version\s*\(\s*\)", re.I), f"'{VERSION_TEXT}'"),
+    (re.compile(r"\bpg_catalog\.format_type\s*\(", re.I), "radlake_format_type("),
+    (re.compile(r"\bjson_build_object\s*\(", re.I), "json_object("),
+    (re.compile(r"(?:pg_catalog\.)?pg_get_serial_sequence\s*\([^()]*\)", re.I), "NULL"),
+    (re.compile(r"(?:pg_catalog\.)?pg_get_statisticsobjdef_columns\s*\([^()]*\)", re.I), "NULL"),
+    (re.compile(r"\bpg_catalog\.pg_relation_is_publishable\s*\([^()]*\)", re.I), "false"),
+    (re.compile(r"OPERATOR\s*\(\s*pg_catalog\.([^)\s]+)\s*\)", re.I), r"\1"),
+    (re.compile(r"\s+COLLATE\s+pg_catalog\.\w+", re.I), ""),
+    (re.compile(r"::(?:pg_catalog\.)?regclass\b", re.I), "::oid"),
+    (re.compile(r"::(?:pg_catalog\.)?regtype\b", re.I), "::oid"),
+    (re.compile(r"::pg_catalog\.(text|int2|int4|int8|bool|oid|name|char)\b", re.I), r"::\1"),
+]
+
+
+# PostgreSQL's names of DuckDB's types, as format_type() gives them to clients (SQLAlchemy maps these names).
+_PG_TYPE_NAMES = {
+    "varchar": "text",
+    "int8": "bigint",
+    "int4": "integer",
+    "int2": "smallint",
+    "float8": "double precision",
+    "float4": "real",
+    "bool": "boolean",
+    "timestamp": "timestamp without time zone",
+    "timestamptz": "timestamp with time zone",
+}
+
+SESSION_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO radlake_format_type(t, m) AS CASE format_type(t, m) "
+    + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _PG_TYPE_NAMES.items())
+    + " ELSE format_type(t, m) END",
+)
+"""Run on each session's DuckDB connection: catalog functions whose answers differ from DuckDB's own."""
+
+
+def rewrite(sql: str) -> str:
+    """``sql`` with the catalog functions DuckDB lacks replaced (only touched when it reads the catalog)."""
+    lowered = sql.lower()
+    if "pg_" not in lowered and "version" not in lowered and "information_schema" not in lowered:
+        return sql
+    for pattern, replacement in _REWRITES:
+        sql = pattern.sub(replacement, sql)
+    return sql
+
+
+ALLOWED_TYPES = frozenset({"SELECT", "EXPLAIN"})
+"""DuckDB statement types a client may run: reads only (the file is read-only too, and external access off)."""
