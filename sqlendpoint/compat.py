@@ -48,6 +48,8 @@ _SET = re.compile(r"^\s*set\s+(?:session\s+|local\s+)?(?:time\s+zone\s+|(?P<name
 _SHOW = re.compile(r"^\s*show\s+(?P<name>[\w. ]+?)\s*;?\s*$", re.I)
 _TXN = re.compile(r"^\s*(begin|start\s+transaction|commit|end|rollback|abort)\b", re.I)
 _NOOP = re.compile(r"^\s*(discard\s+all|deallocate\b|reset\b|close\s+all|unlisten\b)", re.I)
+# Savepoints (SQLAlchemy's nested transactions): a read-only session has nothing to undo.
+_SAVEPOINT = re.compile(r"^\s*(savepoint|release|rollback\s+to)\b", re.I)
 _VERSION = re.compile(r"^\s*select\s+(pg_catalog\.)?version\s*\(\s*\)\s*;?\s*$", re.I)
 _SHOW_TABLES = re.compile(r"^\s*(show\s+tables|show\s+all\s+tables|describe\b|summarize\b)", re.I)
 
@@ -55,6 +57,9 @@ _SHOW_TABLES = re.compile(r"^\s*(show\s+tables|show\s+all\s+tables|describe\b|su
 def session_command(sql: str, params: dict[str, str]) -> Answer | None:
     """The reply to a session command (and the session's settings updated), or None for anything else."""
     text = sql.strip().rstrip(";").strip()
+    match = _SAVEPOINT.match(text)
+    if match:
+        return Answer(match.group(1).split()[0].upper())
     match = _TXN.match(text)
     if match:
         word = match.group(1).lower().split()[0]
@@ -80,24 +85,48 @@ def session_command(sql: str, params: dict[str, str]) -> Answer | None:
     return None
 
 
-# Catalog functions clients call that DuckDB lacks: rewritten to what a read-only, one-owner database holds.
+# Catalog functions clients call that DuckDB lacks, as constants of a read-only database with one owner
+# (their arguments, which may hold parentheses, are dropped whole).
+_CONSTANT_CALLS = {
+    "pg_get_userbyid": "'radlake'",
+    "pg_encoding_to_char": "'UTF8'",
+    "pg_get_serial_sequence": "NULL",
+    "pg_get_statisticsobjdef_columns": "NULL",
+    "pg_relation_is_publishable": "false",
+    "pg_collation_is_visible": "true",
+    "version": f"'{VERSION_TEXT}'",
+}
+_CALL = re.compile(r"(?:\bpg_catalog\.)?\b(" + "|".join(_CONSTANT_CALLS) + r")\s*\(", re.I)
+
 _REWRITES = [
-    (re.compile(r"(?:pg_catalog\.)?pg_get_userbyid\s*\([^()]*\)", re.I), "'radlake'"),
-    (re.compile(r"(?:pg_catalog\.)?pg_encoding_to_char\s*\([^()]*\)", re.I), "'UTF8'"),
     (re.compile(r"(?:pg_catalog\.)?current_setting\s*\(\s*'server_version_num'\s*\)", re.I), "'140000'"),
     (re.compile(r"(?:pg_catalog\.)?current_setting\s*\(\s*'server_version'\s*\)", re.I), f"'{SERVER_VERSION}'"),
-    (re.compile(r"(?:pg_catalog\.)?version\s*\(\s*\)", re.I), f"'{VERSION_TEXT}'"),
     (re.compile(r"\bpg_catalog\.format_type\s*\(", re.I), "radlake_format_type("),
     (re.compile(r"\bjson_build_object\s*\(", re.I), "json_object("),
-    (re.compile(r"(?:pg_catalog\.)?pg_get_serial_sequence\s*\([^()]*\)", re.I), "NULL"),
-    (re.compile(r"(?:pg_catalog\.)?pg_get_statisticsobjdef_columns\s*\([^()]*\)", re.I), "NULL"),
-    (re.compile(r"\bpg_catalog\.pg_relation_is_publishable\s*\([^()]*\)", re.I), "false"),
+    (re.compile(r"\bpg_catalog\.(pg_collation|pg_inherits)\b", re.I), r"radlake_\1"),
+    # No extension types here; the argument stays (it may be a bound parameter).
+    (re.compile(r"(?:pg_catalog\.)?to_regtype\s*\(([^()]*)\)", re.I), r"(CASE WHEN (\1) IS NULL THEN NULL END)"),
     (re.compile(r"OPERATOR\s*\(\s*pg_catalog\.([^)\s]+)\s*\)", re.I), r"\1"),
     (re.compile(r"\s+COLLATE\s+pg_catalog\.\w+", re.I), ""),
-    (re.compile(r"::(?:pg_catalog\.)?regclass\b", re.I), "::oid"),
-    (re.compile(r"::(?:pg_catalog\.)?regtype\b", re.I), "::oid"),
+    (re.compile(r"::(?:pg_catalog\.)?(?:regclass|regtype)\b", re.I), "::oid"),
+    (re.compile(r"\bAS\s+(?:pg_catalog\.)?(?:regclass|regtype)\b", re.I), "AS oid"),
     (re.compile(r"::pg_catalog\.(text|int2|int4|int8|bool|oid|name|char)\b", re.I), r"::\1"),
 ]
+
+
+def _replace_calls(sql: str) -> str:
+    """Replace each call of :data:`_CONSTANT_CALLS` (up to its balanced closing parenthesis) by its constant."""
+    out, pos = [], 0
+    for match in _CALL.finditer(sql):
+        if match.start() < pos:
+            continue  # inside an argument already replaced
+        depth, end = 1, match.end()
+        while end < len(sql) and depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        out += [sql[pos : match.start()], _CONSTANT_CALLS[match.group(1).lower()]]
+        pos = end
+    return "".join(out) + sql[pos:]
 
 
 # PostgreSQL's names of DuckDB's types, as format_type() gives them to clients (SQLAlchemy maps these names).
@@ -113,10 +142,20 @@ _PG_TYPE_NAMES = {
     "timestamptz": "timestamp with time zone",
 }
 
+# Catalog tables DuckDB lacks, as empty views of their columns clients read (no collations, no inheritance).
+_EMPTY_TABLES = {
+    "pg_collation": "0::INTEGER AS oid, ''::VARCHAR AS collname, 0::INTEGER AS collnamespace",
+    "pg_inherits": "0::INTEGER AS inhrelid, 0::INTEGER AS inhparent, 0::INTEGER AS inhseqno",
+}
+
 SESSION_MACROS = (
     "CREATE OR REPLACE TEMP MACRO radlake_format_type(t, m) AS CASE format_type(t, m) "
     + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _PG_TYPE_NAMES.items())
     + " ELSE format_type(t, m) END",
+    *(
+        f"CREATE OR REPLACE TEMP VIEW radlake_{name} AS SELECT {cols} WHERE false"
+        for name, cols in _EMPTY_TABLES.items()
+    ),
 )
 """Run on each session's DuckDB connection: catalog functions whose answers differ from DuckDB's own."""
 
@@ -124,8 +163,9 @@ SESSION_MACROS = (
 def rewrite(sql: str) -> str:
     """``sql`` with the catalog functions DuckDB lacks replaced (only touched when it reads the catalog)."""
     lowered = sql.lower()
-    if "pg_" not in lowered and "version" not in lowered and "information_schema" not in lowered:
+    if not any(word in lowered for word in ("pg_", "version", "information_schema", "regtype", "regclass")):
         return sql
+    sql = _replace_calls(sql)
     for pattern, replacement in _REWRITES:
         sql = pattern.sub(replacement, sql)
     return sql

@@ -321,19 +321,23 @@ class SqlServer:
 
     # --- statements -----------------------------------------------------------------------------------
 
+    def _refresh(self, session: Session) -> None:
+        """Move the session to the newest build, unless a transaction holds it on the one it began on."""
+        if session.path is not None and (
+            session.txn != "I" or self.warehouses.is_current(session.path, session.stewards)
+        ):
+            return
+        if session.path is not None:
+            self.warehouses.release(session.path)
+            session.path = None
+        try:
+            session.path, session.cursor = self.warehouses.acquire(session.stewards)
+        except LakeError as exc:
+            raise QueryRefused("3D000", str(exc)) from None
+
     @contextmanager
     def _database(self, session: Session) -> Iterator[duckdb.DuckDBPyConnection]:
-        # Outside a transaction each statement reads the newest build; inside, the one the transaction began on.
-        if session.path is None or (
-            session.txn == "I" and not self.warehouses.is_current(session.path, session.stewards)
-        ):
-            if session.path is not None:
-                self.warehouses.release(session.path)
-                session.path = None
-            try:
-                session.path, session.cursor = self.warehouses.acquire(session.stewards)
-            except LakeError as exc:
-                raise QueryRefused("3D000", str(exc)) from None
+        self._refresh(session)
         assert session.cursor is not None
         yield session.cursor
 
@@ -375,7 +379,8 @@ class SqlServer:
             )
 
     def _answer(self, session: Session, answer: compat.Answer) -> Result:
-        if answer.tag == "BEGIN":
+        if answer.tag == "BEGIN" and session.txn == "I":
+            self._refresh(session)  # a transaction reads the build that is newest when it begins
             session.txn = "T"
         elif answer.tag in ("COMMIT", "ROLLBACK"):
             session.txn = "I"
