@@ -103,9 +103,11 @@ _REWRITES = [
     (re.compile(r"(?:pg_catalog\.)?current_setting\s*\(\s*'server_version'\s*\)", re.I), f"'{SERVER_VERSION}'"),
     (re.compile(r"\bpg_catalog\.format_type\s*\(", re.I), "radlake_format_type("),
     (re.compile(r"\bjson_build_object\s*\(", re.I), "json_object("),
-    (re.compile(r"\bpg_catalog\.(pg_collation|pg_inherits)\b", re.I), r"radlake_\1"),
+    (re.compile(r"(?:\bpg_catalog\.)?\b(pg_collation|pg_inherits|pg_index)\b(?!\s*\()", re.I), r"radlake_\1"),
     # No extension types here; the argument stays (it may be a bound parameter).
     (re.compile(r"(?:pg_catalog\.)?to_regtype\s*\(([^()]*)\)", re.I), r"(CASE WHEN (\1) IS NULL THEN NULL END)"),
+    # x = ANY(t.list_column): DuckDB reads ANY(...) as a subquery, which a join condition cannot hold.
+    (re.compile(r"([\w.]+)\s*=\s*ANY\s*\(\s*(\w+\.\w+)\s*\)", re.I), r"list_contains(\2, \1)"),
     (re.compile(r"OPERATOR\s*\(\s*pg_catalog\.([^)\s]+)\s*\)", re.I), r"\1"),
     (re.compile(r"\s+COLLATE\s+pg_catalog\.\w+", re.I), ""),
     (re.compile(r"::(?:pg_catalog\.)?(?:regclass|regtype)\b", re.I), "::oid"),
@@ -146,6 +148,13 @@ _PG_TYPE_NAMES = {
 _EMPTY_TABLES = {
     "pg_collation": "0::INTEGER AS oid, ''::VARCHAR AS collname, 0::INTEGER AS collnamespace",
     "pg_inherits": "0::INTEGER AS inhrelid, 0::INTEGER AS inhparent, 0::INTEGER AS inhseqno",
+    # The marts have no index (no primary or unique key either): an empty pg_index is the truth.
+    "pg_index": (
+        "0::INTEGER AS indexrelid, 0::INTEGER AS indrelid, 0::INTEGER AS indnatts, 0::INTEGER AS indnkeyatts, "
+        "false AS indisunique, false AS indisprimary, false AS indisexclusion, false AS indimmediate, "
+        "false AS indisclustered, true AS indisvalid, false AS indisreplident, []::INTEGER[] AS indkey, "
+        "[]::INTEGER[] AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred"
+    ),
 }
 
 SESSION_MACROS = (

@@ -34,8 +34,15 @@ from tests.gold.sql_server import RunningServer, publish_copy, self_signed, star
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
-# Flask-Caching 2.4+ passes an argument Superset 6.1's metastore cache does not take; rich is imported by its CLI.
-SUPERSET = ("apache-superset==6.1.0", "psycopg2-binary==2.9.13", "flask-caching==2.3.1", "rich==15.0.0")
+# Flask-Caching 2.4+ passes an argument Superset 6.1's metastore cache does not take; its CLI imports rich and its
+# AWS IAM engine spec cachetools, which it does not declare.
+SUPERSET = (
+    "apache-superset==6.1.0",
+    "psycopg2-binary==2.9.13",
+    "flask-caching==2.3.1",
+    "rich==15.0.0",
+    "cachetools==8.0.3",
+)
 CACHE = Path(os.environ.get("RADLAKE_TEST_CACHE") or Path.home() / ".cache" / "radlake-tests") / "superset-6.1.0"
 ADMIN = ("admin", "radlake-test-admin")
 
