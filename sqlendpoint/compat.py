@@ -169,12 +169,23 @@ SESSION_MACROS = (
 """Run on each session's DuckDB connection: catalog functions whose answers differ from DuckDB's own."""
 
 
+_REGCLASS_LITERAL = re.compile(r"'([^']*)'::(?:pg_catalog\.)?regclass\b", re.I)
+
+
+def _regclass_literal(match: re.Match[str]) -> str:
+    # '16385'::regclass is an oid already; 'exam_volume_daily'::regclass names a table.
+    name = match.group(1)
+    if name.isdigit():
+        return name
+    return f"(SELECT oid FROM pg_catalog.pg_class WHERE relname = '{name.split('.')[-1].strip(chr(34))}' LIMIT 1)"
+
+
 def rewrite(sql: str) -> str:
     """``sql`` with the catalog functions DuckDB lacks replaced (only touched when it reads the catalog)."""
     lowered = sql.lower()
     if not any(word in lowered for word in ("pg_", "version", "information_schema", "regtype", "regclass")):
         return sql
-    sql = _replace_calls(sql)
+    sql = _REGCLASS_LITERAL.sub(_regclass_literal, _replace_calls(sql))
     for pattern, replacement in _REWRITES:
         sql = pattern.sub(replacement, sql)
     return sql

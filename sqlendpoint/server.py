@@ -39,12 +39,8 @@ MAX_MESSAGE_BYTES = 16 << 20
 """A client message larger than this closes the connection (no query text is that long)."""
 
 
-class ProtocolError(Exception):
-    """The client broke the protocol; the connection is closed after the message is sent."""
-
-    def __init__(self, code: str, text: str) -> None:
-        super().__init__(text)
-        self.code = code
+class ProtocolError(QueryRefused):
+    """The client broke the protocol (or failed to log in); the connection is closed after the message."""
 
 
 @dataclass
@@ -313,7 +309,7 @@ class SqlServer:
             else:
                 try:
                     writer.write(await self._extended(session, kind, body))
-                except (QueryRefused, ProtocolError) as exc:
+                except QueryRefused as exc:
                     writer.write(wire.error(exc.code, str(exc)))
                     skipping = True
                     session.txn = "E" if session.txn != "I" else "I"
