@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from radlake import semantic
+
 Kind = Literal["bar", "stack", "line", "hbar", "heatmap", "percentiles", "weekly", "table"]
 
 
@@ -81,24 +83,24 @@ class Page:
     kpis: tuple[Kpi, ...]
 
 
-_EXAMS_DAILY = """select exam_date, institution, modality, sum(exam_count) as exams
-from exam_volume_daily
-group by exam_date, institution, modality
-order by exam_date, institution, modality"""
+# Measures and ratios come from the semantic layer in the dbt project (radlake/semantic.py): the BI datasets of
+# the SQL endpoint use the same definitions.
+_EXAMS_DAILY = semantic.query("exam_volume_daily", ("exam_date", "institution", "modality"), ("exams",))
 
-_TIMELINESS_DAILY = """select exam_date, institution, priority,
-    sum(exams) as exams, sum(on_time) as on_time, sum(late) as late, sum(missing) as missing,
-    sum(pending) as pending, sum(exams) - sum(pending) as decided
-from report_timeliness_daily
-group by exam_date, institution, priority
-order by exam_date, institution, priority"""
+_TIMELINESS_DAILY = semantic.query(
+    "report_timeliness_daily",
+    ("exam_date", "institution", "priority"),
+    ("exams", "on_time", "late", "missing", "pending", "decided"),
+)
+_ON_TIME = semantic.model("report_timeliness_daily").metrics["on_time_share"].ratio
 
-_DEVICES_DAILY = """select exam_date, institution, device_station,
-    sum(exam_count) as exams, sum(busy_minutes) as busy_minutes, sum(span_minutes) as span_minutes,
-    sum(idle_minutes) as idle_minutes, sum(idle_gaps) as idle_gaps
-from device_utilisation_daily
-group by exam_date, institution, device_station
-order by exam_date, institution, device_station"""
+_DEVICES_DAILY = semantic.query(
+    "device_utilisation_daily",
+    ("exam_date", "institution", "device_station"),
+    ("exams", "busy_minutes", "span_minutes", "idle_minutes", "idle_gaps"),
+)
+_BUSY = semantic.model("device_utilisation_daily").metrics["busy_share"].ratio
+_ADVANCED = semantic.model("advanced_exam_share").metrics["advanced_share"].ratio
 
 # Exams are counted once from exam_volume_daily; exam_volume_by_item_daily counts an exam under each item, but
 # an exam without a mapping has a single row there (its item is null), so its open statuses count exactly.
@@ -134,12 +136,9 @@ CHARTS: tuple[Chart, ...] = (
           date="exam_date"),
     Chart("exams_by_institution", "exams", "stack", _EXAMS_DAILY, x="institution", series="modality",
           measures=("exams",), date="exam_date"),
-    Chart("exams_by_department", "exams", "hbar", """select exam_month, institution, ordering_department,
-    sum(performed_exams) as exams
-from advanced_exam_share
-group by exam_month, institution, ordering_department
-order by exam_month, institution, ordering_department""", x="ordering_department", measures=("exams",),
-          date="exam_month", date_grain="month"),
+    Chart("exams_by_department", "exams", "hbar", semantic.query("advanced_exam_share",
+          ("exam_month", "institution", "ordering_department"), ("exams",)), x="ordering_department",
+          measures=("exams",), date="exam_month", date_grain="month"),
     Chart("top_standard_items", "exams", "hbar", """select exam_date, institution, standard_name,
     sum(exam_count) as exams
 from exam_volume_by_item_daily
@@ -147,11 +146,8 @@ where standard_code is not null
 group by exam_date, institution, standard_name
 order by exam_date, institution, standard_name""", x="standard_name", measures=("exams",), date="exam_date",
           top=10),
-    Chart("advanced_share", "exams", "bar", """select exam_month, institution,
-    sum(advanced_exams) as advanced_exams, sum(performed_exams) as performed_exams
-from advanced_exam_share
-group by exam_month, institution
-order by exam_month, institution""", x="institution", ratio=("advanced_exams", "performed_exams"),
+    Chart("advanced_share", "exams", "bar", semantic.query("advanced_exam_share", ("exam_month", "institution"),
+          ("advanced_exams", "performed_exams")), x="institution", ratio=_ADVANCED,
           date="exam_month", date_grain="month"),
     Chart("exams_by_week", "exams", "weekly", """select cast(date_trunc('week', exam_date) as date) as week,
     institution, sum(exam_count) as exams, count(distinct exam_date) as days
@@ -160,9 +156,9 @@ group by week, institution
 order by week, institution""", x="week", measures=("exams",), date="week", date_grain="week"),
     # Report timeliness
     Chart("on_time_by_institution", "timeliness", "bar", _TIMELINESS_DAILY, x="institution", series="priority",
-          ratio=("on_time", "decided"), date="exam_date"),
+          ratio=_ON_TIME, date="exam_date"),
     Chart("on_time_by_day", "timeliness", "line", _TIMELINESS_DAILY, x="exam_date", series="institution",
-          ratio=("on_time", "decided"), date="exam_date"),
+          ratio=_ON_TIME, date="exam_date"),
     Chart("breaches_by_department", "timeliness", "hbar", """select exam_date, institution, ordering_department,
     count(*) as breaches
 from report_timeliness
@@ -227,17 +223,17 @@ order by institution""", x="institution", measures=("exams_without_images", "exa
 PAGES: tuple[Page, ...] = (
     Page("exams", tuple(c.id for c in CHARTS if c.page == "exams"), (
         Kpi("exams_total", "exams_by_day", measure="exams"),
-        Kpi("advanced_share", "advanced_share", ratio=("advanced_exams", "performed_exams")),
+        Kpi("advanced_share", "advanced_share", ratio=_ADVANCED),
         Kpi("week_change", "exams_by_day", measure="exams", week_change=True),
     )),
     Page("timeliness", tuple(c.id for c in CHARTS if c.page == "timeliness"), (
-        Kpi("on_time_share", "on_time_by_institution", ratio=("on_time", "decided")),
+        Kpi("on_time_share", "on_time_by_institution", ratio=_ON_TIME),
         Kpi("breaches", "breaches_by_department", measure="breaches"),
         Kpi("p90_minutes", "turnaround_percentiles", percentile=0.9),
     )),
     Page("devices", tuple(c.id for c in CHARTS if c.page == "devices"), (
         Kpi("device_exams", "device_exams", measure="exams"),
-        Kpi("busy_share", "device_exams", ratio=("busy_minutes", "span_minutes")),
+        Kpi("busy_share", "device_exams", ratio=_BUSY),
         Kpi("idle_gaps", "device_exams", measure="idle_gaps"),
     )),
     Page("standardisation", tuple(c.id for c in CHARTS if c.page == "standardisation"), (

@@ -508,3 +508,25 @@ PACS_PULL_STATE = pa.schema(
     ]
 )
 """bronze/pacs_pull_state: one study of one PACS and how far its pull got."""
+
+SQL_QUERY_STATUSES = ("ok", "error", "refused", "timeout", "too_many_rows")
+"""audit/sql_queries.status."""
+
+SQL_QUERIES = pa.schema(
+    [
+        ("query_id", pa.string()),
+        ("started_at", UTC_TS),
+        ("query_date", pa.date32()),  # the UTC day of started_at: the partition
+        ("account", pa.string()),
+        ("space", pa.string()),
+        ("database", pa.string()),
+        ("client", pa.string()),  # the client's address (host only)
+        ("statement", pa.string()),  # truncated to 2000 characters
+        ("row_count", pa.int64()),
+        ("status", pa.string()),
+        ("error", pa.string()),  # one line, truncated to 240 characters
+        ("duration_ms", pa.float64()),
+        ("build", pa.string()),  # the warehouse build the statement read
+    ]
+)
+"""audit/sql_queries: one row per statement a client sent the SQL endpoint (radlake sql serve)."""

@@ -378,6 +378,22 @@ _TABLES: tuple[TableSpec, ...] = (
         partition_by=("request_date",),
         pii=True,
     ),
+    TableSpec(
+        layer="audit",
+        name="sql_queries",
+        grain="one statement a client sent the SQL endpoint",
+        keys=("query_id",),
+        description=(
+            "Who ran what on the published marts through radlake sql serve: account, data space, database, "
+            "statement (truncated), rows, status, duration, the build it read. Appended in batches."
+        ),
+        writer="sqlendpoint.audit:AuditLog.flush",
+        schema=schemas.SQL_QUERIES,
+        consumers=("security review", "docs/SECURITY.md"),
+        partition_by=("query_date",),
+        # A statement's text may hold identifiers a steward looked up: the audit trail is personal data.
+        pii=True,
+    ),
 )
 
 # Change logs are partitioned by the local day of the change: a day's changes are one folder to keep or drop.

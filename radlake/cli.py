@@ -38,6 +38,7 @@ def _register() -> None:
         ("quality", "quality"),
         ("dashboard", "dashboard"),
         ("lake", "lake"),
+        ("sql", "sql"),
     ):
         try:
             module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])

@@ -248,12 +248,15 @@ class RetentionConfig(_Strict):
     ``log_days``: commit log entries older than this are cleaned once a checkpoint covers them.
     ``audit_log_days``: the same for tables that record steward decisions (their history is the audit trail).
     ``target_file_mb``: compaction rewrites a partition's files smaller than this into files of about it.
+    ``warehouse_build_minutes``: earlier builds of the gold warehouse files are kept this long after a newer one
+    is published (never the current nor the previous build; see radlake/publish.py).
     """
 
     deleted_file_days: int = Field(7, ge=1)
     log_days: int = Field(30, ge=1)
     audit_log_days: int = Field(3650, ge=1)
     target_file_mb: int = Field(128, ge=1, le=4096)
+    warehouse_build_minutes: float = Field(60.0, ge=0)
 
     @model_validator(mode="after")
     def _windows(self) -> RetentionConfig:
@@ -561,6 +564,33 @@ class PrivacyConfig(_Strict):
     min_cell: int = Field(5, ge=1, le=1000)
 
 
+class SqlTLS(_Strict):
+    """The SQL endpoint's certificate and key (PEM). With them, clients must connect over TLS."""
+
+    cert: Path
+    key: Path
+
+
+class SqlConfig(_Strict):
+    """The SQL endpoint for BI tools (``radlake sql serve``): PostgreSQL's wire protocol over the published marts.
+
+    ``accounts``: the file of accounts (name, data space, password hash) that ``radlake sql account`` writes;
+    default ``sql_accounts.yaml`` in the state folder. ``statement_timeout_seconds``: a query running longer
+    is cancelled. ``max_rows``: a result with more rows is refused (aggregate or add LIMIT), never cut short
+    silently. ``audit_flush_rows`` / ``audit_flush_seconds``: the audit rows of queries are committed to the
+    lake table ``audit/sql_queries`` in batches of this many rows, or at least this often.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(5433, ge=0, le=65535)
+    tls: SqlTLS | None = None
+    statement_timeout_seconds: float = Field(60.0, gt=0)
+    max_rows: int = Field(100_000, ge=1)
+    accounts: Path | None = None
+    audit_flush_rows: int = Field(200, ge=1)
+    audit_flush_seconds: float = Field(10.0, gt=0)
+
+
 class Settings(_Strict):
     """Everything radlake is configured with. Paths are absolute once loaded.
 
@@ -593,6 +623,8 @@ class Settings(_Strict):
     cohorts_dir: Path | None = None
 
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    sql: SqlConfig = Field(default_factory=SqlConfig)
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("spark")
@@ -709,6 +741,11 @@ class Settings(_Strict):
         """
         return self.analysts_dir.parent / "_state"
 
+    @property
+    def sql_accounts_path(self) -> Path:
+        """The SQL endpoint's accounts file (``sql.accounts``, default ``sql_accounts.yaml`` in the state folder)."""
+        return self.sql.accounts or self.state_dir / "sql_accounts.yaml"
+
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make relative paths in the file relative to the file's folder, so a config works from any cwd."""
@@ -750,6 +787,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     alerts = out.get("alerts")
     if isinstance(alerts, dict) and alerts.get("file"):
         alerts["file"] = rel(alerts["file"])
+    _resolve_sql_paths(out.get("sql"), rel)
     return out
 
 
@@ -764,6 +802,16 @@ def _resolve_hl7(hl7: Any, rel: Any) -> None:
         for key in ("cert", "key", "ca"):
             if tls.get(key):
                 tls[key] = rel(tls[key])
+
+
+def _resolve_sql_paths(sql: Any, rel: Any) -> None:
+    """The SQL endpoint's accounts file and TLS files, relative to the config file's folder."""
+    if not isinstance(sql, dict):
+        return
+    if sql.get("accounts"):
+        sql["accounts"] = rel(sql["accounts"])
+    if isinstance(sql.get("tls"), dict):
+        sql["tls"] = {k: rel(v) for k, v in sql["tls"].items()}
 
 
 def _one_line(err: ValidationError, origin: str) -> str:

@@ -108,7 +108,7 @@ def _partitions_to_rewrite(files: Iterable[tuple[tuple[tuple[str, str], ...], in
 
 def _log_retention_days(settings: Settings, key: str) -> int:
     spec = _spec(key)
-    audit = spec is not None and spec.name.endswith("_decisions")
+    audit = spec is not None and (spec.name.endswith("_decisions") or spec.layer == "audit")
     return settings.retention.audit_log_days if audit else settings.retention.log_days
 
 

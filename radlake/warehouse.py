@@ -16,6 +16,8 @@ from radlake.errors import LakeError
 if TYPE_CHECKING:
     import duckdb
 
+    from radlake.publish import Build
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
@@ -39,6 +41,9 @@ def duckdb_settings() -> dict[str, str | bool]:
 def connect(settings: Settings, *, read_only: bool = True, stewards: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the analysts' warehouse file, or with ``stewards`` the stewards' file.
 
+    The published path is a link to the current build's file (:mod:`radlake.publish`); the build's own path is
+    opened, so a process holding an earlier build open still gets the current one.
+
     Raises
     ------
     LakeError
@@ -46,7 +51,9 @@ def connect(settings: Settings, *, read_only: bool = True, stewards: bool = Fals
     """
     import duckdb
 
-    path = settings.stewards_warehouse_path if stewards else settings.warehouse_path
+    from radlake.publish import current_file
+
+    path = str(current_file(settings, stewards))
     if read_only and not Path(path).exists():
         raise LakeError(f"warehouse {path} does not exist yet: build the marts first (radlake demo or dbt build)")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -89,22 +96,27 @@ def s3_secret_sql(settings: Settings, name: str = "radlake_lake") -> str:
     return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {params})"
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
+def dbt_env(settings: Settings, build: Build | None = None) -> dict[str, str]:
     """Environment variables the dbt project's profile and sources read (absolute paths only).
 
+    With ``build`` (:func:`radlake.publish.begin_build`) dbt writes that build's files, which
+    :func:`radlake.publish.publish_build` then publishes; without, the configured paths themselves.
     Never the pseudonym key: the dbt plugin :mod:`radlake.dbt_pseudonyms` reads ``RADLAKE_PSEUDONYM_KEY`` (or
     the file ``RADLAKE_PSEUDONYM_KEY_FILE`` names, passed on here from ``pseudonym_key_file``) itself.
     """
     from radlake.private import stewards_folder
     from radlake.pseudonym import KEY_FILE_ENV
 
-    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    analysts = str(build.analysts) if build else settings.warehouse_path
+    stewards = str(build.stewards) if build else settings.stewards_warehouse_path
+    for path in (analysts, stewards):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     stewards_folder(settings)  # owner-only: the stewards' file maps exam keys back to accession numbers
     s3 = s3_secret(settings)
     env = {
         "RADLAKE_LAKE": settings.lake,
-        "RADLAKE_WAREHOUSE": settings.warehouse_path,
-        "RADLAKE_STEWARDS_WAREHOUSE": settings.stewards_warehouse_path,
+        "RADLAKE_WAREHOUSE": analysts,
+        "RADLAKE_STEWARDS_WAREHOUSE": stewards,
         "RADLAKE_DUCKDB_EXTENSIONS": extension_directory(),
         "RADLAKE_TIMEZONE": settings.timezone,
         "RADLAKE_MIN_CELL": str(settings.privacy.min_cell),
@@ -121,6 +133,6 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def apply_dbt_env(settings: Settings) -> None:
+def apply_dbt_env(settings: Settings, build: Build | None = None) -> None:
     """Put :func:`dbt_env` into this process's environment (dbt reads ``env_var`` from there)."""
-    os.environ.update(dbt_env(settings))
+    os.environ.update(dbt_env(settings, build))

@@ -17,6 +17,7 @@ from orchestration.owners import GOLD_OWNERS
 from radlake.config import Settings
 from radlake.private import restrict_file
 from radlake.pseudonym import load_key
+from radlake.publish import abandon_build, begin_build, publish_build
 from radlake.warehouse import DBT_PROJECT_DIR, apply_dbt_env
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -78,6 +79,19 @@ def lagging_metadata(lagging: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def models_built(run_results: Mapping[str, Any]) -> bool:
+    """Whether every model and seed of a dbt run was built (its data tests may have failed)."""
+    built = [r for r in run_results.get("results", []) if r.get("unique_id", "").startswith(("model.", "seed."))]
+    return bool(built) and all(r.get("status") == "success" for r in built)
+
+
+def _run_results(invocation: Any) -> Mapping[str, Any]:
+    try:
+        return invocation.get_artifact("run_results.json")
+    except (OSError, ValueError):  # dbt stopped before writing it
+        return {}
+
+
 def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliResource]:
     """The marts as one dbt-backed multi-asset, and the dbt resource that runs them."""
     manifest = ensure_manifest(settings)
@@ -91,13 +105,32 @@ def dbt_gold_assets(settings: Settings) -> tuple[dg.AssetsDefinition, DbtCliReso
         lagging = lagging_sources(settings)
         if lagging:
             context.log.warning(f"building the marts on lagging data: {lagging}")
-        for event in dbt.cli(["build"], context=context).stream():
-            # Every mart says whether a source was behind its database when it was built (issue 13: a nightly
-            # run whose CDC sync stopped at cdc.max_sync_seconds).
-            if isinstance(event, dg.Output):
-                event = event.with_metadata({**event.metadata, **lagging_metadata(lagging)})
-            yield event
-        restrict_file(settings.stewards_warehouse_path)  # DuckDB creates it 0644: owner-only, like its folder
+        # dbt writes a new build of both warehouse files, never the published ones: readers holding those open
+        # neither block this build nor see it half-done; the build is published at once when dbt is through.
+        build = begin_build(settings)
+        apply_dbt_env(settings, build)
+        published = False
+        try:
+            invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+            for event in invocation.stream():
+                # Every mart says whether a source was behind its database when it was built (issue 13: a
+                # nightly run whose CDC sync stopped at cdc.max_sync_seconds).
+                if isinstance(event, dg.Output):
+                    event = event.with_metadata({**event.metadata, **lagging_metadata(lagging)})
+                yield event
+            if models_built(_run_results(invocation)):
+                # Failed data tests do not hold the marts back (they never did): their checks say so.
+                publish_build(settings, build)
+                published = True
+                restrict_file(settings.stewards_warehouse_path)  # DuckDB creates it 0644: owner-only, like its folder
+                context.log.info(f"published warehouse build {build.build_id}")
+            error = invocation.get_error()
+            if error is not None:
+                raise error
+        finally:
+            if not published:
+                abandon_build(build)
+            apply_dbt_env(settings)
 
     # The dbt beside this interpreter: a run must not depend on PATH (Dagster daemons rarely have the venv's).
     executable = Path(sys.executable).parent / "dbt"

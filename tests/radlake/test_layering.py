@@ -14,6 +14,7 @@ ORDER = {
     "transforms": 1,
     "expectations": 1,
     "dashboards": 1,
+    "sqlendpoint": 1,
     "orchestration": 2,
     "services": 2,
 }

@@ -19,6 +19,7 @@ PACKAGES = (
     "bench",
     "dashboards",
     "services",
+    "sqlendpoint",
 )
 THE_WRITER = ROOT / "radlake" / "lake.py"
 
