@@ -20,8 +20,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 import pyarrow as pa
 
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SchemaMismatchError",
+    "TableIdentity",
     "add_columns",
+    "added_after",
     "append_idempotent",
     "checkpoint",
     "clean_log",
@@ -59,8 +61,10 @@ __all__ = [
     "replace",
     "restore",
     "rewrite_small_files",
+    "scan_batches",
     "set_table_properties",
     "storage_options",
+    "table_identity",
     "table_version",
     "upsert",
     "vacuum",
@@ -435,6 +439,86 @@ def values_present(settings: Settings, uri: str, column: str, values: Iterable[s
         return set()
     found = _dataset(settings, dt, uri).to_table(columns=[column], filter=ds.field(column).isin(wanted))
     return set(found.column(column).to_pylist())
+
+
+class TableIdentity(NamedTuple):
+    """A table's Delta id (new when a table is created again at the same place) and current version."""
+
+    table_id: str
+    version: int
+
+
+def table_identity(settings: Settings, uri: str) -> TableIdentity | None:
+    """The table's id and version, or None when there is no table."""
+    dt = open_table(settings, uri)
+    return None if dt is None else TableIdentity(str(dt.metadata().id), dt.version())
+
+
+def added_after(settings: Settings, uri: str, version: int) -> tuple[int, list[str]] | None:
+    """The data files the commits after ``version`` added, read from the Delta log alone (no snapshot).
+
+    Returns (the newest version read, the added files' URIs). Files a compaction re-adds (``dataChange``
+    false) hold rows already counted and are left out.
+
+    Returns None when the log cannot answer and the caller must scan the whole table: a commit after
+    ``version`` is no longer in the log (cleaned up past it) while the table is newer, or one of those commits
+    removed rows (a delete, overwrite or restore).
+    """
+    import json
+    from urllib.parse import unquote
+
+    fs = filesystem(settings)
+    log_dir = f"{fs_path(settings, uri)}/_delta_log"
+    added: list[str] = []
+    seen = version
+    while True:
+        name = f"{log_dir}/{seen + 1:020d}.json"
+        try:
+            if fs is None:
+                with open(name, "rb") as fh:
+                    text = fh.read()
+            else:
+                with fs.open_input_stream(name) as stream:
+                    text = stream.read()
+        except FileNotFoundError:
+            break
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "remove" in action and action["remove"].get("dataChange", True):
+                return None
+            add = action.get("add")
+            if add is not None and add.get("dataChange", True):
+                path = unquote(add["path"])
+                added.append(path if "://" in path or path.startswith("/") else f"{uri.rstrip('/')}/{path}")
+        seen += 1
+    if seen == version:
+        current = table_version(settings, uri)
+        if current is not None and current > version:
+            return None  # the log was cleaned past ``version``
+    return seen, added
+
+
+def scan_batches(
+    settings: Settings, uri: str, columns: Sequence[str], files: Sequence[str] | None = None, batch_rows: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """Stream ``columns`` of the table's current snapshot (or of the data ``files`` given) in record batches.
+
+    Memory follows ``batch_rows``, not the table: for reading every key of a bronze table of billions of rows.
+    """
+    import pyarrow.dataset as ds
+
+    if files is None:
+        dt = open_table(settings, uri)
+        if dt is None or not dt.file_uris():
+            return
+        dataset = _dataset(settings, dt, uri)
+    else:
+        if not files:
+            return
+        dataset = ds.dataset([fs_path(settings, f) for f in files], filesystem=filesystem(settings), format="parquet")
+    yield from dataset.to_batches(columns=list(columns), batch_size=batch_rows)
 
 
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:
