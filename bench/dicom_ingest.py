@@ -210,12 +210,16 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_cli(roots: list[Path], lake: Path, extra: list[str]) -> tuple[float, int, int, str, float]:
+def run_cli(
+    roots: list[Path], lake: Path, extra: list[str], *, fresh: bool = True
+) -> tuple[float, int, int, str, float]:
     """Run ``radlake ingest dicom`` in a subprocess: (wall s, peak tree RSS, peak single RSS, stdout, CPU s).
 
-    CPU is user + system time of the CLI and its worker processes (getrusage of reaped children).
+    CPU is user + system time of the CLI and its worker processes (getrusage of reaped children). With
+    ``fresh`` the lake is removed first.
     """
-    shutil.rmtree(lake, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(lake, ignore_errors=True)
     cpu_before = _children_cpu()
     cmd = [
         sys.executable,

@@ -518,7 +518,8 @@ def scan_batches(
         if not files:
             return
         dataset = ds.dataset([fs_path(settings, f) for f in files], filesystem=filesystem(settings), format="parquet")
-    yield from dataset.to_batches(columns=list(columns), batch_size=batch_rows)
+    # One file at a time, little read-ahead: the default reads several files at once.
+    yield from dataset.to_batches(columns=list(columns), batch_size=batch_rows, batch_readahead=2, fragment_readahead=1)
 
 
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:

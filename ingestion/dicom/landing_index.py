@@ -1,6 +1,6 @@
 """What has landed in DICOM bronze, kept on disk in the state folder: memory stays flat as the archive grows.
 
-The index is a SQLite file (``dicom-landing-<table>.sqlite`` under ``settings.state_dir``, write-ahead log on)
+The index is a SQLite file (``dicom-landing.sqlite`` under ``settings.state_dir``, write-ahead log on)
 with three keyed tables:
 
 - ``paths``: file path → checksum of every ``bronze/dicom_files`` row (the file was seen and classified);
@@ -19,7 +19,6 @@ serialised by :func:`ingestion.dicom.landing.ingest_lock`; SQLite serialises the
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -47,10 +46,9 @@ CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, uid TEXT NOT NULL) WI
 
 
 def index_path(settings: Settings) -> Path:
-    """The index file of this lake's DICOM bronze (named after the table's location: one state folder may
-    serve several lakes)."""
-    uri = catalog.table_uri(settings, FILES)
-    return settings.state_dir / f"dicom-landing-{hashlib.sha256(uri.encode()).hexdigest()[:12]}.sqlite"
+    """The index file of the lake's DICOM bronze. It records the tables' Delta ids: an index left by another
+    lake (or a table created anew) is rebuilt, while a copy of the lake with its state folder keeps its index."""
+    return settings.state_dir / "dicom-landing.sqlite"
 
 
 class LandingIndex:
