@@ -482,6 +482,12 @@ def added_after(settings: Settings, uri: str, version: int) -> tuple[int, list[s
                     text = stream.read()
         except FileNotFoundError:
             break
+        except OSError:
+            import pyarrow.fs as pafs
+
+            if fs is not None and fs.get_file_info(name).type == pafs.FileType.NotFound:
+                break  # an object store's "no such key"
+            raise
         for line in text.splitlines():
             if not line.strip():
                 continue
