@@ -1,5 +1,5 @@
-"""The landing index (issue 30): kept on disk, it equals bronze after a writer is killed mid-way and after the
-Delta log was compacted and cleaned past what the index had read."""
+"""The landing index (issue 30): kept on disk, it equals bronze after a writer is killed mid-way, after the
+Delta log was compacted and cleaned past what the index had read, and after a commit removed rows."""
 
 from __future__ import annotations
 
@@ -113,4 +113,11 @@ def test_index_equals_bronze_after_kill_9_and_after_the_log_was_cleaned(tmp_path
     for suffix in ("-wal", "-shm"):
         Path(f"{index_path(settings)}{suffix}").unlink(missing_ok=True)
     shutil.copy(stale, index_path(settings))
+    assert _index(settings) == _bronze(settings)
+
+    # A commit that removes rows (an erasure, a restore) cannot be replayed from its added files: rescan.
+    gone = f"{root / 'copies' / '0.dcm'}"
+    DeltaTable(files_uri).delete(f"file_path = '{gone}'")
+    paths, _, _ = _index(settings)
+    assert gone not in {p for p, _ in paths}
     assert _index(settings) == _bronze(settings)
