@@ -9,7 +9,9 @@ Chinese text), then in one run times
     classification and the Delta commits of bronze/dicom_files and bronze/dicom_instances;
 (c) the distributed backfill, ``radlake ingest dicom --engine spark`` against a Sail server in local-cluster
     mode (``--sail-workers`` workers, its own process) on the same corpus: the same rows, parsed as Spark jobs
-    (``--no-distributed`` skips it; ``--engines-only`` runs (b) and (c) alone).
+    (``--no-distributed`` skips it; ``--engines-only`` runs (b) and (c) alone);
+(d) dicomsdl, a C++ reader, in this process over the same files, reading the tags bronze promotes: files per
+    CPU-second beside radlake's (all its processes), and the ratio.
 
 Peak memory of (b) is measured at a small and a large N by polling the CLI process tree with psutil every
 20 ms (sum of the resident set sizes of the CLI process and its workers; largest single process beside).
@@ -189,6 +191,30 @@ def baseline(roots: list[Path], out: Path) -> tuple[int, float]:
     return len(rows), time.perf_counter() - started
 
 
+PROMOTED = (
+    "SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName",
+    "PatientSex", "PatientBirthDate", "AccessionNumber", "Modality", "StudyDate", "StudyTime", "StudyDescription",
+    "SeriesDescription", "SeriesNumber", "InstanceNumber", "BodyPartExamined", "InstitutionName", "StationName",
+    "Manufacturer", "ManufacturerModelName", "SliceThickness", "KVP", "Exposure", "AcquisitionDate",
+    "AcquisitionTime", "SpecificCharacterSet",
+)  # fmt: skip
+"""The keywords bronze/dicom_instances promotes to columns (what the C++ reader is asked for)."""
+
+
+def dicomsdl_pass(roots: list[Path]) -> tuple[int, float]:
+    """(d): dicomsdl (a C++ reader) opens each file up to the pixel data and reads the promoted tags, in this
+    process. Returns (files, CPU s). No checksum, no JSON of the whole header, nothing written."""
+    import dicomsdl
+
+    cpu0 = time.process_time()
+    n = 0
+    for path in _files(roots):
+        ds = dicomsdl.open_file(str(path), 0x7FE00010)
+        row = [getattr(ds, k, None) for k in PROMOTED]
+        n += row[0] is not None
+    return n, time.process_time() - cpu0
+
+
 def _child_env(work: Path) -> dict[str, str]:
     """The environment of the CLI runs: byte-code caching on, as in any normal installation.
 
@@ -210,12 +236,16 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_cli(roots: list[Path], lake: Path, extra: list[str]) -> tuple[float, int, int, str, float]:
+def run_cli(
+    roots: list[Path], lake: Path, extra: list[str], *, fresh: bool = True
+) -> tuple[float, int, int, str, float]:
     """Run ``radlake ingest dicom`` in a subprocess: (wall s, peak tree RSS, peak single RSS, stdout, CPU s).
 
-    CPU is user + system time of the CLI and its worker processes (getrusage of reaped children).
+    CPU is user + system time of the CLI and its worker processes (getrusage of reaped children). With
+    ``fresh`` the lake is removed first.
     """
-    shutil.rmtree(lake, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(lake, ignore_errors=True)
     cpu_before = _children_cpu()
     cmd = [
         sys.executable,
@@ -344,7 +374,9 @@ def main() -> None:
             f"files/s end to end ({n_all / _seconds_inside(out):,.0f} files/s inside the call; "
             f"{n_all / cpu:,.0f} files per CPU-second)"
         )
-        distributed(roots_all, n_all, work, args.sail_workers, wall)
+        per_core(n_all, cpu, roots_all)
+        if not args.no_distributed:
+            distributed(roots_all, n_all, work, args.sail_workers, wall)
         print(f"load average during the run: {os.getloadavg()[0]:.1f} (other processes share the {cores} cores)")
         return
 
@@ -366,6 +398,7 @@ def main() -> None:
         f"{n_all / cpu:,.0f} files per CPU-second)"
     )
     print(f"    ratio (b)/(a): {rate / rate_base:.1f}x wall, {(n_all / cpu) / (n_base / cpu_base):.1f}x CPU")
+    per_core(n_all, cpu, roots_all)
     wall_r, _, _, _, _ = run_cli(roots_all, work / "lake_rollups", [])
     print(f"    the same with the silver roll-ups (Sail): {wall_r:6.1f} s = {n_all / wall_r:7,.0f} files/s")
     _, tree_s, one_s, _, _ = run_cli([small_dir], work / "lake_small", ["--no-rollups"])
@@ -377,6 +410,16 @@ def main() -> None:
     again, out2 = run_cli_again(roots_all, work / "lake_large")
     print(f"re-run over the same folders: {again:.1f} s, {out2.strip().splitlines()[1]}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (other processes share the {cores} cores)")
+
+
+def per_core(n_all: int, cpu: float, roots: list[Path]) -> None:
+    """(d) beside (b): files per CPU-second of radlake (all processes) and of dicomsdl, and the ratio."""
+    n_sdl, cpu_sdl = dicomsdl_pass(roots)
+    if n_sdl != n_all:
+        raise SystemExit(f"dicomsdl read {n_sdl} of {n_all} files")
+    ours, theirs = n_all / cpu, n_sdl / cpu_sdl
+    print(f"(d) dicomsdl, promoted tags only: {n_sdl:,} files, {theirs:,.0f} files per CPU-second")
+    print(f"    per core: radlake {ours:,.0f} / dicomsdl {theirs:,.0f} files per CPU-second = {ours / theirs:.2f}x")
 
 
 def run_cli_again(roots: list[Path], lake: Path) -> tuple[float, str]:

@@ -14,14 +14,15 @@ did land is never written twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 import pyarrow as pa
 
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SchemaMismatchError",
+    "TableIdentity",
     "add_columns",
+    "added_after",
     "append_idempotent",
     "checkpoint",
     "clean_log",
@@ -59,8 +62,10 @@ __all__ = [
     "replace",
     "restore",
     "rewrite_small_files",
+    "scan_batches",
     "set_table_properties",
     "storage_options",
+    "table_identity",
     "table_version",
     "upsert",
     "vacuum",
@@ -452,6 +457,96 @@ def rows_matching(
         schema = pa.schema(dt.schema().to_arrow())
         return pa.Table.from_batches([], schema=pa.schema([schema.field(c) for c in columns]))
     return _dataset(settings, dt, uri).to_table(columns=list(columns), filter=ds.field(column).isin(wanted))
+
+
+class TableIdentity(NamedTuple):
+    """A table's Delta id (new when a table is created again at the same place) and current version."""
+
+    table_id: str
+    version: int
+
+
+def table_identity(settings: Settings, uri: str) -> TableIdentity | None:
+    """The table's id and version, or None when there is no table."""
+    dt = open_table(settings, uri)
+    return None if dt is None else TableIdentity(str(dt.metadata().id), dt.version())
+
+
+def added_after(settings: Settings, uri: str, version: int) -> tuple[int, list[str]] | None:
+    """The data files the commits after ``version`` added, read from the Delta log alone (no snapshot).
+
+    Returns (the newest version read, the added files' URIs). Files a compaction re-adds (``dataChange``
+    false) hold rows already counted and are left out.
+
+    Returns None when the log cannot answer and the caller must scan the whole table: a commit after
+    ``version`` is no longer in the log (cleaned up past it) while the table is newer, or one of those commits
+    removed rows (a delete, overwrite or restore).
+    """
+    import json
+    from urllib.parse import unquote
+
+    fs = filesystem(settings)
+    log_dir = f"{fs_path(settings, uri)}/_delta_log"
+    added: list[str] = []
+    seen = version
+    while True:
+        name = f"{log_dir}/{seen + 1:020d}.json"
+        try:
+            if fs is None:
+                with open(name, "rb") as fh:
+                    text = fh.read()
+            else:
+                with fs.open_input_stream(name) as stream:
+                    text = stream.read()
+        except FileNotFoundError:
+            break
+        except OSError:
+            import pyarrow.fs as pafs
+
+            if fs is not None and fs.get_file_info(name).type == pafs.FileType.NotFound:
+                break  # an object store's "no such key"
+            raise
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "remove" in action and action["remove"].get("dataChange", True):
+                return None
+            add = action.get("add")
+            if add is not None and add.get("dataChange", True):
+                path = unquote(add["path"])
+                added.append(path if "://" in path or path.startswith("/") else f"{uri.rstrip('/')}/{path}")
+        seen += 1
+    if seen == version:
+        current = table_version(settings, uri)
+        if current is not None and current > version:
+            return None  # the log was cleaned past ``version``
+    return seen, added
+
+
+def scan_batches(
+    settings: Settings, uri: str, columns: Sequence[str], files: Sequence[str] | None = None, batch_rows: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """Stream ``columns`` (not partition columns) of the table's current snapshot, or of the data ``files``
+    given, in record batches.
+
+    Memory follows ``batch_rows`` and one row group, not the table: for reading every key of a bronze table of
+    billions of rows. Files are read one at a time through a buffered stream (a third less memory than a
+    dataset scan, which reads ahead and holds whole column chunks).
+    """
+    import pyarrow.parquet as pq
+
+    if files is None:
+        dt = open_table(settings, uri)
+        if dt is None:
+            return
+        files = dt.file_uris()
+    fs = filesystem(settings)
+    for f in files:
+        with contextlib.ExitStack() as stack:
+            source = f if fs is None else stack.enter_context(fs.open_input_file(fs_path(settings, f)))
+            reader = pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False)
+            yield from reader.iter_batches(batch_size=batch_rows, columns=list(columns))
 
 
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:

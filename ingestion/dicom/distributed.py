@@ -247,7 +247,7 @@ def _backfill(
         chunk: list[str] = []
         for path in walk_files(roots):
             prog.discovered += 1
-            if path in state.known_paths:
+            if state.is_landed(path):
                 prog.skipped += 1
                 continue
             chunk.append(path)

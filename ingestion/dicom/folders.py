@@ -212,7 +212,7 @@ def _land_suspects(lander: Lander, journal: LandingJournal, limits: DicomLimits,
     paths, alone = journal.read()
     try:
         for path in paths:
-            if path in lander.state.known_paths:
+            if lander.state.is_landed(path):
                 continue
             if alone:
                 # Not named here: the path carries a SOP Instance UID; its reject row in bronze names it.
@@ -276,7 +276,7 @@ def ingest_roots(
     def new_paths() -> Iterator[str]:
         for path in walk_files(roots):
             prog.discovered += 1
-            if path in state.known_paths:
+            if state.is_landed(path):
                 prog.skipped += 1
                 continue
             if min_age_seconds > 0:

@@ -270,6 +270,9 @@ class _Parser:
         values = self.values
         creators: dict[int, str] = {}
         max_elements = self.limits.max_elements
+        cap = self.limits.max_value_bytes
+        budget = self.limits.max_header_bytes
+        keys = _KEYS
         while pos < end:
             self.elements += 1
             if self.elements > max_elements:
@@ -350,8 +353,7 @@ class _Parser:
                 pos = vend  # never copied: only its length goes into the JSON
                 out[_key(tag)] = {"vr": vr, "BulkDataURI": f"{BULK_URI}{length}"}
                 continue
-            cap = self.limits.max_value_bytes
-            raw = buf[pos : min(vend, pos + cap)]  # a hostile 64 MiB value is never copied whole
+            raw = buf[pos:vend] if length <= cap else buf[pos : pos + cap]  # a hostile 64 MiB value: never whole
             pos = vend
             if tag == 0x00080005:
                 charset = character_set(_strip(_ascii(raw)))
@@ -361,8 +363,12 @@ class _Parser:
                 self._pixel_rep = u16.unpack_from(raw, 0)[0]
             elif group & 1 and 0x0010 <= elem <= 0x00FF:
                 creators[group << 8 | elem] = _ascii(raw).strip(" \x00")
-            cost = _json_cost(vr, raw)
-            if self.kept + cost <= self.limits.max_header_bytes or (wanted is not None and tag in wanted):
+            if vr in _BINARY_VRS or vr in _NUMBER_VRS:
+                cost = _json_cost(vr, raw)
+            else:  # text, inline (the common case): see _json_cost
+                n = len(raw)
+                cost = 32 + n + 5 * (n - len(raw.translate(None, _ESCAPED_IN_JSON)))
+            if self.kept + cost <= budget or (wanted is not None and tag in wanted):
                 value = self.element(tag, vr, raw, charset, wanted, values)
                 self.kept += cost
                 if length > cap:
@@ -371,7 +377,7 @@ class _Parser:
                 # The instance's budget is spent: what is decoded and kept, not the wire size, bounds memory.
                 value = {"vr": vr, OMITTED_KEY: length}
                 self.omitted += 1
-            out[_key(tag)] = value
+            out[keys.get(tag) or _key(tag)] = value
         if top and self.partial:
             raise _NeedMore()  # the inflated part ended between elements: there may be more header
         return out, pos

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from ingestion.dicom.landing_index import LandingIndex
 from ingestion.dicom.workers import INSTANCE_SCHEMA, ParsedChunk
 from radlake import catalog, lake
 from radlake.config import Settings
@@ -44,23 +45,63 @@ BATCH_BYTES = 64 << 20
 
 
 @dataclass
-class LandedState:
-    """What the lake already holds, loaded once per run and kept current while classifying.
+class _Batch:
+    """Paths and instances one batch classified, looked up here until the index has read its commits."""
 
-    Attributes
+    paths: set[str] = field(default_factory=set)
+    sops: dict[str, str] = field(default_factory=dict)
+
+
+class LandedState:
+    """What the lake already holds: the on-disk :class:`~ingestion.dicom.landing_index.LandingIndex`, plus what
+    this writer classified in batches whose commits the index has not read yet (at most a few batches: memory
+    follows the batch size, not the lake).
+
+    Parameters
     ----------
-    known_paths
-        Files with a ``dicom_files`` row: never read again.
-    sop_sha
-        SOP Instance UID → checksum of the landed instance.
-    pending
-        Path → SOP Instance UID of instance rows whose ``dicom_files`` row is missing (a crash between the
-        two commits of a batch).
+    index
+        The lake's landing index, caught up.
     """
 
-    known_paths: set[str] = field(default_factory=set)
-    sop_sha: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, str] = field(default_factory=dict)
+    def __init__(self, index: LandingIndex) -> None:
+        self.index = index
+        self._batches = [_Batch()]
+
+    def is_landed(self, path: str) -> bool:
+        """Whether the file at ``path`` has been classified (it has, or is about to get, a ``dicom_files`` row)."""
+        return any(path in b.paths for b in self._batches) or self.index.path_known(path)
+
+    def sop_sha(self, uid: str) -> str | None:
+        """Checksum of the landed (or about to be landed) instance with this SOP Instance UID, or None."""
+        for b in reversed(self._batches):
+            sha = b.sops.get(uid)
+            if sha is not None:
+                return sha
+        return self.index.sop_sha(uid)
+
+    def pending_uid(self, path: str) -> str | None:
+        """SOP Instance UID of an instance row at ``path`` left without its ``dicom_files`` row by a crash."""
+        return None if any(path in b.paths for b in self._batches) else self.index.pending_uid(path)
+
+    def classified(self, path: str, uid: str | None = None, sha: str | None = None) -> None:
+        """Record a classified file (and the instance it lands, if any) in the batch being filled."""
+        batch = self._batches[-1]
+        batch.paths.add(path)
+        if uid is not None and sha is not None:
+            batch.sops[uid] = sha
+
+    def seal_batch(self) -> None:
+        """The batch being filled was handed to the committer: later files go to a new one."""
+        self._batches.append(_Batch())
+
+    def batches_landed(self, n: int) -> None:
+        """The oldest ``n`` sealed batches are committed: read them into the index and stop holding them."""
+        self.index.catch_up()
+        del self._batches[:n]
+
+    def catch_up(self) -> None:
+        """Read what other writers committed meanwhile."""
+        self.index.catch_up()
 
 
 def ensure_tables(settings: Settings) -> None:
@@ -79,33 +120,16 @@ def ensure_tables(settings: Settings) -> None:
             )
 
 
-def landed_paths(settings: Settings) -> set[str]:
-    """Paths of every file with a ``bronze/dicom_files`` row (landed, whatever its outcome)."""
-    files = lake.read_arrow(settings, catalog.table_uri(settings, FILES), columns=["file_path"])
-    return set() if files is None else set(files.column("file_path").to_pylist())
-
-
 def landed_among(settings: Settings, paths: Iterable[str]) -> set[str]:
     """Which of ``paths`` have a ``bronze/dicom_files`` row, read without loading every landed path."""
     return lake.values_present(settings, catalog.table_uri(settings, FILES), "file_path", paths)
 
 
 def load_state(settings: Settings) -> LandedState:
-    """Read the landed paths and instances' checksums from bronze (only the few columns needed)."""
-    state = LandedState()
-    state.known_paths = landed_paths(settings)
-    inst = lake.read_arrow(
-        settings, catalog.table_uri(settings, INSTANCES), columns=["sop_instance_uid", "file_sha256", "file_path"]
-    )
-    if inst is not None:
-        uids = inst.column("sop_instance_uid").to_pylist()
-        shas = inst.column("file_sha256").to_pylist()
-        state.sop_sha = dict(zip(uids, shas, strict=True))
-        known = state.known_paths
-        for uid, path in zip(uids, inst.column("file_path").to_pylist(), strict=True):
-            if path not in known:
-                state.pending[path] = uid
-    return state
+    """The lake's landed state: its landing index (in the state folder), caught up with bronze."""
+    index = LandingIndex(settings)
+    index.catch_up()
+    return LandedState(index)
 
 
 @dataclass
@@ -170,7 +194,7 @@ class Lander:
         self._instances_uri = catalog.table_uri(settings, INSTANCES)
         done = [lake.committed_version(settings, uri, app_id) for uri in (self._files_uri, self._instances_uri)]
         self._txn = max((v for v in done if v is not None), default=0)
-        self._seen_version = lake.table_version(settings, self._files_uri)
+        self._settled = 0  # batches committed that the landed state's index has read
         self._queue: queue.Queue[tuple[pa.Table, pa.Table] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._aborted = False
@@ -203,31 +227,34 @@ class Lander:
         outcomes: list[str] = []
         landed: list[str | None] = []
         keep: list[bool] = []
+        self._settle()
         st = self.state
         for i, (path, sha, ok, uid) in enumerate(zip(paths, shas, parsed, uids, strict=True)):
             other: str | None = None
             if not ok:
                 outcome = "reject"
+                st.classified(path)
             else:
-                have = st.sop_sha.get(uid)
+                have = st.sop_sha(uid)
                 if have is None:
                     outcome = "instance"
-                    st.sop_sha[uid] = sha
+                    st.classified(path, uid, sha)
                     keep.append(True)
-                elif have == sha and st.pending.get(path) == uid:
+                elif have == sha and st.pending_uid(path) == uid:
                     outcome = "instance"  # landed by a batch whose dicom_files commit did not happen
-                    del st.pending[path]
+                    st.classified(path)
                     keep.append(False)
                 elif have == sha:
                     outcome, other = "duplicate", have
+                    st.classified(path)
                     keep.append(False)
                 else:
                     outcome, other = "conflict", have
                     reasons[i] = "same SOP Instance UID as a landed instance, different bytes (see landed_sha256)"
+                    st.classified(path)
                     keep.append(False)
             outcomes.append(outcome)
             landed.append(other)
-            st.known_paths.add(path)
             self.counts.add(outcome)
         sources = [source] * n if isinstance(source, str) else list(source)
         file_rows = pa.RecordBatch.from_arrays(
@@ -266,6 +293,7 @@ class Lander:
             else pa.Table.from_batches([], schema=INSTANCE_SCHEMA)
         )
         self._files, self._instances, self._pending_rows, self._pending_bytes = [], [], 0, 0
+        self.state.seal_batch()
         self._queue.put((files, instances))
         self._raise_if_failed()
 
@@ -276,16 +304,21 @@ class Lander:
         self._raise_if_failed()
 
     def catch_up(self) -> None:
-        """Reload the landed state if another writer committed since this one last looked (call under
-        :func:`ingest_lock`): a long-lived writer must not land an instance someone else landed meanwhile."""
-        version = lake.table_version(self.settings, self._files_uri)
-        if version != self._seen_version:
-            self.state = load_state(self.settings)
-        self._seen_version = version
+        """Bring the landed state up to bronze (call under :func:`ingest_lock`): a long-lived writer must not
+        land an instance another writer landed meanwhile."""
+        self._settle()
+        self.state.catch_up()
 
     def mark_seen(self) -> None:
-        """Record the table version this writer's own commits left (call after :meth:`commit_now`)."""
-        self._seen_version = lake.table_version(self.settings, self._files_uri)
+        """Read this writer's own committed batches into the landed state (call after :meth:`commit_now`)."""
+        self._settle()
+
+    def _settle(self) -> None:
+        """Let the index read the batches committed since the last look (the in-memory part then shrinks)."""
+        done = self.batches_committed - self._settled
+        if done > 0:
+            self.state.batches_landed(done)
+            self._settled += done
 
     def close(self) -> None:
         """Commit what is left and stop the committer; raises what a commit raised."""

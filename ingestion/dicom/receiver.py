@@ -383,8 +383,7 @@ class _Landing:
         lander = self.lander
         # Folder ingests (and the scan above) may have landed some of these meanwhile.
         lander.catch_up()
-        known = lander.state.known_paths
-        keep = [i for i, f in enumerate(self.files) if f["file_path"] not in known]
+        keep = [i for i, f in enumerate(self.files) if not lander.state.is_landed(f["file_path"])]
         if keep:
             files = [self.files[i] for i in keep]
             paths = {f["file_path"] for f in files}
