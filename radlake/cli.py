@@ -36,6 +36,7 @@ def _register() -> None:
         ("quality", "quality"),
         ("dashboard", "dashboard"),
         ("lake", "lake"),
+        ("route", "route"),
     ):
         try:
             module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])

@@ -1,0 +1,139 @@
+"""Send one batch to one destination: C-STORE over one association (pynetdicom SCU), or files to a folder."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingestion.routing.rules import Destination
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128  # PS3.8: at most 128 presentation contexts in one association
+
+# C-STORE statuses (PS3.4 B.2.3): warnings are stored copies; out-of-resources is worth another try.
+_STORED = {0x0000, 0xB000, 0xB006, 0xB007, 0x0107, 0x0116}
+_TRANSIENT_HIGH = {0xA7}  # 0xA7xx refused: out of resources
+_TRANSIENT = {0x0110, 0x0213}  # processing failure, resource limitation
+
+
+@dataclass(frozen=True)
+class Item:
+    """One instance to send: the file to send and what presentation context it needs."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of one item: stored, or not (``permanent``: trying again cannot help)."""
+
+    stored: bool
+    status: int | None = None
+    error: str = ""
+    permanent: bool = False
+
+
+def classify(status: int) -> Answer:
+    """An answer from a C-STORE status."""
+    if status in _STORED or (status >> 8) == 0xB0:
+        return Answer(True, status)
+    transient = (status >> 8) in _TRANSIENT_HIGH or status in _TRANSIENT
+    return Answer(False, status, f"peer status 0x{status:04X}", permanent=not transient)
+
+
+class BatchFailed(Exception):
+    """The whole batch could not be sent (no association, or it broke): every unanswered item is retried."""
+
+
+def _tls(dest: Destination) -> tuple[ssl.SSLContext, str] | None:
+    if dest.tls is None or dest.peer is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(dest.tls.ca) if dest.tls.ca else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if dest.tls.cert and dest.tls.key:
+        ctx.load_cert_chain(str(dest.tls.cert), str(dest.tls.key))
+    return ctx, dest.peer.host
+
+
+def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: object) -> None:
+    """C-STORE ``items`` over one association, calling ``on_answer(item, Answer)`` as each status arrives.
+
+    Items whose presentation context the peer rejected get a permanent answer naming the rejection.
+
+    Raises
+    ------
+    BatchFailed
+        The association could not be made, or broke mid-batch (items not yet answered stay unanswered).
+    """
+    from pynetdicom import AE
+
+    assert dest.peer is not None and callable(on_answer)
+    ae = AE(ae_title=dest.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    pairs = sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})[:MAX_CONTEXTS]
+    for sop_class, syntax in pairs:
+        ae.add_requested_context(sop_class, [syntax])
+    tls = _tls(dest)
+    assoc = ae.associate(dest.peer.host, dest.peer.port, ae_title=dest.peer.ae_title, tls_args=tls)
+    if not assoc.is_established:
+        why = "association rejected" if assoc.is_rejected else "association aborted" if assoc.is_aborted else ""
+        raise BatchFailed(why or f"cannot connect to {dest.peer.host}:{dest.peer.port}")
+    try:
+        accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
+        rejected = {c.abstract_syntax: c.status for c in assoc.rejected_contexts}
+        for item in items:
+            key = (item.sop_class_uid, item.transfer_syntax_uid)
+            if key not in set(pairs):
+                continue  # past the 128 contexts of this association: the next batch
+            if key not in accepted:
+                result = rejected.get(item.sop_class_uid)
+                on_answer(
+                    item,
+                    Answer(False, None, f"peer refused the SOP class (presentation context result {result})", True),
+                )
+                continue
+            if not assoc.is_established:
+                raise BatchFailed("the association broke mid-batch")
+            status = assoc.send_c_store(Path(item.path))
+            if "Status" not in status:
+                raise BatchFailed("no C-STORE response (timeout or connection lost)")
+            on_answer(item, classify(int(status.Status)))
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def send_folder(dest: Destination, items: list[tuple[Item, bytes, str]], on_answer: object) -> None:
+    """Write each item's bytes as ``<folder>/<relative>`` (a local folder or an S3 prefix), whole or not at all."""
+    import os
+
+    assert dest.folder is not None and callable(on_answer)
+    s3 = dest.folder.startswith("s3://")
+    fs = None
+    if s3:
+        import pyarrow.fs as pafs
+
+        fs = pafs.S3FileSystem(
+            endpoint_override=os.environ.get("AWS_ENDPOINT_URL") or None,
+            region=os.environ.get("AWS_REGION", "us-east-1"),
+        )
+    for item, data, relative in items:
+        try:
+            if fs is not None:
+                with fs.open_output_stream(f"{dest.folder.removeprefix('s3://').rstrip('/')}/{relative}") as out:
+                    out.write(data)
+            else:
+                target = Path(dest.folder) / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".part")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+        except OSError as exc:
+            raise BatchFailed(f"cannot write to {dest.folder}: {exc.strerror or type(exc).__name__}") from None
+        on_answer(item, Answer(True, None))
