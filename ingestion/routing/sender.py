@@ -47,6 +47,9 @@ def classify(status: int) -> Answer:
     return Answer(False, status, f"peer status 0x{status:04X}", permanent=not transient)
 
 
+_RESULTS = {1: "user rejection", 2: "no reason", 3: "SOP class not supported", 4: "transfer syntax not supported"}
+
+
 class BatchFailed(Exception):
     """The whole batch could not be sent (no association, or it broke): every unanswered item is retried."""
 
@@ -81,22 +84,23 @@ def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: 
         ae.add_requested_context(sop_class, [syntax])
     tls = _tls(dest)
     assoc = ae.associate(dest.peer.host, dest.peer.port, ae_title=dest.peer.ae_title, tls_args=tls)
-    if not assoc.is_established:
+    # The peer's answer per presentation context (PS3.8 9.3.3.2): 1 user rejection, 2 no reason,
+    # 3 abstract syntax (SOP class) not supported, 4 transfer syntax not supported. When it refuses every
+    # context, pynetdicom aborts the association, yet the answers are known.
+    refused = {c.abstract_syntax: c.result for c in assoc.rejected_contexts}  # by SOP class
+    if not assoc.is_established and not (assoc.is_aborted and refused and len(refused) == len({p[0] for p in pairs})):
         why = "association rejected" if assoc.is_rejected else "association aborted" if assoc.is_aborted else ""
         raise BatchFailed(why or f"cannot connect to {dest.peer.host}:{dest.peer.port}")
     try:
-        accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
-        rejected = {c.abstract_syntax: c.status for c in assoc.rejected_contexts}
+        wanted = set(pairs)
         for item in items:
             key = (item.sop_class_uid, item.transfer_syntax_uid)
-            if key not in set(pairs):
+            if key not in wanted:
                 continue  # past the 128 contexts of this association: the next batch
-            if key not in accepted:
-                result = rejected.get(item.sop_class_uid)
-                on_answer(
-                    item,
-                    Answer(False, None, f"peer refused the SOP class (presentation context result {result})", True),
-                )
+            result = refused.get(item.sop_class_uid)
+            if result is not None:
+                why = f"peer refused the presentation context (result {result}: {_RESULTS.get(result, 'unknown')})"
+                on_answer(item, Answer(False, None, why, permanent=int(result) in (3, 4)))
                 continue
             if not assoc.is_established:
                 raise BatchFailed("the association broke mid-batch")

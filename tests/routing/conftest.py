@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from routing_harness import StoreSCP, free_port  # noqa: E402
+from routing_harness import StoreSCP, free_port
 
 
 @pytest.fixture()

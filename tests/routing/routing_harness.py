@@ -95,7 +95,7 @@ PresentationContexts = NoSecondaryCapture
 
 @dataclass
 class StoreSCP:
-    """A DCMTK storescp on a loopback port; every received copy is its own file (``+uf``), written as received (``+B``)."""
+    """A DCMTK storescp on a loopback port: each copy received is its own file (``+uf``), as received (``+B``)."""
 
     folder: Path
     ae_title: str
@@ -115,7 +115,9 @@ class StoreSCP:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"storescp exited: {self.proc.stderr.read().decode()[:500] if self.proc.stderr else ''}")
+                raise RuntimeError(
+                    f"storescp exited: {self.proc.stderr.read().decode()[:500] if self.proc.stderr else ''}"
+                )
             time.sleep(0.05)
         raise RuntimeError("storescp did not start listening")
 

@@ -113,8 +113,10 @@ def test_a_destination_down_then_up_gets_everything_once_and_does_not_delay_the_
         time.sleep(1.0)
     finally:
         running.close()
-    print(f"\nai: all 30 arrived {ai_done:.2f} s after landing while the archive was down; "
-          f"archive: all 30 arrived {archive_done:.2f} s after it came back")
+    print(
+        f"\nai: all 30 arrived {ai_done:.2f} s after landing while the archive was down; "
+        f"archive: all 30 arrived {archive_done:.2f} s after it came back"
+    )
     # Not delayed: the healthy peer had everything long before the down one came back.
     assert ai_done < 10.0
     truth = _truth(ct)
@@ -176,7 +178,10 @@ def test_route_send_puts_a_refused_sop_class_in_dead_letter_and_exits_1(tmp_path
     peer = StoreSCP(tmp_path / "peer-refusing", "REFUSER", peers["ai"].port, config=config).start()
     try:
         settings = Settings(lake=str(tmp_path / "lake"))
-        cfg = write_settings({"lake": settings.lake}, tmp_path / "radlake.yaml")
+        # Few, quick retries: a wrong classification would show as a retry, not as a long wait.
+        cfg = write_settings(
+            {"lake": settings.lake, "routing": {"max_attempts": 2, "backoff_seconds": 0.5}}, tmp_path / "radlake.yaml"
+        )
         ct = write_instances(tmp_path / "in" / "ct", 12, CT, seed=5)
         sc = write_instances(tmp_path / "in" / "sc", 4, SC, seed=5, study=sop_uid_of(ct[0]).rsplit(".", 1)[0] + ".9")
         other = write_instances(tmp_path / "in" / "other", 5, CT, seed=6)  # not in the cohort
