@@ -10,7 +10,8 @@ the lake under the batch number written at the journal's head. After a crash the
 (under that same number: a no-op when the commit had happened), so nothing the peer acknowledged is sent
 again. What stays open is the C-STORE protocol's own window: an instance whose data went out but whose status
 never came back (the process died between the two) is sent again, since DICOM has no way to ask whether it
-arrived.
+arrived; that instance is flagged in its ``last_error`` (the journal records each instance as it goes out), so a
+possible second copy at the peer is known, never silent.
 """
 
 from __future__ import annotations
@@ -100,8 +101,14 @@ class Journal:
             self._fd = None
         self.path.unlink(missing_ok=True)
 
-    def leftover(self) -> tuple[int, list[dict]] | None:
-        """What a crashed run journaled and may not have committed: its batch number and rows."""
+    def record_try(self, sop_instance_uid: str) -> None:
+        """An instance is about to go out (after a kill, the last one without an answer was in flight)."""
+        assert self._fd is not None
+        os.write(self._fd, (json.dumps({"try": sop_instance_uid}) + "\n").encode())
+
+    def leftover(self) -> tuple[int, list[dict], str | None] | None:
+        """What a crashed run journaled and may not have committed: its batch number, its rows, and the
+        instance that was in flight (sent, no answer yet), if any."""
         try:
             lines = self.path.read_bytes().splitlines()
         except FileNotFoundError:
@@ -109,13 +116,20 @@ class Journal:
         if not lines:
             return None
         txn = int(json.loads(lines[0])["txn"])
-        rows = []
+        rows: list[dict] = []
+        in_flight: str | None = None
         for line in lines[1:]:
             try:
-                rows.append(json.loads(line))
+                entry = json.loads(line)
             except ValueError:
                 break  # a torn last line: that answer never fully reached the journal
-        return txn, rows
+            if "try" in entry:
+                in_flight = entry["try"]
+            else:
+                rows.append(entry)
+                if entry.get("sop_instance_uid") == in_flight:
+                    in_flight = None
+        return txn, rows, in_flight
 
 
 def plain(row: dict) -> dict:

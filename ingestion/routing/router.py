@@ -33,6 +33,7 @@ DeidFactory = Callable[[str], Callable[[bytes, dict], bytes]]
 """Project name → a function turning a stored file's bytes (and its queue row) into the de-identified copy."""
 
 ENQUEUE_APP = "radlake.route.enqueue"
+RESENT_NOTE = "sent again after a run died with it in flight: the peer may hold two copies"
 INSTANCES = catalog.table("bronze", "dicom_instances")
 
 
@@ -83,13 +84,16 @@ class Worker(threading.Thread):
         self.idle = threading.Event()
         self.error: BaseException | None = None
         self.counts = {"sent": 0, "dead": 0, "retry": 0}
+        self.resent: set[str] = set()  # in flight when a run died: the peer may already hold a copy
         self._tmp = settings.state_dir / "routing" / "tmp"
 
     def recover(self) -> None:
         """Commit what a crashed run journaled, then load this destination's waiting rows from the lake."""
         left = self.journal.leftover()
         if left is not None:
-            txn, rows = left
+            txn, rows, in_flight = left
+            if in_flight is not None:
+                self.resent.add(in_flight)
             if rows:
                 self.log.commit(rows, txn)
                 log.info("routing %s: committed %d answers journaled before a crash", self.dest.name, len(rows))
@@ -161,11 +165,14 @@ class Worker(threading.Thread):
             state = "dead"
         else:
             state = "retry"
+        error = answer.error
+        if row["sop_instance_uid"] in self.resent:
+            error = (error + "; " if error else "") + RESENT_NOTE
         event = {
             **row,
             "state": state,
             "attempts": attempts,
-            "last_error": answer.error,
+            "last_error": error,
             "peer_status": answer.status,
             "event_at": now,
             "sent_at": now if answer.stored else None,
@@ -203,7 +210,13 @@ class Worker(threading.Thread):
                 items.append((item, data, rel))
         try:
             if self.dest.peer is not None:
-                send_dicom(self.dest, [i for i, _, _ in items], self.settings.routing.timeout_seconds, on_answer)
+                send_dicom(
+                    self.dest,
+                    [i for i, _, _ in items],
+                    self.settings.routing.timeout_seconds,
+                    on_answer,
+                    lambda item: self.journal.record_try(item.sop_instance_uid),
+                )
             else:
                 send_folder(self.dest, items, on_answer)
         except BatchFailed as exc:

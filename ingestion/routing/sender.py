@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,11 @@ def _tls(dest: Destination) -> tuple[ssl.SSLContext, str] | None:
     return ctx, dest.peer.host
 
 
-def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: object) -> None:
-    """C-STORE ``items`` over one association, calling ``on_answer(item, Answer)`` as each status arrives.
+def send_dicom(
+    dest: Destination, items: list[Item], timeout: float, on_answer: object, on_try: object = lambda item: None
+) -> None:
+    """C-STORE ``items`` over one association: ``on_try(item)`` before each, ``on_answer(item, Answer)`` as
+    each status arrives.
 
     Items whose presentation context the peer rejected get a permanent answer naming the rejection.
 
@@ -76,7 +80,7 @@ def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: 
     """
     from pynetdicom import AE
 
-    assert dest.peer is not None and callable(on_answer)
+    assert dest.peer is not None and callable(on_answer) and callable(on_try)
     ae = AE(ae_title=dest.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     pairs = sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})[:MAX_CONTEXTS]
@@ -91,6 +95,11 @@ def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: 
     if not assoc.is_established and not (assoc.is_aborted and refused and len(refused) == len({p[0] for p in pairs})):
         why = "association rejected" if assoc.is_rejected else "association aborted" if assoc.is_aborted else ""
         raise BatchFailed(why or f"cannot connect to {dest.peer.host}:{dest.peer.port}")
+    if assoc.is_established:
+        # Without TCP_NODELAY each small response waits on the peer's delayed ACK (~40 ms an instance).
+        sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         wanted = set(pairs)
         for item in items:
@@ -104,6 +113,7 @@ def send_dicom(dest: Destination, items: list[Item], timeout: float, on_answer: 
                 continue
             if not assoc.is_established:
                 raise BatchFailed("the association broke mid-batch")
+            on_try(item)
             status = assoc.send_c_store(Path(item.path))
             if "Status" not in status:
                 raise BatchFailed("no C-STORE response (timeout or connection lost)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import socket
 import struct
@@ -69,6 +70,11 @@ def sop_uid_of(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
 
 
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+"""DCMTK leaves Nagle's algorithm on unless told: each small response then waits on a delayed ACK (~90 ms an
+instance on loopback here); production peers run with TCP_NODELAY."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +114,9 @@ class StoreSCP:
         cmd = ["storescp", "-aet", self.ae_title, "-od", str(self.folder), "+uf", "+B"]
         if self.config is not None:
             cmd += ["-xf", str(self.config), "Default"]
-        self.proc = subprocess.Popen([*cmd, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [*cmd, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=DCMTK_ENV
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
