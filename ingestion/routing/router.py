@@ -199,6 +199,7 @@ class Worker(threading.Thread):
             answered.add(item.sop_instance_uid)
             self._event(by_sop[item.sop_instance_uid], answer, rows)
 
+        tried: list[str] = []
         items: list[tuple[Item, bytes, str]] = []
         for row in batch:
             item, data, why = self._payload(row)
@@ -215,7 +216,7 @@ class Worker(threading.Thread):
                     [i for i, _, _ in items],
                     self.settings.routing.timeout_seconds,
                     on_answer,
-                    lambda item: self.journal.record_try(item.sop_instance_uid),
+                    lambda item: (tried.append(item.sop_instance_uid), self.journal.record_try(item.sop_instance_uid)),
                 )
             else:
                 send_folder(self.dest, items, on_answer)
@@ -231,6 +232,9 @@ class Worker(threading.Thread):
                     self._event(
                         by_sop[item.sop_instance_uid], Answer(False, None, f"{type(exc).__name__}: {exc}"[:300]), rows
                     )
+        if tried and tried[-1] not in answered:
+            # Its data went out and no status came back (a timeout, a lost connection): it may have arrived.
+            self.resent.add(tried[-1])
         # Items past the association's context limit were neither answered nor failed: they stay pending.
         while True:
             try:

@@ -89,3 +89,22 @@ def status(config: ConfigOption = None) -> None:
             f"{dest}: {m['waiting']:.0f} waiting (oldest {m['oldest_waiting_seconds']:.0f} s), "
             f"{m['sent']:.0f} sent, {m['dead']:.0f} dead-letter"
         )
+
+
+@app.command("results")
+def results(
+    folder: Annotated[
+        str | None, typer.Option("--folder", help="A folder of JSON findings ({study_instance_uid, ai, ...}).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Link AI results (SR / secondary captures landed in bronze, JSON files) to their source studies."""
+    from pathlib import Path
+
+    from ingestion.routing.results import link_results
+    from radlake.config import load_settings
+
+    report = link_results(load_settings(config), Path(folder) if folder else None)
+    for path, reason in report.skipped:
+        typer.echo(f"{path}: skipped: {reason}", err=True)
+    typer.echo(f"routing results: {report.linked} new results linked, {len(report.skipped)} files skipped")
