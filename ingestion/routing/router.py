@@ -200,6 +200,11 @@ class Worker(threading.Thread):
             self._event(by_sop[item.sop_instance_uid], answer, rows)
 
         tried: list[str] = []
+
+        def on_try(item: Item) -> None:
+            tried.append(item.sop_instance_uid)
+            self.journal.record_try(item.sop_instance_uid)
+
         items: list[tuple[Item, bytes, str]] = []
         for row in batch:
             item, data, why = self._payload(row)
@@ -216,7 +221,7 @@ class Worker(threading.Thread):
                     [i for i, _, _ in items],
                     self.settings.routing.timeout_seconds,
                     on_answer,
-                    lambda item: (tried.append(item.sop_instance_uid), self.journal.record_try(item.sop_instance_uid)),
+                    on_try,
                 )
             else:
                 send_folder(self.dest, items, on_answer)
@@ -449,9 +454,11 @@ def cohort_instances(settings: Settings, cohort: str) -> pa.Table:
     members = lake.read_arrow(
         settings, catalog.uri(settings, "silver", "cohort_members"), ["cohort", "study_instance_uid"]
     )
-    studies = [] if members is None else members.filter(pc.equal(members["cohort"], cohort))["study_instance_uid"]
-    if not len(studies):
+    studies: list[str] = []
+    if members is not None:
+        studies = members.filter(pc.equal(members["cohort"], cohort))["study_instance_uid"].to_pylist()
+    if not studies:
         raise LakeError(f"cohort {cohort[:60]!r} has no members: build it first (radlake cohort build {cohort[:60]})")
     table = lake.read_arrow(settings, catalog.table_uri(settings, INSTANCES), BRONZE_COLUMNS)
     assert table is not None
-    return table.filter(pc.is_in(table["study_instance_uid"], pa.array(sorted(set(studies.to_pylist())))))
+    return table.filter(pc.is_in(table["study_instance_uid"], pa.array(sorted(set(studies)))))

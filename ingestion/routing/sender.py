@@ -91,7 +91,7 @@ def send_dicom(
     # The peer's answer per presentation context (PS3.8 9.3.3.2): 1 user rejection, 2 no reason,
     # 3 abstract syntax (SOP class) not supported, 4 transfer syntax not supported. When it refuses every
     # context, pynetdicom aborts the association, yet the answers are known.
-    refused = {c.abstract_syntax: c.result for c in assoc.rejected_contexts}  # by SOP class
+    refused = {str(c.abstract_syntax): c.result for c in assoc.rejected_contexts}  # by SOP class
     if not assoc.is_established and not (assoc.is_aborted and refused and len(refused) == len({p[0] for p in pairs})):
         why = "association rejected" if assoc.is_rejected else "association aborted" if assoc.is_aborted else ""
         raise BatchFailed(why or f"cannot connect to {dest.peer.host}:{dest.peer.port}")
