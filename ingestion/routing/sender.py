@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,22 @@ def classify(status: int) -> Answer:
 _RESULTS = {1: "user rejection", 2: "no reason", 3: "SOP class not supported", 4: "transfer syntax not supported"}
 
 
+class _HeldCheckpoint(threading.Event):
+    """A reactor checkpoint that stays clear (the reactor paused) until :meth:`release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held = True
+
+    def set(self) -> None:
+        if not self._held:
+            super().set()
+
+    def release(self) -> None:
+        self._held = False
+        super().set()
+
+
 class BatchFailed(Exception):
     """The whole batch could not be sent (no association, or it broke): every unanswered item is retried."""
 
@@ -95,11 +112,16 @@ def send_dicom(
     if not assoc.is_established and not (assoc.is_aborted and refused and len(refused) == len({p[0] for p in pairs})):
         why = "association rejected" if assoc.is_rejected else "association aborted" if assoc.is_aborted else ""
         raise BatchFailed(why or f"cannot connect to {dest.peer.host}:{dest.peer.port}")
+    held = _HeldCheckpoint()
     if assoc.is_established:
         # Without TCP_NODELAY each small response waits on the peer's delayed ACK (~40 ms an instance).
         sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # pynetdicom resumes its reactor thread after each C-STORE and pauses it before the next; a fast
+        # response can land in that gap, be taken by the reactor ("unexpected C-STORE service message") and
+        # the sender waits out the DIMSE timeout. We only send on this association: keep the reactor paused.
+        assoc._reactor_checkpoint = held  # type: ignore[attr-defined]
     try:
         wanted = set(pairs)
         for item in items:
@@ -119,6 +141,7 @@ def send_dicom(
                 raise BatchFailed("no C-STORE response (timeout or connection lost)")
             on_answer(item, classify(int(status.Status)))
     finally:
+        held.release()
         if assoc.is_established:
             assoc.release()
 
