@@ -215,7 +215,9 @@ class Worker(threading.Thread):
                 rel = f"{row.get('study_instance_uid') or 'study'}/{item.sop_instance_uid}.dcm"
                 items.append((item, data, rel))
         try:
-            if self.dest.peer is not None:
+            if not items:
+                pass  # every item of the batch was answered without sending (unreadable or changed files)
+            elif self.dest.peer is not None:
                 send_dicom(
                     self.dest,
                     [i for i, _, _ in items],
