@@ -530,3 +530,44 @@ SQL_QUERIES = pa.schema(
     ]
 )
 """audit/sql_queries: one row per statement a client sent the SQL endpoint (radlake sql serve)."""
+
+
+ROUTING_STATES = ("queued", "retry", "sent", "dead")
+"""audit/routing_queue.state: waiting for its first try, waiting for another, delivered, given up on."""
+
+ROUTING_QUEUE = pa.schema(
+    [
+        pa.field("sop_instance_uid", pa.string(), nullable=False),
+        pa.field("destination", pa.string(), nullable=False),
+        ("study_instance_uid", pa.string()),
+        ("sop_class_uid", pa.string()),
+        ("transfer_syntax_uid", pa.string()),
+        ("rule", pa.string()),  # the rule that matched, or manual:<cohort> for radlake route send
+        ("file_path", pa.string()),
+        ("file_sha256", pa.string()),
+        ("deidentify", pa.string()),  # the project the copy is de-identified for; empty: sent as stored
+        ("state", pa.string()),
+        ("attempts", pa.int32()),
+        ("last_error", pa.string()),
+        ("peer_status", pa.int32()),  # the peer's C-STORE status of the last try (null: no status came back)
+        ("landed_at", UTC_TS),  # when the instance landed in bronze (latency is sent_at - landed_at)
+        ("event_at", UTC_TS),
+        ("sent_at", UTC_TS),
+    ]
+)
+"""audit/routing_queue: one row per state change of one (instance, destination); the newest row is the state."""
+
+ROUTING_RESULTS = pa.schema(
+    [
+        pa.field("result_id", pa.string(), nullable=False),  # SOP Instance UID of an SR/SC, else the JSON's hash
+        ("kind", pa.string()),  # sr, sc, json
+        ("study_instance_uid", pa.string()),  # the source study the result is about
+        ("series_instance_uid", pa.string()),
+        ("ai_name", pa.string()),  # the AI that produced it (Manufacturer / model, or the JSON's "ai")
+        ("result_at", UTC_TS),  # when the result landed
+        ("first_image_at", UTC_TS),  # when the study's first image landed (turnaround starts)
+        ("source", pa.string()),  # dicom:<calling AE> or the JSON file's path
+        ("payload_json", pa.string()),  # the JSON finding as received (empty for DICOM results)
+    ]
+)
+"""bronze/routing_results: one row per result an AI sent back, linked to its source study by UIDs."""

@@ -364,6 +364,33 @@ _TABLES: tuple[TableSpec, ...] = (
         pii=True,
     ),
     TableSpec(
+        layer="bronze",
+        name="routing_results",
+        grain="one result an AI sent back (a structured report, a secondary capture or a JSON finding)",
+        keys=("result_id",),
+        description=(
+            "AI results linked to the source study by its Study Instance UID: which AI, when it landed, when the "
+            "study's first image landed (turnaround)."
+        ),
+        writer="ingestion.routing.results:commit_results",
+        schema=schemas.ROUTING_RESULTS,
+        consumers=("radlake route status", "stewards (which AI ran on which study)"),
+    ),
+    TableSpec(
+        layer="audit",
+        name="routing_queue",
+        grain="one state change of one (instance, destination) pair",
+        keys=("sop_instance_uid", "destination", "event_at"),
+        description=(
+            "The durable routing queue: queued, retry, sent or dead per instance and destination, with attempts, "
+            "the last error and the peer's status; the newest row of a pair is its state."
+        ),
+        writer="ingestion.routing.queue:QueueLog.commit",
+        schema=schemas.ROUTING_QUEUE,
+        consumers=("ingestion.routing (restart resumes from it)", "radlake route status", "Dagster routing asset"),
+        pii=True,
+    ),
+    TableSpec(
         layer="audit",
         name="service_requests",
         grain="one request to a data service (radlake serve)",

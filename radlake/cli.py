@@ -39,6 +39,7 @@ def _register() -> None:
         ("dashboard", "dashboard"),
         ("lake", "lake"),
         ("sql", "sql"),
+        ("route", "route"),
     ):
         try:
             module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])

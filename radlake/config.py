@@ -515,6 +515,132 @@ class SpaceConfig(_Strict):
         return self
 
 
+_ROUTE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+MATCH_FIELDS = (
+    "modality",
+    "institution_name",
+    "body_part_examined",
+    "study_description",
+    "series_description",
+    "station_name",
+    "manufacturer",
+    "sop_class_uid",
+)
+"""Header columns of bronze/dicom_instances a routing rule may match on (a list of accepted values each)."""
+
+
+class RouteTLS(_Strict):
+    """TLS towards a DICOM destination: the CA its certificate must chain to, and this side's certificate
+    and key when the peer asks for one (mutual TLS)."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> RouteTLS:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        return self
+
+
+class DestinationConfig(_Strict):
+    """One routing destination: a DICOM peer (``dicom: dicom://AE@HOST:PORT``, optionally over TLS) or a folder
+    or S3 prefix (``folder: /path`` or ``folder: s3://bucket/prefix``; files land as
+    ``<study>/<series>/<instance>.dcm``)."""
+
+    dicom: str | None = None
+    folder: str | None = None
+    tls: RouteTLS | None = None
+    calling_ae: str = Field("RADLAKE", min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DestinationConfig:
+        if (self.dicom is None) == (self.folder is None):
+            raise ValueError("give exactly one of dicom: (dicom://AE@HOST:PORT) or folder: (a path or s3:// prefix)")
+        if self.dicom is not None:
+            from radlake.dicom_peer import parse_peer
+
+            try:
+                parse_peer(self.dicom)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        elif self.tls is not None:
+            raise ValueError("tls applies to a dicom: destination only")
+        return self
+
+
+class RuleMatch(_Strict):
+    """What a rule forwards: every given condition must hold (an empty list or None leaves it open).
+
+    Header fields match case-insensitively on the landed value (``modality: [CT]``); ``exam_codes`` on the
+    standard exam codes silver/exam_name_map gives the study description; ``space`` on a data space's filters;
+    ``cohort`` on a cohort's current membership (silver/cohort_members).
+    """
+
+    modality: list[str] = Field(default_factory=list)
+    institution_name: list[str] = Field(default_factory=list)
+    body_part_examined: list[str] = Field(default_factory=list)
+    study_description: list[str] = Field(default_factory=list)
+    series_description: list[str] = Field(default_factory=list)
+    station_name: list[str] = Field(default_factory=list)
+    manufacturer: list[str] = Field(default_factory=list)
+    sop_class_uid: list[str] = Field(default_factory=list)
+    exam_codes: list[str] = Field(default_factory=list)
+    space: str | None = None
+    cohort: str | None = None
+
+
+class RuleConfig(_Strict):
+    """One routing rule: what it matches, where it sends, and whether the copies are de-identified.
+
+    ``deidentify``: a project name; the copies then go through the export's PS3.15 de-identification keyed
+    for that project (the same UIDs and pseudonyms as ``radlake export`` of a cohort of that name).
+    """
+
+    match: RuleMatch = Field(default_factory=RuleMatch)
+    to: list[str] = Field(min_length=1)
+    deidentify: str | None = None
+    enabled: bool = True
+
+
+class RoutingConfig(_Strict):
+    """Routing: rules forward landed instances to destinations, through a durable per-destination queue.
+
+    ``max_attempts``: failed sends of one instance before it goes to dead-letter. ``backoff_seconds``: the
+    wait after the first failure, doubling up to ``backoff_max_seconds``. ``batch_instances``: instances per
+    association. ``poll_seconds``: how often the router looks for newly landed instances.
+    """
+
+    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    max_attempts: int = Field(8, ge=1)
+    backoff_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(300.0, gt=0)
+    batch_instances: int = Field(500, ge=1, le=100_000)
+    poll_seconds: float = Field(0.5, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _names(self) -> RoutingConfig:
+        for name in [*self.destinations, *self.rules]:
+            if not _ROUTE_NAME.fullmatch(name):
+                raise ValueError(f"{name[:40]!r}: a destination or rule name is 1-40 lower-case letters, digits, - _")
+        for name, rule in self.rules.items():
+            for dest in rule.to:
+                if dest not in self.destinations and not dest.startswith("dicom://"):
+                    raise ValueError(f"rule {name}: unknown destination {dest[:60]!r}")
+                if dest.startswith("dicom://"):
+                    from radlake.dicom_peer import parse_peer
+
+                    try:
+                        parse_peer(dest)
+                    except ConfigError as exc:
+                        raise ValueError(f"rule {name}: {exc}") from None
+        return self
+
+
 class ServeConfig(_Strict):
     """The data services (``radlake serve``: DICOMweb, FHIR, patient 360) and their guard rails.
 
@@ -620,6 +746,7 @@ class Settings(_Strict):
     ui: UiConfig = Field(default_factory=UiConfig)
     spaces: dict[str, SpaceConfig] = Field(default_factory=dict)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cohorts_dir: Path | None = None
 
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -686,6 +813,13 @@ class Settings(_Strict):
                 raise ValueError(f"space name {name[:40]!r} must be 1-40 lower-case letters, digits, - and _")
         return v
 
+    @model_validator(mode="after")
+    def _routing_spaces(self) -> Settings:
+        for name, rule in self.routing.rules.items():
+            if rule.match.space is not None and rule.match.space not in self.spaces:
+                raise ValueError(f"routing.rules.{name}: unknown data space {rule.match.space[:40]!r}")
+        return self
+
     @property
     def lake_is_s3(self) -> bool:
         return self.lake.startswith("s3://")
@@ -747,6 +881,17 @@ class Settings(_Strict):
         return self.sql.accounts or self.state_dir / "sql_accounts.yaml"
 
 
+def _resolve_routing(routing: Any, rel: Any) -> None:
+    """Routing destinations' folders and TLS files, relative to the config file's folder."""
+    dests = routing.get("destinations") if isinstance(routing, dict) else None
+    for dest in dests.values() if isinstance(dests, dict) else ():
+        if isinstance(dest, dict):
+            if dest.get("folder"):
+                dest["folder"] = rel(dest["folder"])
+            if isinstance(dest.get("tls"), dict):
+                dest["tls"] = {k: rel(v) for k, v in dest["tls"].items()}
+
+
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make relative paths in the file relative to the file's folder, so a config works from any cwd."""
 
@@ -780,6 +925,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             for key in ("cert", "key", "ca"):
                 if tls.get(key):
                     tls[key] = rel(tls[key])
+    _resolve_routing(out.get("routing"), rel)
     serve = out.get("serve")
     if isinstance(serve, dict) and serve.get("tokens_file"):
         serve["tokens_file"] = rel(serve["tokens_file"])

@@ -21,7 +21,11 @@ class DicomPeer:
     @property
     def url(self) -> str:
         """The peer written back as ``dicom://AE@HOST:PORT``."""
-        return f"dicom://{self.ae_title}@{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"dicom://{self.ae_title}@{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
 
 
 def parse_peer(text: str) -> DicomPeer:
@@ -53,8 +57,8 @@ def parse_peer(text: str) -> DicomPeer:
         raise ConfigError(f"{shown!r}: a DICOM peer is written dicom://AETITLE@HOST:PORT")
     ae = match["ae"].strip()
     port = int(match["port"])
-    if not ae:
-        raise ConfigError(f"{shown!r}: the AE title is empty")
+    if not ae or not (ae.isascii() and ae.isprintable()):
+        raise ConfigError(f"{shown!r}: the AE title must be 1-16 printable ASCII characters")
     if not 0 < port <= 65535:
         raise ConfigError(f"{shown!r}: port {port} is outside 1-65535")
     return DicomPeer(ae_title=ae, host=match["host"].strip("[]"), port=port)

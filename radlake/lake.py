@@ -549,6 +549,38 @@ def scan_batches(
             yield from reader.iter_batches(batch_size=batch_rows, columns=list(columns))
 
 
+def read_since(
+    settings: Settings, uri: str, since: int | None, columns: Sequence[str]
+) -> tuple[pa.Table | None, int | None]:
+    """Rows in data files added after version ``since`` (all rows when None), and the version read.
+
+    A change feed for append-only tables (new rows are new files). Files rewritten by upkeep (compaction)
+    come back too: callers drop rows they already handled. ``(None, None)`` when there is no table.
+    """
+    from deltalake import DeltaTable
+
+    dt = open_table(settings, uri)
+    if dt is None:
+        return None, None
+    version = dt.version()
+    if since is not None and since >= version:
+        return None, version
+    now = dt.file_uris()
+    if since is not None:
+        before = set(DeltaTable(uri, version=since, storage_options=storage_options(settings) or None).file_uris())
+        now = [f for f in now if f not in before]
+    if not now:
+        return None, version
+    import pyarrow.dataset as ds
+
+    full = _dataset(settings, dt, uri)
+    wanted = {fs_path(settings, f) for f in now}
+    picked = ds.FileSystemDataset(
+        [frag for frag in full.get_fragments() if frag.path in wanted], full.schema, full.format, full.filesystem
+    )
+    return picked.to_table(columns=list(columns)), version
+
+
 def head(settings: Settings, uri: str, columns: Sequence[str], n: int) -> pa.Table | None:
     """The first ``n`` rows of ``columns`` from one data file of the table (a preview, not a sample)."""
     dt = open_table(settings, uri)

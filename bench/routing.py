@@ -1,0 +1,228 @@
+"""Benchmark: routing beside DCMTK ``storescu`` sending the same files directly, in the same run; and latency.
+
+1. Throughput. N small instances (64x64, 16-bit, explicit VR LE) are landed in a fresh lake. DCMTK
+   ``storescu`` sends them straight to a local ``storescp`` (one association); then the router sends the same
+   landed instances through its queue (read, checksum, C-STORE over one association per batch, journal,
+   queue commits) to another local ``storescp``. Prints instances per second (wall) and per CPU-second of each
+   and the ratio (target: router ≥ 0.9× storescu).
+2. Latency. For ``--latency-seconds`` a DCMTK ``storescu`` sends ``--rate`` instances per second to radlake's
+   C-STORE receiver, which lands them (micro-batches of 1 s); the router follows bronze and forwards every
+   instance to a ``storescp``. Latency is the time from landing (``ingested_at`` in bronze) to the file's
+   arrival at the peer (its mtime); prints p50/p95/max (target: p95 ≤ 5 s at 50 instances/s).
+
+Run: ``.venv/bin/python bench/routing.py [--instances 20000] [--latency-seconds 60] [--rate 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "routing"))
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _write(folder: Path, n: int, seed: int) -> list[Path]:
+    from routing_harness import write_instances
+
+    out: list[Path] = []
+    for start in range(0, n, 500):  # one study per 500 instances
+        out += write_instances(folder / f"s{start:06d}", min(500, n - start), CT, seed=seed + start)
+    return out
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _wait_files(folder: Path, n: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for _ in folder.iterdir()) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def throughput(work: Path, n: int) -> None:
+    from routing_harness import DCMTK_ENV, StoreSCP, free_port
+
+    from ingestion.dicom.api import ingest_dicom
+    from ingestion.routing import Router
+    from radlake.config import Settings
+
+    src = work / "src"
+    t = time.perf_counter()
+    files = _write(src, n, seed=7)
+    print(f"wrote {len(files)} instances in {time.perf_counter() - t:.1f} s")
+    peer_a = StoreSCP(work / "peer-storescu", "DIRECT", free_port()).start()
+    peer_b = StoreSCP(work / "peer-router", "ROUTED", free_port()).start()
+    try:
+        settings = Settings(
+            lake=str(work / "lake"),
+            routing={
+                "destinations": {"bench": {"dicom": peer_b.url}},
+                "rules": {"all": {"match": {"modality": ["CT"]}, "to": ["bench"]}},
+                "batch_instances": 1000,
+                "poll_seconds": 0.2,
+            },
+        )
+        t = time.perf_counter()
+        ingest_dicom(settings, [src])
+        print(f"landed {n} instances in {time.perf_counter() - t:.1f} s (not part of either figure)")
+
+        cpu0, t = _children_cpu(), time.perf_counter()
+        subprocess.run(
+            ["storescu", "-aec", "DIRECT", "+sd", "+r", "127.0.0.1", str(peer_a.port), str(src)],
+            check=True,
+            env=DCMTK_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert _wait_files(peer_a.folder, n, 60)
+        direct_s, direct_cpu = time.perf_counter() - t, _children_cpu() - cpu0
+
+        cpu0, t = _self_cpu(), time.perf_counter()
+        router = Router(settings)
+        router.start()
+        stop = threading.Event()
+        follow = threading.Thread(target=router.follow, args=(stop,), daemon=True)
+        follow.start()
+        assert _wait_files(peer_b.folder, n, 1800)
+        assert router.wait_idle(60)
+        routed_s, routed_cpu = time.perf_counter() - t, _self_cpu() - cpu0
+        stop.set()
+        follow.join()
+        router.close()
+    finally:
+        peer_a.stop()
+        peer_b.stop()
+    print()
+    print(f"| sender (N = {n}) | wall s | instances/s | CPU s (sender) | instances per CPU-s |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| DCMTK storescu, direct | {direct_s:.1f} | {n / direct_s:.0f} | {direct_cpu:.1f} | {n / direct_cpu:.0f} |")
+    print(f"| radlake router (queue) | {routed_s:.1f} | {n / routed_s:.0f} | {routed_cpu:.1f} | {n / routed_cpu:.0f} |")
+    print(f"ratio router/storescu (instances/s): {direct_s / routed_s:.2f}x")
+
+
+def latency(work: Path, seconds: float, rate: int) -> None:
+    import pyarrow.compute as pc
+    from routing_harness import DCMTK_ENV, StoreSCP, free_port, sop_uid_of
+
+    from ingestion.dicom.api import listen
+    from ingestion.routing import Router
+    from radlake import catalog, lake
+    from radlake.config import Settings
+
+    n = int(seconds * rate)
+    src = work / "feed"
+    files = _write(src, n, seed=11)
+    random.Random(1).shuffle(files)
+    peer = StoreSCP(work / "peer-latency", "AINODE", free_port()).start()
+    settings = Settings(
+        lake=str(work / "lake-latency"),
+        routing={
+            "destinations": {"ai": {"dicom": peer.url}},
+            "rules": {"all": {"match": {"modality": ["CT"]}, "to": ["ai"]}},
+            "poll_seconds": 0.25,
+        },
+    )
+    stop_rx = threading.Event()
+    bound: list[int] = []
+    rx = threading.Thread(
+        target=listen,
+        args=(settings, "127.0.0.1", 0, "RADLAKE", work / "received"),
+        kwargs={"stop_event": stop_rx, "flush_seconds": 1.0, "ready": bound.append},
+        daemon=True,
+    )
+    rx.start()
+    while not bound:
+        time.sleep(0.05)
+    router = Router(settings)
+    router.start()
+    stop = threading.Event()
+    follow = threading.Thread(target=router.follow, args=(stop,), daemon=True)
+    follow.start()
+    t0 = time.monotonic()
+    try:
+        for second in range(int(seconds)):
+            batch = files[second * rate : (second + 1) * rate]
+            subprocess.Popen(
+                ["storescu", "-aec", "RADLAKE", "127.0.0.1", str(bound[0]), *map(str, batch)],
+                env=DCMTK_ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(max(0.0, t0 + second + 1 - time.monotonic()))
+        ok = _wait_files(peer.folder, n, 120)
+    finally:
+        stop.set()
+        follow.join()
+        router.close()
+        stop_rx.set()
+        rx.join(60)
+        peer.stop()
+    arrived = {sop_uid_of(p): p.stat().st_mtime for p in peer.folder.iterdir()}
+    bronze = lake.read_arrow(
+        settings, catalog.uri(settings, "bronze", "dicom_instances"), ["sop_instance_uid", "ingested_at"]
+    )
+    assert bronze is not None
+    landed = dict(
+        zip(
+            bronze["sop_instance_uid"].to_pylist(),
+            pc.divide(pc.cast(bronze["ingested_at"], "int64"), 1_000_000.0).to_pylist(),
+            strict=True,
+        )
+    )
+    lat = sorted(arrived[s] - landed[s] for s in arrived if s in landed)
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]  # noqa: E731
+    print()
+    print("| steady feed | instances | arrived | p50 s | p95 s | max s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        f"| {rate}/s for {seconds:.0f} s | {n} | {len(arrived)}{'' if ok else ' (timed out)'} | "
+        f"{q(0.5):.2f} | {q(0.95):.2f} | {lat[-1]:.2f} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instances", type=int, default=20000)
+    ap.add_argument("--latency-seconds", type=float, default=60.0)
+    ap.add_argument("--rate", type=int, default=50)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-routing-bench"))
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("RADLAKE_PSEUDONYM_KEY", "00" * 32)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    print(f"load: {os.getloadavg()[0]:.1f} (1-min average) on {os.cpu_count()} cores")
+    if not args.skip_throughput:
+        throughput(args.workdir / "throughput", args.instances)
+    if args.latency_seconds > 0:
+        latency(args.workdir / "latency", args.latency_seconds, args.rate)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

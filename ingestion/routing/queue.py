@@ -1,0 +1,137 @@
+"""The durable routing queue: an append-only log of state changes in ``audit/routing_queue``, and a journal.
+
+Every state change of an (instance, destination) pair is a row; the newest row of a pair is its state
+(:func:`load_states`). Each writer commits under its own Delta app id with increasing batch numbers, so a
+retried commit is a no-op (:func:`radlake.lake.append_idempotent`).
+
+Exactly once per destination: a sender appends each peer answer to a per-destination journal file the moment
+it arrives (an ``O_APPEND`` write survives a kill -9; the page cache holds it), and commits the batch's rows to
+the lake under the batch number written at the journal's head. After a crash the journal is committed first
+(under that same number: a no-op when the commit had happened), so nothing the peer acknowledged is sent
+again. What stays open is the C-STORE protocol's own window: an instance whose data went out but whose status
+never came back (the process died between the two) is sent again, since DICOM has no way to ask whether it
+arrived; that instance is flagged in its ``last_error`` (the journal records each instance as it goes out), so a
+possible second copy at the peer is known, never silent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from radlake import catalog, lake
+from radlake.config import Settings
+
+SPEC = catalog.table("audit", "routing_queue")
+assert SPEC.schema is not None
+SCHEMA = SPEC.schema
+WAITING = ("queued", "retry")
+_ORDER = {"queued": 0, "retry": 1, "sent": 2, "dead": 3}  # same event time: the later state wins
+
+
+def now_micros() -> int:
+    """Now, as microseconds since the epoch (what the table's timestamps take)."""
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+class QueueLog:
+    """Commits rows of ``audit/routing_queue`` for one writer (one app id, one batch number after another)."""
+
+    def __init__(self, settings: Settings, app_id: str) -> None:
+        self.settings = settings
+        self.app_id = app_id
+        self.uri = catalog.table_uri(settings, SPEC)
+        self.txn = lake.committed_version(settings, self.uri, app_id) or 0
+
+    def commit(self, rows: list[dict], txn: int | None = None) -> int:
+        """Append ``rows`` as one commit (batch ``txn``, default the next); returns the batch number used."""
+        if txn is None:
+            txn = self.txn + 1
+        table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        lake.append_idempotent(self.settings, self.uri, table, app_id=self.app_id, txn_version=txn)
+        self.txn = max(self.txn, txn)
+        return txn
+
+
+def load_states(settings: Settings, destination: str | None = None) -> dict[tuple[str, str], dict]:
+    """The newest row of every (instance, destination) pair (of one destination when given)."""
+    table = lake.read_arrow(settings, catalog.table_uri(settings, SPEC))
+    if table is None:
+        return {}
+    if destination is not None:
+        table = table.filter(pc.equal(table["destination"], destination))
+    out: dict[tuple[str, str], dict] = {}
+    for row in table.to_pylist():
+        key = (row["sop_instance_uid"], row["destination"])
+        have = out.get(key)
+        if have is None or (row["event_at"], _ORDER[row["state"]]) >= (have["event_at"], _ORDER[have["state"]]):
+            out[key] = row
+    return out
+
+
+class Journal:
+    """The answers of one destination's current batch, on disk before they reach the lake (see the module)."""
+
+    def __init__(self, folder: Path, destination: str) -> None:
+        import hashlib
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{hashlib.sha256(destination.encode()).hexdigest()[:16]}.journal"
+        self._fd: int | None = None
+
+    def begin(self, txn: int) -> None:
+        """Start a batch that will be committed as batch ``txn``."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.write(self._fd, (json.dumps({"txn": txn}) + "\n").encode())
+
+    def record(self, row: dict) -> None:
+        """One answer, written at once (one ``write`` call: whole or absent after a kill)."""
+        assert self._fd is not None
+        os.write(self._fd, (json.dumps(row, default=str) + "\n").encode())
+
+    def end(self) -> None:
+        """The batch is committed: forget it."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.path.unlink(missing_ok=True)
+
+    def record_try(self, sop_instance_uid: str) -> None:
+        """An instance is about to go out (after a kill, the last one without an answer was in flight)."""
+        assert self._fd is not None
+        os.write(self._fd, (json.dumps({"try": sop_instance_uid}) + "\n").encode())
+
+    def leftover(self) -> tuple[int, list[dict], str | None] | None:
+        """What a crashed run journaled and may not have committed: its batch number, its rows, and the
+        instance that was in flight (sent, no answer yet), if any."""
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return None
+        if not lines:
+            return None
+        txn = int(json.loads(lines[0])["txn"])
+        rows: list[dict] = []
+        in_flight: str | None = None
+        for line in lines[1:]:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break  # a torn last line: that answer never fully reached the journal
+            if "try" in entry:
+                in_flight = entry["try"]
+            else:
+                rows.append(entry)
+                if entry.get("sop_instance_uid") == in_flight:
+                    in_flight = None
+        return txn, rows, in_flight
+
+
+def plain(row: dict) -> dict:
+    """A row with its timestamps as integer microseconds (JSON for the journal, and the table takes them)."""
+    return {k: int(v.timestamp() * 1_000_000) if isinstance(v, datetime) else v for k, v in row.items()}

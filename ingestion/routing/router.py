@@ -1,0 +1,466 @@
+"""The router: follows bronze/dicom_instances, queues what the rules match, and runs one sender per destination.
+
+Each destination has its own worker thread, queue and backoff, so a slow or unreachable destination only
+delays itself. A worker holds its destination's lock file while it runs: one sender per destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingestion.routing.queue import SPEC, WAITING, Journal, QueueLog, load_states, now_micros, plain
+from ingestion.routing.rules import BRONZE_COLUMNS, Destination, Lookups, match_rows, resolve_destination
+from ingestion.routing.sender import Answer, BatchFailed, Item, send_dicom, send_folder
+from radlake import catalog, lake
+from radlake.config import Settings
+from radlake.errors import ConfigError, LakeError
+
+log = logging.getLogger(__name__)
+
+DeidFactory = Callable[[str], Callable[[bytes, dict], bytes]]
+"""Project name → a function turning a stored file's bytes (and its queue row) into the de-identified copy."""
+
+ENQUEUE_APP = "radlake.route.enqueue"
+RESENT_NOTE = "sent again after a run died with it in flight: the peer may hold two copies"
+INSTANCES = catalog.table("bronze", "dicom_instances")
+
+
+def ensure_queue(settings: Settings) -> None:
+    """Create the empty queue table when there is none."""
+    uri = catalog.table_uri(settings, SPEC)
+    if lake.table_version(settings, uri) is None:
+        assert SPEC.schema is not None
+        lake.append_idempotent(settings, uri, SPEC.schema.empty_table(), app_id="radlake:create", txn_version=0)
+
+
+@contextlib.contextmanager
+def destination_lock(settings: Settings, name: str) -> Iterator[None]:
+    """Hold the lock of one destination's sender (a file lock in the state folder), or fail at once."""
+    folder = settings.state_dir / "routing"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeError(f"destination {name} is served by another router (lock {path})") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _backoff(settings: Settings, attempts: int) -> float:
+    r = settings.routing
+    return float(min(r.backoff_seconds * 2 ** max(attempts - 1, 0), r.backoff_max_seconds))
+
+
+class Worker(threading.Thread):
+    """Sends one destination's queue in batches, one association per batch, with retries and dead-letter."""
+
+    def __init__(self, settings: Settings, dest: Destination, deid: DeidFactory | None, stop: threading.Event) -> None:
+        super().__init__(name=f"route-{dest.name}", daemon=True)
+        self.settings = settings
+        self.dest = dest
+        self.deid = deid
+        self.stop = stop
+        self.inbox: queue.Queue[dict] = queue.Queue()
+        self.pending: dict[str, dict] = {}
+        self.due: dict[str, float] = {}
+        self.log = QueueLog(settings, f"radlake.route.send:{dest.name}")
+        self.journal = Journal(settings.state_dir / "routing", dest.name)
+        self.idle = threading.Event()
+        self.error: BaseException | None = None
+        self.counts = {"sent": 0, "dead": 0, "retry": 0}
+        self.resent: set[str] = set()  # in flight when a run died: the peer may already hold a copy
+        self._tmp = settings.state_dir / "routing" / "tmp"
+
+    def recover(self) -> None:
+        """Commit what a crashed run journaled, then load this destination's waiting rows from the lake."""
+        left = self.journal.leftover()
+        if left is not None:
+            txn, rows, in_flight = left
+            if in_flight is not None:
+                self.resent.add(in_flight)
+            if rows:
+                self.log.commit(rows, txn)
+                log.info("routing %s: committed %d answers journaled before a crash", self.dest.name, len(rows))
+            self.journal.end()
+        for row in load_states(self.settings, self.dest.name).values():
+            if row["state"] in WAITING:
+                self.pending[row["sop_instance_uid"]] = plain(row)
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug or a lake that stays down: the router reports it
+            self.error = exc
+            log.exception("routing %s stopped", self.dest.name)
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            self._drain_inbox(0.0)
+            now = time.monotonic()
+            ready = [r for s, r in self.pending.items() if self.due.get(s, 0.0) <= now]
+            if not ready:
+                self.idle.set() if not self.pending else self.idle.clear()
+                nxt = min(self.due.values(), default=now + 1.0) if self.pending else now + 1.0
+                self._drain_inbox(max(0.01, min(nxt - now, self.settings.routing.poll_seconds)))
+                continue
+            self.idle.clear()
+            self._send(ready[: self.settings.routing.batch_instances])
+
+    def _drain_inbox(self, wait: float) -> None:
+        try:
+            row = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self.pending[row["sop_instance_uid"]] = row
+            try:
+                row = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _payload(self, row: dict) -> tuple[Item | None, bytes | None, str]:
+        """The item to send (and its bytes), or None and why it can never be sent."""
+        path = str(row["file_path"] or "")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            return None, None, f"stored file unreadable: {exc.strerror or type(exc).__name__}"
+        if row.get("file_sha256") and hashlib.sha256(data).hexdigest() != row["file_sha256"]:
+            return None, None, "the stored file changed since it landed (checksum differs)"
+        if row.get("deidentify"):
+            if self.deid is None:
+                return None, None, "de-identification is not available in this process"
+            try:
+                data = self.deid(row["deidentify"])(data, row)
+            except Exception as exc:
+                return None, None, f"de-identification failed: {type(exc).__name__}"
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            path = str(self._tmp / f"{self.dest.name.replace('/', '_')}-{row['sop_instance_uid']}.dcm")
+            Path(path).write_bytes(data)
+        syntax = str(row.get("transfer_syntax_uid") or "1.2.840.10008.1.2.1")
+        return Item(row["sop_instance_uid"], str(row["sop_class_uid"] or ""), syntax, path), data, ""
+
+    def _event(self, row: dict, answer: Answer, rows: list[dict]) -> None:
+        attempts = int(row.get("attempts") or 0) + 1
+        now = now_micros()
+        if answer.stored:
+            state = "sent"
+        elif answer.permanent or attempts >= self.settings.routing.max_attempts:
+            state = "dead"
+        else:
+            state = "retry"
+        error = answer.error
+        if row["sop_instance_uid"] in self.resent:
+            error = (error + "; " if error else "") + RESENT_NOTE
+        event = {
+            **row,
+            "state": state,
+            "attempts": attempts,
+            "last_error": error,
+            "peer_status": answer.status,
+            "event_at": now,
+            "sent_at": now if answer.stored else None,
+        }
+        self.journal.record(event)  # before anything else: a kill from here on does not resend it
+        rows.append(event)
+        self.counts[state] += 1
+        sop = row["sop_instance_uid"]
+        if state == "retry":
+            self.pending[sop] = event
+            self.due[sop] = time.monotonic() + _backoff(self.settings, attempts)
+        else:
+            self.pending.pop(sop, None)
+            self.due.pop(sop, None)
+
+    def _send(self, batch: list[dict]) -> None:
+        txn = self.log.txn + 1
+        self.journal.begin(txn)
+        rows: list[dict] = []
+        by_sop = {r["sop_instance_uid"]: r for r in batch}
+        answered: set[str] = set()
+
+        def on_answer(item: Item, answer: Answer) -> None:
+            answered.add(item.sop_instance_uid)
+            self._event(by_sop[item.sop_instance_uid], answer, rows)
+
+        tried: list[str] = []
+
+        def on_try(item: Item) -> None:
+            tried.append(item.sop_instance_uid)
+            self.journal.record_try(item.sop_instance_uid)
+
+        items: list[tuple[Item, bytes, str]] = []
+        for row in batch:
+            item, data, why = self._payload(row)
+            if item is None or data is None:
+                answered.add(row["sop_instance_uid"])
+                self._event(row, Answer(False, None, why, permanent=True), rows)
+            else:
+                rel = f"{row.get('study_instance_uid') or 'study'}/{item.sop_instance_uid}.dcm"
+                items.append((item, data, rel))
+        try:
+            if not items:
+                pass  # every item of the batch was answered without sending (unreadable or changed files)
+            elif self.dest.peer is not None:
+                send_dicom(
+                    self.dest,
+                    [i for i, _, _ in items],
+                    self.settings.routing.timeout_seconds,
+                    on_answer,
+                    on_try,
+                )
+            else:
+                send_folder(self.dest, items, on_answer)
+        except BatchFailed as exc:
+            log.warning("routing %s: %s", self.dest.name, exc)
+            for item, _, _ in items:
+                if item.sop_instance_uid not in answered:
+                    self._event(by_sop[item.sop_instance_uid], Answer(False, None, str(exc)), rows)
+        except Exception as exc:  # pynetdicom raised: the batch is retried like a broken association
+            log.warning("routing %s: %s", self.dest.name, type(exc).__name__)
+            for item, _, _ in items:
+                if item.sop_instance_uid not in answered:
+                    self._event(
+                        by_sop[item.sop_instance_uid], Answer(False, None, f"{type(exc).__name__}: {exc}"[:300]), rows
+                    )
+        if tried and tried[-1] not in answered:
+            # Its data went out and no status came back (a timeout, a lost connection): it may have arrived.
+            self.resent.add(tried[-1])
+        # Items past the association's context limit were neither answered nor failed: they stay pending.
+        while True:
+            try:
+                self.log.commit(rows, txn)
+                break
+            except LakeError as exc:
+                log.warning("routing %s: cannot commit to the queue (%s); trying again", self.dest.name, exc)
+                if self.stop.wait(1.0):
+                    return  # the journal keeps the answers for the next start
+        self.journal.end()
+
+
+@dataclass
+class RouteSummary:
+    """What a manual routing run did: instances queued, and the final states of the run's instances."""
+
+    destination: str
+    queued: int = 0
+    already: int = 0
+    sent: int = 0
+    dead: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Router:
+    """Routing in one process: queueing from bronze (``follow``) and one :class:`Worker` per destination."""
+
+    def __init__(self, settings: Settings, destinations: list[str] | None = None, deid: DeidFactory | None = None):
+        self.settings = settings
+        names = destinations if destinations is not None else _configured(settings)
+        self.dests = {d.name: d for d in (resolve_destination(settings, n) for n in names)}
+        needs = sorted({r.deidentify for r in settings.routing.rules.values() if r.deidentify})
+        if needs and deid is None:
+            raise ConfigError("routing rules de-identify, but this process has no de-identification")
+        self.deid = deid
+        self.stop = threading.Event()
+        self.workers: dict[str, Worker] = {}
+        self.known: set[tuple[str, str]] = set()
+        self.enqueue_log = QueueLog(settings, ENQUEUE_APP)
+        self.lookups = Lookups(settings)
+        self._locks = contextlib.ExitStack()
+
+    def start(self) -> None:
+        """Take each destination's lock, recover its journal and queue, and start its worker."""
+        ensure_queue(self.settings)
+        for name, dest in self.dests.items():
+            self._locks.enter_context(destination_lock(self.settings, name))
+            worker = Worker(self.settings, dest, self.deid, self.stop)
+            worker.recover()
+            self.workers[name] = worker
+        self.known = set(load_states(self.settings))
+        for worker in self.workers.values():
+            worker.start()
+
+    def close(self) -> None:
+        """Stop the workers (a batch in flight finishes) and release the locks."""
+        self.stop.set()
+        for worker in self.workers.values():
+            worker.join(timeout=self.settings.routing.timeout_seconds + 5)
+        self._locks.close()
+
+    def _dispatch(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.known.add((row["sop_instance_uid"], row["destination"]))
+            worker = self.workers.get(row["destination"])
+            if worker is not None:
+                worker.inbox.put(row)
+
+    def follow_once(self) -> int:
+        """Queue what the rules match among instances landed since the last look; returns pairs queued."""
+        uri = catalog.table_uri(self.settings, INSTANCES)
+        since = self.enqueue_log.txn or None
+        if since is None:
+            since = lake.committed_version(self.settings, catalog.table_uri(self.settings, SPEC), ENQUEUE_APP)
+        rows, version = lake.read_since(self.settings, uri, since, BRONZE_COLUMNS)
+        if version is None or (since is not None and version <= since):
+            return 0
+        queued: list[dict] = []
+        if rows is not None and rows.num_rows:
+            queued = self._pairs(rows)
+        if queued:
+            self.enqueue_log.commit(queued, version)
+        else:
+            lake.mark_applied(self.settings, self.enqueue_log.uri, ENQUEUE_APP, version)
+            self.enqueue_log.txn = version
+        self._dispatch(queued)
+        return len(queued)
+
+    def _pairs(self, rows: pa.Table) -> list[dict]:
+        out = []
+        now = now_micros()
+        cols = {c: rows[c].to_pylist() for c in BRONZE_COLUMNS}
+        for m in match_rows(self.settings, rows, self.lookups):
+            sop = cols["sop_instance_uid"][m.row]
+            if (sop, m.destination) in self.known:
+                continue
+            self.known.add((sop, m.destination))
+            landed = cols["ingested_at"][m.row]
+            out.append(
+                _queued(cols, m.row, m.destination, m.rule, m.deidentify, now, landed),
+            )
+        return out
+
+    def follow(self, until: threading.Event, on_poll: Callable[[], None] | None = None) -> None:
+        """Queue newly landed instances every ``routing.poll_seconds`` until ``until`` is set."""
+        while not until.is_set():
+            try:
+                self.follow_once()
+            except LakeError as exc:
+                log.warning("routing: cannot read or queue new instances (%s); trying again", exc)
+            if on_poll is not None:
+                on_poll()
+            for name, worker in self.workers.items():
+                if worker.error is not None:
+                    raise LakeError(f"routing to {name} stopped: {worker.error}")
+            until.wait(self.settings.routing.poll_seconds)
+
+    def queue_manual(self, rows: pa.Table, destination: str, rule: str, deidentify: str = "") -> RouteSummary:
+        """Queue ``rows`` (bronze instance rows) for one destination; instances already sent or waiting are
+        left alone, dead ones are queued afresh."""
+        states = load_states(self.settings, destination)
+        summary = RouteSummary(destination)
+        cols = {c: rows[c].to_pylist() for c in BRONZE_COLUMNS}
+        now = now_micros()
+        out = []
+        for i, sop in enumerate(cols["sop_instance_uid"]):
+            have = states.get((sop, destination))
+            if have is not None and have["state"] != "dead":
+                summary.already += 1
+                continue
+            out.append(_queued(cols, i, destination, rule, deidentify, now, cols["ingested_at"][i]))
+        if out:
+            QueueLog(self.settings, f"radlake.route.manual:{destination}").commit(out)
+        summary.queued = len(out)
+        self._dispatch(out)
+        return summary
+
+    def wait_idle(self, timeout: float, on_tick: Callable[[], None] | None = None) -> bool:
+        """Wait until every worker's queue is empty (True), or ``timeout`` seconds passed (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if on_tick is not None:
+                on_tick()
+            if all(w.inbox.empty() and not w.pending for w in self.workers.values()):
+                return True
+            for name, worker in self.workers.items():
+                if worker.error is not None:
+                    raise LakeError(f"routing to {name} stopped: {worker.error}")
+            time.sleep(0.1)
+        return False
+
+
+def _queued(cols: dict[str, list], i: int, dest: str, rule: str, deid: str, now: int, landed: object) -> dict:
+    return plain(
+        {
+            "sop_instance_uid": cols["sop_instance_uid"][i],
+            "destination": dest,
+            "study_instance_uid": cols["study_instance_uid"][i],
+            "sop_class_uid": cols["sop_class_uid"][i],
+            "transfer_syntax_uid": cols["transfer_syntax_uid"][i],
+            "rule": rule,
+            "file_path": cols["file_path"][i],
+            "file_sha256": cols["file_sha256"][i],
+            "deidentify": deid,
+            "state": "queued",
+            "attempts": 0,
+            "last_error": "",
+            "peer_status": None,
+            "landed_at": landed,
+            "event_at": now,
+            "sent_at": None,
+        }
+    )
+
+
+def _configured(settings: Settings) -> list[str]:
+    """Every destination a rule names (configured names and inline peers)."""
+    from radlake.dicom_peer import parse_peer
+
+    names: dict[str, None] = {}
+    for rule in settings.routing.rules.values():
+        for dest in rule.to:
+            names[str(parse_peer(dest)) if dest.startswith("dicom://") else dest] = None
+    return list(names)
+
+
+def queue_metrics(settings: Settings) -> dict[str, dict[str, float]]:
+    """Per destination: queue depth (waiting), oldest waiting (seconds since it landed), sent, dead."""
+    now = time.time()
+    out: dict[str, dict[str, float]] = {}
+    for (_, dest), row in load_states(settings).items():
+        m = out.setdefault(dest, {"waiting": 0, "oldest_waiting_seconds": 0.0, "sent": 0, "dead": 0})
+        if row["state"] in WAITING:
+            m["waiting"] += 1
+            landed = row["landed_at"] or row["event_at"]
+            m["oldest_waiting_seconds"] = max(m["oldest_waiting_seconds"], round(now - landed.timestamp(), 1))
+        else:
+            m[row["state"]] += 1
+    return out
+
+
+def cohort_instances(settings: Settings, cohort: str) -> pa.Table:
+    """The bronze rows of a cohort's current members' instances (what ``radlake route send`` sends).
+
+    Raises
+    ------
+    radlake.errors.LakeError
+        The cohort was never built (``radlake cohort build NAME``).
+    """
+    import pyarrow.compute as pc
+
+    members = lake.read_arrow(
+        settings, catalog.uri(settings, "silver", "cohort_members"), ["cohort", "study_instance_uid"]
+    )
+    studies: list[str] = []
+    if members is not None:
+        studies = members.filter(pc.equal(members["cohort"], cohort))["study_instance_uid"].to_pylist()
+    if not studies:
+        raise LakeError(f"cohort {cohort[:60]!r} has no members: build it first (radlake cohort build {cohort[:60]})")
+    table = lake.read_arrow(settings, catalog.table_uri(settings, INSTANCES), BRONZE_COLUMNS)
+    assert table is not None
+    return table.filter(pc.is_in(table["study_instance_uid"], pa.array(sorted(set(studies)))))

@@ -1,0 +1,110 @@
+"""``radlake route``: forward landed instances by rule (``run``), send a cohort (``send``), the queue (``status``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from radlake.commands import ConfigOption
+
+app = typer.Typer(help="Routing: instances forwarded by rule to AI nodes and archives.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(config: ConfigOption = None) -> None:
+    """Follow bronze and forward what the routing rules match, until SIGTERM or Ctrl-C."""
+    import logging
+    import signal
+    import threading
+
+    from ingestion.routing import Router
+    from radlake.config import load_settings
+    from transforms.export.route import routing_deidentifier
+
+    settings = load_settings(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    router = Router(settings, deid=routing_deidentifier(settings))
+    router.start()
+    typer.echo(f"radlake route run: {len(router.workers)} destinations, {len(settings.routing.rules)} rules", err=True)
+    try:
+        router.follow(stop)
+    finally:
+        router.close()
+
+
+@app.command("send")
+def send(
+    cohort: Annotated[str, typer.Option("--cohort", help="The cohort whose instances to send (built first).")],
+    to: Annotated[str, typer.Option("--to", help="A destination of routing.destinations, or dicom://AE@HOST:PORT.")],
+    deidentify: Annotated[
+        bool, typer.Option("--deidentify/--as-stored", help="De-identify the copies for the cohort's project.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3600.0,
+    config: ConfigOption = None,
+) -> None:
+    """Send a cohort's instances through the routing queue; exit 1 when any ended in dead-letter."""
+    from ingestion.routing import Router, cohort_instances
+    from radlake.config import load_settings
+    from radlake.progress import Progress
+    from transforms.export.route import routing_deidentifier
+
+    settings = load_settings(config)
+    rows = cohort_instances(settings, cohort)
+    router = Router(settings, [to], deid=routing_deidentifier(settings))
+    router.start()
+    try:
+        (dest,) = router.dests
+        summary = router.queue_manual(rows, dest, f"manual:{cohort}", cohort if deidentify else "")
+        worker = router.workers[dest]
+        total = summary.queued
+        with Progress(f"radlake route send {cohort}") as progress, progress.phase("instances") as step:
+            done = router.wait_idle(timeout, lambda: step.update(worker.counts["sent"] + worker.counts["dead"], total))
+        sent, dead = worker.counts["sent"], worker.counts["dead"]
+    finally:
+        router.close()
+    typer.echo(
+        f"route {cohort} → {dest}: {summary.queued} queued ({summary.already} sent or waiting before), "
+        f"{sent} sent, {dead} dead-letter" + ("" if done else f", gave up waiting after {timeout:.0f} s")
+    )
+    if dead or not done:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(config: ConfigOption = None) -> None:
+    """The queue per destination: waiting, oldest waiting (seconds since landing), sent, dead-letter."""
+    from ingestion.routing import queue_metrics
+    from radlake.config import load_settings
+
+    metrics = queue_metrics(load_settings(config))
+    if not metrics:
+        typer.echo("routing queue: empty")
+    for dest, m in sorted(metrics.items()):
+        typer.echo(
+            f"{dest}: {m['waiting']:.0f} waiting (oldest {m['oldest_waiting_seconds']:.0f} s), "
+            f"{m['sent']:.0f} sent, {m['dead']:.0f} dead-letter"
+        )
+
+
+@app.command("results")
+def results(
+    folder: Annotated[
+        str | None, typer.Option("--folder", help="A folder of JSON findings ({study_instance_uid, ai, ...}).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Link AI results (SR / secondary captures landed in bronze, JSON files) to their source studies."""
+    from pathlib import Path
+
+    from ingestion.routing.results import link_results
+    from radlake.config import load_settings
+
+    report = link_results(load_settings(config), Path(folder) if folder else None)
+    for path, reason in report.skipped:
+        typer.echo(f"{path}: skipped: {reason}", err=True)
+    typer.echo(f"routing results: {report.linked} new results linked, {len(report.skipped)} files skipped")
