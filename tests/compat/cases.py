@@ -110,7 +110,7 @@ def _ris(spark: SparkSession) -> tuple[DataFrame, ...]:
     return orders, records, reports, departments, devices, patients
 
 
-@case("exams_build_full", "transforms.exams.build:build_exams")
+@case("exams_build_full", "transforms.exams.build:build_exams", "transforms.exams.build:ris_orders")
 def _exams_full(spark: SparkSession) -> DataFrame:
     from transforms.exams.build import build_exams
 
@@ -139,6 +139,32 @@ def _exams_bare(spark: SparkSession) -> DataFrame:
 
     # Before any DICOM, standardization or EMPI ran: the optional inputs are absent (typed null columns).
     return build_exams(*_ris(spark), timezone="America/New_York")
+
+
+@case(
+    "exams_build_hl7",
+    "transforms.exams.build:build_exams",
+    "transforms.exams.build:merge_hl7_orders",
+    "transforms.exams.build:ris_orders",
+)
+def _exams_hl7(spark: SparkSession) -> DataFrame:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from radlake import catalog
+    from transforms.exams.build import build_exams
+
+    # HL7 brings one order the RIS also has (it fills only what the RIS lacks) and one the RIS has not.
+    schema = from_arrow_schema(catalog.table("silver", "hl7_orders").schema, prefer_timestamp_ntz=False)
+    base = dict.fromkeys(schema.fieldNames())
+    rows = [
+        {**base, "institution": "h01", "accession_number": "H01A1", "report_status": "draft", "device_station": "CT9"},
+        {
+            **base, "institution": "h03", "accession_number": "H03A1", "order_id": "O7", "mrn": "M001",
+            "raw_exam_name": "CT头颅平扫", "modality": "CT", "status": "completed", "ordered_at": _t(3, 1),
+            "report_status": "signed", "study_instance_uid": "1.2.3.7",
+        },
+    ]  # fmt: skip
+    return build_exams(*_ris(spark), timezone="Asia/Shanghai", hl7_orders=spark.createDataFrame(rows, schema))
 
 
 # --- ingestion.cdc ------------------------------------------------------------------------------------------
@@ -239,6 +265,88 @@ def _dicom_study(spark: SparkSession) -> DataFrame:
     from transforms.dicom.rollups import study_rollup
 
     return study_rollup(_instances(spark))
+
+
+_HEADER = (
+    '{"00080018":{"vr":"UI","Value":["%s"]},"00080020":{"vr":"DA","Value":["20261101"]},'
+    '"00080090":{"vr":"PN","Value":[{"Alphabetic":"LI^MING"}]},"00100010":{"vr":"PN","Value":[{"Alphabetic":"WANG^FANG",'
+    '"Ideographic":"王^芳"}]},"00100030":{"vr":"DA","Value":["19800502"]},"00200010":{"vr":"SH","Value":["77"]},'
+    '"0008103E":{"vr":"LO","Value":["AX 5mm"]},"00200011":{"vr":"IS","Value":[1]},"00280010":{"vr":"US","Value":[512]},'
+    '"00280011":{"vr":"US","Value":[512]},"00280100":{"vr":"US","Value":[16]}}'
+)
+
+
+def _dicomweb_instances(spark: SparkSession) -> DataFrame:
+    """The roll-up instances with what the DICOMweb index reads besides: SOP class, file, landed header."""
+    from pyspark.sql import functions as F
+
+    return (
+        _instances(spark)
+        .withColumn("sop_class_uid", F.lit("1.2.840.10008.5.1.4.1.1.2"))
+        .withColumn("instance_number", F.lit(1))
+        .withColumn("transfer_syntax_uid", F.lit("1.2.840.10008.1.2.1"))
+        .withColumn("file_path", F.concat(F.lit("/in/"), F.col("sop_instance_uid")))
+        .withColumn("file_sha256", F.sha2(F.col("sop_instance_uid"), 256))
+        .withColumn("header_json", F.format_string(_HEADER, F.col("sop_instance_uid")))
+    )
+
+
+@case("dicomweb_studies", "transforms.dicom.dicomweb:dicomweb_studies")
+def _dicomweb_studies(spark: SparkSession) -> DataFrame:
+    from transforms.dicom.dicomweb import dicomweb_studies
+
+    return dicomweb_studies(_dicomweb_instances(spark))
+
+
+@case("dicomweb_series", "transforms.dicom.dicomweb:dicomweb_series")
+def _dicomweb_series(spark: SparkSession) -> DataFrame:
+    from transforms.dicom.dicomweb import dicomweb_series
+
+    return dicomweb_series(_dicomweb_instances(spark))
+
+
+@case("dicomweb_instances", "transforms.dicom.dicomweb:dicomweb_instances")
+def _dicomweb_instances_case(spark: SparkSession) -> DataFrame:
+    from transforms.dicom.dicomweb import dicomweb_instances
+
+    return dicomweb_instances(_dicomweb_instances(spark))
+
+
+# --- transforms.cohorts -------------------------------------------------------------------------------------
+
+
+@case("cohort_members", "transforms.cohorts.select:select_members")
+def _cohort(spark: SparkSession) -> DataFrame:
+    from transforms.cohorts.rule import CohortFilters
+    from transforms.cohorts.select import select_members
+
+    exams = spark.createDataFrame(
+        [
+            ("h01", "A1", "1", "P1", "E1", "CT", "completed", dt.date(2026, 11, 1), "S1", ["20030100010000"]),
+            ("h01", "A2", "2", "P2", None, "CT", "completed", dt.date(2026, 11, 2), "S2", ["20030100020000"]),
+            ("h01", "A3", "3", "P3", "E3", "CT", "cancelled", dt.date(2026, 11, 2), "S3", ["20030100010000"]),
+            ("h02", "B1", "1", "P1", "E1", "MR", "completed", dt.date(2026, 11, 3), "S4", ["30010100010000"]),
+            ("h02", "B2", "2", "P9", "E9", "CT", "completed", dt.date(2026, 11, 3), "S5", ["20010100010000"]),
+            ("h02", "B3", "3", "P8", "E8", "CT", "completed", dt.date(2026, 11, 3), None, ["20030100010000"]),
+        ],
+        "institution string, accession_number string, order_id string, patient_id string, empi_id string, "
+        "modality string, status string, exam_date date, study_instance_uid string, exam_codes array<string>",
+    )
+    studies = spark.createDataFrame(
+        [("S1", "M", dt.date(1950, 1, 1)), ("S2", "F", dt.date(1990, 1, 1)), ("S5", "M", dt.date(1940, 6, 1))],
+        "study_instance_uid string, patient_sex string, patient_birth_date date",
+    )
+    series = spark.createDataFrame(
+        [("S1", "CHEST"), ("S2", "chest"), ("S5", "HEAD")], "study_instance_uid string, body_part_examined string"
+    )
+    reports = spark.createDataFrame(
+        [("h01", "1", "右肺结节 4mm"), ("h01", "2", "未见异常"), ("h02", "2", "nodule")],
+        "institution string, order_id string, text string",
+    )
+    rule = CohortFilters(
+        modalities=["ct"], exam_code_prefixes=["2003"], body_parts=["CHEST"], age_min=30, report_keywords=["结节"]
+    )
+    return select_members(exams, studies, series, reports, rule)
 
 
 # --- transforms.exam_names ----------------------------------------------------------------------------------
