@@ -30,14 +30,17 @@ Columns of the returned frame: ``record_id`` (``<institution>:<mrn>``), ``source
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pypinyin import lazy_pinyin
 
-__all__ = ["HARD", "RegistryProfile", "generate_registry", "pinyin_name"]
+__all__ = ["HARD", "RECORDS_PER_PERSON", "RegistryProfile", "generate_registry", "pinyin_name", "write_registry"]
 
 # (surname, relative frequency in per cent): the 100 commonest plus a few compound surnames.
 _SURNAMES: tuple[tuple[str, float], ...] = (
@@ -213,6 +216,75 @@ patients; a third of registrations without an ID number, a tenth without a phone
 held-out registry showed (given name first, split syllables, ü as u, characters split by spaces)."""
 
 
+RECORDS_PER_PERSON = {"standard": 1.49, "hard": 2.07}
+"""Registrations per person the generator yields with 8 institutions (to size a registry in records)."""
+
+_REGISTRY_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in ("record_id", "source_system", "mrn", "name", "sex")]
+    + [("birth_date", pa.date32())]
+    + [(c, pa.string()) for c in ("id_number", "phone", "address", "person_id")]
+)
+
+
+def write_registry(
+    path: Path,
+    n_records: int,
+    institutions: Sequence[str],
+    seed: int,
+    *,
+    hard: bool = False,
+    part_persons: int = 250_000,
+    on_part: Callable[[int], object] | None = None,
+) -> int:
+    """Write a registry of about ``n_records`` records to one Parquet file, one part of persons at a time.
+
+    Memory stays that of one part (about half a million records) whatever the size: ten million records are
+    twenty parts, each drawn by :func:`generate_registry` with its own seed (``[seed, part]``) and its own
+    person and MRN numbers, so no two parts share a person, a record_id or an MRN. Twins and parent–child
+    pairs are drawn within a part.
+
+    Parameters
+    ----------
+    path
+        The Parquet file to write (replaced).
+    n_records
+        Records wanted; the registry has about this many (the persons are drawn, their registrations follow).
+    institutions
+        Institution codes.
+    seed
+        Seed: equal arguments give an equal file.
+    hard
+        The hard registry (:data:`HARD`).
+    part_persons
+        Persons per part.
+    on_part
+        Called with the records written so far after each part.
+
+    Returns
+    -------
+    int
+        Records written.
+    """
+    n_persons = max(1, round(n_records / RECORDS_PER_PERSON["hard" if hard else "standard"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with pq.ParquetWriter(path, _REGISTRY_SCHEMA) as writer:
+        for part, start in enumerate(range(0, n_persons, part_persons)):
+            frame = generate_registry(
+                min(part_persons, n_persons - start),
+                institutions,
+                [seed, part],
+                hard=hard,
+                first_person=start,
+                first_mrn=part * 10_000_000,  # more registrations than one institution gets from one part
+            )
+            writer.write_table(pa.Table.from_pandas(frame, schema=_REGISTRY_SCHEMA, preserve_index=False))
+            written += len(frame)
+            if on_part is not None:
+                on_part(written)
+    return written
+
+
 def pinyin_name(name: str) -> str:
     """The DICOM-style pinyin form of a name (``张伟`` → ``ZHANG^WEI``, ``欧阳娜娜`` → ``OUYANG^NANA``).
 
@@ -355,10 +427,12 @@ _HOMOPHONE_OF: dict[str, str] = {ch: group.replace(ch, "") for group in _HOMOPHO
 def generate_registry(
     n_persons: int,
     institutions: Sequence[str],
-    seed: int,
+    seed: int | Sequence[int],
     *,
     multi_site_share: float | None = None,
     hard: bool = False,
+    first_person: int = 0,
+    first_mrn: int = 0,
 ) -> pd.DataFrame:
     """Generate a synthetic patient registry with realistic errors and the true identity of every record.
 
@@ -374,6 +448,8 @@ def generate_registry(
         Share of persons registered at two or more institutions (default: the profile's).
     hard
         Draw the hard registry (:data:`HARD`) instead of the standard one.
+    first_person, first_mrn
+        Added to every person number and MRN: the parts :func:`write_registry` streams do not collide.
 
     Returns
     -------
@@ -399,9 +475,9 @@ def generate_registry(
     id18 = np.array(_id_strings(_id_bodies(np.array([int(_REGIONS[r][0]) for r in people.region]), people.birth,
                                            people.seq)), dtype=object)  # fmt: skip
     regs = _registrations(rng, people, family, len(institutions), profile, multi_site_share)
-    mrn, source = _mrns(rng, regs, institutions)
+    mrn, source = _mrns(rng, regs, institutions, first_mrn)
     person = regs.person
-    person_ids = np.char.add("P", np.char.zfill(person.astype(str), 8)).astype(object)
+    person_ids = np.char.add("P", np.char.zfill((person + first_person).astype(str), 8)).astype(object)
     frame = pd.DataFrame(
         {
             "record_id": [f"{s}:{r}" for s, r in zip(source, mrn, strict=True)],
@@ -600,7 +676,9 @@ def _registrations(
     return _Registrations(reg_person, reg_rank, reg_inst, later)
 
 
-def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[str]) -> tuple[list[str], list[str]]:
+def _mrns(
+    rng: np.random.Generator, r: _Registrations, institutions: Sequence[str], first_mrn: int = 0
+) -> tuple[list[str], list[str]]:
     """Each registration's MRN in its institution's own format, and its institution code."""
     n_inst, m, reg_inst = len(institutions), r.m, r.inst
     # mrn: each institution numbers its registrations in its own format, in a random order of arrival.
@@ -609,7 +687,7 @@ def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[st
     starts = np.searchsorted(inst_sorted, np.arange(n_inst))
     number = np.empty(m, dtype=np.int64)
     number[arrival] = np.arange(m) - starts[inst_sorted] + 1
-    first_no = rng.integers(10_000, 900_000, n_inst)
+    first_no = rng.integers(10_000, 900_000, n_inst) + first_mrn
     counts = np.bincount(reg_inst, minlength=n_inst)
     mrn_formats = []
     for i in range(n_inst):

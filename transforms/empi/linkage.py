@@ -25,8 +25,11 @@ engine scores on the other: :func:`score_links` re-expresses it in the engine's 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +42,7 @@ __all__ = [
     "LinkageConfig",
     "blocking_columns",
     "blocking_pair_counts",
+    "pair_completeness",
     "blocking_rules",
     "deterministic_links",
     "make_db_api",
@@ -50,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Engine = Literal["duckdb", "spark"]
+_DATABASES = itertools.count()
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
@@ -81,6 +86,9 @@ class LinkageConfig:
         which a random sample of records estimates without bias; term frequencies come from all records).
     seed
         Seed of the u sampling, for reproducible models.
+    memory_limit, temp_directory
+        DuckDB's ``memory_limit`` (``"4GB"``; ``None``: DuckDB's default) and the directory it spills to past it
+        (``None``: DuckDB's default, a ``.tmp`` folder in the working directory).
     """
 
     auto_link: float = 0.9
@@ -91,6 +99,8 @@ class LinkageConfig:
     em_max_pairs: float = 5e5
     train_records: int = 300_000
     seed: int = 42
+    memory_limit: str | None = None
+    temp_directory: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.auto_link <= 1:
@@ -120,7 +130,20 @@ def make_db_api(config: LinkageConfig) -> Any:
     import duckdb
     from splink import DuckDBAPI
 
-    return DuckDBAPI(connection=duckdb.connect())
+    # Pairs come back in no particular order anyway (score_links sorts them); keeping the order would pin
+    # whole result blocks in memory that a limited run must be free to spill.
+    settings: dict[str, str | bool] = {"preserve_insertion_order": False}
+    if config.memory_limit:
+        settings["memory_limit"] = config.memory_limit
+    if config.temp_directory:
+        Path(config.temp_directory).mkdir(parents=True, exist_ok=True)
+        settings["temp_directory"] = config.temp_directory
+    database = ":memory:"
+    if config.temp_directory:
+        # Splink's intermediate tables in a database file, which DuckDB can evict from memory; an in-memory
+        # database keeps them resident whatever the limit.
+        database = str(Path(config.temp_directory) / f"splink-{os.getpid()}-{next(_DATABASES)}.duckdb")
+    return DuckDBAPI(connection=duckdb.connect(database, config=settings))
 
 
 def _plain_spark_api(spark: Any) -> Any:
@@ -286,8 +309,48 @@ class BlockingRule:
 
         if self.missing is None:
             return [block_on(*self.keys)]
+        return [CustomRule(condition) for condition in self.conditions()]
+
+    def conditions(self) -> list[str]:
+        """The rule as SQL join conditions over ``l`` and ``r`` (two for a one-sided ``missing`` rule).
+
+        Returns
+        -------
+        list of str
+        """
         equal = " and ".join(f"{_side(k, 'l')} = {_side(k, 'r')}" for k in self.keys)
-        return [CustomRule(f"{equal} and {side}.{self.missing} is null") for side in ("l", "r")]
+        if self.missing is None:
+            return [equal]
+        return [f"{equal} and {side}.{self.missing} is null" for side in ("l", "r")]
+
+
+def _blocked_pairs_duckdb(db_api: Any, records: str) -> Any:
+    """The pairs :data:`BLOCKING_RULES` propose, computed rule by rule on DuckDB, for Splink to score.
+
+    Splink blocks all rules in one query over a common table of every model column, which DuckDB holds in
+    memory whatever its limit (a 200,000-record registry could not be scored under 300 MB). Here each rule
+    is its own join over a narrow table of the keys, and the pairs are made distinct by a grouping: all
+    operators DuckDB spills to its temporary directory. The pairs are the ones Splink's blocking finds.
+    """
+    con = db_api.duckdb_con
+    columns = dict.fromkeys(
+        c for rule in BLOCKING_RULES for k in (*rule.keys, *([rule.missing] if rule.missing else []))
+        for c in [k[len("substr(") :].split(",")[0].strip() if k.startswith("substr(") else k]
+    )  # fmt: skip
+    con.execute(f"create or replace table __radlake_keys as select rid, {', '.join(columns)} from {records}")
+    con.execute("create or replace table __radlake_pairs (rule integer, join_key_l bigint, join_key_r bigint)")
+    conditions = [c for rule in BLOCKING_RULES for c in rule.conditions()]
+    for i, condition in enumerate(conditions):
+        con.execute(
+            f"insert into __radlake_pairs select {i}, l.rid, r.rid from __radlake_keys as l "
+            f"join __radlake_keys as r on {condition} where l.rid < r.rid"
+        )
+    con.execute(
+        "create or replace table __radlake_blocked as select cast(min(rule) as varchar) as match_key, join_key_l, "
+        "join_key_r from __radlake_pairs group by join_key_l, join_key_r"
+    )
+    con.execute("drop table __radlake_pairs; drop table __radlake_keys")
+    return db_api.register("__radlake_blocked")
 
 
 def _side(expression: str, side: str) -> str:
@@ -460,6 +523,56 @@ def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) 
             pairs -= old_gone * (old - old_gone) + old_gone * (old_gone - 1) // 2
         counts[rule.label] = int(pairs.sum())
     return counts
+
+
+def pair_completeness(features: pd.DataFrame, person: np.ndarray | pd.Series) -> dict[str, float]:
+    """The share of true pairs each blocking rule proposes, and all rules together (``"any rule"``).
+
+    A pair blocking misses is never scored, so recall can be no higher than the ``"any rule"`` share.
+
+    Parameters
+    ----------
+    features
+        The feature frame (with or without :func:`blocking_columns`).
+    person
+        The true person of each record (a simulated registry's ``person_id``), in the features' row order.
+
+    Returns
+    -------
+    dict
+        Rule (:attr:`BlockingRule.label`) → share of true pairs it proposes; ``"any rule"`` → share proposed
+        by at least one; ``"true pairs"`` → their number.
+    """
+    if "name_set" not in features.columns:
+        features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
+    code = pd.factorize(np.asarray(person, dtype=object))[0]
+    order = np.argsort(code, kind="stable")
+    starts = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    # Every pair within each person: the true pairs (few per person, so this stays linear).
+    left, right = [], []
+    for size in np.unique(sizes[sizes > 1]).tolist():
+        groups = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+        i, j = np.triu_indices(size, 1)
+        left.append(groups[:, i].ravel())
+        right.append(groups[:, j].ravel())
+    lo = np.concatenate(left) if left else np.zeros(0, dtype=np.int64)
+    hi = np.concatenate(right) if right else np.zeros(0, dtype=np.int64)
+    shares: dict[str, float] = {}
+    found = np.zeros(len(lo), dtype=bool)
+    for rule in BLOCKING_RULES:
+        hit = np.ones(len(lo), dtype=bool)
+        for k in rule.keys:
+            c = pd.factorize(key_column(features, k))[0]
+            hit &= (c[lo] >= 0) & (c[lo] == c[hi])
+        if rule.missing:
+            gone = pd.isna(features[rule.missing]).to_numpy()
+            hit &= gone[lo] | gone[hi]
+        found |= hit
+        shares[rule.label] = float(hit.mean()) if len(hit) else 1.0
+    shares["any rule"] = float(found.mean()) if len(found) else 1.0
+    shares["true pairs"] = float(len(found))
+    return shares
 
 
 def splink_settings() -> Any:
@@ -648,8 +761,12 @@ def score_links(
     config = config or LinkageConfig()
     db_api = make_db_api(config)
     frame = _model_input(features)
-    linker = Linker(_register(db_api, frame), _model_for(model, config), log_level=None)
+    records = _register(db_api, frame)
+    linker = Linker(records, _model_for(model, config), log_level=None)
     if new is None:
+        if config.engine == "duckdb":
+            blocked = _blocked_pairs_duckdb(db_api, records.physical_name)
+            linker.table_management.register_blocked_pairs_for_predict(blocked)
         scored = linker.inference.predict(threshold_match_probability=config.review, warning_mode="never")
         pairs = scored.as_pandas_dataframe()
         scored.drop_table_from_database_and_remove_from_cache()
@@ -686,4 +803,5 @@ def score_links(
     det = deterministic_links(features, new)
     both = pd.concat([det, splink_pairs], ignore_index=True)
     both = both.drop_duplicates(["rid_l", "rid_r"], keep="first")
-    return both.reset_index(drop=True)
+    # One order whatever order the engine returned them in: equal pairs, equal clusters.
+    return both.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)
