@@ -728,7 +728,7 @@ def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray, 
 def _syllables(text: str, surname: bool) -> list[str]:
     if surname and text in _SURNAME_READINGS:
         return [_SURNAME_READINGS[text]]
-    return [s.replace("ü", "u").replace("v", "u") for s in lazy_pinyin(text, style=0, errors="ignore")]
+    return [s.replace("ü", "u").replace("v", "u") for s in lazy_pinyin(text, errors="ignore")]
 
 
 def _spell_name(name: str, surname_len: int, style: float) -> str:

@@ -164,8 +164,9 @@ def _guard_given(features: pd.DataFrame) -> list[str | None]:
     if "name_norm" not in features.columns:
         return given.tolist()
     codes, uniques = pd.factorize(features["name_norm"].to_numpy(dtype=object))
-    ambiguous = np.array([pinyin_order_ambiguous(u) for u in uniques.tolist()] + [False], dtype=bool)
-    return np.where(ambiguous[codes], None, given).tolist()
+    ambiguous = np.array([pinyin_order_ambiguous(str(u)) for u in uniques] + [False], dtype=bool)
+    guarded: list[str | None] = np.where(ambiguous[codes], None, given).tolist()
+    return guarded
 
 
 def cluster_records(

@@ -42,10 +42,10 @@ __all__ = [
     "LinkageConfig",
     "blocking_columns",
     "blocking_pair_counts",
-    "pair_completeness",
     "blocking_rules",
     "deterministic_links",
     "make_db_api",
+    "pair_completeness",
     "score_links",
     "splink_settings",
     "train_model",
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 Engine = Literal["duckdb", "spark"]
 _DATABASES = itertools.count()
+ID_PAIR_SHARE = 0.45
+"""The share of true pairs whose two records carry the same trusted ID number (the model's prior)."""
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
@@ -91,7 +93,7 @@ class LinkageConfig:
         (``None``: DuckDB's default, a ``.tmp`` folder in the working directory).
     """
 
-    auto_link: float = 0.9
+    auto_link: float = 0.8
     review: float = 0.3
     engine: Engine = "duckdb"
     spark: Any = None
@@ -132,7 +134,7 @@ def make_db_api(config: LinkageConfig) -> Any:
 
     # Pairs come back in no particular order anyway (score_links sorts them); keeping the order would pin
     # whole result blocks in memory that a limited run must be free to spill.
-    settings: dict[str, str | bool] = {"preserve_insertion_order": False}
+    settings: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": False}
     if config.memory_limit:
         settings["memory_limit"] = config.memory_limit
     if config.temp_directory:
@@ -409,9 +411,9 @@ def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
     - ``address_block``: the address when it names a building (``幢``); a street or a district alone is
       shared by thousands.
 
-    ``name_set``, ``name_rare`` and ``address_block`` are integer codes, equal exactly when the values they stand for are
-    equal within one frame (cheaper to build and to join than the text); they mean nothing outside the frame
-    they were made from.
+    ``name_set``, ``name_rare`` and ``address_block`` are integer codes, equal exactly when the values they
+    stand for are equal within one frame (cheaper to build and to join than the text); they mean nothing
+    outside the frame they were made from.
 
     Parameters
     ----------
@@ -679,8 +681,10 @@ def train_model(features: pd.DataFrame, config: LinkageConfig | None = None) -> 
     db_api = make_db_api(config)
     # log_level=None: Splink logs through the standard hierarchy instead of its own INFO handler on stderr.
     linker = Linker(_register(db_api, _model_input(features)), splink_settings(), log_level=None)
-    # The prior: pairs sharing a trusted ID are near-certain matches, about 70% of all true pairs.
-    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=0.7)
+    # The prior: pairs sharing a trusted ID are near-certain matches. With no ID on about a third of the records
+    # (as in the registries of issue 29), both records of a true pair carry the same trusted number in about
+    # 40-45% of pairs; the 70% assumed before made every probability too low, and recall fell on such registries.
+    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=ID_PAIR_SHARE)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     # Each EM session fixes what its blocking rule holds equal and learns the other comparisons' m values.
     for rule in (block_on("phone"), block_on("birth_date", "surname_py"), block_on("name_py", "birth_year")):

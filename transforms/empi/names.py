@@ -15,11 +15,11 @@ __all__ = [
     "SURNAME_SYLLABLES",
     "dicom_pinyin",
     "is_pinyin_name",
-    "pinyin_order_ambiguous",
     "is_syllable_run",
     "name_key",
     "normalize_name",
     "parse_name",
+    "pinyin_order_ambiguous",
 ]
 
 # Two-character surnames: the split must not take their second character for the given name.
@@ -44,16 +44,16 @@ SURNAME_PINYIN: dict[str, str] = {
 
 # The toneless pinyin of the surnames of about 95% of people in China (the commonest few hundred, and the
 # compound ones): what tells a surname written last (Xiaoming Zhang) from a given name.
-SURNAME_SYLLABLES: frozenset[str] = frozenset(
-    """wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he lin gao luo zheng liang xie song
+_SURNAME_TEXT = """
+    wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he lin gao luo zheng liang xie song
     tang han feng deng cao peng zeng xiao tian dong yuan pan yu jiang cai du ye cheng su wei lv ding ren shen
     yao lu cui zhong tan fan jin shi liao jia xia fu fang bai zou meng xiong qin qiu yin xue yan duan lei hou
     long tao gu mao hao gong shao wan qian dai mo kong xiang chang shan qi niu yi zhan hong bao zuo ge geng
     ji lai an chu ni rao ou yue zhai mu bian ling ning kang shu wen xing jing zhuo nie guan chai tong ke lan
     sui luan liang pang pu ai zang che lou miao zha xin mei rong na ruan bi ba huo ying tu you quan gan
     ouyang sima shangguan zhuge dongfang huangfu yuchi gongsun murong linghu xiahou zhangsun yuwen situ duanmu
-    tantai xuanyuan moqi chanyu huyan ximen nangong dugu shentu""".split()
-)  # fmt: skip
+    tantai xuanyuan moqi chanyu huyan ximen nangong dugu shentu"""
+SURNAME_SYLLABLES: frozenset[str] = frozenset(_SURNAME_TEXT.split())
 
 # Toneless Mandarin syllables (ü written v): what a run of pinyin letters must split into.
 _SYLLABLE_TEXT = (
