@@ -165,8 +165,7 @@ def _guard_given(features: pd.DataFrame) -> list[str | None]:
         return given.tolist()
     codes, uniques = pd.factorize(features["name_norm"].to_numpy(dtype=object))
     ambiguous = np.array([pinyin_order_ambiguous(str(u)) for u in uniques] + [False], dtype=bool)
-    guarded: list[str | None] = np.where(ambiguous[codes], None, given).tolist()
-    return guarded
+    return [None if unsure else g for unsure, g in zip(ambiguous[codes].tolist(), given.tolist(), strict=True)]
 
 
 def cluster_records(
