@@ -145,7 +145,20 @@ def make_db_api(config: LinkageConfig) -> Any:
         # Splink's intermediate tables in a database file, which DuckDB can evict from memory; an in-memory
         # database keeps them resident whatever the limit.
         database = str(Path(config.temp_directory) / f"splink-{os.getpid()}-{next(_DATABASES)}.duckdb")
-    return DuckDBAPI(connection=duckdb.connect(database, config=settings))
+    api = DuckDBAPI(connection=duckdb.connect(database, config=settings))
+    api.radlake_database = database
+    return api
+
+
+def _release(db_api: Any) -> None:
+    """Close a DuckDB API's connection and delete its database file: a run leaves nothing in the spill folder."""
+    database = getattr(db_api, "radlake_database", ":memory:")
+    if type(db_api).__name__.startswith("Spark"):
+        return
+    db_api.duckdb_con.close()
+    if database != ":memory:":
+        for leftover in (Path(database), Path(database + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _plain_spark_api(spark: Any) -> Any:
@@ -673,12 +686,19 @@ def train_model(features: pd.DataFrame, config: LinkageConfig | None = None) -> 
     dict
         The trained Splink settings (JSON-serialisable), to pass to :func:`score_links`.
     """
-    from splink import Linker, block_on
-
     config = config or LinkageConfig()
     if len(features) > config.train_records:
         features = features.sample(n=config.train_records, random_state=config.seed)
     db_api = make_db_api(config)
+    try:
+        return _trained(db_api, features, config)
+    finally:
+        _release(db_api)
+
+
+def _trained(db_api: Any, features: pd.DataFrame, config: LinkageConfig) -> dict[str, Any]:
+    from splink import Linker, block_on
+
     # log_level=None: Splink logs through the standard hierarchy instead of its own INFO handler on stderr.
     linker = Linker(_register(db_api, _model_input(features)), splink_settings(), log_level=None)
     # The prior: pairs sharing a trusted ID are near-certain matches. With no ID on about a third of the records
@@ -733,37 +753,12 @@ def deterministic_links(features: pd.DataFrame, new: np.ndarray | None = None) -
     return out
 
 
-def score_links(
-    features: pd.DataFrame,
-    model: dict[str, Any],
-    config: LinkageConfig | None = None,
-    *,
-    new: np.ndarray | None = None,
+def _scored_pairs(
+    db_api: Any, features: pd.DataFrame, model: dict[str, Any], config: LinkageConfig, new: np.ndarray | None
 ) -> pd.DataFrame:
-    """Score candidate pairs with the trained model and add the deterministic ID-number pairs.
-
-    Parameters
-    ----------
-    features
-        Feature frame of all records (existing and new).
-    model
-        Trained settings from :func:`train_model`.
-    config
-        Thresholds and engine; only pairs at or above ``config.review`` are returned.
-    new
-        Boolean mask of the records new in this run; ``None`` scores all pairs (a full run). With a mask,
-        only new-vs-existing and new-vs-new pairs are scored.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`PAIR_COLUMNS` with ``rid_l < rid_r`` (row positions in ``features``), one row per pair
-        (a deterministic pair wins over its Splink score).
-    """
+    """Splink's scores of the blocked pairs at or above ``config.review`` (all pairs, or those of new records)."""
     from splink import Linker
 
-    config = config or LinkageConfig()
-    db_api = make_db_api(config)
     frame = _model_input(features)
     records = _register(db_api, frame)
     linker = Linker(records, _model_for(model, config), log_level=None)
@@ -792,6 +787,42 @@ def score_links(
             )
             parts.append(within.as_pandas_dataframe())
         pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pairs
+
+
+def score_links(
+    features: pd.DataFrame,
+    model: dict[str, Any],
+    config: LinkageConfig | None = None,
+    *,
+    new: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Score candidate pairs with the trained model and add the deterministic ID-number pairs.
+
+    Parameters
+    ----------
+    features
+        Feature frame of all records (existing and new).
+    model
+        Trained settings from :func:`train_model`.
+    config
+        Thresholds and engine; only pairs at or above ``config.review`` are returned.
+    new
+        Boolean mask of the records new in this run; ``None`` scores all pairs (a full run). With a mask,
+        only new-vs-existing and new-vs-new pairs are scored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PAIR_COLUMNS` with ``rid_l < rid_r`` (row positions in ``features``), one row per pair
+        (a deterministic pair wins over its Splink score).
+    """
+    config = config or LinkageConfig()
+    db_api = make_db_api(config)
+    try:
+        pairs = _scored_pairs(db_api, features, model, config, new)
+    finally:
+        _release(db_api)
     if pairs.empty:
         pairs = pd.DataFrame({"rid_l": [], "rid_r": [], "match_probability": []})
     left = pairs["rid_l"].to_numpy(dtype=np.int64)
