@@ -146,7 +146,7 @@ def make_db_api(config: LinkageConfig) -> Any:
         # database keeps them resident whatever the limit.
         database = str(Path(config.temp_directory) / f"splink-{os.getpid()}-{next(_DATABASES)}.duckdb")
     api = DuckDBAPI(connection=duckdb.connect(database, config=settings))
-    api.radlake_database = database
+    api.radlake_database = database  # type: ignore[attr-defined]  # for _release to delete
     return api
 
 
