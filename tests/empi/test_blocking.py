@@ -84,9 +84,9 @@ def test_pair_completeness_on_the_hard_registry(hard: tuple[pd.DataFrame, pd.Dat
 
 @pytest.mark.slow
 def test_a_run_under_a_memory_limit_gives_the_same_clusters(tmp_path: Path) -> None:
-    """200,000 records scored by DuckDB under a memory limit well below what it takes unlimited, its tables in a
-    database file in the spill directory, give the same pairs and the same persons as a run without a limit;
-    and the limit is applied (far too low a limit fails with DuckDB's out-of-memory error, not silently)."""
+    """200,000 records scored by DuckDB under a 150 MB limit (Splink's own one-query blocking fails under 300 MB),
+    its tables in a database file in the spill directory, give the same pairs and the same persons as a run
+    without a limit; and the limit is applied (far too low a limit fails with DuckDB's out-of-memory error)."""
     registry = generate_registry(97_000, INSTITUTIONS, seed=5, hard=True)
     records = registry.drop(columns=["person_id"])
     assert len(records) >= 200_000
