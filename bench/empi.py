@@ -1,7 +1,12 @@
 """Benchmark the patient master index: the current method beside the previous one, on the same registries.
 
-Usage: ``.venv/bin/python bench/empi.py [--records 1000000] [--registry both|standard|hard] [--baseline REV]
-[--incremental 10000] [--engine duckdb]``.
+Usage: ``.venv/bin/python bench/empi.py [--records 1000000[,3000000,...]] [--registry both|standard|hard]
+[--baseline REV] [--incremental 10000] [--engine duckdb] [--min-free-gib 14]``.
+
+Several ``--records`` sizes print a scaling table at the end (records, wall, CPU, peak memory, precision,
+recall, review queue, pair completeness). Registries are streamed to Parquet by
+:func:`simulator.people.write_registry` (bounded memory); a size above 3M records runs only when the machine
+has ``--min-free-gib`` available (it is shared), and is otherwise reported as skipped.
 
 For each registry (the standard simulated one, and the hard one of issue 16: a narrow pool of given-name
 characters, 8% of persons in twin or parent–child pairs sharing phone and address, a quarter of addresses
@@ -18,7 +23,8 @@ with the saved model. Printed side by side:
 
 - wall time split into phases, records/s, CPU seconds (user + system of the process, DuckDB's threads
   included), peak memory (largest RSS sampled every 50 ms while linking);
-- pairs each blocking rule brings together on its own;
+- pairs each blocking rule brings together on its own, and the share of true pairs each proposes (pair
+  completeness: recall can be no higher than the share all rules together propose);
 - pairwise precision, recall and F1 against the generator's ``person_id`` (a pair of records is a true link
   when both belong to one person), and the review queue (pairs, and per record);
 - the incremental run: wall time, and the existing records whose empi_id changed, split into those of persons
@@ -53,7 +59,6 @@ sys.path.insert(0, str(ROOT))
 
 BASELINE = "e93f45d"
 """The revision of the previous method: main before issue 16's work on the EMPI."""
-RECORDS_PER_PERSON = {"standard": 1.49, "hard": 2.07}  # what the generator yields with 8 institutions
 # The previous method's blocking rules, for its pair counts (it did not expose them).
 _PREVIOUS_KEYS = (
     ("name_py", "birth_year"), ("phone",), ("birth_date", "surname_py"), ("birth_date", "given_py"), ("id18",),
@@ -135,6 +140,8 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     registry = pd.read_parquet(registry_path)
+    # The held-back records are the last ones of a shuffled registry: new registrations of any person.
+    registry = registry.sample(frac=1.0, random_state=7).reset_index(drop=True)
     registry["birth_date"] = registry["birth_date"].map(lambda d: None if pd.isna(d) else d)
     records = registry.drop(columns=["person_id"])
     first = records.iloc[: len(records) - held_back]
@@ -145,7 +152,15 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
 
         config = LinkageConfig(engine="spark", spark=spark_session(Settings()))
     out: dict[str, Any] = {"records": len(first), "load_before": os.getloadavg()[0]}
-    out["blocking"] = _rule_counts(record_features(first))
+    first_features = record_features(first)
+    out["blocking"] = _rule_counts(first_features)
+    try:
+        from transforms.empi.linkage import pair_completeness
+    except ImportError:  # the previous method had no such measure
+        pass
+    else:
+        out["completeness"] = pair_completeness(first_features, registry["person_id"].iloc[: len(first)])
+    del first_features
     with PeakRss() as rss:
         cpu = _cpu_seconds()
         start = time.perf_counter()
@@ -226,10 +241,11 @@ def _row(label: str, before: object, after: object, fmt: str = "{}") -> str:
     return f"  {label:<42} {show(before):>16} {show(after):>16}"
 
 
-def _print_comparison(name: str, registry: pd.DataFrame, prev: dict[str, Any] | None, cur: dict[str, Any]) -> None:
+def _print_comparison(
+    name: str, registry: pd.DataFrame | None, prev: dict[str, Any] | None, cur: dict[str, Any]
+) -> None:
     p = prev or {}
-    print(f"\n== {name} registry: {cur['records']:,} records of "
-          f"{registry['person_id'].iloc[: cur['records']].nunique():,} persons ==")  # fmt: skip
+    print(f"\n== {name} registry: {cur['records']:,} records ==")
     print(f"  {'':<42} {'previous':>16} {'current':>16}")
     print(_row("load average before the run", p.get("load_before"), cur["load_before"], "{:.1f}"))
     print(_row("wall time, full run (s)", p.get("wall"), cur["wall"], "{:.1f}"))
@@ -242,6 +258,9 @@ def _print_comparison(name: str, registry: pd.DataFrame, prev: dict[str, Any] | 
     for rule in dict.fromkeys([*p.get("blocking", {}), *cur["blocking"]]):
         print(_row(f"  pairs blocked on {rule}"[:42], p.get("blocking", {}).get(rule), cur["blocking"].get(rule),
                    "{:,}"))  # fmt: skip
+    for rule, share in cur.get("completeness", {}).items():
+        fmt = "{:,.0f}" if rule == "true pairs" else "{:.4f}"
+        print(_row(f"  pair completeness {rule}"[:42], p.get("completeness", {}).get(rule), share, fmt))
     print(_row("pairs scored", p.get("stats", {}).get("pairs_scored"), cur["stats"].get("pairs_scored"), "{:,}"))
     for key in ("precision", "recall", "f1"):
         print(_row(f"pairwise {key}", p.get(key), cur[key], "{:.4f}"))
@@ -259,6 +278,8 @@ def _print_comparison(name: str, registry: pd.DataFrame, prev: dict[str, Any] | 
         print(_row("  precision after", pi.get("precision"), ci["precision"], "{:.4f}"))
         print(_row("  recall after", pi.get("recall"), ci["recall"], "{:.4f}"))
         print(f"  incremental events (current): {ci['events']}")
+    if registry is None:  # too large to hold beside the run: no naive baselines
+        return
     first = registry.iloc[: cur["records"]]
     truth = first["person_id"]
     name_dob = first["name"].astype(str) + "|" + first["birth_date"].astype(str)
@@ -271,7 +292,10 @@ def _print_comparison(name: str, registry: pd.DataFrame, prev: dict[str, Any] | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--records", type=int, default=1_000_000, help="records of the full run (default 1e6)")
+    parser.add_argument(
+        "--records", default="1000000", help="records of the full run, or several sizes: 1000000,3000000,10000000"
+    )
+    parser.add_argument("--min-free-gib", type=float, default=14.0, help="available memory a run above 3M needs")
     parser.add_argument("--registry", choices=("both", "standard", "hard"), default="both")
     parser.add_argument("--institutions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
@@ -291,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         args.result.write_text(json.dumps(worker(args.worker, args.incremental, args.engine)))
         return 0
 
-    from simulator.people import generate_registry
+    from simulator.people import write_registry
 
+    sizes = [int(x) for x in str(args.records).split(",")]
     print(f"cpu cores: {psutil.cpu_count(logical=True)}; load average now: {os.getloadavg()[0]:.1f} "
           "(other processes may share the machine)")  # fmt: skip
     institutions = [f"h{i:02d}" for i in range(1, args.institutions + 1)]
@@ -301,26 +326,48 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         wanted = args.baseline and not args.current_only
         previous_tree = _export_tree(args.baseline, work / "previous") if wanted else None
+        table: list[tuple[str, dict[str, Any]]] = []
         for kind in kinds:
-            total = args.records + args.incremental
-            start = time.perf_counter()
-            registry = generate_registry(
-                round(total / RECORDS_PER_PERSON[kind]), institutions, seed=args.seed, hard=kind == "hard"
-            )
-            # The held-back records are the last ones of a shuffled registry: new registrations of any person.
-            registry = registry.sample(frac=1.0, random_state=args.seed).reset_index(drop=True)
-            registry = registry.iloc[: min(total, len(registry))]
-            held_back = min(args.incremental, len(registry) // 10)
-            path = work / f"{kind}.parquet"
-            registry.to_parquet(path)
-            print(f"\n{kind} registry: {len(registry):,} records generated in {time.perf_counter() - start:.1f} s")
-            prev = _run_method(previous_tree, path, held_back, args.engine) if previous_tree else None
-            if args.previous_only and prev:
-                _print_comparison(kind, registry, None, prev)
-                continue
-            cur = _run_method(ROOT, path, held_back, args.engine)
-            _print_comparison(kind, registry, prev, cur)
+            for size in sizes:
+                available = psutil.virtual_memory().available / 2**30
+                if size > 3_000_000 and available < args.min_free_gib:
+                    print(f"\n{kind} {size:,}: skipped, {available:.1f} GiB available < {args.min_free_gib} GiB")
+                    continue
+                start = time.perf_counter()
+                path = work / f"{kind}-{size}.parquet"
+                written = write_registry(path, size + args.incremental, institutions, args.seed, hard=kind == "hard")
+                held_back = min(args.incremental, written // 10)
+                print(f"\n{kind} registry: {written:,} records generated in {time.perf_counter() - start:.1f} s "
+                      f"({available:.1f} GiB available)")  # fmt: skip
+                # Naive baselines need the registry in this process too: only for registries that are small.
+                registry = pd.read_parquet(path).sample(frac=1.0, random_state=7) if written <= 2_000_000 else None
+                if registry is not None:
+                    registry = registry.reset_index(drop=True)
+                    registry["birth_date"] = registry["birth_date"].astype(object)
+                prev = _run_method(previous_tree, path, held_back, args.engine) if previous_tree else None
+                if args.previous_only and prev:
+                    _print_comparison(kind, registry, None, prev)
+                    continue
+                cur = _run_method(ROOT, path, held_back, args.engine)
+                _print_comparison(kind, registry, prev, cur)
+                table.append((kind, cur))
+                path.unlink()
+        _print_scaling(table)
     return 0
+
+
+def _print_scaling(table: list[tuple[str, dict[str, Any]]]) -> None:
+    """The scaling table: one row per registry and size (current method)."""
+    if len(table) < 2:
+        return
+    print("\n== scaling (current method) ==")
+    print(f"  {'registry':<9} {'records':>11} {'wall s':>8} {'CPU s':>8} {'peak GiB':>9} {'precision':>9} "
+          f"{'recall':>7} {'queue':>6} {'blocked':>8} {'load':>5}")  # fmt: skip
+    for kind, cur in table:
+        complete = cur.get("completeness", {}).get("any rule")
+        print(f"  {kind:<9} {cur['records']:>11,} {cur['wall']:>8.1f} {cur['cpu']:>8.1f} {cur['peak_gib']:>9.2f} "
+              f"{cur['precision']:>9.4f} {cur['recall']:>7.4f} {cur['review_pairs'] / cur['records']:>6.2%} "
+              f"{'—' if complete is None else f'{complete:.4f}':>8} {cur['load_before']:>5.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -289,9 +289,22 @@ class EmpiConfig(_Strict):
     on any lake and whatever ``spark`` is: it links a million records in about a minute on 2 cores
     (bench/empi.py). ``spark`` runs Splink's Spark backend on the configured Spark Connect server, for
     registries beyond one machine's memory; on Sail it is far slower than DuckDB for registries that fit.
+
+    ``memory_limit``: the most memory DuckDB's pair scoring may hold (DuckDB's own syntax, ``"4GB"``); past it
+    DuckDB spills its joins and sorts to ``temp_directory`` (default ``<state_dir>/empi/spill``). ``None``:
+    DuckDB's default, 80% of the machine's memory. A limit changes the time a run takes, never its result.
     """
 
     engine: Literal["duckdb", "spark"] = "duckdb"
+    memory_limit: str | None = None
+    temp_directory: Path | None = None
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", v):
+            raise ValueError(f"must be an amount of memory such as '4GB' or '512MiB', got {v!r}")
+        return v
 
 
 class RetryConfig(_Strict):

@@ -30,14 +30,17 @@ Columns of the returned frame: ``record_id`` (``<institution>:<mrn>``), ``source
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pypinyin import lazy_pinyin
 
-__all__ = ["HARD", "RegistryProfile", "generate_registry", "pinyin_name"]
+__all__ = ["HARD", "RECORDS_PER_PERSON", "RegistryProfile", "generate_registry", "pinyin_name", "write_registry"]
 
 # (surname, relative frequency in per cent): the 100 commonest plus a few compound surnames.
 _SURNAMES: tuple[tuple[str, float], ...] = (
@@ -159,6 +162,17 @@ class RegistryProfile:
         Shares of registrations with no address, and with an address cut short (no room, or no number).
     id_typo
         Share of registrations whose ID number carries a typo.
+    id_missing
+        Share of registrations without an ID number.
+    phone_blank, phone_changed
+        Shares of registrations with no phone, and of later registrations with the person's other phone.
+    wrong_sex
+        Share of registrations with the other sex typed.
+    birth_off_by_one
+        Share of registrations whose birth date is a day early or late (the date, so months and years roll).
+    name_extra
+        Share of registrations whose name is written in one of the held-out spellings: pinyin with the given
+        name first, syllables split or hyphenated, a comma or ü typed as u; or characters split by spaces.
     """
 
     given_chars: int | None = None
@@ -171,6 +185,12 @@ class RegistryProfile:
     address_blank: float = 0.08
     address_short: float = 0.0
     id_typo: float = 0.04
+    id_missing: float = 0.28
+    phone_blank: float = 0.05
+    phone_changed: float = 0.2
+    wrong_sex: float = 0.002
+    birth_off_by_one: float = 0.0
+    name_extra: float = 0.0
 
 
 HARD = RegistryProfile(
@@ -184,8 +204,85 @@ HARD = RegistryProfile(
     address_blank=0.12,
     address_short=0.13,
     id_typo=0.06,
+    id_missing=0.33,
+    phone_blank=0.1,
+    phone_changed=0.3,
+    wrong_sex=0.005,
+    birth_off_by_one=0.01,
+    name_extra=0.04,
 )
-"""The hard registry (issue 16): about 2.07 registrations per person, as in a group that shares its patients."""
+"""The hard registry (issues 16 and 29): about 2.07 registrations per person, as in a group that shares its
+patients; a third of registrations without an ID number, a tenth without a phone, 4% of names in the spellings a
+held-out registry showed (given name first, split syllables, ü as u, characters split by spaces)."""
+
+
+RECORDS_PER_PERSON = {"standard": 1.49, "hard": 2.07}
+"""Registrations per person the generator yields with 8 institutions (to size a registry in records)."""
+
+_REGISTRY_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in ("record_id", "source_system", "mrn", "name", "sex")]
+    + [("birth_date", pa.date32())]
+    + [(c, pa.string()) for c in ("id_number", "phone", "address", "person_id")]
+)
+
+
+def write_registry(
+    path: Path,
+    n_records: int,
+    institutions: Sequence[str],
+    seed: int,
+    *,
+    hard: bool = False,
+    part_persons: int = 250_000,
+    on_part: Callable[[int], object] | None = None,
+) -> int:
+    """Write a registry of about ``n_records`` records to one Parquet file, one part of persons at a time.
+
+    Memory stays that of one part (about half a million records) whatever the size: ten million records are
+    twenty parts, each drawn by :func:`generate_registry` with its own seed (``[seed, part]``) and its own
+    person and MRN numbers, so no two parts share a person, a record_id or an MRN. Twins and parent–child
+    pairs are drawn within a part.
+
+    Parameters
+    ----------
+    path
+        The Parquet file to write (replaced).
+    n_records
+        Records wanted; the registry has about this many (the persons are drawn, their registrations follow).
+    institutions
+        Institution codes.
+    seed
+        Seed: equal arguments give an equal file.
+    hard
+        The hard registry (:data:`HARD`).
+    part_persons
+        Persons per part.
+    on_part
+        Called with the records written so far after each part.
+
+    Returns
+    -------
+    int
+        Records written.
+    """
+    n_persons = max(1, round(n_records / RECORDS_PER_PERSON["hard" if hard else "standard"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with pq.ParquetWriter(path, _REGISTRY_SCHEMA) as writer:
+        for part, start in enumerate(range(0, n_persons, part_persons)):
+            frame = generate_registry(
+                min(part_persons, n_persons - start),
+                institutions,
+                [seed, part],
+                hard=hard,
+                first_person=start,
+                first_mrn=part * 10_000_000,  # more registrations than one institution gets from one part
+            )
+            writer.write_table(pa.Table.from_pandas(frame, schema=_REGISTRY_SCHEMA, preserve_index=False))
+            written += len(frame)
+            if on_part is not None:
+                on_part(written)
+    return written
 
 
 def pinyin_name(name: str) -> str:
@@ -330,10 +427,12 @@ _HOMOPHONE_OF: dict[str, str] = {ch: group.replace(ch, "") for group in _HOMOPHO
 def generate_registry(
     n_persons: int,
     institutions: Sequence[str],
-    seed: int,
+    seed: int | Sequence[int],
     *,
     multi_site_share: float | None = None,
     hard: bool = False,
+    first_person: int = 0,
+    first_mrn: int = 0,
 ) -> pd.DataFrame:
     """Generate a synthetic patient registry with realistic errors and the true identity of every record.
 
@@ -349,6 +448,8 @@ def generate_registry(
         Share of persons registered at two or more institutions (default: the profile's).
     hard
         Draw the hard registry (:data:`HARD`) instead of the standard one.
+    first_person, first_mrn
+        Added to every person number and MRN: the parts :func:`write_registry` streams do not collide.
 
     Returns
     -------
@@ -374,19 +475,19 @@ def generate_registry(
     id18 = np.array(_id_strings(_id_bodies(np.array([int(_REGIONS[r][0]) for r in people.region]), people.birth,
                                            people.seq)), dtype=object)  # fmt: skip
     regs = _registrations(rng, people, family, len(institutions), profile, multi_site_share)
-    mrn, source = _mrns(rng, regs, institutions)
+    mrn, source = _mrns(rng, regs, institutions, first_mrn)
     person = regs.person
-    person_ids = np.char.add("P", np.char.zfill(person.astype(str), 8)).astype(object)
+    person_ids = np.char.add("P", np.char.zfill((person + first_person).astype(str), 8)).astype(object)
     frame = pd.DataFrame(
         {
             "record_id": [f"{s}:{r}" for s, r in zip(source, mrn, strict=True)],
             "source_system": source,
             "mrn": mrn,
-            "name": _record_names(rng, people, person),
-            "sex": _record_sexes(rng, people, person),
-            "birth_date": _record_births(rng, people, person),
+            "name": _record_names(rng, people, person, profile),
+            "sex": _record_sexes(rng, people, person, profile),
+            "birth_date": _record_births(rng, people, person, profile),
             "id_number": _record_ids(rng, people, family, id18, person, profile),
-            "phone": _record_phones(rng, people, regs),
+            "phone": _record_phones(rng, people, regs, profile),
             "address": _record_addresses(rng, people, regs, profile),
             "person_id": person_ids,
         }
@@ -575,7 +676,9 @@ def _registrations(
     return _Registrations(reg_person, reg_rank, reg_inst, later)
 
 
-def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[str]) -> tuple[list[str], list[str]]:
+def _mrns(
+    rng: np.random.Generator, r: _Registrations, institutions: Sequence[str], first_mrn: int = 0
+) -> tuple[list[str], list[str]]:
     """Each registration's MRN in its institution's own format, and its institution code."""
     n_inst, m, reg_inst = len(institutions), r.m, r.inst
     # mrn: each institution numbers its registrations in its own format, in a random order of arrival.
@@ -584,7 +687,7 @@ def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[st
     starts = np.searchsorted(inst_sorted, np.arange(n_inst))
     number = np.empty(m, dtype=np.int64)
     number[arrival] = np.arange(m) - starts[inst_sorted] + 1
-    first_no = rng.integers(10_000, 900_000, n_inst)
+    first_no = rng.integers(10_000, 900_000, n_inst) + first_mrn
     counts = np.bincount(reg_inst, minlength=n_inst)
     mrn_formats = []
     for i in range(n_inst):
@@ -599,7 +702,7 @@ def _mrns(rng: np.random.Generator, r: _Registrations, institutions: Sequence[st
     return mrn, source
 
 
-def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray, profile: RegistryProfile) -> np.ndarray:
     """Names as registered: homophones, traditional characters, a missing character, pinyin, stray spaces."""
     m, names, surname_len = len(reg_person), p.names, p.surname_len
     rec_name = names[reg_person].copy()
@@ -615,21 +718,53 @@ def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray) 
     sl_rec = surname_len[reg_person]
     for i in np.nonzero(name_kind)[0].tolist():
         rec_name[i] = _vary_name(rec_name[i], int(sl_rec[i]), int(name_kind[i]), float(v[i]), str(extra_chars[i]))
+    if profile.name_extra:  # drawn only then: the standard registry stays as it was
+        w = rng.random(m)
+        for i in np.flatnonzero((w < profile.name_extra) & (name_kind == 0)).tolist():
+            rec_name[i] = _spell_name(rec_name[i], int(sl_rec[i]), w[i] / profile.name_extra)
     return rec_name
 
 
-def _record_sexes(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+def _syllables(text: str, surname: bool) -> list[str]:
+    if surname and text in _SURNAME_READINGS:
+        return [_SURNAME_READINGS[text]]
+    return [s.replace("ü", "u").replace("v", "u") for s in lazy_pinyin(text, errors="ignore")]
+
+
+def _spell_name(name: str, surname_len: int, style: float) -> str:
+    """A name in a spelling seen in held-out registries (``style`` in [0, 1) picks one); ü is typed u."""
+    surname, given = name[:surname_len], name[surname_len:]
+    family = "".join(_syllables(surname, True)).title()
+    parts = [x.title() for x in _syllables(given, False)]
+    if style < 0.3:  # given name first, as on a passport or a foreign form: Xiaoming Zhang
+        return f"{''.join(parts).title()} {family}"
+    if style < 0.5:  # each syllable a word: Zhang Xiao Ming
+        return " ".join([family, *parts])
+    if style < 0.65:  # hyphenated given name: ZHANG Xiao-Ming
+        return f"{family.upper()} {'-'.join(parts)}"
+    if style < 0.8:  # surname, comma: ZHANG, XIAOMING
+        return f"{family.upper()}, {''.join(parts).upper()}"
+    return " ".join(name)  # each character a word: 张 晓 明
+
+
+def _record_sexes(rng: np.random.Generator, p: _People, reg_person: np.ndarray, profile: RegistryProfile) -> np.ndarray:
     m, male = len(reg_person), p.male
     # sex: a rare slip at the front desk
-    rec_male = male[reg_person] ^ (rng.random(m) < 0.002)
+    rec_male = male[reg_person] ^ (rng.random(m) < profile.wrong_sex)
     rec_sex = np.where(rec_male, "M", "F").astype(object)
     return rec_sex
 
 
-def _record_births(rng: np.random.Generator, p: _People, reg_person: np.ndarray) -> np.ndarray:
+def _record_births(
+    rng: np.random.Generator, p: _People, reg_person: np.ndarray, profile: RegistryProfile
+) -> np.ndarray:
     m, birth = len(reg_person), p.birth
     # birth date: day and month transposed, one component mistyped (year ±1 or ±10, another day or month)
-    as_date = (birth[reg_person] + _EPOCH).astype("datetime64[D]")
+    born = birth[reg_person]
+    if profile.birth_off_by_one:  # a day early or late (born near midnight, a date keyed from a calendar)
+        off = rng.random(m) < profile.birth_off_by_one
+        born = born + np.where(off, rng.choice([-1, 1], m), 0)
+    as_date = (born + _EPOCH).astype("datetime64[D]")
     year = as_date.astype("datetime64[Y]").astype(np.int64) + 1970
     month = as_date.astype("datetime64[M]").astype(np.int64) % 12 + 1
     day = (as_date - as_date.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
@@ -667,10 +802,11 @@ def _record_ids(
     u = rng.random(m)
     born = birth[reg_person]
     old_enough = born < (np.datetime64("1984-01-01", "D") - _EPOCH).astype(np.int64)
-    id_missing = u < 0.28
-    id15 = (u >= 0.28) & (u < 0.36) & old_enough
-    id_typo = (u >= 0.36) & (u < 0.36 + profile.id_typo)
-    id_lower = (u >= 0.36 + profile.id_typo) & (u < 0.39 + profile.id_typo)
+    gone = profile.id_missing
+    id_missing = u < gone
+    id15 = (u >= gone) & (u < gone + 0.08) & old_enough
+    id_typo = (u >= gone + 0.08) & (u < gone + 0.08 + profile.id_typo)
+    id_lower = (u >= gone + 0.08 + profile.id_typo) & (u < gone + 0.11 + profile.id_typo)
     for i in np.nonzero(id15)[0].tolist():
         s = rec_id[i]
         rec_id[i] = s[:6] + s[8:17]
@@ -694,16 +830,17 @@ def _record_ids(
     return rec_id
 
 
-def _record_phones(rng: np.random.Generator, p: _People, r: _Registrations) -> np.ndarray:
+def _record_phones(rng: np.random.Generator, p: _People, r: _Registrations, profile: RegistryProfile) -> np.ndarray:
     m, reg_person, later, phone, phone_new = r.m, r.person, r.later, p.phone, p.phone_new
     # phone: changed at later registrations now and then; formatting noise; sometimes missing
-    rec_phone_no = np.where(later & (rng.random(m) < 0.2), phone_new[reg_person], phone[reg_person])
+    changed = later & (rng.random(m) < profile.phone_changed)
+    rec_phone_no = np.where(changed, phone_new[reg_person], phone[reg_person])
     u = rng.random(m)
     style = np.where(u < 0.75, 0, rng.integers(1, 5, m))
     rec_phone = np.array(
         [_format_phone(p, s) for p, s in zip(rec_phone_no.tolist(), style.tolist(), strict=True)], dtype=object
     )
-    rec_phone[rng.random(m) < 0.05] = None
+    rec_phone[rng.random(m) < profile.phone_blank] = None
     return rec_phone
 
 

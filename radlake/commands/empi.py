@@ -38,6 +38,16 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
 
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    if path.suffix.lower() == ".parquet":  # a registry from `radlake simulate --registry`
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except pa.ArrowInvalid as err:
+            raise DataError(f"{path}: not a readable Parquet file of {what} ({err})") from None
+        text = pa.table({c: table[c].cast(pa.string()) for c in table.column_names})
+        return text.to_pandas().replace({"": None})
     from radlake.textfiles import not_utf8_reason
 
     try:
@@ -70,9 +80,20 @@ def _engine(engine: str | None, config: str | None, lake: str | None) -> tuple[s
     return "spark", spark_session(load_settings(config, lake=lake))
 
 
+def _duckdb_limits(config: str | None, lake: str | None) -> dict[str, str | None]:
+    """DuckDB's memory limit and spill directory from radlake.yaml's ``empi`` section (none without a file)."""
+    from radlake.config import find_config, load_settings
+
+    if find_config(config) is None:
+        return {}
+    settings = load_settings(config, lake=lake)
+    spill = settings.empi.temp_directory or settings.state_dir / "empi" / "spill"
+    return {"memory_limit": settings.empi.memory_limit, "temp_directory": str(spill)}
+
+
 @app.command("link")
 def link(
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV of patient records (UTF-8).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV (UTF-8) or Parquet of patient records.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write record_id, empi_id, match_probability.")],
     decisions: Annotated[
         Path | None,
@@ -87,7 +108,7 @@ def link(
     review: Annotated[
         Path | None, typer.Option("--review", help="Also write the steward review queue to this CSV.")
     ] = None,
-    auto_link: Annotated[float, typer.Option("--auto-link", help="Match probability that links.")] = 0.9,
+    auto_link: Annotated[float, typer.Option("--auto-link", help="Match probability that links.")] = 0.8,
     review_threshold: Annotated[
         float, typer.Option("--review-threshold", help="Match probability from which a pair is reviewed.")
     ] = 0.3,
@@ -132,6 +153,7 @@ def link(
                 review=review_threshold,
                 engine=chosen,  # type: ignore[arg-type]
                 spark=spark,
+                **_duckdb_limits(config, lake),  # type: ignore[arg-type]
             )
         except ValueError as err:
             raise ConfigError(str(err)) from None

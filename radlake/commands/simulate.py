@@ -39,8 +39,24 @@ def simulate(
     duration: Annotated[
         float | None, typer.Option(help="With --live: stop after this many seconds (default: until Ctrl-C/SIGTERM).")
     ] = None,
+    registry: Annotated[
+        int | None,
+        typer.Option(
+            help="Write only a patient registry of about this many records to OUT/registry.parquet, in bounded "
+            "memory (record_id ... address, and the truth in person_id): input for `radlake empi link`.",
+            min=1,
+        ),
+    ] = None,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="With --registry: the hard registry (look-alikes, held-out spellings).")
+    ] = False,
 ) -> None:
     """Simulate a hospital group: one RIS/HIS database per institution, PACS-style DICOM files, and the truth."""
+    if registry is not None:
+        _write_registry(out, registry, institutions, seed, hard)
+        return
+    if hard:
+        raise ConfigError("--hard needs --registry (it shapes the patient registry only)")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -83,6 +99,17 @@ def simulate(
     finally:
         if live and (pgdata / "postmaster.pid").exists():
             stop_embedded_server(pgdata)
+
+
+def _write_registry(out: Path, records: int, institutions: int, seed: int, hard: bool) -> None:
+    from simulator.people import write_registry
+
+    path = out / "registry.parquet"
+    codes = [f"h{i:02d}" for i in range(1, institutions + 1)]
+    written = write_registry(
+        path, records, codes, seed, hard=hard, on_part=lambda n: typer.echo(f"{n:,} records", err=True)
+    )
+    typer.echo(f"{path}: {written:,} records ({'hard' if hard else 'standard'} registry, {institutions} institutions)")
 
 
 def _run_live(out: Path, rate: float, duration: float | None, seed: int, console: object) -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.empi.names import dicom_pinyin, is_pinyin_name, is_syllable_run, name_key, normalize_name, parse_name
+from transforms.empi.names import (
+    dicom_pinyin,
+    is_pinyin_name,
+    is_syllable_run,
+    name_key,
+    normalize_name,
+    parse_name,
+    pinyin_order_ambiguous,
+)
 
 
 @pytest.mark.parametrize(
@@ -71,3 +79,19 @@ def test_is_pinyin_name() -> None:
 )
 def test_is_syllable_run(text: str, expected: bool) -> None:
     assert is_syllable_run(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "surname", "given", "ambiguous"),
+    [
+        ("Xiaoming Zhang", "zhang", "xiaoming", False),  # given name first: the surname is the word that is one
+        ("Huaqiang Li", "li", "huaqiang", False),
+        ("ZHANG, XIAOMING", "zhang", "xiaoming", False),
+        ("Zhang Xiao Ming", "zhang", "xiaoming", False),
+        ("Fang Wang", "fang", "wang", True),  # 王芳 or 方旺: either word may be the surname
+    ],
+)
+def test_pinyin_order(typed: str, surname: str, given: str, ambiguous: bool) -> None:
+    name = normalize_name(typed)
+    assert parse_name(name)[2:] == (surname, given)
+    assert pinyin_order_ambiguous(name) is ambiguous

@@ -168,3 +168,14 @@ def test_hard_registry_families_addresses_and_registrations(hard: pd.DataFrame) 
     short = hard["address"].dropna().map(lambda a: not any(c in a for c in "幢栋")).sum() / len(hard)
     assert 0.10 <= blank <= 0.14
     assert 0.22 <= blank + short <= 0.28
+
+
+def test_hard_registry_has_the_held_out_cases(hard: pd.DataFrame) -> None:
+    """Issue 29's held-out cases, at the rates of HARD: a third without an ID number, a tenth without a phone,
+    given-name-first pinyin (a surname written last), characters split by spaces."""
+    assert 0.31 <= hard["id_number"].isna().mean() <= 0.36
+    assert 0.08 <= hard["phone"].isna().mean() <= 0.12
+    latin = hard["name"].str.fullmatch(r"[A-Za-z ,^\-]+")
+    surname_last = hard["name"][latin].str.fullmatch(r"[A-Z][a-z]+ (Wang|Li|Zhang|Liu|Chen|Yang|Huang|Zhao)")
+    assert surname_last.sum() > 0.002 * len(hard)
+    assert hard["name"].str.fullmatch(r"[\u4e00-\u9fff]( [\u4e00-\u9fff]){2,3}").sum() > 0.001 * len(hard)

@@ -63,3 +63,33 @@ def test_sigterm_ends_live_mode_cleanly(workdir):
     assert proc.returncode == 0
     assert "changes in" in rest
     assert not (out / "postgres" / "postmaster.pid").exists()
+
+
+def test_simulate_registry_streams_parts_without_collisions(tmp_path):
+    """--registry writes only registry.parquet; parts drawn separately share no record_id, MRN or person."""
+    import pandas as pd
+
+    from simulator.people import write_registry
+
+    args = ["simulate", "--out", str(tmp_path), "--registry", "3000", "--hard", "--institutions", "8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["registry.parquet"]
+    assert 2500 < len(pd.read_parquet(tmp_path / "registry.parquet")) < 3500
+
+    parts: list[int] = []
+    written = write_registry(tmp_path / "parts.parquet", 6000, ["h01", "h02", "h03"], 3, part_persons=700,
+                             on_part=parts.append)  # fmt: skip
+    frame = pd.read_parquet(tmp_path / "parts.parquet")
+    assert len(parts) >= 4 and parts[-1] == written == len(frame)
+    assert frame["record_id"].is_unique
+    assert not frame.duplicated(["source_system", "mrn"]).any()
+    # Persons are numbered apart per part: no person gathers the registrations of several parts.
+    assert frame.groupby("person_id")["record_id"].count().max() <= 4
+    assert frame["person_id"].nunique() == pytest.approx(6000 / 1.49, rel=0.25)
+
+
+def test_simulate_hard_needs_registry(tmp_path):
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--hard"])
+    assert isinstance(result.exception, ConfigError)
+    assert "--hard needs --registry" in str(result.exception)

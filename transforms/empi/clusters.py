@@ -31,6 +31,7 @@ import pandas as pd
 from radlake import catalog
 from transforms.empi._grouping import lists_by_key
 from transforms.empi.guards import birth_dates_consistent, given_names_conflict, sexes_conflict
+from transforms.empi.names import pinyin_order_ambiguous
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -156,6 +157,17 @@ def _dates(values: Iterable[object]) -> list[dt.date | None]:
     return [dt.date.fromisoformat(v) if isinstance(v, str) else None for v in values]
 
 
+def _guard_given(features: pd.DataFrame) -> list[str | None]:
+    """The given names the guards compare: unknown for a pinyin name that reads in either order (``fang
+    wang``), whose given name may be the other record's surname."""
+    given = features["given_py"].to_numpy(dtype=object)
+    if "name_norm" not in features.columns:
+        return given.tolist()
+    codes, uniques = pd.factorize(features["name_norm"].to_numpy(dtype=object))
+    ambiguous = np.array([pinyin_order_ambiguous(str(u)) for u in uniques] + [False], dtype=bool)
+    return [None if unsure else g for unsure, g in zip(ambiguous[codes].tolist(), given.tolist(), strict=True)]
+
+
 def cluster_records(
     features: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -171,7 +183,8 @@ def cluster_records(
     Parameters
     ----------
     features
-        Feature frame (``id18``, ``given_py``, ``birth_date`` are read), row positions are record numbers.
+        Feature frame (``id18``, ``name_norm``, ``given_py``, ``birth_date``, ``sex`` are read), row positions
+        are record numbers.
     pairs
         Scored pairs (``rid_l``, ``rid_r``, ``match_probability``, ``rule``).
     auto_link
@@ -193,7 +206,7 @@ def cluster_records(
     clusters = _Clusters(
         n,
         features["id18"].tolist(),
-        features["given_py"].tolist(),
+        _guard_given(features),
         _dates(features["birth_date"].tolist()),
         features["sex"].tolist(),
     )

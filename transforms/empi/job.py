@@ -239,7 +239,13 @@ def run_empi(
         from radlake.spark import spark_session
 
         spark = spark_session(settings)
-    config = LinkageConfig(engine=chosen, spark=spark)  # type: ignore[arg-type]
+    spill = settings.empi.temp_directory or settings.state_dir / "empi" / "spill"
+    config = LinkageConfig(
+        engine=chosen,  # type: ignore[arg-type]
+        spark=spark,
+        memory_limit=settings.empi.memory_limit,
+        temp_directory=str(spill),
+    )
     model_path = _model_path(settings)
     model = None if retrain else _load_model(model_path)
     # Runs are numbered by the master's Delta version, which only the last write of a run moves: a run that

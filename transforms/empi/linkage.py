@@ -25,8 +25,11 @@ engine scores on the other: :func:`score_links` re-expresses it in the engine's 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -34,13 +37,15 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = [
-    "BLOCKING_KEYS",
+    "BLOCKING_RULES",
+    "BlockingRule",
     "LinkageConfig",
     "blocking_columns",
     "blocking_pair_counts",
     "blocking_rules",
     "deterministic_links",
     "make_db_api",
+    "pair_completeness",
     "score_links",
     "splink_settings",
     "train_model",
@@ -49,10 +54,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Engine = Literal["duckdb", "spark"]
+_DATABASES = itertools.count()
+ID_PAIR_SHARE = 0.45
+"""The share of true pairs whose two records carry the same trusted ID number (the model's prior)."""
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
-    "birth_day", "id18", "id_text", "phone", "phone_household", "address", "name_block", "address_block",
+    "birth_day", "id18", "id_text", "phone", "phone_household", "address", "name_set", "name_rare",
+    "birth_md", "address_block",
 )  # fmt: skip
 
 
@@ -79,9 +88,12 @@ class LinkageConfig:
         which a random sample of records estimates without bias; term frequencies come from all records).
     seed
         Seed of the u sampling, for reproducible models.
+    memory_limit, temp_directory
+        DuckDB's ``memory_limit`` (``"4GB"``; ``None``: DuckDB's default) and the directory it spills to past it
+        (``None``: DuckDB's default, a ``.tmp`` folder in the working directory).
     """
 
-    auto_link: float = 0.9
+    auto_link: float = 0.8
     review: float = 0.3
     engine: Engine = "duckdb"
     spark: Any = None
@@ -89,6 +101,8 @@ class LinkageConfig:
     em_max_pairs: float = 5e5
     train_records: int = 300_000
     seed: int = 42
+    memory_limit: str | None = None
+    temp_directory: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.auto_link <= 1:
@@ -118,7 +132,33 @@ def make_db_api(config: LinkageConfig) -> Any:
     import duckdb
     from splink import DuckDBAPI
 
-    return DuckDBAPI(connection=duckdb.connect())
+    # Pairs come back in no particular order anyway (score_links sorts them); keeping the order would pin
+    # whole result blocks in memory that a limited run must be free to spill.
+    settings: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": False}
+    if config.memory_limit:
+        settings["memory_limit"] = config.memory_limit
+    if config.temp_directory:
+        Path(config.temp_directory).mkdir(parents=True, exist_ok=True)
+        settings["temp_directory"] = config.temp_directory
+    database = ":memory:"
+    if config.temp_directory:
+        # Splink's intermediate tables in a database file, which DuckDB can evict from memory; an in-memory
+        # database keeps them resident whatever the limit.
+        database = str(Path(config.temp_directory) / f"splink-{os.getpid()}-{next(_DATABASES)}.duckdb")
+    api = DuckDBAPI(connection=duckdb.connect(database, config=settings))
+    api.radlake_database = database  # type: ignore[attr-defined]  # for _release to delete
+    return api
+
+
+def _release(db_api: Any) -> None:
+    """Close a DuckDB API's connection and delete its database file: a run leaves nothing in the spill folder."""
+    database = getattr(db_api, "radlake_database", ":memory:")
+    if type(db_api).__name__.startswith("Spark"):
+        return
+    db_api.duckdb_con.close()
+    if database != ":memory:":
+        for leftover in (Path(database), Path(database + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _plain_spark_api(spark: Any) -> Any:
@@ -153,6 +193,9 @@ def _name_comparison() -> Any:
             ),
             cll.ExactMatchLevel("name_py", term_frequency_adjustments=True).configure(
                 label_for_charts="same pinyin (homophone, traditional or pinyin spelling)"
+            ),
+            cll.ExactMatchLevel("name_set").configure(
+                label_for_charts="same pinyin, given name written first (Xiaoming Zhang)"
             ),
             cll.CustomLevel(
                 "surname_py_l = surname_py_r and given_py_l is not null and given_py_r is not null and "
@@ -248,47 +291,142 @@ def _simple(column: str, fuzzy: int | None = None) -> Any:
     return cl.CustomComparison(output_column_name=column, comparison_levels=levels)
 
 
+@dataclass(frozen=True)
+class BlockingRule:
+    """One blocking rule: a pair is proposed when it holds every expression in ``keys`` equal.
+
+    Attributes
+    ----------
+    keys
+        SQL expressions over the model's input columns (a column name, or ``substr(column, start, length)``).
+    missing
+        A column that must be missing on one side: the rule then proposes a record whose ``missing`` is unknown
+        with every record equal on ``keys`` (a record without a birth date against all of its name).
+    """
+
+    keys: tuple[str, ...]
+    missing: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The rule as text (``"name_set & birth_year"``; ``"... & one birth_year missing"``)."""
+        return " & ".join(self.keys) + (f" & one {self.missing} missing" if self.missing else "")
+
+    def splink_rules(self) -> list[Any]:
+        """The rule for Splink: one ``block_on``, or two one-sided rules (the missing value left or right).
+
+        Returns
+        -------
+        list
+        """
+        from splink import block_on
+        from splink.blocking_rule_library import CustomRule
+
+        if self.missing is None:
+            return [block_on(*self.keys)]
+        return [CustomRule(condition) for condition in self.conditions()]
+
+    def conditions(self) -> list[str]:
+        """The rule as SQL join conditions over ``l`` and ``r`` (two for a one-sided ``missing`` rule).
+
+        Returns
+        -------
+        list of str
+        """
+        equal = " and ".join(f"{_side(k, 'l')} = {_side(k, 'r')}" for k in self.keys)
+        if self.missing is None:
+            return [equal]
+        return [f"{equal} and {side}.{self.missing} is null" for side in ("l", "r")]
+
+
+def _blocked_pairs_duckdb(db_api: Any, records: str) -> Any:
+    """The pairs :data:`BLOCKING_RULES` propose, computed rule by rule on DuckDB, for Splink to score.
+
+    Splink blocks all rules in one query over a common table of every model column, which DuckDB holds in
+    memory whatever its limit (a 200,000-record registry could not be scored under 300 MB). Here each rule
+    is its own join over a narrow table of the keys, and the pairs are made distinct by a grouping: all
+    operators DuckDB spills to its temporary directory. The pairs are the ones Splink's blocking finds.
+    """
+    con = db_api.duckdb_con
+    columns = dict.fromkeys(
+        c for rule in BLOCKING_RULES for k in (*rule.keys, *([rule.missing] if rule.missing else []))
+        for c in [k[len("substr(") :].split(",")[0].strip() if k.startswith("substr(") else k]
+    )  # fmt: skip
+    con.execute(f"create or replace table __radlake_keys as select rid, {', '.join(columns)} from {records}")
+    con.execute("create or replace table __radlake_pairs (rule integer, join_key_l bigint, join_key_r bigint)")
+    conditions = [c for rule in BLOCKING_RULES for c in rule.conditions()]
+    for i, condition in enumerate(conditions):
+        con.execute(
+            f"insert into __radlake_pairs select {i}, l.rid, r.rid from __radlake_keys as l "
+            f"join __radlake_keys as r on {condition} where l.rid < r.rid"
+        )
+    con.execute(
+        "create or replace table __radlake_blocked as select cast(min(rule) as varchar) as match_key, join_key_l, "
+        "join_key_r from __radlake_pairs group by join_key_l, join_key_r"
+    )
+    con.execute("drop table __radlake_pairs; drop table __radlake_keys")
+    return db_api.register("__radlake_blocked")
+
+
+def _side(expression: str, side: str) -> str:
+    if expression.startswith("substr("):
+        column, rest = expression[len("substr(") :].split(",", 1)
+        return f"substr({side}.{column.strip()},{rest}"
+    return f"{side}.{expression}"
+
+
+BLOCKING_RULES: tuple[BlockingRule, ...] = (
+    # The name (in any order of its syllables) and two of the three parts of the birth date: one typo in the
+    # date, a day off, a year mistyped. A common name born the same year is a crowd (thousands of pairs of
+    # strangers), which the month or day splits.
+    BlockingRule(("name_set", "birth_year", "birth_month")),
+    BlockingRule(("name_set", "birth_month", "birth_day")),
+    BlockingRule(("name_set", "birth_year", "birth_day")),
+    # Day and month swapped: the unordered pair of them.
+    BlockingRule(("name_set", "birth_year", "birth_md")),
+    # No birth date on one side: the name alone, but only for those records (about 2%) and only for names
+    # on at most RARE_NAME_RECORDS records, so that the rule grows linearly with the registry. A pair that
+    # agrees on a commoner name and nothing else could not be linked anyway.
+    BlockingRule(("name_rare",), missing="birth_year"),
+    BlockingRule(("phone",)),
+    BlockingRule(("birth_date", "surname_py")),
+    BlockingRule(("birth_date", "given_py")),
+    BlockingRule(("id18",)),
+    BlockingRule(("address_block", "surname_py")),
+    # ID numbers with a typo: the first 14 digits (region, birth date), or region and the last four.
+    BlockingRule(("substr(id_text, 1, 14)",)),
+    BlockingRule(("substr(id_text, 7, 12)",)),
+)
+"""The rules that decide which pairs are scored: a pair is scored when any rule holds."""
+
+RARE_NAME_RECORDS = 200
+"""A name (:func:`blocking_columns`' ``name_set``) on at most this many records is rare enough to compare a
+record without a birth date with every record of that name."""
+
+
 def blocking_rules() -> list[Any]:
-    """The rules that decide which pairs are scored (a pair is scored if any rule holds).
+    """The Splink blocking rules of :data:`BLOCKING_RULES`, in order.
 
     Returns
     -------
     list
-        Splink blocking rules on equal pinyin name and birth year (birth date for a common name), phone, birth
-        date and surname, birth date and given name, trusted ID number, address to the building and surname,
-        and the first 14 ID digits (region and birth date, which typos in the last digits keep). See
-        :func:`blocking_columns` and :func:`blocking_pair_counts`.
+        Splink blocking rules; see :func:`blocking_columns` and :func:`blocking_pair_counts`.
     """
-    from splink import block_on
-
-    return [block_on(*keys) for keys in BLOCKING_KEYS]
-
-
-BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
-    ("name_block",),
-    ("phone",),
-    ("birth_date", "surname_py"),
-    ("birth_date", "given_py"),
-    ("id18",),
-    ("address_block", "surname_py"),
-    ("substr(id_text, 1, 14)",),
-)
-"""Each blocking rule as the expressions it holds equal (SQL over the model's input columns)."""
-
-COMMON_NAME_SHARE = 2e-4
-"""A pinyin name on more than this share of the records (and more than 20) is common (wang wei, li na)."""
+    return [r for rule in BLOCKING_RULES for r in rule.splink_rules()]
 
 
 def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
-    """The derived columns blocking rules hold equal, chosen so that no rule explodes on common values.
+    """The derived columns blocking rules and the model compare.
 
-    - ``name_block``: pinyin name and birth year; for a common name, pinyin name and the whole birth date (a
-      common name born the same year is a crowd: thousands of pairs per block, nearly all strangers);
+    - ``name_set``: the name's pinyin parts in sorted order (``Xiaoming Zhang`` and 张晓明 agree);
+    - ``name_rare``: ``name_set`` for names on at most :data:`RARE_NAME_RECORDS` records;
+    - ``birth_md``: month and day as an unordered pair (a swapped date agrees);
     - ``address_block``: the address when it names a building (``幢``); a street or a district alone is
       shared by thousands.
 
-    Both are integer codes, equal exactly when the values they stand for are equal within one frame (cheaper
-    to build and to join than the text); they mean nothing outside the frame they were made from.
+    ``name_set``, ``name_rare`` and ``address_block`` are integer codes, equal exactly when the values they
+    stand for are equal within one frame (cheaper to build and to join than the text); they mean nothing
+    outside the frame they were made from.
 
     Parameters
     ----------
@@ -298,27 +436,52 @@ def blocking_columns(features: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``name_block`` and ``address_block`` (``Int64``, missing when the values are), in the features' row
-        order.
+        ``name_set``, ``name_rare``, ``birth_md`` and ``address_block`` (``Int64``, missing when the values are), in the
+        features' row order.
     """
-    name, _ = pd.factorize(features["name_py"].to_numpy(dtype=object))
-    counts = np.bincount(name[name >= 0], minlength=1)
-    common = (name >= 0) & (counts[np.maximum(name, 0)] > max(COMMON_NAME_SHARE * len(features), 20))
-    year = features["birth_year"].to_numpy(dtype="float64", na_value=np.nan)
-    date, _ = pd.factorize(features["birth_date"].to_numpy(dtype=object))
-    year_code = np.where(np.isnan(year), -1, year).astype(np.int64)
-    second = np.where(common, date, year_code)
-    width = int(max(second.max(initial=0), 0)) + 1
-    name_block = pd.array(name.astype(np.int64) * width + second, dtype="Int64")
-    name_block[(name < 0) | (second < 0)] = pd.NA
+    # Sorted on integer codes of the two parts (one code space for both), not on the text: far quicker.
+    # ü folded to u: passports and clerks write 吕 as LV, LYU and LU.
+    surname = features["surname_py"].to_numpy(dtype=object)
+    given = features["given_py"].fillna("").to_numpy(dtype=object)
+    codes, uniques = pd.factorize(np.concatenate([surname, given]))
+    folded, _ = pd.factorize(pd.Series(uniques, dtype=object).str.replace("v", "u", regex=False))
+    codes = np.where(codes >= 0, folded[np.maximum(codes, 0)], -1)
+    first, second = codes[: len(surname)].astype(np.int64), codes[len(surname) :].astype(np.int64)
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    name_set, _ = pd.factorize(low * (int(codes.max(initial=0)) + 2) + high)
+    name_set_col = pd.array(name_set.astype(np.int64), dtype="Int64")
+    name_set_col[first < 0] = pd.NA
+    sizes = np.bincount(name_set[name_set >= 0], minlength=1)
+    name_rare = name_set_col.copy()
+    name_rare[(name_set < 0) | (sizes[np.maximum(name_set, 0)] > RARE_NAME_RECORDS)] = pd.NA
+    month = features["birth_month"].to_numpy(dtype="float64", na_value=np.nan)
+    day = features["birth_day"].to_numpy(dtype="float64", na_value=np.nan)
+    md = np.fmin(month, day) * 100 + np.fmax(month, day)
+    birth_md = pd.array(np.where(np.isnan(md), 0, md).astype(np.int64), dtype="Int64")
+    birth_md[np.isnan(md)] = pd.NA
     address, uniques = pd.factorize(features["address"].to_numpy(dtype=object))
     building = np.array(["幢" in u for u in uniques.tolist()] + [False], dtype=bool)  # index -1: missing
     address_block = pd.array(address.astype(np.int64), dtype="Int64")
     address_block[~building[address]] = pd.NA
-    return pd.DataFrame({"name_block": name_block, "address_block": address_block})
+    return pd.DataFrame(
+        {"name_set": name_set_col, "name_rare": name_rare, "birth_md": birth_md, "address_block": address_block}
+    )
 
 
-def _key_column(features: pd.DataFrame, expression: str) -> pd.Series:
+def key_column(features: pd.DataFrame, expression: str) -> pd.Series:
+    """The values a blocking expression (a column, or ``substr(column, start, length)``) takes per record.
+
+    Parameters
+    ----------
+    features
+        The feature frame with :func:`blocking_columns`.
+    expression
+        One of a :class:`BlockingRule`'s keys.
+
+    Returns
+    -------
+    pandas.Series
+    """
     if expression.startswith("substr("):
         column, start, length = (x.strip() for x in expression[len("substr(") : -1].split(","))
         begin = int(start) - 1
@@ -340,32 +503,91 @@ def blocking_pair_counts(features: pd.DataFrame, new: np.ndarray | None = None) 
     Returns
     -------
     dict
-        Rule (its keys joined by ``" & "``) → pair count.
+        Rule (:attr:`BlockingRule.label`) → pair count.
     """
-    if "name_block" not in features.columns:
+    if "name_set" not in features.columns:
         features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
     counts = {}
-    codes = {}  # each key column as integer codes (-1: missing), factorised once
-    for keys in BLOCKING_KEYS:
-        for k in keys:
+    codes: dict[str, np.ndarray] = {}  # each key column as integer codes (-1: missing), factorised once
+    for rule in BLOCKING_RULES:
+        for k in (*rule.keys, *([rule.missing] if rule.missing else [])):
             if k not in codes:
-                codes[k] = pd.factorize(_key_column(features, k))[0].astype(np.int64)
-    fresh_mask = None if new is None else np.asarray(new, dtype=bool)
-    for keys in BLOCKING_KEYS:
+                codes[k] = pd.factorize(key_column(features, k))[0].astype(np.int64)
+    fresh_mask = np.ones(len(features), dtype=bool) if new is None else np.asarray(new, dtype=bool)
+    for rule in BLOCKING_RULES:
         combined = np.zeros(len(features), dtype=np.int64)
         present = np.ones(len(features), dtype=bool)
-        for k in keys:
+        for k in rule.keys:
             present &= codes[k] >= 0
             combined = combined * (int(codes[k].max()) + 2) + codes[k] + 1
         key = pd.factorize(combined[present])[0]
         size = np.bincount(key).astype(np.int64)
-        if fresh_mask is None:
-            counts[" & ".join(keys)] = int((size * (size - 1) // 2).sum())
+        fresh = np.bincount(key, weights=fresh_mask[present], minlength=len(size)).astype(np.int64)
+        if rule.missing is None:
+            # Pairs with at least one compared record: all pairs of a group less those of two others.
+            old = size - fresh
+            counts[rule.label] = int((size * (size - 1) // 2 - old * (old - 1) // 2).sum())
             continue
-        # Pairs with at least one new record: all pairs of a group less those of two old records.
-        old = size - np.bincount(key, weights=fresh_mask[present], minlength=len(size)).astype(np.int64)
-        counts[" & ".join(keys)] = int((size * (size - 1) // 2 - old * (old - 1) // 2).sum())
+        # One side missing: pairs of a missing record with any other, counted once when both are missing.
+        gone = codes[rule.missing][present] < 0
+        n_gone = np.bincount(key, weights=gone, minlength=len(size)).astype(np.int64)
+        pairs = n_gone * (size - n_gone) + n_gone * (n_gone - 1) // 2
+        if new is not None:
+            fresh_gone = np.bincount(key, weights=gone & fresh_mask[present], minlength=len(size)).astype(np.int64)
+            old, old_gone = size - fresh, n_gone - fresh_gone
+            pairs -= old_gone * (old - old_gone) + old_gone * (old_gone - 1) // 2
+        counts[rule.label] = int(pairs.sum())
     return counts
+
+
+def pair_completeness(features: pd.DataFrame, person: np.ndarray | pd.Series) -> dict[str, float]:
+    """The share of true pairs each blocking rule proposes, and all rules together (``"any rule"``).
+
+    A pair blocking misses is never scored, so recall can be no higher than the ``"any rule"`` share.
+
+    Parameters
+    ----------
+    features
+        The feature frame (with or without :func:`blocking_columns`).
+    person
+        The true person of each record (a simulated registry's ``person_id``), in the features' row order.
+
+    Returns
+    -------
+    dict
+        Rule (:attr:`BlockingRule.label`) → share of true pairs it proposes; ``"any rule"`` → share proposed
+        by at least one; ``"true pairs"`` → their number.
+    """
+    if "name_set" not in features.columns:
+        features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
+    code = pd.factorize(np.asarray(person, dtype=object))[0]
+    order = np.argsort(code, kind="stable")
+    starts = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    # Every pair within each person: the true pairs (few per person, so this stays linear).
+    left, right = [], []
+    for size in np.unique(sizes[sizes > 1]).tolist():
+        groups = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+        i, j = np.triu_indices(size, 1)
+        left.append(groups[:, i].ravel())
+        right.append(groups[:, j].ravel())
+    lo = np.concatenate(left) if left else np.zeros(0, dtype=np.int64)
+    hi = np.concatenate(right) if right else np.zeros(0, dtype=np.int64)
+    shares: dict[str, float] = {}
+    found = np.zeros(len(lo), dtype=bool)
+    for rule in BLOCKING_RULES:
+        hit = np.ones(len(lo), dtype=bool)
+        for k in rule.keys:
+            c = pd.factorize(key_column(features, k))[0]
+            hit &= (c[lo] >= 0) & (c[lo] == c[hi])
+        if rule.missing:
+            gone = pd.isna(features[rule.missing]).to_numpy()
+            hit &= gone[lo] | gone[hi]
+        found |= hit
+        shares[rule.label] = float(hit.mean()) if len(hit) else 1.0
+    shares["any rule"] = float(found.mean()) if len(found) else 1.0
+    shares["true pairs"] = float(len(found))
+    return shares
 
 
 def splink_settings() -> Any:
@@ -397,7 +619,10 @@ def splink_settings() -> Any:
     )
 
 
-_INT_COLUMNS = ("rid", "birth_year", "birth_month", "birth_day", "phone_household", "name_block", "address_block")
+_INT_COLUMNS = (
+    "rid", "birth_year", "birth_month", "birth_day", "phone_household", "name_set", "name_rare", "birth_md",
+    "address_block",
+)  # fmt: skip
 
 
 _TRAINED_KEYS = ("m_probability", "u_probability", "tf_minimum_u_value")
@@ -427,7 +652,7 @@ def _model_for(model: dict[str, Any], config: LinkageConfig) -> dict[str, Any]:
 def _model_input(features: pd.DataFrame) -> pa.Table:
     """The columns the model reads, as Arrow with explicit types (an all-empty column has no type to infer);
     ``rid`` is the row position. Built column by column: no pandas copy of the frame."""
-    if "name_block" not in features.columns:
+    if "name_set" not in features.columns:
         features = pd.concat([features.reset_index(drop=True), blocking_columns(features)], axis=1)
     arrays = [
         pa.array(np.arange(len(features), dtype=np.int64))
@@ -461,16 +686,25 @@ def train_model(features: pd.DataFrame, config: LinkageConfig | None = None) -> 
     dict
         The trained Splink settings (JSON-serialisable), to pass to :func:`score_links`.
     """
-    from splink import Linker, block_on
-
     config = config or LinkageConfig()
     if len(features) > config.train_records:
         features = features.sample(n=config.train_records, random_state=config.seed)
     db_api = make_db_api(config)
+    try:
+        return _trained(db_api, features, config)
+    finally:
+        _release(db_api)
+
+
+def _trained(db_api: Any, features: pd.DataFrame, config: LinkageConfig) -> dict[str, Any]:
+    from splink import Linker, block_on
+
     # log_level=None: Splink logs through the standard hierarchy instead of its own INFO handler on stderr.
     linker = Linker(_register(db_api, _model_input(features)), splink_settings(), log_level=None)
-    # The prior: pairs sharing a trusted ID are near-certain matches, about 70% of all true pairs.
-    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=0.7)
+    # The prior: pairs sharing a trusted ID are near-certain matches. With no ID on about a third of the records
+    # (as in the registries of issue 29), both records of a true pair carry the same trusted number in about
+    # 40-45% of pairs; the 70% assumed before made every probability too low, and recall fell on such registries.
+    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=ID_PAIR_SHARE)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     # Each EM session fixes what its blocking rule holds equal and learns the other comparisons' m values.
     for rule in (block_on("phone"), block_on("birth_date", "surname_py"), block_on("name_py", "birth_year")):
@@ -519,6 +753,43 @@ def deterministic_links(features: pd.DataFrame, new: np.ndarray | None = None) -
     return out
 
 
+def _scored_pairs(
+    db_api: Any, features: pd.DataFrame, model: dict[str, Any], config: LinkageConfig, new: np.ndarray | None
+) -> pd.DataFrame:
+    """Splink's scores of the blocked pairs at or above ``config.review`` (all pairs, or those of new records)."""
+    from splink import Linker
+
+    frame = _model_input(features)
+    records = _register(db_api, frame)
+    linker = Linker(records, _model_for(model, config), log_level=None)
+    if new is None:
+        if config.engine == "duckdb":
+            blocked = _blocked_pairs_duckdb(db_api, records.physical_name)
+            linker.table_management.register_blocked_pairs_for_predict(blocked)
+        scored = linker.inference.predict(threshold_match_probability=config.review, warning_mode="never")
+        pairs = scored.as_pandas_dataframe()
+        scored.drop_table_from_database_and_remove_from_cache()
+    else:
+        mask = np.asarray(new, dtype=bool)
+        for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
+            linker.table_management.compute_tf_table(column)
+        parts = []
+        new_sdf = _register(db_api, frame.filter(pa.array(mask)))
+        if (~mask).any() and mask.any():
+            old_sdf = _register(db_api, frame.filter(pa.array(~mask)))
+            between = linker.inference.predict_between(
+                old_sdf, new_sdf, threshold_match_probability=config.review, warning_mode="never"
+            )
+            parts.append(between.as_pandas_dataframe())
+        if mask.sum() > 1:
+            within = linker.inference.predict_within(
+                new_sdf, threshold_match_probability=config.review, warning_mode="never"
+            )
+            parts.append(within.as_pandas_dataframe())
+        pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pairs
+
+
 def score_links(
     features: pd.DataFrame,
     model: dict[str, Any],
@@ -546,34 +817,12 @@ def score_links(
         Columns :data:`PAIR_COLUMNS` with ``rid_l < rid_r`` (row positions in ``features``), one row per pair
         (a deterministic pair wins over its Splink score).
     """
-    from splink import Linker
-
     config = config or LinkageConfig()
     db_api = make_db_api(config)
-    frame = _model_input(features)
-    linker = Linker(_register(db_api, frame), _model_for(model, config), log_level=None)
-    if new is None:
-        scored = linker.inference.predict(threshold_match_probability=config.review, warning_mode="never")
-        pairs = scored.as_pandas_dataframe()
-        scored.drop_table_from_database_and_remove_from_cache()
-    else:
-        mask = np.asarray(new, dtype=bool)
-        for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
-            linker.table_management.compute_tf_table(column)
-        parts = []
-        new_sdf = _register(db_api, frame.filter(pa.array(mask)))
-        if (~mask).any() and mask.any():
-            old_sdf = _register(db_api, frame.filter(pa.array(~mask)))
-            between = linker.inference.predict_between(
-                old_sdf, new_sdf, threshold_match_probability=config.review, warning_mode="never"
-            )
-            parts.append(between.as_pandas_dataframe())
-        if mask.sum() > 1:
-            within = linker.inference.predict_within(
-                new_sdf, threshold_match_probability=config.review, warning_mode="never"
-            )
-            parts.append(within.as_pandas_dataframe())
-        pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    try:
+        pairs = _scored_pairs(db_api, features, model, config, new)
+    finally:
+        _release(db_api)
     if pairs.empty:
         pairs = pd.DataFrame({"rid_l": [], "rid_r": [], "match_probability": []})
     left = pairs["rid_l"].to_numpy(dtype=np.int64)
@@ -589,4 +838,5 @@ def score_links(
     det = deterministic_links(features, new)
     both = pd.concat([det, splink_pairs], ignore_index=True)
     both = both.drop_duplicates(["rid_l", "rid_r"], keep="first")
-    return both.reset_index(drop=True)
+    # One order whatever order the engine returned them in: equal pairs, equal clusters.
+    return both.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)

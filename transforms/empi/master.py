@@ -278,7 +278,7 @@ def link_patients(
         stats=stats,
         timings=dict(progress.timings),
         blocking=blocking,
-        features=features.drop(columns=["name_block", "address_block"]),
+        features=features.drop(columns=["name_set", "name_rare", "birth_md", "address_block"]),
     )
 
 

@@ -12,12 +12,14 @@ __all__ = [
     "COMPOUND_SURNAMES",
     "PINYIN_SYLLABLES",
     "SURNAME_PINYIN",
+    "SURNAME_SYLLABLES",
     "dicom_pinyin",
     "is_pinyin_name",
     "is_syllable_run",
     "name_key",
     "normalize_name",
     "parse_name",
+    "pinyin_order_ambiguous",
 ]
 
 # Two-character surnames: the split must not take their second character for the given name.
@@ -39,6 +41,19 @@ SURNAME_PINYIN: dict[str, str] = {
     "长孙": "zhangsun", "長孫": "zhangsun", "万俟": "moqi", "单于": "chanyu", "單于": "chanyu",
     "尉迟": "yuchi", "尉遲": "yuchi", "澹台": "tantai", "令狐": "linghu",
 }  # fmt: skip
+
+# The toneless pinyin of the surnames of about 95% of people in China (the commonest few hundred, and the
+# compound ones): what tells a surname written last (Xiaoming Zhang) from a given name.
+_SURNAME_TEXT = """
+    wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he lin gao luo zheng liang xie song
+    tang han feng deng cao peng zeng xiao tian dong yuan pan yu jiang cai du ye cheng su wei lv ding ren shen
+    yao lu cui zhong tan fan jin shi liao jia xia fu fang bai zou meng xiong qin qiu yin xue yan duan lei hou
+    long tao gu mao hao gong shao wan qian dai mo kong xiang chang shan qi niu yi zhan hong bao zuo ge geng
+    ji lai an chu ni rao ou yue zhai mu bian ling ning kang shu wen xing jing zhuo nie guan chai tong ke lan
+    sui luan liang pang pu ai zang che lou miao zha xin mei rong na ruan bi ba huo ying tu you quan gan
+    ouyang sima shangguan zhuge dongfang huangfu yuchi gongsun murong linghu xiahou zhangsun yuwen situ duanmu
+    tantai xuanyuan moqi chanyu huyan ximen nangong dugu shentu"""
+SURNAME_SYLLABLES: frozenset[str] = frozenset(_SURNAME_TEXT.split())
 
 # Toneless Mandarin syllables (ü written v): what a run of pinyin letters must split into.
 _SYLLABLE_TEXT = (
@@ -127,7 +142,9 @@ def parse_name(name: str) -> tuple[str, str, str, str]:
         ``(surname, given, surname_pinyin, given_pinyin)``. For Chinese names the characters and their
         toneless pinyin (surname readings from :data:`SURNAME_PINYIN`, compound surnames kept whole);
         for pinyin-only names the characters are ``""`` and the first word is taken as the surname
-        (surname-first order, as DICOM PN and Chinese clerks write it). Pinyin is lowercase without spaces.
+        (surname-first order, as DICOM PN and Chinese clerks write it) unless it is no surname and the last
+        word is one (given name first, as on passports and foreign forms: ``xiaoming zhang``). Pinyin is
+        lowercase without spaces.
     """
     if not name:
         return "", "", "", ""
@@ -140,7 +157,29 @@ def parse_name(name: str) -> tuple[str, str, str, str]:
     words = [_fold_umlaut(w) for w in words]
     if len(words) == 1:
         return "", "", words[0], ""
+    if words[0] not in SURNAME_SYLLABLES and words[-1] in SURNAME_SYLLABLES:
+        return "", "", words[-1], "".join(words[:-1])
     return "", "", words[0], "".join(words[1:])
+
+
+def pinyin_order_ambiguous(name: str) -> bool:
+    """Whether a normalised pinyin name could be read in either order: two words, both surnames (``fang
+    wang`` is 王芳 written given name first, or 方旺). Such a record's given name is no evidence against
+    another's (see :mod:`transforms.empi.clusters`).
+
+    Parameters
+    ----------
+    name
+        Output of :func:`normalize_name`.
+
+    Returns
+    -------
+    bool
+    """
+    if not name or _CJK.search(name):
+        return False
+    words = name.split(" ")
+    return len(words) == 2 and all(_fold_umlaut(w) in SURNAME_SYLLABLES for w in words)
 
 
 def name_key(name: object) -> str:
