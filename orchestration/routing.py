@@ -5,6 +5,7 @@
 import dagster as dg
 
 from orchestration.resources import RadlakeResource
+from orchestration.schedules import LAKE_WRITER_TAGS
 
 ROUTE_JOB = "route_cohort"
 
@@ -42,6 +43,6 @@ def route_cohort_op(context: dg.OpExecutionContext, config: RouteCohortConfig, r
     return dg.Output(None, metadata=meta)
 
 
-@dg.job(name=ROUTE_JOB, description=__doc__)
+@dg.job(name=ROUTE_JOB, description=__doc__, tags=LAKE_WRITER_TAGS)  # it commits to the routing queue
 def route_cohort_job() -> None:
     route_cohort_op()

@@ -316,7 +316,8 @@ def test_egress_is_closed_but_for_what_each_pod_needs(rendered: list[dict]) -> N
     store = {("ns:storage", 9000)}
     expected = {
         "dicom-receiver": dns | store,  # the hostile-bytes parser: the object store only
-        "ui-proxy": dns | {("dagster-webserver", 3000)},
+        "ui-proxy": dns | {("dagster-webserver", 3000), ("data-services", 8080)},
+        "data-services": dns | store,  # reads the lake, appends its audit rows
         "dagster-webserver": dns | {("code-location", 4000), ("dagster-postgres", 5432)},
         "dagster-daemon": dns | {("code-location", 4000), ("dagster-postgres", 5432)},
         "dagster-postgres": dns,

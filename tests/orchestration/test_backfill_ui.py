@@ -21,7 +21,15 @@ from tests.orchestration.dagster_servers import graphql, webserver
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 PARTITIONED = ["bronze/dicom_files", "bronze/dicom_instances", "silver/exams"]
-UNPARTITIONED = ["silver/dicom_series", "silver/dicom_studies", "gold/exam_volume_daily"]
+# The DICOM roll-ups and the DICOMweb index are one multi-asset (one Spark job writes them all): selected whole.
+UNPARTITIONED = [
+    "silver/dicom_series",
+    "silver/dicom_studies",
+    "silver/dicomweb_studies",
+    "silver/dicomweb_series",
+    "silver/dicomweb_instances",
+    "gold/exam_volume_daily",
+]
 
 LAUNCH = """mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
