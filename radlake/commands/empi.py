@@ -233,7 +233,7 @@ def review_import(
     to_csv: Annotated[
         Path | None,
         typer.Option(
-            "--to-csv", help="Append the decisions to this CSV (for `empi link --decisions`) instead of the lake."
+            "--to-csv", help="Append the decisions to this CSV (for empi link --decisions) instead of the lake."
         ),
     ] = None,
     config: ConfigOption = None,

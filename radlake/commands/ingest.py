@@ -40,7 +40,7 @@ def dicom(
     ] = Engine.pool,
     spark: Annotated[
         str | None,
-        typer.Option(help="With --engine spark: 'embedded' or a Spark Connect URL (default: `spark:` of the config)."),
+        typer.Option(help="With --engine spark: 'embedded' or a Spark Connect URL (default: the config's spark:)."),
     ] = None,
     rollups: Annotated[
         bool,

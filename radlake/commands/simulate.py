@@ -43,7 +43,7 @@ def simulate(
         int | None,
         typer.Option(
             help="Write only a patient registry of about this many records to OUT/registry.parquet, in bounded "
-            "memory (record_id ... address, and the truth in person_id): input for `radlake empi link`.",
+            "memory (record_id ... address, and the truth in person_id): input for radlake empi link.",
             min=1,
         ),
     ] = None,
