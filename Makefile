@@ -36,6 +36,7 @@ sysdeps:
 	 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	 [ -d /usr/share/fonts/opentype/noto ] || missing="$$missing fonts-noto-cjk"; \
 	 command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	 command -v psql >/dev/null || missing="$$missing postgresql-client"; \
 	 command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
 	 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	 if [ -n "$$missing" ]; then \
