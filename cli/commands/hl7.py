@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption, stop_on_signals
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="HL7 v2: orders, reports and patient events from a RIS over MLLP.", no_args_is_help=True)
 

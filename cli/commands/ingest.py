@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 from radlake.config import Settings
 
 app = typer.Typer(help="Land sources in the bronze layer.", no_args_is_help=True)

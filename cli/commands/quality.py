@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Data-quality suites (Great Expectations) and the stewards' report.", no_args_is_help=True)
 

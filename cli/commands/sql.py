@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(
     help="SQL endpoint for BI tools: serve the marts over PostgreSQL's protocol; accounts.", no_args_is_help=True

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 
 app = typer.Typer(help="Pull studies from a PACS.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 from radlake.csvfiles import unescape_frame, write_frame
 
 if TYPE_CHECKING:

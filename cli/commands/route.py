@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Routing: instances forwarded by rule to AI nodes and archives.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption, stop_on_signals
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="DICOM network services.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Offline dashboards (ECharts) built from the analysts' warehouse.", no_args_is_help=True)
 
