@@ -9,7 +9,7 @@ import typer
 from cli.commands import ConfigOption, LakeOption
 
 if TYPE_CHECKING:
-    from ingestion.cdc.sync import SyncReport
+    from ingestion.cdc import SyncReport
 
 app = typer.Typer(
     help="Capture RIS/HIS database changes into bronze change logs and silver tables.", no_args_is_help=True
@@ -65,8 +65,7 @@ def sync(
     ``cdc.max_sync_seconds`` with a warning naming the lag left. Progress (batches, changes, lag) goes to
     stderr: a bar on a terminal, plain lines otherwise.
     """
-    from ingestion.cdc.state import parse_lsn
-    from ingestion.cdc.sync import sync_source
+    from ingestion.cdc import parse_lsn, sync_source
     from radlake.config import load_settings
     from radlake.progress import Progress
 
@@ -102,7 +101,7 @@ def stream(
     import signal
     import threading
 
-    from ingestion.cdc.sync import stream_source
+    from ingestion.cdc import stream_source
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)
@@ -141,7 +140,7 @@ def status(config: ConfigOption = None, lake: LakeOption = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ingestion.cdc.status import source_status
+    from ingestion.cdc import source_status
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)

@@ -33,7 +33,7 @@ def listen(
     """
     import logging
 
-    from ingestion.dicom.api import listen as run_listen
+    from ingestion.dicom import listen as run_listen
     from radlake.config import ae_title_ok, load_settings
     from radlake.errors import ConfigError
 

@@ -121,9 +121,7 @@ def link(
     match_probability (empty for a record alone)."""
     from radlake.errors import ConfigError, DataError
     from radlake.progress import Progress
-    from transforms.empi.linkage import LinkageConfig
-    from transforms.empi.master import link_patients
-    from transforms.empi.review import DecisionError
+    from transforms.empi import DecisionError, LinkageConfig, PreviousRun, link_patients
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
@@ -159,7 +157,11 @@ def link(
             raise ConfigError(str(err)) from None
         try:
             run = link_patients(
-                records, previous_master=previous_master, decisions=decided, config=linkage, progress=progress
+                records,
+                previous=PreviousRun(master=previous_master),
+                decisions=decided,
+                config=linkage,
+                progress=progress,
             )
         except DecisionError as err:
             raise DataError(f"{decisions}: {err}") from None
@@ -188,7 +190,7 @@ def run(
     """Link every patient record of the lake (incremental after the first run) and write the silver EMPI tables."""
     from radlake.config import load_settings
     from radlake.progress import Progress
-    from transforms.empi.job import run_empi
+    from transforms.empi import run_empi
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
@@ -215,7 +217,7 @@ def review_export(
     from radlake import lake as lake_io
     from radlake.config import load_settings
     from radlake.errors import LakeError
-    from transforms.empi.review import REVIEW_COLUMNS
+    from transforms.empi import REVIEW_COLUMNS
 
     settings = load_settings(config, lake=lake)
     table = lake_io.read_arrow(settings, catalog.uri(settings, "silver", "empi_review_queue"))
@@ -243,7 +245,7 @@ def review_import(
     import pandas as pd
 
     from radlake.errors import DataError
-    from transforms.empi.review import DecisionError, decisions_from_review
+    from transforms.empi import DecisionError, decisions_from_review
 
     try:
         decisions = decisions_from_review(_read_csv(reviewed, "reviewed pairs"), decided_by=decided_by)
@@ -257,7 +259,7 @@ def review_import(
         return
     from radlake import lake as lake_io
     from radlake.config import load_settings
-    from transforms.empi.store import decisions_uri, save_decisions
+    from transforms.empi import decisions_uri, save_decisions
 
     settings = load_settings(config, lake=lake)
     lake_io.ensure_writable(settings)

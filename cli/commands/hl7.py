@@ -28,7 +28,7 @@ def listen(
     """
     import logging
 
-    from ingestion.hl7.listener import listen as run_listen
+    from ingestion.hl7 import listen as run_listen
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)
@@ -53,7 +53,7 @@ def listen(
 @app.command("apply")
 def apply(config: ConfigOption = None, lake: LakeOption = None) -> None:
     """Fold bronze/hl7_messages into silver/hl7_orders and silver/hl7_patient_links (run before the exams)."""
-    from ingestion.hl7.orders import apply_messages
+    from ingestion.hl7 import apply_messages
     from radlake.config import load_settings
 
     orders, links = apply_messages(load_settings(config, lake=lake))

@@ -52,7 +52,7 @@ def dicom(
     from rich.console import Console
     from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ingestion.dicom.api import IngestProgress, ingest_dicom
+    from ingestion.dicom import IngestProgress, ingest_dicom
     from radlake.config import load_settings
 
     if engine is Engine.pool and spark is not None:
@@ -82,7 +82,7 @@ def dicom(
             )
 
         if engine is Engine.spark:
-            from ingestion.dicom.distributed import backfill_dicom
+            from ingestion.dicom import backfill_dicom
 
             report = backfill_dicom(settings, paths, progress=show, batch_files=batch_files)
         else:
@@ -102,7 +102,7 @@ def dicom(
     typer.echo(f"time: {report.seconds:.2f} s ({report.files_per_second:,.0f} files/s)")
     if rollups and (o["instance"] or _rollups_behind(settings)):
         from radlake.spark import spark_session
-        from transforms.dicom.job import build_dicom_rollups
+        from transforms.dicom import build_dicom_rollups
 
         counts = build_dicom_rollups(spark_session(settings), settings)
         typer.echo("silver: " + ", ".join(f"{name} {rows:,} rows" for name, rows in counts.items()))

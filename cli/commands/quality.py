@@ -29,9 +29,7 @@ def run(
     from rich.console import Console
     from rich.table import Table
 
-    from expectations.report import data_docs_site, summary_path, write_report
-    from expectations.suite_run import run_suite
-    from expectations.suites import suites_for_layer
+    from expectations import data_docs_site, run_suite, suites_for_layer, summary_path, write_report
     from radlake.config import load_settings
     from radlake.errors import LakeError
     from radlake.progress import Progress

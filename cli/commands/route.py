@@ -20,7 +20,7 @@ def run(config: ConfigOption = None) -> None:
 
     from ingestion.routing import Router
     from radlake.config import load_settings
-    from transforms.export.route import routing_deidentifier
+    from transforms.export import routing_deidentifier
 
     settings = load_settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -51,7 +51,7 @@ def send(
     from ingestion.routing import Router, cohort_instances
     from radlake.config import load_settings
     from radlake.progress import Progress
-    from transforms.export.route import routing_deidentifier
+    from transforms.export import routing_deidentifier
 
     settings = load_settings(config)
     rows = cohort_instances(settings, cohort)
@@ -101,7 +101,7 @@ def results(
     """Link AI results (SR / secondary captures landed in bronze, JSON files) to their source studies."""
     from pathlib import Path
 
-    from ingestion.routing.results import link_results
+    from ingestion.routing import link_results
     from radlake.config import load_settings
 
     report = link_results(load_settings(config), Path(folder) if folder else None)

@@ -24,7 +24,7 @@ app.add_typer(review_app, name="review")
 def _lake_decisions(config: str | None, lake: str | None) -> list:
     """Decisions stored in the lake, or none when there is no lake or no decisions table yet."""
     from radlake.config import find_config, load_settings
-    from transforms.exam_names.store import read_decisions
+    from transforms.exam_names import read_decisions
 
     if lake is None and find_config(config) is None:
         return []
@@ -59,8 +59,7 @@ def standardize(
         raise typer.Exit(0 if input is None and output is None else 2)
     from radlake.exam_standard import load_standard
     from radlake.progress import Progress
-    from transforms.exam_names.batch import standardize_file
-    from transforms.exam_names.decisions import read_decisions_csv
+    from transforms.exam_names import read_decisions_csv, standardize_file
 
     started = time.perf_counter()
     with Progress("radlake standardize") as progress:
@@ -108,8 +107,7 @@ def review_export(
 ) -> None:
     """Export the names a steward should decide (status review or unmatched), most doubtful first."""
     from radlake.config import load_settings
-    from transforms.exam_names.decisions import queue_rows, write_queue_csv
-    from transforms.exam_names.engine import ExamNameEngine
+    from transforms.exam_names import ExamNameEngine, queue_rows, write_queue_csv
 
     decided = []
     if from_result is not None:
@@ -134,7 +132,7 @@ def review_export(
         except UnicodeDecodeError:
             raise DataError(not_utf8_reason(from_result)) from None
     else:
-        from transforms.exam_names.store import read_decisions, read_name_map
+        from transforms.exam_names import read_decisions, read_name_map
 
         settings = load_settings(config, lake=lake)
         source = read_name_map(settings)
@@ -163,8 +161,7 @@ def review_import(
     from radlake.errors import DataError
     from radlake.exam_standard import load_standard
     from radlake.textfiles import not_utf8_reason
-    from transforms.exam_names.decisions import read_decisions_csv
-    from transforms.exam_names.store import decisions_uri, save_decisions
+    from transforms.exam_names import decisions_uri, read_decisions_csv, save_decisions
 
     settings = load_settings(config, lake=lake)
     try:

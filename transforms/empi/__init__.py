@@ -1,1 +1,43 @@
 """Patient master index (EMPI): link patient records across institutions into one id per person."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from radlake.faces import lazy_face
+
+if TYPE_CHECKING:
+    from transforms.empi.job import run_empi
+    from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.master import EmpiRun, PreviousRun, link_patients
+    from transforms.empi.review import REVIEW_COLUMNS, DecisionError, decisions_from_review
+    from transforms.empi.store import decisions_uri, save_decisions
+
+__all__ = [
+    "REVIEW_COLUMNS",
+    "DecisionError",
+    "EmpiRun",
+    "LinkageConfig",
+    "PreviousRun",
+    "decisions_from_review",
+    "decisions_uri",
+    "link_patients",
+    "run_empi",
+    "save_decisions",
+]
+
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "DecisionError": "review",
+        "EmpiRun": "master",
+        "LinkageConfig": "linkage",
+        "PreviousRun": "master",
+        "REVIEW_COLUMNS": "review",
+        "decisions_from_review": "review",
+        "decisions_uri": "store",
+        "link_patients": "master",
+        "run_empi": "job",
+        "save_decisions": "store",
+    },
+)
