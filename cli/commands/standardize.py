@@ -107,46 +107,10 @@ def review_export(
 ) -> None:
     """Export the names a steward should decide (status review or unmatched), most doubtful first."""
     from radlake.config import load_settings
-    from transforms.exam_names import ExamNameEngine, queue_rows, write_queue_csv
+    from transforms.exam_names import export_review_queue
 
-    decided = []
-    if from_result is not None:
-        import csv
-
-        from radlake.csvfiles import unescape_row
-        from radlake.errors import DataError
-        from radlake.textfiles import not_utf8_reason
-
-        if not from_result.is_file():
-            raise DataError(f"{from_result}: file not found")
-        try:
-            with from_result.open(encoding="utf-8-sig", newline="") as fh:
-                reader = csv.DictReader(fh)
-                missing = {"raw_name", "status"} - set(reader.fieldnames or ())
-                if missing:
-                    raise DataError(
-                        f"{from_result}: not a `radlake standardize` result: missing column(s) "
-                        f"{', '.join(sorted(missing))}"
-                    )
-                source = [dict(unescape_row(r), institution=institution) for r in reader]
-        except UnicodeDecodeError:
-            raise DataError(not_utf8_reason(from_result)) from None
-    else:
-        from transforms.exam_names import read_decisions, read_name_map
-
-        settings = load_settings(config, lake=lake)
-        source = read_name_map(settings)
-        decided = read_decisions(settings)
-    # Re-read the doubtful names with today's engine: the steward sees the current guess and its reasons.
-    engine = ExamNameEngine(decisions=decided)
-    doubtful: set[tuple[str | None, str]] = {
-        (str(r.get("institution") or "") or None, str(r["raw_name"] or ""))
-        for r in source
-        if r.get("status") in ("review", "unmatched") and r.get("mapped_by") != "steward"
-    }
-    mappings = [engine.map(raw, inst) for inst, raw in sorted(doubtful, key=lambda p: (p[0] or "", p[1]))]
-    rows = sorted(queue_rows(mappings), key=lambda r: (float(str(r["confidence"] or 0)), str(r["raw_name"])))
-    n = write_queue_csv(output, rows)
+    settings = None if from_result is not None else load_settings(config, lake=lake)
+    n = export_review_queue(output, settings=settings, from_result=from_result, institution=institution)
     typer.echo(f"{n:,} names to review → {output}", err=True)
 
 

@@ -112,7 +112,7 @@ def test_empi_link_review_export_and_decisions(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     _assert_safe(decisions, must_contain=2)
     # Read back the way `empi link --decisions` reads it: the record id and the steward are exactly as given.
-    from cli.commands.empi import _read_csv
+    from transforms.empi import read_records_file as _read_csv
 
     back = _read_csv(decisions, "steward decisions")
     assert set(back["record_id_a"]) | set(back["record_id_b"]) == {"h01:1", "-h02:2"}

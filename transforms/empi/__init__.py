@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING
 from radlake.faces import lazy_face
 
 if TYPE_CHECKING:
+    from transforms.empi.files import (
+        export_review_queue,
+        import_review_file,
+        link_records_file,
+        read_records_file,
+        store_review_decisions,
+    )
     from transforms.empi.job import run_empi
     from transforms.empi.linkage import LinkageConfig
     from transforms.empi.master import EmpiRun, PreviousRun, link_patients
@@ -21,14 +28,24 @@ __all__ = [
     "PreviousRun",
     "decisions_from_review",
     "decisions_uri",
+    "export_review_queue",
+    "import_review_file",
     "link_patients",
+    "link_records_file",
+    "read_records_file",
     "run_empi",
     "save_decisions",
+    "store_review_decisions",
 ]
 
 __getattr__ = lazy_face(
     __name__,
     {
+        "export_review_queue": "files",
+        "import_review_file": "files",
+        "link_records_file": "files",
+        "read_records_file": "files",
+        "store_review_decisions": "files",
         "DecisionError": "review",
         "EmpiRun": "master",
         "LinkageConfig": "linkage",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from transforms.exam_names.decisions import Decision, queue_rows, read_decisions_csv, write_queue_csv
     from transforms.exam_names.engine import STATUSES, ExamNameEngine, NameMapping
     from transforms.exam_names.job import build_exam_name_map
+    from transforms.exam_names.review import export_review_queue
     from transforms.exam_names.spark_job import apply_exam_codes
     from transforms.exam_names.store import decisions_uri, read_decisions, read_name_map, save_decisions
 
@@ -22,6 +23,7 @@ __all__ = [
     "apply_exam_codes",
     "build_exam_name_map",
     "decisions_uri",
+    "export_review_queue",
     "queue_rows",
     "read_decisions",
     "read_decisions_csv",
@@ -34,6 +36,7 @@ __all__ = [
 __getattr__ = lazy_face(
     __name__,
     {
+        "export_review_queue": "review",
         "Decision": "decisions",
         "ExamNameEngine": "engine",
         "NameMapping": "engine",
