@@ -9,7 +9,7 @@ from radlake.faces import lazy_face
 if TYPE_CHECKING:
     from expectations.report import data_docs_site, summary_path, write_report
     from expectations.results import ExpectationOutcome, SuiteResult
-    from expectations.suite_run import run_suite
+    from expectations.suite_run import run_suite, run_suites
     from expectations.suites import Suite, all_suites, suites_for_layer
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "all_suites",
     "data_docs_site",
     "run_suite",
+    "run_suites",
     "suites_for_layer",
     "summary_path",
     "write_report",
@@ -33,6 +34,7 @@ __getattr__ = lazy_face(
         "all_suites": "suites",
         "data_docs_site": "report",
         "run_suite": "suite_run",
+        "run_suites": "suite_run",
         "suites_for_layer": "suites",
         "summary_path": "report",
         "write_report": "report",

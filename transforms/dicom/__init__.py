@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from radlake.faces import lazy_face
 
 if TYPE_CHECKING:
+    from transforms.dicom.freshness import rollups_behind
     from transforms.dicom.job import build_dicom_rollups
 
 ROLLUP_TABLES = ("dicom_series", "dicom_studies", "dicomweb_studies", "dicomweb_series", "dicomweb_instances")
@@ -15,11 +16,13 @@ ROLLUP_TABLES = ("dicom_series", "dicom_studies", "dicomweb_studies", "dicomweb_
 __all__ = [
     "ROLLUP_TABLES",
     "build_dicom_rollups",
+    "rollups_behind",
 ]
 
 __getattr__ = lazy_face(
     __name__,
     {
         "build_dicom_rollups": "job",
+        "rollups_behind": "freshness",
     },
 )
