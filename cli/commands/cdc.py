@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 if TYPE_CHECKING:
     from ingestion.cdc import SyncReport
@@ -98,20 +98,11 @@ def stream(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only batches that landed something.")] = False,
 ) -> None:
     """Capture continuously with sub-second polling; SIGTERM or Ctrl-C finishes the current batch and exits."""
-    import signal
-    import threading
-
     from ingestion.cdc import stream_source
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     warned: set[str] = set()
 
     def on_batch(report: SyncReport) -> None:

@@ -10,8 +10,10 @@ if TYPE_CHECKING:
     from ingestion.routing.results import link_results
     from ingestion.routing.router import Router, RouteSummary, cohort_instances, queue_metrics
     from ingestion.routing.rules import Destination, resolve_destination
+    from ingestion.routing.send import CohortSend, send_cohort
 
 __all__ = [
+    "CohortSend",
     "Destination",
     "RouteSummary",
     "Router",
@@ -19,11 +21,14 @@ __all__ = [
     "link_results",
     "queue_metrics",
     "resolve_destination",
+    "send_cohort",
 ]
 
 __getattr__ = lazy_face(
     __name__,
     {
+        "CohortSend": "send",
+        "send_cohort": "send",
         "Destination": "rules",
         "RouteSummary": "router",
         "Router": "router",
