@@ -1,4 +1,4 @@
-"""None"""
+"""Data quality: Great Expectations suites per table, their runs, the failing-row samples and the stewards' report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""None"""
+"""Dagster wiring of the domains (assets, checks, schedules, sensors) and the demo runner that drives them."""
 
 from __future__ import annotations
 
