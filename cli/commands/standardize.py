@@ -66,13 +66,7 @@ def standardize(
         with progress.phase("read steward decisions"):
             known = _lake_decisions(config, lake)
             if decisions is not None:
-                try:
-                    known += read_decisions_csv(decisions, load_standard(standard_version))
-                except UnicodeDecodeError:
-                    from radlake.errors import DataError
-                    from radlake.textfiles import not_utf8_reason
-
-                    raise DataError(not_utf8_reason(decisions)) from None
+                known += read_decisions_csv(decisions, load_standard(standard_version))
         with progress.phase(f"standardize {input.name}"):
             report = standardize_file(
                 input,
@@ -122,15 +116,9 @@ def review_import(
 ) -> None:
     """Store steward decisions in silver/exam_name_decisions; every later run applies them."""
     from radlake.config import load_settings
-    from radlake.errors import DataError
     from radlake.exam_standard import load_standard
-    from radlake.textfiles import not_utf8_reason
     from transforms.exam_names import decisions_uri, read_decisions_csv, save_decisions
 
     settings = load_settings(config, lake=lake)
-    try:
-        found = read_decisions_csv(decisions, load_standard())
-    except UnicodeDecodeError:
-        raise DataError(not_utf8_reason(decisions)) from None
-    n = save_decisions(settings, found)
+    n = save_decisions(settings, read_decisions_csv(decisions, load_standard()))
     typer.echo(f"{n:,} decisions stored in {decisions_uri(settings)}", err=True)
