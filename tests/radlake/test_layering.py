@@ -63,8 +63,9 @@ def _face(domain: str) -> set[str]:
     """The names a domain's ``__init__`` lists in ``__all__``."""
     tree = ast.parse((ROOT / domain.replace(".", "/") / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
-            return {e.value for e in node.value.elts if isinstance(e, ast.Constant)}  # type: ignore[attr-defined]
+        named_all = any(getattr(t, "id", None) == "__all__" for t in getattr(node, "targets", ()))
+        if isinstance(node, ast.Assign) and named_all and isinstance(node.value, ast.List | ast.Tuple):
+            return {str(e.value) for e in node.value.elts if isinstance(e, ast.Constant)}
     return set()
 
 
@@ -80,6 +81,7 @@ def test_other_layers_import_a_domain_through_its_face() -> None:
             rel = path.relative_to(ROOT)
             mine = _domain(".".join(rel.with_suffix("").parts).removesuffix(".__init__"))
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                modules: list[tuple[str, set[str]]]
                 if isinstance(node, ast.Import):
                     modules = [(a.name, set()) for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
