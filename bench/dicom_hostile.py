@@ -231,7 +231,7 @@ def run_cli(folder: Path, lake: Path, ceiling: float = 64 * 2**30) -> tuple[int,
 
 def run_ingest(folder: Path, lake: Path, ceiling: float) -> tuple[Watch, float, str]:
     """Run ``radlake ingest dicom --workers 2`` under a :class:`Watch`; (watch, seconds, stdout)."""
-    cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "ingest", "dicom", str(folder),
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "ingest", "dicom", str(folder),
            "--lake", str(lake), "--workers", "2", "--no-rollups", "-q"]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -246,7 +246,7 @@ def run_ingest(folder: Path, lake: Path, ceiling: float) -> tuple[Watch, float, 
 
 def _receiver(lake: Path, storage: Path) -> tuple[subprocess.Popen, int]:
     """Start ``radlake dicom listen`` on a free loopback port; (process, port)."""
-    cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "dicom", "listen", "--port", "0",
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "dicom", "listen", "--port", "0",
            "--host", "127.0.0.1", "--ae-title", "RADLAKE", "--storage", str(storage), "--lake", str(lake),
            "--flush-seconds", "0.5"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -250,7 +250,7 @@ def run_cli(
     cmd = [
         sys.executable,
         "-c",
-        "from radlake.cli import main; main()",
+        "from cli.main import main; main()",
         "ingest",
         "dicom",
         *map(str, roots),
@@ -424,7 +424,7 @@ def per_core(n_all: int, cpu: float, roots: list[Path]) -> None:
 
 def run_cli_again(roots: list[Path], lake: Path) -> tuple[float, str]:
     """Re-run over an existing lake (incremental: nothing new)."""
-    cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "ingest", "dicom", *map(str, roots)]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "ingest", "dicom", *map(str, roots)]
     cmd += ["--lake", str(lake), "--quiet", "--no-rollups"]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True, env=CHILD_ENV or None)

@@ -177,19 +177,20 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
     if held_back:
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        extra = {}
-        if "previous_features" in inspect.signature(link_patients).parameters:  # the previous method had none
-            extra["previous_features"] = run.features
-            extra["previous_golden"] = run.golden
-        second = link_patients(
-            records,
-            previous_master=run.master,
-            previous_events=run.events,
-            previous_review=run.review,
-            model=run.model,
-            config=config,
-            **extra,
-        )
+        # A baseline tree may predate the one `previous` value (ten keyword inputs), or features and golden.
+        parameters = inspect.signature(link_patients).parameters
+        extra: dict[str, Any] = {}
+        if "previous" in parameters:
+            from transforms.empi.master import PreviousRun
+
+            extra["previous"] = PreviousRun(
+                master=run.master, events=run.events, review=run.review, features=run.features, golden=run.golden
+            )
+        else:
+            extra = {"previous_master": run.master, "previous_events": run.events, "previous_review": run.review}
+            if "previous_features" in parameters:
+                extra |= {"previous_features": run.features, "previous_golden": run.golden}
+        second = link_patients(records, model=run.model, config=config, **extra)
         wall = time.perf_counter() - start
         before = run.master.set_index("record_id")["empi_id"]
         after = second.master.set_index("record_id")["empi_id"].reindex(before.index)

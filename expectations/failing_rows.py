@@ -17,7 +17,7 @@ from radlake.csvfiles import write_frame
 if TYPE_CHECKING:
     import pandas as pd
 
-    from expectations.runner import SuiteResult
+    from expectations.results import SuiteResult
     from expectations.suites import Suite
 
 SAMPLE_ROWS = 200

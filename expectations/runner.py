@@ -6,13 +6,14 @@ import json
 import os
 import threading
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expectations.failing_rows import expectation_key, failing_mask
 from expectations.privacy import PERSONAL_COLUMNS
+from expectations.results import ExpectationOutcome, SuiteResult
 from expectations.suites import Suite
 from radlake.config import Settings
 from radlake.private import stewards_folder
@@ -27,37 +28,6 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 """GX keeps no sample of unexpected values: its Data Docs would render them as HTML (bootstrap-table does not
 escape cells), and they may be personal data. Stewards get failing rows from our own CSV samples instead."""
 _contexts: dict[Path, Any] = {}
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """One expectation's verdict."""
-
-    expectation: str
-    column: str | None
-    severity: str
-    success: bool
-    unexpected_count: int | None
-    unexpected_sample: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """A suite's verdict on one batch. ``blocking`` when a critical expectation failed."""
-
-    suite: str
-    layer: str
-    table: str
-    rows: int
-    success: bool
-    blocking: bool
-    outcomes: list[ExpectationOutcome]
-    run_at: str
-    docs_path: str | None = None
-
-    @property
-    def failed(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success]
 
 
 def _context(root: Path) -> Any:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from expectations.batches import load_batch, missing_tables
 from expectations.failing_rows import FailingSample, write_failing_rows
 from expectations.runner import SuiteResult, validate
 from expectations.suites import Suite, suites_for_layer
 from radlake.config import Settings
+
+if TYPE_CHECKING:
+    from radlake.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,28 @@ def run_suite(settings: Settings, suite: Suite, *, build_docs: bool = True) -> S
     return SuiteRun(suite=suite, result=result, samples=samples)
 
 
-def run_suites(settings: Settings, layer: str | None = None) -> list[SuiteRun]:
-    """Run every suite of a layer (all layers when None) and rewrite the stewards' report."""
-    from expectations.report import write_report
+def run_suites(settings: Settings, layer: str | None = None, *, progress: Progress | None = None) -> list[SuiteRun]:
+    """Run every suite of a layer (all layers when None) and rewrite the stewards' report.
 
-    runs = [run_suite(settings, suite) for suite in suites_for_layer(layer)]
-    write_report(settings)
+    Raises
+    ------
+    radlake.errors.LakeError
+        If every suite was skipped (no table to check): an empty report would read as "all passed".
+    """
+    from expectations.report import write_report
+    from radlake.errors import LakeError
+    from radlake.progress import silent
+
+    progress = progress or silent()
+    suites = suites_for_layer(layer)
+    runs = []
+    with progress.phase("suites", total=len(suites)) as step:
+        for suite in suites:
+            runs.append(run_suite(settings, suite))
+            step.advance()
+    if all(r.result is None for r in runs):
+        hint = "" if settings.config_path else " (no radlake.yaml found: pass --config or set RADLAKE_CONFIG)"
+        raise LakeError(f"no table to check in the lake {settings.lake}: every suite was skipped{hint}")
+    with progress.phase("report"):
+        write_report(settings)
     return runs

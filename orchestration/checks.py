@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import dagster as dg
 
-from expectations.suites import Suite, all_suites
+from expectations import Suite, all_suites
 from orchestration.resources import RadlakeResource
 
 
@@ -26,8 +26,7 @@ def _check_for(suite: Suite) -> dg.AssetChecksDefinition:
         additional_deps=extra or None,
     )
     def _check(radlake: RadlakeResource) -> dg.AssetCheckResult:
-        from expectations.report import summary_path, write_report
-        from expectations.suite_run import run_suite
+        from expectations import run_suite, summary_path, write_report
 
         settings = radlake.settings()
         run = run_suite(settings, suite)

@@ -71,9 +71,7 @@ def demo_config(workdir: Path, first_day: date, spark: str = "embedded") -> dict
 
     The pseudonym key is a file the config names, never a value in it (``$RADLAKE_PSEUDONYM_KEY`` wins).
     """
-    from simulator.hl7_feed import facility_of
-    from simulator.ris import TABLE_COLUMNS
-    from simulator.simulate import source_configs
+    from simulator import TABLE_COLUMNS, facility_of, source_configs
 
     sources = source_configs(workdir)
     for source in sources.values():
@@ -159,8 +157,7 @@ def run_demo(
 
     t0 = time.perf_counter()
     if not (workdir / SIMULATION_MARKER).exists():
-        from simulator.ris import MAX_EXAM_LEAD_DAYS
-        from simulator.simulate import simulate
+        from simulator import MAX_EXAM_LEAD_DAYS, simulate
 
         # The simulated exams end by yesterday (local time) whatever the date: the day partitions reach
         # them, and no exam lies in the future.
@@ -208,7 +205,7 @@ def run_demo(
     summary.marts = mart_rows(settings)
     summary.warehouse = settings.warehouse_path
     summary.stewards_warehouse = settings.stewards_warehouse_path
-    from expectations.report import summary_path
+    from expectations import summary_path
 
     summary.quality_report = str(summary_path(settings))
     return summary
@@ -226,7 +223,7 @@ def send_feed(settings: Settings, feed: Path, senders: int = 4) -> int:
     import socket
     import threading
 
-    from ingestion.hl7.listener import Hl7Listener
+    from ingestion.hl7 import Hl7Listener
 
     frames = [f[1:] for f in feed.read_bytes().split(b"\x1c\r") if f.startswith(b"\x0b")]
     listener = Hl7Listener(settings)

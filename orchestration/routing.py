@@ -22,7 +22,7 @@ class RouteCohortConfig(dg.Config):
 @dg.op(description="Queue the cohort's instances for the destination and send them; fails on any dead-letter.")
 def route_cohort_op(context: dg.OpExecutionContext, config: RouteCohortConfig, radlake: RadlakeResource) -> dg.Output:
     from ingestion.routing import Router, cohort_instances, queue_metrics
-    from transforms.export.route import routing_deidentifier
+    from transforms.export import routing_deidentifier
 
     settings = radlake.settings()
     rows = cohort_instances(settings, config.cohort)

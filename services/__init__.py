@@ -5,8 +5,32 @@ never imports orchestration. Every route denies by default (a bearer token bound
 limited per token, and writes one row to ``audit/service_requests``.
 """
 
-from services.app import create_app
-from services.auth import TokenStore, issue_token
-from services.spaces import Space, resolve_space
+from __future__ import annotations
 
-__all__ = ["Space", "TokenStore", "create_app", "issue_token", "resolve_space"]
+from typing import TYPE_CHECKING
+
+from radlake.faces import lazy_face
+
+if TYPE_CHECKING:
+    from services.app import create_app
+    from services.auth import TokenStore, issue_token
+    from services.spaces import Space, resolve_space
+
+__all__ = [
+    "Space",
+    "TokenStore",
+    "create_app",
+    "issue_token",
+    "resolve_space",
+]
+
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "Space": "spaces",
+        "TokenStore": "auth",
+        "create_app": "app",
+        "issue_token": "auth",
+        "resolve_space": "spaces",
+    },
+)

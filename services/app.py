@@ -22,7 +22,7 @@ from services.audit import AuditLog
 from services.auth import RateLimiter, TokenStore
 from services.errors import ServiceError, error_response, handle_service_error
 from services.lake_index import LakeIndex
-from services.p360.session import cookie_token
+from services.p360 import cookie_token
 from services.spaces import resolve_space
 
 _SPACE_PATH = re.compile(r"^/spaces/([^/]+)/([a-z0-9]+)(?:/|$)")

@@ -27,7 +27,7 @@ from radlake.errors import SourceUnreachableError
 if TYPE_CHECKING:
     import psycopg
 
-    from ingestion.cdc.sync import SyncReport
+    from ingestion.cdc.report import SyncReport
 
 
 @dataclass(frozen=True)

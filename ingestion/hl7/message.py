@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingestion.dicom.charset import GB18030_TERM, UTF8_TERM, character_set, decode_text
+from ingestion.dicom import GB18030_TERM, UTF8_TERM, character_set, decode_text
 
 # HL7 table 0211 (MSH-18) → Python codecs. Values seen in Chinese feeds are added (GBK, GB2312 labels).
 _CHARSETS = {

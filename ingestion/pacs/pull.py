@@ -24,8 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ingestion.dicom.folders import land_unlanded
-from ingestion.dicom.landing import ingest_lock
+from ingestion.dicom import ingest_lock, land_unlanded
 from ingestion.pacs.find import Finder, StudyHit, find_window
 from ingestion.pacs.retrieve import Retrieved, get_study, move_study
 from ingestion.pacs.state import load_states, save_states

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ingestion.dicom.discover import PARTIAL_SUFFIX
+from ingestion.dicom import PARTIAL_SUFFIX
 
 
 def _walk(roots: Iterable[Path]) -> Iterator[os.DirEntry[str]]:

@@ -17,7 +17,7 @@ from radlake.config import Settings
 from radlake.errors import DataError
 
 if TYPE_CHECKING:
-    from ingestion.cdc.sync import SyncReport
+    from ingestion.cdc import SyncReport
 
 DICOM_TABLES = ("dicom_files", "dicom_instances")
 
@@ -53,8 +53,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
 
         Files already landed are skipped, so re-running a day (or a backfill over it) commits nothing new.
         """
-        from ingestion.dicom.api import ingest_dicom
-        from ingestion.dicom.landing import ensure_tables
+        from ingestion.dicom import ensure_tables, ingest_dicom
 
         settings = radlake.settings()
         first, last = partition_days(context)
@@ -164,7 +163,7 @@ def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
     def _sync(context: dg.AssetExecutionContext, radlake: RadlakeResource):
         """Land everything the source committed before the run started (its snapshot the first time), batch after
         batch, up to ``cdc.max_sync_seconds``; a sync stopped by that bound marks its outputs as lagging."""
-        from ingestion.cdc.sync import sync_source
+        from ingestion.cdc import sync_source
 
         settings = radlake.settings()
         uris = {spec.key: catalog.uri(settings, *spec.key.path) for spec in specs}  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ def pacs_pull_asset(settings: Settings) -> dg.AssetsDefinition:
     )
     def pacs_pull_state(context: dg.AssetExecutionContext, radlake: RadlakeResource) -> dg.MaterializeResult:
         """Find and retrieve the recent studies of every configured PACS; resumes what earlier runs left."""
-        from ingestion.pacs.pull import pull_studies
+        from ingestion.pacs import pull_studies
 
         settings = radlake.settings()
         uri = catalog.table_uri(settings, spec)

@@ -35,7 +35,7 @@ def dicom_arrival_sensor(settings: Settings, job: dg.UnresolvedAssetJobDefinitio
         description="Files in the DICOM watch folders that bronze has not landed → ingest them in today's partition.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        from ingestion.dicom.landing import landed_among
+        from ingestion.dicom import landed_among
 
         now = time.time()
         state = _dicom_cursor(context.cursor)
@@ -97,7 +97,7 @@ def cdc_stream_sensor(settings: Settings, source: str, job: dg.UnresolvedAssetJo
         description=f"Pending changes in {source} → one CDC batch; alert when the lag passes the threshold.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        from ingestion.cdc.sync import source_status
+        from ingestion.cdc import source_status
 
         state = json.loads(context.cursor) if context.cursor else {"runs": 0}
         status = next((s for s in source_status(settings) if getattr(s, "source", None) == source), None)
@@ -142,7 +142,7 @@ def _alert_once(
     Whether an alert is out is kept in a file beside the source's sync record, not in the sensor's cursor: a
     tick that fails (an unreachable source) keeps no cursor.
     """
-    from ingestion.cdc.status import sync_record_path
+    from ingestion.cdc import sync_record_path
 
     marker = sync_record_path(settings, source).with_suffix(".alerting")
     if not trouble:

@@ -21,8 +21,8 @@ def dashboard_asset(marts: dg.AssetsDefinition) -> dg.AssetsDefinition:
         "stewards' quality console, built from the analysts' warehouse.",
     )
     def dashboard(radlake: RadlakeResource) -> dg.MaterializeResult:
-        from dashboards.build import build_dashboards
-        from ingestion.cdc.status import lagging_sources
+        from dashboards import build_dashboards
+        from ingestion.cdc import lagging_sources
         from orchestration.gold.dbt import lagging_metadata
 
         settings = radlake.settings()

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from ingestion.cdc.status import lagging_sources
+from ingestion.cdc import lagging_sources
 from orchestration.owners import GOLD_OWNERS
 from radlake.config import Settings
 from radlake.private import restrict_file

@@ -39,7 +39,7 @@ def _silver_specs(names: tuple[str, ...], deps: list[list[str]], kinds: set[str]
 )
 def dicom_rollups(radlake: RadlakeResource):
     """Series and study roll-ups of the landed DICOM instances, and the DICOMweb index (radlake serve)."""
-    from transforms.dicom.job import build_dicom_rollups
+    from transforms.dicom import build_dicom_rollups
 
     settings = radlake.settings()
     uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ROLLUP_TABLES}
@@ -102,7 +102,7 @@ HL7_RECEIVED = dg.AssetSpec(
 )
 def hl7_orders(radlake: RadlakeResource):
     """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
-    from ingestion.hl7.orders import apply_messages
+    from ingestion.hl7 import apply_messages
 
     settings = radlake.settings()
     uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("hl7_orders", "hl7_patient_links")}
@@ -128,7 +128,7 @@ def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     )
     def empi(radlake: RadlakeResource):
         """Link every patient record (incremental against the stored master and model) and publish the index."""
-        from transforms.empi.job import run_empi
+        from transforms.empi import run_empi
 
         settings = radlake.settings()
         uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in EMPI_TABLES}
@@ -158,7 +158,7 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
     )
     def exam_name_map(radlake: RadlakeResource) -> dg.MaterializeResult:
         """Map all distinct raw names with the steward decisions re-applied (new words and decisions apply to all)."""
-        from transforms.exam_names.job import build_exam_name_map
+        from transforms.exam_names import build_exam_name_map
 
         settings = radlake.settings()
         uri = catalog.table_uri(settings, spec)
@@ -181,7 +181,7 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
 
 def exams_asset(settings: Settings) -> dg.AssetsDefinition:
     """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
-    from transforms.exams.job import RIS_TABLES
+    from transforms.exams import RIS_TABLES
 
     deps: list = [
         # The explicit day link of the partitioned chain: exam day D is rebuilt after bronze has landed the
@@ -213,7 +213,7 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
     )
     def exams(context: dg.AssetExecutionContext, radlake: RadlakeResource) -> dg.MaterializeResult:
         """Rebuild the exams of the partition's days (one run for a whole backfill range)."""
-        from transforms.exams.job import build_exams_table
+        from transforms.exams import build_exams_table
 
         settings = radlake.settings()
         first, last = partition_days(context)

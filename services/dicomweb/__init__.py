@@ -2,4 +2,5 @@
 
 from services.dicomweb.router import router
 
+# Eager, not lazy: ``router`` is also a submodule's name (see radlake.faces).
 __all__ = ["router"]

@@ -1,5 +1,8 @@
 """FHIR R4 from the lake: Patient, ImagingStudy, DiagnosticReport and Patient/$everything per identified space."""
 
 from services.fhir.router import router
+from services.fhir.search import PersonFinder, SearchError, in_list, rows, space_clause
+from services.fhir.systems import Systems
 
-__all__ = ["router"]
+# Eager, not lazy: ``router`` is also a submodule's name (see radlake.faces); FastAPI is loaded by then anyway.
+__all__ = ["PersonFinder", "SearchError", "Systems", "in_list", "router", "rows", "space_clause"]

@@ -16,8 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.errors import ServiceError
-from services.fhir.search import PersonFinder, SearchError, in_list, rows, space_clause
-from services.fhir.systems import Systems
+from services.fhir import PersonFinder, SearchError, Systems, in_list, rows, space_clause
 from services.lake_index import LakeIndex
 from services.p360 import page
 from services.p360.session import clear_token_cookie, same_origin, set_token_cookie

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def _radlake(config, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``radlake cdc ...`` in a child process."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from radlake.cli import main; main()", "cdc", *args, "-c", str(config), "-q"],
+        [sys.executable, "-c", "from cli.main import main; main()", "cdc", *args, "-c", str(config), "-q"],
         env={**os.environ, "RUST_LOG": "error", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

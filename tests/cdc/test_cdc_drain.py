@@ -8,9 +8,9 @@ import pytest
 from cdc_helpers import WalTruth, assert_each_change_logged_once
 from typer.testing import CliRunner
 
+from cli.commands.cdc import app
 from ingestion.cdc.status import lagging_sources, last_sync
 from ingestion.cdc.sync import sync_source
-from radlake.commands.cdc import app
 
 pytestmark = pytest.mark.integration
 

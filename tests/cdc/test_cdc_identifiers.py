@@ -13,11 +13,11 @@ from cdc_helpers import source_rows
 from deltalake import DeltaTable
 from typer.testing import CliRunner
 
+from cli.commands.cdc import app
 from ingestion.cdc.source_tables import quote_ident
 from ingestion.cdc.status import last_sync, source_status
 from ingestion.cdc.sync import stream_source, sync_source
 from radlake import catalog
-from radlake.commands.cdc import app
 from radlake.errors import DataError
 from radlake.lake import table_version
 

@@ -9,9 +9,9 @@ import pytest
 from cdc_helpers import ORDERS_DDL, Workload, assert_orders_match
 from typer.testing import CliRunner
 
+from cli.commands.cdc import app
 from ingestion.cdc.status import source_status
 from ingestion.cdc.sync import stream_source, sync_source
-from radlake.commands.cdc import app
 
 pytestmark = pytest.mark.integration
 

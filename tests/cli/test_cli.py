@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from typer.testing import CliRunner
 
-from radlake.cli import app
+from cli.main import app
 
 RADLAKE = Path(sys.executable).parent / "radlake"
 

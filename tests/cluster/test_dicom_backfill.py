@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from ingestion.dicom import landing
 from ingestion.dicom.api import ingest_dicom
 from ingestion.dicom.distributed import backfill_dicom
-from radlake.cli import app
 from radlake.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dicom"))

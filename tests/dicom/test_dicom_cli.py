@@ -13,11 +13,11 @@ import pytest
 from dicom_corpus import FILES, content, dataset_bytes, make_dataset, rows
 from typer.testing import CliRunner
 
+from cli.main import app
 from ingestion.dicom.api import ingest_dicom
-from radlake.cli import app
 from radlake.config import Settings
 
-CLI = [sys.executable, "-c", "from radlake.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

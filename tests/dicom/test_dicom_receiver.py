@@ -154,7 +154,7 @@ def test_sigterm_lands_the_current_micro_batch(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from radlake.cli import main; main()",
+            "from cli.main import main; main()",
             "dicom",
             "listen",
             "--port",

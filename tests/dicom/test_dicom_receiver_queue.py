@@ -84,7 +84,7 @@ def _free_port() -> int:
 
 def _start(lake: Path, storage: Path, port: int, flush: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from radlake.cli import main; main()", "dicom", "listen", "--port", str(port),
+        [sys.executable, "-c", "from cli.main import main; main()", "dicom", "listen", "--port", str(port),
          "--ae-title", "RADLAKE", "--storage", str(storage), "--host", "127.0.0.1", "--lake", str(lake),
          "--flush-seconds", flush],
         cwd=ROOT,
@@ -154,7 +154,7 @@ _POISONED_START = (
     "        os.abort()\n"
     "    return add(self, chunk, source)\n"
     "landing.Lander.add = poisoned\n"
-    "from radlake.cli import main; main()\n"
+    "from cli.main import main; main()\n"
 )
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from radlake.cli import app
+from cli.main import app
 from radlake.errors import DataError
 from simulator.people import generate_registry
 

@@ -9,7 +9,7 @@ import pytest
 
 from simulator.people import generate_registry
 from transforms.empi.linkage import LinkageConfig
-from transforms.empi.master import link_patients
+from transforms.empi.master import PreviousRun, link_patients
 
 
 def _same_partition(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -31,7 +31,7 @@ def test_spark_backend_matches_duckdb(spark: Any, model: dict[str, Any]) -> None
     duck_run = link_patients(first, model=model, config=on_duckdb)
     assert _same_partition(spark_run.master, duck_run.master)
     # Incremental scoring (predict_between / predict_within) on Spark too.
-    spark_next = link_patients(rest, previous_master=spark_run.master, model=model, config=on_spark)
-    duck_next = link_patients(rest, previous_master=duck_run.master, model=model, config=on_duckdb)
+    spark_next = link_patients(rest, previous=PreviousRun(master=spark_run.master), model=model, config=on_spark)
+    duck_next = link_patients(rest, previous=PreviousRun(master=duck_run.master), model=model, config=on_duckdb)
     assert spark_next.stats["relinked_records"] == 80
     assert _same_partition(spark_next.master, duck_next.master)

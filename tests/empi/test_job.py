@@ -11,8 +11,8 @@ import pytest
 from deltalake import write_deltalake
 from typer.testing import CliRunner
 
+from cli.main import app
 from radlake import catalog, lake
-from radlake.cli import app
 from radlake.config import Settings
 from simulator.people import generate_registry
 from transforms.empi.job import read_patient_records, run_empi

@@ -14,7 +14,7 @@ from simulator.people import generate_registry
 from transforms.empi.clusters import parse_empi_id
 from transforms.empi.id_number import check_digit
 from transforms.empi.linkage import LinkageConfig
-from transforms.empi.master import MASTER_COLUMNS, link_patients
+from transforms.empi.master import MASTER_COLUMNS, PreviousRun, link_patients
 from transforms.empi.review import REVIEW_COLUMNS, decisions_from_review
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -70,7 +70,7 @@ def test_incremental_run_keeps_existing_ids(
     first = background.iloc[:-400]
     run1 = link_patients(first, model=model, config=config, now=T0)
     run2 = link_patients(
-        background, previous_master=run1.master, previous_events=run1.events, model=model, config=config, now=T1
+        background, previous=PreviousRun(master=run1.master, events=run1.events), model=model, config=config, now=T1
     )
     assert run2.stats["relinked_records"] == 400  # only the new records were compared
     before, after = _ids(run1), _ids(run2).reindex(_ids(run1).index)
@@ -98,13 +98,10 @@ def test_incremental_run_rebuilds_golden_records_of_touched_persons_only(
     edited.loc[edited.index[3], "phone"] = "13900001111"  # an existing record's input changed
     run2 = link_patients(
         edited,
-        previous_master=run1.master,
-        previous_events=run1.events,
+        previous=PreviousRun(master=run1.master, events=run1.events, features=run1.features, golden=run1.golden),
         model=model,
         config=config,
         now=T1,
-        previous_features=run1.features,
-        previous_golden=run1.golden,
     )
     rebuilt = build_golden(run2.features, run2.master)  # every person from scratch, the other route
     pd.testing.assert_frame_equal(run2.golden.reset_index(drop=True), rebuilt.reset_index(drop=True))
@@ -126,8 +123,7 @@ def test_a_bridging_record_is_queued_and_a_steward_link_keeps_the_older_id(
                   address="杭州市余杭区临平大道9号")  # fmt: skip
     run2 = link_patients(
         _with(background, older, newer, bridge),
-        previous_master=run1.master,
-        previous_events=run1.events,
+        previous=PreviousRun(master=run1.master, events=run1.events),
         model=model,
         config=config,
         now=T1,
@@ -141,8 +137,7 @@ def test_a_bridging_record_is_queued_and_a_steward_link_keeps_the_older_id(
     queued = queued.assign(decision="link")
     run3 = link_patients(
         _with(background, older, newer, bridge),
-        previous_master=run2.master,
-        previous_events=pd.concat([run1.events, run2.events]),
+        previous=PreviousRun(master=run2.master, events=pd.concat([run1.events, run2.events])),
         decisions=decisions_from_review(queued, decided_by="steward1", decided_at=T1),
         model=model,
         config=config,
@@ -174,8 +169,7 @@ def test_never_link_splits_a_person_and_is_respected_later(
     )
     run2 = link_patients(
         _with(background, *rows),
-        previous_master=run1.master,
-        previous_events=run1.events,
+        previous=PreviousRun(master=run1.master, events=run1.events),
         decisions=decisions,
         model=model,
         config=config,
@@ -194,8 +188,7 @@ def test_never_link_splits_a_person_and_is_respected_later(
     extra = _row("x4:S1", "殷梦琪", "F", "1988-04-04", id_number=number)
     run3 = link_patients(
         _with(background, *rows, extra),
-        previous_master=run2.master,
-        previous_events=pd.concat([run1.events, run2.events]),
+        previous=PreviousRun(master=run2.master, events=pd.concat([run1.events, run2.events])),
         decisions=decisions,
         model=model,
         config=config,
@@ -280,7 +273,7 @@ def test_a_run_with_nothing_new_changes_nothing(
     background: pd.DataFrame, model: dict[str, Any], config: LinkageConfig
 ) -> None:
     run1 = link_patients(background, model=model, config=config, now=T0)
-    run2 = link_patients(background, previous_master=run1.master, model=model, config=config, now=T1)
+    run2 = link_patients(background, previous=PreviousRun(master=run1.master), model=model, config=config, now=T1)
     assert run2.events.empty
     assert run2.stats["pairs_scored"] == 0
     pd.testing.assert_frame_equal(run1.master, run2.master)

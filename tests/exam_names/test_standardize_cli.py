@@ -7,7 +7,7 @@ import csv
 import pytest
 from typer.testing import CliRunner
 
-from radlake.cli import app
+from cli.main import app
 
 runner = CliRunner()
 

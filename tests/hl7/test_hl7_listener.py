@@ -45,7 +45,7 @@ class Listener:
             [
                 sys.executable,
                 "-c",
-                "from radlake.cli import main; main()",
+                "from cli.main import main; main()",
                 "hl7",
                 "listen",
                 "--config",

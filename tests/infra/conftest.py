@@ -20,7 +20,7 @@ def cli_commands() -> Commands:
     from dagster._cli import cli as dagster_cli
     from dagster._daemon.cli import cli as daemon_cli
 
-    from radlake.cli import app
+    from cli.main import app
 
     return {
         "radlake": set(command_paths(typer.main.get_command(app))),

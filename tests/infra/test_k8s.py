@@ -386,7 +386,7 @@ def test_object_store_policies_give_each_user_its_part_of_the_lake(objects: list
 def test_the_production_receiver_refuses_an_empty_allow_list(objects: list[dict], tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from radlake.cli import app
+    from cli.main import app
 
     shipped = _by_kind(objects, "ConfigMap")["radlake-config"]["data"]["radlake.yaml"]
     config = tmp_path / "radlake.yaml"

@@ -30,9 +30,10 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _cdc_sensor(settings: Settings, monkeypatch: pytest.MonkeyPatch, statuses: list) -> dg.SensorDefinition:
-    from ingestion.cdc import sync
+    import ingestion.cdc
 
-    monkeypatch.setattr(sync, "source_status", lambda _settings: [statuses[0]])
+    # The sensor asks the domain's face (ingestion.cdc), so the stand-in goes there.
+    monkeypatch.setattr(ingestion.cdc, "source_status", lambda _settings: [statuses[0]])
     return cdc_stream_sensor(settings, "ris", dg.define_asset_job("cdc_ris_sync", selection="*"))
 
 

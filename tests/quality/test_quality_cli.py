@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from radlake import catalog, lake
-from radlake.cli import app
 from radlake.config import Settings
 from tests.gold.tiny_lake import EXAMS, EXAMS_SCHEMA
 from tests.quality.test_blocking import corrupt

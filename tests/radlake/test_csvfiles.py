@@ -17,9 +17,9 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from radlake import catalog
 from radlake import lake as lake_io
-from radlake.cli import app
 from radlake.config import Settings
 from radlake.csvfiles import safe_cell, unescape_cell
 
@@ -112,7 +112,7 @@ def test_empi_link_review_export_and_decisions(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     _assert_safe(decisions, must_contain=2)
     # Read back the way `empi link --decisions` reads it: the record id and the steward are exactly as given.
-    from radlake.commands.empi import _read_csv
+    from transforms.empi import read_records_file as _read_csv
 
     back = _read_csv(decisions, "steward decisions")
     assert set(back["record_id_a"]) | set(back["record_id_b"]) == {"h01:1", "-h02:2"}

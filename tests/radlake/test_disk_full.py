@@ -41,7 +41,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _ingest(config: Path, folder: Path) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", "from radlake.cli import main; main()", "ingest", "dicom", str(folder)]
+    argv = [sys.executable, "-c", "from cli.main import main; main()", "ingest", "dicom", str(folder)]
     argv += ["--config", str(config), "--workers", "0", "--no-rollups", "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}  # as deployed: no Rust backtraces
     env |= {"PYTHONPATH": str(ROOT), "RUST_LOG": "error"}

@@ -17,6 +17,7 @@ ORDER = {
     "sqlendpoint": 1,
     "orchestration": 2,
     "services": 2,
+    "cli": 3,
 }
 
 
@@ -38,30 +39,100 @@ def test_layers_import_downward_only() -> None:
     for package, rank in ORDER.items():
         for path in (ROOT / package).rglob("*.py"):
             rel = path.relative_to(ROOT).as_posix()
-            entry_point = rel == "radlake/cli.py" or rel.startswith("radlake/commands/")
-            for imported, at_module_level in _imports(path):
+            for imported, _ in _imports(path):
                 if imported in ORDER and ORDER[imported] > rank:
-                    # The CLI is an entry point like orchestration, but loads layers only inside commands.
-                    if entry_point and not at_module_level:
-                        continue
                     offenders.append(f"{rel} imports {imported}")
                 elif imported in ORDER and imported != package and ORDER[imported] == rank:
                     offenders.append(f"{rel} imports sibling layer {imported}")
     assert offenders == []
 
 
+# Packages whose sub-packages are domains of their own (ingestion.dicom, transforms.empi, services.fhir, ...); in
+# the others the top-level package is the domain (expectations, dashboards, sqlendpoint, orchestration, ...).
+NESTED = {"ingestion", "transforms", "services"}
+
+
+def _domain(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] in NESTED and len(parts) > 1 and (ROOT / parts[0] / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def _face(domain: str) -> set[str]:
+    """The names a domain's ``__init__`` lists in ``__all__``."""
+    tree = ast.parse((ROOT / domain.replace(".", "/") / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        named_all = any(getattr(t, "id", None) == "__all__" for t in getattr(node, "targets", ()))
+        if isinstance(node, ast.Assign) and named_all and isinstance(node.value, ast.List | ast.Tuple):
+            return {str(e.value) for e in node.value.elts if isinstance(e, ast.Constant)}
+    return set()
+
+
+def test_other_layers_import_a_domain_through_its_face() -> None:
+    """Across domains only the face is imported: ``from transforms.empi import run_empi``, not ``...empi.job``.
+
+    The shared core (``radlake``) is exempt (one concept per module), and so is a sub-package using its parent
+    package's own modules (``services.fhir`` importing ``services.errors``).
+    """
+    offenders = []
+    for package in [*ORDER, "simulator"]:
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            mine = _domain(".".join(rel.with_suffix("").parts).removesuffix(".__init__"))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                modules: list[tuple[str, set[str]]]
+                if isinstance(node, ast.Import):
+                    modules = [(a.name, set()) for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    modules = [(node.module, {a.name for a in node.names})]
+                else:
+                    continue
+                for module, names in modules:
+                    target = _domain(module)
+                    if target.split(".")[0] == "radlake" or target.split(".")[0] not in [*ORDER, "simulator"]:
+                        continue
+                    if target == mine or mine.startswith(f"{target}."):
+                        continue
+                    if module != target:
+                        offenders.append(f"{rel} imports {module} (use the face {target})")
+                    elif names - _face(target):
+                        offenders.append(f"{rel} imports {sorted(names - _face(target))} not in {target}.__all__")
+    assert offenders == []
+
+
+def test_every_face_name_resolves_to_what_it_names() -> None:
+    """Each name of each face loads, and is the object, not a submodule that shadows it (see radlake.faces)."""
+    import importlib
+    import pkgutil
+    import types
+
+    domains = {_domain(".".join(p.relative_to(ROOT).parts[:-1])) for pkg in ORDER for p in (ROOT / pkg).rglob("*.py")}
+    wrong = []
+    for domain in sorted(domains | {"simulator"}):
+        face = importlib.import_module(domain)
+        submodules = {info.name for info in pkgutil.iter_modules(face.__path__)}
+        for name in sorted(_face(domain)):
+            if name in submodules:  # loaded first, as another import may have done: the shadowing case
+                importlib.import_module(f"{domain}.{name}")
+            value = getattr(face, name, None)
+            if value is None or isinstance(value, types.ModuleType):
+                wrong.append(f"{domain}.{name}")
+    assert wrong == []
+
+
 def test_simulator_stands_beside_the_product() -> None:
-    """The simulator is a demo and test tool: it may use the shared core, and only entry points may load it."""
+    """The simulator is a demo and test tool: it may use the shared core, and only the CLI and the demo may load it."""
     offenders = []
     for path in (ROOT / "simulator").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
         offenders += [f"{rel} imports {i}" for i, _ in _imports(path) if i in ORDER and i != "radlake"]
-    for package in ORDER:
+    for package in ORDER.keys() - {"cli"}:
         for path in (ROOT / package).rglob("*.py"):
             rel = path.relative_to(ROOT).as_posix()
-            entry_point = rel == "orchestration/demo.py" or rel.startswith("radlake/commands/")
+            # The demo's job drives the simulated hospitals; it loads them only when it runs.
             for imported, at_module_level in _imports(path):
-                if imported == "simulator" and (at_module_level or not entry_point):
+                if imported == "simulator" and (at_module_level or rel != "orchestration/demo.py"):
                     offenders.append(f"{rel} imports simulator")
     assert offenders == []
 
@@ -80,7 +151,7 @@ def test_architecture_lists_every_gold_mart() -> None:
 
 
 def _module_graph(root: Path) -> dict[str, set[str]]:
-    """Every product module and the product modules it imports, lazily or not (``TYPE_CHECKING`` ones aside).
+    """Every product module and the product modules it imports: lazily, eagerly or for types only.
 
     ``from pkg import name`` depends on ``pkg.name`` when that is a module, else on ``pkg``; a package importing
     its own submodules is no edge (the submodule loads its package first in any case).
@@ -93,16 +164,8 @@ def _module_graph(root: Path) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        typing_only = {
-            id(n)
-            for block in ast.walk(tree)
-            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-            for n in ast.walk(block)
-        }
         targets: set[str] = set()
         for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
             if isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -142,5 +205,5 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_cycles_between_modules() -> None:
-    """A lazy import inside a function hides a cycle from Python but not from the design: none is allowed."""
+    """A lazy or type-only import hides a cycle from Python but not from the design: none is allowed."""
     assert _cycles(_module_graph(ROOT)) == []

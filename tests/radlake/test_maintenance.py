@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from radlake import lake, maintenance
-from radlake.cli import app
 from radlake.config import RetentionConfig, Settings
 from radlake.errors import LakeError
 
@@ -181,7 +181,7 @@ def test_maintain_without_a_lake_says_so_and_fails(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RADLAKE_CONFIG", raising=False)
     result = CliRunner().invoke(app, ["lake", "maintain", "--dry-run"])
-    # radlake.cli.main turns a LakeError into its line on stderr and exit code 4.
+    # cli.main.main turns a LakeError into its line on stderr and exit code 4.
     assert isinstance(result.exception, LakeError) and LakeError.exit_code == 4
     assert "nothing to maintain" in str(result.exception) and "no radlake.yaml found" in str(result.exception)
     assert "Lake upkeep" not in result.output  # no empty table

@@ -146,7 +146,7 @@ def test_kill_9_mid_batch_then_restart_delivers_each_instance_once(tmp_path: Pat
     n = 200
     ct = write_instances(tmp_path / "in", n, CT, seed=4)
     ingest_dicom(settings, [tmp_path / "in"])
-    cmd = [sys.executable, "-c", "from radlake.cli import main; main()", "route", "run", "--config", str(cfg)]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "route", "run", "--config", str(cfg)]
     env = {**os.environ, "RADLAKE_PROGRESS": "off"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -184,7 +184,7 @@ def test_kill_9_mid_batch_then_restart_delivers_each_instance_once(tmp_path: Pat
 def test_route_send_puts_a_refused_sop_class_in_dead_letter_and_exits_1(tmp_path: Path, peers) -> None:
     from typer.testing import CliRunner
 
-    from radlake.cli import app
+    from cli.main import app
 
     config = tmp_path / "refuse.cfg"
     config.write_text(REFUSE_SC_CONFIG)

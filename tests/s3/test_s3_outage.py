@@ -105,7 +105,7 @@ class Relay:
 
 def _ingest(config: Path, folder: Path, endpoint: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, PYTHONPATH=str(ROOT), RUST_LOG="error")
-    argv = [sys.executable, "-c", "from radlake.cli import main; main()", "ingest", "dicom", str(folder)]
+    argv = [sys.executable, "-c", "from cli.main import main; main()", "ingest", "dicom", str(folder)]
     argv += ["--config", str(config), "--workers", "0", "--batch-files", "4", "--no-rollups", "--quiet"]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from radlake.cli import app
+from cli.main import app
 from radlake.errors import ConfigError
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def test_a_bad_start_date_is_one_clear_error(workdir):
 def test_sigterm_ends_live_mode_cleanly(workdir):
     out = workdir / "term"
     cmd = [
-        sys.executable, "-c", "from radlake.cli import main; main()", "simulate", "--out", str(out),
+        sys.executable, "-c", "from cli.main import main; main()", "simulate", "--out", str(out),
         "--institutions", "1", "--days", "1", "--exams-per-day", "15", "--live", "--rate", "20",
     ]  # fmt: skip
     proc = subprocess.Popen(

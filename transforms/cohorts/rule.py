@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from radlake.config import Settings
 from radlake.errors import ConfigError
-from transforms.deid.profile import OPTIONS
+from transforms.deid import OPTIONS
 
 COHORT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DEFAULT_OPTIONS = (

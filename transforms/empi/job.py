@@ -29,7 +29,7 @@ from radlake.private import owner_only_dir
 from radlake.progress import Progress, silent
 from transforms.empi.features import INPUT_COLUMNS
 from transforms.empi.linkage import LinkageConfig
-from transforms.empi.master import EmpiRun, link_patients
+from transforms.empi.master import EmpiRun, PreviousRun, link_patients
 
 __all__ = ["read_patient_records", "run_empi"]
 
@@ -261,18 +261,15 @@ def run_empi(
             _read(settings, "silver", "empi_decisions"), _read(settings, "silver", "hl7_patient_links")
         )
         previous_review = _read(settings, "silver", "empi_review_queue")
+    previous = PreviousRun(
+        master=previous_master,
+        events=previous_events,
+        review=previous_review,
+        features=_load_features(_features_path(settings)),
+        golden=_read(settings, "silver", "patient_golden"),
+    )
     run = link_patients(
-        records,
-        previous_master=previous_master,
-        previous_events=previous_events,
-        decisions=decisions,
-        previous_review=previous_review,
-        model=model,
-        config=config,
-        now=now,
-        progress=progress,
-        previous_features=_load_features(_features_path(settings)),
-        previous_golden=_read(settings, "silver", "patient_golden"),
+        records, previous=previous, decisions=decisions, model=model, config=config, now=now, progress=progress
     )
     with progress.phase("write tables"):
         if run.model is not model:  # a model read from disk is not written back

@@ -83,6 +83,33 @@ class EmpiRun:
     features: pd.DataFrame | None = None
 
 
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the previous run left, for an incremental run (every part may be ``None``: a first, full run).
+
+    Attributes
+    ----------
+    master
+        The previous ``silver/patient_master``: its empi_ids are kept.
+    events
+        Previous ``silver/empi_events``: ids merged away are never given again.
+    review
+        The previous review queue: its pairs stay queued while undecided and still in different persons
+        (an incremental run only scores pairs with new records).
+    features
+        ``EmpiRun.features`` of the previous run: unchanged records are not parsed again.
+    golden
+        The previous ``silver/patient_golden``: with ``features``, only the golden records of persons whose
+        records changed are rebuilt.
+    """
+
+    master: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    review: pd.DataFrame | None = None
+    features: pd.DataFrame | None = None
+    golden: pd.DataFrame | None = None
+
+
 def _next_number(previous_master: pd.DataFrame | None, previous_events: pd.DataFrame | None) -> int:
     parts: list[pd.Series] = []
     if previous_master is not None and len(previous_master):
@@ -107,16 +134,12 @@ def _empty_events() -> pd.DataFrame:
 def link_patients(
     records: pd.DataFrame,
     *,
-    previous_master: pd.DataFrame | None = None,
-    previous_events: pd.DataFrame | None = None,
+    previous: PreviousRun | None = None,
     decisions: pd.DataFrame | None = None,
-    previous_review: pd.DataFrame | None = None,
     model: dict[str, Any] | None = None,
     config: LinkageConfig | None = None,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
-    previous_features: pd.DataFrame | None = None,
-    previous_golden: pd.DataFrame | None = None,
 ) -> EmpiRun:
     """Link patient records into persons, keeping the previous run's empi_ids stable.
 
@@ -124,15 +147,11 @@ def link_patients(
     ----------
     records
         Every current patient record (see :mod:`transforms.empi.features` for columns); ``record_id`` unique.
-    previous_master
-        The previous ``silver/patient_master`` (``None`` for a first, full run).
-    previous_events
-        Previous ``silver/empi_events``: ids merged away are never given again.
+    previous
+        What the previous run left (master, events, review queue, features, golden records); ``None`` for a
+        first, full run.
     decisions
         ``silver/empi_decisions``; always applied, the latest decision per pair wins.
-    previous_review
-        The previous review queue: its pairs stay queued while undecided and still in different persons
-        (an incremental run only scores pairs with new records).
     model
         A trained model from an earlier run; trained on ``records`` when ``None``.
     config
@@ -141,11 +160,6 @@ def link_patients(
         Time stamp of the run (default: now, UTC).
     progress
         Where to show the phases (default: nowhere; their times are in ``EmpiRun.timings`` either way).
-    previous_features
-        ``EmpiRun.features`` of the previous run: unchanged records are not parsed again.
-    previous_golden
-        The previous ``silver/patient_golden``: with ``previous_features``, only the golden records of persons
-        whose records changed are rebuilt.
 
     Returns
     -------
@@ -156,12 +170,13 @@ def link_patients(
     radlake.errors.DataError
         If ``record_id`` is missing, empty or repeated, or a steward decision row is unusable.
     """
+    previous = previous or PreviousRun()
     config = config or LinkageConfig()
     now = now or dt.datetime.now(dt.UTC)
     progress = progress or silent()
     with progress.phase("features", total=len(records)) as step:
         try:
-            features = record_features(records, previous=previous_features)
+            features = record_features(records, previous=previous.features)
         except ValueError as err:
             raise DataError(f"patient records: {err}") from err
         step.update(len(features))
@@ -171,8 +186,8 @@ def link_patients(
 
     prev_arr = np.full(n, None, dtype=object)
     prev_rows = pd.DataFrame(columns=list(MASTER_COLUMNS))
-    if previous_master is not None and len(previous_master):
-        prev_rows = previous_master[previous_master["record_id"].isin(position.index)]
+    if previous.master is not None and len(previous.master):
+        prev_rows = previous.master[previous.master["record_id"].isin(position.index)]
         prev_arr[position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)] = (
             prev_rows["empi_id"].astype(str).to_numpy(dtype=object)
         )
@@ -233,7 +248,7 @@ def link_patients(
         empi_ids, events, _ = assign_empi_ids(
             result.root,
             prev_ids,
-            next_number=_next_number(previous_master, previous_events),
+            next_number=_next_number(previous.master, previous.events),
             record_ids=record_ids,
             occurred_at=now,
             merge_reasons=merge_reasons,
@@ -242,7 +257,7 @@ def link_patients(
 
     with progress.phase("outputs"):
         master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
-        golden = _golden(features, master, prev_arr, previous_features, previous_golden)
+        golden = _golden(features, master, prev_arr, previous.features, previous.golden)
         review_candidates = pairs[
             (pairs["rule"] == "splink")
             & (pairs["match_probability"] >= config.review)
@@ -255,8 +270,8 @@ def link_patients(
             ]
             review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
         review = review_queue(review_candidates, features, empi_ids, in_force)
-        if previous_review is not None and len(previous_review):
-            review = carry_forward(previous_review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
+        if previous.review is not None and len(previous.review):
+            review = carry_forward(previous.review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
 
     stats = {
         "records": n,

@@ -97,11 +97,20 @@ def read_decisions_csv(path: str | Path, standard: ExamStandard) -> list[Decisio
     Raises
     ------
     DataError
-        The file is missing, lacks a column, or a row holds an invalid decision (file and row named).
+        The file is missing, not UTF-8, lacks a column, or a row holds an invalid decision (file and row named).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    try:
+        return _decisions_in(path, standard)
+    except UnicodeDecodeError:
+        from radlake.textfiles import not_utf8_reason
+
+        raise DataError(not_utf8_reason(path)) from None
+
+
+def _decisions_in(path: Path, standard: ExamStandard) -> list[Decision]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         columns = set(reader.fieldnames or ())

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from radlake import catalog
-from transforms.exam_names.spark_job import apply_exam_codes
+from transforms.exam_names import apply_exam_codes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

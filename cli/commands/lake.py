@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 
 app = typer.Typer(help="Lake upkeep: compaction, checkpoints, vacuum, restore.", no_args_is_help=True)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 
 app = typer.Typer(
     help=(
@@ -24,7 +24,7 @@ app.add_typer(review_app, name="review")
 def _lake_decisions(config: str | None, lake: str | None) -> list:
     """Decisions stored in the lake, or none when there is no lake or no decisions table yet."""
     from radlake.config import find_config, load_settings
-    from transforms.exam_names.store import read_decisions
+    from transforms.exam_names import read_decisions
 
     if lake is None and find_config(config) is None:
         return []
@@ -59,21 +59,14 @@ def standardize(
         raise typer.Exit(0 if input is None and output is None else 2)
     from radlake.exam_standard import load_standard
     from radlake.progress import Progress
-    from transforms.exam_names.batch import standardize_file
-    from transforms.exam_names.decisions import read_decisions_csv
+    from transforms.exam_names import read_decisions_csv, standardize_file
 
     started = time.perf_counter()
     with Progress("radlake standardize") as progress:
         with progress.phase("read steward decisions"):
             known = _lake_decisions(config, lake)
             if decisions is not None:
-                try:
-                    known += read_decisions_csv(decisions, load_standard(standard_version))
-                except UnicodeDecodeError:
-                    from radlake.errors import DataError
-                    from radlake.textfiles import not_utf8_reason
-
-                    raise DataError(not_utf8_reason(decisions)) from None
+                known += read_decisions_csv(decisions, load_standard(standard_version))
         with progress.phase(f"standardize {input.name}"):
             report = standardize_file(
                 input,
@@ -108,47 +101,10 @@ def review_export(
 ) -> None:
     """Export the names a steward should decide (status review or unmatched), most doubtful first."""
     from radlake.config import load_settings
-    from transforms.exam_names.decisions import queue_rows, write_queue_csv
-    from transforms.exam_names.engine import ExamNameEngine
+    from transforms.exam_names import export_review_queue
 
-    decided = []
-    if from_result is not None:
-        import csv
-
-        from radlake.csvfiles import unescape_row
-        from radlake.errors import DataError
-        from radlake.textfiles import not_utf8_reason
-
-        if not from_result.is_file():
-            raise DataError(f"{from_result}: file not found")
-        try:
-            with from_result.open(encoding="utf-8-sig", newline="") as fh:
-                reader = csv.DictReader(fh)
-                missing = {"raw_name", "status"} - set(reader.fieldnames or ())
-                if missing:
-                    raise DataError(
-                        f"{from_result}: not a `radlake standardize` result: missing column(s) "
-                        f"{', '.join(sorted(missing))}"
-                    )
-                source = [dict(unescape_row(r), institution=institution) for r in reader]
-        except UnicodeDecodeError:
-            raise DataError(not_utf8_reason(from_result)) from None
-    else:
-        from transforms.exam_names.store import read_decisions, read_name_map
-
-        settings = load_settings(config, lake=lake)
-        source = read_name_map(settings)
-        decided = read_decisions(settings)
-    # Re-read the doubtful names with today's engine: the steward sees the current guess and its reasons.
-    engine = ExamNameEngine(decisions=decided)
-    doubtful: set[tuple[str | None, str]] = {
-        (str(r.get("institution") or "") or None, str(r["raw_name"] or ""))
-        for r in source
-        if r.get("status") in ("review", "unmatched") and r.get("mapped_by") != "steward"
-    }
-    mappings = [engine.map(raw, inst) for inst, raw in sorted(doubtful, key=lambda p: (p[0] or "", p[1]))]
-    rows = sorted(queue_rows(mappings), key=lambda r: (float(str(r["confidence"] or 0)), str(r["raw_name"])))
-    n = write_queue_csv(output, rows)
+    settings = None if from_result is not None else load_settings(config, lake=lake)
+    n = export_review_queue(output, settings=settings, from_result=from_result, institution=institution)
     typer.echo(f"{n:,} names to review → {output}", err=True)
 
 
@@ -160,16 +116,9 @@ def review_import(
 ) -> None:
     """Store steward decisions in silver/exam_name_decisions; every later run applies them."""
     from radlake.config import load_settings
-    from radlake.errors import DataError
     from radlake.exam_standard import load_standard
-    from radlake.textfiles import not_utf8_reason
-    from transforms.exam_names.decisions import read_decisions_csv
-    from transforms.exam_names.store import decisions_uri, save_decisions
+    from transforms.exam_names import decisions_uri, read_decisions_csv, save_decisions
 
     settings = load_settings(config, lake=lake)
-    try:
-        found = read_decisions_csv(decisions, load_standard())
-    except UnicodeDecodeError:
-        raise DataError(not_utf8_reason(decisions)) from None
-    n = save_decisions(settings, found)
+    n = save_decisions(settings, read_decisions_csv(decisions, load_standard()))
     typer.echo(f"{n:,} decisions stored in {decisions_uri(settings)}", err=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption, stop_on_signals
 
 app = typer.Typer(help="Routing: instances forwarded by rule to AI nodes and archives.", no_args_is_help=True)
 
@@ -15,19 +15,15 @@ app = typer.Typer(help="Routing: instances forwarded by rule to AI nodes and arc
 def run(config: ConfigOption = None) -> None:
     """Follow bronze and forward what the routing rules match, until SIGTERM or Ctrl-C."""
     import logging
-    import signal
-    import threading
 
     from ingestion.routing import Router
     from radlake.config import load_settings
-    from transforms.export.route import routing_deidentifier
+    from transforms.export import routing_deidentifier
 
     settings = load_settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     router = Router(settings, deid=routing_deidentifier(settings))
     router.start()
     typer.echo(f"radlake route run: {len(router.workers)} destinations, {len(settings.routing.rules)} rules", err=True)
@@ -48,30 +44,27 @@ def send(
     config: ConfigOption = None,
 ) -> None:
     """Send a cohort's instances through the routing queue; exit 1 when any ended in dead-letter."""
-    from ingestion.routing import Router, cohort_instances
+    from ingestion.routing import send_cohort
     from radlake.config import load_settings
     from radlake.progress import Progress
-    from transforms.export.route import routing_deidentifier
+    from transforms.export import routing_deidentifier
 
     settings = load_settings(config)
-    rows = cohort_instances(settings, cohort)
-    router = Router(settings, [to], deid=routing_deidentifier(settings))
-    router.start()
-    try:
-        (dest,) = router.dests
-        summary = router.queue_manual(rows, dest, f"manual:{cohort}", cohort if deidentify else "")
-        worker = router.workers[dest]
-        total = summary.queued
-        with Progress(f"radlake route send {cohort}") as progress, progress.phase("instances") as step:
-            done = router.wait_idle(timeout, lambda: step.update(worker.counts["sent"] + worker.counts["dead"], total))
-        sent, dead = worker.counts["sent"], worker.counts["dead"]
-    finally:
-        router.close()
+    with Progress(f"radlake route send {cohort}") as progress:
+        sent = send_cohort(
+            settings,
+            cohort,
+            to,
+            deid=routing_deidentifier(settings),
+            deidentify=deidentify,
+            timeout=timeout,
+            progress=progress,
+        )
     typer.echo(
-        f"route {cohort} → {dest}: {summary.queued} queued ({summary.already} sent or waiting before), "
-        f"{sent} sent, {dead} dead-letter" + ("" if done else f", gave up waiting after {timeout:.0f} s")
+        f"route {cohort} → {sent.destination}: {sent.queued} queued ({sent.already} sent or waiting before), "
+        f"{sent.sent} sent, {sent.dead} dead-letter" + ("" if sent.done else f", gave up waiting after {timeout:.0f} s")
     )
-    if dead or not done:
+    if sent.dead or not sent.done:
         raise typer.Exit(1)
 
 
@@ -101,7 +94,7 @@ def results(
     """Link AI results (SR / secondary captures landed in bronze, JSON files) to their source studies."""
     from pathlib import Path
 
-    from ingestion.routing.results import link_results
+    from ingestion.routing import link_results
     from radlake.config import load_settings
 
     report = link_results(load_settings(config), Path(folder) if folder else None)

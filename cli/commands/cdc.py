@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 if TYPE_CHECKING:
-    from ingestion.cdc.sync import SyncReport
+    from ingestion.cdc import SyncReport
 
 app = typer.Typer(
     help="Capture RIS/HIS database changes into bronze change logs and silver tables.", no_args_is_help=True
@@ -65,8 +65,7 @@ def sync(
     ``cdc.max_sync_seconds`` with a warning naming the lag left. Progress (batches, changes, lag) goes to
     stderr: a bar on a terminal, plain lines otherwise.
     """
-    from ingestion.cdc.state import parse_lsn
-    from ingestion.cdc.sync import sync_source
+    from ingestion.cdc import parse_lsn, sync_source
     from radlake.config import load_settings
     from radlake.progress import Progress
 
@@ -99,20 +98,11 @@ def stream(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only batches that landed something.")] = False,
 ) -> None:
     """Capture continuously with sub-second polling; SIGTERM or Ctrl-C finishes the current batch and exits."""
-    import signal
-    import threading
-
-    from ingestion.cdc.sync import stream_source
+    from ingestion.cdc import stream_source
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     warned: set[str] = set()
 
     def on_batch(report: SyncReport) -> None:
@@ -141,7 +131,7 @@ def status(config: ConfigOption = None, lake: LakeOption = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ingestion.cdc.status import source_status
+    from ingestion.cdc import source_status
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
-from radlake.config import Settings
+from cli.commands import ConfigOption, LakeOption
 
 app = typer.Typer(help="Land sources in the bronze layer.", no_args_is_help=True)
 
@@ -52,8 +51,9 @@ def dicom(
     from rich.console import Console
     from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ingestion.dicom.api import IngestProgress, ingest_dicom
+    from ingestion.dicom import IngestProgress, ingest_dicom
     from radlake.config import load_settings
+    from transforms.dicom import build_dicom_rollups, rollups_behind
 
     if engine is Engine.pool and spark is not None:
         raise typer.BadParameter("--spark needs --engine spark (the process pool does not use Spark)")
@@ -82,7 +82,7 @@ def dicom(
             )
 
         if engine is Engine.spark:
-            from ingestion.dicom.distributed import backfill_dicom
+            from ingestion.dicom import backfill_dicom
 
             report = backfill_dicom(settings, paths, progress=show, batch_files=batch_files)
         else:
@@ -100,18 +100,8 @@ def dicom(
     )
     typer.echo(f"tables: {versions if report.committed else 'unchanged'}")
     typer.echo(f"time: {report.seconds:.2f} s ({report.files_per_second:,.0f} files/s)")
-    if rollups and (o["instance"] or _rollups_behind(settings)):
+    if rollups and (o["instance"] or rollups_behind(settings)):
         from radlake.spark import spark_session
-        from transforms.dicom.job import build_dicom_rollups
 
         counts = build_dicom_rollups(spark_session(settings), settings)
         typer.echo("silver: " + ", ".join(f"{name} {rows:,} rows" for name, rows in counts.items()))
-
-
-def _rollups_behind(settings: Settings) -> bool:
-    """Whether the silver roll-ups miss instances an earlier run landed (it crashed before rebuilding them)."""
-    from radlake import catalog, lake
-
-    landed = lake.last_commit_ms(settings, catalog.uri(settings, "bronze", "dicom_instances"))
-    built = lake.last_commit_ms(settings, catalog.uri(settings, "silver", "dicom_studies"))
-    return landed is not None and (built is None or built < landed)

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
-from radlake.csvfiles import unescape_frame, write_frame
+from cli.commands import ConfigOption, LakeOption
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 app = typer.Typer(
     help=(
@@ -29,38 +28,6 @@ EngineOption = Annotated[
     str | None,
     typer.Option("--engine", help="duckdb (embedded) or spark (the configured Spark); default from radlake.yaml."),
 ]
-
-
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    import pandas as pd
-
-    from radlake.errors import DataError
-
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.suffix.lower() == ".parquet":  # a registry from `radlake simulate --registry`
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except pa.ArrowInvalid as err:
-            raise DataError(f"{path}: not a readable Parquet file of {what} ({err})") from None
-        text = pa.table({c: table[c].cast(pa.string()) for c in table.column_names})
-        return text.to_pandas().replace({"": None})
-    from radlake.textfiles import not_utf8_reason
-
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: empty: a CSV of {what} needs a header row") from None
-    except UnicodeDecodeError:
-        raise DataError(not_utf8_reason(path)) from None
-    except pd.errors.ParserError as err:
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
-        raise DataError(f"{path}: not a readable CSV of {what} ({reason})") from None
-    # Files radlake wrote (a review queue, earlier links) come back with their formula quoting undone.
-    return unescape_frame(frame).replace({"": None})
 
 
 def _engine(engine: str | None, config: str | None, lake: str | None) -> tuple[str, object]:
@@ -119,60 +86,33 @@ def link(
     """Link the records of INPUT (columns record_id, source_system, mrn, name, sex, birth_date, id_number,
     phone, address; any but record_id may be empty) and write one row per record: record_id, empi_id,
     match_probability (empty for a record alone)."""
-    from radlake.errors import ConfigError, DataError
+    from radlake.errors import ConfigError
     from radlake.progress import Progress
-    from transforms.empi.linkage import LinkageConfig
-    from transforms.empi.master import link_patients
-    from transforms.empi.review import DecisionError
+    from transforms.empi import LinkageConfig, link_records_file
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
     with Progress("radlake empi link") as progress:
-        with progress.phase("read input"):
-            records = _read_csv(input, "patient records")
-        if "record_id" not in records.columns:
-            raise DataError(f"{input}: no record_id column (columns: {', '.join(records.columns) or 'none'})")
-        empty = records["record_id"].isna()
-        if empty.any():
-            raise DataError(f"{input}: row {int(empty.to_numpy().argmax()) + 2}: record_id is empty")
-        repeated = records["record_id"].duplicated()
-        if repeated.any():
-            row = int(repeated.to_numpy().argmax()) + 2
-            raise DataError(f"{input}: row {row}: record_id {records['record_id'][repeated].iloc[0]!r} repeats")
-        decided = _read_csv(decisions, "steward decisions") if decisions else None
-        previous_master = None
-        if previous is not None:
-            previous_master = _read_csv(previous, "earlier links")
-            if not {"record_id", "empi_id"} <= set(previous_master.columns):
-                raise DataError(f"{previous}: needs record_id and empi_id columns")
-            previous_master = previous_master.dropna(subset=["empi_id"])
-        chosen, spark = _engine(engine, config, lake)
-        try:
-            linkage = LinkageConfig(
-                auto_link=auto_link,
-                review=review_threshold,
-                engine=chosen,  # type: ignore[arg-type]
-                spark=spark,
-                **_duckdb_limits(config, lake),  # type: ignore[arg-type]
-            )
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        try:
-            run = link_patients(
-                records, previous_master=previous_master, decisions=decided, config=linkage, progress=progress
-            )
-        except DecisionError as err:
-            raise DataError(f"{decisions}: {err}") from None
-        except ValueError as err:  # a bad empi_id in --previous and the like
-            raise DataError(f"{input}: {err}") from None
-        with progress.phase("write output"):
-            out = run.master[["record_id", "empi_id", "match_probability"]]
-            write_frame(output, out, float_format="%.6f")
-            if review is not None:
-                write_frame(review, run.review, float_format="%.6f")
+
+        def linkage() -> LinkageConfig:
+            chosen, spark = _engine(engine, config, lake)
+            try:
+                return LinkageConfig(
+                    auto_link=auto_link,
+                    review=review_threshold,
+                    engine=chosen,  # type: ignore[arg-type]
+                    spark=spark,
+                    **_duckdb_limits(config, lake),  # type: ignore[arg-type]
+                )
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+
+        run = link_records_file(
+            input, output, config=linkage, progress=progress, decisions=decisions, previous=previous, review=review
+        )
     seconds = time.perf_counter() - started
     typer.echo(
-        f"{len(out):,} records → {run.stats['persons']:,} persons → {output} "
+        f"{len(run.master):,} records → {run.stats['persons']:,} persons → {output} "
         f"({run.stats['links_accepted']:,} links, {run.stats['review_pairs']:,} pairs to review) [{seconds:.1f} s]",
         err=True,
     )
@@ -188,7 +128,7 @@ def run(
     """Link every patient record of the lake (incremental after the first run) and write the silver EMPI tables."""
     from radlake.config import load_settings
     from radlake.progress import Progress
-    from transforms.empi.job import run_empi
+    from transforms.empi import run_empi
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
@@ -211,19 +151,11 @@ def review_export(
 ) -> None:
     """Export the lake's review queue (written by `radlake empi run`), strongest pairs first; fill in the
     decision column with link or never_link and import it."""
-    from radlake import catalog
-    from radlake import lake as lake_io
     from radlake.config import load_settings
-    from radlake.errors import LakeError
-    from transforms.empi.review import REVIEW_COLUMNS
+    from transforms.empi import export_review_queue
 
-    settings = load_settings(config, lake=lake)
-    table = lake_io.read_arrow(settings, catalog.uri(settings, "silver", "empi_review_queue"))
-    if table is None:
-        raise LakeError("no EMPI review queue in the lake yet: run `radlake empi run` first")
-    queue = table.to_pandas()[list(REVIEW_COLUMNS)]
-    write_frame(output, queue, float_format="%.6f")
-    typer.echo(f"{len(queue):,} pairs to review → {output}", err=True)
+    pairs = export_review_queue(load_settings(config, lake=lake), output)
+    typer.echo(f"{pairs:,} pairs to review → {output}", err=True)
 
 
 @review_app.command("import")
@@ -240,29 +172,13 @@ def review_import(
     lake: LakeOption = None,
 ) -> None:
     """Store steward decisions (silver/empi_decisions, or a CSV); every later run applies them."""
-    import pandas as pd
+    from radlake.config import load_settings
+    from transforms.empi import decisions_uri, import_review_file, store_review_decisions
 
-    from radlake.errors import DataError
-    from transforms.empi.review import DecisionError, decisions_from_review
-
-    try:
-        decisions = decisions_from_review(_read_csv(reviewed, "reviewed pairs"), decided_by=decided_by)
-    except DecisionError as err:
-        raise DataError(f"{reviewed}: {err}") from None
+    decisions = import_review_file(reviewed, decided_by=decided_by, to_csv=to_csv)
     if to_csv is not None:
-        if to_csv.is_file():
-            decisions = pd.concat([_read_csv(to_csv, "steward decisions"), decisions], ignore_index=True)
-        write_frame(to_csv, decisions)
         typer.echo(f"{len(decisions):,} decisions in {to_csv}", err=True)
         return
-    from radlake import lake as lake_io
-    from radlake.config import load_settings
-    from transforms.empi.store import decisions_uri, save_decisions
-
     settings = load_settings(config, lake=lake)
-    lake_io.ensure_writable(settings)
-    try:
-        pairs = save_decisions(settings, decisions)
-    except DecisionError as err:
-        raise DataError(f"{reviewed}: {err}") from None
+    pairs = store_review_decisions(settings, decisions, reviewed)
     typer.echo(f"{pairs:,} decisions stored in {decisions_uri(settings)}", err=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Data-quality suites (Great Expectations) and the stewards' report.", no_args_is_help=True)
 
@@ -29,27 +29,13 @@ def run(
     from rich.console import Console
     from rich.table import Table
 
-    from expectations.report import data_docs_site, summary_path, write_report
-    from expectations.suite_run import run_suite
-    from expectations.suites import suites_for_layer
+    from expectations import data_docs_site, run_suites, summary_path
     from radlake.config import load_settings
-    from radlake.errors import LakeError
     from radlake.progress import Progress
 
     settings = load_settings(config)
-    suites = suites_for_layer(layer.value if layer else None)
     with Progress("radlake quality run") as progress:
-        runs = []
-        with progress.phase("suites", total=len(suites)) as step:
-            for suite in suites:
-                runs.append(run_suite(settings, suite))
-                step.advance()
-        if all(r.result is None for r in runs):
-            # Every suite skipped: an empty report and exit 0 would read as "all passed".
-            hint = "" if settings.config_path else " (no radlake.yaml found: pass --config or set RADLAKE_CONFIG)"
-            raise LakeError(f"no table to check in the lake {settings.lake}: every suite was skipped{hint}")
-        with progress.phase("report"):
-            write_report(settings)
+        runs = run_suites(settings, layer.value if layer else None, progress=progress)
     console = Console()
     table = Table(title=f"Quality suites ({layer.value if layer else 'all layers'})")
     for column in ("suite", "table", "rows", "result", "failed expectations"):

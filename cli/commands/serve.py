@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Data spaces of the services: tokens.", no_args_is_help=True)
 

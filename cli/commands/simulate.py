@@ -61,7 +61,7 @@ def simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from radlake.postgres import stop_embedded_server
-    from simulator.simulate import simulate as run_simulation
+    from simulator import simulate as run_simulation
 
     first_day = _start_date(start_date)
     console = Console(stderr=True)
@@ -102,7 +102,7 @@ def simulate(
 
 
 def _write_registry(out: Path, records: int, institutions: int, seed: int, hard: bool) -> None:
-    from simulator.people import write_registry
+    from simulator import write_registry
 
     path = out / "registry.parquet"
     codes = [f"h{i:02d}" for i in range(1, institutions + 1)]
@@ -115,7 +115,7 @@ def _write_registry(out: Path, records: int, institutions: int, seed: int, hard:
 def _run_live(out: Path, rate: float, duration: float | None, seed: int, console: object) -> None:
     from rich.console import Console
 
-    from simulator.live import run_live
+    from simulator import run_live
 
     assert isinstance(console, Console)
     until = f"for {duration:g} s" if duration is not None else "until Ctrl-C or SIGTERM"

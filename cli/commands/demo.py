@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from orchestration.demo import DemoSummary
+    from orchestration import DemoSummary
 
 
 LOG_NAME = "demo.log"
@@ -80,7 +80,7 @@ def demo(
     """
     import warnings
 
-    from orchestration.demo import run_demo
+    from orchestration import run_demo
     from radlake.progress import Progress
 
     console = Console()
@@ -120,7 +120,7 @@ def demo(
 
 
 def _print_summary(console: Console, summary: DemoSummary, workdir: Path, log: Path) -> None:
-    from dashboards.build import default_dir
+    from dashboards import default_dir
     from radlake.config import load_settings
 
     tables = Table(title="Lake tables (Delta)")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption
+from cli.commands import ConfigOption, LakeOption
 
 app = typer.Typer(help="Pull studies from a PACS.", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def pull(
     which must be registered at the PACS and running (`radlake dicom listen`). Each study's state is kept in
     bronze/pacs_pull_state: run the same command again to continue a stopped pull.
     """
-    from ingestion.pacs.pull import pull_studies
+    from ingestion.pacs import pull_studies
     from radlake.config import load_settings
     from radlake.errors import ConfigError
 

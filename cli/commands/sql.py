@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(
     help="SQL endpoint for BI tools: serve the marts over PostgreSQL's protocol; accounts.", no_args_is_help=True
@@ -24,7 +24,7 @@ def serve(
     import logging
 
     from radlake.config import load_settings
-    from sqlendpoint.server import serve as run_server
+    from sqlendpoint import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings(config)
@@ -40,7 +40,7 @@ def account(
 ) -> None:
     """Create (or reset) an account bound to a data space; prints its new password once (only a hash is kept)."""
     from radlake.config import load_settings
-    from sqlendpoint.accounts import create_account, database_name
+    from sqlendpoint import create_account, database_name
 
     settings = load_settings(config)
     password = create_account(settings, name, space)

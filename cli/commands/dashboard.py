@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Offline dashboards (ECharts) built from the analysts' warehouse.", no_args_is_help=True)
 
@@ -20,8 +20,8 @@ def build(
     config: ConfigOption = None,
 ) -> None:
     """Run every chart's SQL on the warehouse and write the pages, data/<chart>.json and the stewards' console."""
-    from dashboards.build import build_dashboards
-    from ingestion.cdc.status import lagging_sources
+    from dashboards import build_dashboards
+    from ingestion.cdc import lagging_sources
     from radlake.config import load_settings
 
     settings = load_settings(config)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption
+from cli.commands import ConfigOption
 
 app = typer.Typer(help="Research cohorts: rules in cohorts/<name>.yaml, membership in the lake.", no_args_is_help=True)
 

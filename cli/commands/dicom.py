@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption, stop_on_signals
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="DICOM network services.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def listen(
     """
     import logging
 
-    from ingestion.dicom.api import listen as run_listen
+    from ingestion.dicom import listen as run_listen
     from radlake.config import ae_title_ok, load_settings
     from radlake.errors import ConfigError
 

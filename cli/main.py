@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each topic's commands live in their own module; importing them is cheap (layers load lazily inside).
-    from radlake.commands import cohort, demo, serve, simulate
+    from cli.commands import cohort, demo, serve, simulate
 
     app.command("simulate")(simulate.simulate)
     app.command("demo")(demo.demo)
@@ -42,9 +42,9 @@ def _register() -> None:
         ("route", "route"),
     ):
         try:
-            module = __import__(f"radlake.commands.{module_name}", fromlist=["app"])
+            module = __import__(f"cli.commands.{module_name}", fromlist=["app"])
         except ModuleNotFoundError as exc:
-            if exc.name != f"radlake.commands.{module_name}":
+            if exc.name != f"cli.commands.{module_name}":
                 raise
             continue
         app.add_typer(module.app, name=group)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from radlake.commands import ConfigOption, LakeOption, stop_on_signals
+from cli.commands import ConfigOption, LakeOption, stop_on_signals
 
 app = typer.Typer(help="HL7 v2: orders, reports and patient events from a RIS over MLLP.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def listen(
     """
     import logging
 
-    from ingestion.hl7.listener import listen as run_listen
+    from ingestion.hl7 import listen as run_listen
     from radlake.config import load_settings
 
     settings = load_settings(config, lake=lake)
@@ -53,7 +53,7 @@ def listen(
 @app.command("apply")
 def apply(config: ConfigOption = None, lake: LakeOption = None) -> None:
     """Fold bronze/hl7_messages into silver/hl7_orders and silver/hl7_patient_links (run before the exams)."""
-    from ingestion.hl7.orders import apply_messages
+    from ingestion.hl7 import apply_messages
     from radlake.config import load_settings
 
     orders, links = apply_messages(load_settings(config, lake=lake))

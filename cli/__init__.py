@@ -1,0 +1,1 @@
+"""The ``radlake`` command line: the top layer, above orchestration and services; the library never imports it."""
