@@ -81,14 +81,14 @@ class Lake:
         spec = catalog.cdc_patterns()[1]
         return Table(self.settings, replace(spec, name=catalog.cdc_table_name(source, source_table), keys=tuple(keys)))
 
+    def table_names(self, layer: Layer) -> list[str]:
+        """The names of the folders in a layer's folder (tables, or what is left of them)."""
+        return list_dir(self.settings, f"{self.settings.lake}/{layer}")
+
     def layer_tables(self, layer: Layer) -> list[Table]:
         """Handles of every Delta table found in a layer's folder (catalog and CDC tables alike)."""
-        found = []
-        for name in list_dir(self.settings, f"{self.settings.lake}/{layer}"):
-            handle = self.at(f"{layer}/{name}")
-            if list_dir(self.settings, f"{handle.uri}/_delta_log"):
-                found.append(handle)
-        return found
+        handles = [self.at(f"{layer}/{name}") for name in self.table_names(layer)]
+        return [h for h in handles if list_dir(self.settings, f"{h.uri}/_delta_log")]
 
     def ensure_writable(self) -> None:
         """Fail early, in one line, when a local lake cannot be created or written."""
@@ -166,8 +166,8 @@ class Table:
             A column of the contract is missing, or a value does not fit its type (the message names both).
         """
         if isinstance(data, list):
-            data = pa.Table.from_pylist(data) if data else self.empty()
-        elif not isinstance(data, pa.Table):
+            return self._from_rows(data)
+        if not isinstance(data, pa.Table):
             data = pa.Table.from_pandas(data, preserve_index=False)
         if self.spec.schema is None:
             return data
@@ -183,6 +183,18 @@ class Table:
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     raise DataError(f"{self.key}.{target.name}: values do not fit {target.type} ({exc})") from None
             columns.append(column)
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def _from_rows(self, rows: list[dict[str, Any]]) -> pa.Table:
+        # Python values go straight to the column's type: a value that does not fit is named with its column.
+        if self.spec.schema is None:
+            return pa.Table.from_pylist(rows)
+        columns = []
+        for target in self.schema:
+            try:
+                columns.append(pa.array([r.get(target.name) for r in rows], type=target.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+                raise DataError(f"{self.key}.{target.name}: values do not fit {target.type} ({exc})") from None
         return pa.Table.from_arrays(columns, schema=self.schema)
 
     def conform_spark(self, df: DataFrame) -> DataFrame:
@@ -241,19 +253,23 @@ class Table:
 
     def replace(
         self,
-        data: pa.Table | pd.DataFrame | list[dict[str, Any]],
+        data: pa.Table | pa.RecordBatchReader | pd.DataFrame | list[dict[str, Any]],
         *,
         where: str | None = None,
         app_id: str | None = None,
         txn_version: int | None = None,
+        configuration: dict[str, str | None] | None = None,
     ) -> None:
-        """Replace the whole table with ``data`` (delta-rs), or with ``where`` only the rows matching it."""
+        """Replace the whole table with ``data`` (delta-rs), or with ``where`` only the rows matching it;
+        ``app_id``/``txn_version`` record a batch in the same commit."""
+        rows = data if isinstance(data, pa.RecordBatchReader) else self.conform(data)
         deltars_writes.replace(
             self.settings,
             self.uri,
-            self.conform(data),
+            self._conform_stream(rows),
             predicate=where,
             partition_by=self.partition_by,
+            configuration=configuration,
             app_id=app_id,
             txn_version=txn_version,
         )
