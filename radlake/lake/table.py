@@ -204,6 +204,10 @@ class Table:
             return df
         from pyspark.sql import functions as F
 
+        have = set(df.columns)
+        missing = [name for name in self.schema.names if name not in have]
+        if missing:
+            raise DataError(f"{self.key}: the rows to write lack column {missing[0]!r} of the catalog")
         return df.select(
             *[F.col(spark_writes.quote_identifier(f.name)).cast(f.dataType).alias(f.name) for f in self.spark_schema]
         )
