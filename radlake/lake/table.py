@@ -212,9 +212,14 @@ class Table:
             *[F.col(spark_writes.quote_identifier(f.name)).cast(f.dataType).alias(f.name) for f in self.spark_schema]
         )
 
-    def _conform_stream(self, data: pa.Table | pa.RecordBatchReader) -> pa.Table | pa.RecordBatchReader:
-        if isinstance(data, pa.Table) or self.spec.schema is None:
-            return self.conform(data) if isinstance(data, pa.Table) else data
+    def _conformed(
+        self, data: pa.Table | pa.RecordBatchReader | pd.DataFrame | list[dict[str, Any]]
+    ) -> pa.Table | pa.RecordBatchReader:
+        """``data`` conformed; a stream (larger than memory) batch by batch as the writer reads it."""
+        if not isinstance(data, pa.RecordBatchReader):
+            return self.conform(data)
+        if self.spec.schema is None:
+            return data
         batches = (self.conform(pa.Table.from_batches([b])).to_batches() for b in data)
         return pa.RecordBatchReader.from_batches(self.schema, (b for chunk in batches for b in chunk))
 
@@ -231,11 +236,10 @@ class Table:
     ) -> bool:
         """Append ``data`` (delta-rs) in one commit tagged with batch ``txn_version`` of ``app_id``, unless that
         batch already landed; True when a commit was made. See :func:`radlake.lake.deltars_writes.append_idempotent`."""
-        rows = data if isinstance(data, pa.RecordBatchReader) else self.conform(data)
         made = deltars_writes.append_idempotent(
             self.settings,
             self.uri,
-            self._conform_stream(rows),
+            self._conformed(data),
             app_id=app_id,
             txn_version=txn_version,
             partition_by=self.partition_by,
@@ -266,11 +270,10 @@ class Table:
     ) -> None:
         """Replace the whole table with ``data`` (delta-rs), or with ``where`` only the rows matching it;
         ``app_id``/``txn_version`` record a batch in the same commit."""
-        rows = data if isinstance(data, pa.RecordBatchReader) else self.conform(data)
         deltars_writes.replace(
             self.settings,
             self.uri,
-            self._conform_stream(rows),
+            self._conformed(data),
             predicate=where,
             partition_by=self.partition_by,
             configuration=configuration,

@@ -36,7 +36,7 @@ __all__ = ["read_patient_records", "run_empi"]
 
 
 def _read(settings: Settings, layer: catalog.Layer, name: str) -> pd.DataFrame | None:
-    table = Lake(settings).table(layer, name).read_arrow()
+    table = Lake(settings).at(f"{layer}/{name}").read_arrow()
     return None if table is None else table.to_pandas()
 
 
