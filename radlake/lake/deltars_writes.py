@@ -78,7 +78,7 @@ def append_idempotent(
             if isinstance(data, pa.Table) and data.num_rows == 0:
                 return False
         write_deltalake(
-            uri,
+            dt if dt is not None else uri,  # the snapshot just read: no second log read
             data,
             mode="append",
             partition_by=list(partition_by) or None,
@@ -141,9 +141,10 @@ def replace(
     txn = [Transaction(app_id, txn_version)] if app_id is not None and txn_version is not None else []
 
     def attempt() -> None:
-        exists = open_table(settings, uri) is not None
+        dt = open_table(settings, uri)
+        exists = dt is not None
         write_deltalake(
-            uri,
+            dt if dt is not None else uri,
             data,
             mode="overwrite",
             predicate=predicate if exists else None,
