@@ -90,10 +90,6 @@ class Lake:
         handles = [self.at(f"{layer}/{name}") for name in self.table_names(layer)]
         return [h for h in handles if list_dir(self.settings, f"{h.uri}/_delta_log")]
 
-    def ensure_writable(self) -> None:
-        """Fail early, in one line, when a local lake cannot be created or written."""
-        commit.ensure_writable(self.settings)
-
 
 @dataclass
 class Table:
