@@ -37,17 +37,17 @@ def decision_rows(decisions: Sequence[Decision]) -> list[dict[str, object]]:
     """Decisions as rows of silver/exam_name_decisions (the table's handle conforms them)."""
     now = datetime.now(UTC)
     return [
-            {
-                "institution": d.institution,
-                "raw_name": d.raw_name,
-                "codes": list(d.codes),
-                "not_exam": d.not_exam,
-                "decided_by": d.steward,
-                "decided_at": (d.decided_at or now).astimezone(UTC),
-                "note": d.note,
-            }
-            for d in decisions
-        ]
+        {
+            "institution": d.institution,
+            "raw_name": d.raw_name,
+            "codes": list(d.codes),
+            "not_exam": d.not_exam,
+            "decided_by": d.steward,
+            "decided_at": (d.decided_at or now).astimezone(UTC),
+            "note": d.note,
+        }
+        for d in decisions
+    ]
 
 
 def decisions_from_arrow(table: pa.Table) -> list[Decision]:
