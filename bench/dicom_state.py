@@ -4,7 +4,7 @@ Builds, in one run,
 
 - lake E (empty): corpus A (``--n`` files) landed, nothing else;
 - lake L (large): the same, plus ``--rows`` synthetic landed files written straight into bronze/dicom_files and
-  bronze/dicom_instances through radlake/lake.py (realistic key sizes; UIDs in scattered order);
+  bronze/dicom_instances through radlake/lake/ (realistic key sizes; UIDs in scattered order);
 
 then times the same ingest into each (``radlake ingest dicom``, the CLI in a subprocess, workers as usual):
 corpus B (``--n`` new files), a hard-linked copy of A under other paths (``--n`` already-landed instances: each

@@ -57,6 +57,7 @@ from service_harness import free_port  # noqa: E402
 
 from radlake import catalog, lake  # noqa: E402
 from radlake.config import Settings  # noqa: E402
+from radlake.lake import Lake  # noqa: E402
 from transforms.dicom.dicomweb import BUCKETS, split_levels  # noqa: E402
 
 FAMILY = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -199,10 +200,8 @@ def write_index(settings: Settings, studies: list[dict], series: list[dict], ins
                            "requested_procedure_ids": lv["requested_procedure_ids"],
                            "series_json": lv["series_json"], "last_ingested_at": now})  # fmt: skip
     for name, rows in (("dicomweb_studies", study_rows), ("dicomweb_series", series_out)):
-        spec = catalog.table("silver", name)
-        lake.replace(settings, catalog.table_uri(settings, spec), catalog.conform(spec, pa.Table.from_pylist(rows)))
-    spec = catalog.table("silver", "dicomweb_instances")
-    uri = catalog.table_uri(settings, spec)
+        Lake(settings).table("silver", name).replace(rows)
+    instances_table = Lake(settings).table("silver", "dicomweb_instances")
     by_bucket: dict[int, list[dict]] = {}
     for inst in instances:
         uid = inst["study"]["study_instance_uid"]
@@ -219,10 +218,7 @@ def write_index(settings: Settings, studies: list[dict], series: list[dict], ins
                          "transfer_syntax_uid": "1.2.840.10008.1.2.1", "file_path": f"/nonexistent/{inst['sop']}",
                          "file_sha256": "0" * 64, "header_json": header, "ingested_at": now,
                          "study_bucket": bucket})  # fmt: skip
-        lake.append_idempotent(
-            settings, uri, catalog.conform(spec, pa.Table.from_pylist(rows)), app_id="bench:dicomweb",
-            txn_version=n + 1, partition_by=spec.partition_by,
-        )  # fmt: skip
+        instances_table.append(pa.Table.from_pylist(rows), app_id="bench:dicomweb", txn_version=n + 1)
 
 
 def shapes(studies: list[dict], series: list[dict], instances: list[dict]) -> list[tuple[str, str, dict[str, str]]]:

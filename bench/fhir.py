@@ -33,19 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "services"))
 
-from radlake import catalog, lake  # noqa: E402
+from radlake import catalog  # noqa: E402
 from radlake.config import Settings  # noqa: E402
+from radlake.lake import Lake  # noqa: E402
 
 
 def _write(settings: Settings, name: str, columns: dict[str, object]) -> None:
-    spec = catalog.table("silver", name)
+    target = Lake(settings).table("silver", name)
     table = pa.table(columns)
-    assert spec.schema is not None
-    for f in spec.schema:  # the columns the bench does not need stay null
+    for f in target.schema:  # the columns the bench does not need stay null
         if f.name not in table.column_names:
             table = table.append_column(f.name, pa.nulls(len(table), f.type))
-    data = catalog.conform(spec, table)
-    lake.replace(settings, catalog.uri(settings, "silver", name), data)
+    target.replace(table)
 
 
 def build_lake(settings: Settings, records: int, seed: int) -> tuple[list[tuple[str, str]], list[str], list[str]]:

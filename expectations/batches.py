@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.suites import Suite
-from radlake import lake
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.lake import Lake
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def missing_tables(settings: Settings, suite: Suite) -> list[str]:
     """Lake tables (``layer/name``) and the warehouse the suite needs but that do not exist yet."""
     needed = list(suite.requires) if suite.sql else [suite.table]
-    missing = [t for t in needed if lake.table_version(settings, f"{settings.lake}/{t}") is None]
+    missing = [t for t in needed if not Lake(settings).at(t).exists()]
     if suite.reads_warehouse and not Path(settings.warehouse_path).exists():
         missing.append(f"warehouse {settings.warehouse_path}")
     return missing
@@ -48,7 +48,7 @@ def load_batch(settings: Settings, suite: Suite) -> pd.DataFrame:
         raise LakeError(f"suite {suite.name}: {', '.join(missing)} does not exist yet")
     if suite.sql:
         return _query(settings, suite)
-    data = lake.read_arrow(settings, f"{settings.lake}/{suite.table}", columns=suite.columns)
+    data = Lake(settings).at(suite.table).read_arrow(suite.columns)
     if data is None:  # removed between the check above and the read
         raise LakeError(f"suite {suite.name}: {suite.table} does not exist")
     frame = data.to_pandas()

@@ -267,18 +267,15 @@ def lake_table_rows(settings: Settings) -> dict[str, int]:
     """Rows of every Delta table in a local lake, by ``layer/name``."""
     import pyarrow as pa
 
-    from radlake import lake
+    from radlake.lake import Lake
 
     rows: dict[str, int] = {}
     for layer in ("bronze", "silver"):
-        base = Path(settings.lake) / layer
-        if not base.is_dir():
-            continue
-        for path in sorted(p for p in base.iterdir() if (p / "_delta_log").is_dir()):
-            dt = lake.open_table(settings, str(path))
+        for table in Lake(settings).layer_tables(layer):
+            dt = table.delta()
             if dt is not None:
                 counts = pa.table(dt.get_add_actions(flatten=True))["num_records"].to_pylist()
-                rows[f"{layer}/{path.name}"] = sum(int(n) for n in counts if n)
+                rows[table.key] = sum(int(n) for n in counts if n)
     return rows
 
 

@@ -23,7 +23,6 @@ from radlake._schemas import (
 from radlake.config import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -41,8 +40,6 @@ __all__ = [
     "cdc_patterns",
     "cdc_pool",
     "cdc_table_name",
-    "conform",
-    "conform_spark",
     "schemas",
     "spark_schema",
     "table",
@@ -71,12 +68,13 @@ class TableSpec:
         Partition columns (``replaceWhere`` targets), empty for unpartitioned tables.
     writer
         The one function that commits to the table, as ``module:function`` (``module:Class.method``); it
-        writes through :mod:`radlake.lake`. A test resolves every writer, and docs/ARCHITECTURE.md names it.
+        writes through the table's handle (:class:`radlake.lake.Table`). A test resolves every writer, and
+        docs/ARCHITECTURE.md names it.
     consumers
         Which code reads it (kept true in docs/ARCHITECTURE.md).
     schema
-        The table's columns (Arrow), which its writer conforms its rows to (:func:`conform`,
-        :func:`conform_spark`); None only for the CDC tables, whose columns follow the source table.
+        The table's columns (Arrow), which the table's handle conforms what is written to
+        (:meth:`radlake.lake.Table.conform`); None only for the CDC tables, whose columns follow the source table.
     zorder_by
         Columns upkeep Z-orders the files of each partition by (what readers filter on within a partition);
         empty: plain compaction (:mod:`radlake.maintenance`).
@@ -399,7 +397,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "Who asked which data space for what, and the outcome: token id, space, path, parameters, "
             "result count, status, duration. Pruned past serve.audit_retention_days."
         ),
-        writer="services.audit:AuditLog.flush",
+        writer="radlake.audit:AuditLog.flush",
         schema=schemas.SERVICE_REQUESTS,
         consumers=("stewards (access review)",),
         partition_by=("request_date",),
@@ -414,7 +412,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "Who ran what on the published marts through radlake sql serve: account, data space, database, "
             "statement (truncated), rows, status, duration, the build it read. Appended in batches."
         ),
-        writer="sqlendpoint.audit:AuditLog.flush",
+        writer="radlake.audit:AuditLog.flush",
         schema=schemas.SQL_QUERIES,
         consumers=("security review", "docs/SECURITY.md"),
         partition_by=("query_date",),
@@ -483,40 +481,6 @@ def _fixed_schema(spec: TableSpec) -> pa.Schema:
     if spec.schema is None:
         raise KeyError(f"{spec.key} has no fixed schema in the catalog")
     return spec.schema
-
-
-def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
-    """``data`` with exactly the table's columns, in the catalog's order and types (what its writer commits).
-
-    Raises
-    ------
-    radlake.errors.DataError
-        A column of the contract is missing, or a value does not fit its type (the message names both).
-    """
-    from radlake.errors import DataError
-
-    schema = _fixed_schema(spec)
-    missing = [name for name in schema.names if name not in data.column_names]
-    if missing:
-        raise DataError(f"{spec.key}: the rows to write lack column {missing[0]!r} of the catalog")
-    columns = []
-    for target in schema:
-        column = data.column(target.name)
-        if column.type != target.type:
-            try:
-                column = column.cast(target.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataError(f"{spec.key}.{target.name}: values do not fit {target.type} ({exc})") from None
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def conform_spark(spec: TableSpec, df: DataFrame) -> DataFrame:
-    """A Spark DataFrame with exactly the table's columns, in the catalog's order and types (explicit casts:
-    the written table has these types whatever the engine inferred or the sources held)."""
-    from pyspark.sql import functions as F
-
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in spark_schema(spec).fields])
 
 
 def tables() -> tuple[TableSpec, ...]:

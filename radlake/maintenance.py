@@ -22,6 +22,7 @@ import pyarrow as pa
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.lake import Lake
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -56,12 +57,7 @@ class TableUpkeep:
 
 def lake_tables(settings: Settings) -> list[str]:
     """Every Delta table of the lake as ``layer/name``: the catalog's tables and each captured source's."""
-    found = []
-    for layer in LAYERS:
-        for name in lake.list_dir(settings, f"{settings.lake}/{layer}"):
-            if lake.list_dir(settings, f"{catalog.uri(settings, layer, name)}/_delta_log"):
-                found.append(f"{layer}/{name}")
-    return sorted(found)
+    return sorted(table.key for layer in LAYERS for table in Lake(settings).layer_tables(layer))
 
 
 def _spec(key: str) -> catalog.TableSpec | None:
@@ -128,9 +124,9 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
         No Delta table at ``key``.
     """
     started = time.perf_counter()
-    layer, _, name = key.partition("/")
-    uri = catalog.uri(settings, layer, name)  # type: ignore[arg-type]
-    dt = lake.open_table(settings, uri)
+    table = Lake(settings).at(key)
+    uri = table.uri  # upkeep: the one caller of radlake.lake.deltars_upkeep
+    dt = table.delta()
     if dt is None:
         raise LakeError(f"no Delta table {key} in the lake")
     report = TableUpkeep(table=key, version_before=dt.version())
@@ -167,7 +163,7 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
         if not dry_run:
             lake.vacuum(settings, uri, retention_days=days, dry_run=False)
 
-    dt = lake.open_table(settings, uri) or dt
+    dt = table.delta() or dt
     if lake.last_checkpoint_version(settings, uri) != dt.version():
         report.steps.append(f"checkpoint v{dt.version()}")
         if not dry_run:
@@ -177,7 +173,7 @@ def maintain_table(settings: Settings, key: str, *, dry_run: bool = False) -> Ta
         lake.clean_log(settings, uri)
 
     if not dry_run:
-        dt = lake.open_table(settings, uri) or dt
+        dt = table.delta() or dt
         files = _data_files(dt)
     report.version_after = dt.version() if not dry_run else report.version_before
     report.files_after, report.bytes_after = len(files), sum(s for _, s in files)
@@ -210,11 +206,10 @@ def restore(settings: Settings, key: str, version: int) -> dict[str, Any]:
     LakeError
         No such table, or the version is outside the retention window (its log or files are gone).
     """
-    layer, _, name = key.partition("/")
-    uri = catalog.uri(settings, layer, name)  # type: ignore[arg-type]
-    if lake.open_table(settings, uri) is None:
+    table = Lake(settings).at(key)
+    if not table.exists():
         raise LakeError(f"no Delta table {key} in the lake")
-    return lake.restore(settings, uri, version)
+    return lake.restore(settings, table.uri, version)
 
 
 def table_history(settings: Settings, key: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -225,8 +220,7 @@ def table_history(settings: Settings, key: str, limit: int = 20) -> list[dict[st
     LakeError
         No such table.
     """
-    layer, _, name = key.partition("/")
-    dt = lake.open_table(settings, catalog.uri(settings, layer, name))  # type: ignore[arg-type]
+    dt = Lake(settings).at(key).delta()
     if dt is None:
         raise LakeError(f"no Delta table {key} in the lake")
     return dt.history(limit)

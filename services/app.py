@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
 from radlake.config import Settings
-from services.audit import AuditLog
+from services.audit import RequestAudit
 from services.auth import RateLimiter, TokenStore
 from services.errors import ServiceError, error_response, handle_service_error
 from services.lake_index import LakeIndex
@@ -43,7 +43,7 @@ SECURITY_HEADERS = {
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(settings: Settings, *, audit: AuditLog | None = None) -> FastAPI:
+def create_app(settings: Settings, *, audit: RequestAudit | None = None) -> FastAPI:
     """The service for these settings: every configured space's routes behind the guard.
 
     Parameters
@@ -51,11 +51,11 @@ def create_app(settings: Settings, *, audit: AuditLog | None = None) -> FastAPI:
     settings
         The loaded config (spaces, serve limits, lake).
     audit
-        Where audit rows go; a new :class:`AuditLog` on the lake by default (tests pass their own to flush).
+        Where audit rows go; a new :class:`RequestAudit` on the lake by default (tests pass their own to flush).
     """
     tokens = TokenStore(settings)
     limiter = RateLimiter(settings.serve.rate_per_minute)
-    audit_log = audit or AuditLog(settings)
+    audit_log = audit or RequestAudit(settings)
     lake_index = LakeIndex(settings)
 
     @asynccontextmanager

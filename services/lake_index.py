@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake, Table
 
 log = logging.getLogger(__name__)
 
@@ -192,30 +193,31 @@ class LakeIndex:
 
     # --- the tables it reads ----------------------------------------------------------------------------------
 
-    def _uris(self) -> dict[str, str]:
-        uris = {name: catalog.uri(self._settings, "silver", name) for name in _COLUMNS}
+    def _tables(self) -> dict[str, Table]:
+        lake = Lake(self._settings)
+        tables = {name: lake.table("silver", name) for name in _COLUMNS}
         for source in self._ris_sources():
-            uris[f"reports:{source}"] = catalog.uri(self._settings, "silver", catalog.cdc_table_name(source, "reports"))
-        return uris
+            tables[f"reports:{source}"] = lake.cdc_state(source, "reports")
+        return tables
 
     def _ris_sources(self) -> list[str]:
         return list(self._settings.sources)
 
     def versions(self) -> dict[str, int | None]:
         """The current Delta version of every table the index reads (None: no table yet)."""
-        return {key: lake.table_version(self._settings, uri) for key, uri in self._uris().items()}
+        return {key: table.version() for key, table in self._tables().items()}
 
-    def _read(self, key: str, uri: str) -> pa.Table | None:
+    def _read(self, key: str, handle: Table) -> pa.Table | None:
         if key.startswith("reports:"):
             source = key.partition(":")[2]
-            table = lake.read_arrow(self._settings, uri)
+            table = handle.read_arrow()
             if table is None or not set(_REPORT_COLUMNS) <= set(table.column_names):
                 return None
             institution = self._settings.sources[source].institution or source
             table = table.select(list(_REPORT_COLUMNS))
             table = table.set_column(0, "order_id", table["order_id"].cast(pa.string()))
             return table.append_column("institution", pa.array([institution] * len(table), pa.string()))
-        return lake.read_arrow(self._settings, uri, _COLUMNS[key])
+        return handle.read_arrow(_COLUMNS[key])
 
     # --- building -----------------------------------------------------------------------------------------------
 
@@ -226,13 +228,13 @@ class LakeIndex:
             if self._gen is not None and versions == self._gen.versions:
                 return False
             started = time.perf_counter()
-            uris = self._uris()
+            handles = self._tables()
             old = self._gen.versions if self._gen else {}
             for key, version in versions.items():
                 if version is None:
                     self._arrow.pop(key, None)
                 elif old.get(key) != version or key not in self._arrow:
-                    table = self._read(key, uris[key])
+                    table = self._read(key, handles[key])
                     if table is None:
                         self._arrow.pop(key, None)
                     else:

@@ -30,7 +30,7 @@ from radlake.config import Settings
 from radlake.errors import ConfigError, LakeError
 from sqlendpoint import compat, wire
 from sqlendpoint.accounts import Account, database_name, load_accounts, sees_stewards_file, verify_password
-from sqlendpoint.audit import AuditLog, QueryRecord
+from sqlendpoint.audit import QueryAudit, QueryRecord
 from sqlendpoint.engine import QueryRefused, Warehouses, check_read_only, run, statements
 
 log = logging.getLogger("radlake.sql")
@@ -119,7 +119,7 @@ class SqlServer:
                 "the network in the clear"
             )
         self.warehouses = Warehouses(settings)
-        self.audit = AuditLog(settings)
+        self.audit = QueryAudit(settings)
         # DuckDB runs each statement in parallel itself; these threads only let sessions wait side by side.
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="radlake-sql")
         self.sessions: dict[int, Session] = {}
@@ -358,7 +358,7 @@ class SqlServer:
             raise
         finally:
             build = session.path.parent.name if session.path is not None else ""
-            self.audit.add(
+            self.audit.add_query(
                 QueryRecord(
                     account=session.account.name,
                     space=session.account.space,

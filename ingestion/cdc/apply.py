@@ -21,7 +21,6 @@ from ingestion.cdc.log import (
     source_columns,
     table_configuration,
 )
-from radlake import lake
 from radlake.config import Settings
 from radlake.errors import DataError, LakeError
 
@@ -148,10 +147,10 @@ def prepare_batch(
     from pyspark.errors import PySparkException
 
     where = f"source {source!r}, table {table!r}"
-    uri = state.state_uri(settings, source, table)
-    dt = lake.open_table(settings, uri)
+    silver = state.state_table(settings, source, table, keys)
+    dt = silver.delta()
     if dt is None:
-        raise LakeError(f"silver table {uri} is missing; move the change log aside to take a new snapshot")
+        raise LakeError(f"silver table {silver.uri} is missing; move the change log aside to take a new snapshot")
     have = pa.schema(dt.schema().to_arrow())
     incoming = [log.schema.field(n) for n in source_columns(log.schema)]
     check_columns(where, [*have.names, *(f.name for f in incoming if f.name not in have.names)])
@@ -176,7 +175,7 @@ def prepare_batch(
         latest = latest_per_key(spark.createDataFrame(rest), keys, columns).toArrow()
         if not new_fields:  # new columns exist in silver only once the batch is applied
             frame = spark.createDataFrame(latest.slice(0, 1))  # only planned: one row carries the schema
-            lake.merge(spark, frame, uri, keys, settings=settings, delete_flag=DELETED, explain=True)
+            silver.spark_merge(spark, frame, delete_flag=DELETED, explain=True)
     except PySparkException as exc:
         reason = str(exc).strip().splitlines()[0][:300]
         raise DataError(f"{where}: the batch cannot be applied to silver ({reason})") from None
@@ -187,20 +186,20 @@ def apply_prepared(
     spark: SparkSession, settings: Settings, source: str, table: str, prepared: PreparedBatch, *, version: int
 ) -> None:
     """Apply a prepared batch to silver (truncate, new columns, one MERGE), then record ``version`` there."""
-    uri = state.state_uri(settings, source, table)
+    silver = state.state_table(settings, source, table, prepared.keys)
     if prepared.truncated:
-        lake.delete_where(spark, uri)
+        silver.spark_delete(spark)
     if prepared.latest is not None:
         if prepared.new_fields:
-            dt = lake.open_table(settings, uri)
+            dt = silver.delta()
             assert dt is not None
             have = set(dt.schema().to_arrow().names)  # a replay after a crash may find them added
             fresh = [f for f in prepared.new_fields if f.name not in have]
             if fresh:
                 # A schema change at the source reaches silver without a restart; nullable, or later MERGEs break.
-                lake.add_columns(settings, uri, fresh)
+                silver.add_columns(fresh)
         frame = spark.createDataFrame(prepared.latest)
-        lake.merge(spark, frame, uri, prepared.keys, settings=settings, delete_flag=DELETED)
+        silver.spark_merge(spark, frame, delete_flag=DELETED)
     state.mark_state(settings, source, table, version)
 
 
@@ -236,9 +235,7 @@ def replace_state(
     version: int,
 ) -> None:
     """Replace a table's silver state with a snapshot, recording ``version`` in the same commit."""
-    lake.replace(
-        settings,
-        state.state_uri(settings, source, table),
+    state.state_table(settings, source, table).replace(
         rows,
         configuration=table_configuration(rows.schema) or None,
         app_id=state.app_id(source, table),
@@ -257,8 +254,7 @@ def recover_state(spark: SparkSession, settings: Settings, source: str, table: s
     position = state.table_position(settings, source, table)
     if not position.state_behind or position.log is None:
         return 0
-    log_uri = state.log_uri(settings, source, table)
-    log_df = lake.read(spark, log_uri)
+    log_df = state.log_table(settings, source, table).read_spark(spark)
     if position.state is not None:
         log_df = log_df.filter(F.col(BATCH_ID) > position.state)
     pending = log_df.toArrow()

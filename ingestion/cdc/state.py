@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ingestion.cdc.log import PARTITION_BY, table_configuration
-from radlake import catalog, lake
+from ingestion.cdc.log import table_configuration
+from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import DataError
-from radlake.lake import open_table
+from radlake.lake import Lake, SchemaMismatchError, Table
 
 CRASH_ENV = "RADLAKE_CDC_CRASH_AT"  # test hook: kill this process at a named point of a batch
 
@@ -33,14 +34,14 @@ def app_id(source: str, table: str) -> str:
     return f"radlake-cdc:{source}:{table}"
 
 
-def log_uri(settings: Settings, source: str, table: str) -> str:
-    """Where the change log of a source table lives (``<lake>/bronze/<source>__<table>``)."""
-    return catalog.uri(settings, "bronze", catalog.cdc_table_name(source, table))
+def log_table(settings: Settings, source: str, table: str) -> Table:
+    """The change log of a source table (``<lake>/bronze/<source>__<table>``)."""
+    return Lake(settings).cdc_log(source, table)
 
 
-def state_uri(settings: Settings, source: str, table: str) -> str:
-    """Where the current state of a source table lives (``<lake>/silver/<source>__<table>``)."""
-    return catalog.uri(settings, "silver", catalog.cdc_table_name(source, table))
+def state_table(settings: Settings, source: str, table: str, keys: Sequence[str] = ()) -> Table:
+    """The current state of a source table (``<lake>/silver/<source>__<table>``), merged on ``keys``."""
+    return Lake(settings).cdc_state(source, table, keys)
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,15 @@ class TablePosition:
 def table_position(settings: Settings, source: str, table: str) -> TablePosition:
     """Read a table's positions from its two Delta tables."""
     aid = app_id(source, table)
-    log = open_table(settings, log_uri(settings, source, table))
-    state = open_table(settings, state_uri(settings, source, table))
     return TablePosition(
-        log=None if log is None else log.transaction_version(aid),
-        state=None if state is None else state.transaction_version(aid),
+        log=log_table(settings, source, table).committed_version(aid),
+        state=state_table(settings, source, table).committed_version(aid),
     )
 
 
 def mark_state(settings: Settings, source: str, table: str, version: int) -> None:
     """Record in silver that the batch ``version`` is applied: a commit holding only the app transaction."""
-    lake.mark_applied(settings, state_uri(settings, source, table), app_id(source, table), version)
+    state_table(settings, source, table).mark_applied(app_id(source, table), version)
 
 
 def append_log(
@@ -93,22 +92,19 @@ def append_log(
         The rows' column types no longer match the change log's (a type changed at the source).
     """
     try:
-        return lake.append_idempotent(
-            settings,
-            log_uri(settings, source, table),
+        return log_table(settings, source, table).append(
             data,
             app_id=app_id(source, table),
             txn_version=version,
-            partition_by=PARTITION_BY,
             configuration=table_configuration(data.schema) or None,
         )
-    except lake.SchemaMismatchError as exc:
+    except SchemaMismatchError as exc:
         raise DataError(f"{source}.{table}: column types at the source no longer match the change log: {exc}") from None
 
 
 def captured_tables(settings: Settings, source: str) -> set[str]:
     """Source tables that have a change log in the lake."""
-    names = lake.list_dir(settings, f"{settings.lake}/bronze")
+    names = Lake(settings).table_names("bronze")
     return {t for n in names if (t := catalog.cdc_source_table(source, n)) is not None}
 
 

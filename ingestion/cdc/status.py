@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestion.cdc import logical
-from ingestion.cdc.state import captured_tables, format_lsn, log_uri, state_uri
+from ingestion.cdc.state import captured_tables, format_lsn, log_table, state_table
 from ingestion.cdc.types import SESSION_SETTINGS
-from radlake import lake
 from radlake.config import Settings
 from radlake.errors import SourceUnreachableError
 
@@ -144,8 +143,8 @@ def lagging_sources(settings: Settings) -> dict[str, str]:
 def _last_commit(settings: Settings, source: str, tables: set[str]) -> datetime | None:
     newest: int | None = None
     for table in tables:
-        for uri in (log_uri(settings, source, table), state_uri(settings, source, table)):
-            committed = lake.last_commit_ms(settings, uri)
+        for handle in (log_table(settings, source, table), state_table(settings, source, table)):
+            committed = handle.last_commit_ms()
             if committed is not None:
                 newest = max(newest or 0, committed)
     return None if newest is None else datetime.fromtimestamp(newest / 1000, UTC)
@@ -155,7 +154,7 @@ def _newest_watermark(settings: Settings, source: str, tables: set[str]) -> str 
     """The newest ``_watermark`` in the change logs, from the Delta file statistics (no data read)."""
     best = None
     for table in tables:
-        dt = lake.open_table(settings, log_uri(settings, source, table))
+        dt = log_table(settings, source, table).delta()
         if dt is None:
             continue
         actions = dt.get_add_actions(flatten=True)

@@ -40,7 +40,6 @@ from ingestion.cdc.source_tables import RefusedTable, SourceTable, discover_tabl
 from ingestion.cdc.state import TablePosition, captured_tables, crash_point, format_lsn
 from ingestion.cdc.status import SourceStatus, source_status
 from ingestion.cdc.types import SESSION_SETTINGS
-from radlake import lake
 from radlake.config import Settings, SourceConfig
 from radlake.errors import ConfigError, DataError, RadlakeError, SourceUnreachableError
 
@@ -203,7 +202,7 @@ class _Capture:
         if name in self.tables:
             return self.tables[name].keys
         if name not in self.keys_of_dropped:
-            dt = lake.open_table(self.settings, state.log_uri(self.settings, self.name, name))
+            dt = state.log_table(self.settings, self.name, name).delta()
             self.keys_of_dropped[name] = keys_of_log(pa.schema(dt.schema().to_arrow())) if dt is not None else ()
         return self.keys_of_dropped[name]
 
@@ -341,7 +340,7 @@ def _watermark(cap: _Capture, table: SourceTable) -> Any:
     if table.name not in cap.watermarks:
         column = cap.source.watermark_column
         assert column is not None
-        silver = lake.read(cap.spark, state.state_uri(cap.settings, cap.name, table.name))
+        silver = state.state_table(cap.settings, cap.name, table.name).read_spark(cap.spark)
         cap.watermarks[table.name] = silver.agg(F.max(apply.col(column)).alias("m")).toArrow().column("m")[0].as_py()
     return cap.watermarks[table.name]
 
@@ -388,7 +387,7 @@ def _query_table(
     if since is not None and hasattr(since, "tzinfo"):
         since = since - query_mode.WATERMARK_OVERLAP
     candidates = query_mode.changed_since(cap.conn, table, column, since)
-    silver = lake.read(spark, state.state_uri(cap.settings, cap.name, table.name))
+    silver = state.state_table(cap.settings, cap.name, table.name).read_spark(spark)
     columns = [c.name for c in table.columns]
     upserts_df = query_mode.classify_changes(spark.createDataFrame(candidates), silver, table.keys, columns)
     upserts = upserts_df.toArrow()

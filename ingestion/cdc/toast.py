@@ -16,7 +16,6 @@ import pyarrow as pa
 from ingestion.cdc import state
 from ingestion.cdc.log import TableChanges
 from ingestion.cdc.types import to_arrow
-from radlake import lake
 from radlake.config import Settings
 from radlake.errors import DataError
 
@@ -97,7 +96,7 @@ def fill_from_state(
         for i, k in enumerate(keys)
     }
     columns = sorted({column for _, column in unknown})
-    silver = lake.read(spark, state.state_uri(settings, source, changes.name))
+    silver = state.state_table(settings, source, changes.name).read_spark(spark)
     found = (
         silver.join(spark.createDataFrame(pa.table(key_arrays)), list(keys), "inner")
         .select(*[col(k) for k in keys], *[col(c) for c in columns])

@@ -18,8 +18,8 @@ from pathlib import Path
 from ingestion.dicom.discover import check_paths, walk_files
 from ingestion.dicom.landing import FILES, INSTANCES, Lander, load_state
 from ingestion.dicom.workers import default_workers, parse_in_order, parse_paths, rows_to_chunk, set_aside_row
-from radlake import catalog, lake
 from radlake.config import DicomLimits, Settings
+from radlake.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,8 @@ def finish_report(
 
 def table_versions(settings: Settings) -> dict[str, int | None]:
     """The DICOM bronze tables' versions (None: no table yet), by ``layer/name``."""
-    return {spec.key: lake.table_version(settings, catalog.table_uri(settings, spec)) for spec in (INSTANCES, FILES)}
+    lake = Lake(settings)
+    return {spec.key: lake.table(spec).version() for spec in (INSTANCES, FILES)}
 
 
 BACKLOG_BATCH_FILES = 200

@@ -26,9 +26,10 @@ import pyarrow as pa
 
 from ingestion.dicom.landing_index import LandingIndex
 from ingestion.dicom.workers import INSTANCE_SCHEMA, ParsedChunk
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.lake import Lake
 
 FILES = catalog.table("bronze", "dicom_files")
 INSTANCES = catalog.table("bronze", "dicom_instances")
@@ -110,19 +111,14 @@ def ensure_tables(settings: Settings) -> None:
     A backfill of days before any file arrived lands nothing; the roll-ups and marts downstream then read
     empty tables instead of failing on missing ones.
     """
+    lake = Lake(settings)
     for spec in (FILES, INSTANCES):
-        uri = catalog.table_uri(settings, spec)
-        if lake.table_version(settings, uri) is None:
-            assert spec.schema is not None
-            empty = spec.schema.empty_table()
-            lake.append_idempotent(
-                settings, uri, empty, app_id="radlake:create", txn_version=0, partition_by=spec.partition_by
-            )
+        lake.table(spec).create()
 
 
 def landed_among(settings: Settings, paths: Iterable[str]) -> set[str]:
     """Which of ``paths`` have a ``bronze/dicom_files`` row, read without loading every landed path."""
-    return lake.values_present(settings, catalog.table_uri(settings, FILES), "file_path", paths)
+    return Lake(settings).table(FILES).values_present("file_path", paths)
 
 
 def load_state(settings: Settings) -> LandedState:
@@ -190,9 +186,9 @@ class Lander:
         self._files: list[pa.RecordBatch] = []
         self._instances: list[pa.RecordBatch] = []
         self._pending_rows = 0
-        self._files_uri = catalog.table_uri(settings, FILES)
-        self._instances_uri = catalog.table_uri(settings, INSTANCES)
-        done = [lake.committed_version(settings, uri, app_id) for uri in (self._files_uri, self._instances_uri)]
+        lake = Lake(settings)
+        self._files_table, self._instances_table = lake.table(FILES), lake.table(INSTANCES)
+        done = [t.committed_version(app_id) for t in (self._files_table, self._instances_table)]
         self._txn = max((v for v in done if v is not None), default=0)
         self._settled = 0  # batches committed that the landed state's index has read
         self._queue: queue.Queue[tuple[pa.Table, pa.Table] | None] = queue.Queue(maxsize=1)
@@ -374,27 +370,12 @@ class Lander:
 
     def commit_instances(self, table: pa.Table, txn: int) -> None:
         """Append a batch's new instances (the first of its two commits)."""
-        first_time = lake.table_version(self.settings, self._instances_uri) is None
-        if table.num_rows or first_time:
-            lake.append_idempotent(
-                self.settings,
-                self._instances_uri,
-                table,
-                app_id=self.app_id,
-                txn_version=txn,
-                partition_by=INSTANCES.partition_by,
-            )
+        if table.num_rows or not self._instances_table.exists():
+            self._instances_table.append(table, app_id=self.app_id, txn_version=txn)
 
     def commit_files(self, table: pa.Table, txn: int) -> None:
         """Append a batch's file rows (the second commit: after it, the files count as landed)."""
-        lake.append_idempotent(
-            self.settings,
-            self._files_uri,
-            table,
-            app_id=self.app_id,
-            txn_version=txn,
-            partition_by=FILES.partition_by,
-        )
+        self._files_table.append(table, app_id=self.app_id, txn_version=txn)
 
 
 def _micros(moment: datetime) -> int:

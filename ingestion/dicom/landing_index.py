@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 
 FILES = catalog.table("bronze", "dicom_files")
 INSTANCES = catalog.table("bronze", "dicom_instances")
@@ -64,7 +65,7 @@ class LandingIndex:
         self.settings = settings
         self.path = index_path(settings)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._uris = {spec.key: catalog.table_uri(settings, spec) for spec in (FILES, INSTANCES)}
+        self._tables = {spec.key: Lake(settings).table(spec) for spec in (FILES, INSTANCES)}
         # One connection, used under a lock: the lander's classifying thread and the receiver's may differ.
         self._db = sqlite3.connect(self.path, timeout=600, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
@@ -131,8 +132,8 @@ class LandingIndex:
 
     def _identity_changed(self, meta: dict[str, str]) -> bool:
         """Whether a table was created anew (or removed) since the index read it: then nothing here holds."""
-        for key, uri in self._uris.items():
-            ident = lake.table_identity(self.settings, uri)
+        for key, table in self._tables.items():
+            ident = table.identity()
             have_id, have_version = meta.get(f"{key}:id"), int(meta.get(f"{key}:version", "-1"))
             if ident is None:
                 if have_version >= 0:
@@ -148,34 +149,34 @@ class LandingIndex:
         """Apply the commits after the recorded versions; False when the log cannot answer (rescan)."""
         # dicom_files first: a pending row is only made for a path without a file row.
         for spec in (FILES, INSTANCES):
-            uri = self._uris[spec.key]
+            table = self._tables[spec.key]
             seen = int(meta.get(f"{spec.key}:version", "-1"))
-            if seen < 0 and lake.table_identity(self.settings, uri) is not None:
+            if seen < 0 and table.identity() is not None:
                 return False  # never read: a scan of the snapshot beats replaying every commit
-            got = lake.added_after(self.settings, uri, seen)
+            got = table.added_after(seen)
             if got is None:
                 return False
             version, files = got
             if version == seen:
                 continue
-            self._apply(spec.key, lake.scan_batches(self.settings, uri, _columns(spec.key), files=files))
+            self._apply(spec.key, table.scan_batches(_columns(spec.key), files=files))
             self._set(f"{spec.key}:version", str(version))
         return True
 
     def _rebuild(self) -> None:
         """Empty the index and read both tables whole (streamed: memory follows a batch, not the table)."""
-        for table in ("meta", "paths", "sops", "pending"):
-            self._db.execute(f"DELETE FROM {table}")
+        for name in ("meta", "paths", "sops", "pending"):
+            self._db.execute(f"DELETE FROM {name}")
         for spec in (FILES, INSTANCES):
-            uri = self._uris[spec.key]
-            ident = lake.table_identity(self.settings, uri)
+            table = self._tables[spec.key]
+            ident = table.identity()
             if ident is None:
                 continue
             # The version before the scan: commits made during it are read again by the next catch-up
             # (applying a row twice changes nothing).
             self._set(f"{spec.key}:id", ident.table_id)
             self._set(f"{spec.key}:version", str(ident.version))
-            self._apply(spec.key, lake.scan_batches(self.settings, uri, _columns(spec.key)))
+            self._apply(spec.key, table.scan_batches(_columns(spec.key)))
 
     def _apply(self, key: str, batches: Iterable[pa.RecordBatch]) -> None:
         db = self._db

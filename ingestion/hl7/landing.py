@@ -12,17 +12,18 @@ import pyarrow as pa
 
 from ingestion.hl7.message import Hl7Reject, parse_message
 from ingestion.hl7.wal import read_segment, segment_number
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake, Table
 
 log = logging.getLogger(__name__)
 
 MESSAGES = catalog.table("bronze", "hl7_messages")
 
 
-def messages_uri(settings: Settings) -> str:
-    """Where bronze/hl7_messages lives."""
-    return catalog.table_uri(settings, MESSAGES)
+def messages(settings: Settings) -> Table:
+    """The handle of bronze/hl7_messages."""
+    return Lake(settings).table(MESSAGES)
 
 
 def app_id(wal_dir: Path) -> str:
@@ -32,14 +33,12 @@ def app_id(wal_dir: Path) -> str:
 
 def landed_segment(settings: Settings, wal_dir: Path) -> int:
     """The highest segment number of this folder already committed to bronze (0 before any)."""
-    table = lake.open_table(settings, messages_uri(settings))
-    done = table.transaction_version(app_id(wal_dir)) if table is not None else None
-    return done or 0
+    return messages(settings).committed_version(app_id(wal_dir)) or 0
 
 
 def landed_keys(settings: Settings) -> dict[tuple[str, str], str]:
     """(sending facility, control id) → message sha256 of every message in bronze (for resend checks)."""
-    data = lake.read_arrow(settings, messages_uri(settings), ["sending_facility", "control_id", "message_sha256"])
+    data = messages(settings).read_arrow(["sending_facility", "control_id", "message_sha256"])
     if data is None:
         return {}
     cols = [data.column(n).to_pylist() for n in ("sending_facility", "control_id", "message_sha256")]
@@ -92,11 +91,11 @@ def land_segment(settings: Settings, path: Path, wal_dir: Path) -> int:
         return 0
     records = [(r.raw, r.received_at) for r in read_segment(path)]
     table = rows_of(records, settings.hl7.encoding, settings.timezone)
-    uri = messages_uri(settings)
+    target = messages(settings)
     if table.num_rows:
         # A message resent after an earlier segment landed (the listener restarted and its sender resent) is
         # already in bronze: keep its first row.
-        present = lake.values_present(settings, uri, "control_id", table.column("control_id").to_pylist())
+        present = target.values_present("control_id", table.column("control_id").to_pylist())
         if present:
             known = set(landed_keys(settings))
             keep = [
@@ -106,14 +105,7 @@ def land_segment(settings: Settings, path: Path, wal_dir: Path) -> int:
                 )
             ]
             table = table.filter(pa.array(keep))
-    lake.append_idempotent(
-        settings,
-        uri,
-        catalog.conform(MESSAGES, table),
-        app_id=app_id(wal_dir),
-        txn_version=number,
-        partition_by=MESSAGES.partition_by,
-    )
+    target.append(table, app_id=app_id(wal_dir), txn_version=number)
     return table.num_rows
 
 

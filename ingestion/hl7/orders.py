@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from ingestion.hl7.message import Hl7Reject, Message, parse_text
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 
 ORDERS = catalog.table("silver", "hl7_orders")
 LINKS = catalog.table("silver", "hl7_patient_links")
@@ -240,13 +241,12 @@ def apply_messages(settings: Settings) -> tuple[int, int]:
     tuple of int
         Orders and patient links written.
     """
-    bronze = lake.read_arrow(
-        settings,
-        catalog.table_uri(settings, catalog.table("bronze", "hl7_messages")),
-        ["sending_facility", "control_id", "message_text", "message_datetime", "received_at"],
+    lake = Lake(settings)
+    bronze = lake.table("bronze", "hl7_messages").read_arrow(
+        ["sending_facility", "control_id", "message_text", "message_datetime", "received_at"]
     )
     rows = bronze.to_pylist() if bronze is not None else []
     orders, links = fold_messages(rows, settings.hl7.allowed_facilities, settings.timezone)
-    lake.replace(settings, catalog.table_uri(settings, ORDERS), catalog.conform(ORDERS, orders))
-    lake.replace(settings, catalog.table_uri(settings, LINKS), catalog.conform(LINKS, links))
+    lake.table(ORDERS).replace(orders)
+    lake.table(LINKS).replace(links)
     return orders.num_rows, links.num_rows

@@ -29,10 +29,10 @@ from ingestion.pacs.find import Finder, StudyHit, find_window
 from ingestion.pacs.retrieve import Retrieved, get_study, move_study
 from ingestion.pacs.state import load_states, save_states
 from ingestion.pacs.throttle import in_window
-from radlake import catalog, lake
 from radlake.config import PacsPeerConfig, Settings
 from radlake.dicom_peer import DicomPeer, parse_peer
 from radlake.errors import RadlakeError, SourceUnreachableError
+from radlake.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,8 @@ class PullReport:
 
 def received_counts(settings: Settings, study_uids: list[str]) -> dict[str, int]:
     """Distinct SOP instances bronze holds per study."""
-    uri = catalog.table_uri(settings, catalog.table("bronze", "dicom_instances"))
-    data = lake.rows_matching(
-        settings, uri, "study_instance_uid", study_uids, ["study_instance_uid", "sop_instance_uid"]
-    )
+    instances = Lake(settings).table("bronze", "dicom_instances")
+    data = instances.rows_matching("study_instance_uid", study_uids, ["study_instance_uid", "sop_instance_uid"])
     counts: dict[str, set[str]] = {}
     if data is not None:
         for study, sop in zip(data.column(0).to_pylist(), data.column(1).to_pylist(), strict=True):

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 
 STATE = catalog.table("bronze", "pacs_pull_state")
 
 
-def state_uri(settings: Settings) -> str:
-    """Where bronze/pacs_pull_state lives."""
-    return catalog.table_uri(settings, STATE)
-
-
 def load_states(settings: Settings, peer: str) -> dict[str, dict]:
     """Study Instance UID → its state row, for one peer (``dicom://AE@HOST:PORT``)."""
-    data = lake.read_arrow(settings, state_uri(settings))
+    data = Lake(settings).table(STATE).read_arrow()
     if data is None:
         return {}
     return {r["study_instance_uid"]: r for r in data.to_pylist() if r["peer"] == peer}
@@ -27,6 +21,4 @@ def save_states(settings: Settings, rows: list[dict]) -> int:
     """Upsert state rows by (peer, study); returns the rows written."""
     if not rows:
         return 0
-    assert STATE.schema is not None
-    table = pa.Table.from_pylist(rows, schema=STATE.schema)
-    return lake.upsert(settings, state_uri(settings), catalog.conform(STATE, table), STATE.keys)
+    return Lake(settings).table(STATE).upsert(rows)

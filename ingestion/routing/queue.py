@@ -2,7 +2,7 @@
 
 Every state change of an (instance, destination) pair is a row; the newest row of a pair is its state
 (:func:`load_states`). Each writer commits under its own Delta app id with increasing batch numbers, so a
-retried commit is a no-op (:func:`radlake.lake.append_idempotent`).
+retried commit is a no-op (:meth:`radlake.lake.Table.append`).
 
 Exactly once per destination: a sender appends each peer answer to a per-destination journal file the moment
 it arrives (an ``O_APPEND`` write survives a kill -9; the page cache holds it), and commits the batch's rows to
@@ -21,11 +21,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 
 SPEC = catalog.table("audit", "routing_queue")
 assert SPEC.schema is not None
@@ -45,22 +45,21 @@ class QueueLog:
     def __init__(self, settings: Settings, app_id: str) -> None:
         self.settings = settings
         self.app_id = app_id
-        self.uri = catalog.table_uri(settings, SPEC)
-        self.txn = lake.committed_version(settings, self.uri, app_id) or 0
+        self.table = Lake(settings).table(SPEC)
+        self.txn = self.table.committed_version(app_id) or 0
 
     def commit(self, rows: list[dict], txn: int | None = None) -> int:
         """Append ``rows`` as one commit (batch ``txn``, default the next); returns the batch number used."""
         if txn is None:
             txn = self.txn + 1
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        lake.append_idempotent(self.settings, self.uri, table, app_id=self.app_id, txn_version=txn)
+        self.table.append(rows, app_id=self.app_id, txn_version=txn)
         self.txn = max(self.txn, txn)
         return txn
 
 
 def load_states(settings: Settings, destination: str | None = None) -> dict[tuple[str, str], dict]:
     """The newest row of every (instance, destination) pair (of one destination when given)."""
-    table = lake.read_arrow(settings, catalog.table_uri(settings, SPEC))
+    table = Lake(settings).table(SPEC).read_arrow()
     if table is None:
         return {}
     if destination is not None:

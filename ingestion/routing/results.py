@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 
 SPEC = catalog.table("bronze", "routing_results")
 INSTANCES = catalog.table("bronze", "dicom_instances")
@@ -42,8 +43,7 @@ def commit_results(settings: Settings, rows: list[dict]) -> int:
     """Upsert result rows by ``result_id`` (one commit); returns the rows written."""
     if not rows:
         return 0
-    table = pa.Table.from_pylist(rows, schema=SPEC.schema)
-    return lake.upsert(settings, catalog.table_uri(settings, SPEC), table, list(SPEC.keys))
+    return Lake(settings).table(SPEC).upsert(rows)
 
 
 def link_results(settings: Settings, results_folder: Path | None = None) -> ResultsReport:
@@ -51,7 +51,7 @@ def link_results(settings: Settings, results_folder: Path | None = None) -> Resu
     report = ResultsReport()
     cols = ["sop_instance_uid", "sop_class_uid", "study_instance_uid", "series_instance_uid", "manufacturer",
             "manufacturer_model_name", "ingested_at", "file_path"]  # fmt: skip
-    bronze = lake.read_arrow(settings, catalog.table_uri(settings, INSTANCES), cols)
+    bronze = Lake(settings).table(INSTANCES).read_arrow(cols)
     if bronze is None:
         return report
     first_image: dict[str, datetime] = {}
@@ -88,7 +88,7 @@ def link_results(settings: Settings, results_folder: Path | None = None) -> Resu
             rid = "json:" + hashlib.sha256(raw).hexdigest()
             rows.append(_row(rid, "json", study, None, ai, now, first_image[study], str(path), raw.decode()))
     if rows:
-        done = lake.read_arrow(settings, catalog.table_uri(settings, SPEC), ["result_id"])
+        done = Lake(settings).table(SPEC).read_arrow(["result_id"])
         have = set(done["result_id"].to_pylist()) if done is not None else set()
         rows = [r for r in rows if r["result_id"] not in have]  # a result keeps its first landing time
     report.linked = commit_results(settings, rows)
@@ -113,7 +113,7 @@ def _row(
 
 def turnaround(settings: Settings) -> pa.Table | None:
     """Per result: study, AI, when, and turnaround in seconds (first image landed → result landed)."""
-    table = lake.read_arrow(settings, catalog.table_uri(settings, SPEC))
+    table = Lake(settings).table(SPEC).read_arrow()
     if table is None:
         return None
     seconds = pc.divide(pc.cast(pc.subtract(table["result_at"], table["first_image_at"]), pa.int64()), 1_000_000)

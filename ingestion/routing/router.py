@@ -23,9 +23,10 @@ import pyarrow as pa
 from ingestion.routing.queue import SPEC, WAITING, Journal, QueueLog, load_states, now_micros, plain
 from ingestion.routing.rules import BRONZE_COLUMNS, Destination, Lookups, match_rows, resolve_destination
 from ingestion.routing.sender import Answer, BatchFailed, Item, send_dicom, send_folder
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import ConfigError, LakeError
+from radlake.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,7 @@ INSTANCES = catalog.table("bronze", "dicom_instances")
 
 def ensure_queue(settings: Settings) -> None:
     """Create the empty queue table when there is none."""
-    uri = catalog.table_uri(settings, SPEC)
-    if lake.table_version(settings, uri) is None:
-        assert SPEC.schema is not None
-        lake.append_idempotent(settings, uri, SPEC.schema.empty_table(), app_id="radlake:create", txn_version=0)
+    Lake(settings).table(SPEC).create()
 
 
 @contextlib.contextmanager
@@ -312,11 +310,10 @@ class Router:
 
     def follow_once(self) -> int:
         """Queue what the rules match among instances landed since the last look; returns pairs queued."""
-        uri = catalog.table_uri(self.settings, INSTANCES)
         since = self.enqueue_log.txn or None
         if since is None:
-            since = lake.committed_version(self.settings, catalog.table_uri(self.settings, SPEC), ENQUEUE_APP)
-        rows, version = lake.read_since(self.settings, uri, since, BRONZE_COLUMNS)
+            since = self.enqueue_log.table.committed_version(ENQUEUE_APP)
+        rows, version = Lake(self.settings).table(INSTANCES).read_since(since, BRONZE_COLUMNS)
         if version is None or (since is not None and version <= since):
             return 0
         queued: list[dict] = []
@@ -325,7 +322,7 @@ class Router:
         if queued:
             self.enqueue_log.commit(queued, version)
         else:
-            lake.mark_applied(self.settings, self.enqueue_log.uri, ENQUEUE_APP, version)
+            self.enqueue_log.table.mark_applied(ENQUEUE_APP, version)
             self.enqueue_log.txn = version
         self._dispatch(queued)
         return len(queued)
@@ -453,14 +450,13 @@ def cohort_instances(settings: Settings, cohort: str) -> pa.Table:
     """
     import pyarrow.compute as pc
 
-    members = lake.read_arrow(
-        settings, catalog.uri(settings, "silver", "cohort_members"), ["cohort", "study_instance_uid"]
-    )
+    lake = Lake(settings)
+    members = lake.table("silver", "cohort_members").read_arrow(["cohort", "study_instance_uid"])
     studies: list[str] = []
     if members is not None:
         studies = members.filter(pc.equal(members["cohort"], cohort))["study_instance_uid"].to_pylist()
     if not studies:
         raise LakeError(f"cohort {cohort[:60]!r} has no members: build it first (radlake cohort build {cohort[:60]})")
-    table = lake.read_arrow(settings, catalog.table_uri(settings, INSTANCES), BRONZE_COLUMNS)
+    table = lake.table(INSTANCES).read_arrow(BRONZE_COLUMNS)
     assert table is not None
     return table.filter(pc.is_in(table["study_instance_uid"], pa.array(sorted(set(studies)))))

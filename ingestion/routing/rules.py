@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from radlake import catalog, lake
 from radlake.config import MATCH_FIELDS, RouteTLS, RuleConfig, Settings
 from radlake.dicom_peer import DicomPeer, parse_peer
 from radlake.errors import ConfigError
+from radlake.lake import Lake, Table
 
 ROW_COLUMNS = [
     "sop_instance_uid",
@@ -77,8 +77,8 @@ class Lookups:
         self.settings = settings
         self._cache: dict[str, tuple[int | None, object]] = {}
 
-    def _fresh(self, key: str, uri: str, build: object) -> object:
-        version = lake.table_version(self.settings, uri)
+    def _fresh(self, key: str, table: Table, build: object) -> object:
+        version = table.version()
         have = self._cache.get(key)
         if have is None or have[0] != version:
             assert callable(build)
@@ -86,28 +86,28 @@ class Lookups:
         return self._cache[key][1]
 
     def cohort_studies(self, cohort: str) -> set[str]:
-        uri = catalog.uri(self.settings, "silver", "cohort_members")
+        members = Lake(self.settings).table("silver", "cohort_members")
 
         def build() -> set[str]:
-            table = lake.read_arrow(self.settings, uri, ["cohort", "study_instance_uid"])
+            table = members.read_arrow(["cohort", "study_instance_uid"])
             if table is None:
                 return set()
             return set(table.filter(pc.equal(table["cohort"], cohort))["study_instance_uid"].to_pylist())
 
-        return self._fresh(f"cohort:{cohort}", uri, build)  # type: ignore[return-value]
+        return self._fresh(f"cohort:{cohort}", members, build)  # type: ignore[return-value]
 
     def exam_codes(self) -> dict[str, set[str]]:
         """Study description (upper-cased) → standard exam codes, from silver/exam_name_map."""
-        uri = catalog.uri(self.settings, "silver", "exam_name_map")
+        name_map = Lake(self.settings).table("silver", "exam_name_map")
 
         def build() -> dict[str, set[str]]:
-            table = lake.read_arrow(self.settings, uri, ["raw_name", "codes"])
+            table = name_map.read_arrow(["raw_name", "codes"])
             out: dict[str, set[str]] = {}
             for raw, codes in zip(*(table[c].to_pylist() for c in ("raw_name", "codes")), strict=True) if table else ():
                 out.setdefault(str(raw or "").strip().upper(), set()).update(codes or [])
             return out
 
-        return self._fresh("exam_codes", uri, build)  # type: ignore[return-value]
+        return self._fresh("exam_codes", name_map, build)  # type: ignore[return-value]
 
 
 def _upper(values: list[str]) -> pa.Array:

@@ -15,6 +15,7 @@ from orchestration.retries import retry_unreachable, transient_retry_policy
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import DataError
+from radlake.lake import Lake
 
 if TYPE_CHECKING:
     from ingestion.cdc import SyncReport
@@ -59,7 +60,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         first, last = partition_days(context)
         files = files_arrived(settings.dicom.watch, first, last, settings.timezone)
         context.log.info(f"{len(files)} files arrived {first}..{last} in {len(settings.dicom.watch)} watch folders")
-        uris = {n: catalog.table_uri(settings, catalog.table("bronze", n)) for n in DICOM_TABLES}
+        uris = {n: Lake(settings).table("bronze", n).uri for n in DICOM_TABLES}
         before = {n: lake.table_version(settings, u) for n, u in uris.items()}
         try:
             # A file listed at arrival may be moved away before we read it (PACS export cleanup): not an error.
@@ -166,7 +167,7 @@ def _cdc_asset(source: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
         from ingestion.cdc import sync_source
 
         settings = radlake.settings()
-        uris = {spec.key: catalog.uri(settings, *spec.key.path) for spec in specs}  # type: ignore[arg-type]
+        uris = {spec.key: Lake(settings).at("/".join(spec.key.path)).uri for spec in specs}
         before = {key: lake.table_version(settings, uri) for key, uri in uris.items()}
         try:
             report = retry_unreachable(

@@ -13,6 +13,7 @@ from orchestration.resources import RadlakeResource
 from orchestration.schedules import LAKE_WRITER_TAGS
 from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.lake import Lake
 
 PULL_JOB = "pacs_pull"
 OWN_SCHEDULE_TAG = ("radlake/schedule", "pacs")
@@ -38,7 +39,7 @@ def pacs_pull_asset(settings: Settings) -> dg.AssetsDefinition:
         from ingestion.pacs import pull_studies
 
         settings = radlake.settings()
-        uri = catalog.table_uri(settings, spec)
+        uri = Lake(settings).table(spec).uri
         before = lake.table_version(settings, uri)
         today = datetime.now(ZoneInfo(settings.timezone)).date()
         since = today - timedelta(days=settings.pacs.pull_days)

@@ -12,6 +12,7 @@ from orchestration.partitions import DAY_TO_SAME_DAY, daily_partitions, partitio
 from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.dicom import ROLLUP_TABLES
 
 EXAMS_PREVIEW = ["institution", "accession_number", "modality", "status", "priority", "exam_date"]
@@ -42,7 +43,7 @@ def dicom_rollups(radlake: RadlakeResource):
     from transforms.dicom import build_dicom_rollups
 
     settings = radlake.settings()
-    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ROLLUP_TABLES}
+    uris = {n: Lake(settings).table("silver", n).uri for n in ROLLUP_TABLES}
     before = {n: lake.table_version(settings, u) for n, u in uris.items()}
     build_dicom_rollups(radlake.spark(), settings)
     for name, uri in uris.items():
@@ -105,7 +106,7 @@ def hl7_orders(radlake: RadlakeResource):
     from ingestion.hl7 import apply_messages
 
     settings = radlake.settings()
-    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("hl7_orders", "hl7_patient_links")}
+    uris = {n: Lake(settings).table("silver", n).uri for n in ("hl7_orders", "hl7_patient_links")}
     before = {n: lake.table_version(settings, u) for n, u in uris.items()}
     apply_messages(settings)
     for name, uri in uris.items():
@@ -131,7 +132,7 @@ def empi_asset(settings: Settings) -> dg.AssetsDefinition:
         from transforms.empi import run_empi
 
         settings = radlake.settings()
-        uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in EMPI_TABLES}
+        uris = {n: Lake(settings).table("silver", n).uri for n in EMPI_TABLES}
         before = {n: lake.table_version(settings, u) for n, u in uris.items()}
         run = run_empi(settings)
         for name, uri in uris.items():
@@ -161,7 +162,7 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
         from transforms.exam_names import build_exam_name_map
 
         settings = radlake.settings()
-        uri = catalog.table_uri(settings, spec)
+        uri = Lake(settings).table(spec).uri
         before = lake.table_version(settings, uri)
         build_exam_name_map(radlake.spark(), settings)
         meta = table_metadata(
@@ -217,7 +218,7 @@ def exams_asset(settings: Settings) -> dg.AssetsDefinition:
 
         settings = radlake.settings()
         first, last = partition_days(context)
-        uri = catalog.table_uri(settings, spec)
+        uri = Lake(settings).table(spec).uri
         before = lake.table_version(settings, uri)
         rows = build_exams_table(radlake.spark(), settings, first, last)
         meta = table_metadata(

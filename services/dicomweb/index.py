@@ -23,9 +23,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import ConfigError, RadlakeError
+from radlake.lake import Lake
 from radlake.pseudonym import keyed_pseudonym, load_key
 from radlake.storage import filesystem, fs_path
 from services.dicomweb.names import fuzzy_form, name_groups
@@ -64,9 +64,10 @@ class DicomwebIndex:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._uris = [catalog.table_uri(settings, catalog.table("silver", t)) for t in TABLES]
+        lake = Lake(settings)
+        self._tables = [lake.table("silver", t) for t in TABLES]
         # A rebuilt cohort changes what its spaces see: its table's version is watched with the index's.
-        self._cohort_uri = catalog.table_uri(settings, catalog.table("silver", "cohort_members"))
+        self._cohort_table = lake.table("silver", "cohort_members")
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
@@ -87,11 +88,11 @@ class DicomwebIndex:
         with self._lock:
             if self._snapshot is not None and time.monotonic() - self._checked < REFRESH_SECONDS:
                 return self._snapshot
-            versions = tuple(lake.table_version(self._settings, u) for u in (*self._uris, self._cohort_uri))
+            versions = tuple(t.version() for t in (*self._tables, self._cohort_table))
             self._checked = time.monotonic()
             if self._snapshot is not None and self._snapshot.versions == versions:
                 return self._snapshot
-            if None in versions[: len(self._uris)]:
+            if None in versions[: len(self._tables)]:
                 raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
             started = time.perf_counter()
             self._snapshot = self._load(versions)
@@ -100,11 +101,9 @@ class DicomwebIndex:
 
     def _load(self, versions: tuple[int | None, ...]) -> Snapshot:
         settings = self._settings
-        studies, series = (lake.read_arrow(settings, u) for u in self._uris[:2])
-        spec = catalog.table("silver", "dicomweb_instances")
-        assert spec.schema is not None
+        studies, series = (t.read_arrow() for t in self._tables[:2])
         # The landed headers stay in the lake's files (read per study for metadata), never in memory.
-        instances = lake.read_arrow(settings, self._uris[2], [f.name for f in spec.schema if f.name != "header_json"])
+        instances = self._tables[2].read_arrow([n for n in self._tables[2].schema.names if n != "header_json"])
         if studies is None or series is None or instances is None:
             raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
         key = self._key()
@@ -138,7 +137,7 @@ class DicomwebIndex:
     def _cohort(self, name: str) -> list[str]:
         """The study UIDs of a cohort's newest build (``silver/cohort_members``; none before its first build)."""
         try:
-            table = lake.read_arrow(self._settings, self._cohort_uri, ["cohort", "study_instance_uid"])
+            table = self._cohort_table.read_arrow(["cohort", "study_instance_uid"])
         except (RadlakeError, pa.ArrowInvalid) as exc:
             log.warning("cohort %s cannot be read (%s): its spaces see nothing", name, exc)
             return []
@@ -147,7 +146,7 @@ class DicomwebIndex:
         return [r["study_instance_uid"] for r in table.to_pylist() if r["cohort"] == name and r["study_instance_uid"]]
 
     def _buckets(self) -> dict[int, list[str]]:
-        dt = lake.open_table(self._settings, self._uris[2])
+        dt = self._tables[2].delta()
         out: dict[int, list[str]] = defaultdict(list)
         if dt is None:
             return out

@@ -8,6 +8,8 @@ from dicom_corpus import INSTANCES, rows
 
 from ingestion.dicom.api import ingest_dicom
 from radlake import catalog, lake
+from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.dicom.job import build_dicom_rollups
 from transforms.dicom.rollups import SERIES_SCHEMA, STUDY_SCHEMA, series_rollup, study_rollup
 
@@ -61,8 +63,15 @@ def test_rollups_on_a_tiny_frame(spark) -> None:
         dt.datetime(2026, 11, 1, 8, 30),
         dt.datetime(2026, 11, 1, 8, 40),
     )
-    for out, schema in ((series_rollup(df), SERIES_SCHEMA), (study_rollup(df), STUDY_SCHEMA)):
-        assert [(f.name, f.dataType) for f in out.schema] == [(f.name, f.dataType) for f in schema]
+    lake_handles = Lake(Settings(lake="/nonexistent"))
+    for out, schema, name in (
+        (series_rollup(df), SERIES_SCHEMA, "dicom_series"),
+        (study_rollup(df), STUDY_SCHEMA, "dicom_studies"),
+    ):
+        # The transform makes the contract's columns; the table's handle conforms order and types on write.
+        assert set(out.columns) == set(schema.names)
+        written = lake_handles.table("silver", name).conform_spark(out)
+        assert [(f.name, f.dataType) for f in written.schema] == [(f.name, f.dataType) for f in schema]
 
 
 def test_job_writes_silver_from_bronze(spark, corpus, settings) -> None:

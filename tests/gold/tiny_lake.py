@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.dicom.rollups import series_rollup, study_rollup
 from transforms.exams.build import EXAMS_COLUMNS
 
@@ -199,7 +200,8 @@ def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ..
     spec = catalog.table("silver", "exams")
     exams_df = spark.createDataFrame(exams if exams is not None else EXAMS, EXAMS_SCHEMA)
     assert tuple(exams_df.columns) == EXAMS_COLUMNS  # the fixture keeps to the silver/exams contract
-    lake.overwrite(catalog.conform_spark(spec, exams_df), catalog.table_uri(settings, spec))
+    handles = Lake(settings)
+    handles.table(spec).spark_overwrite(exams_df)
     lake.overwrite(
         spark.createDataFrame(NAME_MAP, NAME_MAP_SCHEMA),
         catalog.table_uri(settings, catalog.table("silver", "exam_name_map")),
@@ -218,5 +220,5 @@ def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ..
     rollup_input = instances_df.withColumn("series_number", F.lit(None).cast("int")).withColumn(
         "acquisition_datetime", F.lit(None).cast("timestamp_ntz")
     )
-    lake.overwrite(series_rollup(rollup_input), catalog.table_uri(settings, catalog.table("silver", "dicom_series")))
-    lake.overwrite(study_rollup(rollup_input), catalog.table_uri(settings, catalog.table("silver", "dicom_studies")))
+    handles.table("silver", "dicom_series").spark_overwrite(series_rollup(rollup_input))
+    handles.table("silver", "dicom_studies").spark_overwrite(study_rollup(rollup_input))

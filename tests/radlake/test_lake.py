@@ -135,7 +135,7 @@ def test_s3_commits_use_conditional_put_never_unsafe_rename(monkeypatch: pytest.
 def test_a_lost_race_is_retried_with_backoff_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     from deltalake.exceptions import CommitFailedError
 
-    monkeypatch.setattr(lake, "_BACKOFF_S", 0.001)
+    monkeypatch.setattr(lake.commit, "_BACKOFF_S", 0.001)
     calls = []
 
     def flaky() -> str:
@@ -145,14 +145,14 @@ def test_a_lost_race_is_retried_with_backoff_then_reported(monkeypatch: pytest.M
         return "done"
 
     before = lake.commit_retries()
-    assert lake._commit("uri", "append to", flaky) == "done"
+    assert lake.commit.commit("uri", "append to", flaky) == "done"
     assert len(calls) == 3 and lake.commit_retries() == before + 2
 
     def always() -> None:
         raise CommitFailedError("Failed to commit transaction: 4")
 
     with pytest.raises(LakeError, match="append to uri failed: Failed to commit transaction: 4"):
-        lake._commit("uri", "append to", always)
+        lake.commit.commit("uri", "append to", always)
     assert lake.commit_retries() == before + 2 + lake.COMMIT_ATTEMPTS - 1
 
 
@@ -165,7 +165,7 @@ def test_a_retried_append_never_skips_a_batch_another_writer_took(
     uri = f"{settings.lake}/bronze/t"
     lake.append_idempotent(settings, uri, pa.table({"id": [0]}), app_id="shared", txn_version=1)
     real = deltalake.write_deltalake
-    monkeypatch.setattr(lake, "_BACKOFF_S", 0.001)
+    monkeypatch.setattr(lake.commit, "_BACKOFF_S", 0.001)
 
     def racing(*args, **kwargs):
         # Another process with the same app id wins batch 2 just before this commit: ours is refused.

@@ -22,6 +22,7 @@ from fhirclient.models.patient import Patient
 from service_harness import running
 
 from radlake import catalog, lake
+from radlake.lake import Lake
 from services import create_app, issue_token
 from services.fhir.systems import Systems
 from services.lake_index import resolve_merges
@@ -273,14 +274,7 @@ def test_new_order_and_study_are_served_within_a_refresh(demo_run, tmp_path, fhi
     with running(create_app(settings)) as base:
         url = f"{base}/spaces/group/fhir/ImagingStudy?identifier=urn:dicom:uid|urn:oid:{new['study_instance_uid']}"
         assert httpx.get(url, headers=headers).json()["total"] == 0
-        lake.upsert(
-            settings,
-            studies_uri,
-            catalog.conform(
-                catalog.table("silver", "dicom_studies"), pa.Table.from_pylist([new], schema=studies.schema)
-            ),
-            ["study_instance_uid"],
-        )
+        Lake(settings).table("silver", "dicom_studies").upsert(pa.Table.from_pylist([new], schema=studies.schema))
         committed = time.monotonic()
         while httpx.get(url, headers=headers).json()["total"] == 0:
             assert time.monotonic() - committed < 30, "not visible within 30 s"

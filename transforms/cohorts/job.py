@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.lake import Lake
 from transforms.cohorts.rule import CohortRule
 from transforms.cohorts.select import select_members
 
@@ -37,10 +38,10 @@ class CohortBuild:
 def _reports(spark: SparkSession, settings: Settings) -> DataFrame | None:
     parts = []
     for name, source in settings.sources.items():
-        uri = catalog.uri(settings, "silver", catalog.cdc_table_name(name, "reports"))
-        if lake.table_version(settings, uri) is None:
+        reports = Lake(settings).cdc_state(name, "reports")
+        if not reports.exists():
             continue
-        df = lake.read(spark, uri)
+        df = reports.read_spark(spark)
         if not {"order_id", "findings", "impression"} <= set(df.columns):
             continue
         parts.append(
@@ -60,7 +61,7 @@ def _reports(spark: SparkSession, settings: Settings) -> DataFrame | None:
 
 def current_members(settings: Settings, cohort: str) -> pa.Table | None:
     """The cohort's rows of its newest build, or None when it was never built."""
-    table = lake.read_arrow(settings, catalog.table_uri(settings, SPEC))
+    table = Lake(settings).table(SPEC).read_arrow()
     if table is None:
         return None
     rows = table.filter(pc.equal(table["cohort"], cohort))
@@ -75,14 +76,15 @@ def build_cohort(spark: SparkSession, settings: Settings, rule: CohortRule) -> C
     LakeError
         silver/exams or the DICOM roll-ups are not built yet.
     """
-    needed = {name: catalog.uri(settings, "silver", name) for name in ("exams", "dicom_studies", "dicom_series")}
-    missing = [name for name, uri in needed.items() if lake.table_version(settings, uri) is None]
+    lake = Lake(settings)
+    needed = lake.tables("silver/exams", "silver/dicom_studies", "silver/dicom_series")
+    missing = [key for key, table in needed.items() if not table.exists()]
     if missing:
-        raise LakeError(f"silver/{missing[0]} is not built yet: run the pipeline (radlake demo or Dagster) first")
+        raise LakeError(f"{missing[0]} is not built yet: run the pipeline (radlake demo or Dagster) first")
     members = select_members(
-        lake.read(spark, needed["exams"]),
-        lake.read(spark, needed["dicom_studies"]),
-        lake.read(spark, needed["dicom_series"]),
+        needed["silver/exams"].read_spark(spark),
+        needed["silver/dicom_studies"].read_spark(spark),
+        needed["silver/dicom_series"].read_spark(spark),
         _reports(spark, settings),
         rule.filters,
     ).toArrow()
@@ -97,9 +99,8 @@ def build_cohort(spark: SparkSession, settings: Settings, rule: CohortRule) -> C
         .append_column("build", pa.array([build] * n, pa.int64()))
         .append_column("built_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
     )
-    uri = catalog.table_uri(settings, SPEC)
     quoted = rule.name.replace("'", "''")  # names are [a-z0-9_-]; quoting stays anyway
-    lake.replace(settings, uri, catalog.conform(SPEC, rows), predicate=f"cohort = '{quoted}'")
+    lake.table(SPEC).replace(rows, where=f"cohort = '{quoted}'")
     after = set(members["study_instance_uid"].to_pylist())
     return CohortBuild(
         cohort=rule.name,

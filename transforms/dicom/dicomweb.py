@@ -15,8 +15,6 @@ import orjson
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from radlake import catalog
-
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -172,7 +170,7 @@ def dicomweb_series(instances: DataFrame) -> DataFrame:
         )
     )
     rows = counts.join(_levels(instances), "series_instance_uid").withColumn("series_time", _time6("series_time"))
-    return catalog.conform_spark(catalog.table("silver", "dicomweb_series"), rows)
+    return rows
 
 
 def dicomweb_studies(instances: DataFrame) -> DataFrame:
@@ -212,7 +210,7 @@ def dicomweb_studies(instances: DataFrame) -> DataFrame:
         )
     )
     rows = rolled.join(firsts, "study_instance_uid", "left").withColumn("study_time", _time6("study_time"))
-    return catalog.conform_spark(catalog.table("silver", "dicomweb_studies"), rows)
+    return rows
 
 
 def dicomweb_instances(instances: DataFrame) -> DataFrame:
@@ -231,4 +229,4 @@ def dicomweb_instances(instances: DataFrame) -> DataFrame:
             "study_bucket", F.conv(F.substring(F.sha2(F.col("study_instance_uid"), 256), 1, 2), 16, 10).cast("int")
         )
     )
-    return catalog.conform_spark(catalog.table("silver", "dicomweb_instances"), rows)
+    return rows

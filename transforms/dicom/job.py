@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.dicom.dicomweb import dicomweb_instances, dicomweb_series, dicomweb_studies
 from transforms.dicom.rollups import series_rollup, study_rollup
 
@@ -69,8 +69,8 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
     radlake.errors.LakeError
         bronze/dicom_instances does not exist yet.
     """
-    source = catalog.table_uri(settings, catalog.table("bronze", "dicom_instances"))
-    bronze = lake.read(spark, source)
+    lake = Lake(settings)
+    bronze = lake.table("bronze", "dicom_instances").read_spark(spark)
     instances = bronze.select(*_INSTANCE_COLUMNS)
     indexed = bronze.select(*_INDEX_COLUMNS)
     counts: dict[str, int] = {}
@@ -81,8 +81,7 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
         ("dicomweb_series", lambda: dicomweb_series(indexed)),
         ("dicomweb_instances", lambda: dicomweb_instances(indexed)),
     ):
-        spec = catalog.table("silver", name)
-        uri = catalog.table_uri(settings, spec)
-        lake.overwrite(rollup(), uri, partition_by=spec.partition_by)
-        counts[spec.key] = lake.read(spark, uri).count()
+        target = lake.table("silver", name)
+        target.spark_overwrite(rollup())
+        counts[target.key] = target.read_spark(spark).count()
     return counts

@@ -34,7 +34,7 @@ def series_rollup(instances: DataFrame) -> DataFrame:
     Returns
     -------
     DataFrame
-        With the columns of :data:`SERIES_SCHEMA`.
+        With the columns of :data:`SERIES_SCHEMA` (their types are conformed by the table's handle on write).
     """
     rolled = (
         instances.filter(F.col("series_instance_uid").isNotNull())
@@ -59,7 +59,7 @@ def series_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
-    return catalog.conform_spark(catalog.table("silver", "dicom_series"), rolled)
+    return rolled
 
 
 def study_rollup(instances: DataFrame) -> DataFrame:
@@ -73,7 +73,7 @@ def study_rollup(instances: DataFrame) -> DataFrame:
     Returns
     -------
     DataFrame
-        With the columns of :data:`STUDY_SCHEMA`.
+        With the columns of :data:`STUDY_SCHEMA` (their types are conformed by the table's handle on write).
     """
     rolled = (
         instances.filter(F.col("study_instance_uid").isNotNull())
@@ -100,4 +100,4 @@ def study_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
-    return catalog.conform_spark(catalog.table("silver", "dicom_studies"), rolled)
+    return rolled

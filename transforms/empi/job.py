@@ -25,6 +25,7 @@ import pyarrow as pa
 from radlake import catalog, lake
 from radlake.config import Settings
 from radlake.errors import LakeError
+from radlake.lake import Lake
 from radlake.private import owner_only_dir
 from radlake.progress import Progress, silent
 from transforms.empi.features import INPUT_COLUMNS
@@ -35,7 +36,7 @@ __all__ = ["read_patient_records", "run_empi"]
 
 
 def _read(settings: Settings, layer: catalog.Layer, name: str) -> pd.DataFrame | None:
-    table = lake.read_arrow(settings, catalog.uri(settings, layer, name))
+    table = Lake(settings).at(f"{layer}/{name}").read_arrow()
     return None if table is None else table.to_pandas()
 
 
@@ -161,16 +162,10 @@ def _save_features(path: Path, features: pd.DataFrame) -> None:
     os.replace(tmp, path)
 
 
-def _uri(settings: Settings, name: str) -> str:
-    return catalog.table_uri(settings, catalog.table("silver", name))
-
-
 def _write(settings: Settings, name: str, frame: pd.DataFrame, predicate: str | None = None) -> None:
     # Conformed to the catalog: a run whose frame holds only nulls in a column (no event names another id, no
     # queued pair is decided) still writes the column's type, and a partial replace needs the same schema.
-    spec = catalog.table("silver", name)
-    table = catalog.conform(spec, pa.Table.from_pandas(frame, preserve_index=False))
-    lake.replace(settings, catalog.table_uri(settings, spec), table, predicate=predicate)
+    Lake(settings).table("silver", name).replace(frame, where=predicate)
 
 
 def _write_run_events(settings: Settings, events: pd.DataFrame, run_number: int) -> None:
@@ -250,7 +245,7 @@ def run_empi(
     model = None if retrain else _load_model(model_path)
     # Runs are numbered by the master's Delta version, which only the last write of a run moves: a run that
     # crashed before it is redone under the same number, and its leftover events are not "previous" ones.
-    master_version = lake.table_version(settings, _uri(settings, "patient_master"))
+    master_version = Lake(settings).table("silver", "patient_master").version()
     run_number = 0 if master_version is None else master_version + 1
     with progress.phase("read previous run"):
         previous_events = _read(settings, "silver", "empi_events")

@@ -9,22 +9,23 @@ the table's history (its log is kept for the audit retention).
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow as pa
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.empi.review import latest_decisions
 
 DECISIONS = catalog.table("silver", "empi_decisions")
 
 
 def decisions_uri(settings: Settings) -> str:
-    """Where silver/empi_decisions lives."""
-    return catalog.table_uri(settings, DECISIONS)
+    """Where silver/empi_decisions lives (for messages)."""
+    return Lake(settings).table(DECISIONS).uri
 
 
-def decisions_to_arrow(decisions: pd.DataFrame) -> pa.Table:
-    """Decision rows as the catalog's schema: one row per pair in force, the pair ordered, ``note`` kept.
+def decisions_in_force(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Decision rows to store: one row per pair in force, the pair ordered, ``note`` kept (the table's handle
+    conforms them to the catalog's schema).
 
     Raises
     ------
@@ -44,8 +45,7 @@ def decisions_to_arrow(decisions: pd.DataFrame) -> pa.Table:
     else:
         in_force["note"] = None
     in_force["decided_at"] = pd.to_datetime(in_force["decided_at"], utc=True)
-    assert DECISIONS.schema is not None
-    return pa.Table.from_pandas(in_force[DECISIONS.schema.names], schema=DECISIONS.schema, preserve_index=False)
+    return in_force
 
 
 def save_decisions(settings: Settings, decisions: pd.DataFrame) -> int:
@@ -58,4 +58,4 @@ def save_decisions(settings: Settings, decisions: pd.DataFrame) -> int:
     """
     if decisions.empty:
         return 0
-    return lake.upsert(settings, decisions_uri(settings), decisions_to_arrow(decisions), DECISIONS.keys)
+    return Lake(settings).table(DECISIONS).upsert(decisions_in_force(decisions))

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from radlake import catalog, lake
 from radlake.config import Settings
+from radlake.lake import Lake
 from transforms.exam_names.spark_job import EngineFactory, map_exam_names
-from transforms.exam_names.store import name_map_uri, read_decisions
+from transforms.exam_names.store import name_map, read_decisions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -19,11 +19,13 @@ def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None
     """(institution, raw_exam_name) of the exam orders of every synced RIS source; None before any sync."""
     frames = []
     for name, source in settings.sources.items():
-        uri = catalog.uri(settings, "silver", catalog.cdc_table_name(name, "exam_orders"))
-        if lake.table_version(settings, uri) is None:
+        orders = Lake(settings).cdc_state(name, "exam_orders")
+        if not orders.exists():
             continue
         frames.append(
-            lake.read(spark, uri).select(F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name"))
+            orders.read_spark(spark).select(
+                F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name")
+            )
         )
     if not frames:
         return None
@@ -56,5 +58,6 @@ def build_exam_name_map(spark: SparkSession, settings: Settings, standard_versio
         raise LakeError("no RIS exam orders in the lake yet: run `radlake cdc sync SOURCE` first")
     factory = EngineFactory(standard_version, tuple(read_decisions(settings)))
     mapped = map_exam_names(names, factory, name_column="raw_exam_name")
-    lake.overwrite(mapped, name_map_uri(settings))
-    return lake.read(spark, name_map_uri(settings)).count()
+    target = name_map(settings)
+    target.spark_overwrite(mapped)
+    return target.read_spark(spark).count()

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake, Table
 from transforms.exam_names.decisions import Decision
 
 DECISIONS = catalog.table("silver", "exam_name_decisions")
@@ -18,33 +19,35 @@ institution ``*`` is global. Who decided, when and why: the catalog's audit colu
 
 
 def decisions_uri(settings: Settings) -> str:
-    """Where silver/exam_name_decisions lives."""
-    return catalog.table_uri(settings, catalog.table("silver", "exam_name_decisions"))
+    """Where silver/exam_name_decisions lives (for messages)."""
+    return Lake(settings).table(DECISIONS).uri
+
+
+def name_map(settings: Settings) -> Table:
+    """The handle of silver/exam_name_map."""
+    return Lake(settings).table("silver", "exam_name_map")
 
 
 def name_map_uri(settings: Settings) -> str:
-    """Where silver/exam_name_map lives."""
-    return catalog.table_uri(settings, catalog.table("silver", "exam_name_map"))
+    """Where silver/exam_name_map lives (for messages)."""
+    return name_map(settings).uri
 
 
-def decisions_to_arrow(decisions: Sequence[Decision]) -> pa.Table:
-    """Decisions as an Arrow table of :data:`DECISIONS_SCHEMA`."""
+def decision_rows(decisions: Sequence[Decision]) -> list[dict[str, object]]:
+    """Decisions as rows of silver/exam_name_decisions (the table's handle conforms them)."""
     now = datetime.now(UTC)
-    return pa.Table.from_pylist(
-        [
-            {
-                "institution": d.institution,
-                "raw_name": d.raw_name,
-                "codes": list(d.codes),
-                "not_exam": d.not_exam,
-                "decided_by": d.steward,
-                "decided_at": (d.decided_at or now).astimezone(UTC),
-                "note": d.note,
-            }
-            for d in decisions
-        ],
-        schema=DECISIONS_SCHEMA,
-    )
+    return [
+        {
+            "institution": d.institution,
+            "raw_name": d.raw_name,
+            "codes": list(d.codes),
+            "not_exam": d.not_exam,
+            "decided_by": d.steward,
+            "decided_at": (d.decided_at or now).astimezone(UTC),
+            "note": d.note,
+        }
+        for d in decisions
+    ]
 
 
 def decisions_from_arrow(table: pa.Table) -> list[Decision]:
@@ -64,13 +67,13 @@ def decisions_from_arrow(table: pa.Table) -> list[Decision]:
     ]
 
 
-def read_decisions(settings: Settings, uri: str | None = None) -> list[Decision]:
+def read_decisions(settings: Settings) -> list[Decision]:
     """All steward decisions of the lake (none when the table does not exist yet)."""
-    table = lake.read_arrow(settings, uri or decisions_uri(settings))
+    table = Lake(settings).table(DECISIONS).read_arrow()
     return [] if table is None else decisions_from_arrow(table)
 
 
-def save_decisions(settings: Settings, decisions: Sequence[Decision], uri: str | None = None) -> int:
+def save_decisions(settings: Settings, decisions: Sequence[Decision]) -> int:
     """Upsert decisions by (institution, raw_name): a new decision on a name replaces the one in force.
 
     Returns
@@ -82,10 +85,10 @@ def save_decisions(settings: Settings, decisions: Sequence[Decision], uri: str |
         return 0
     # The last decision on a key within one import wins.
     latest = list({d.key: d for d in decisions}.values())
-    return lake.upsert(settings, uri or decisions_uri(settings), decisions_to_arrow(latest), DECISIONS.keys)
+    return Lake(settings).table(DECISIONS).upsert(decision_rows(latest))
 
 
-def read_name_map(settings: Settings, uri: str | None = None) -> list[dict[str, object]]:
+def read_name_map(settings: Settings) -> list[dict[str, object]]:
     """Rows of silver/exam_name_map as dicts (empty when the table does not exist yet)."""
-    table = lake.read_arrow(settings, uri or name_map_uri(settings))
+    table = name_map(settings).read_arrow()
     return [] if table is None else table.to_pylist()

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
+from radlake.lake import Lake, Table
 from transforms.exams.build import build_exams
 
 log = logging.getLogger(__name__)
@@ -21,17 +22,15 @@ RIS_TABLES = ("exam_orders", "exam_records", "reports", "departments", "devices"
 
 
 def _optional(spark: SparkSession, settings: Settings, layer: catalog.Layer, name: str) -> DataFrame | None:
-    if lake.table_version(settings, catalog.uri(settings, layer, name)) is None:
-        return None
-    return lake.read(spark, catalog.uri(settings, layer, name))
+    table = Lake(settings).table(layer, name)
+    return table.read_spark(spark) if table.exists() else None
 
 
 def ris_sources(settings: Settings) -> list[str]:
     """Configured sources whose silver tables hold a RIS (all six tables captured)."""
     found = []
     for name in settings.sources:
-        uris = [catalog.uri(settings, "silver", catalog.cdc_table_name(name, t)) for t in RIS_TABLES]
-        if all(lake.table_version(settings, u) is not None for u in uris):
+        if all(Lake(settings).cdc_state(name, t).exists() for t in RIS_TABLES):
             found.append(name)
     return found
 
@@ -57,7 +56,7 @@ def build_exams_table(
         parts = []
         for name in sources:
             institution = settings.sources[name].institution or name
-            df = lake.read(spark, catalog.uri(settings, "silver", catalog.cdc_table_name(name, table_name)))
+            df = Lake(settings).cdc_state(name, table_name).read_spark(spark)
             parts.append(df.withColumn("institution", F.lit(institution)))
         union = parts[0]
         for part in parts[1:]:
@@ -76,33 +75,32 @@ def build_exams_table(
         timezone=settings.timezone,
         hl7_orders=hl7_orders,
     )
-    spec = catalog.table("silver", "exams")
-    target = catalog.table_uri(settings, spec)
-    exams = catalog.conform_spark(spec, exams)
+    target = Lake(settings).table("silver", "exams")
+    exams = target.conform_spark(exams)  # the day filter below compares the contract's exam_date
     condition = None
-    if first is not None and last is not None and _matches_contract(settings, spec):
+    if first is not None and last is not None and _matches_contract(target):
         condition = f"exam_date >= DATE'{first.isoformat()}' AND exam_date <= DATE'{last.isoformat()}'"
         exams = exams.filter(condition)
-    lake.overwrite(exams, target, partition_by=spec.partition_by, replace_where=condition)
-    written = lake.read(spark, target)
+    target.spark_overwrite(exams, replace_where=condition)
+    written = target.read_spark(spark)
     return (written.filter(condition) if condition else written).count()
 
 
-def _matches_contract(settings: Settings, spec: catalog.TableSpec) -> bool:
+def _matches_contract(target: Table) -> bool:
     """Whether the stored table exists with the catalog's columns and types.
 
     A day range can only replace days of a table whose schema it shares; when the contract changed (a column
     added, a type widened) the whole table is rebuilt from the silver inputs instead (it is derived data).
     """
-    table = lake.open_table(settings, catalog.table_uri(settings, spec))
+    table = target.delta()
     if table is None:
         return False  # the first write creates the table
     import pyarrow as pa
 
     stored = pa.schema(table.schema().to_arrow())
-    wanted = spec.schema
+    wanted = target.schema
     # By name: engines may store the partition column last.
-    same = wanted is not None and {f.name: f.type for f in stored} == {f.name: f.type for f in wanted}
+    same = {f.name: f.type for f in stored} == {f.name: f.type for f in wanted}
     if not same:
-        log.warning("%s: stored columns differ from the catalog; rebuilding every exam day", spec.key)
+        log.warning("%s: stored columns differ from the catalog; rebuilding every exam day", target.key)
     return same

@@ -18,9 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from radlake import catalog, lake
+from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import DataError
+from radlake.lake import Lake
 from radlake.pseudonym import load_key
 from transforms.cohorts import CohortRule, current_members
 from transforms.deid import DeidPolicy, project_key
@@ -49,7 +50,7 @@ class ExportSummary:
 
 def _instances(settings: Settings, studies: set[str]) -> pa.Table:
     columns = ["sop_instance_uid", "study_instance_uid", "series_instance_uid", "file_path", "file_sha256"]
-    table = lake.read_arrow(settings, catalog.table_uri(settings, INSTANCES), columns)
+    table = Lake(settings).table(INSTANCES).read_arrow(columns)
     if table is None:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     picked = table.filter(pc.is_in(table["study_instance_uid"], pa.array(sorted(studies), pa.string())))
@@ -69,10 +70,10 @@ class ExportRun:
             options=frozenset(rule.export.options),
             safe_private=rule.export.safe_private_triples(),
         )
-        self.uri = catalog.table_uri(settings, SPEC)
+        self.table = Lake(settings).table(SPEC)
 
     def _recorded(self) -> pa.Table | None:
-        table = lake.read_arrow(self.settings, self.uri)
+        table = self.table.read_arrow()
         if table is None:
             return None
         mask = pc.and_(pc.equal(table["cohort"], self.rule.name), pc.equal(table["destination"], self.destination))
@@ -81,7 +82,7 @@ class ExportRun:
     def commit(self, rows: list[dict[str, object]]) -> None:
         """Record a batch of outcomes (upsert on cohort and source instance: a redone instance replaces its row)."""
         if rows:
-            lake.upsert(self.settings, self.uri, pa.Table.from_pylist(rows, schema=SPEC.schema), SPEC.keys)
+            self.table.upsert(rows)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> ExportSummary:
         """Export every instance of the cohort's newest build; returns the counts.
