@@ -14,13 +14,13 @@
 {% endmacro %}
 
 
-{% macro optional_source(source_name, table_name, columns) %}
-  {#- The source relation, or an empty relation with the contract's columns when the table does not exist yet.
-      columns: a mapping column name -> DuckDB type (the table's contract). -#}
+{% macro optional_source(source_name, table_name) %}
+  {#- The source relation, or an empty relation with the catalog's columns when the table does not exist yet
+      (lake_columns: generated from radlake's catalog, see _lake_columns.sql). -#}
   {%- set relation = source(source_name, table_name) -%}
   {%- if delta_table_exists(source_name, table_name) -%}
     {{ relation }}
   {%- else -%}
-    (select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %} where false)
+    (select {% for name, type in lake_columns(source_name, table_name).items() %}cast(null as {{ type }}) as "{{ name }}"{{ ", " if not loop.last }}{% endfor %} where false)
   {%- endif -%}
 {% endmacro %}
