@@ -178,7 +178,7 @@ def build_revision(side: str, rev: str, scratch: Path, size: dict[str, int]) -> 
     """Check ``rev`` out under ``scratch`` and run its demo there (``side``: a or b); the demo folder."""
     tree = scratch / f"tree-{_name(side, rev)}"
     workdir = scratch / f"demo-{_name(side, rev)}"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--quiet", "--detach", str(tree), rev], check=True)
     workdir.mkdir(parents=True)
     workdir.chmod(0o755)  # the embedded PostgreSQL may run as another user (as root)
     log = scratch / f"demo-{_name(side, rev)}.log"

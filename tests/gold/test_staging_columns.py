@@ -3,6 +3,7 @@ columns and types, its documented columns exist, and the columns it passes on ke
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 import yaml
 
 from radlake import catalog, dbt_columns
+from radlake.config import Settings
 from radlake.dbt_pseudonyms import register
-from radlake.warehouse import DBT_PROJECT_DIR
+from radlake.warehouse import DBT_PROJECT_DIR, dbt_env
 
 STAGING = sorted((DBT_PROJECT_DIR / "models" / "staging").glob("stg_*.sql"))
 SOURCE_CALL = re.compile(r"\{\{\s*(?:optional_)?source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
@@ -59,5 +61,17 @@ def test_staging_model_matches_the_catalog(model: Path) -> None:
     assert changed == {}, f"{model.stem} changes the catalog type of a column it keeps the name of"
 
 
-def test_the_generated_lake_columns_are_current() -> None:
-    assert dbt_columns.PATH.read_text(encoding="utf-8") == dbt_columns.render(), "run python -m radlake.dbt_columns"
+def test_dbt_runs_get_the_catalogs_columns(tmp_path: Path) -> None:
+    env = dbt_env(Settings(lake=str(tmp_path / "lake")))
+    tables = json.loads(env[dbt_columns.ENV])
+    assert list(tables["silver.exams"]) == catalog.table("silver", "exams").schema.names  # type: ignore[union-attr]
+    assert tables["silver.patient_master"]["linked_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert tables["bronze.dicom_instances"]["acquisition_datetime"] == "TIMESTAMP"  # a local time: no zone
+
+
+def test_marts_carry_enforced_contracts() -> None:
+    for path in sorted((DBT_PROJECT_DIR / "models" / "marts").glob("*.yml")):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+            assert model["config"]["contract"] == {"enforced": True}, model["name"]
+            untyped = [c["name"] for c in model["columns"] if not c.get("data_type")]
+            assert model["columns"] and not untyped, (model["name"], untyped)
