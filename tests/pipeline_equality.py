@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 # Values that say when or where a row was made, not what it holds: they differ between any two runs (an EMPI
-# event's id is stamped with its run's time).
+# event's id is stamped with its run's time). In bronze: when the simulator wrote a DICOM file (file_mtime), when
+# the HL7 listener received a message (received_at), when the simulated RIS committed a change (_commit_time).
 VOLATILE = {
     "first_seen_at", "ingested_at", "last_ingested_at", "mapped_at", "decided_at", "built_at", "run_at",
-    "event_id", "occurred_at", "linked_at",
+    "event_id", "occurred_at", "linked_at", "file_mtime", "received_at", "_commit_time",
 }  # fmt: skip
 # Run times under a name that elsewhere holds source data (a RIS row's updated_at is compared); an HL7 order's
 # updated_at is when the listener received its last message (the demo replays the feed at run time).
