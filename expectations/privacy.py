@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
+from radlake import column_tags
 from radlake.pseudonym import pseudonym as radlake_pseudonym
 
-PERSONAL_COLUMNS = frozenset(
-    {
-        "patient_id",
-        "mrn",
-        "record_id",
-        "patient_name",
-        "name",
-        "patient_birth_date",
-        "birth_date",
-        "id_number",
-        "phone",
-        "address",
-        "header_json",
-    }
-)
-"""Columns never written into quality reports (failing-row samples drop them)."""
+PERSONAL_COLUMNS = column_tags.hidden_from("quality_report")
+"""Columns never written into quality reports (failing-row samples drop them): those the catalog's column tags
+mark personal or a record key (:mod:`radlake.column_tags`)."""
 
 
 def pseudonym(value: str | None) -> str | None:

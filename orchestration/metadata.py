@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from radlake import lake
+from radlake import column_tags, lake
 from radlake.config import Settings
 
 # Delta commit metrics by writer: delta-rs names them snake_case, Spark engines camelCase.
@@ -17,32 +17,9 @@ _CHANGED = ("numTargetRowsUpdated",)
 _DELETED = ("numTargetRowsDeleted", "num_deleted_rows")
 _OVERWRITES = {"WRITE", "CREATE TABLE", "CREATE OR REPLACE TABLE", "REPLACE TABLE"}
 
-IDENTIFIER_COLUMNS = frozenset(
-    {
-        "accession_number",
-        "mrn",
-        "patient_id",
-        "record_id",
-        "record_id_a",
-        "record_id_b",
-        "empi_id",
-        "order_id",
-        "name",
-        "patient_name",
-        "id_number",
-        "phone",
-        "address",
-        "birth_date",
-        "patient_birth_date",
-        "study_instance_uid",
-        "series_instance_uid",
-        "sop_instance_uid",
-        "file_path",
-        "header_json",
-    }
-)
-"""Columns never shown in a preview or as metadata: every UI user sees those (file paths: PACS folders carry
-MRNs)."""
+IDENTIFIER_COLUMNS = column_tags.hidden_from("ui")
+"""Columns never shown in a preview or as metadata (every UI user sees those): every column the catalog's tags
+mark personal, a record key or an identifier (file paths too: PACS folders carry MRNs)."""
 
 
 def table_metadata(

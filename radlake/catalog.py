@@ -35,6 +35,7 @@ __all__ = [
     "MAPPING_STATUSES",
     "ORDER_STATUSES",
     "PRIORITIES",
+    "RIS_EXAM_TABLES",
     "Layer",
     "TableSpec",
     "cdc_patterns",
@@ -78,6 +79,11 @@ class TableSpec:
     zorder_by
         Columns upkeep Z-orders the files of each partition by (what readers filter on within a partition);
         empty: plain compaction (:mod:`radlake.maintenance`).
+    reads
+        What the writer builds the table from: ``layer/name`` of a lake table, or ``ris:<table>`` for a RIS
+        table as every CDC source captures it. Dagster's asset dependencies are derived from this
+        (:mod:`orchestration.lineage`); empty for tables written from outside the lake (files, messages,
+        stewards, services) and for those no asset writes.
     """
 
     layer: Layer
@@ -91,6 +97,7 @@ class TableSpec:
     pii: bool = field(default=False, compare=False)
     schema: pa.Schema | None = field(default=None, compare=False)
     zorder_by: tuple[str, ...] = ()
+    reads: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def producer(self) -> str:
@@ -102,6 +109,13 @@ class TableSpec:
         """``layer/name``: how the table is named in logs, docs and Dagster asset keys."""
         return f"{self.layer}/{self.name}"
 
+
+# What the writers read (TableSpec.reads); a job that writes several tables reads the same inputs for each.
+_FROM_INSTANCES = ("bronze/dicom_instances",)
+_EMPI_READS = ("ris:patients", "silver/dicom_studies", "silver/empi_decisions", "silver/hl7_patient_links")
+_HL7_READS = ("bronze/hl7_messages",)
+RIS_EXAM_TABLES = ("exam_orders", "exam_records", "reports", "departments", "devices", "patients")
+"""The RIS tables silver/exams is built from (transforms.exams.job reads these of every source)."""
 
 _TABLES: tuple[TableSpec, ...] = (
     TableSpec(
@@ -133,6 +147,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM series",
         keys=("series_instance_uid",),
         description="Series roll-up of dicom_instances: instance count, modality, slice thickness, time span.",
+        reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_SERIES,
         # dbt reads this roll-up, never re-derives series from bronze (docs/ARCHITECTURE.md "One DICOM roll-up").
@@ -144,6 +159,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM study",
         keys=("study_instance_uid",),
         description="Study roll-up: series and instance counts, modalities, accession number, institution.",
+        reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_STUDIES,
         consumers=(
@@ -163,6 +179,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "DICOMweb index, study level: the QIDO-RS matching and return keys with ModalitiesInStudy, "
             "NumberOfStudyRelatedSeries/Instances precomputed, and the study's attributes as DICOM JSON."
         ),
+        reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOMWEB_STUDIES,
         consumers=("services.dicomweb",),
@@ -174,6 +191,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one DICOM series",
         keys=("series_instance_uid",),
         description="DICOMweb index, series level: matching and return keys, instance count, series attributes.",
+        reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOMWEB_SERIES,
         consumers=("services.dicomweb",),
@@ -188,6 +206,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "DICOMweb index, instance level: matching keys, the stored file and its landed checksum, and the "
             "landed header (WADO-RS metadata); partitioned by a bucket of the Study Instance UID."
         ),
+        reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOMWEB_INSTANCES,
         consumers=("services.dicomweb",),
@@ -203,6 +222,13 @@ _TABLES: tuple[TableSpec, ...] = (
             "RIS orders joined with exam records, reports, departments, devices and the DICOM study "
             "(on accession number), with the standard exam codes."
         ),
+        reads=(
+            "silver/dicom_studies",
+            "silver/exam_name_map",
+            "silver/patient_master",
+            "silver/hl7_orders",
+            *(f"ris:{t}" for t in RIS_EXAM_TABLES),
+        ),
         writer="transforms.exams.job:build_exams_table",
         schema=schemas.EXAMS,
         consumers=("dbt: all marts", "expectations.silver"),
@@ -216,6 +242,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one raw exam name of one institution",
         keys=("institution", "raw_name"),
         description="Raw exam name → 14-digit standard codes, confidence, status, standard version.",
+        reads=("ris:exam_orders", "silver/exam_name_decisions"),
         writer="transforms.exam_names.job:build_exam_name_map",
         schema=schemas.EXAM_NAME_MAP,
         consumers=("silver/exams", "dbt: standard coverage", "stewards: review queue"),
@@ -239,6 +266,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one patient record of one source system",
         keys=("record_id",),
         description="Record → empi_id, match probability and the rule that linked it.",
+        reads=_EMPI_READS,
         writer="transforms.empi.job:run_empi",
         schema=schemas.PATIENT_MASTER,
         consumers=("silver/exams", "dbt: link quality"),
@@ -249,6 +277,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one person (empi_id)",
         keys=("empi_id",),
         description="Best name, sex, birth date, ID number, phones and source records per person.",
+        reads=_EMPI_READS,
         writer="transforms.empi.job:run_empi",
         schema=schemas.PATIENT_GOLDEN,
         consumers=("patient-360 views (not in gold: personal data)",),
@@ -260,6 +289,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one merge, split or creation of an empi_id",
         keys=("event_id",),
         description="Audit trail of identity decisions.",
+        reads=_EMPI_READS,
         writer="transforms.empi.job:run_empi",
         schema=schemas.EMPI_EVENTS,
         consumers=("stewards",),
@@ -286,6 +316,7 @@ _TABLES: tuple[TableSpec, ...] = (
             "One pair per two persons a steward can decide (uncertain, or refused by a guard), largest first; "
             "replaced each run."
         ),
+        reads=_EMPI_READS,
         writer="transforms.empi.job:run_empi",
         schema=schemas.EMPI_REVIEW_QUEUE,
         consumers=("radlake empi review export",),
@@ -309,6 +340,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one ordered exam of one institution as its HL7 orders and reports left it",
         keys=("institution", "accession_number"),
         description="ORM/OMI orders and ORU reports folded per accession number, in message order.",
+        reads=_HL7_READS,
         writer="ingestion.hl7.orders:apply_messages",
         schema=schemas.HL7_ORDERS,
         consumers=("silver/exams",),
@@ -319,6 +351,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one ADT^A40 merge of two patient records",
         keys=("record_id_a", "record_id_b"),
         description="Patient merges the RIS announced (ADT^A40); the EMPI takes them as steward-grade links.",
+        reads=_HL7_READS,
         writer="ingestion.hl7.orders:apply_messages",
         schema=schemas.HL7_PATIENT_LINKS,
         consumers=("transforms.empi",),

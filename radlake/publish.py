@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from radlake import column_tags
 from radlake.config import Settings
 from radlake.errors import LakeError
 
@@ -119,13 +120,15 @@ def publish_build(settings: Settings, build: Build) -> None:
     Raises
     ------
     LakeError
-        A build file is missing (dbt wrote elsewhere), or the object store refused an upload.
+        A build file is missing (dbt wrote elsewhere), holds a column its readers may not see
+        (:func:`check_audience`), or the object store refused an upload.
     """
     for stewards in (False, True):
         path = build.path(stewards)
         if not path.exists():
             raise LakeError(f"{path}: the build wrote no {CATALOG_NAMES[stewards]} file; nothing published")
         _checkpoint(path)
+        check_audience(path, stewards)
     if settings.lake_is_s3:
         # Upload before switching locally: whoever follows the S3 pointer finds the same build as local readers.
         for stewards in (False, True):
@@ -133,6 +136,33 @@ def publish_build(settings: Settings, build: Build) -> None:
     for stewards in (False, True):
         _swap_link(published_path(settings, stewards), build.path(stewards))
     prune_builds(settings)
+
+
+def columns_hidden_from_readers(path: Path, stewards: bool) -> list[tuple[str, str]]:
+    """``(table, column)`` of a warehouse file that its readers may not see, by the lake's column tags
+    (:mod:`radlake.column_tags`): in the analysts' file every tagged column, in the stewards' file the personal
+    ones."""
+    import duckdb
+
+    hidden = column_tags.hidden_from("stewards" if stewards else "analysts")
+    with duckdb.connect(str(path), read_only=True) as con:
+        columns = con.execute("select table_name, column_name from information_schema.columns order by 1, 2").fetchall()
+    return [(table, column) for table, column in columns if column.lower() in hidden]
+
+
+def check_audience(path: Path, stewards: bool) -> None:
+    """Refuse a warehouse file with a column its readers may not see (:func:`columns_hidden_from_readers`).
+
+    Raises
+    ------
+    LakeError
+        Naming the first such table and column, and its tag.
+    """
+    for table, column in columns_hidden_from_readers(path, stewards)[:1]:
+        raise LakeError(
+            f"{path}: {table}.{column} is {column_tags.tag(column)} data, which the {CATALOG_NAMES[stewards]} "
+            "file may not hold; nothing published"
+        )
 
 
 def abandon_build(build: Build) -> None:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from radlake import dbt_columns
 from radlake.config import Settings
 from radlake.errors import LakeError
 
@@ -120,6 +121,8 @@ def dbt_env(settings: Settings, build: Build | None = None) -> dict[str, str]:
         "RADLAKE_DUCKDB_EXTENSIONS": extension_directory(),
         "RADLAKE_TIMEZONE": settings.timezone,
         "RADLAKE_MIN_CELL": str(settings.privacy.min_cell),
+        # The catalog's columns, for the empty stand-in of a lake table that does not exist yet (optional_source).
+        dbt_columns.ENV: dbt_columns.lake_columns_json(),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # The profile's S3 secret: where the object store is (keys stay in the AWS_* variables themselves).

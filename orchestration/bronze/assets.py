@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from orchestration.bronze.arrivals import files_arrived
+from orchestration.lineage import lake_asset_args
 from orchestration.metadata import partition_metadata, report_metadata, table_metadata
 from orchestration.owners import BRONZE_OWNERS, SILVER_OWNERS
 from orchestration.partitions import daily_partitions, partition_days
@@ -34,9 +35,7 @@ def dicom_assets(settings: Settings) -> dg.AssetsDefinition:
         name="dicom_headers",
         specs=[
             dg.AssetSpec(
-                ["bronze", name],
-                description=catalog.table("bronze", name).description,
-                group_name="bronze",
+                **lake_asset_args(settings, catalog.table("bronze", name)),
                 owners=BRONZE_OWNERS,
                 kinds={"delta", "python"},
             )

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from orchestration.lineage import lake_asset_args
 from orchestration.metadata import table_metadata
 from orchestration.owners import BRONZE_OWNERS
 from orchestration.resources import RadlakeResource
@@ -26,9 +27,7 @@ def pacs_pull_asset(settings: Settings) -> dg.AssetsDefinition:
     spec = catalog.table("bronze", "pacs_pull_state")
 
     @dg.asset(
-        key=["bronze", "pacs_pull_state"],
-        description=spec.description,
-        group_name="bronze",
+        **lake_asset_args(settings, spec),
         owners=BRONZE_OWNERS,
         kinds={"delta", "dicom"},
         tags=dict([OWN_SCHEDULE_TAG]),

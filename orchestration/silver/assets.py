@@ -6,9 +6,10 @@ from collections import Counter
 
 import dagster as dg
 
+from orchestration.lineage import lake_asset_args
 from orchestration.metadata import partition_metadata, rows_by_partition, table_metadata
 from orchestration.owners import SILVER_OWNERS
-from orchestration.partitions import DAY_TO_SAME_DAY, daily_partitions, partition_days
+from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import RadlakeResource
 from radlake import catalog, lake
 from radlake.config import Settings
@@ -18,112 +19,90 @@ from transforms.dicom import ROLLUP_TABLES
 EXAMS_PREVIEW = ["institution", "accession_number", "modality", "status", "priority", "exam_date"]
 
 
-def _silver_specs(names: tuple[str, ...], deps: list[list[str]], kinds: set[str]) -> list[dg.AssetSpec]:
-    """Specs of silver tables one job writes together, described by the catalog."""
+def _silver_specs(settings: Settings, names: tuple[str, ...], kinds: set[str]) -> list[dg.AssetSpec]:
+    """Specs of silver tables one job writes together, described by the catalog (deps: what each reads)."""
     return [
-        dg.AssetSpec(
-            ["silver", name],
-            description=catalog.table("silver", name).description,
-            group_name="silver",
-            owners=SILVER_OWNERS,
-            kinds=kinds,
-            deps=deps,
-        )
+        dg.AssetSpec(**lake_asset_args(settings, catalog.table("silver", name)), owners=SILVER_OWNERS, kinds=kinds)
         for name in names
     ]
 
 
-@dg.multi_asset(
-    specs=_silver_specs(ROLLUP_TABLES, [["bronze", "dicom_instances"]], {"delta", "spark"}),
-    can_subset=False,
-    pool=catalog.writer_pool(catalog.table("silver", "dicom_series")),
-)
-def dicom_rollups(radlake: RadlakeResource):
-    """Series and study roll-ups of the landed DICOM instances, and the DICOMweb index (radlake serve)."""
-    from transforms.dicom import build_dicom_rollups
+def dicom_rollups_asset(settings: Settings) -> dg.AssetsDefinition:
+    """The DICOM roll-ups and the DICOMweb index: one Spark job writes them together."""
 
-    settings = radlake.settings()
-    uris = {n: Lake(settings).table("silver", n).uri for n in ROLLUP_TABLES}
-    before = {n: lake.table_version(settings, u) for n, u in uris.items()}
-    build_dicom_rollups(radlake.spark(), settings)
-    for name, uri in uris.items():
-        since = before[name] if before[name] is not None else -1
-        yield dg.MaterializeResult(
-            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
-        )
-
-
-def _ris_deps(settings: Settings, tables: tuple[str, ...]) -> list[list[str]]:
-    """The silver CDC tables (or whole-source assets) that hold these RIS tables."""
-    deps: list[list[str]] = []
-    for source, cfg in settings.sources.items():
-        if cfg.tables == ["*"]:
-            deps.append(["bronze", source])
-        else:
-            deps += [["silver", catalog.cdc_table_name(source, t)] for t in tables if t in cfg.tables]
-    return deps
-
-
-STEWARD_TABLES = [
-    dg.AssetSpec(
-        ["silver", name],
-        description=catalog.table("silver", name).description
-        + f" Written by `{catalog.table('silver', name).writer}`.",
-        group_name="silver",
-        owners=["team:data-stewards"],
-        kinds={"delta"},
+    @dg.multi_asset(
+        specs=_silver_specs(settings, ROLLUP_TABLES, {"delta", "spark"}),
+        can_subset=False,
+        pool=catalog.writer_pool(catalog.table("silver", "dicom_series")),
     )
-    for name in ("exam_name_decisions", "empi_decisions")
-]
-"""Tables stewards write through the CLI: inputs of the graph that no asset materialises."""
+    def dicom_rollups(radlake: RadlakeResource):
+        """Series and study roll-ups of the landed DICOM instances, and the DICOMweb index (radlake serve)."""
+        from transforms.dicom import build_dicom_rollups
+
+        settings = radlake.settings()
+        uris = {n: Lake(settings).table("silver", n).uri for n in ROLLUP_TABLES}
+        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+        build_dicom_rollups(radlake.spark(), settings)
+        for name, uri in uris.items():
+            since = before[name] if before[name] is not None else -1
+            yield dg.MaterializeResult(
+                asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+            )
+
+    return dicom_rollups
+
+
+def steward_tables(settings: Settings) -> list[dg.AssetSpec]:
+    """Tables stewards write through the CLI: inputs of the graph that no asset materialises."""
+    specs = []
+    for name in ("exam_name_decisions", "empi_decisions"):
+        table = catalog.table("silver", name)
+        args = lake_asset_args(settings, table)
+        args["description"] += f" Written by `{table.writer}`."
+        specs.append(dg.AssetSpec(**args, owners=["team:data-stewards"], kinds={"delta"}))
+    return specs
 
 
 EMPI_TABLES = ("patient_master", "patient_golden", "empi_events", "empi_review_queue")
 
 
-def hl7_configured(settings: Settings) -> bool:
-    """Whether an HL7 feed is set up (``hl7.allowed_facilities``): then its tables join the graph."""
-    return bool(settings.hl7.allowed_facilities)
+def hl7_received(settings: Settings) -> dg.AssetSpec:
+    """Messages the HL7 listener lands: an input of the graph that no asset materialises (the service does)."""
+    args = lake_asset_args(settings, catalog.table("bronze", "hl7_messages"))
+    args["description"] += " Written by the `radlake hl7 listen` service."
+    return dg.AssetSpec(**args, owners=SILVER_OWNERS, kinds={"delta", "hl7"})
 
 
-HL7_RECEIVED = dg.AssetSpec(
-    ["bronze", "hl7_messages"],
-    description=catalog.table("bronze", "hl7_messages").description + " Written by the `radlake hl7 listen` service.",
-    group_name="bronze",
-    owners=SILVER_OWNERS,
-    kinds={"delta", "hl7"},
-)
-"""Messages the HL7 listener lands: an input of the graph that no asset materialises (the service does)."""
+def hl7_orders_asset(settings: Settings) -> dg.AssetsDefinition:
+    """HL7 orders and patient links: one fold of the landed messages writes both."""
 
+    @dg.multi_asset(
+        specs=_silver_specs(settings, ("hl7_orders", "hl7_patient_links"), {"delta", "hl7"}),
+        can_subset=False,
+        pool=catalog.writer_pool(catalog.table("silver", "hl7_orders")),
+    )
+    def hl7_orders(radlake: RadlakeResource):
+        """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
+        from ingestion.hl7 import apply_messages
 
-@dg.multi_asset(
-    specs=_silver_specs(("hl7_orders", "hl7_patient_links"), [["bronze", "hl7_messages"]], {"delta", "hl7"}),
-    can_subset=False,
-    pool=catalog.writer_pool(catalog.table("silver", "hl7_orders")),
-)
-def hl7_orders(radlake: RadlakeResource):
-    """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
-    from ingestion.hl7 import apply_messages
+        settings = radlake.settings()
+        uris = {n: Lake(settings).table("silver", n).uri for n in ("hl7_orders", "hl7_patient_links")}
+        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+        apply_messages(settings)
+        for name, uri in uris.items():
+            since = before[name] if before[name] is not None else -1
+            yield dg.MaterializeResult(
+                asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+            )
 
-    settings = radlake.settings()
-    uris = {n: Lake(settings).table("silver", n).uri for n in ("hl7_orders", "hl7_patient_links")}
-    before = {n: lake.table_version(settings, u) for n, u in uris.items()}
-    apply_messages(settings)
-    for name, uri in uris.items():
-        since = before[name] if before[name] is not None else -1
-        yield dg.MaterializeResult(
-            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
-        )
+    return hl7_orders
 
 
 def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     """The patient master index: one run of the EMPI writes its four silver tables together."""
-    deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
-    if hl7_configured(settings):
-        deps.append(["silver", "hl7_patient_links"])
 
     @dg.multi_asset(
-        specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}),
+        specs=_silver_specs(settings, EMPI_TABLES, {"delta", "splink"}),
         can_subset=False,
         pool=catalog.writer_pool(catalog.table("silver", "patient_master")),
     )
@@ -149,12 +128,9 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
     spec = catalog.table("silver", "exam_name_map")
 
     @dg.asset(
-        key=["silver", "exam_name_map"],
-        description=spec.description,
-        group_name="silver",
+        **lake_asset_args(settings, spec),
         owners=SILVER_OWNERS,
         kinds={"delta", "spark"},
-        deps=[*_ris_deps(settings, ("exam_orders",)), ["silver", "exam_name_decisions"]],
         pool=catalog.writer_pool(spec),
     )
     def exam_name_map(radlake: RadlakeResource) -> dg.MaterializeResult:
@@ -181,33 +157,13 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
 
 
 def exams_asset(settings: Settings) -> dg.AssetsDefinition:
-    """silver/exams by exam day, depending on every RIS source's silver tables and the DICOM studies."""
-    from transforms.exams import RIS_TABLES
-
-    deps: list = [
-        # The explicit day link of the partitioned chain: exam day D is rebuilt after bronze has landed the
-        # DICOM files that arrived on day D. Exams read the (unpartitioned) study roll-up of every landed
-        # file, so this edge carries order, not data; without it Dagster cannot reach silver/exams from the
-        # bronze days through the unpartitioned roll-ups, and a backfill of bronze → silver → gold silently
-        # leaves silver/exams out (issue 33). Images arriving after their exam day are picked up by the
-        # nightly run, which rebuilds the last ``schedule.refresh_days`` days.
-        dg.AssetDep(["bronze", "dicom_instances"], partition_mapping=DAY_TO_SAME_DAY),
-        ["silver", "dicom_studies"],
-        ["silver", "exam_name_map"],
-        ["silver", "patient_master"],
-        *_ris_deps(settings, RIS_TABLES),
-    ]
-    if hl7_configured(settings):
-        deps.append(["silver", "hl7_orders"])
+    """silver/exams by exam day, depending on what the catalog says it reads, and on bronze's same days."""
     spec = catalog.table("silver", "exams")
 
     @dg.asset(
-        key=["silver", "exams"],
-        description=spec.description,
-        group_name="silver",
+        **lake_asset_args(settings, spec),
         owners=SILVER_OWNERS,
         kinds={"delta", "spark"},
-        deps=deps,
         partitions_def=daily_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=catalog.writer_pool(spec),

@@ -71,10 +71,11 @@ RUN = textwrap.dedent(
     import json, sys
     import dagster as dg
     from orchestration.resources import RadlakeResource
-    from orchestration.silver.assets import dicom_rollups
+    from orchestration.silver.assets import dicom_rollups_asset
+    from radlake.config import load_settings
 
     result = dg.materialize(
-        [dicom_rollups],
+        [dicom_rollups_asset(load_settings(sys.argv[1]))],
         instance=dg.DagsterInstance.get(),
         resources={"radlake": RadlakeResource(config_path=sys.argv[1])},
         raise_on_error=False,

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-RIS_TABLES = ("exam_orders", "exam_records", "reports", "departments", "devices", "patients")
+RIS_TABLES = catalog.RIS_EXAM_TABLES  # what the catalog says silver/exams reads (its Dagster deps too)
 
 
 def _optional(spark: SparkSession, settings: Settings, layer: catalog.Layer, name: str) -> DataFrame | None:

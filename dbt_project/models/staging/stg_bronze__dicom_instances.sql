@@ -2,14 +2,7 @@
 -- Personal header values leave this model only as presence flags. Series and study figures come from the
 -- silver roll-ups (stg_silver__dicom_series, stg_silver__dicom_studies), never from here.
 with source as (
-    select * from {{ optional_source('bronze', 'dicom_instances', {
-        'sop_instance_uid': 'varchar', 'sop_class_uid': 'varchar', 'study_instance_uid': 'varchar',
-        'series_instance_uid': 'varchar', 'patient_id': 'varchar', 'patient_name': 'varchar',
-        'patient_sex': 'varchar', 'patient_birth_date': 'date', 'accession_number': 'varchar', 'modality': 'varchar',
-        'study_date': 'date', 'study_date_raw': 'varchar', 'study_time': 'varchar', 'study_description': 'varchar',
-        'series_description': 'varchar', 'body_part_examined': 'varchar', 'institution_name': 'varchar',
-        'station_name': 'varchar', 'manufacturer': 'varchar', 'manufacturer_model_name': 'varchar',
-        'slice_thickness': 'double', 'kvp': 'double', 'exposure_mas': 'double', 'header_json': 'varchar'}) }}
+    select * from {{ optional_source('bronze', 'dicom_instances') }}
 ),
 
 header as (

@@ -1,10 +1,7 @@
 -- DICOM series as silver rolled them up (transforms.dicom.rollups: the one roll-up rule); optional: empty until
 -- DICOM was ingested. Values are only tidied here (trimmed, upper-case codes), never re-aggregated.
 with source as (
-    select * from {{ optional_source('silver', 'dicom_series', {
-        'series_instance_uid': 'varchar', 'study_instance_uid': 'varchar', 'modality': 'varchar',
-        'body_part_examined': 'varchar', 'station_name': 'varchar', 'study_date': 'date',
-        'instance_count': 'bigint', 'min_slice_thickness': 'double', 'max_slice_thickness': 'double'}) }}
+    select * from {{ optional_source('silver', 'dicom_series') }}
 ),
 
 renamed as (

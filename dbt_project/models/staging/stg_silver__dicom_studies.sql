@@ -1,11 +1,7 @@
 -- DICOM studies as silver rolled them up (transforms.dicom.rollups: the one roll-up rule); optional: empty until
 -- DICOM was ingested. PatientName and birth date stay behind; PatientID is kept only to link (stewards).
 with source as (
-    select * from {{ optional_source('silver', 'dicom_studies', {
-        'study_instance_uid': 'varchar', 'accession_number': 'varchar', 'patient_id': 'varchar',
-        'study_date': 'date', 'institution_name': 'varchar', 'station_name': 'varchar', 'modalities': 'varchar[]',
-        'series_count': 'bigint', 'instance_count': 'bigint', 'min_slice_thickness': 'double',
-        'max_slice_thickness': 'double'}) }}
+    select * from {{ optional_source('silver', 'dicom_studies') }}
 ),
 
 renamed as (

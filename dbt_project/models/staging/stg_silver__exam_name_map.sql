@@ -1,9 +1,6 @@
 -- The raw-name → standard-code map (optional: empty until standardization has run).
 with source as (
-    select * from {{ optional_source('silver', 'exam_name_map', {
-        'institution': 'varchar', 'raw_name': 'varchar', 'codes': 'varchar[]', 'standard_names': 'varchar[]',
-        'status': 'varchar', 'confidence': 'double', 'standard_version': 'varchar', 'mapped_by': 'varchar',
-        'mapped_at': 'timestamptz'}) }}
+    select * from {{ optional_source('silver', 'exam_name_map') }}
 ),
 
 renamed as (

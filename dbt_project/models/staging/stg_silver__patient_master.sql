@@ -1,9 +1,7 @@
 -- Patient records and their empi_id (optional: empty until the EMPI has run). record_id holds the mrn: only
 -- the stewards' models read it.
 with source as (
-    select * from {{ optional_source('silver', 'patient_master', {
-        'record_id': 'varchar', 'source_system': 'varchar', 'mrn': 'varchar', 'empi_id': 'varchar',
-        'match_probability': 'double', 'link_rule': 'varchar', 'linked_at': 'timestamptz'}) }}
+    select * from {{ optional_source('silver', 'patient_master') }}
 ),
 
 renamed as (
