@@ -143,10 +143,9 @@ def export_review_queue(settings: Settings, output: Path) -> int:
     radlake.errors.LakeError
         If no run has written a review queue yet.
     """
-    from radlake import catalog
-    from radlake import lake as lake_io
+    from radlake.lake import Lake
 
-    table = lake_io.read_arrow(settings, catalog.uri(settings, "silver", "empi_review_queue"))
+    table = Lake(settings).table("silver", "empi_review_queue").read_arrow()
     if table is None:
         raise LakeError("no EMPI review queue in the lake yet: run `radlake empi run` first")
     queue = table.to_pandas()[list(REVIEW_COLUMNS)]
