@@ -81,17 +81,19 @@ order by institution, exam_date, device""",
     ),
     Problem(
         "missing_header_fields",
-        """select institution, sum(instances) - sum(instances_present) as problems, sum(instances) as base
+        """select institution, study_date, sum(instances) - sum(instances_present) as problems,
+    sum(instances) as base
 from dicom_header_completeness
-group by institution
-order by institution""",
-        """select institution, coalesce(station_name, '—') as device,
+group by institution, study_date
+order by institution, study_date""",
+        """select institution, study_date, coalesce(station_name, '—') as device,
     sum(instances) - sum(instances_present) as problems
 from dicom_header_completeness
-group by institution, device
+group by institution, study_date, device
 having sum(instances) > sum(instances_present)
-order by institution, device""",
+order by institution, study_date, device""",
         "dicom_header_completeness",
+        date="study_date",
     ),
     Problem(
         "rule_violations",
@@ -120,12 +122,13 @@ order by 1, 2, 3""",
     ),
     Problem(
         "exams_without_images",
-        """select institution, sum(exams_without_images) as problems, sum(performed_exams) as base
+        """select institution, exam_date, sum(exams_without_images) as problems, sum(performed_exams) as base
 from link_quality_summary
-group by institution
-order by institution""",
+group by institution, exam_date
+order by institution, exam_date""",
         None,
         "link_quality_exams_without_images",
+        date="exam_date",
     ),
     Problem(
         "orphan_studies",
@@ -142,12 +145,15 @@ order by study_month""",
     ),
     Problem(
         "patient_candidates",
-        """select institution, sum(records_with_several_empi_ids) as problems, cast(null as bigint) as base
+        # A record counts on the day of its latest exam (link_quality_summary).
+        """select institution, exam_date, sum(records_with_several_empi_ids) as problems,
+    cast(null as bigint) as base
 from link_quality_summary
-group by institution
-order by institution""",
+group by institution, exam_date
+order by institution, exam_date""",
         None,
         "link_quality_patient_candidates",
+        date="exam_date",
     ),
 )
 """The problems on the console, in display order (their thresholds: ``ui.thresholds`` in radlake.yaml)."""

@@ -210,7 +210,11 @@ LINK_QUALITY = Suite(
                coalesce(silver_performed, 0) as silver_performed,
                coalesce(gold.exams_without_images, 0) as gold_without_images,
                coalesce(silver_without_images, 0) as silver_without_images
-        from silver full outer join gold.link_quality_summary as gold using (institution)
+        from silver full outer join (
+            select institution, sum(performed_exams) as performed_exams,
+                   sum(exams_without_images) as exams_without_images
+            from gold.link_quality_summary group by institution
+        ) as gold using (institution)
     """,
     requires=("silver/exams",),
     reads_warehouse=True,
