@@ -330,6 +330,11 @@ def test_every_filter_filters_every_figure_and_lives_in_the_address(built) -> No
     settings, out = built
     ready = "document.body.getAttribute('data-rendered') >= 1"
     report = []
+    # Every console tile follows the date range: none says it does not (issue 33).
+    page = (out / "console.html").read_text(encoding="utf-8")
+    tiles = page.split("<div class='tiles'>", 1)[1].split("<div class='grid'>", 1)[0]
+    assert tiles.count("class='tile'") == len(console.PROBLEMS)
+    assert "not filtered by date" not in tiles and "不按日期筛选" not in tiles
     with Browser() as browser:
         for page_id in PAGE_IDS:
             browser.open(out / f"{page_id}.html", ready=ready)
