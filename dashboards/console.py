@@ -18,10 +18,10 @@ from radlake.private import stewards_folder
 class Problem:
     """A kind of data problem: how many per institution (and device), out of what base, and where to act.
 
-    ``by_institution`` returns ``institution, [date,] problems, base`` (base null: the threshold is on the
-    count); ``by_device`` returns ``institution, [date,] device, problems``. ``date`` names their day or month
-    column (``date_grain``), so the page's date range filters the tiles and tables; None for marts that keep
-    no date (the page says the date range does not apply). ``worklist`` names where a steward finds the rows:
+    ``by_institution`` returns ``institution, date, problems, base`` (base null: the threshold is on the
+    count); ``by_device`` returns ``institution, date, device, problems``. ``date`` names their day or month
+    column (``date_grain``), so the page's date range filters every tile and table (every problem's mart keeps
+    a date). ``worklist`` names where a steward finds the rows:
     a table of the stewards' warehouse file or a command.
     """
 
@@ -29,7 +29,7 @@ class Problem:
     by_institution: str
     by_device: str | None
     worklist: str
-    date: str | None = None
+    date: str
     date_grain: str = "day"
 
 
@@ -265,7 +265,7 @@ def render_console(
     """The console's frame: tiles, institution and device tables, top raw names, suite verdicts; text escaped.
 
     The numbers are drawn by dashboard.js from the console's data files, through the page's institution and
-    date filters (a problem whose mart keeps no date says the date range does not apply to it).
+    date filters.
     ``lagging``: sources whose last sync did not catch up (source → why); shown first, as a red banner.
     """
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
@@ -278,13 +278,12 @@ def render_console(
             target = f"{stewards_file} → {problem.worklist}"
             where = f"{escape(labels['stewards_file'])}: <code>{escape(target)}</code>"
         sample = f" · <a href='{escape(quality_href)}'>{escape(labels['quality_report'])}</a>" if quality_href else ""
-        undated = "" if problem.date else f"<div class='muted'>{escape(labels['date_ignored'])}</div>"
         tiles.append(
             f"<div class='tile' id='tile-{escape(problem.id)}'>"
             f"<div>{escape(labels['problem_' + problem.id])}</div>"
             f"<div class='n'><span class='count'>—</span><span class='muted share'></span></div>"
             f"<div><span class='rag'></span></div>"
-            f"<div class='muted'>{where}{sample}</div>{undated}</div>"
+            f"<div class='muted'>{where}{sample}</div></div>"
         )
     head_inst = "".join(
         f"<th>{escape(labels[k])}</th>" for k in ("problem", "institution", "count", "base", "share", "status")

@@ -30,8 +30,6 @@ def test_a_tiny_registry_trains_on_priors_and_links_its_duplicate(caplog: pytest
     assert said.count("EM training on") == 3 and "skipped" in said
 
     pairs = score_links(features, model, config)
-    linked = {
-        (int(r.rid_l), int(r.rid_r)) for r in pairs.itertuples() if r.match_probability >= config.auto_link
-    }
+    linked = {(int(r.rid_l), int(r.rid_r)) for r in pairs.itertuples() if r.match_probability >= config.auto_link}
     # The duplicate (row 1 and the last row) links; no two different people do (names, birth dates all differ).
     assert linked == {(1, len(registry) - 1)}, pairs
