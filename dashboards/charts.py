@@ -193,12 +193,12 @@ order by exam_date, institution, device_station, weekday""", x="weekday", y="dev
     Chart("open_names_by_institution", "standardisation", "stack", _COVERAGE_DAILY, x="institution",
           measures=("unmapped", "review"), date="exam_date"),
     # Image quality (the consensus)
-    Chart("header_completeness", "image_quality", "heatmap", """select institution, station_name, header_field,
-    sum(instances) as instances, sum(instances_present) as present
+    Chart("header_completeness", "image_quality", "heatmap", """select study_date, institution, station_name,
+    header_field, sum(instances) as instances, sum(instances_present) as present
 from dicom_header_completeness
-group by institution, station_name, header_field
-order by institution, station_name, header_field""", x="header_field", y="station_name",
-          ratio=("present", "instances")),
+group by study_date, institution, station_name, header_field
+order by study_date, institution, station_name, header_field""", x="header_field", y="station_name",
+          ratio=("present", "instances"), date="study_date"),
     Chart("rule_violations", "image_quality", "stack", """select study_date, institution, station_name, rule_id,
     count(*) as violations
 from acquisition_rule_violations
@@ -210,13 +210,13 @@ order by study_date, institution, station_name, rule_id""", x="station_name", se
           measures=("instances",), date="study_month", date_grain="month"),
     Chart("assets_by_institution", "assets", "table", _ASSETS_MONTHLY, x="institution", y="modality",
           measures=("studies", "series", "instances"), date="study_month", date_grain="month"),
-    Chart("link_quality", "assets", "bar", """select institution, sum(performed_exams) as performed_exams,
+    Chart("link_quality", "assets", "bar", """select exam_date, institution, sum(performed_exams) as performed_exams,
     sum(exams_without_images) as exams_without_images, sum(exams_without_empi) as exams_without_empi,
     sum(records_with_several_empi_ids) as records_with_several_empi_ids
 from link_quality_summary
-group by institution
-order by institution""", x="institution", measures=("exams_without_images", "exams_without_empi",
-          "records_with_several_empi_ids")),
+group by exam_date, institution
+order by exam_date, institution""", x="institution", measures=("exams_without_images", "exams_without_empi",
+          "records_with_several_empi_ids"), date="exam_date"),
 )  # fmt: skip
 """Every chart, in page order."""
 

@@ -18,10 +18,10 @@ from radlake.private import stewards_folder
 class Problem:
     """A kind of data problem: how many per institution (and device), out of what base, and where to act.
 
-    ``by_institution`` returns ``institution, [date,] problems, base`` (base null: the threshold is on the
-    count); ``by_device`` returns ``institution, [date,] device, problems``. ``date`` names their day or month
-    column (``date_grain``), so the page's date range filters the tiles and tables; None for marts that keep
-    no date (the page says the date range does not apply). ``worklist`` names where a steward finds the rows:
+    ``by_institution`` returns ``institution, date, problems, base`` (base null: the threshold is on the
+    count); ``by_device`` returns ``institution, date, device, problems``. ``date`` names their day or month
+    column (``date_grain``), so the page's date range filters every tile and table (every problem's mart keeps
+    a date). ``worklist`` names where a steward finds the rows:
     a table of the stewards' warehouse file or a command.
     """
 
@@ -29,7 +29,7 @@ class Problem:
     by_institution: str
     by_device: str | None
     worklist: str
-    date: str | None = None
+    date: str
     date_grain: str = "day"
 
 
@@ -81,17 +81,19 @@ order by institution, exam_date, device""",
     ),
     Problem(
         "missing_header_fields",
-        """select institution, sum(instances) - sum(instances_present) as problems, sum(instances) as base
+        """select institution, study_date, sum(instances) - sum(instances_present) as problems,
+    sum(instances) as base
 from dicom_header_completeness
-group by institution
-order by institution""",
-        """select institution, coalesce(station_name, '—') as device,
+group by institution, study_date
+order by institution, study_date""",
+        """select institution, study_date, coalesce(station_name, '—') as device,
     sum(instances) - sum(instances_present) as problems
 from dicom_header_completeness
-group by institution, device
+group by institution, study_date, device
 having sum(instances) > sum(instances_present)
-order by institution, device""",
+order by institution, study_date, device""",
         "dicom_header_completeness",
+        date="study_date",
     ),
     Problem(
         "rule_violations",
@@ -120,12 +122,13 @@ order by 1, 2, 3""",
     ),
     Problem(
         "exams_without_images",
-        """select institution, sum(exams_without_images) as problems, sum(performed_exams) as base
+        """select institution, exam_date, sum(exams_without_images) as problems, sum(performed_exams) as base
 from link_quality_summary
-group by institution
-order by institution""",
+group by institution, exam_date
+order by institution, exam_date""",
         None,
         "link_quality_exams_without_images",
+        date="exam_date",
     ),
     Problem(
         "orphan_studies",
@@ -142,12 +145,15 @@ order by study_month""",
     ),
     Problem(
         "patient_candidates",
-        """select institution, sum(records_with_several_empi_ids) as problems, cast(null as bigint) as base
+        # A record counts on the day of its latest exam (link_quality_summary).
+        """select institution, exam_date, sum(records_with_several_empi_ids) as problems,
+    cast(null as bigint) as base
 from link_quality_summary
-group by institution
-order by institution""",
+group by institution, exam_date
+order by institution, exam_date""",
         None,
         "link_quality_patient_candidates",
+        date="exam_date",
     ),
 )
 """The problems on the console, in display order (their thresholds: ``ui.thresholds`` in radlake.yaml)."""
@@ -259,7 +265,7 @@ def render_console(
     """The console's frame: tiles, institution and device tables, top raw names, suite verdicts; text escaped.
 
     The numbers are drawn by dashboard.js from the console's data files, through the page's institution and
-    date filters (a problem whose mart keeps no date says the date range does not apply to it).
+    date filters.
     ``lagging``: sources whose last sync did not catch up (source → why); shown first, as a red banner.
     """
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
@@ -272,13 +278,12 @@ def render_console(
             target = f"{stewards_file} → {problem.worklist}"
             where = f"{escape(labels['stewards_file'])}: <code>{escape(target)}</code>"
         sample = f" · <a href='{escape(quality_href)}'>{escape(labels['quality_report'])}</a>" if quality_href else ""
-        undated = "" if problem.date else f"<div class='muted'>{escape(labels['date_ignored'])}</div>"
         tiles.append(
             f"<div class='tile' id='tile-{escape(problem.id)}'>"
             f"<div>{escape(labels['problem_' + problem.id])}</div>"
             f"<div class='n'><span class='count'>—</span><span class='muted share'></span></div>"
             f"<div><span class='rag'></span></div>"
-            f"<div class='muted'>{where}{sample}</div>{undated}</div>"
+            f"<div class='muted'>{where}{sample}</div></div>"
         )
     head_inst = "".join(
         f"<th>{escape(labels[k])}</th>" for k in ("problem", "institution", "count", "base", "share", "status")

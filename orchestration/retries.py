@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from orchestration.failures import cause_failure
 from radlake.config import RetryConfig
 from radlake.errors import SourceUnreachableError
 
@@ -35,8 +36,8 @@ def retry_unreachable(
     Raises
     ------
     dagster.Failure
-        When the last attempt failed too: its description is the error's own line (source, host, port and
-        reason), then how many attempts were made; Dagster does not retry it again.
+        When the last attempt failed too: its description, and the first line the UI shows, is the error's own
+        line (source, host, port and reason), then how many attempts were made; Dagster does not retry it again.
     """
     waits = retries.waits()
     for attempt, wait in enumerate([*waits, None], start=1):
@@ -44,10 +45,10 @@ def retry_unreachable(
             return fn()
         except SourceUnreachableError as err:
             if wait is None:
-                raise dg.Failure(
-                    description=f"{err} (gave up after {attempt} attempts over {sum(waits):.0f} s of waiting; "
+                raise cause_failure(
+                    f"{err} (gave up after {attempt} attempts over {sum(waits):.0f} s of waiting; "
                     "radlake.yaml `retries`)",
-                    allow_retries=False,
+                    metadata={"attempts": attempt, "waited_seconds": round(sum(waits), 1)},
                 ) from None
             log.warning(f"{err}: retry {attempt} of {len(waits)} in {wait:.0f} s")
             sleep(wait)

@@ -3,3 +3,8 @@
 {% macro min_cell() -%}
   {{ var('min_cell') | int }}
 {%- endmacro %}
+
+{# The value a folded row shows in place of the attributes it no longer keeps (modality, priority, department). #}
+{% macro other_bucket() -%}
+  '(other)'
+{%- endmacro %}

@@ -23,12 +23,21 @@ orders as (
     group by accession_number
 ),
 
-expected as (
+cells as (
     select cast(date_trunc('month', s.study_date) as date) as study_month,
         coalesce(o.institution, '(unlinked)') as institution, coalesce(s.modality, 'unknown') as modality,
         count(*) as studies, sum(s.series) as series, sum(s.instances) as instances
     from studies as s
     left join orders as o on o.accession_number = s.accession_number
+    group by all
+),
+
+-- Modalities of fewer than min_cell studies in a month at an institution share its '(other)' row.
+expected as (
+    select study_month, institution, if(studies < {{ min_cell() }}, '(other)', modality) as modality,
+        sum(studies) as studies, sum(series) as series, sum(instances) as instances,
+        studies < {{ min_cell() }} as folded
+    from cells
     group by all
 )
 

@@ -1,8 +1,7 @@
--- Performed exams and signed reports per institution and priority, from silver/exams.
+-- Performed exams and signed reports per institution, from silver/exams (folding small groups keeps them whole).
 with silver as (
     select
         institution,
-        priority,
         count(*) as performed,
         count(report_signed_at) as signed
     from {{ source('silver', 'exams') }}
@@ -11,12 +10,12 @@ with silver as (
 ),
 
 mart as (
-    select institution, priority, sum(performed_exams) as performed, sum(signed_reports) as signed
+    select institution, sum(performed_exams) as performed, sum(signed_reports) as signed
     from {{ ref('report_turnaround') }}
     group by all
 )
 
 select *
 from silver
-full outer join mart using (institution, priority)
+full outer join mart using (institution)
 where silver.performed is distinct from mart.performed or silver.signed is distinct from mart.signed

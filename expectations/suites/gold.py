@@ -70,17 +70,19 @@ EXAM_VOLUME_DAILY = Suite(
     layer="gold",
     table="gold/exam_volume_daily",
     build=_exam_volume,
-    description="gold/exam_volume_daily: exams per institution and modality equal silver/exams' performed exams.",
+    description="gold/exam_volume_daily: exams per institution and day equal silver/exams' performed exams "
+    "(modalities under privacy.min_cell share a row, so the day is the grain that must add up).",
     sql=f"""
         with silver as (
-            select institution, modality, count(*) as silver_exams
+            select institution, exam_date, count(*) as silver_exams
             from delta_scan('{{lake}}/silver/exams') where {_PERFORMED} group by all
         ),
         gold as (
-            select institution, modality, sum(exam_count) as gold_exams from gold.exam_volume_daily group by all
+            select institution, exam_date, sum(exam_count) as gold_exams from gold.exam_volume_daily group by all
         )
-        select institution, modality, coalesce(gold_exams, 0) as gold_exams, coalesce(silver_exams, 0) as silver_exams
-        from silver full outer join gold using (institution, modality)
+        select institution, exam_date, coalesce(gold_exams, 0) as gold_exams,
+               coalesce(silver_exams, 0) as silver_exams
+        from silver full outer join gold using (institution, exam_date)
     """,
     requires=("silver/exams",),
     reads_warehouse=True,
@@ -208,7 +210,11 @@ LINK_QUALITY = Suite(
                coalesce(silver_performed, 0) as silver_performed,
                coalesce(gold.exams_without_images, 0) as gold_without_images,
                coalesce(silver_without_images, 0) as silver_without_images
-        from silver full outer join gold.link_quality_summary as gold using (institution)
+        from silver full outer join (
+            select institution, sum(performed_exams) as performed_exams,
+                   sum(exams_without_images) as exams_without_images
+            from gold.link_quality_summary group by institution
+        ) as gold using (institution)
     """,
     requires=("silver/exams",),
     reads_warehouse=True,

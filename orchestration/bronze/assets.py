@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from orchestration.bronze.arrivals import files_arrived
+from orchestration.failures import cause_failure
 from orchestration.lineage import lake_asset_args
 from orchestration.metadata import partition_metadata, report_metadata, table_metadata
 from orchestration.owners import BRONZE_OWNERS, SILVER_OWNERS
@@ -25,7 +26,7 @@ DICOM_TABLES = ("dicom_files", "dicom_instances")
 
 
 def _no_retry(err: DataError) -> dg.Failure:
-    return dg.Failure(description=str(err), allow_retries=False)
+    return cause_failure(str(err), allow_retries=False)
 
 
 def dicom_assets(settings: Settings) -> dg.AssetsDefinition:

@@ -256,16 +256,26 @@ SHOWN = """(() => {
   return out;
 })()"""
 
-# Figures computed from the warehouse, for one institution and an optional day range (another way than the page).
+# Figures computed from the warehouse, for one institution and an optional day range (another way than the page):
+# the SQL, with {days} where the day's condition goes on the named date column.
 EXPECTED = {
-    ("exams", "kpi-exams_total"): "select sum(exam_count) from exam_volume_daily where institution = ? {days}",
-    ("console", "tile-timeliness_breaches"): "select sum(late) + sum(missing) from report_timeliness_daily"
-    " where institution = ? {days}",
-    ("console", "tile-review_exam_names"): "select coalesce(sum(exam_count), 0) from exam_volume_by_item_daily"
-    " where standard_code is null and mapping_status = 'review' and institution = ? {days}",
-    ("console", "tile-patient_candidates"): "select sum(records_with_several_empi_ids) from link_quality_summary"
-    " where institution = ?",
-}
+    ("exams", "kpi-exams_total"): (
+        "select sum(exam_count) from exam_volume_daily where institution = ? {days}", "exam_date"),
+    ("console", "tile-timeliness_breaches"): (
+        "select sum(late) + sum(missing) from report_timeliness_daily where institution = ? {days}", "exam_date"),
+    ("console", "tile-review_exam_names"): (
+        "select coalesce(sum(exam_count), 0) from exam_volume_by_item_daily"
+        " where standard_code is null and mapping_status = 'review' and institution = ? {days}", "exam_date"),
+    # Dated since issue 33: patient records on the day of their latest exam, header fields by StudyDate.
+    ("console", "tile-patient_candidates"): (
+        "select sum(records_with_several_empi_ids) from link_quality_summary where institution = ? {days}",
+        "exam_date"),
+    ("console", "tile-exams_without_images"): (  # the stewards' list of them, exam by exam
+        "select count(*) from stewards.link_quality_exams_without_images where institution = ? {days}", "exam_date"),
+    ("console", "tile-missing_header_fields"): (
+        "select sum(instances) - sum(instances_present) from dicom_header_completeness where institution = ? {days}",
+        "study_date"),
+}  # fmt: skip
 
 
 def _data_span(out: Path, page_id: str) -> tuple[str, str]:
@@ -296,12 +306,15 @@ def _set(browser: Browser, element: str, value: str) -> None:
 
 
 def _expected(settings: Settings, page_id: str, inst: str, day: str | None) -> dict[str, float]:
+    from radlake.publish import current_file
+
     con = warehouse.connect(settings)
+    con.execute(f"attach '{current_file(settings, True)}' as stewards (read_only)")
     try:
         out = {}
-        for (page, element), sql in EXPECTED.items():
+        for (page, element), (sql, column) in EXPECTED.items():
             if page == page_id:
-                days = "" if day is None or "{days}" not in sql else "and exam_date = cast(? as date)"
+                days = "" if day is None else f"and {column} = cast(? as date)"
                 args = [inst] + ([day] if days else [])
                 out[element] = float(con.execute(sql.format(days=days), args).fetchone()[0] or 0)
         return out
@@ -317,6 +330,11 @@ def test_every_filter_filters_every_figure_and_lives_in_the_address(built) -> No
     settings, out = built
     ready = "document.body.getAttribute('data-rendered') >= 1"
     report = []
+    # Every console tile follows the date range: none says it does not (issue 33).
+    page = (out / "console.html").read_text(encoding="utf-8")
+    tiles = page.split("<div class='tiles'>", 1)[1].split("<div class='grid'>", 1)[0]
+    assert tiles.count("class='tile'") == len(console.PROBLEMS)
+    assert "not filtered by date" not in tiles and "不按日期筛选" not in tiles
     with Browser() as browser:
         for page_id in PAGE_IDS:
             browser.open(out / f"{page_id}.html", ready=ready)

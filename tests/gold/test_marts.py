@@ -79,7 +79,9 @@ def test_marts_are_tables_an_analyst_opens_without_the_lake(gold: BuiltGold) -> 
 
 
 def test_operational_marts(gold: BuiltGold) -> None:
-    assert sorted((str(d), i, m, n) for d, i, m, n, _ in _rows(gold, "select * from exam_volume_daily")) == [
+    rows = _rows(gold, "select exam_date, institution, modality, exam_count, folded from exam_volume_daily")
+    assert not any(r[4] for r in rows)  # the minimum cell size is off (1) for these hand-checked figures
+    assert sorted((str(d), i, m, n) for d, i, m, n, _ in rows) == [
         ("2024-03-04", "h01", "CT", 2),
         ("2024-03-04", "h01", "MR", 1),
         ("2024-03-04", "h02", "CT", 1),

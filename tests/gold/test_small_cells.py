@@ -8,13 +8,18 @@ and none of the identifiers; the dbt build's own recomputations from silver stil
 
 from __future__ import annotations
 
+import csv
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from radlake.config import Settings
+from radlake.warehouse import DBT_PROJECT_DIR
 from tests.gold.dbt_cli import BuiltGold, run_dbt
 from tests.gold.phi_scan import find_identifier_shapes, find_personal_data, personal_values
 from tests.gold.tiny_lake import EXAMS, build_tiny_lake, t
@@ -124,3 +129,80 @@ def test_the_stewards_file_keeps_to_its_own_folder(built: BuiltGold) -> None:
     stewards = Path(built.settings.stewards_warehouse_path)
     assert stewards.is_file() and stewards.parent != Path(built.settings.warehouse_path).parent
     assert stewards.parent.stat().st_mode & 0o077 == 0, "the stewards' folder is its owner's only"
+
+
+# Each analysts' mart that counts exams or studies: its count column, and the rows its schema.yml documents as the
+# coarsest bucket of its rule (shown whatever their size: a day's or month's rest at an institution, without the
+# attribute that would single its exams out; or a device-day shown without any time of day).
+COUNTED = {
+    "exam_volume_daily": ("exam_count", "folded"),
+    "exam_volume_by_item_daily": ("exam_count", "folded"),
+    "report_timeliness_daily": ("exams", "folded"),
+    "report_turnaround": ("performed_exams", "folded"),
+    "advanced_exam_share": ("performed_exams", "folded"),
+    "department_capability": ("performed_exams", "folded"),
+    "data_assets_monthly": ("studies", "folded"),
+    "device_utilisation_daily": ("exam_count", "below_min_cell and first_exam_hour is null and span_minutes is null"),
+    "exam_name_open_names": ("exams", "raw_name = '[fewer than 5 exams each]'"),
+}
+# Marts with counts that are no cells of exams (docs/SECURITY.md, "Small cells"): per-exam rows by design,
+# header and link quality per institution and day.
+NOT_CELLS = {
+    "exam_standard_items",
+    "report_timeliness",
+    "acquisition_rule_violations",
+    "standard_coverage",
+    "link_quality_summary",
+    "dicom_header_completeness",
+}
+
+
+def _silver(built: BuiltGold, table: str) -> pd.DataFrame:
+    return pq.read_table(DeltaTable(f"{built.settings.lake}/{table}").file_uris()).to_pandas()
+
+
+def test_no_count_under_the_minimum_cell_but_the_documented_buckets(built: BuiltGold) -> None:
+    counted = _rows(
+        built,
+        "select distinct table_name from information_schema.columns where table_schema = 'main' and column_name in "
+        "('exam_count', 'exams', 'performed_exams', 'studies', 'instances')",
+    )
+    assert {t for (t,) in counted} <= COUNTED.keys() | NOT_CELLS, "a mart with counts the test does not know"
+    for mart, (count, bucket) in COUNTED.items():
+        small = _rows(built, f"select * from {mart} where {count} > 0 and {count} < 5 and not ({bucket})")
+        assert small == [], f"{mart} shows cells under the minimum: {small[:3]}"
+    for mart in ("exam_volume_daily", "report_timeliness_daily", "report_turnaround", "advanced_exam_share",
+                 "department_capability", "data_assets_monthly"):  # fmt: skip
+        assert _rows(built, f"select count(*) > 0 from {mart} where folded") == [(True,)], mart
+
+
+def test_folding_keeps_the_totals(built: BuiltGold) -> None:
+    exams = _silver(built, "silver/exams")
+    done = exams[exams["exam_started_at"].notna() & (exams["status"] != "cancelled")]
+
+    def per(frame: pd.DataFrame, *keys: str) -> dict:
+        return {k if len(keys) > 1 else (k,): int(n) for k, n in frame.groupby(list(keys)).size().items()}
+
+    def mart(sql: str) -> dict:
+        return {tuple(str(v) for v in r[:-1]): int(r[-1]) for r in _rows(built, sql)}
+
+    by_day = per(done.assign(d=done["exam_date"].astype(str)), "institution", "d")
+    assert mart("select institution, exam_date, sum(exam_count) from exam_volume_daily group by all") == by_day
+    by_institution = per(done, "institution")
+    assert mart("select institution, sum(performed_exams) from report_turnaround group by all") == by_institution
+    assert mart("select institution, sum(performed_exams) from advanced_exam_share group by all") == by_institution
+    with_department = done[done["ordering_department"].notna()]
+    assert mart("select institution, sum(performed_exams) from department_capability group by all") == per(
+        with_department, "institution"
+    )
+    with (DBT_PROJECT_DIR / "seeds" / "report_deadlines.csv").open(encoding="utf-8") as fh:
+        deadlines = {(r["institution"], r["priority"]) for r in csv.DictReader(fh)}
+    ended = done[done["exam_ended_at"].notna()]
+    has_deadline = ended.apply(
+        lambda r: ("*", r.priority) in deadlines or (r.institution, r.priority) in deadlines, axis=1
+    )
+    assert mart("select institution, sum(exams) from report_timeliness_daily group by all") == per(
+        ended[has_deadline], "institution"
+    )
+    studies = _silver(built, "bronze/dicom_instances")["study_instance_uid"].dropna().nunique()
+    assert _rows(built, "select sum(studies) from data_assets_monthly") == [(studies,)]

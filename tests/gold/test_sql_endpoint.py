@@ -101,7 +101,7 @@ def test_catalog_lists_schemas_tables_and_columns(endpoint: RunningServer, gold:
     assert inspector.get_schema_names() == ["main"]
     assert set(inspector.get_table_names("main")) == marts
     columns = {c["name"]: c["type"] for c in inspector.get_columns("exam_volume_daily", "main")}
-    assert set(columns) == {"exam_date", "institution", "modality", "exam_count", "busy_minutes"}
+    assert set(columns) == {"exam_date", "institution", "modality", "exam_count", "busy_minutes", "folded"}
     assert isinstance(columns["exam_count"], sa.BigInteger) and isinstance(columns["institution"], sa.Text)
     engine.dispose()
     run = _psql(endpoint, r"\dt")

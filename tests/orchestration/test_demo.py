@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
-
 import pytest
 
 from radlake import warehouse
 from radlake.config import load_settings
+from tests.simulated_truth import exam_volume_truth
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -24,13 +22,9 @@ def test_demo_succeeds_and_checks_pass(demo_run) -> None:
 
 def test_mart_counts_equal_the_simulated_truth(demo_run) -> None:
     workdir, summary = demo_run
-    truth: Counter[tuple[str, str, str]] = Counter()
-    with (workdir / "truth" / "exams.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["performed"].lower() == "true":
-                truth[(row["exam_date"], row["institution"], row["modality"])] += 1
-    assert truth, "the simulation performed no exam"
     settings = load_settings(summary.config)
+    truth = exam_volume_truth(workdir / "truth" / "exams.csv", settings.privacy.min_cell)
+    assert truth, "the simulation performed no exam"
     with warehouse.connect(settings) as con:
         mart = {
             (str(d), i, m): n
@@ -38,7 +32,7 @@ def test_mart_counts_equal_the_simulated_truth(demo_run) -> None:
                 "select exam_date, institution, modality, exam_count from exam_volume_daily"
             ).fetchall()
         }
-    assert mart == dict(truth)
+    assert mart == truth
 
 
 def test_every_table_written_has_the_catalog_schema(demo_run) -> None:

@@ -62,7 +62,8 @@ def test_run_fails_with_the_cause_first(closed, hook, monkeypatch: pytest.Monkey
     settings, port = closed
     base, received, _ = hook
     monkeypatch.setenv("RADLAKE_ALERT_WEBHOOK", f"{base}/hook")
-    instance = dg.DagsterInstance.ephemeral()
+    (settings.config_path.parent / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(settings.config_path.parent / "dagster"))  # as the UI reads it
     started = time.monotonic()
     result = dg.materialize(
         cdc_source_assets(settings),
@@ -83,6 +84,15 @@ def test_run_fails_with_the_cause_first(closed, hook, monkeypatch: pytest.Monkey
     assert logs.count(f"127.0.0.1:{port} unreachable") == 2  # each retry logged, with where it went
     assert PASSWORD not in logs
 
+    # What the UI shows: the step failure's and the run failure's error through the webserver's GraphQL schema
+    # (the heading of each is error.message), first line the cause itself, no Dagster class before it.
+    shown = _ui_error_lines(instance, result.run_id)
+    print(f"UI first lines: {shown}")
+    assert set(shown) == {"ExecutionStepFailureEvent", "RunFailureEvent"}, shown
+    for line in shown.values():
+        assert line.startswith(f"source 'ris_b': database at 127.0.0.1:{port} unreachable: "), line
+        assert "gave up after 3 attempts" in line and PASSWORD not in line
+
     run_failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alerts", dagster_instance=instance, dagster_run=result.dagster_run,
@@ -95,3 +105,22 @@ def test_run_fails_with_the_cause_first(closed, hook, monkeypatch: pytest.Monkey
     assert alert["summary"].endswith(ui_line)
     assert received and received[-1]["body"]["cause"] == ui_line
     assert PASSWORD not in json.dumps(alert) + json.dumps(received)
+
+
+RUN_ERRORS = """query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { eventConnection { events {
+    __typename
+    ... on ExecutionStepFailureEvent { error { message } }
+    ... on RunFailureEvent { error { message } }
+} } } } }"""
+
+
+def _ui_error_lines(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Event type → the first line of its error as the webserver's GraphQL API serves it to the UI."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import EmptyWorkspaceTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    with WorkspaceProcessContext(instance, EmptyWorkspaceTarget()) as workspace:
+        data = execute_dagster_graphql(workspace.create_request_context(), RUN_ERRORS, {"runId": run_id}).data
+    events = data["runOrError"]["eventConnection"]["events"]
+    return {e["__typename"]: e["error"]["message"].splitlines()[0] for e in events if e.get("error")}

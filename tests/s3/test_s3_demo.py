@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import os
-from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +10,7 @@ import pytest
 
 from radlake import lake, warehouse
 from radlake.config import load_settings, write_settings
+from tests.simulated_truth import exam_volume_truth
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -79,11 +78,7 @@ def test_every_asset_and_check_succeeds_on_s3(s3_demo) -> None:
 
 def test_the_s3_marts_equal_the_simulated_truth(s3_demo) -> None:
     workdir, settings, _, _ = s3_demo
-    truth: Counter[tuple[str, str, str]] = Counter()
-    with (workdir / "truth" / "exams.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["performed"].lower() == "true":
-                truth[(row["exam_date"], row["institution"], row["modality"])] += 1
+    truth = exam_volume_truth(workdir / "truth" / "exams.csv", settings.privacy.min_cell)
     assert truth
     with warehouse.connect(settings) as con:
         mart = {
@@ -94,7 +89,7 @@ def test_the_s3_marts_equal_the_simulated_truth(s3_demo) -> None:
         }
         # The same connection reads the lake itself on S3 (delta_scan through the lake's secret).
         exams = con.execute(f"select count(*) from delta_scan('{settings.lake}/silver/exams')").fetchone()[0]
-    assert mart == dict(truth)
+    assert mart == truth
     assert exams >= sum(truth.values())
 
 

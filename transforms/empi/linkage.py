@@ -57,6 +57,9 @@ Engine = Literal["duckdb", "spark"]
 _DATABASES = itertools.count()
 ID_PAIR_SHARE = 0.45
 """The share of true pairs whose two records carry the same trusted ID number (the model's prior)."""
+MIN_EM_PAIRS = 20
+"""An EM session needs at least this many blocked pairs; with fewer it is skipped (logged) and the m
+probabilities stay at what earlier sessions learned or at Splink's defaults."""
 PAIR_COLUMNS = ("rid_l", "rid_r", "match_probability", "rule")
 _MODEL_COLUMNS = (
     "rid", "name_norm", "surname_py", "given_py", "name_py", "sex", "birth_date", "birth_year", "birth_month",
@@ -699,19 +702,47 @@ def train_model(features: pd.DataFrame, config: LinkageConfig | None = None) -> 
 def _trained(db_api: Any, features: pd.DataFrame, config: LinkageConfig) -> dict[str, Any]:
     from splink import Linker, block_on
 
+    settings = splink_settings()
+    shared_ids = _pairs_on(features, ("id18",)) > 0
+    if not shared_ids:
+        # No two records share an ID (a tiny or ID-less registry): Splink's estimate would be 0 and no pair could
+        # ever link. Assume about one true pair per two records instead (1 / records of all pairs).
+        settings.probability_two_random_records_match = min(0.5, 1 / max(len(features), 2))
+        log.warning(
+            f"no two of {len(features):,} records share an ID number: the prior of a match is set to "
+            f"{settings.probability_two_random_records_match:.4g} instead of estimated"
+        )
     # log_level=None: Splink logs through the standard hierarchy instead of its own INFO handler on stderr.
-    linker = Linker(_register(db_api, _model_input(features)), splink_settings(), log_level=None)
-    # The prior: pairs sharing a trusted ID are near-certain matches. With no ID on about a third of the records
-    # (as in the registries of issue 29), both records of a true pair carry the same trusted number in about
-    # 40-45% of pairs; the 70% assumed before made every probability too low, and recall fell on such registries.
-    linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=ID_PAIR_SHARE)
+    linker = Linker(_register(db_api, _model_input(features)), settings, log_level=None)
+    if shared_ids:
+        # The prior: pairs sharing a trusted ID are near-certain matches. With no ID on about a third of the
+        # records (as in the registries of issue 29), both records of a true pair carry the same trusted number in
+        # about 40-45% of pairs; the 70% assumed before made every probability too low, and recall fell on such
+        # registries.
+        linker.training.estimate_probability_two_random_records_match([block_on("id18")], recall=ID_PAIR_SHARE)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-    # Each EM session fixes what its blocking rule holds equal and learns the other comparisons' m values.
-    for rule in (block_on("phone"), block_on("birth_date", "surname_py"), block_on("name_py", "birth_year")):
+    # Each EM session fixes what its blocking rule holds equal and learns the other comparisons' m values. A
+    # session with too few pairs to learn from is skipped: those m values keep what earlier sessions learned, or
+    # Splink's default m values for the comparison levels (a tiny registry, such as a one-hospital demo's).
+    for columns in (("phone",), ("birth_date", "surname_py"), ("name_py", "birth_year")):
+        pairs = _pairs_on(features, columns)
+        if pairs < MIN_EM_PAIRS:
+            log.warning(
+                f"EM training on {' + '.join(columns)} skipped: {pairs} record pairs agree on it "
+                f"(fewer than {MIN_EM_PAIRS}); the default m probabilities stand"
+            )
+            continue
         linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=config.em_max_pairs, estimate_without_term_frequencies=True
+            block_on(*columns), max_pairs=config.em_max_pairs, estimate_without_term_frequencies=True
         )
     return linker.misc.save_model_to_json()
+
+
+def _pairs_on(features: pd.DataFrame, columns: tuple[str, ...]) -> int:
+    """Record pairs that agree on every one of ``columns`` (none of them empty): what a blocking rule yields."""
+    keys = features[list(columns)].replace("", None).dropna()
+    sizes = keys.groupby(list(columns), sort=False).size().to_numpy(dtype=np.int64)
+    return int((sizes * (sizes - 1) // 2).sum())
 
 
 def deterministic_links(features: pd.DataFrame, new: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 -- Share of advanced exams (CT/MR contrast, CTA, MR functional sequences) per institution, ordering department
--- and month of the exam, judged from the standard codes of the performed exams.
+-- and month of the exam, judged from the standard codes of the performed exams. Departments with fewer than
+-- min_cell exams (privacy.min_cell) in a month are folded into one '(other)' department of the institution and
+-- month (folded = true): the institution's totals stay whole.
 with exams as (
     select * from {{ ref('stg_silver__exams') }}
     where is_performed
@@ -31,10 +33,17 @@ exam_flags as (
         on flags.institution = exams.institution and flags.exam_key = exams.exam_key
 ),
 
+cells as (
+    select
+        *,
+        count(*) over (partition by institution, ordering_department, exam_month) < {{ min_cell() }} as folded
+    from exam_flags
+),
+
 final as (
     select
         institution,
-        ordering_department,
+        case when folded then {{ other_bucket() }} else ordering_department end as ordering_department,
         exam_month,
         count(*) as performed_exams,
         count(*) filter (where is_coded) as coded_exams,
@@ -48,8 +57,9 @@ final as (
             count(*) filter (where is_contrast or is_cta or is_mr_functional)
             / nullif(count(*) filter (where is_ct_or_mr), 0),
             4
-        ) as advanced_share_of_ct_mr
-    from exam_flags
+        ) as advanced_share_of_ct_mr,
+        folded
+    from cells
     group by all
 )
 

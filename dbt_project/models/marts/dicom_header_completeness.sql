@@ -1,11 +1,12 @@
 -- Share of instances carrying each header field the consensus requires (seed consensus_header_fields), per
--- institution (of the linked order; '(unlinked)' when the study matches no order), device and modality.
+-- study day (the study's StudyDate: the console's date filter), institution (of the linked order; '(unlinked)'
+-- when the study matches no order), device and modality.
 with instances as (
     select * from {{ ref('stg_bronze__dicom_instances') }}
 ),
 
 studies as (
-    select study_instance_uid, institution from {{ ref('int_dicom_studies') }}
+    select study_instance_uid, institution, study_date from {{ ref('int_dicom_studies') }}
 ),
 
 required as (
@@ -14,6 +15,7 @@ required as (
 
 fields as (
     select
+        studies.study_date,
         coalesce(studies.institution, '(unlinked)') as institution,
         coalesce(instances.station_name, '(missing)') as station_name,
         instances.modality,
@@ -28,6 +30,7 @@ fields as (
 
 final as (
     select
+        fields.study_date,
         fields.institution,
         fields.station_name,
         fields.modality,
