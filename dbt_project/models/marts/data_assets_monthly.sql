@@ -23,9 +23,9 @@ final as (
         study_month,
         institution,
         case when small then {{ other_bucket() }} else modality end as modality,
-        sum(studies) as studies,
-        sum(series) as series,
-        sum(instances) as instances,
+        sum(studies)::bigint as studies,
+        sum(series)::bigint as series,
+        sum(instances)::bigint as instances,
         small as folded
     from (select *, studies < {{ min_cell() }} as small from cells)
     group by all
