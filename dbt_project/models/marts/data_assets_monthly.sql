@@ -23,7 +23,7 @@ final as (
         study_month,
         institution,
         case when small then {{ other_bucket() }} else modality end as modality,
-        sum(studies) as studies,
+        cast(sum(studies) as bigint) as studies,  -- a count stays an integer (not HUGEINT) for BI tools
         sum(series) as series,
         sum(instances) as instances,
         small as folded
