@@ -23,9 +23,9 @@ final as (
         study_month,
         institution,
         case when small then {{ other_bucket() }} else modality end as modality,
-        sum(studies)::bigint as studies,
-        sum(series)::bigint as series,
-        sum(instances)::bigint as instances,
+        cast(sum(studies) as bigint) as studies,  -- a count stays an integer (not HUGEINT) for BI tools
+        cast(sum(series) as bigint) as series,
+        cast(sum(instances) as bigint) as instances,
         small as folded
     from (select *, studies < {{ min_cell() }} as small from cells)
     group by all

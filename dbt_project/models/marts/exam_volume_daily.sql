@@ -28,7 +28,7 @@ final as (
         exam_date,
         institution,
         case when small then {{ other_bucket() }} else modality end as modality,
-        sum(exam_count)::bigint as exam_count,
+        cast(sum(exam_count) as bigint) as exam_count,  -- a count stays an integer (not HUGEINT) for BI tools
         sum(busy_minutes) as busy_minutes,
         small as folded
     from (select *, exam_count < {{ min_cell() }} as small from cells)
