@@ -3,6 +3,12 @@
 :func:`parse_one` is a pure function of (path, the file's bytes, the limits) → file row and instance row (or a
 reject with its reason): any other way of spreading the work (a Spark ``mapInArrow`` backfill) that calls it
 lands the same rows.
+
+This module is also the worker processes' entry: it imports only what reading, hashing and parsing need
+(pyarrow, the header parser, the schema module), never the configuration (pydantic, YAML), the catalog or the
+command line, and what it sends a worker (:class:`~ingestion.dicom.header.ParseLimits`) unpickles without them.
+A spawned worker's start-up was about a third of a 20,000-file ingest's CPU time (issue 30); a test keeps the
+import lean.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import pyarrow as pa
 from ingestion.dicom.header import (
     DEFAULT_LIMITS,
     Header,
+    Limits,
+    ParseLimits,
     Reject,
     acquisition_datetime,
     bounded_reason,
@@ -34,8 +42,7 @@ from ingestion.dicom.header import (
     to_float,
     to_int,
 )
-from radlake import catalog
-from radlake.config import DicomLimits
+from radlake._schemas import DICOM_INSTANCE_FILE_COLUMNS
 
 MMAP_FROM = 16 << 20
 """Files from this size on are memory-mapped for parsing (it touches only the header pages) and hashed by
@@ -58,7 +65,7 @@ PARSED_SCHEMA = pa.schema(
 )
 """One row per file read: what the landing step needs to classify it."""
 
-INSTANCE_SCHEMA = catalog.schemas.DICOM_INSTANCE_FILE_COLUMNS
+INSTANCE_SCHEMA = DICOM_INSTANCE_FILE_COLUMNS
 """Columns of bronze/dicom_instances that come from the file (the catalog's; landing adds ingest times)."""
 
 # Text columns taken as they are from the header (key of Header.values → column).
@@ -179,12 +186,22 @@ def instance_row(header: Header, path: str, sha256: str, size: int) -> dict[str,
         file_sha256=sha256,
         file_size=size,
         header_json=header.json,
+        number_of_frames=number_of_frames(v),
+        frames=header.frames,
     )
     return row
 
 
+def number_of_frames(values: dict[str, str]) -> int | None:
+    """Frames of pixel data: Number of Frames (0028,0008), else 1 for an image (it has Rows), else None."""
+    frames = to_int(values.get("number_of_frames"))
+    if frames is not None and frames >= 0:
+        return frames
+    return 1 if values.get("rows") else None
+
+
 def parse_one(
-    path: str, data: bytes | None = None, limits: DicomLimits = DEFAULT_LIMITS
+    path: str, data: bytes | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read and parse one file: (file row, instance row or None); (None, None) when the file vanished.
 
@@ -276,7 +293,7 @@ def rows_to_chunk(files: list[dict], instances: list[dict], vanished: list[str])
     )
 
 
-def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS, max_bytes: int = CHUNK_BYTES) -> ParsedChunk:
+def parse_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, max_bytes: int = CHUNK_BYTES) -> ParsedChunk:
     """Parse a chunk of files (the unit of work of a worker process), stopping once the rows kept hold
     ``max_bytes`` of ``header_json``: the paths not parsed are returned in ``rest``."""
     files: list[dict] = []
@@ -300,7 +317,7 @@ def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS, max_byte
 
 
 def parse_in_order(
-    chunks: Iterable[list[str]], workers: int, limits: DicomLimits = DEFAULT_LIMITS
+    chunks: Iterable[list[str]], workers: int, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[ParsedChunk]:
     """Parse chunks of paths, in worker processes when ``workers`` > 0, yielding results in input order.
 
@@ -312,6 +329,7 @@ def parse_in_order(
         for chunk in chunks:
             yield from _with_rest(parse_paths(chunk, limits), limits)
         return
+    limits = ParseLimits.of(limits)  # a plain object: unpickling it in a worker imports no pydantic
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         inflight: deque[Future[ParsedChunk]] = deque()
@@ -327,7 +345,7 @@ def parse_in_order(
                 fut.cancel()
 
 
-def _with_rest(chunk: ParsedChunk, limits: DicomLimits) -> Iterator[ParsedChunk]:
+def _with_rest(chunk: ParsedChunk, limits: Limits) -> Iterator[ParsedChunk]:
     """A chunk, then the pieces of its ``rest`` parsed here (rare: only chunks of very large headers)."""
     yield chunk
     while chunk.rest:
