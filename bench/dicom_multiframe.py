@@ -33,7 +33,6 @@ def main() -> None:
     import orjson
 
     from ingestion.dicom.header import dataset_json
-
     from simulator.enhanced import enhanced_multiframe
 
     data = enhanced_multiframe("1.2.826.0.1.3680043.10.543.77.1", args.frames, modality=args.modality, phases=4)

@@ -50,13 +50,13 @@ def enhanced_multiframe(
     from pydicom import dcmwrite
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian
+    from pydicom.uid import UID, ExplicitVRLittleEndian
 
     mr = modality == "MR"
     ds = Dataset()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENHANCED_MR if mr else ENHANCED_CT
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(ENHANCED_MR if mr else ENHANCED_CT)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop_uid
@@ -88,7 +88,9 @@ def enhanced_multiframe(
         pos = Dataset()
         # Along the plane's normal (row x column = (0, -sin, cos) for MR, (0, 0, 1) for CT) by one spacing a slice.
         step = thickness * slice_
-        pos.ImagePositionPatient = ["-2", f"{-sin * step:.4f}", f"{cos * step:.4f}"] if mr else ["-2", "-2", f"{step:g}"]
+        pos.ImagePositionPatient = (
+            ["-2", f"{-sin * step:.4f}", f"{cos * step:.4f}"] if mr else ["-2", "-2", f"{step:g}"]
+        )
         item.PlanePositionSequence = Sequence([pos])
         if mr:
             po = Dataset()

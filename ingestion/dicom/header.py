@@ -44,7 +44,6 @@ BULK_URI = "radlake:bulk-omitted?length="
 """Prefix of the marker URI; the value's length in bytes follows."""
 
 
-
 @dataclass(frozen=True)
 class ParseLimits:
     """The parser's bounds as a plain object: what a parsing worker process receives.
@@ -69,7 +68,7 @@ class ParseLimits:
         return cls(**{f.name: getattr(limits, f.name) for f in fields(cls)})
 
 
-Limits = Union[ParseLimits, "DicomLimits"]  # noqa: UP007 - a string member needs Union at run time
+Limits = Union[ParseLimits, "DicomLimits"]  # a string member (imported only for type checks) needs Union
 """What the parsing functions take: the configured limits or their plain copy."""
 
 DEFAULT_LIMITS = ParseLimits()

@@ -316,9 +316,7 @@ def parse_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, max_bytes: in
     return rows_to_chunk(files, instances, vanished)
 
 
-def parse_in_order(
-    chunks: Iterable[list[str]], workers: int, limits: Limits = DEFAULT_LIMITS
-) -> Iterator[ParsedChunk]:
+def parse_in_order(chunks: Iterable[list[str]], workers: int, limits: Limits = DEFAULT_LIMITS) -> Iterator[ParsedChunk]:
     """Parse chunks of paths, in worker processes when ``workers`` > 0, yielding results in input order.
 
     At most a few chunks per worker are in flight, so memory does not grow with the number of files, and

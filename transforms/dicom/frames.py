@@ -37,17 +37,24 @@ def frame_rows(instances: DataFrame) -> DataFrame:
     latest = (
         instances.filter(F.col("frames").isNotNull() & F.col("study_instance_uid").isNotNull())
         .groupBy("sop_instance_uid")
-        .agg(F.max_by(F.struct("series_instance_uid", "study_instance_uid", "frames"), "ingested_at").alias("i"),
-             F.max("ingested_at").alias("last_ingested_at"))  # fmt: skip
+        .agg(
+            F.max_by(F.struct("series_instance_uid", "study_instance_uid", "frames"), "ingested_at").alias("i"),
+            F.max("ingested_at").alias("last_ingested_at"),
+        )
     )
-    rows = latest.select(
-        "sop_instance_uid",
-        F.col("i.series_instance_uid").alias("series_instance_uid"),
-        F.col("i.study_instance_uid").alias("study_instance_uid"),
-        "last_ingested_at",
-        F.explode("i.frames").alias("f"),
-    ).select("*", "f.*").drop("f")
-    return catalog.conform_spark(catalog.table("silver", "dicom_frames"), rows.withColumn("study_bucket", study_bucket()))
+    rows = (
+        latest.select(
+            "sop_instance_uid",
+            F.col("i.series_instance_uid").alias("series_instance_uid"),
+            F.col("i.study_instance_uid").alias("study_instance_uid"),
+            "last_ingested_at",
+            F.explode("i.frames").alias("f"),
+        )
+        .select("*", "f.*")
+        .drop("f")
+    )
+    rows = rows.withColumn("study_bucket", study_bucket())
+    return catalog.conform_spark(catalog.table("silver", "dicom_frames"), rows)
 
 
 def frame_counts(instances: DataFrame, by: str) -> DataFrame:
