@@ -63,13 +63,15 @@ FRAME_FIELDS: tuple[str, ...] = (
 """Keys of one frame row, in the order of the ``frames`` struct (radlake._schemas.DICOM_FRAME)."""
 
 
-def summarise_per_frame(dataset: dict[str, Any]) -> list[dict[str, Any]] | None:
+def summarise_per_frame(dataset: dict[str, Any], parse_dt: Callable[[str | None], Any]) -> list[dict[str, Any]] | None:
     """Replace the per-frame functional groups of a parsed header by a summary; return the frame rows.
 
     Parameters
     ----------
     dataset
         The top-level DICOM JSON dict of one instance (changed in place).
+    parse_dt
+        Reads a DT value (:func:`ingestion.dicom.header.parse_dt`; passed in, as the header parser calls this).
 
     Returns
     -------
@@ -81,8 +83,6 @@ def summarise_per_frame(dataset: dict[str, Any]) -> list[dict[str, Any]] | None:
     items = element.get("Value") if isinstance(element, dict) else None
     if not isinstance(items, list) or not items:
         return None
-    from ingestion.dicom.header import parse_dt  # header imports this module: a top-level import would loop
-
     shared = _first_item(dataset.get(SHARED))
     rows = [_frame_row(k + 1, i if isinstance(i, dict) else {}, shared, parse_dt) for k, i in enumerate(items)]
     dataset[PER_FRAME] = {"vr": "SQ", SUMMARY_KEY: _summary(items)}

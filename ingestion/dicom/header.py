@@ -840,7 +840,7 @@ def parse_header(buf: Any, file_size: int | None = None, limits: Limits = DEFAUL
             raise Reject("no_sop_instance_uid", "SOP Instance UID (0008,0018) is empty")
         raise Reject("no_sop_instance_uid", "SOP Instance UID (0008,0018) is missing")
     values.setdefault("specific_character_set", "")
-    frames = summarise_per_frame(dataset)
+    frames = summarise_per_frame(dataset, parse_dt)
     try:
         json_bytes = orjson.dumps(dataset)
     except TypeError as exc:
