@@ -4,23 +4,21 @@
 reject with its reason): any other way of spreading the work (a Spark ``mapInArrow`` backfill) that calls it
 lands the same rows.
 
-This module is also the worker processes' entry: it imports only what reading, hashing and parsing need
-(pyarrow, the header parser, the schema module), never the configuration (pydantic, YAML), the catalog or the
-command line, and what it sends a worker (:class:`~ingestion.dicom.header.ParseLimits`) unpickles without them.
-A spawned worker's start-up was about a third of a 20,000-file ingest's CPU time (issue 30); a test keeps the
-import lean.
+A worker process starts lean (process start-up was about a third of a 20,000-file ingest's CPU, issue 30): its
+initializer (:mod:`ingestion.dicom.worker_boot`) keeps numpy and pandas out, and this module, its entry,
+imports only what reading, hashing and parsing need (pyarrow, the header parser, the schema module), never the
+configuration (pydantic, YAML), the catalog or the command line; what it sends a worker
+(:class:`~ingestion.dicom.header.ParseLimits`) unpickles without them. A test keeps it so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.abc
 import mmap
 import multiprocessing
 import os
 import stat
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,6 +40,7 @@ from ingestion.dicom.header import (
     to_float,
     to_int,
 )
+from ingestion.dicom.worker_boot import worker_init
 from radlake._schemas import DICOM_INSTANCE_FILE_COLUMNS
 
 MMAP_FROM = 16 << 20
@@ -329,7 +328,7 @@ def parse_in_order(chunks: Iterable[list[str]], workers: int, limits: Limits = D
         return
     limits = ParseLimits.of(limits)  # a plain object: unpickling it in a worker imports no pydantic
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
         inflight: deque[Future[ParsedChunk]] = deque()
         try:
             for chunk in chunks:
@@ -349,22 +348,6 @@ def _with_rest(chunk: ParsedChunk, limits: Limits) -> Iterator[ParsedChunk]:
     while chunk.rest:
         chunk = parse_paths(chunk.rest, limits)
         yield chunk
-
-
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """Makes ``import pandas`` fail in a parsing worker."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError("pandas is not used by DICOM parsing workers")
-        return None
-
-
-def _worker_init() -> None:
-    # pyarrow imports pandas (about a second of CPU) the first time it converts a Python list, only to ask
-    # whether the list is a pandas object. Workers never hold pandas objects: let pyarrow find no pandas.
-    if "pandas" not in sys.modules:
-        sys.meta_path.insert(0, _NoPandas())
 
 
 def default_workers() -> int:

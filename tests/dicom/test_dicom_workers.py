@@ -67,8 +67,8 @@ def test_a_file_over_the_size_cap_is_rejected_unread(tmp_path: Path) -> None:
 
 
 def test_parsing_workers_start_lean() -> None:
-    """A worker imports only what parsing needs (no pydantic, YAML, configuration, catalog or CLI): its start-up
-    was a third of a 20,000-file ingest's CPU (issue 30); the limits it receives keep the configured defaults."""
+    """A worker imports only what parsing needs (no numpy, pandas, pydantic, YAML, configuration, catalog or CLI):
+    its start-up was a third of a 20,000-file ingest's CPU (issue 30); its limits keep the configured defaults."""
     import pickle
 
     from ingestion.dicom.header import ParseLimits
@@ -76,9 +76,11 @@ def test_parsing_workers_start_lean() -> None:
 
     assert ParseLimits.of(DicomLimits()) == ParseLimits()
     assert ParseLimits.of(DicomLimits(max_depth=7)).max_depth == 7
+    # What a spawned worker does: run the pool's initializer, then import the work's module and unpickle its args.
     probe = (
-        "import pickle, sys; import ingestion.dicom.workers as w; pickle.loads(sys.stdin.buffer.read()); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml', 'typer', 'pandas') "
+        "import pickle, sys; from ingestion.dicom.worker_boot import worker_init; worker_init(); "
+        "import ingestion.dicom.workers as w; pickle.loads(sys.stdin.buffer.read()); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml', 'typer', 'pandas', 'numpy') "
         "or m in ('radlake.config', 'radlake.catalog', 'radlake.cli')))"
     )
     out = subprocess.run(
