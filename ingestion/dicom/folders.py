@@ -247,7 +247,7 @@ def _chunks(first: list[str], rest: Iterator[str], size: int) -> Iterator[list[s
         yield chunk
 
 
-def _unlanded(roots: list[Path], state: LandedState, prog: IngestProgress) -> Iterator[str]:
+def unlanded(roots: list[Path], state: LandedState, prog: IngestProgress) -> Iterator[str]:
     """The walked files that have not landed, counted in ``prog``.
 
     The landing index is asked about a block of walked paths at once: a query per path cost a tenth of a folder
@@ -292,7 +292,7 @@ def ingest_roots(
         _land_suspects(lander, journal, settings.dicom.limits, source_of)
 
     def new_paths() -> Iterator[str]:
-        for path in _unlanded(roots, state, prog):
+        for path in unlanded(roots, state, prog):
             if min_age_seconds > 0:
                 try:
                     if now - os.stat(path).st_mtime < min_age_seconds:
