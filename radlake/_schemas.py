@@ -60,6 +60,25 @@ DICOM_FILES = pa.schema(
 """bronze/dicom_files: one row per file seen; ``landed_sha256`` is the checksum of the instance a
 duplicate or conflict collides with (the file's own is ``sha256``)."""
 
+DICOM_FRAME = pa.struct(
+    [
+        ("frame_number", pa.int32()),  # 1-based, the item's place in the Per-frame Functional Groups Sequence
+        ("image_position_patient", pa.list_(pa.float64())),  # (0020,9113)>(0020,0032)
+        ("image_orientation_patient", pa.list_(pa.float64())),  # (0020,9116)>(0020,0037)
+        ("slice_location", pa.float64()),  # the position projected on the plane's normal (row x column)
+        ("slice_thickness", pa.float64()),  # (0028,9110)>(0018,0050)
+        ("pixel_spacing", pa.list_(pa.float64())),  # (0028,9110)>(0028,0030)
+        ("frame_acquisition_datetime", LOCAL_TS),  # (0020,9111)>(0018,9074), the modality's local time
+        ("dimension_index_values", pa.list_(pa.int64())),  # (0020,9111)>(0020,9157)
+        ("stack_id", pa.string()),  # (0020,9111)>(0020,9056)
+        ("in_stack_position_number", pa.int32()),  # (0020,9111)>(0020,9057)
+        ("temporal_position_index", pa.int32()),  # (0020,9111)>(0020,9128)
+        ("window_center", pa.float64()),  # (0028,9132)>(0028,1050), first value
+        ("window_width", pa.float64()),  # (0028,9132)>(0028,1051), first value
+    ]
+)
+"""One frame's functional group values: its per-frame item's, else the shared groups'."""
+
 DICOM_INSTANCE_FILE_COLUMNS = pa.schema(
     [
         ("sop_instance_uid", pa.string()),
@@ -96,9 +115,14 @@ DICOM_INSTANCE_FILE_COLUMNS = pa.schema(
         ("file_sha256", pa.string()),
         ("file_size", pa.int64()),
         ("header_json", pa.string()),
+        ("number_of_frames", pa.int32()),
+        ("frames", pa.list_(DICOM_FRAME)),
     ]
 )
-"""Columns of bronze/dicom_instances that come from the file (landing adds the ingest columns)."""
+"""Columns of bronze/dicom_instances that come from the file (landing adds the ingest columns).
+``number_of_frames``: frames of pixel data, Number of Frames (0028,0008), else 1 for an image (Rows present),
+else null. ``frames``: the per-frame functional group values of an enhanced multi-frame object, one struct per
+frame (null without per-frame groups); ``header_json`` then holds their summary (ingestion.dicom.frames)."""
 
 DICOM_INSTANCES = pa.schema([*DICOM_INSTANCE_FILE_COLUMNS, ("ingested_at", UTC_TS), ("ingest_date", pa.date32())])
 """bronze/dicom_instances."""
@@ -125,6 +149,7 @@ DICOM_SERIES = pa.schema(
         ("first_acquired_at", LOCAL_TS),
         ("last_acquired_at", LOCAL_TS),
         ("last_ingested_at", UTC_TS),
+        pa.field("frame_count", pa.int64(), nullable=False),
     ]
 )
 """silver/dicom_series. ``first_acquired_at``/``last_acquired_at``: the series' time span, in the local time
@@ -152,6 +177,7 @@ DICOM_STUDIES = pa.schema(
         ("first_acquired_at", LOCAL_TS),
         ("last_acquired_at", LOCAL_TS),
         ("last_ingested_at", UTC_TS),
+        pa.field("frame_count", pa.int64(), nullable=False),
     ]
 )
 """silver/dicom_studies: one row per study, ``modalities`` sorted and distinct."""
@@ -223,6 +249,20 @@ DICOMWEB_INSTANCES = pa.schema(
 )
 """silver/dicomweb_instances: the DICOMweb index at instance level, with the landed header and file checksum;
 partitioned by ``study_bucket`` so that a study's headers are read from one folder."""
+
+DICOM_FRAMES = pa.schema(
+    [
+        pa.field("sop_instance_uid", pa.string(), nullable=False),
+        pa.field("frame_number", pa.int32(), nullable=False),
+        ("series_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        *[f for f in DICOM_FRAME if f.name != "frame_number"],
+        ("last_ingested_at", UTC_TS),
+        pa.field("study_bucket", pa.int32(), nullable=False),  # partition: 0-255 from the Study Instance UID
+    ]
+)
+"""silver/dicom_frames: one row per frame of an enhanced multi-frame instance (per-frame functional groups),
+partitioned by ``study_bucket`` as silver/dicomweb_instances."""
 
 EXAM_NAME_MAP = pa.schema(
     [

@@ -146,7 +146,9 @@ _TABLES: tuple[TableSpec, ...] = (
         name="dicom_series",
         grain="one DICOM series",
         keys=("series_instance_uid",),
-        description="Series roll-up of dicom_instances: instance count, modality, slice thickness, time span.",
+        description=(
+            "Series roll-up of dicom_instances: instance and frame counts, modality, slice thickness, time span."
+        ),
         reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_SERIES,
@@ -158,7 +160,7 @@ _TABLES: tuple[TableSpec, ...] = (
         name="dicom_studies",
         grain="one DICOM study",
         keys=("study_instance_uid",),
-        description="Study roll-up: series and instance counts, modalities, accession number, institution.",
+        description="Study roll-up: series, instance and frame counts, modalities, accession number, institution.",
         reads=_FROM_INSTANCES,
         writer="transforms.dicom.job:build_dicom_rollups",
         schema=schemas.DICOM_STUDIES,
@@ -212,6 +214,22 @@ _TABLES: tuple[TableSpec, ...] = (
         consumers=("services.dicomweb",),
         partition_by=("study_bucket",),
         pii=True,
+    ),
+    TableSpec(
+        layer="silver",
+        name="dicom_frames",
+        grain="one frame of an enhanced multi-frame DICOM instance (per-frame functional groups)",
+        keys=("sop_instance_uid", "frame_number"),
+        description=(
+            "Per-frame functional group values of enhanced multi-frame instances (position, orientation, slice "
+            "location and thickness, acquisition time, dimension indices, stack, window), taken out of header_json "
+            "at landing; partitioned by a bucket of the Study Instance UID."
+        ),
+        reads=_FROM_INSTANCES,
+        writer="transforms.dicom.job:build_dicom_rollups",
+        schema=schemas.DICOM_FRAMES,
+        consumers=("analysts: slice positions and timing of enhanced CT/MR",),
+        partition_by=("study_bucket",),
     ),
     TableSpec(
         layer="silver",

@@ -25,8 +25,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ingestion.dicom.discover import check_paths, walk_files
-from ingestion.dicom.folders import DicomIngestReport, IngestProgress, finish_report, folder_app_id, table_versions
+from ingestion.dicom.discover import check_paths
+from ingestion.dicom.folders import (
+    DicomIngestReport,
+    IngestProgress,
+    finish_report,
+    folder_app_id,
+    table_versions,
+    unlanded,
+)
 from ingestion.dicom.landing import Lander, ingest_lock, load_state
 from ingestion.dicom.workers import INSTANCE_SCHEMA, PARSED_SCHEMA, ParsedChunk, parse_one
 from radlake import lake
@@ -245,11 +252,7 @@ def _backfill(
     def chunks() -> Iterator[tuple[int, list[str]]]:
         seq = 0
         chunk: list[str] = []
-        for path in walk_files(roots):
-            prog.discovered += 1
-            if state.is_landed(path):
-                prog.skipped += 1
-                continue
+        for path in unlanded(roots, state, prog):
             chunk.append(path)
             if len(chunk) >= chunk_files:
                 yield seq, chunk

@@ -7,6 +7,7 @@ it stored while the lake was busy or before a crash (:func:`land_unlanded`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion.dicom.discover import check_paths, walk_files
-from ingestion.dicom.landing import FILES, INSTANCES, Lander, load_state
+from ingestion.dicom.landing import FILES, INSTANCES, LandedState, Lander, load_state
 from ingestion.dicom.workers import default_workers, parse_in_order, parse_paths, rows_to_chunk, set_aside_row
 from radlake.config import DicomLimits, Settings
 from radlake.lake import Lake
@@ -45,6 +46,9 @@ CHUNK_FILES = 200
 
 IN_PROCESS_BELOW = 400
 """Runs with fewer new files than this are parsed in-process: starting workers costs about half a second."""
+
+LOOKUP_BLOCK = 500
+"""Walked paths asked of the landing index at once (whether they have landed)."""
 
 
 @dataclass
@@ -244,6 +248,20 @@ def _chunks(first: list[str], rest: Iterator[str], size: int) -> Iterator[list[s
         yield chunk
 
 
+def unlanded(roots: list[Path], state: LandedState, prog: IngestProgress) -> Iterator[str]:
+    """The walked files that have not landed, counted in ``prog``.
+
+    The landing index is asked about a block of walked paths at once: a query per path cost a tenth of a folder
+    ingest's CPU (issue 30).
+    """
+    walked = walk_files(roots)
+    while block := list(itertools.islice(walked, LOOKUP_BLOCK)):
+        prog.discovered += len(block)
+        landed = state.landed_among(block)
+        prog.skipped += len(landed)
+        yield from (p for p in block if p not in landed)
+
+
 def ingest_roots(
     settings: Settings,
     roots: list[Path],
@@ -275,11 +293,7 @@ def ingest_roots(
         _land_suspects(lander, journal, settings.dicom.limits, source_of)
 
     def new_paths() -> Iterator[str]:
-        for path in walk_files(roots):
-            prog.discovered += 1
-            if state.is_landed(path):
-                prog.skipped += 1
-                continue
+        for path in unlanded(roots, state, prog):
             if min_age_seconds > 0:
                 try:
                     if now - os.stat(path).st_mtime < min_age_seconds:

@@ -24,15 +24,18 @@ import datetime as dt
 import math
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from struct import Struct
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import orjson
 
 from ingestion.dicom.charset import CharacterSet, character_set, decode_text
 from ingestion.dicom.discover import FIRST_GROUPS, describe_non_dicom, has_dicom_prefix, looks_like_raw_dataset
-from radlake.config import DicomLimits
+from ingestion.dicom.frames import summarise_per_frame
+
+if TYPE_CHECKING:
+    from radlake.config import DicomLimits
 
 BULK_LIMIT = 1024
 """Binary values (OB, OW, UN, ...) longer than this many bytes become a ``BulkDataURI`` marker."""
@@ -40,7 +43,35 @@ BULK_LIMIT = 1024
 BULK_URI = "radlake:bulk-omitted?length="
 """Prefix of the marker URI; the value's length in bytes follows."""
 
-DEFAULT_LIMITS = DicomLimits()
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """The parser's bounds as a plain object: what a parsing worker process receives.
+
+    :class:`radlake.config.DicomLimits` documents each bound. Unpickling this class needs no pydantic, so a worker
+    imports only what parsing needs (see :mod:`ingestion.dicom.workers`); the defaults are ``DicomLimits()``'s
+    (tests/dicom/test_dicom_workers.py keeps them equal).
+    """
+
+    max_inflated_bytes: int = 64 << 20
+    max_value_bytes: int = 64 << 10
+    max_depth: int = 32
+    max_elements: int = 200_000
+    max_header_bytes: int = 16 << 20
+    max_file_bytes: int = 4 << 30
+
+    @classmethod
+    def of(cls, limits: Limits) -> ParseLimits:
+        """The same bounds as ``limits`` (a :class:`radlake.config.DicomLimits` or a ParseLimits)."""
+        if isinstance(limits, ParseLimits):
+            return limits
+        return cls(**{f.name: getattr(limits, f.name) for f in fields(cls)})
+
+
+Limits = Union[ParseLimits, "DicomLimits"]  # a string member (imported only for type checks) needs Union
+"""What the parsing functions take: the configured limits or their plain copy."""
+
+DEFAULT_LIMITS = ParseLimits()
 
 TRUNCATED_KEY = "radlake:truncatedLength"
 """Key added beside ``Value`` in header_json when a text value was cut at ``max_value_bytes``: its full length."""
@@ -116,6 +147,8 @@ WANTED: dict[int, str] = {
     0x0020000E: "series_instance_uid",
     0x00200011: "series_number",
     0x00200013: "instance_number",
+    0x00280008: "number_of_frames",
+    0x00280010: "rows",
     0x00041200: "dicomdir_offset",  # present only in a DICOMDIR
 }
 
@@ -181,6 +214,9 @@ class Header:
         The character set inferred for text whose declared set did not fit (None when none was needed).
     omitted
         Values left out of ``json`` past ``max_header_bytes`` (each marked with :data:`OMITTED_KEY`).
+    frames
+        One row per item of the Per-frame Functional Groups Sequence (an enhanced multi-frame object), whose
+        place in ``json`` a summary takes (:mod:`ingestion.dicom.frames`); None without per-frame groups.
     """
 
     values: dict[str, str]
@@ -188,6 +224,7 @@ class Header:
     transfer_syntax_uid: str
     inferred_charset: str | None
     omitted: int = 0
+    frames: list[dict[str, Any]] | None = None
 
 
 def _tag_str(tag: int) -> str:
@@ -197,7 +234,7 @@ def _tag_str(tag: int) -> str:
 class _Parser:
     """One pass over one file's bytes (held in memory or memory-mapped)."""
 
-    def __init__(self, buf: Any, file_size: int, charset: CharacterSet, limits: DicomLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, buf: Any, file_size: int, charset: CharacterSet, limits: Limits = DEFAULT_LIMITS) -> None:
         self.buf = buf
         self.limits = limits
         self.partial = False  # a deflated data set inflated only in part: running out means "inflate more"
@@ -263,7 +300,8 @@ class _Parser:
         out: dict[str, Any] = {}
         little = self.little
         explicit = self.explicit
-        tag_fmt = _struct("<HH" if little else ">HH")
+        # One unpack per element header: tag, then VR and 2-byte length (explicit) or the 4-byte length (implicit).
+        head = _struct(("<" if little else ">") + ("HH2sH" if explicit else "HHI"))
         u16 = _struct("<H" if little else ">H")
         u32 = _struct("<I" if little else ">I")
         wanted = WANTED if top else None
@@ -281,7 +319,10 @@ class _Parser:
                 if top and end == len(buf) and all(b == 0 for b in bytes(buf[pos:end])):
                     break  # trailing zero padding
                 raise self._truncated(0, pos, 8)
-            group, elem = tag_fmt.unpack_from(buf, pos)
+            if explicit:
+                group, elem, vr_b, length = head.unpack_from(buf, pos)
+            else:
+                group, elem, length = head.unpack_from(buf, pos)
             tag = group << 16 | elem
             if tag == _ITEM_END:
                 return out, pos + 8
@@ -289,15 +330,13 @@ class _Parser:
                 raise Reject("malformed_header", f"unexpected delimiter {_tag_str(tag)} at byte {pos}")
             start = pos
             if explicit:
-                vr_b = bytes(buf[pos + 4 : pos + 6])
-                if vr_b in _LONG_VRS:
+                if vr_b in _SHORT_VRS:
+                    pos += 8
+                elif vr_b in _LONG_VRS:
                     if pos + 12 > end:
                         raise self._truncated(tag, pos, 12)
                     length = u32.unpack_from(buf, pos + 8)[0]
                     pos += 12
-                elif vr_b in _SHORT_VRS:
-                    length = u16.unpack_from(buf, pos + 6)[0]
-                    pos += 8
                 elif vr_b.isalpha() and vr_b.isupper():
                     # A VR newer than this parser: PS3.5 7.1.2 gives unknown VRs a 4-byte length.
                     if pos + 12 > end:
@@ -309,7 +348,6 @@ class _Parser:
                     raise Reject("malformed_header", f"element {_tag_str(tag)} at byte {pos} has no valid VR")
                 vr = _VR_STR.get(vr_b) or vr_b.decode("ascii", "replace")
             else:
-                length = u32.unpack_from(buf, pos + 4)[0]
                 pos += 8
                 vr = self.implicit_vr(tag)
                 if vr == "UN" and group & 1 and elem >= 0x1000:
@@ -648,7 +686,7 @@ def _sniff_syntax(buf: Any, pos: int, syntax: str) -> tuple[bool, bool]:
     return group_le <= group_be, explicit
 
 
-def dataset_json(buf: Any, limits: DicomLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+def dataset_json(buf: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The DICOM JSON model of any data set file, instance or not (no checks on what it holds).
 
     Raises
@@ -660,7 +698,7 @@ def dataset_json(buf: Any, limits: DicomLimits = DEFAULT_LIMITS) -> dict[str, An
 
 
 def _parse(
-    buf: Any, file_size: int | None, limits: DicomLimits = DEFAULT_LIMITS
+    buf: Any, file_size: int | None, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[dict[str, Any], _Parser, str, dict[int, str]]:
     """Parse the file meta and the data set up to pixel data: (JSON dict, parser, transfer syntax, meta)."""
     size = len(buf) if file_size is None else file_size
@@ -745,7 +783,7 @@ class _Inflater:
 
 
 def _parse_deflated(
-    buf: Any, pos: int, syntax: str, meta: dict[int, str], limits: DicomLimits
+    buf: Any, pos: int, syntax: str, meta: dict[int, str], limits: Limits
 ) -> tuple[dict[str, Any], _Parser, str, dict[int, str]]:
     """Inflate step by step (1 MiB, then 8x more each time, up to the cap) until the header parses."""
     inflater = _Inflater(buf, pos, limits.max_inflated_bytes)
@@ -769,7 +807,7 @@ def _parse_deflated(
             want *= 8
 
 
-def parse_header(buf: Any, file_size: int | None = None, limits: DicomLimits = DEFAULT_LIMITS) -> Header:
+def parse_header(buf: Any, file_size: int | None = None, limits: Limits = DEFAULT_LIMITS) -> Header:
     """Parse a DICOM file's header from its bytes.
 
     Parameters
@@ -802,11 +840,12 @@ def parse_header(buf: Any, file_size: int | None = None, limits: DicomLimits = D
             raise Reject("no_sop_instance_uid", "SOP Instance UID (0008,0018) is empty")
         raise Reject("no_sop_instance_uid", "SOP Instance UID (0008,0018) is missing")
     values.setdefault("specific_character_set", "")
+    frames = summarise_per_frame(dataset, parse_dt)
     try:
         json_bytes = orjson.dumps(dataset)
     except TypeError as exc:
         raise Reject("malformed_header", f"header cannot be written as JSON ({exc})") from None
-    return Header(values, json_bytes, syntax, parser.inferred, parser.omitted)
+    return Header(values, json_bytes, syntax, parser.inferred, parser.omitted, frames)
 
 
 # --- typed columns ------------------------------------------------------------------------------------

@@ -67,10 +67,33 @@ class LandedState:
     def __init__(self, index: LandingIndex) -> None:
         self.index = index
         self._batches = [_Batch()]
+        # The index's answers for the chunk being classified (see prefetch): key sets asked, answers found.
+        self._asked: tuple[set[str], set[str]] = (set(), set())
+        self._shas: dict[str, str | None] = {}
+        self._pending: dict[str, str] = {}
+
+    def _in_batches(self, path: str) -> bool:
+        return any(path in b.paths for b in self._batches)
 
     def is_landed(self, path: str) -> bool:
         """Whether the file at ``path`` has been classified (it has, or is about to get, a ``dicom_files`` row)."""
-        return any(path in b.paths for b in self._batches) or self.index.path_known(path)
+        return self._in_batches(path) or self.index.path_known(path)
+
+    def landed_among(self, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that :meth:`is_landed`, asking the index in a few queries."""
+        held = {p for p in paths if self._in_batches(p)}
+        return held | self.index.known_paths([p for p in paths if p not in held])
+
+    def prefetch(self, paths: Sequence[str], uids: Sequence[str]) -> None:
+        """Ask the index about a chunk's paths and SOP Instance UIDs at once, for :meth:`sop_sha` and
+        :meth:`pending_uid` (valid until the index catches up: the lander prefetches per chunk)."""
+        self._asked = (set(uids), set(paths))
+        self._shas = self.index.sop_shas(uids)
+        self._pending = self.index.pending_uids(paths)
+
+    def forget_prefetch(self) -> None:
+        """Drop what :meth:`prefetch` read (the index is about to change)."""
+        self._asked, self._shas, self._pending = (set(), set()), {}, {}
 
     def sop_sha(self, uid: str) -> str | None:
         """Checksum of the landed (or about to be landed) instance with this SOP Instance UID, or None."""
@@ -78,11 +101,17 @@ class LandedState:
             sha = b.sops.get(uid)
             if sha is not None:
                 return sha
+        if uid in self._asked[0]:
+            return self._shas.get(uid)
         return self.index.sop_sha(uid)
 
     def pending_uid(self, path: str) -> str | None:
         """SOP Instance UID of an instance row at ``path`` left without its ``dicom_files`` row by a crash."""
-        return None if any(path in b.paths for b in self._batches) else self.index.pending_uid(path)
+        if self._in_batches(path):
+            return None
+        if path in self._asked[1]:
+            return self._pending.get(path)
+        return self.index.pending_uid(path)
 
     def classified(self, path: str, uid: str | None = None, sha: str | None = None) -> None:
         """Record a classified file (and the instance it lands, if any) in the batch being filled."""
@@ -97,11 +126,13 @@ class LandedState:
 
     def batches_landed(self, n: int) -> None:
         """The oldest ``n`` sealed batches are committed: read them into the index and stop holding them."""
+        self.forget_prefetch()
         self.index.catch_up()
         del self._batches[:n]
 
     def catch_up(self) -> None:
         """Read what other writers committed meanwhile."""
+        self.forget_prefetch()
         self.index.catch_up()
 
 
@@ -225,6 +256,7 @@ class Lander:
         keep: list[bool] = []
         self._settle()
         st = self.state
+        st.prefetch(paths, [u for u, ok in zip(uids, parsed, strict=True) if ok])
         for i, (path, sha, ok, uid) in enumerate(zip(paths, shas, parsed, uids, strict=True)):
             other: str | None = None
             if not ok:

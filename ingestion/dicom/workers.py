@@ -3,18 +3,22 @@
 :func:`parse_one` is a pure function of (path, the file's bytes, the limits) → file row and instance row (or a
 reject with its reason): any other way of spreading the work (a Spark ``mapInArrow`` backfill) that calls it
 lands the same rows.
+
+A worker process starts lean (process start-up was about a third of a 20,000-file ingest's CPU, issue 30): its
+initializer (:mod:`ingestion.dicom.worker_boot`) keeps numpy and pandas out, and this module, its entry,
+imports only what reading, hashing and parsing need (pyarrow, the header parser, the schema module), never the
+configuration (pydantic, YAML), the catalog or the command line; what it sends a worker
+(:class:`~ingestion.dicom.header.ParseLimits`) unpickles without them. A test keeps it so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.abc
 import mmap
 import multiprocessing
 import os
 import stat
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +30,8 @@ import pyarrow as pa
 from ingestion.dicom.header import (
     DEFAULT_LIMITS,
     Header,
+    Limits,
+    ParseLimits,
     Reject,
     acquisition_datetime,
     bounded_reason,
@@ -34,8 +40,8 @@ from ingestion.dicom.header import (
     to_float,
     to_int,
 )
-from radlake import catalog
-from radlake.config import DicomLimits
+from ingestion.dicom.worker_boot import worker_init
+from radlake._schemas import DICOM_INSTANCE_FILE_COLUMNS
 
 MMAP_FROM = 16 << 20
 """Files from this size on are memory-mapped for parsing (it touches only the header pages) and hashed by
@@ -58,7 +64,7 @@ PARSED_SCHEMA = pa.schema(
 )
 """One row per file read: what the landing step needs to classify it."""
 
-INSTANCE_SCHEMA = catalog.schemas.DICOM_INSTANCE_FILE_COLUMNS
+INSTANCE_SCHEMA = DICOM_INSTANCE_FILE_COLUMNS
 """Columns of bronze/dicom_instances that come from the file (the catalog's; landing adds ingest times)."""
 
 # Text columns taken as they are from the header (key of Header.values → column).
@@ -179,12 +185,22 @@ def instance_row(header: Header, path: str, sha256: str, size: int) -> dict[str,
         file_sha256=sha256,
         file_size=size,
         header_json=header.json,
+        number_of_frames=number_of_frames(v),
+        frames=header.frames,
     )
     return row
 
 
+def number_of_frames(values: dict[str, str]) -> int | None:
+    """Frames of pixel data: Number of Frames (0028,0008), else 1 for an image (it has Rows), else None."""
+    frames = to_int(values.get("number_of_frames"))
+    if frames is not None and frames >= 0:
+        return frames
+    return 1 if values.get("rows") else None
+
+
 def parse_one(
-    path: str, data: bytes | None = None, limits: DicomLimits = DEFAULT_LIMITS
+    path: str, data: bytes | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read and parse one file: (file row, instance row or None); (None, None) when the file vanished.
 
@@ -276,7 +292,7 @@ def rows_to_chunk(files: list[dict], instances: list[dict], vanished: list[str])
     )
 
 
-def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS, max_bytes: int = CHUNK_BYTES) -> ParsedChunk:
+def parse_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, max_bytes: int = CHUNK_BYTES) -> ParsedChunk:
     """Parse a chunk of files (the unit of work of a worker process), stopping once the rows kept hold
     ``max_bytes`` of ``header_json``: the paths not parsed are returned in ``rest``."""
     files: list[dict] = []
@@ -299,9 +315,7 @@ def parse_paths(paths: list[str], limits: DicomLimits = DEFAULT_LIMITS, max_byte
     return rows_to_chunk(files, instances, vanished)
 
 
-def parse_in_order(
-    chunks: Iterable[list[str]], workers: int, limits: DicomLimits = DEFAULT_LIMITS
-) -> Iterator[ParsedChunk]:
+def parse_in_order(chunks: Iterable[list[str]], workers: int, limits: Limits = DEFAULT_LIMITS) -> Iterator[ParsedChunk]:
     """Parse chunks of paths, in worker processes when ``workers`` > 0, yielding results in input order.
 
     At most a few chunks per worker are in flight, so memory does not grow with the number of files, and
@@ -312,8 +326,9 @@ def parse_in_order(
         for chunk in chunks:
             yield from _with_rest(parse_paths(chunk, limits), limits)
         return
+    limits = ParseLimits.of(limits)  # a plain object: unpickling it in a worker imports no pydantic
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
         inflight: deque[Future[ParsedChunk]] = deque()
         try:
             for chunk in chunks:
@@ -327,28 +342,12 @@ def parse_in_order(
                 fut.cancel()
 
 
-def _with_rest(chunk: ParsedChunk, limits: DicomLimits) -> Iterator[ParsedChunk]:
+def _with_rest(chunk: ParsedChunk, limits: Limits) -> Iterator[ParsedChunk]:
     """A chunk, then the pieces of its ``rest`` parsed here (rare: only chunks of very large headers)."""
     yield chunk
     while chunk.rest:
         chunk = parse_paths(chunk.rest, limits)
         yield chunk
-
-
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """Makes ``import pandas`` fail in a parsing worker."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError("pandas is not used by DICOM parsing workers")
-        return None
-
-
-def _worker_init() -> None:
-    # pyarrow imports pandas (about a second of CPU) the first time it converts a Python list, only to ask
-    # whether the list is a pandas object. Workers never hold pandas objects: let pyarrow find no pandas.
-    if "pandas" not in sys.modules:
-        sys.meta_path.insert(0, _NoPandas())
 
 
 def default_workers() -> int:

@@ -16,6 +16,7 @@ from ingestion.dicom import landing
 from ingestion.dicom.api import ingest_dicom
 from ingestion.dicom.distributed import backfill_dicom
 from radlake.config import Settings
+from simulator.enhanced import enhanced_multiframe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dicom"))
 from dicom_corpus import build_corpus, content, versions
@@ -36,6 +37,9 @@ def _check_truth(settings: Settings, corpus) -> None:
 
 def test_backfill_on_a_sail_cluster_lands_what_the_process_pool_lands(sail_cluster: str, tmp_path: Path) -> None:
     corpus = build_corpus(tmp_path / "in")
+    # An enhanced MR: its per-frame values (bronze `frames`, structs) travel through the engine's Arrow batches.
+    mr = enhanced_multiframe("1.2.826.0.1.3680043.10.543.31.1", 30, modality="MR", phases=3)
+    corpus.add("enhanced_mr", "enhanced/mr.dcm", mr, "instance")
     pool = Settings(lake=str(tmp_path / "pool"))
     cluster = Settings(lake=str(tmp_path / "cluster"), spark=sail_cluster)
 

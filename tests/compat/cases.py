@@ -226,16 +226,16 @@ _INSTANCE_COLUMNS = (
     "study_date date, study_date_raw string, study_time string, study_description string, series_number int, "
     "series_description string, body_part_examined string, institution_name string, station_name string, "
     "manufacturer string, manufacturer_model_name string, slice_thickness double, "
-    "acquisition_datetime timestamp_ntz, ingested_at timestamp"
+    "acquisition_datetime timestamp_ntz, ingested_at timestamp, number_of_frames int"
 )
 
 
 def _instances(spark: SparkSession) -> DataFrame:
-    def row(sop, study, series, modality, thickness, minute, station="CT01", number=1):
+    def row(sop, study, series, modality, thickness, minute, station="CT01", number=1, frames=1):
         return (
             sop, study, series, "P1", "王^芳", "F", dt.date(1980, 5, 2), "H01A1", modality, dt.date(2026, 11, 1),
             "20261101", "083000", "胸部CT平扫", number, "AX 5mm", "CHEST", "第一人民医院", station, "ACME", "X9",
-            thickness, dt.datetime(2026, 11, 1, 8, minute), dt.datetime(2026, 11, 2, 1, minute, tzinfo=UTC),
+            thickness, dt.datetime(2026, 11, 1, 8, minute), dt.datetime(2026, 11, 2, 1, minute, tzinfo=UTC), frames,
         )  # fmt: skip
 
     return spark.createDataFrame(
@@ -244,8 +244,8 @@ def _instances(spark: SparkSession) -> DataFrame:
             row("1.2", "S1", "S1.1", "CT", 5.0, 31),
             row("1.2", "S1", "S1.1", "CT", 5.0, 31),  # the same instance twice: counted once
             row("1.3", "S1", "S1.1", "CT", 2.5, 35, station="CT02"),  # a station renamed mid-series
-            row("1.4", "S1", "S1.2", "PR", None, 40, number=2),
-            row("2.1", "S2", "S2.1", "MR", 3.0, 10),
+            row("1.4", "S1", "S1.2", "PR", None, 40, number=2, frames=None),  # no pixel data: no frames
+            row("2.1", "S2", "S2.1", "MR", 3.0, 10, frames=2000),  # an enhanced MR
             row("3.1", "S3", None, "DX", None, 12),  # no series UID: only in the study roll-up
             row("9.9", None, None, "MR", 3.0, 10),  # no UIDs at all: in neither
         ],
@@ -253,7 +253,40 @@ def _instances(spark: SparkSession) -> DataFrame:
     )
 
 
-@case("dicom_series_rollup", "transforms.dicom.rollups:series_rollup")
+_FRAME = (
+    "struct<frame_number:int, image_position_patient:array<double>, image_orientation_patient:array<double>, "
+    "slice_location:double, slice_thickness:double, pixel_spacing:array<double>, "
+    "frame_acquisition_datetime:timestamp_ntz, dimension_index_values:array<bigint>, stack_id:string, "
+    "in_stack_position_number:int, temporal_position_index:int, window_center:double, window_width:double>"
+)
+
+
+@case("dicom_frames", "transforms.dicom.frames:frame_rows")
+def _dicom_frames(spark: SparkSession) -> DataFrame:
+    from transforms.dicom.frames import frame_rows
+
+    def frame(n, z, phase=None):
+        at = dt.datetime(2026, 11, 1, 8, 30, n)
+        return (n, [-2.0, -2.0, z], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], z, 0.625, [0.5, 0.5], at, [1, n], "1", n, phase,
+                40.0, 400.0)  # fmt: skip
+
+    two = [frame(1, 0.0), frame(2, 0.625, phase=1)]
+    landed = dt.datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    rows = [
+        ("1.1", "S1.1", "S1", two, landed),
+        ("1.1", "S1.1", "S1", two[:1], landed - dt.timedelta(days=1)),  # an older landing: its frames are not kept
+        ("1.2", "S1.1", "S1", None, landed),  # a single-frame instance: no frame rows
+        ("2.1", "S2.1", "S2", [frame(1, -3.5)], landed),
+        ("9.9", None, None, [frame(1, 0.0)], landed),  # no study UID: left out
+    ]
+    schema = (
+        f"sop_instance_uid string, series_instance_uid string, study_instance_uid string, frames array<{_FRAME}>, "
+        "ingested_at timestamp"
+    )
+    return frame_rows(spark.createDataFrame(rows, schema))
+
+
+@case("dicom_series_rollup", "transforms.dicom.rollups:series_rollup", "transforms.dicom.frames:frame_counts")
 def _dicom_series(spark: SparkSession) -> DataFrame:
     from transforms.dicom.rollups import series_rollup
 

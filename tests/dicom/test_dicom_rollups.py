@@ -19,27 +19,28 @@ COLUMNS = (
     "study_date date, study_date_raw string, study_time string, study_description string, series_number int, "
     "series_description string, body_part_examined string, institution_name string, station_name string, "
     "manufacturer string, manufacturer_model_name string, slice_thickness double, "
-    "acquisition_datetime timestamp_ntz, ingested_at timestamp"
+    "acquisition_datetime timestamp_ntz, ingested_at timestamp, number_of_frames int"
 )
 
 
-def _instance(sop, study, series, modality, thickness, minute, station="CT01"):
+def _instance(sop, study, series, modality, thickness, minute, station="CT01", frames=1):
     day = dt.date(2026, 11, 1)
     return (
         sop, study, series, "M1", "张^伟", "F", dt.date(1970, 2, 15), "h01A1", modality, day, "20261101", "0830",
         "胸部CT", 1, "AX", "CHEST", "第一人民医院", station, "ACME", "X9", thickness,
-        dt.datetime(2026, 11, 1, 8, minute), dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 1, 8, minute), dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.UTC), frames,
     )  # fmt: skip
 
 
 def test_rollups_on_a_tiny_frame(spark) -> None:
     df = spark.createDataFrame(
         [
-            _instance("1", "S1", "S1.1", "CT", 1.25, 30),
+            _instance("1", "S1", "S1.1", "CT", 1.25, 30, frames=3),
             _instance("2", "S1", "S1.1", "CT", 5.0, 31),
+            _instance("2", "S1", "S1.1", "CT", 5.0, 31),  # landed twice: its frame counts once
             _instance("3", "S1", "S1.1", "CT", 2.5, 35, station="CT02"),
-            _instance("4", "S1", "S1.2", "PR", None, 40),
-            _instance("5", "S2", "S2.1", "MR", 3.0, 10),
+            _instance("4", "S1", "S1.2", "PR", None, 40, frames=None),  # no pixel data
+            _instance("5", "S2", "S2.1", "MR", 3.0, 10, frames=2000),
             _instance("6", None, None, "MR", 3.0, 10),  # no UIDs: left out of both
         ],
         COLUMNS,
@@ -48,6 +49,7 @@ def test_rollups_on_a_tiny_frame(spark) -> None:
     assert set(series) == {"S1.1", "S1.2", "S2.1"}
     s = series["S1.1"]
     assert (s["instance_count"], s["min_slice_thickness"], s["max_slice_thickness"]) == (3, 1.25, 5.0)
+    assert {k: r["frame_count"] for k, r in series.items()} == {"S1.1": 5, "S1.2": 0, "S2.1": 2000}
     assert (s["first_acquired_at"], s["last_acquired_at"]) == (
         dt.datetime(2026, 11, 1, 8, 30),
         dt.datetime(2026, 11, 1, 8, 35),
@@ -57,6 +59,7 @@ def test_rollups_on_a_tiny_frame(spark) -> None:
     assert set(studies) == {"S1", "S2"}
     one = studies["S1"]
     assert (one["series_count"], one["instance_count"], one["modalities"]) == (2, 4, ["CT", "PR"])
+    assert (one["frame_count"], studies["S2"]["frame_count"]) == (5, 2000)
     assert one["accession_number"] == "h01A1" and one["institution_name"] == "第一人民医院"
     assert one["patient_id"] == "M1" and one["study_date"] == dt.date(2026, 11, 1)
     assert (one["first_acquired_at"], one["last_acquired_at"]) == (

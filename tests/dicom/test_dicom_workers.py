@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,26 @@ def test_a_file_over_the_size_cap_is_rejected_unread(tmp_path: Path) -> None:
     frow, irow = parse_one(str(path), limits=DicomLimits(max_file_bytes=2 << 20))
     assert irow is None and frow["sha256"] is None and frow["file_size"] == 3 << 20
     assert frow["reason"].startswith("file_too_large: 3145728 bytes")
+
+
+def test_parsing_workers_start_lean() -> None:
+    """A worker imports only what parsing needs (no numpy, pandas, pydantic, YAML, configuration, catalog or CLI):
+    its start-up was a third of a 20,000-file ingest's CPU (issue 30); its limits keep the configured defaults."""
+    import pickle
+
+    from ingestion.dicom.header import ParseLimits
+    from radlake.config import DicomLimits
+
+    assert ParseLimits.of(DicomLimits()) == ParseLimits()
+    assert ParseLimits.of(DicomLimits(max_depth=7)).max_depth == 7
+    # What a spawned worker does: run the pool's initializer, then import the work's module and unpickle its args.
+    probe = (
+        "import pickle, sys; from ingestion.dicom.worker_boot import worker_init; worker_init(); "
+        "import ingestion.dicom.workers as w; pickle.loads(sys.stdin.buffer.read()); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml', 'typer', 'pandas', 'numpy') "
+        "or m in ('radlake.config', 'radlake.catalog', 'radlake.cli')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=pickle.dumps(ParseLimits()), capture_output=True, check=True
+    )
+    assert out.stdout.decode().strip() == "[]"

@@ -217,8 +217,10 @@ def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ..
         partition_by=("ingest_date",),
     )
     # The silver roll-ups by the product's own transform: the marts read these, never bronze, for series/studies.
-    rollup_input = instances_df.withColumn("series_number", F.lit(None).cast("int")).withColumn(
-        "acquisition_datetime", F.lit(None).cast("timestamp_ntz")
+    rollup_input = (
+        instances_df.withColumn("series_number", F.lit(None).cast("int"))
+        .withColumn("acquisition_datetime", F.lit(None).cast("timestamp_ntz"))
+        .withColumn("number_of_frames", F.lit(1).cast("int"))  # single-frame images
     )
     handles.table("silver", "dicom_series").spark_overwrite(series_rollup(rollup_input))
     handles.table("silver", "dicom_studies").spark_overwrite(study_rollup(rollup_input))

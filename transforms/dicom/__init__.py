@@ -10,7 +10,14 @@ if TYPE_CHECKING:
     from transforms.dicom.freshness import rollups_behind
     from transforms.dicom.job import build_dicom_rollups
 
-ROLLUP_TABLES = ("dicom_series", "dicom_studies", "dicomweb_studies", "dicomweb_series", "dicomweb_instances")
+ROLLUP_TABLES = (
+    "dicom_series",
+    "dicom_studies",
+    "dicomweb_studies",
+    "dicomweb_series",
+    "dicomweb_instances",
+    "dicom_frames",
+)
 """The silver tables the roll-up job writes together (the Dagster multi-asset's keys)."""
 
 __all__ = [

@@ -15,6 +15,8 @@ import orjson
 import pyarrow as pa
 from pyspark.sql import functions as F
 
+from transforms.dicom.frames import study_bucket
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -225,8 +227,6 @@ def dicomweb_instances(instances: DataFrame) -> DataFrame:
         .withColumn("columns", header_int("00280011"))
         .withColumn("bits_allocated", header_int("00280100"))
         .withColumn("number_of_frames", header_int("00280008"))
-        .withColumn(
-            "study_bucket", F.conv(F.substring(F.sha2(F.col("study_instance_uid"), 256), 1, 2), 16, 10).cast("int")
-        )
+        .withColumn("study_bucket", study_bucket())
     )
     return rows

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from radlake.config import Settings
 from radlake.lake import Lake
 from transforms.dicom.dicomweb import dicomweb_instances, dicomweb_series, dicomweb_studies
+from transforms.dicom.frames import frame_rows
 from transforms.dicom.rollups import series_rollup, study_rollup
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ _INSTANCE_COLUMNS = (
     "manufacturer_model_name",
     "slice_thickness",
     "acquisition_datetime",
+    "number_of_frames",
     "ingested_at",
 )
 _INDEX_COLUMNS = (
@@ -47,10 +51,12 @@ _INDEX_COLUMNS = (
     "file_sha256",
     "header_json",
 )
+_FRAME_COLUMNS = ("sop_instance_uid", "series_instance_uid", "study_instance_uid", "frames", "ingested_at")
+_ADDED_COLUMNS = ("number_of_frames", "frames")  # issue 30: bronze tables landed before lack them until next append
 
 
 def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, int]:
-    """Rebuild the series and study roll-ups and the DICOMweb index from all landed instances.
+    """Rebuild the series and study roll-ups, the DICOMweb index and the frame table from all landed instances.
 
     Parameters
     ----------
@@ -70,7 +76,12 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
         bronze/dicom_instances does not exist yet.
     """
     lake = Lake(settings)
-    bronze = lake.table("bronze", "dicom_instances").read_spark(spark)
+    source = lake.table("bronze", "dicom_instances")
+    bronze = source.read_spark(spark)
+    types = source.spark_schema
+    for name in _ADDED_COLUMNS:
+        if name not in bronze.columns:
+            bronze = bronze.withColumn(name, F.lit(None).cast(types[name].dataType))
     instances = bronze.select(*_INSTANCE_COLUMNS)
     indexed = bronze.select(*_INDEX_COLUMNS)
     counts: dict[str, int] = {}
@@ -80,6 +91,7 @@ def build_dicom_rollups(spark: SparkSession, settings: Settings) -> dict[str, in
         ("dicomweb_studies", lambda: dicomweb_studies(indexed)),
         ("dicomweb_series", lambda: dicomweb_series(indexed)),
         ("dicomweb_instances", lambda: dicomweb_instances(indexed)),
+        ("dicom_frames", lambda: frame_rows(bronze.select(*_FRAME_COLUMNS))),
     ):
         target = lake.table("silver", name)
         target.spark_overwrite(rollup())

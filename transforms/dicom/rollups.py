@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from radlake import catalog
+from transforms.dicom.frames import frame_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -23,7 +24,8 @@ STUDY_SCHEMA = catalog.spark_schema(catalog.table("silver", "dicom_studies"))
 
 
 def series_rollup(instances: DataFrame) -> DataFrame:
-    """One row per series: counts, slice thickness range, acquisition time span (:data:`SERIES_SCHEMA`).
+    """One row per series: instance and frame counts, slice thickness range, acquisition time span
+    (:data:`SERIES_SCHEMA`).
 
     Parameters
     ----------
@@ -59,11 +61,12 @@ def series_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
+    rolled = rolled.join(frame_counts(instances, "series_instance_uid"), "series_instance_uid", "left")
     return rolled
 
 
 def study_rollup(instances: DataFrame) -> DataFrame:
-    """One row per study: series and instance counts, modalities, time span (:data:`STUDY_SCHEMA`).
+    """One row per study: series, instance and frame counts, modalities, time span (:data:`STUDY_SCHEMA`).
 
     Parameters
     ----------
@@ -100,4 +103,5 @@ def study_rollup(instances: DataFrame) -> DataFrame:
             F.max("ingested_at").alias("last_ingested_at"),
         )
     )
+    rolled = rolled.join(frame_counts(instances, "study_instance_uid"), "study_instance_uid", "left")
     return rolled
