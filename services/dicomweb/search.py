@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.dicomweb.deid import UID_COLUMNS, SpaceDeid
 from services.dicomweb.index import Snapshot, rows
 from services.dicomweb.keys import Level, MatchKey
 from services.dicomweb.names import fuzzy_query_parts
@@ -41,11 +42,6 @@ _OWN_UID = {
 }
 _PN_COLUMNS = {"st.patient_name": "st.pn", "st.referring_physician_name": "st.ref"}
 _STRING_DATES = frozenset({"se.pps_start_date"})
-_LOOKUP = {  # de-identified spaces: the pseudonymous column and its table for each UID key
-    "st.study_instance_uid": ("studies", "study_p", "study_instance_uid"),
-    "se.series_instance_uid": ("series", "series_p", "series_instance_uid"),
-    "i.sop_instance_uid": ("instances", "sop_p", "sop_instance_uid"),
-}
 
 
 @dataclass
@@ -80,14 +76,28 @@ def _space_sql(space: Space, level: Level) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def _real_uids(snapshot: Snapshot, cursor: Any, column: str, values: tuple[object, ...]) -> tuple[object, ...]:
-    """The real UIDs behind pseudonymous ones (unknown ones map to nothing, so they match nothing)."""
-    if snapshot.key is None:
-        raise ServiceError(503, "this space's pseudonym key is not configured on the server")
-    table, pseudo, real = _LOOKUP[column]
+def _real_uids(deid: SpaceDeid, cursor: Any, column: str, values: tuple[object, ...]) -> tuple[object, ...]:
+    """The real UIDs behind the space's keyed ones (unknown ones map to nothing, so they match nothing)."""
+    table, real, stem = UID_COLUMNS[column]
     marks = ", ".join("?" * len(values))
-    found = cursor.execute(f"SELECT {real} FROM {table} WHERE {pseudo} IN ({marks})", list(values)).fetchall()
-    return tuple(r[0] for r in found)
+    sql = f"SELECT {real} FROM {table} WHERE {deid.column(stem)} IN ({marks})"
+    return tuple(r[0] for r in cursor.execute(sql, list(values)).fetchall())
+
+
+def space_deid(snapshot: Snapshot, space: Space) -> SpaceDeid | None:
+    """The de-identification of a de-identified space (None for an identified one).
+
+    Raises
+    ------
+    ServiceError
+        503 when the space cannot be served de-identified (no pseudonym key, or its cohort rule unreadable).
+    """
+    if space.identified:
+        return None
+    deid = snapshot.deid.get(space.name)
+    if deid is None:
+        raise ServiceError(503, "this space's de-identification is not configured on the server")
+    return deid
 
 
 def _pn_sql(base: str, cond: Condition, fuzzy: bool) -> tuple[str, list[Any]]:
@@ -158,8 +168,8 @@ def search(
     snapshot
         The loaded index.
     space
-        The requesting space (its filters apply to every search; de-identified spaces match pseudonymous UIDs
-        and IDs and may not match names or free text).
+        The requesting space (its filters apply to every search; a de-identified space matches keyed UIDs and
+        Patient IDs, and only what its profile keeps: :meth:`services.dicomweb.deid.SpaceDeid.match_column`).
     level
         What is returned.
     query
@@ -172,22 +182,20 @@ def search(
     Raises
     ------
     ServiceError
-        400 a key a de-identified space may not match; 413 more than ``max_matches`` matches.
+        400 a key a de-identified space may not match; 503 a de-identified space that cannot be served; 413
+        more than ``max_matches`` matches.
     """
     cursor = snapshot.cursor()
+    deid = space_deid(snapshot, space)
     where, params = _space_sql(space, level)
     for cond in [*scope, *query.conditions]:
         key = cond.key
         column = key.column
-        if not space.identified:
-            if key.identifying:
-                raise ServiceError(400, f"{key.keyword} cannot be matched in a de-identified space")
-            if key.kind == "uid" and column in _LOOKUP:
-                cond = Condition(key, "in", _real_uids(snapshot, cursor, column, cond.values))
-            elif key.pseudonymous:
-                if snapshot.key is None:
-                    raise ServiceError(503, "this space's pseudonym key is not configured on the server")
-                column = key.pseudonymous
+        if deid is not None:
+            if key.kind == "uid" and column in UID_COLUMNS:
+                cond = Condition(key, "in", _real_uids(deid, cursor, column, cond.values))
+            else:
+                column = deid.match_column(key)
         column = _OWN_UID.get((level, column), column)
         sql, values = _condition_sql(cond, column, key, query.fuzzy)
         where.append(sql)
