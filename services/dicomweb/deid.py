@@ -26,7 +26,7 @@ from services.dicomweb.keys import MatchKey
 from services.errors import ServiceError
 from transforms.deid import DeidPolicy, action_for, date_shift_days, deidentify, keyed_patient_id, keyed_uid
 from transforms.deid import project_key as make_project_key
-from transforms.export.instance import export_instance
+from transforms.export.instance import burned_in_reason, export_instance
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,12 @@ class SpaceDeid:
         if out.data is None:
             raise ServiceError(500, "this instance cannot be de-identified")
         return out.data
+
+    def check_pixels(self, ds: Dataset) -> None:
+        """Refuse (403) pixels the export would quarantine: burned-in text the project does not allow."""
+        reason = None if self.allow_burned_in else burned_in_reason(ds)
+        if reason:
+            raise ServiceError(403, f"this instance's pixels are withheld from de-identified spaces: {reason}")
 
 
 def space_deids(settings: Settings) -> dict[str, SpaceDeid]:

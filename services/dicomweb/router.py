@@ -8,12 +8,15 @@ returned in ``request.state.result_count`` for the audit row.
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import threading
 from typing import Any
 
 import orjson
+import pydicom
 from fastapi import APIRouter, Request, Response
+from pydicom.errors import InvalidDicomError
 
 from radlake.config import Settings
 from radlake.storage import filesystem, fs_path
@@ -202,15 +205,38 @@ def retrieve_instance(request: Request, study: str, series: str, instance: str) 
     syntax = row["i.transfer_syntax_uid"] or "1.2.840.10008.1.2.1"
     if deid is not None:
         data = deid.file_bytes(data, row["st." + deid.column("pkey")] or "")
-    boundary = secrets.token_hex(16)
-    part = (
-        f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={syntax}\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n"
-    ).encode("ascii")
-    body = part + data + f"\r\n--{boundary}--\r\n".encode("ascii")
     request.state.result_count = 1
-    media = f'multipart/related; type="application/dicom"; boundary={boundary}'
-    return Response(body, media_type=media)
+    return multipart("application/dicom", [(f"application/dicom; transfer-syntax={syntax}", data)])
+
+
+def multipart(kind: str, parts: list[tuple[str, bytes]]) -> Response:
+    """A ``multipart/related; type=kind`` answer of (content type, bytes) parts (PS3.18 8.7.3.2)."""
+    boundary = secrets.token_hex(16)
+    chunks = []
+    for content_type, data in parts:
+        head = f"--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n"
+        chunks += [head.encode("ascii"), data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return Response(b"".join(chunks), media_type=f'multipart/related; type="{kind}"; boundary={boundary}')
+
+
+def stored_instance(request: Request, study: str, series: str, instance: str) -> pydicom.Dataset:
+    """A visible instance's stored file (checked against its landed checksum) as a data set, pixels unread.
+
+    In a de-identified space the pixels the export would quarantine are refused first (403).
+    """
+    snapshot, found = _visible(request, "instance", _scope(study=study, series=series, instance=instance))
+    deid = space_deid(snapshot, _space(request))
+    row = found[0]
+    data = _read_checked(_settings(request), row["i.file_path"], row["i.file_sha256"])
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except (InvalidDicomError, EOFError, ValueError, OSError):
+        raise ServiceError(500, "the stored file of this instance cannot be read as DICOM") from None
+    if deid is not None:
+        deid.check_pixels(ds)
+    request.state.result_count = 1
+    return ds
 
 
 def _read_checked(settings: Settings, path: str, sha256: str | None) -> bytes:
