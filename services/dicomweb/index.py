@@ -32,6 +32,7 @@ from radlake.storage import filesystem, fs_path
 from services.dicomweb.deid import SpaceDeid, space_deids
 from services.dicomweb.names import fuzzy_form, name_groups
 from services.errors import ServiceError
+from services.shared_db import open_shared, shared_folder
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,22 @@ class DicomwebIndex:
 
     def _load(self, versions: tuple[int | None, ...]) -> Snapshot:
         settings = self._settings
+        deids = space_deids(settings)
+        if settings.serve.workers > 1:
+            db = open_shared(shared_folder(settings), "dicomweb", versions, lambda d: self._fill(d, deids))
+        else:
+            db = duckdb.connect(":memory:")
+            self._fill(db, deids)
+        columns: dict[str, list[str]] = defaultdict(list)
+        for table, column in db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
+        ).fetchall():
+            columns[table].append(column)
+        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), deid=deids, columns=dict(columns))
+
+    def _fill(self, db: duckdb.DuckDBPyConnection, deids: dict[str, SpaceDeid]) -> None:
+        """Read the index tables and write them, with the columns matching needs, into an empty database."""
+        settings = self._settings
         studies, series = (lake.read_arrow(settings, u) for u in self._uris[:2])
         spec = catalog.table("silver", "dicomweb_instances")
         assert spec.schema is not None
@@ -107,12 +124,10 @@ class DicomwebIndex:
         instances = lake.read_arrow(settings, self._uris[2], [f.name for f in spec.schema if f.name != "header_json"])
         if studies is None or series is None or instances is None:
             raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
-        deids = space_deids(settings)
         members = {name: self._cohort(cfg.cohort) for name, cfg in settings.spaces.items() if cfg.cohort}
         studies = _with_name_columns(studies)
         for name, deid in deids.items():
             studies, series, instances = _with_keyed_columns(deid, members.get(name), studies, series, instances)
-        db = duckdb.connect(":memory:")
         for name, table in (("studies", studies), ("series", series), ("instances", instances)):
             db.register(f"{name}_arrow", table)
             db.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow ORDER BY {_SORT[name]}")
@@ -120,10 +135,6 @@ class DicomwebIndex:
         db.execute("CREATE TABLE cohort_members (space VARCHAR, study_instance_uid VARCHAR)")
         for space, uids in members.items():
             db.executemany("INSERT INTO cohort_members VALUES (?, ?)", [(space, u) for u in uids])
-        columns = {
-            n: list(t.column_names) for n, t in (("studies", studies), ("series", series), ("instances", instances))
-        }
-        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), deid=deids, columns=columns)
 
     def _cohort(self, name: str) -> dict[str, str]:
         """Study UID → patient key of a cohort's newest build (``silver/cohort_members``; empty before its first
