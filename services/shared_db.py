@@ -69,6 +69,8 @@ def open_shared(
                 kept = sorted(folder.glob(f"{kind}-*.duckdb"), key=lambda p: p.stat().st_mtime, reverse=True)
                 for old in kept[2:]:
                     old.unlink(missing_ok=True)
-    db = duckdb.connect(str(path), read_only=True, config={"memory_limit": WORKER_MEMORY})
+    # One thread per query: the worker processes (and each one's request threads) are the parallelism; a
+    # query split over threads only waits for its slowest part on a loaded machine.
+    db = duckdb.connect(str(path), read_only=True, config={"memory_limit": WORKER_MEMORY, "threads": 1})
     db.execute("SET enable_progress_bar = false")
     return db

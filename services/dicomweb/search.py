@@ -212,37 +212,72 @@ def search(
     return SearchResult(rows=page)
 
 
-_KEY = {"study": "st.study_instance_uid", "series": "se.series_instance_uid", "instance": "i.sop_instance_uid"}
+
+def _from(level: Level, sql: str) -> str:
+    """The tables a query needs: the level's own alone when nothing of its parents is named (no hash join over
+    every study and series for a search inside one series)."""
+    if level == "instance" and "st." not in sql and "se." not in sql:
+        return "instances i"
+    if level == "series" and "st." not in sql:
+        return "series se"
+    return _FROM[level]
 
 
 def _page(
     snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query
 ) -> list[dict[str, Any]]:
-    """One page: the keys in order first (a sort of narrow rows), then the whole rows of those keys only."""
-    keys = [
+    """One page: the keys in order first (a sort of narrow rows), then the rows of those keys and of their
+    study and series, each read by UID from its own sorted table (point reads, no join)."""
+    tables = _from(level, clause + _ORDER[level])
+    alias = _ALIAS[level]
+    # The row ids of the page: its rows are then fetched by position (an instance's UID is not the sort key).
+    ids = [
         r[0]
         for r in cursor.execute(
-            f"SELECT {_KEY[level]} FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
+            f"SELECT {alias}.rowid FROM {tables} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         ).fetchall()
     ]
-    if not keys:
+    if not ids:
         return []
-    # The search's own conditions stay: they let DuckDB skip the row groups of other studies and series.
-    found = rows(
-        cursor,
-        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} "
-        f"WHERE {clause} AND {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
-        [*params, keys],
-    )
-    position = {k: n for n, k in enumerate(keys)}
-    return sorted(found, key=lambda r: position[r[_KEY[level]]])
+    table = _TABLE_OF[alias][0]
+    columns = ", ".join(f'{c} AS "{alias}.{c}"' for c in snapshot.columns[table])
+    sql = f"SELECT rowid, {columns} FROM {table} {alias} WHERE rowid IN (SELECT unnest(?::BIGINT[]))"
+    own = {r["rowid"]: r for r in rows(cursor, sql, [ids])}
+    found = [own.pop(i) for i in ids if i in own]
+    for r in found:
+        del r["rowid"]
+    if level != "study":
+        parent = alias  # the level's own row names its study
+        if level == "instance":
+            series = _by_uid(snapshot, cursor, "se", sorted({r["i.series_instance_uid"] for r in found}))
+            for r in found:
+                r.update(series.get(r["i.series_instance_uid"], {}))
+        studies = _by_uid(snapshot, cursor, "st", sorted({r[f"{parent}.study_instance_uid"] for r in found}))
+        for r in found:
+            r.update(studies.get(r[f"{parent}.study_instance_uid"], {}))
+    return found
+
+
+_ALIAS: dict[Level, str] = {"study": "st", "series": "se", "instance": "i"}
+_TABLE_OF = {"st": ("studies", "study_instance_uid"), "se": ("series", "series_instance_uid"),
+             "i": ("instances", "sop_instance_uid")}  # fmt: skip
+
+
+def _by_uid(snapshot: Snapshot, cursor: Any, alias: str, uids: list[str]) -> dict[str, dict[str, Any]]:
+    """Rows of one table by UID, their columns named ``"<alias>.<column>"``."""
+    table, key = _TABLE_OF[alias]
+    columns = ", ".join(f'{c} AS "{alias}.{c}"' for c in snapshot.columns[table])
+    marks = ", ".join("?" * len(uids))
+    found = rows(cursor, f"SELECT {columns} FROM {table} {alias} WHERE {key} IN ({marks})", list(uids))
+    return {r[f"{alias}.{key}"]: r for r in found}
 
 
 def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max_matches: int) -> None:
     """413 when more than ``max_matches`` rows match (counting stops at the first one past it)."""
     matched = cursor.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {_FROM[level]} WHERE {clause} LIMIT ?)", [*params, max_matches + 1]
+        f"SELECT count(*) FROM (SELECT 1 FROM {_from(level, clause)} WHERE {clause} LIMIT ?)",
+        [*params, max_matches + 1],
     ).fetchone()
     if matched is not None and matched[0] > max_matches:
         raise ServiceError(
@@ -250,10 +285,3 @@ def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max
             f"the search matches more than {max_matches} {level} rows: narrow it (a date range, a modality, "
             "a patient) or page within a study",
         )
-
-
-def _columns(snapshot: Snapshot, level: Level) -> str:
-    """Every column of the level's tables, named ``"st.study_date"`` etc. so joined tables keep them all."""
-    aliases = {"study": ("st",), "series": ("se", "st"), "instance": ("i", "se", "st")}[level]
-    tables = {"st": "studies", "se": "series", "i": "instances"}
-    return ", ".join(f'{a}.{c} AS "{a}.{c}"' for a in aliases for c in snapshot.columns[tables[a]])
