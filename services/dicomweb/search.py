@@ -212,7 +212,6 @@ def search(
     return SearchResult(rows=page)
 
 
-
 def _from(level: Level, sql: str) -> str:
     """The tables a query needs: the level's own alone when nothing of its parents is named (no hash join over
     every study and series for a search inside one series)."""
