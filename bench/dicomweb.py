@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "tests" / "services"))
 
 from orthanc_harness import orthanc, upload  # noqa: E402
 from pypinyin import lazy_pinyin  # noqa: E402
-from service_harness import free_port  # noqa: E402
+from service_harness import free_port, wait_healthy  # noqa: E402
 
 from radlake import catalog, lake  # noqa: E402
 from radlake.config import Settings  # noqa: E402
@@ -374,16 +374,7 @@ def main() -> int:
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}/spaces/group/dicomweb/"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("radlake serve did not start (see serve.log)")
-            time.sleep(0.3)
+        wait_healthy(f"http://127.0.0.1:{port}", server, 120)
         proc = psutil.Process(server.pid)
         t = time.perf_counter()
         for _ in range(args.workers * 4):  # each worker process loads (or opens) the index on its first request

@@ -157,7 +157,7 @@ def _server(settings: Settings, tmp: Path, workers: int) -> Iterator[tuple[str, 
             yield base, app.state.lake_index.last_build_seconds, time.process_time
         return
     import psutil
-    from service_harness import free_port
+    from service_harness import free_port, wait_healthy
 
     port = free_port()
     config = tmp / "radlake.yaml"
@@ -173,16 +173,7 @@ def _server(settings: Settings, tmp: Path, workers: int) -> Iterator[tuple[str, 
     base = f"http://127.0.0.1:{port}"
     try:
         t = time.perf_counter()
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("radlake serve did not start (see serve.log)")
-            time.sleep(0.3)
+        wait_healthy(base, server, 600)
         build = time.perf_counter() - t
         parent = psutil.Process(server.pid)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from service_harness import free_port
+from service_harness import free_port, wait_healthy
 
 from radlake.config import load_settings
 from services import issue_token
@@ -47,15 +46,7 @@ def test_workers_share_one_index_file(dicomweb_lake, tmp_path: Path) -> None:
     server = subprocess.Popen([str(RADLAKE), "serve", "--config", str(config)], stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "radlake serve did not start"
-            time.sleep(0.3)
+        wait_healthy(base, server, 120)
         counts = set()
         for _ in range(12):  # new connections each time, so both processes answer some
             r = httpx.get(f"{base}/spaces/group/dicomweb/studies", params={"limit": 100},
