@@ -44,7 +44,6 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +52,7 @@ sys.path.insert(0, str(ROOT / "tests" / "services"))
 
 from orthanc_harness import orthanc, upload  # noqa: E402
 from pypinyin import lazy_pinyin  # noqa: E402
-from service_harness import free_port, wait_healthy  # noqa: E402
+from service_harness import free_port, tree_usage, wait_healthy  # noqa: E402
 
 from radlake import catalog, lake  # noqa: E402
 from radlake.config import Settings  # noqa: E402
@@ -375,18 +374,15 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}/spaces/group/dicomweb/"
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server, 120)
-        proc = psutil.Process(server.pid)
         t = time.perf_counter()
         for _ in range(args.workers * 4):  # each worker process loads (or opens) the index on its first request
             httpx.get(base + "studies?limit=1", headers=headers, timeout=600)
-        procs = [proc, *proc.children(recursive=True)]
-        pss = sum(p.memory_full_info().pss for p in procs)
+        cpu0, pss = tree_usage(server.pid)
         print(f"radlake: {args.workers} worker(s); index loaded on the first requests in "
               f"{time.perf_counter() - t:.1f} s; server memory (PSS, all processes) {pss / 2**20:.0f} MiB")  # fmt: skip
-        cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
         load0 = os.getloadavg()[0]
         ours = time_shapes(base, headers, table, args.repeat, args.clients)
-        ours_cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0
+        ours_cpu = tree_usage(server.pid)[0] - cpu0
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -156,14 +156,14 @@ def _server(settings: Settings, tmp: Path, workers: int) -> Iterator[tuple[str, 
         with running(app) as base:
             yield base, app.state.lake_index.last_build_seconds, time.process_time
         return
-    import psutil
-    from service_harness import free_port, wait_healthy
+    from service_harness import free_port, tree_usage, wait_healthy
 
     port = free_port()
     config = tmp / "radlake.yaml"
     config.write_text(
         f"lake: {settings.lake}\nspaces:\n  group:\n    identified: true\nserve:\n  port: {port}\n"
-        f"  workers: {workers}\n  tokens_file: {tmp / 'tokens.json'}\n  rate_per_minute: 10000000\n"
+        + (f"  workers: {workers}\n" if workers > 1 else "")
+        + f"  tokens_file: {tmp / 'tokens.json'}\n  rate_per_minute: 10000000\n"
         "  audit_flush_seconds: 5\n",
         encoding="utf-8",
     )
@@ -175,13 +175,11 @@ def _server(settings: Settings, tmp: Path, workers: int) -> Iterator[tuple[str, 
         t = time.perf_counter()
         wait_healthy(base, server, 600)
         build = time.perf_counter() - t
-        parent = psutil.Process(server.pid)
 
         def cpu() -> float:
-            procs = [parent, *parent.children(recursive=True)]
-            return sum(sum(p.cpu_times()[:2]) for p in procs)
+            return tree_usage(server.pid)[0]
 
-        pss = sum(p.memory_full_info().pss for p in [parent, *parent.children()])
+        pss = tree_usage(server.pid)[1]
         print(f"server memory (PSS, all its processes): {pss / 2**20:.0f} MiB")
         yield base, build, cpu
     finally:

@@ -51,3 +51,20 @@ def wait_healthy(base: str, server: subprocess.Popen, seconds: float) -> None:
         if time.monotonic() > deadline or server.poll() is not None:
             raise RuntimeError("radlake serve did not start")
         time.sleep(0.3)
+
+
+def tree_usage(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and proportional memory (PSS bytes) of a process and its children now;
+    a child that exits meanwhile is left out."""
+    import psutil
+
+    root = psutil.Process(pid)
+    cpu, pss = 0.0, 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            cpu += times.user + times.system + times.children_user + times.children_system
+            pss += proc.memory_full_info().pss
+        except psutil.NoSuchProcess:
+            continue
+    return cpu, pss
