@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from radlake.config import Settings, load_settings
 from services.app import create_app
 
+HEALTHCHECK_SECONDS = 120
 CONFIG_ENV = "RADLAKE_SERVE_CONFIG"
 """How ``radlake serve`` tells its worker processes which config file to read (empty: the default one)."""
 
@@ -39,4 +40,12 @@ def run(settings: Settings, config: str | Path | None, host: str | None, port: i
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return
     os.environ[CONFIG_ENV] = str(Path(config).resolve()) if config else ""
-    uvicorn.run("services.serving:worker_app", factory=True, workers=settings.serve.workers, **options)  # type: ignore[arg-type]
+    # uvicorn restarts a worker that does not answer its supervisor's ping in time (5 s by default); a worker
+    # building an index generation on a loaded machine may be that slow, and a restart would only start over.
+    uvicorn.run(
+        "services.serving:worker_app",
+        factory=True,
+        workers=settings.serve.workers,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **options,  # type: ignore[arg-type]
+    )
