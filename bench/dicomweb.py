@@ -5,7 +5,7 @@ _instances) of ``--instances`` synthetic instances in about ``--studies`` studie
 (CT, MR, DX, US; Chinese and pinyin names; one CT series of 300 images per study that has one), written
 through radlake.lake as the roll-up job would, with a landed header of realistic size per instance. Then
 
-1. starts ``radlake serve`` (a subprocess, one uvicorn worker) on it and times twenty query shapes (patient
+1. starts ``radlake serve`` (a subprocess, ``--workers`` uvicorn processes) on it and times twenty query shapes (patient
    ID, name with wildcard, fuzzy and in Chinese, date range, modality + date, accession, study UID, UID list,
    includefield=all, series of a study, series by modality + date, instances of a series, an instance by
    SOP Instance UID, instances of a study, deep paging of studies and series, an open date range, metadata
@@ -44,7 +44,6 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +52,7 @@ sys.path.insert(0, str(ROOT / "tests" / "services"))
 
 from orthanc_harness import orthanc, upload  # noqa: E402
 from pypinyin import lazy_pinyin  # noqa: E402
-from service_harness import free_port  # noqa: E402
+from service_harness import free_port, tree_usage, wait_healthy  # noqa: E402
 
 from radlake import catalog, lake  # noqa: E402
 from radlake.config import Settings  # noqa: E402
@@ -327,6 +326,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--orthanc-seconds", type=float, default=180)
     parser.add_argument("--keep", action="store_true", help="reuse an index already built in the work folder")
+    parser.add_argument("--workers", type=int, default=1, help="serve.workers of the radlake server")
     args = parser.parse_args()
     work: Path = args.workdir
     if not args.keep:
@@ -353,7 +353,8 @@ def main() -> int:
     config = work / "radlake.yaml"
     config.write_text(
         f"lake: {work / 'lake'}\nspaces:\n  group:\n    identified: true\nserve:\n  port: {port}\n"
-        f"  tokens_file: {work / 'tokens.json'}\n  rate_per_minute: 10000000\n  max_matches: 100000\n",
+        f"  tokens_file: {work / 'tokens.json'}\n  rate_per_minute: 10000000\n  max_matches: 100000\n"
+        f"  workers: {args.workers}\n",
         encoding="utf-8",
     )
     from services import issue_token
@@ -368,25 +369,16 @@ def main() -> int:
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}/spaces/group/dicomweb/"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("radlake serve did not start (see serve.log)")
-            time.sleep(0.3)
-        proc = psutil.Process(server.pid)
+        wait_healthy(f"http://127.0.0.1:{port}", server, 120)
         t = time.perf_counter()
-        httpx.get(base + "studies?limit=1", headers=headers, timeout=600)
-        print(f"radlake: index loaded on the first request in {time.perf_counter() - t:.1f} s; "
-              f"server RSS {proc.memory_info().rss / 2**20:.0f} MiB")  # fmt: skip
-        cpu0 = sum(proc.cpu_times()[:2])
+        for _ in range(args.workers * 4):  # each worker process loads (or opens) the index on its first request
+            httpx.get(base + "studies?limit=1", headers=headers, timeout=600)
+        cpu0, pss = tree_usage(server.pid)
+        print(f"radlake: {args.workers} worker(s); index loaded on the first requests in "
+              f"{time.perf_counter() - t:.1f} s; server memory (PSS, all processes) {pss / 2**20:.0f} MiB")  # fmt: skip
         load0 = os.getloadavg()[0]
         ours = time_shapes(base, headers, table, args.repeat, args.clients)
-        ours_cpu = sum(proc.cpu_times()[:2]) - cpu0
+        ours_cpu = tree_usage(server.pid)[0] - cpu0
     finally:
         server.terminate()
         server.wait(timeout=30)

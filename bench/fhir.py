@@ -8,8 +8,10 @@ record gets 1-3 synthetic exams with a DICOM study and one series. These silver 
 temporary lake, ``radlake serve``'s app is started on a loopback port, and four request types are timed:
 Patient search by identifier (an MRN with its system), Patient search by name (a full name), ImagingStudy
 search chained on ``patient.identifier``, and ``Patient/{id}/$everything``. Printed: the index build time,
-p50/p95 per type for one client and for ``--clients`` clients at once, the process's CPU seconds, and the
-ratio of the concurrent p95 to the sequential one (measured in the same run). Run ``uptime`` beside it.
+p50/p95 per type for one client and for ``--clients`` clients at once, the server's CPU seconds, and the
+ratio of the concurrent p95 to the sequential one (measured in the same run). ``--workers N`` runs ``radlake
+serve`` as its own process with ``serve.workers: N`` (the index shared as one read-only DuckDB file) instead
+of the app in the bench's process, whose clients then compete with it for one interpreter.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -135,16 +140,63 @@ def _run(url: str, token: str, paths: list[str], clients: int) -> list[float]:
     return times
 
 
+@contextmanager
+def _server(settings: Settings, tmp: Path, workers: int) -> Iterator[tuple[str, float, Callable[[], float]]]:
+    """The service: in this process (``workers`` 0), else ``radlake serve`` with that many worker processes.
+
+    Yields its base URL, the index build seconds, and a function giving the server's CPU seconds so far.
+    """
+    if workers == 0:
+        from service_harness import running
+
+        from services import create_app
+
+        app = create_app(settings)
+        with running(app) as base:
+            yield base, app.state.lake_index.last_build_seconds, time.process_time
+        return
+    from service_harness import free_port, tree_usage, wait_healthy
+
+    port = free_port()
+    config = tmp / "radlake.yaml"
+    config.write_text(
+        f"lake: {settings.lake}\nspaces:\n  group:\n    identified: true\nserve:\n  port: {port}\n"
+        + (f"  workers: {workers}\n" if workers > 1 else "")
+        + f"  tokens_file: {tmp / 'tokens.json'}\n  rate_per_minute: 10000000\n"
+        "  audit_flush_seconds: 5\n",
+        encoding="utf-8",
+    )
+    log = (tmp / "serve.log").open("wb")
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "radlake"), "serve", "--config", str(config)],
+                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t = time.perf_counter()
+        wait_healthy(base, server, 600)
+        build = time.perf_counter() - t
+
+        def cpu() -> float:
+            return tree_usage(server.pid)[0]
+
+        pss = tree_usage(server.pid)[1]
+        print(f"server memory (PSS, all its processes): {pss / 2**20:.0f} MiB")
+        yield base, build, cpu
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=400, help="requests per type and run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="0: the app in this process; N: `radlake serve` with serve.workers N")  # fmt: skip
     args = parser.parse_args(argv)
-    from service_harness import running
-
-    from services import create_app, issue_token
+    from services import issue_token
 
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp:
@@ -156,14 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         mrns, names, ids = build_lake(settings, args.records, args.seed)
         print(f"lake of {args.records:,} records written in {time.perf_counter() - t:.1f} s")
         token = issue_token(settings, "group")
-        app = create_app(settings)
         t = time.perf_counter()
-        with running(app) as base:
-            print(f"service up (index built) in {time.perf_counter() - t:.1f} s; "
-                  f"index build {app.state.lake_index.last_build_seconds:.1f} s")  # fmt: skip
+        with _server(settings, Path(tmp), args.workers) as (base, build_seconds, cpu):
+            print(f"service up (index built) in {time.perf_counter() - t:.1f} s; index build {build_seconds:.1f} s")
             url = f"{base}/spaces/group/fhir/"
             fhir_base = settings.serve.fhir_base_uri
-            cpu0 = time.process_time()
+            cpu0 = cpu()
             print(f"{'request':<20} {'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7}")
             for kind in ("patient_identifier", "patient_name", "study_chained", "everything"):
                 seq_p95 = 0.0
@@ -178,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                     seq_p95 = q[94] if clients == 1 else seq_p95
                     ratio = f"  ({q[94] / seq_p95:.1f}x the sequential p95)" if clients > 1 else ""
                     print(f"{kind:<20} {clients:>7} {q[49]:>8.1f} {q[94]:>8.1f} {len(times) / wall:>7.0f}{ratio}")
-            print(f"CPU seconds of this process while timing: {time.process_time() - cpu0:.1f}")
+            print(f"server CPU seconds while timing: {cpu() - cpu0:.1f}; load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

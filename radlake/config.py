@@ -662,6 +662,11 @@ class ServeConfig(_Strict):
     ``rate_per_minute``: requests one token may make per minute (a burst of that many, refilled evenly).
     ``max_limit``: the largest page a search returns; ``default_limit`` when a client names none.
     ``max_matches``: a search that would match more rows than this without narrowing is refused (413).
+    ``workers``: uvicorn worker processes; with more than one they share each index as one read-only DuckDB
+    file in ``<state>/serve_index`` (built once per table version) instead of one in-memory copy each. The
+    rate limit is then kept per process (a token may make up to ``workers`` times its rate).
+    ``max_frame_bytes``: WADO-RS frames and rendered images refuse (413) an instance whose decoded frame is
+    larger (one frame is decoded at a time).
     ``audit_retention_days``: how long the request audit keeps its rows.
     ``refresh_seconds``: how often FHIR and the patient 360 page look for new versions of the silver tables they
     serve from (a changed table is re-read and the serving index rebuilt beside the old one).
@@ -677,6 +682,8 @@ class ServeConfig(_Strict):
     default_limit: int = Field(100, ge=1)
     max_limit: int = Field(1000, ge=1)
     max_matches: int = Field(100_000, ge=1)
+    max_frame_bytes: int = Field(64 << 20, ge=1)
+    workers: int = Field(1, ge=1, le=64)
     audit_flush_seconds: float = Field(2.0, gt=0)
     audit_retention_days: int = Field(365, ge=1)
     refresh_seconds: float = Field(2.0, gt=0)

@@ -35,6 +35,7 @@ import pyarrow as pa
 from radlake import catalog
 from radlake.config import Settings
 from radlake.lake import Lake, Table
+from services.shared_db import open_shared, shared_folder
 
 log = logging.getLogger(__name__)
 
@@ -228,23 +229,34 @@ class LakeIndex:
             if self._gen is not None and versions == self._gen.versions:
                 return False
             started = time.perf_counter()
-            handles = self._tables()
-            old = self._gen.versions if self._gen else {}
-            for key, version in versions.items():
-                if version is None:
-                    self._arrow.pop(key, None)
-                elif old.get(key) != version or key not in self._arrow:
-                    table = self._read(key, handles[key])
-                    if table is None:
-                        self._arrow.pop(key, None)
-                    else:
-                        self._arrow[key] = table
-            for key in set(self._arrow) - set(versions):
-                self._arrow.pop(key)
-            db = self._build()
+            if self._settings.serve.workers > 1:
+                # Several worker processes: one builds the generation's file, all open it read-only; the
+                # Arrow copies are dropped after a build (a worker holds no table of its own).
+                db = open_shared(shared_folder(self._settings), "lake", versions, lambda d: self._fill(d, versions))
+                self._arrow.clear()
+            else:
+                db = duckdb.connect(":memory:")
+                self._fill(db, versions)
+            db.execute("SET VARIABLE tz = ?", [self._settings.timezone])
             self._gen = _Generation(db=db, versions=versions, built_at=time.time())
             self.last_build_seconds = time.perf_counter() - started
             return True
+
+    def _read_changed(self, versions: dict[str, int | None]) -> None:
+        """Re-read the tables whose version changed since the last build (and forget tables that are gone)."""
+        handles = self._tables()
+        old = self._gen.versions if self._gen else {}
+        for key, version in versions.items():
+            if version is None:
+                self._arrow.pop(key, None)
+            elif old.get(key) != version or key not in self._arrow:
+                table = self._read(key, handles[key])
+                if table is None:
+                    self._arrow.pop(key, None)
+                else:
+                    self._arrow[key] = table
+        for key in set(self._arrow) - set(versions):
+            self._arrow.pop(key)
 
     def _input(self, name: str) -> pa.Table:
         if name == "reports":
@@ -261,8 +273,9 @@ class LakeIndex:
         assert schema is not None
         return schema.empty_table().select(list(_COLUMNS[name]))
 
-    def _build(self) -> duckdb.DuckDBPyConnection:
-        db = duckdb.connect(":memory:")
+    def _fill(self, db: duckdb.DuckDBPyConnection, versions: dict[str, int | None]) -> None:
+        """Build the index's tables into an empty database from silver at ``versions``."""
+        self._read_changed(versions)
         db.execute("SET enable_progress_bar = false")
         db.execute("SET VARIABLE tz = ?", [self._settings.timezone])
         golden = self._input("patient_golden")
@@ -277,7 +290,6 @@ class LakeIndex:
         db.execute("CREATE TABLE cohort_member AS SELECT DISTINCT cohort, study_instance_uid FROM cohort_members")
         for name in inputs:
             db.unregister(name)
-        return db
 
     # --- serving ------------------------------------------------------------------------------------------------
 

@@ -21,22 +21,14 @@ def serve(
     Every request needs a bearer token of its space (see radlake space token); every request is audited in
     audit/service_requests. Put it behind the TLS proxy of infra/nginx in production.
     """
-    import uvicorn
-
     from radlake.config import load_settings
-    from services import create_app
+    from services.serving import run
 
     settings = load_settings(config)
     if not settings.spaces:
         typer.echo("radlake: error: no spaces: in the config, so nothing could be served", err=True)
         raise typer.Exit(2)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.serve.host,
-        port=port or settings.serve.port,
-        log_level="warning",
-        server_header=False,
-    )
+    run(settings, config, host, port)
 
 
 @app.command("token")

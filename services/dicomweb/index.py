@@ -2,8 +2,9 @@
 
 The three silver/dicomweb_* tables (built by the pipeline's roll-up job) are loaded into an in-memory DuckDB,
 sorted by UID so a lookup by study or series touches one row group, with the columns matching needs added
-once per load: lower-cased name groups, the fuzzy form of names, and for de-identified spaces the keyed
-pseudonymous UIDs and IDs (a keyed UID is one way: the lookup column maps a request's UID back). The load is
+once per load: lower-cased name groups, the fuzzy form of names, and for each de-identified space the keys its
+project's export writes (UIDs, Patient ID, shifted Study Date, patient key: :mod:`services.dicomweb.deid`; a
+keyed UID is one way, so the lookup column maps a request's UID back). The load is
 repeated when one of the tables' Delta version changes (checked at most every :data:`REFRESH_SECONDS`);
 requests keep using the previous snapshot until the new one is ready. Landed headers (``header_json``) stay
 in the lake's files and are read per study from the study's bucket (WADO-RS metadata).
@@ -17,6 +18,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -24,13 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from radlake.config import Settings
-from radlake.errors import ConfigError, RadlakeError
+from radlake.errors import RadlakeError
 from radlake.lake import Lake
-from radlake.pseudonym import keyed_pseudonym, load_key
 from radlake.storage import filesystem, fs_path
+from services.dicomweb.deid import SpaceDeid, space_deids
 from services.dicomweb.names import fuzzy_form, name_groups
 from services.errors import ServiceError
-from transforms.deid import pseudo_uid
+from services.shared_db import open_shared, shared_folder
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class Snapshot:
     db: duckdb.DuckDBPyConnection
     versions: tuple[int | None, ...]
     bucket_files: dict[int, list[str]] = field(default_factory=dict)
-    key: bytes | None = None  # the pseudonym key the pseudonymous columns were made with (None: not made)
+    deid: dict[str, SpaceDeid] = field(default_factory=dict)  # each servable de-identified space's policy
     columns: dict[str, list[str]] = field(default_factory=dict)  # each table's columns
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -71,7 +73,6 @@ class DicomwebIndex:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
-        self._deidentified = any(not s.identified for s in settings.spaces.values())
 
     def snapshot(self) -> Snapshot:
         """The current snapshot, reloaded first when a table changed.
@@ -101,49 +102,53 @@ class DicomwebIndex:
 
     def _load(self, versions: tuple[int | None, ...]) -> Snapshot:
         settings = self._settings
+        deids = space_deids(settings)
+        if settings.serve.workers > 1:
+            db = open_shared(shared_folder(settings), "dicomweb", versions, lambda d: self._fill(d, deids))
+        else:
+            db = duckdb.connect(":memory:")
+            self._fill(db, deids)
+        columns: dict[str, list[str]] = defaultdict(list)
+        for table, column in db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
+        ).fetchall():
+            columns[table].append(column)
+        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), deid=deids, columns=dict(columns))
+
+    def _fill(self, db: duckdb.DuckDBPyConnection, deids: dict[str, SpaceDeid]) -> None:
+        """Read the index tables and write them, with the columns matching needs, into an empty database."""
+        settings = self._settings
         studies, series = (t.read_arrow() for t in self._tables[:2])
         # The landed headers stay in the lake's files (read per study for metadata), never in memory.
         instances = self._tables[2].read_arrow([n for n in self._tables[2].schema.names if n != "header_json"])
         if studies is None or series is None or instances is None:
             raise ServiceError(503, "the DICOMweb index is not built yet (run the pipeline's DICOM roll-ups)")
-        key = self._key()
+        members = {name: self._cohort(cfg.cohort) for name, cfg in settings.spaces.items() if cfg.cohort}
         studies = _with_name_columns(studies)
-        if key is not None:
-            studies, series, instances = _with_pseudonyms(key, studies, series, instances)
-        db = duckdb.connect(":memory:")
+        for name, deid in deids.items():
+            studies, series, instances = _with_keyed_columns(deid, members.get(name), studies, series, instances)
         for name, table in (("studies", studies), ("series", series), ("instances", instances)):
             db.register(f"{name}_arrow", table)
             db.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow ORDER BY {_SORT[name]}")
             db.unregister(f"{name}_arrow")
         db.execute("CREATE TABLE cohort_members (space VARCHAR, study_instance_uid VARCHAR)")
-        for space, cfg in settings.spaces.items():
-            if cfg.cohort:
-                uids = self._cohort(cfg.cohort)
-                db.executemany("INSERT INTO cohort_members VALUES (?, ?)", [(space, u) for u in uids])
-        columns = {
-            n: list(t.column_names) for n, t in (("studies", studies), ("series", series), ("instances", instances))
-        }
-        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), key=key, columns=columns)
+        for space, uids in members.items():
+            db.executemany("INSERT INTO cohort_members VALUES (?, ?)", [(space, u) for u in uids])
 
-    def _key(self) -> bytes | None:
-        if not self._deidentified:
-            return None
+    def _cohort(self, name: str) -> dict[str, str]:
+        """Study UID → patient key of a cohort's newest build (``silver/cohort_members``; empty before its first
+        build)."""
         try:
-            return load_key(self._settings)
-        except ConfigError as exc:
-            log.warning("de-identified spaces cannot be served: %s", exc)
-            return None
-
-    def _cohort(self, name: str) -> list[str]:
-        """The study UIDs of a cohort's newest build (``silver/cohort_members``; none before its first build)."""
-        try:
-            table = self._cohort_table.read_arrow(["cohort", "study_instance_uid"])
+            columns = ["cohort", "study_instance_uid", "patient_key", "build"]
+            table = self._cohort_table.read_arrow(columns)
         except (RadlakeError, pa.ArrowInvalid) as exc:
             log.warning("cohort %s cannot be read (%s): its spaces see nothing", name, exc)
-            return []
+            return {}
         if table is None:
-            return []
-        return [r["study_instance_uid"] for r in table.to_pylist() if r["cohort"] == name and r["study_instance_uid"]]
+            return {}
+        rows = [r for r in table.to_pylist() if r["cohort"] == name and r["study_instance_uid"]]
+        newest = max((r["build"] or 0 for r in rows), default=0)
+        return {r["study_instance_uid"]: r["patient_key"] or "" for r in rows if (r["build"] or 0) == newest}
 
     def _buckets(self) -> dict[int, list[str]]:
         dt = self._tables[2].delta()
@@ -168,20 +173,51 @@ def _with_name_columns(studies: pa.Table) -> pa.Table:
     return studies
 
 
-def _pseudo_uids(key: bytes, column: pa.ChunkedArray) -> pa.Array:
-    return pa.array([pseudo_uid(key, v) if v else None for v in column.to_pylist()], pa.string())
+def _keyed_uids(deid: SpaceDeid, uids: pa.ChunkedArray, studies: pa.ChunkedArray, seen: set[str] | None) -> pa.Array:
+    """The space's keyed UIDs of one UID column (None outside the space's cohort: never served, never made)."""
+    out = [
+        deid.uid(u) if u and (seen is None or s in seen) else None
+        for u, s in zip(uids.to_pylist(), studies.to_pylist(), strict=True)
+    ]
+    return pa.array(out, pa.string())
 
 
-def _with_pseudonyms(
-    key: bytes, studies: pa.Table, series: pa.Table, instances: pa.Table
+def _with_keyed_columns(
+    deid: SpaceDeid, members: dict[str, str] | None, studies: pa.Table, series: pa.Table, instances: pa.Table
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Add the lookup columns of de-identified spaces: keyed UIDs and keyed Patient ID / Accession Number."""
-    studies = studies.append_column("study_p", _pseudo_uids(key, studies.column("study_instance_uid")))
-    for column, name in (("patient_id", "patient_id_p"), ("accession_number", "accession_p")):
-        values = [keyed_pseudonym(key, v) if v else None for v in studies.column(column).to_pylist()]
-        studies = studies.append_column(name, pa.array(values, pa.string()))
-    series = series.append_column("series_p", _pseudo_uids(key, series.column("series_instance_uid")))
-    instances = instances.append_column("sop_p", _pseudo_uids(key, instances.column("sop_instance_uid")))
+    """Add one de-identified space's columns: its patient key, keyed UIDs and Patient ID, shifted Study Date.
+
+    ``members``: study UID → patient key of the space's cohort (None: a space without a cohort, whose patients
+    are keyed by institution and Patient ID).
+    """
+    study_uids = studies.column("study_instance_uid").to_pylist()
+    if members is None:
+        places, ids = studies.column("institution_name").to_pylist(), studies.column("patient_id").to_pylist()
+        keys: list[str | None] = [f"{i or ''}:{p or ''}" for i, p in zip(places, ids, strict=True)]
+    else:
+        keys = [members.get(u) for u in study_uids]
+    seen = None if members is None else set(members)
+    dates = studies.column("study_date").to_pylist()
+    shifted = [
+        d + timedelta(days=deid.shift_days(k)) if d and k is not None else None
+        for d, k in zip(dates, keys, strict=True)
+    ]
+    added = {
+        "pkey": pa.array(keys, pa.string()),
+        "study_p": _keyed_uids(deid, studies.column("study_instance_uid"), studies.column("study_instance_uid"), seen),
+        "patient_id_p": pa.array([deid.patient_id(k) if k is not None else None for k in keys], pa.string()),
+        "study_date_p": pa.array(shifted, pa.date32()),
+    }
+    for stem, values in added.items():
+        studies = studies.append_column(deid.column(stem), values)
+    series = series.append_column(
+        deid.column("series_p"),
+        _keyed_uids(deid, series.column("series_instance_uid"), series.column("study_instance_uid"), seen),
+    )
+    instances = instances.append_column(
+        deid.column("sop_p"),
+        _keyed_uids(deid, instances.column("sop_instance_uid"), instances.column("study_instance_uid"), seen),
+    )
     return studies, series, instances
 
 

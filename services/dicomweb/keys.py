@@ -27,36 +27,34 @@ class MatchKey:
     level: Level
     column: str
     kind: Kind
-    identifying: bool = False  # never matched in a de-identified space (names, IDs of people and text)
-    pseudonymous: str | None = None  # the column matched instead in a de-identified space
 
 
 _KEYS = (
     MatchKey("00080020", "StudyDate", "study", "st.study_date", "date"),
     MatchKey("00080030", "StudyTime", "study", "st.study_time", "time"),
-    MatchKey("00080050", "AccessionNumber", "study", "st.accession_number", "text", pseudonymous="st.accession_p"),
+    MatchKey("00080050", "AccessionNumber", "study", "st.accession_number", "text"),
     MatchKey("00080061", "ModalitiesInStudy", "study", "st.modalities", "list"),
-    MatchKey("00080090", "ReferringPhysicianName", "study", "st.referring_physician_name", "pn", identifying=True),
-    MatchKey("00100010", "PatientName", "study", "st.patient_name", "pn", identifying=True),
-    MatchKey("00100020", "PatientID", "study", "st.patient_id", "text", pseudonymous="st.patient_id_p"),
-    MatchKey("0020000D", "StudyInstanceUID", "study", "st.study_instance_uid", "uid", pseudonymous="st.study_p"),
-    MatchKey("00200010", "StudyID", "study", "st.study_id", "text", identifying=True),
-    MatchKey("00081030", "StudyDescription", "study", "st.study_description", "text", identifying=True),
-    MatchKey("00100030", "PatientBirthDate", "study", "st.patient_birth_date", "text", identifying=True),
+    MatchKey("00080090", "ReferringPhysicianName", "study", "st.referring_physician_name", "pn"),
+    MatchKey("00100010", "PatientName", "study", "st.patient_name", "pn"),
+    MatchKey("00100020", "PatientID", "study", "st.patient_id", "text"),
+    MatchKey("0020000D", "StudyInstanceUID", "study", "st.study_instance_uid", "uid"),
+    MatchKey("00200010", "StudyID", "study", "st.study_id", "text"),
+    MatchKey("00081030", "StudyDescription", "study", "st.study_description", "text"),
+    MatchKey("00100030", "PatientBirthDate", "study", "st.patient_birth_date", "text"),
     MatchKey("00100040", "PatientSex", "study", "st.patient_sex", "cs"),
     MatchKey("00080060", "Modality", "series", "se.modality", "cs"),
-    MatchKey("0020000E", "SeriesInstanceUID", "series", "se.series_instance_uid", "uid", pseudonymous="se.series_p"),
+    MatchKey("0020000E", "SeriesInstanceUID", "series", "se.series_instance_uid", "uid"),
     MatchKey("00200011", "SeriesNumber", "series", "se.series_number", "int"),
     MatchKey("00400244", "PerformedProcedureStepStartDate", "series", "se.pps_start_date", "date"),
     MatchKey("00400245", "PerformedProcedureStepStartTime", "series", "se.pps_start_time", "time"),
     MatchKey("00400275.00400009", "RequestAttributesSequence.ScheduledProcedureStepID", "series",
-             "se.scheduled_step_ids", "list", identifying=True),
+             "se.scheduled_step_ids", "list"),
     MatchKey("00400275.00401001", "RequestAttributesSequence.RequestedProcedureID", "series",
-             "se.requested_procedure_ids", "list", identifying=True),
-    MatchKey("0008103E", "SeriesDescription", "series", "se.series_description", "text", identifying=True),
+             "se.requested_procedure_ids", "list"),
+    MatchKey("0008103E", "SeriesDescription", "series", "se.series_description", "text"),
     MatchKey("00180015", "BodyPartExamined", "series", "se.body_part_examined", "cs"),
     MatchKey("00080016", "SOPClassUID", "instance", "i.sop_class_uid", "uid"),
-    MatchKey("00080018", "SOPInstanceUID", "instance", "i.sop_instance_uid", "uid", pseudonymous="i.sop_p"),
+    MatchKey("00080018", "SOPInstanceUID", "instance", "i.sop_instance_uid", "uid"),
     MatchKey("00200013", "InstanceNumber", "instance", "i.instance_number", "int"),
 )  # fmt: skip
 MATCH_KEYS: dict[str, MatchKey] = {k.path: k for k in _KEYS}

@@ -2,9 +2,9 @@
 
 An attribute comes from the study's or series' landed attributes where the index holds them (as written,
 Person Name groups included), else from the index's columns; counts, modalities and the Retrieve URL are
-computed by the pipeline or here. For a de-identified space the whole answer passes through
-:func:`transforms.deid.deidentify_json` (the one de-identification), and its Retrieve URL names the
-pseudonymous UIDs.
+computed by the pipeline or here. For a de-identified space the whole answer passes through the research
+export's engine with the space's project policy (:mod:`services.dicomweb.deid`), and its Retrieve URL names the
+keyed UIDs.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from pydicom.datadict import dictionary_VR
 
+from services.dicomweb.deid import SpaceDeid
 from services.dicomweb.keys import RETURN_TAGS, Level
 from services.dicomweb.query import Query
-from transforms.deid import deidentify_json, pseudo_uid
 
 UTF8 = "ISO_IR 192"
 """Specific Character Set of every answer: the JSON is UTF-8 whatever the files were written in."""
@@ -121,7 +121,7 @@ def _retrieve_url(base: str, row: dict[str, Any], level: Level, shown: Callable[
 
 
 def render(
-    row: dict[str, Any], level: Level, query: Query, *, scoped: Level | None, base: str, key: bytes | None
+    row: dict[str, Any], level: Level, query: Query, *, scoped: Level | None, base: str, deid: SpaceDeid | None
 ) -> dict[str, Any]:
     """One QIDO-RS answer item.
 
@@ -139,8 +139,8 @@ def render(
         left out (PS3.18 6.7.1.2.2); None for searches over all studies.
     base
         The space's DICOMweb base URL, for Retrieve URL.
-    key
-        The pseudonym key for a de-identified space; None for an identified one.
+    deid
+        The de-identification of a de-identified space; None for an identified one.
     """
     source: dict[str, Any] = {}
     wanted: list[str] = list(RETURN_TAGS[level])
@@ -165,9 +165,9 @@ def render(
         out.update(source)
     out["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
     out["00080005"] = {"vr": "CS", "Value": [UTF8]}
-    if key is not None:
-        out = deidentify_json(out, key)
-        out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, lambda u: pseudo_uid(key, u))]}
+    if deid is not None:
+        out = deid.dataset_json(out, row["st." + deid.column("pkey")] or "")
+        out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, deid.uid)]}
     else:
         out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, lambda u: u)]}
     return dict(sorted(out.items()))

@@ -14,18 +14,20 @@ import threading
 from typing import Any
 
 import orjson
+import pydicom
 from fastapi import APIRouter, Request, Response
+from pydicom.errors import InvalidDicomError
 
 from radlake.config import Settings
 from radlake.storage import filesystem, fs_path
+from services.dicomweb.deid import SpaceDeid
 from services.dicomweb.index import DicomwebIndex, Snapshot, read_headers
 from services.dicomweb.keys import MATCH_KEYS, Level
 from services.dicomweb.query import Condition, Query, parse_query, parse_uids
 from services.dicomweb.render import render
-from services.dicomweb.search import search
+from services.dicomweb.search import search, space_deid
 from services.errors import ServiceError
 from services.spaces import Space
-from transforms.deid import deidentify_dataset, deidentify_json
 
 DICOM_JSON = "application/dicom+json"
 _ACCEPTED_JSON = ("application/dicom+json", "application/json", "*/*", "application/*")
@@ -54,14 +56,6 @@ def _space(request: Request) -> Space:
     space = request.state.space
     assert space is not None, "the guard sets the space before any route runs"
     return space  # type: ignore[no-any-return]
-
-
-def _key(space: Space, snapshot: Snapshot) -> bytes | None:
-    if space.identified:
-        return None
-    if snapshot.key is None:
-        raise ServiceError(503, "this space's pseudonym key is not configured on the server")
-    return snapshot.key
 
 
 def _scope(**uids: str) -> list[Condition]:
@@ -96,13 +90,13 @@ def _qido(request: Request, level: Level, scoped: Level | None, scope: list[Cond
         max_limit=settings.serve.max_limit,
     )
     snapshot = _index(request)
-    key = _key(space, snapshot)
+    deid = space_deid(snapshot, space)
     result = search(snapshot, space, level, query, scope, max_matches=settings.serve.max_matches)
     request.state.result_count = len(result.rows)
     if not result.rows:
         return Response(status_code=204)
     base = _base(request, space)
-    body = [render(r, level, query, scoped=scoped, base=base, key=key) for r in result.rows]
+    body = [render(r, level, query, scoped=scoped, base=base, deid=deid) for r in result.rows]
     return Response(orjson.dumps(body), media_type=DICOM_JSON)
 
 
@@ -158,8 +152,9 @@ def _metadata(request: Request, study: str, series: str | None) -> Response:
     space = _space(request)
     scope = _scope(study=study) if series is None else _scope(study=study, series=series)
     snapshot, visible = _visible(request, "series", scope)
-    key = _key(space, snapshot)
+    deid = space_deid(snapshot, space)
     real_study = visible[0]["se.study_instance_uid"]
+    patient_key = (visible[0]["st." + deid.column("pkey")] or "") if deid is not None else ""
     seen_series = {r["se.series_instance_uid"] for r in visible}
     bucket = (
         snapshot.cursor()
@@ -172,18 +167,18 @@ def _metadata(request: Request, study: str, series: str | None) -> Response:
     for text, series_uid in headers:
         if series_uid not in seen_series:
             continue  # a series the space may not see (a modality outside it)
-        if key is None and _BULK_MARKER not in text:
+        if deid is None and _BULK_MARKER not in text:
             items.append(text.encode("utf-8"))
         else:
-            items.append(orjson.dumps(_without_markers(orjson.loads(text), key)))
+            items.append(orjson.dumps(_without_markers(orjson.loads(text), deid, patient_key)))
     request.state.result_count = len(items)
     return Response(b"[" + b",".join(items) + b"]", media_type=DICOM_JSON)
 
 
-def _without_markers(dataset: dict[str, Any], key: bytes | None) -> dict[str, Any]:
+def _without_markers(dataset: dict[str, Any], deid: SpaceDeid | None, patient_key: str) -> dict[str, Any]:
     """Drop the landing's markers of omitted binary values (no address a client could fetch); de-identify."""
     clean = {t: e for t, e in dataset.items() if not str(e.get("BulkDataURI", "")).startswith(_BULK_MARKER)}
-    return deidentify_json(clean, key) if key is not None else clean
+    return deid.dataset_json(clean, patient_key) if deid is not None else clean
 
 
 @router.get("/studies/{study}/metadata")
@@ -204,21 +199,44 @@ def retrieve_instance(request: Request, study: str, series: str, instance: str) 
     against the checksum it was landed with; de-identified for a de-identified space."""
     _check_accept(request, ("multipart/related", "application/dicom", "*/*"))
     snapshot, found = _visible(request, "instance", _scope(study=study, series=series, instance=instance))
-    key = _key(_space(request), snapshot)
+    deid = space_deid(snapshot, _space(request))
     row = found[0]
     data = _read_checked(_settings(request), row["i.file_path"], row["i.file_sha256"])
     syntax = row["i.transfer_syntax_uid"] or "1.2.840.10008.1.2.1"
-    if key is not None:
-        data = _deidentified_bytes(data, key)
-    boundary = secrets.token_hex(16)
-    part = (
-        f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={syntax}\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n"
-    ).encode("ascii")
-    body = part + data + f"\r\n--{boundary}--\r\n".encode("ascii")
+    if deid is not None:
+        data = deid.file_bytes(data, row["st." + deid.column("pkey")] or "")
     request.state.result_count = 1
-    media = f'multipart/related; type="application/dicom"; boundary={boundary}'
-    return Response(body, media_type=media)
+    return multipart("application/dicom", [(f"application/dicom; transfer-syntax={syntax}", data)])
+
+
+def multipart(kind: str, parts: list[tuple[str, bytes]]) -> Response:
+    """A ``multipart/related; type=kind`` answer of (content type, bytes) parts (PS3.18 8.7.3.2)."""
+    boundary = secrets.token_hex(16)
+    chunks = []
+    for content_type, data in parts:
+        head = f"--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n"
+        chunks += [head.encode("ascii"), data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return Response(b"".join(chunks), media_type=f'multipart/related; type="{kind}"; boundary={boundary}')
+
+
+def stored_instance(request: Request, study: str, series: str, instance: str) -> pydicom.Dataset:
+    """A visible instance's stored file (checked against its landed checksum) as a data set, pixels unread.
+
+    In a de-identified space the pixels the export would quarantine are refused first (403).
+    """
+    snapshot, found = _visible(request, "instance", _scope(study=study, series=series, instance=instance))
+    deid = space_deid(snapshot, _space(request))
+    row = found[0]
+    data = _read_checked(_settings(request), row["i.file_path"], row["i.file_sha256"])
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except (InvalidDicomError, EOFError, ValueError, OSError):
+        raise ServiceError(500, "the stored file of this instance cannot be read as DICOM") from None
+    if deid is not None:
+        deid.check_pixels(ds)
+    request.state.result_count = 1
+    return ds
 
 
 def _read_checked(settings: Settings, path: str, sha256: str | None) -> bytes:
@@ -236,12 +254,3 @@ def _read_checked(settings: Settings, path: str, sha256: str | None) -> bytes:
     if not sha256 or hashlib.sha256(data).hexdigest() != sha256:
         raise ServiceError(500, "the stored file of this instance no longer matches its landed checksum")
     return bytes(data)
-
-
-def _deidentified_bytes(data: bytes, key: bytes) -> bytes:
-    import pydicom
-
-    dataset = pydicom.dcmread(io.BytesIO(data), force=True)
-    out = io.BytesIO()
-    deidentify_dataset(dataset, key).save_as(out, enforce_file_format=True)
-    return out.getvalue()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.dicomweb.deid import UID_COLUMNS, SpaceDeid
 from services.dicomweb.index import Snapshot, rows
 from services.dicomweb.keys import Level, MatchKey
 from services.dicomweb.names import fuzzy_query_parts
@@ -41,11 +42,6 @@ _OWN_UID = {
 }
 _PN_COLUMNS = {"st.patient_name": "st.pn", "st.referring_physician_name": "st.ref"}
 _STRING_DATES = frozenset({"se.pps_start_date"})
-_LOOKUP = {  # de-identified spaces: the pseudonymous column and its table for each UID key
-    "st.study_instance_uid": ("studies", "study_p", "study_instance_uid"),
-    "se.series_instance_uid": ("series", "series_p", "series_instance_uid"),
-    "i.sop_instance_uid": ("instances", "sop_p", "sop_instance_uid"),
-}
 
 
 @dataclass
@@ -80,14 +76,28 @@ def _space_sql(space: Space, level: Level) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def _real_uids(snapshot: Snapshot, cursor: Any, column: str, values: tuple[object, ...]) -> tuple[object, ...]:
-    """The real UIDs behind pseudonymous ones (unknown ones map to nothing, so they match nothing)."""
-    if snapshot.key is None:
-        raise ServiceError(503, "this space's pseudonym key is not configured on the server")
-    table, pseudo, real = _LOOKUP[column]
+def _real_uids(deid: SpaceDeid, cursor: Any, column: str, values: tuple[object, ...]) -> tuple[object, ...]:
+    """The real UIDs behind the space's keyed ones (unknown ones map to nothing, so they match nothing)."""
+    table, real, stem = UID_COLUMNS[column]
     marks = ", ".join("?" * len(values))
-    found = cursor.execute(f"SELECT {real} FROM {table} WHERE {pseudo} IN ({marks})", list(values)).fetchall()
-    return tuple(r[0] for r in found)
+    sql = f"SELECT {real} FROM {table} WHERE {deid.column(stem)} IN ({marks})"
+    return tuple(r[0] for r in cursor.execute(sql, list(values)).fetchall())
+
+
+def space_deid(snapshot: Snapshot, space: Space) -> SpaceDeid | None:
+    """The de-identification of a de-identified space (None for an identified one).
+
+    Raises
+    ------
+    ServiceError
+        503 when the space cannot be served de-identified (no pseudonym key, or its cohort rule unreadable).
+    """
+    if space.identified:
+        return None
+    deid = snapshot.deid.get(space.name)
+    if deid is None:
+        raise ServiceError(503, "this space's de-identification is not configured on the server")
+    return deid
 
 
 def _pn_sql(base: str, cond: Condition, fuzzy: bool) -> tuple[str, list[Any]]:
@@ -158,8 +168,8 @@ def search(
     snapshot
         The loaded index.
     space
-        The requesting space (its filters apply to every search; de-identified spaces match pseudonymous UIDs
-        and IDs and may not match names or free text).
+        The requesting space (its filters apply to every search; a de-identified space matches keyed UIDs and
+        Patient IDs, and only what its profile keeps: :meth:`services.dicomweb.deid.SpaceDeid.match_column`).
     level
         What is returned.
     query
@@ -172,22 +182,20 @@ def search(
     Raises
     ------
     ServiceError
-        400 a key a de-identified space may not match; 413 more than ``max_matches`` matches.
+        400 a key a de-identified space may not match; 503 a de-identified space that cannot be served; 413
+        more than ``max_matches`` matches.
     """
     cursor = snapshot.cursor()
+    deid = space_deid(snapshot, space)
     where, params = _space_sql(space, level)
     for cond in [*scope, *query.conditions]:
         key = cond.key
         column = key.column
-        if not space.identified:
-            if key.identifying:
-                raise ServiceError(400, f"{key.keyword} cannot be matched in a de-identified space")
-            if key.kind == "uid" and column in _LOOKUP:
-                cond = Condition(key, "in", _real_uids(snapshot, cursor, column, cond.values))
-            elif key.pseudonymous:
-                if snapshot.key is None:
-                    raise ServiceError(503, "this space's pseudonym key is not configured on the server")
-                column = key.pseudonymous
+        if deid is not None:
+            if key.kind == "uid" and column in UID_COLUMNS:
+                cond = Condition(key, "in", _real_uids(deid, cursor, column, cond.values))
+            else:
+                column = deid.match_column(key)
         column = _OWN_UID.get((level, column), column)
         sql, values = _condition_sql(cond, column, key, query.fuzzy)
         where.append(sql)
@@ -204,37 +212,71 @@ def search(
     return SearchResult(rows=page)
 
 
-_KEY = {"study": "st.study_instance_uid", "series": "se.series_instance_uid", "instance": "i.sop_instance_uid"}
+def _from(level: Level, sql: str) -> str:
+    """The tables a query needs: the level's own alone when nothing of its parents is named (no hash join over
+    every study and series for a search inside one series)."""
+    if level == "instance" and "st." not in sql and "se." not in sql:
+        return "instances i"
+    if level == "series" and "st." not in sql:
+        return "series se"
+    return _FROM[level]
 
 
 def _page(
     snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query
 ) -> list[dict[str, Any]]:
-    """One page: the keys in order first (a sort of narrow rows), then the whole rows of those keys only."""
-    keys = [
+    """One page: the keys in order first (a sort of narrow rows), then the rows of those keys and of their
+    study and series, each read by UID from its own sorted table (point reads, no join)."""
+    tables = _from(level, clause + _ORDER[level])
+    alias = _ALIAS[level]
+    # The row ids of the page: its rows are then fetched by position (an instance's UID is not the sort key).
+    ids = [
         r[0]
         for r in cursor.execute(
-            f"SELECT {_KEY[level]} FROM {_FROM[level]} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
+            f"SELECT {alias}.rowid FROM {tables} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         ).fetchall()
     ]
-    if not keys:
+    if not ids:
         return []
-    # The search's own conditions stay: they let DuckDB skip the row groups of other studies and series.
-    found = rows(
-        cursor,
-        f"SELECT {_columns(snapshot, level)} FROM {_FROM[level]} "
-        f"WHERE {clause} AND {_KEY[level]} IN (SELECT unnest(?::VARCHAR[]))",
-        [*params, keys],
-    )
-    position = {k: n for n, k in enumerate(keys)}
-    return sorted(found, key=lambda r: position[r[_KEY[level]]])
+    table = _TABLE_OF[alias][0]
+    columns = ", ".join(f'{c} AS "{alias}.{c}"' for c in snapshot.columns[table])
+    sql = f"SELECT rowid, {columns} FROM {table} {alias} WHERE rowid IN (SELECT unnest(?::BIGINT[]))"
+    own = {r["rowid"]: r for r in rows(cursor, sql, [ids])}
+    found = [own.pop(i) for i in ids if i in own]
+    for r in found:
+        del r["rowid"]
+    if level != "study":
+        parent = alias  # the level's own row names its study
+        if level == "instance":
+            series = _by_uid(snapshot, cursor, "se", sorted({r["i.series_instance_uid"] for r in found}))
+            for r in found:
+                r.update(series.get(r["i.series_instance_uid"], {}))
+        studies = _by_uid(snapshot, cursor, "st", sorted({r[f"{parent}.study_instance_uid"] for r in found}))
+        for r in found:
+            r.update(studies.get(r[f"{parent}.study_instance_uid"], {}))
+    return found
+
+
+_ALIAS: dict[Level, str] = {"study": "st", "series": "se", "instance": "i"}
+_TABLE_OF = {"st": ("studies", "study_instance_uid"), "se": ("series", "series_instance_uid"),
+             "i": ("instances", "sop_instance_uid")}  # fmt: skip
+
+
+def _by_uid(snapshot: Snapshot, cursor: Any, alias: str, uids: list[str]) -> dict[str, dict[str, Any]]:
+    """Rows of one table by UID, their columns named ``"<alias>.<column>"``."""
+    table, key = _TABLE_OF[alias]
+    columns = ", ".join(f'{c} AS "{alias}.{c}"' for c in snapshot.columns[table])
+    marks = ", ".join("?" * len(uids))
+    found = rows(cursor, f"SELECT {columns} FROM {table} {alias} WHERE {key} IN ({marks})", list(uids))
+    return {r[f"{alias}.{key}"]: r for r in found}
 
 
 def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max_matches: int) -> None:
     """413 when more than ``max_matches`` rows match (counting stops at the first one past it)."""
     matched = cursor.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {_FROM[level]} WHERE {clause} LIMIT ?)", [*params, max_matches + 1]
+        f"SELECT count(*) FROM (SELECT 1 FROM {_from(level, clause)} WHERE {clause} LIMIT ?)",
+        [*params, max_matches + 1],
     ).fetchone()
     if matched is not None and matched[0] > max_matches:
         raise ServiceError(
@@ -242,10 +284,3 @@ def _refuse_broad(cursor: Any, level: Level, clause: str, params: list[Any], max
             f"the search matches more than {max_matches} {level} rows: narrow it (a date range, a modality, "
             "a patient) or page within a study",
         )
-
-
-def _columns(snapshot: Snapshot, level: Level) -> str:
-    """Every column of the level's tables, named ``"st.study_date"`` etc. so joined tables keep them all."""
-    aliases = {"study": ("st",), "series": ("se", "st"), "instance": ("i", "se", "st")}[level]
-    tables = {"st": "studies", "se": "series", "i": "instances"}
-    return ", ".join(f'{a}.{c} AS "{a}.{c}"' for a in aliases for c in snapshot.columns[tables[a]])

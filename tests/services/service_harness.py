@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -35,3 +37,34 @@ def running(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def wait_healthy(base: str, server: subprocess.Popen, seconds: float) -> None:
+    """Wait until a ``radlake serve`` subprocess answers ``/health``; RuntimeError if it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError("radlake serve did not start")
+        time.sleep(0.3)
+
+
+def tree_usage(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and proportional memory (PSS bytes) of a process and its children now;
+    a child that exits meanwhile is left out."""
+    import psutil
+
+    root = psutil.Process(pid)
+    cpu, pss = 0.0, 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            cpu += times.user + times.system + times.children_user + times.children_system
+            pss += proc.memory_full_info().pss
+        except psutil.NoSuchProcess:
+            continue
+    return cpu, pss

@@ -1,8 +1,8 @@
 """De-identification (DICOM PS3.15 Annex E).
 
-Two faces, one key: the research export and routing rewrite whole data sets with the Annex E table and a
-project's options (:func:`deidentify`, keyed per project); the research spaces of the data services answer with
-pseudonymous UIDs and allow-listed attributes (:func:`deidentify_json`, keyed by the site key).
+One engine, keyed per project: the research export, routing and the research spaces of the data services all
+rewrite data sets with the Annex E table and a project's options (:func:`deidentify`); the services' QIDO
+answers and headers go through it as data sets built from DICOM JSON.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING
 from radlake.faces import lazy_face
 
 if TYPE_CHECKING:
-    from transforms.deid.attributes import deidentify_dataset, deidentify_json, rule_for
     from transforms.deid.dataset import METHOD, DeidPolicy, deidentify
     from transforms.deid.keys import date_shift_days, keyed_patient_id, keyed_uid, project_key
     from transforms.deid.profile import OPTIONS, action_for
-    from transforms.deid.uids import pseudo_uid
 
 __all__ = [
     "METHOD",
@@ -25,13 +23,9 @@ __all__ = [
     "action_for",
     "date_shift_days",
     "deidentify",
-    "deidentify_dataset",
-    "deidentify_json",
     "keyed_patient_id",
     "keyed_uid",
     "project_key",
-    "pseudo_uid",
-    "rule_for",
 ]
 
 __getattr__ = lazy_face(
@@ -43,12 +37,8 @@ __getattr__ = lazy_face(
         "action_for": "profile",
         "date_shift_days": "keys",
         "deidentify": "dataset",
-        "deidentify_dataset": "attributes",
-        "deidentify_json": "attributes",
         "keyed_patient_id": "keys",
         "keyed_uid": "keys",
         "project_key": "keys",
-        "pseudo_uid": "uids",
-        "rule_for": "attributes",
     },
 )
