@@ -14,6 +14,7 @@ from radlake.faces import lazy_face
 if TYPE_CHECKING:
     from services.app import create_app
     from services.auth import TokenStore, issue_token
+    from services.serving import serve
     from services.spaces import Space, resolve_space
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "create_app",
     "issue_token",
     "resolve_space",
+    "serve",
 ]
 
 __getattr__ = lazy_face(
@@ -32,5 +34,6 @@ __getattr__ = lazy_face(
         "create_app": "app",
         "issue_token": "auth",
         "resolve_space": "spaces",
+        "serve": "serving",
     },
 )

@@ -20,7 +20,7 @@ def worker_app() -> FastAPI:
     return create_app(load_settings(os.environ.get(CONFIG_ENV) or None))
 
 
-def run(settings: Settings, config: str | Path | None, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, config: str | Path | None, host: str | None, port: int | None) -> None:
     """Serve until stopped.
 
     Parameters

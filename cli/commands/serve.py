@@ -22,13 +22,13 @@ def serve(
     audit/service_requests. Put it behind the TLS proxy of infra/nginx in production.
     """
     from radlake.config import load_settings
-    from services.serving import run
+    from services import serve
 
     settings = load_settings(config)
     if not settings.spaces:
         typer.echo("radlake: error: no spaces: in the config, so nothing could be served", err=True)
         raise typer.Exit(2)
-    run(settings, config, host, port)
+    serve(settings, config, host, port)
 
 
 @app.command("token")

@@ -26,7 +26,7 @@ from services.dicomweb.keys import MatchKey
 from services.errors import ServiceError
 from transforms.deid import DeidPolicy, action_for, date_shift_days, deidentify, keyed_patient_id, keyed_uid
 from transforms.deid import project_key as make_project_key
-from transforms.export.instance import burned_in_reason, export_instance
+from transforms.export import burned_in_reason, export_instance
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def space_deids(settings: Settings) -> dict[str, SpaceDeid]:
     A space whose key or cohort rule cannot be read is left out and logged: its requests get 503, the other
     spaces are served.
     """
-    from transforms.cohorts.rule import ExportPolicy, load_cohort
+    from transforms.cohorts import ExportPolicy, load_cohort
 
     names = [n for n, s in settings.spaces.items() if not s.identified]
     if not names:

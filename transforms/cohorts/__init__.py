@@ -8,12 +8,13 @@ from radlake.faces import lazy_face
 
 if TYPE_CHECKING:
     from transforms.cohorts.job import CohortBuild, build_cohort, current_members
-    from transforms.cohorts.rule import CohortRule, load_cohort
+    from transforms.cohorts.rule import CohortRule, ExportPolicy, load_cohort
     from transforms.cohorts.select import select_members
 
 __all__ = [
     "CohortBuild",
     "CohortRule",
+    "ExportPolicy",
     "build_cohort",
     "current_members",
     "load_cohort",
@@ -25,6 +26,7 @@ __getattr__ = lazy_face(
     {
         "CohortBuild": "job",
         "CohortRule": "rule",
+        "ExportPolicy": "rule",
         "build_cohort": "job",
         "current_members": "job",
         "load_cohort": "rule",
