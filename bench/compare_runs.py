@@ -2,10 +2,10 @@
 
 Every Delta table of every layer of the lake (``<lake>/<layer>/<name>``: bronze, silver, audit, the CDC tables)
 and every table of both DuckDB warehouse files (analysts', stewards') of run A is compared with the same table
-of run B, leaving out the run-time columns of :mod:`tests.pipeline_equality` (``VOLATILE``, ``VOLATILE_IN``:
-when a row was made, not what it holds) and reading each run's own folder in a value as ``<workdir>``. It
-prints one line per table: rows in A, rows in B, equal or not; it exits 1 when any table differs or exists
-on one side only.
+of run B: the same columns (names, order, types) and the same rows, leaving out the run-time columns of
+:mod:`tests.pipeline_equality` (``VOLATILE``, ``VOLATILE_IN``: when a row was made, not what it holds) and
+reading each run's own folder in a value as ``<workdir>``. It prints one line per table: rows in A, rows in B,
+equal or not; it exits 1 when any table differs or exists on one side only.
 
 Two ways to run it (from the repository root, with the project's venv):
 
@@ -104,12 +104,18 @@ def _settings(workdir: Path) -> Any:
     return load_settings(workdir / "radlake.yaml")
 
 
+def _columns(table: Any) -> list[tuple[str, str]]:
+    # Names, order and types: a mart that keeps its values but changes a column's type is not equal.
+    return [(f.name, str(f.type)) for f in table.schema]
+
+
 def _compare(key: str, left: Any, dir_a: Path, right: Any, dir_b: Path) -> Compared:
     rows_a = None if left is None else left.num_rows
     rows_b = None if right is None else right.num_rows
     equal = (
         left is not None
         and right is not None
+        and _columns(left) == _columns(right)
         and normalised_rows(left, dir_a, key) == normalised_rows(right, dir_b, key)
     )
     return Compared(key, rows_a, rows_b, equal)

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 
@@ -27,6 +28,20 @@ def _silver_specs(settings: Settings, names: tuple[str, ...], kinds: set[str]) -
     ]
 
 
+def _results_of(
+    settings: Settings, names: tuple[str, ...], job: Callable[[], object]
+) -> Iterator[dg.MaterializeResult]:
+    """Run a job that writes these silver tables together; then one result per table, with what its commits did."""
+    uris = {n: Lake(settings).table("silver", n).uri for n in names}
+    before = {n: lake.table_version(settings, u) for n, u in uris.items()}
+    job()
+    for name, uri in uris.items():
+        since = before[name] if before[name] is not None else -1
+        yield dg.MaterializeResult(
+            asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
+        )
+
+
 def dicom_rollups_asset(settings: Settings) -> dg.AssetsDefinition:
     """The DICOM roll-ups and the DICOMweb index: one Spark job writes them together."""
 
@@ -40,14 +55,7 @@ def dicom_rollups_asset(settings: Settings) -> dg.AssetsDefinition:
         from transforms.dicom import build_dicom_rollups
 
         settings = radlake.settings()
-        uris = {n: Lake(settings).table("silver", n).uri for n in ROLLUP_TABLES}
-        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
-        build_dicom_rollups(radlake.spark(), settings)
-        for name, uri in uris.items():
-            since = before[name] if before[name] is not None else -1
-            yield dg.MaterializeResult(
-                asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
-            )
+        yield from _results_of(settings, ROLLUP_TABLES, lambda: build_dicom_rollups(radlake.spark(), settings))
 
     return dicom_rollups
 
@@ -86,14 +94,7 @@ def hl7_orders_asset(settings: Settings) -> dg.AssetsDefinition:
         from ingestion.hl7 import apply_messages
 
         settings = radlake.settings()
-        uris = {n: Lake(settings).table("silver", n).uri for n in ("hl7_orders", "hl7_patient_links")}
-        before = {n: lake.table_version(settings, u) for n, u in uris.items()}
-        apply_messages(settings)
-        for name, uri in uris.items():
-            since = before[name] if before[name] is not None else -1
-            yield dg.MaterializeResult(
-                asset_key=["silver", name], metadata=table_metadata(settings, uri, since_version=since)
-            )
+        yield from _results_of(settings, ("hl7_orders", "hl7_patient_links"), lambda: apply_messages(settings))
 
     return hl7_orders
 
