@@ -95,17 +95,21 @@ HL7_RECEIVED = dg.AssetSpec(
 """Messages the HL7 listener lands: an input of the graph that no asset materialises (the service does)."""
 
 
+HL7_TABLES = ("hl7_orders", "hl7_patient_links", "hl7_patients")
+"""What the HL7 fold writes (one asset, one run)."""
+
+
 @dg.multi_asset(
-    specs=_silver_specs(("hl7_orders", "hl7_patient_links"), [["bronze", "hl7_messages"]], {"delta", "hl7"}),
+    specs=_silver_specs(HL7_TABLES, [["bronze", "hl7_messages"]], {"delta", "hl7"}),
     can_subset=False,
     pool=catalog.writer_pool(catalog.table("silver", "hl7_orders")),
 )
 def hl7_orders(radlake: RadlakeResource):
-    """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
+    """HL7 orders and reports folded per accession number; ADT^A40 merges and A01/A04/A08 records for the EMPI."""
     from ingestion.hl7.orders import apply_messages
 
     settings = radlake.settings()
-    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in ("hl7_orders", "hl7_patient_links")}
+    uris = {n: catalog.table_uri(settings, catalog.table("silver", n)) for n in HL7_TABLES}
     before = {n: lake.table_version(settings, u) for n, u in uris.items()}
     apply_messages(settings)
     for name, uri in uris.items():
@@ -119,7 +123,7 @@ def empi_asset(settings: Settings) -> dg.AssetsDefinition:
     """The patient master index: one run of the EMPI writes its four silver tables together."""
     deps = [*_ris_deps(settings, ("patients",)), ["silver", "dicom_studies"], ["silver", "empi_decisions"]]
     if hl7_configured(settings):
-        deps.append(["silver", "hl7_patient_links"])
+        deps += [["silver", "hl7_patient_links"], ["silver", "hl7_patients"]]
 
     @dg.multi_asset(
         specs=_silver_specs(EMPI_TABLES, deps, {"delta", "splink"}),
@@ -153,7 +157,11 @@ def exam_name_map_asset(settings: Settings) -> dg.AssetsDefinition:
         group_name="silver",
         owners=SILVER_OWNERS,
         kinds={"delta", "spark"},
-        deps=[*_ris_deps(settings, ("exam_orders",)), ["silver", "exam_name_decisions"]],
+        deps=[
+            *_ris_deps(settings, ("exam_orders",)),
+            ["silver", "exam_name_decisions"],
+            *([["silver", "hl7_orders"]] if hl7_configured(settings) else []),
+        ],
         pool=catalog.writer_pool(spec),
     )
     def exam_name_map(radlake: RadlakeResource) -> dg.MaterializeResult:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None:
-    """(institution, raw_exam_name) of the exam orders of every synced RIS source; None before any sync."""
+    """(institution, raw_exam_name) of the exam orders of every synced RIS source and of the orders that came by
+    HL7 (silver/hl7_orders); None before any of them."""
     frames = []
     for name, source in settings.sources.items():
         uri = catalog.uri(settings, "silver", catalog.cdc_table_name(name, "exam_orders"))
@@ -25,6 +26,9 @@ def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None
         frames.append(
             lake.read(spark, uri).select(F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name"))
         )
+    hl7 = catalog.uri(settings, "silver", "hl7_orders")
+    if lake.table_version(settings, hl7) is not None:
+        frames.append(lake.read(spark, hl7).select("institution", "raw_exam_name"))
     if not frames:
         return None
     union = frames[0]
