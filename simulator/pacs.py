@@ -13,11 +13,14 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+
+from simulator.dicom_writer import SOP_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,14 @@ class _Study:
     modalities: set[str] = field(default_factory=set)
 
 
+def _is_date(value: object) -> bool:
+    text = str(value or "")
+    try:
+        return bool(_DA.fullmatch(text)) and date(int(text[:4]), int(text[4:6]), int(text[6:])) is not None
+    except ValueError:
+        return False
+
+
 def index_folder(root: Path) -> dict[str, _Study]:
     """Every readable instance under ``root`` by study (the PACS's database)."""
     studies: dict[str, _Study] = {}
@@ -47,7 +58,7 @@ def index_folder(root: Path) -> dict[str, _Study]:
             study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
         except Exception:  # noqa: BLE001 - a file a PACS cannot parse is one it never filed
             continue
-        day = next((str(d) for d in (ds.get("StudyDate"), ds.get("SeriesDate")) if _DA.fullmatch(str(d or ""))), "")
+        day = next((str(d) for d in (ds.get("StudyDate"), ds.get("SeriesDate")) if _is_date(d)), "")
         study = studies.setdefault(
             study_uid,
             _Study(study_uid, day, str(ds.get("StudyTime") or ""), str(ds.get("AccessionNumber") or ""),
@@ -94,7 +105,7 @@ class SimulatedPacs:
 
     def start(self, port: int = 0) -> int:
         """Start serving on 127.0.0.1 (``port`` 0: a free one); returns the port."""
-        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
         from pynetdicom.sop_class import (  # type: ignore[attr-defined]
             StudyRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelGet,
@@ -108,12 +119,12 @@ class SimulatedPacs:
             StudyRootQueryRetrieveInformationModelMove,
         ):
             ae.add_supported_context(model)
-        for context in StoragePresentationContexts:
-            assert context.abstract_syntax is not None
+        # Only the storage classes the simulator writes: matching a caller's hundred-odd proposed contexts
+        # against every storage class costs the negotiation most of a second in pure Python.
+        for sop_class in sorted(SOP_CLASSES.values()):
             # C-GET sends on the caller's association: the caller takes the storage SCP role.
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True)
-        for context in StoragePresentationContexts[:100]:
-            ae.add_requested_context(context.abstract_syntax)  # C-MOVE: the PACS calls the destination
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES[:2], scu_role=False, scp_role=True)
+            ae.add_requested_context(sop_class)  # C-MOVE: the PACS calls the destination
         handlers = [
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_GET, self._on_get),
