@@ -133,7 +133,12 @@ def patient_message(facility: str, kind: str, patient: FeedPatient, control_id: 
     )
     event = kind.split("^")[1]
     visit = "I" if event == "A01" else "O"
-    segments = [_msh(facility, kind, control_id, sent, "GB 18030-2000"), f"EVN|{event}|{_ts(sent)}", pid, f"PV1|1|{visit}"]
+    segments = [
+        _msh(facility, kind, control_id, sent, "GB 18030-2000"),
+        f"EVN|{event}|{_ts(sent)}",
+        pid,
+        f"PV1|1|{visit}",
+    ]
     return "\r".join(segments) + "\r"
 
 

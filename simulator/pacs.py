@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 AE_TITLE = "SIMPACS"
 _DA = re.compile(r"\d{8}")
-_INDEX_TAGS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate", "SeriesDate", "StudyTime")
-_INDEX_TAGS += ("AccessionNumber", "PatientID", "Modality")
+_INDEX_TAGS = [
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate", "SeriesDate", "StudyTime",
+    "AccessionNumber", "PatientID", "Modality",
+]  # fmt: skip
 
 
 @dataclass
@@ -54,9 +56,9 @@ def index_folder(root: Path) -> dict[str, _Study]:
     studies: dict[str, _Study] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=list(_INDEX_TAGS))
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
             study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
-        except Exception:  # noqa: BLE001 - a file a PACS cannot parse is one it never filed
+        except Exception:  # a file a PACS cannot parse (of any fault) is one it never filed
             continue
         day = next((str(d) for d in (ds.get("StudyDate"), ds.get("SeriesDate")) if _is_date(d)), "")
         study = studies.setdefault(
@@ -125,7 +127,7 @@ class SimulatedPacs:
             # C-GET sends on the caller's association: the caller takes the storage SCP role.
             ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES[:2], scu_role=False, scp_role=True)
             ae.add_requested_context(sop_class)  # C-MOVE: the PACS calls the destination
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_GET, self._on_get),
             (evt.EVT_C_MOVE, self._on_move),

@@ -3,8 +3,9 @@
 A study is ``complete`` only when bronze holds as many of its instances as the PACS lists (the study-level
 count, or the instance-level one when the study count is absent or disagrees with what arrived). Retrieved
 instances land through the DICOM ingest's own path: by C-MOVE the PACS sends them to radlake's receiver
-(``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed, a round at a time, by the same
-lander the receiver uses (same rows, rejects and reasons, exactly once). The state table is written after
+(``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed, a round of
+studies at a time, by the same lander the receiver uses (same rows, rejects and reasons, exactly once). The
+state table is written after
 each round of retrievals, so a stopped pull (the PACS down, the window closed, a kill) continues where it
 stopped (a study left ``requested`` by a kill is retrieved again); a study that gains instances at the PACS is
 found again and retrieved again (what was already landed never lands as new instances: the receiver drops

@@ -58,5 +58,7 @@ def apply(config: ConfigOption = None, lake: LakeOption = None) -> None:
     from radlake.config import load_settings
 
     orders, links, patients = apply_messages(load_settings(config, lake=lake))
-    typer.echo(f"silver/hl7_orders: {orders} orders; silver/hl7_patient_links: {links} merges; "
-               f"silver/hl7_patients: {patients} patient records")
+    typer.echo(
+        f"silver/hl7_orders: {orders} orders; silver/hl7_patient_links: {links} merges; "
+        f"silver/hl7_patients: {patients} patient records"
+    )
