@@ -5,11 +5,10 @@ count, or the instance-level one when the study count is absent or disagrees wit
 instances land through the DICOM ingest's own path: by C-MOVE the PACS sends them to radlake's receiver
 (``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed, a round of
 studies at a time, by the same lander the receiver uses (same rows, rejects and reasons, exactly once). The
-state table is written after
-each round of retrievals, so a stopped pull (the PACS down, the window closed, a kill) continues where it
-stopped (a study left ``requested`` by a kill is retrieved again); a study that gains instances at the PACS is
-found again and retrieved again (what was already landed never lands as new instances: the receiver drops
-bytes it already stored, and bronze classifies anything else as a duplicate).
+state table is written after each round of retrievals, so a stopped pull (the PACS down, the window closed, a
+kill) continues where it stopped (a study left ``requested`` by a kill is retrieved again); a study that gains
+instances at the PACS is found again and retrieved again (what was already landed never lands as new
+instances: the receiver drops bytes it already stored, and bronze classifies anything else as a duplicate).
 """
 
 from __future__ import annotations
