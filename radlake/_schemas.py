@@ -466,6 +466,8 @@ HL7_ORDERS = pa.schema(
     [
         *(EXAMS.field(name) for name in ORDER_COLUMNS),
         EXAMS.field("study_instance_uid"),  # an OMI's IPC-3, before the images arrive
+        ("report_radiologist", pa.string()),  # an ORU's OBR-32 (principal result interpreter)
+        ("report_impression", pa.string()),  # an ORU's OBX-5 text, lines joined
         ("messages", pa.int64()),
         ("last_control_id", pa.string()),
         ("updated_at", UTC_TS),

@@ -77,14 +77,22 @@ def report_message(
     *,
     final: bool,
     charset: str | None = "GB 18030-2000",
+    impression: str | None = None,
+    radiologist: str | None = None,
 ) -> str:
-    """An ORU^R01 for ``order``: a preliminary (``final=False``) or final report written at ``at``."""
-    text = "双肺纹理清晰\\.br\\未见明确异常"
+    """An ORU^R01 for ``order``: a preliminary (``final=False``) or final report written at ``at`` by
+    ``radiologist`` (OBR-32), its ``impression`` as OBX-5 (line breaks as ``\\.br\\``)."""
+    text = (
+        "\\.br\\".join(_esc(line) for line in impression.splitlines())
+        if impression
+        else "双肺纹理清晰\\.br\\未见明确异常"
+    )
+    reader = f"|||||||^{_esc(radiologist)}" if radiologist else ""
     segments = [
         _msh(facility, "ORU^R01", control_id, at, charset),
         _pid(order),
         f"OBR|1|{_esc(order.order_id)}||X^{_esc(order.raw_exam_name)}|||{_ts(order.started_at)}|{_ts(order.ended_at)}"
-        f"||||||||||{_esc(order.accession_number)}||||{_ts(at)}||{order.modality}|{'F' if final else 'P'}",
+        f"||||||||||{_esc(order.accession_number)}||||{_ts(at)}||{order.modality}|{'F' if final else 'P'}{reader}",
         f"OBX|1|TX|IMP^Impression||{text}||||||{'F' if final else 'P'}",
     ]
     return "\r".join(segments) + "\r"
@@ -212,16 +220,17 @@ def ris_feed(data: Any) -> list[tuple[str, str, str, bytes]]:
             e.started_at,
             e.ended_at,
         )
+        text = {"impression": report["impression"], "radiologist": report["radiologist"]}
         add(
             "ORU^R01",
             e.accession_number,
-            report_message(facility, order, "@CONTROL@", report["written_at"], final=False),
+            report_message(facility, order, "@CONTROL@", report["written_at"], final=False, **text),
         )
         if report["signed_at"] is not None:
             add(
                 "ORU^R01",
                 e.accession_number,
-                report_message(facility, order, "@CONTROL@", report["signed_at"], final=True),
+                report_message(facility, order, "@CONTROL@", report["signed_at"], final=True, **text),
             )
     return out
 

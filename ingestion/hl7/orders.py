@@ -174,6 +174,9 @@ def _order_values(
         values["report_status"] = _REPORT_STATUS.get(result[:1])
         values["report_written_at"] = at if result[:1] in ("P", "F", "C") else None
         values["report_signed_at"] = at if result[:1] in ("F", "C") else None
+        values["report_radiologist"] = msg.value(obr, 32, 2) or msg.value(obr, 32, 1)
+        text = [msg.value(obx, 5) for obx in msg.all("OBX")]
+        values["report_impression"] = "\n".join(t for t in text if t) or None
     return values
 
 
