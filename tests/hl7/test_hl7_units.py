@@ -111,3 +111,20 @@ def test_a_registration_with_a_bad_birth_date_is_answered_ae() -> None:
     with pytest.raises(Hl7Reject) as err:
         message_facts(parse_message(raw.encode("utf-8")), "Asia/Shanghai")
     assert err.value.code == "AE" and "PID-7" in err.value.reason
+
+
+def test_a_report_carries_its_text_and_its_reader() -> None:
+    from ingestion.hl7.orders import message_facts
+
+    raw = (
+        "MSH|^~\\&|RIS|H9RIS|RL|RL|20261103||ORU^R01|C9|P|2.5|||||CHN|UNICODE UTF-8\r"
+        "PID|1||M7^^^MRN\r"
+        + "|".join(["OBR", "1", "O1", "", "X^CT", *[""] * 13, "A1", "", "", "", "20261103100000", "", "CT", "F"])
+        + "|" * 7
+        + "^张医生\r"
+        "OBX|1|TX|IMP||第一行\\.br\\第二行||||||F\r"
+        "OBX|2|TX|IMP||第三行||||||F"
+    )
+    (fact,) = message_facts(parse_message(raw.encode("utf-8")), "Asia/Shanghai")  # type: ignore[misc]
+    assert fact.values["report_radiologist"] == "张医生"
+    assert fact.values["report_impression"] == "第一行\n第二行\n第三行"
