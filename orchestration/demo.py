@@ -1,4 +1,9 @@
-"""The demo: simulate a hospital group, run every asset in-process on the embedded engine, summarise."""
+"""The demo: simulate a hospital group, run every asset in-process on the embedded engine, summarise.
+
+The last simulated hospital is reached the third way: its RIS only sends HL7 v2 (replayed into an HL7 listener)
+and its images are only in its PACS (a simulated Query/Retrieve SCP the demo pulls from, as `radlake pacs pull
+--get` does); the others come by CDC from their RIS databases and by the watched DICOM folder.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ class DemoSummary:
     quality_report: str = ""
     success: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    pacs: dict[str, int] = field(default_factory=dict)
 
 
 def simulated_days(workdir: Path) -> tuple[date, date]:
@@ -38,6 +44,11 @@ def simulated_days(workdir: Path) -> tuple[date, date]:
         days = {row["exam_date"] for row in csv.DictReader(fh) if row["exam_date"]}
     return date.fromisoformat(min(days)), date.fromisoformat(max(days))
 
+
+PACS_FOLDER = "pacs"
+"""The simulated PACS's storage (the third-way hospital's files), served by :class:`simulator.pacs.SimulatedPacs`."""
+PACS_PORT_FILE = "pacs.port"
+"""The simulated PACS's port, kept so a re-run calls the same peer (the pull's state is per peer)."""
 
 PSEUDONYM_KEY_FILE = "pseudonym.key"
 """The demo's own random pseudonym key (mode 0600, in the workdir): the demo needs no set-up."""
@@ -165,8 +176,9 @@ def run_demo(
         start = local_today - timedelta(days=days + MAX_EXAM_LEAD_DAYS)
         say(f"simulating {institutions} institutions × {days} days × {exams_per_day} exams/day into {workdir}")
         simulate(
-            workdir, institutions=institutions, days=days, exams_per_day=exams_per_day, seed=seed, start_date=start
-        )
+            workdir, institutions=institutions, days=days, exams_per_day=exams_per_day, seed=seed, start_date=start,
+            third_way=True,
+        )  # fmt: skip
     else:
         say(f"reusing the simulation in {workdir}")
     summary.seconds["simulate"] = time.perf_counter() - t0
@@ -190,6 +202,15 @@ def run_demo(
     summary.seconds["hl7"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    summary.pacs = pull_from_pacs(settings, workdir, first, today)
+    if summary.pacs:
+        say(
+            f"pulled {summary.pacs['complete']} of {summary.pacs['found']} studies from the PACS by C-FIND/C-GET "
+            f"({summary.pacs['already_complete']} already complete, {summary.pacs['instances']} instances)"
+        )
+    summary.seconds["pacs"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     say(f"materialising all assets in-process, days {first}..{today} (bronze → silver → gold, with quality checks)")
     # Today too: the DICOM files' arrival day is the day they were written.
     summary.success, summary.checks = materialize_all(settings, workdir / ".dagster", first, today)
@@ -209,6 +230,42 @@ def run_demo(
 
     summary.quality_report = str(summary_path(settings))
     return summary
+
+
+def pull_from_pacs(settings: Settings, workdir: Path, first: date, last: date) -> dict[str, int]:
+    """Serve the simulated PACS on loopback and pull the study days ``first``..``last`` from it by C-GET (the
+    logic of `radlake pacs pull --get`): what lands goes through the DICOM ingest's own path into bronze.
+
+    Returns
+    -------
+    dict
+        The pull's figures (studies found, complete, already complete, failed; instances), empty without a PACS.
+    """
+    import contextlib
+
+    from ingestion.pacs.pull import pull_studies
+    from simulator.pacs import AE_TITLE, SimulatedPacs
+
+    folder = workdir / PACS_FOLDER
+    if not folder.is_dir():
+        return {}
+    port_file = workdir / PACS_PORT_FILE
+    with SimulatedPacs(folder) as pacs:
+        port = None
+        if port_file.exists():
+            with contextlib.suppress(OSError, ValueError):
+                port = pacs.start(int(port_file.read_text(encoding="utf-8")))
+        if port is None:  # first run, or the port was taken meanwhile: a new peer, whose studies land once all the same
+            port = pacs.start(0)
+            port_file.write_text(str(port), encoding="utf-8")
+        report = pull_studies(settings, f"dicom://{AE_TITLE}@127.0.0.1:{port}", first, last, get=True)
+    return {
+        "found": report.found,
+        "complete": report.complete,
+        "already_complete": report.already_complete,
+        "failed": report.failed,
+        "instances": report.instances_received,
+    }
 
 
 def send_feed(settings: Settings, feed: Path, senders: int = 4) -> int:

@@ -22,6 +22,7 @@ _PRESENT_WHEN: dict[str, Callable[[Settings], bool]] = {
     "bronze/hl7_messages": hl7_configured,
     "silver/hl7_orders": hl7_configured,
     "silver/hl7_patient_links": hl7_configured,
+    "silver/hl7_patients": hl7_configured,
 }
 """Tables that are assets only under some settings; a read of one is no dependency otherwise."""
 

@@ -506,6 +506,8 @@ HL7_ORDERS = pa.schema(
     [
         *(EXAMS.field(name) for name in ORDER_COLUMNS),
         EXAMS.field("study_instance_uid"),  # an OMI's IPC-3, before the images arrive
+        ("report_radiologist", pa.string()),  # an ORU's OBR-32 (principal result interpreter)
+        ("report_impression", pa.string()),  # an ORU's OBX-5 text, lines joined
         ("messages", pa.int64()),
         ("last_control_id", pa.string()),
         ("updated_at", UTC_TS),
@@ -526,6 +528,25 @@ HL7_PATIENT_LINKS = pa.schema(
 )
 """silver/hl7_patient_links: one ADT^A40 merge of two patient records (``record_id_a < record_id_b``),
 taken by the EMPI as a steward-grade link."""
+
+HL7_PATIENTS = pa.schema(
+    [
+        pa.field("record_id", pa.string(), nullable=False),  # <institution>:<mrn>, as the EMPI names records
+        ("institution", pa.string()),
+        ("mrn", pa.string()),  # PID-3, first repetition
+        ("name", pa.string()),  # PID-5
+        ("sex", pa.string()),  # PID-8 (HL7 table 0001: M, F, O, U)
+        ("birth_date", pa.date32()),  # PID-7
+        ("id_number", pa.string()),  # the PID-3 repetition of identifier type NNCHN/NI, else PID-19
+        ("phone", pa.string()),  # PID-13
+        ("address", pa.string()),  # PID-11
+        ("last_event", pa.string()),  # ADT^A01 / ADT^A04 / ADT^A08
+        ("last_control_id", pa.string()),
+        ("updated_at", UTC_TS),
+    ]
+)
+"""silver/hl7_patients: one patient record as the RIS's ADT^A01/A04/A08 registrations and updates left it (the
+EMPI takes it beside the CDC sources' patient tables)."""
 
 # --- PACS pull (ingestion.pacs) ----------------------------------------------------------------------------------
 

@@ -112,7 +112,13 @@ class TableSpec:
 
 # What the writers read (TableSpec.reads); a job that writes several tables reads the same inputs for each.
 _FROM_INSTANCES = ("bronze/dicom_instances",)
-_EMPI_READS = ("ris:patients", "silver/dicom_studies", "silver/empi_decisions", "silver/hl7_patient_links")
+_EMPI_READS = (
+    "ris:patients",
+    "silver/dicom_studies",
+    "silver/empi_decisions",
+    "silver/hl7_patient_links",
+    "silver/hl7_patients",
+)
 _HL7_READS = ("bronze/hl7_messages",)
 RIS_EXAM_TABLES = ("exam_orders", "exam_records", "reports", "departments", "devices", "patients")
 """The RIS tables silver/exams is built from (transforms.exams.job reads these of every source)."""
@@ -260,7 +266,7 @@ _TABLES: tuple[TableSpec, ...] = (
         grain="one raw exam name of one institution",
         keys=("institution", "raw_name"),
         description="Raw exam name → 14-digit standard codes, confidence, status, standard version.",
-        reads=("ris:exam_orders", "silver/exam_name_decisions"),
+        reads=("ris:exam_orders", "silver/exam_name_decisions", "silver/hl7_orders"),
         writer="transforms.exam_names.job:build_exam_name_map",
         schema=schemas.EXAM_NAME_MAP,
         consumers=("silver/exams", "dbt: standard coverage", "stewards: review queue"),
@@ -348,7 +354,7 @@ _TABLES: tuple[TableSpec, ...] = (
         description="Every accepted HL7 message, decoded, as stored before its ACK; a resent one is no new row.",
         writer="ingestion.hl7.landing:land_segment",
         schema=schemas.HL7_MESSAGES,
-        consumers=("silver/hl7_orders", "silver/hl7_patient_links"),
+        consumers=("silver/hl7_orders", "silver/hl7_patient_links", "silver/hl7_patients"),
         partition_by=("receive_date",),
         pii=True,
     ),
@@ -373,6 +379,18 @@ _TABLES: tuple[TableSpec, ...] = (
         writer="ingestion.hl7.orders:apply_messages",
         schema=schemas.HL7_PATIENT_LINKS,
         consumers=("transforms.empi",),
+    ),
+    TableSpec(
+        layer="silver",
+        name="hl7_patients",
+        grain="one patient record of one institution as its HL7 registrations and updates left it",
+        keys=("record_id",),
+        description="ADT^A01/A04/A08 patient demographics folded per record in message order; EMPI input.",
+        reads=_HL7_READS,
+        writer="ingestion.hl7.orders:apply_messages",
+        schema=schemas.HL7_PATIENTS,
+        consumers=("transforms.empi",),
+        pii=True,
     ),
     TableSpec(
         layer="bronze",

@@ -61,6 +61,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "cohort_members": ("cohort", "study_instance_uid"),
 }  # fmt: skip
 _REPORT_COLUMNS = ("order_id", "radiologist", "impression", "updated_at")
+_HL7_REPORTS = "reports:@hl7"  # no source name holds "@"
+_HL7_REPORT_COLUMNS = ("order_id", "report_radiologist", "report_impression", "updated_at", "institution")
 
 _PEOPLE_SQL = """
 CREATE TABLE person AS
@@ -199,6 +201,7 @@ class LakeIndex:
         tables = {name: lake.table("silver", name) for name in _COLUMNS}
         for source in self._ris_sources():
             tables[f"reports:{source}"] = lake.cdc_state(source, "reports")
+        tables[_HL7_REPORTS] = lake.table("silver", "hl7_orders")
         return tables
 
     def _ris_sources(self) -> list[str]:
@@ -209,6 +212,16 @@ class LakeIndex:
         return {key: table.version() for key, table in self._tables().items()}
 
     def _read(self, key: str, handle: Table) -> pa.Table | None:
+        if key == _HL7_REPORTS:
+            # Reports that came by HL7 (ORU^R01): in the same columns as a RIS's reports table.
+            hl7 = handle.read_arrow()
+            if hl7 is None or not set(_HL7_REPORT_COLUMNS) <= set(hl7.column_names):
+                return None  # none yet, or written before orders carried their report
+            return pa.table(
+                [hl7[c].cast(pa.string()) for c in _HL7_REPORT_COLUMNS[:3]]
+                + [hl7["updated_at"].cast(catalog.schemas.UTC_TS), hl7["institution"]],
+                names=[*_REPORT_COLUMNS, "institution"],
+            )
         if key.startswith("reports:"):
             source = key.partition(":")[2]
             table = handle.read_arrow()

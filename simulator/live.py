@@ -356,6 +356,8 @@ def run_live(
         with ExitStack() as stack:
             houses = []
             for inst in manifest["institutions"]:
+                if inst.get("ris", "postgres") != "postgres":
+                    continue  # an HL7-only RIS has no database to change
                 conn = stack.enter_context(psycopg.connect(with_database(uri, inst["database"]), autocommit=True))
                 houses.append(_House(inst["code"], conn))
             newest_sql = " UNION ALL ".join(f"SELECT max(updated_at) t FROM ris.{t}" for t in TABLE_COLUMNS)

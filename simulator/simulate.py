@@ -1,4 +1,8 @@
-"""Simulate a hospital group: RIS/HIS databases on one embedded PostgreSQL, DICOM files, and the truth."""
+"""Simulate a hospital group: RIS/HIS databases on one embedded PostgreSQL, DICOM files, and the truth.
+
+With ``third_way`` the last hospital offers neither: its RIS only sends HL7 v2 (``hl7/<code>.mllp``, no
+database) and its images are only in its PACS (``pacs/<code>/...``, served by :mod:`simulator.pacs`).
+"""
 
 from __future__ import annotations
 
@@ -99,7 +103,7 @@ def _prepare(out_dir: Path) -> None:
             with contextlib.suppress(subprocess.CalledProcessError):
                 stop_embedded_server(pgdata)
         shutil.rmtree(pgdata)
-    for sub in ("dicom", "truth", "hl7"):
+    for sub in ("dicom", "truth", "hl7", "pacs"):
         if (out_dir / sub).exists():
             shutil.rmtree(out_dir / sub)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
@@ -176,6 +180,7 @@ def simulate(
     *,
     keep_server: bool = False,
     workers: int | None = None,
+    third_way: bool = False,
 ) -> SimulationSummary:
     """Simulate a hospital group into ``out_dir``.
 
@@ -199,6 +204,9 @@ def simulate(
         Leave the embedded PostgreSQL running (tests, a pipeline that continues); by default it is stopped.
     workers
         Processes writing DICOM files (default: up to 2, one per core).
+    third_way
+        The last institution (of two or more) is reached only through HL7 and its PACS: its RIS is no database
+        but an MLLP feed (orders, reports, ADT registrations), its files are written under ``out_dir/pacs``.
 
     Returns
     -------
@@ -244,17 +252,22 @@ def simulate(
             progress("plan", n, len(insts))
     timings["plan"] = time.perf_counter() - t0
 
+    pacs_code = insts[-1].code if third_way and len(insts) > 1 else None
     studies = [s for plan in dicom_plans for s in plan.studies]
+    in_pacs = [s for s in studies if s.institution == pacs_code]
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     t1 = time.perf_counter()
 
     def load() -> None:
         t = time.perf_counter()
-        _load_postgres(pgdata, ris_data, progress)
+        _load_postgres(pgdata, [d for d in ris_data if d.institution.code != pacs_code], progress)
         timings["postgres"] = time.perf_counter() - t
 
     try:
-        files_written = _write_dicom(dicom_root, studies, n_workers, progress, load)
+        files_written = _write_dicom(
+            dicom_root, [s for s in studies if s.institution != pacs_code], n_workers, progress, load
+        )
+        files_written += _write_dicom(out_dir / "pacs", in_pacs, n_workers, progress, lambda: None)
         timings["dicom+postgres"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
@@ -269,12 +282,15 @@ def simulate(
         )
         rows = file_rows(studies)
         for row in rows:
-            row["path"] = f"dicom/{row['path']}"
+            # The PACS hospital's files are its PACS's storage, not a folder radlake watches.
+            top = "pacs" if row["institution"] == pacs_code else "dicom"
+            row["path"] = f"{top}/{row['path']}"
             if row["duplicate_of"]:
-                row["duplicate_of"] = f"dicom/{row['duplicate_of']}"
+                row["duplicate_of"] = f"{top}/{row['duplicate_of']}"
         _csv(truth / "files.csv", FILES_COLUMNS, rows)
-        _write_manifest(out_dir, insts, seed, start_date, days, exams_per_day, ris_data)
-        # The last hospital's RIS also speaks HL7: its orders and reports as an MLLP feed, and what must land.
+        _write_manifest(out_dir, insts, seed, start_date, days, exams_per_day, ris_data, pacs_code)
+        # The last hospital's RIS speaks HL7 (also, or with ``third_way`` only): its registrations, orders and
+        # reports as an MLLP feed, and what must land.
         write_feed(out_dir, ris_data[-1])
         # Last: callers take exams.csv as the mark of a finished simulation.
         _csv(truth / "exams.csv", EXAMS_COLUMNS, _exam_rows(ris_data, dicom_plans))
@@ -325,7 +341,14 @@ def _exam_rows(ris_data: list[Any], dicom_plans: list[Any]) -> Iterable[dict[str
 
 
 def _write_manifest(
-    out_dir: Path, insts: list[Any], seed: int, start_date: date, days: int, exams_per_day: int, ris_data: list[Any]
+    out_dir: Path,
+    insts: list[Any],
+    seed: int,
+    start_date: date,
+    days: int,
+    exams_per_day: int,
+    ris_data: list[Any],
+    third_way: str | None,
 ) -> None:
     from simulator.dicom_writer import house_style
 
@@ -338,7 +361,15 @@ def _write_manifest(
         # The moment the simulated data stands at; --live continues from here.
         "simulated_until": ris_data[0].sim_now.isoformat(),
         "institutions": [
-            {"code": i.code, "name": i.name, "database": i.database, "dicom_charset": house_style(i).charset}
+            {
+                "code": i.code,
+                "name": i.name,
+                "database": i.database,
+                "dicom_charset": house_style(i).charset,
+                # How radlake reaches it: the RIS's database (CDC) or its HL7 feed; a watched folder or a PACS.
+                "ris": "hl7" if i.code == third_way else "postgres",
+                "images": "pacs" if i.code == third_way else "folder",
+            }
             for i in insts
         ],
     }
@@ -371,7 +402,8 @@ def source_configs(out_dir: Path, institutions: Iterable[str] | None = None) -> 
     out_dir
         The folder given to :func:`simulate`.
     institutions
-        Institution codes; by default those recorded in ``out_dir/simulation.json``.
+        Institution codes; by default those recorded in ``out_dir/simulation.json`` whose RIS is a database
+        (not an HL7-only one).
 
     Returns
     -------
@@ -380,7 +412,7 @@ def source_configs(out_dir: Path, institutions: Iterable[str] | None = None) -> 
     """
     out_dir = Path(out_dir).resolve()
     if institutions is None:
-        institutions = [i["code"] for i in read_manifest(out_dir)["institutions"]]
+        institutions = [i["code"] for i in read_manifest(out_dir)["institutions"] if i.get("ris") != "hl7"]
     codes = list(institutions)
     return {
         f"ris_{code}": {

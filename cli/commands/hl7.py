@@ -52,9 +52,13 @@ def listen(
 
 @app.command("apply")
 def apply(config: ConfigOption = None, lake: LakeOption = None) -> None:
-    """Fold bronze/hl7_messages into silver/hl7_orders and silver/hl7_patient_links (run before the exams)."""
+    """Fold bronze/hl7_messages into silver/hl7_orders, silver/hl7_patient_links and silver/hl7_patients (run
+    before the exams and the EMPI)."""
     from ingestion.hl7 import apply_messages
     from radlake.config import load_settings
 
-    orders, links = apply_messages(load_settings(config, lake=lake))
-    typer.echo(f"silver/hl7_orders: {orders} orders; silver/hl7_patient_links: {links} merges")
+    orders, links, patients = apply_messages(load_settings(config, lake=lake))
+    typer.echo(
+        f"silver/hl7_orders: {orders} orders; silver/hl7_patient_links: {links} merges; "
+        f"silver/hl7_patients: {patients} patient records"
+    )

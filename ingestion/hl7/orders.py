@@ -1,9 +1,10 @@
-"""HL7 orders, reports and patient merges → silver/hl7_orders and silver/hl7_patient_links.
+"""HL7 orders, reports and patient events → silver/hl7_orders, silver/hl7_patient_links, silver/hl7_patients.
 
 What each message type says about an exam (:func:`message_facts`) is checked by the listener before it stores
 a message (a message it cannot read is answered AE), and folded here per accession number in message order
-(MSH-7, then arrival). The silver tables are rebuilt from bronze, one row per control id, so a resent message
-changes nothing and a re-run gives the same tables.
+(MSH-7, then arrival). ADT^A01/A04/A08 registrations and updates are folded the same way per patient record
+(``<institution>:<mrn>``, the EMPI's record id), ADT^A40 merges become links. The silver tables are rebuilt from
+bronze, one row per control id, so a resent message changes nothing and a re-run gives the same tables.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from radlake.lake import Lake
 
 ORDERS = catalog.table("silver", "hl7_orders")
 LINKS = catalog.table("silver", "hl7_patient_links")
+PATIENTS = catalog.table("silver", "hl7_patients")
 
 ORDER_TYPES = frozenset({"ORM^O01", "OMI^O23", "ORU^R01"})
-PATIENT_TYPES = frozenset({"ADT^A01", "ADT^A04", "ADT^A08", "ADT^A40"})
+REGISTRATION_TYPES = frozenset({"ADT^A01", "ADT^A04", "ADT^A08"})
+PATIENT_TYPES = REGISTRATION_TYPES | {"ADT^A40"}
 SUPPORTED = ORDER_TYPES | PATIENT_TYPES
 
 # ORC-5 order status (HL7 table 0038) → silver/exams.status.
@@ -32,6 +35,8 @@ _ORDER_STATUS = {"SC": "scheduled", "IP": "in_progress", "CM": "completed", "CA"
 # OBR-25 result status (table 0123) → the RIS report statuses.
 _REPORT_STATUS = {"P": "written", "F": "signed", "C": "amended", "R": "draft", "I": "draft", "S": "draft"}
 _PRIORITY = {"S": "emergency", "A": "emergency", "C": "consult", "R": "routine", "T": "routine"}
+# PID-3 identifier type codes (HL7 table 0203) of a national ID number: China's resident ID, any national one.
+_NATIONAL_ID_TYPES = frozenset({"NNCHN", "NI"})
 _DTM = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?")
 
 
@@ -49,6 +54,14 @@ class MergeFact:
 
     mrn: str
     prior_mrn: str
+
+
+@dataclass
+class PatientFact:
+    """An ADT^A01/A04/A08: a patient record's demographics as the RIS registered or updated them."""
+
+    mrn: str
+    values: dict[str, object] = field(default_factory=dict)
 
 
 def parse_time(value: str | None, zone: ZoneInfo, where: str) -> datetime | None:
@@ -75,6 +88,40 @@ def parse_time(value: str | None, zone: ZoneInfo, where: str) -> datetime | None
     else:
         tz = zone
     return naive.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _national_id(msg: Message, pid: list[str] | None) -> str | None:
+    """The PID-3 repetition whose identifier type (component 5) is a national ID, else PID-19."""
+    for rep in range(msg.repetitions(pid, 3)):
+        if (msg.value(pid, 3, 5, rep) or "").upper() in _NATIONAL_ID_TYPES:
+            return msg.value(pid, 3, 1, rep)
+    return msg.value(pid, 19)
+
+
+def _patient_fact(msg: Message) -> PatientFact:
+    """What a registration or update says about the patient (None where a field is empty: the record keeps it).
+
+    Raises
+    ------
+    Hl7Reject
+        ``AE`` when PID-7 is not a date.
+    """
+    pid = msg.segment("PID")
+    birth = parse_time(msg.value(pid, 7), ZoneInfo("UTC"), "PID-7")
+    family, given = msg.value(pid, 5, 1), msg.value(pid, 5, 2)
+    # A Chinese name is written whole in the family name component; a Western one in two components.
+    name = " ".join(p for p in (family, given) if p) or None
+    return PatientFact(
+        mrn=msg.value(pid, 3) or "",
+        values={
+            "name": name,
+            "sex": (msg.value(pid, 8) or "").upper()[:1] or None,
+            "birth_date": birth.date() if birth else None,
+            "id_number": _national_id(msg, pid),
+            "phone": msg.value(pid, 13),
+            "address": msg.value(pid, 11),
+        },
+    )
 
 
 def _accession(msg: Message, obr: list[str], ipc: list[str] | None, n: int) -> str:
@@ -128,11 +175,14 @@ def _order_values(
         values["report_status"] = _REPORT_STATUS.get(result[:1])
         values["report_written_at"] = at if result[:1] in ("P", "F", "C") else None
         values["report_signed_at"] = at if result[:1] in ("F", "C") else None
+        values["report_radiologist"] = msg.value(obr, 32, 2) or msg.value(obr, 32, 1)
+        text = [msg.value(obx, 5) for obx in msg.all("OBX")]
+        values["report_impression"] = "\n".join(t for t in text if t) or None
     return values
 
 
-def message_facts(msg: Message, timezone_name: str) -> list[OrderFact] | MergeFact | None:
-    """What a message says: order facts per accession, an ADT^A40 merge, or None (other patient events).
+def message_facts(msg: Message, timezone_name: str) -> list[OrderFact] | MergeFact | PatientFact:
+    """What a message says: order facts per accession, an ADT^A40 merge, or a registration's demographics.
 
     Raises
     ------
@@ -154,8 +204,8 @@ def message_facts(msg: Message, timezone_name: str) -> list[OrderFact] | MergeFa
         if not prior:
             raise Hl7Reject("AE", "ADT^A40 without MRG-1 (prior patient identifier)")
         return MergeFact(mrn=msg.get("PID", 3) or "", prior_mrn=prior)
-    if kind in PATIENT_TYPES:
-        return None
+    if kind in REGISTRATION_TYPES:
+        return _patient_fact(msg)
     groups = _groups(msg)
     if not groups:
         raise Hl7Reject("AE", f"{kind} without an OBR segment")
@@ -177,8 +227,9 @@ def _sort_key(row: dict[str, object], zone: ZoneInfo) -> tuple[datetime, datetim
 
 def fold_messages(
     rows: list[dict[str, object]], institutions: dict[str, str], timezone_name: str
-) -> tuple[pa.Table, pa.Table]:
-    """silver/hl7_orders and silver/hl7_patient_links from bronze rows (pure; any row order gives the same).
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """silver/hl7_orders, silver/hl7_patient_links and silver/hl7_patients from bronze rows (pure; any row order
+    gives the same).
 
     Parameters
     ----------
@@ -191,6 +242,7 @@ def fold_messages(
     zone = ZoneInfo(timezone_name)
     state: dict[tuple[str, str], dict[str, object]] = {}
     links: dict[tuple[str, str], dict[str, object]] = {}
+    patients: dict[str, dict[str, object]] = {}
     for row in sorted(rows, key=lambda r: _sort_key(r, zone)):
         facility = str(row["sending_facility"])
         institution = institutions.get(facility, facility)
@@ -212,7 +264,18 @@ def fold_messages(
                     "linked_at": row["received_at"],
                 }
             continue
-        for fact in facts or []:
+        if isinstance(facts, PatientFact):
+            record_id = f"{institution}:{facts.mrn}"
+            record = patients.setdefault(
+                record_id, {"record_id": record_id, "institution": institution, "mrn": facts.mrn}
+            )
+            # An update that leaves a field empty does not erase what an earlier message said.
+            record.update({k: v for k, v in facts.values.items() if v is not None})
+            record["last_event"] = msg.message_type
+            record["last_control_id"] = row["control_id"]
+            record["updated_at"] = row["received_at"]
+            continue
+        for fact in facts:
             key = (institution, fact.accession_number)
             current = state.setdefault(
                 key, {"institution": institution, "accession_number": fact.accession_number, "messages": 0}
@@ -226,27 +289,28 @@ def fold_messages(
             current["messages"] = int(current["messages"]) + 1  # type: ignore[call-overload]
             current["last_control_id"] = row["control_id"]
             current["updated_at"] = row["received_at"]
-    orders_schema, links_schema = ORDERS.schema, LINKS.schema
-    assert orders_schema is not None and links_schema is not None
+    orders_schema, links_schema, patients_schema = ORDERS.schema, LINKS.schema, PATIENTS.schema
+    assert orders_schema is not None and links_schema is not None and patients_schema is not None
     orders = pa.Table.from_pylist([state[k] for k in sorted(state)], schema=orders_schema)
     merges = pa.Table.from_pylist([links[k] for k in sorted(links)], schema=links_schema)
-    return orders, merges
+    records = pa.Table.from_pylist([patients[k] for k in sorted(patients)], schema=patients_schema)
+    return orders, merges, records
 
 
-def apply_messages(settings: Settings) -> tuple[int, int]:
-    """Rebuild silver/hl7_orders and silver/hl7_patient_links from bronze/hl7_messages.
+def apply_messages(settings: Settings) -> tuple[int, int, int]:
+    """Rebuild silver/hl7_orders, silver/hl7_patient_links and silver/hl7_patients from bronze/hl7_messages.
 
     Returns
     -------
     tuple of int
-        Orders and patient links written.
+        Orders, patient links and patient records written.
     """
     lake = Lake(settings)
     bronze = lake.table("bronze", "hl7_messages").read_arrow(
         ["sending_facility", "control_id", "message_text", "message_datetime", "received_at"]
     )
     rows = bronze.to_pylist() if bronze is not None else []
-    orders, links = fold_messages(rows, settings.hl7.allowed_facilities, settings.timezone)
-    lake.table(ORDERS).replace(orders)
-    lake.table(LINKS).replace(links)
-    return orders.num_rows, links.num_rows
+    folded = fold_messages(rows, settings.hl7.allowed_facilities, settings.timezone)
+    for spec, table in zip((ORDERS, LINKS, PATIENTS), folded, strict=True):
+        lake.table(spec).replace(table)
+    return folded[0].num_rows, folded[1].num_rows, folded[2].num_rows

@@ -3,12 +3,12 @@
 A study is ``complete`` only when bronze holds as many of its instances as the PACS lists (the study-level
 count, or the instance-level one when the study count is absent or disagrees with what arrived). Retrieved
 instances land through the DICOM ingest's own path: by C-MOVE the PACS sends them to radlake's receiver
-(``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed by the same
-lander the receiver uses (same rows, rejects and reasons, exactly once). The state table is written after
-each round of retrievals, so a stopped pull (the PACS down, the window closed, a kill) continues where it
-stopped (a study left ``requested`` by a kill is retrieved again); a study that gains instances at the PACS is
-found again and retrieved again (what was already landed never lands as new instances: the receiver drops
-bytes it already stored, and bronze classifies anything else as a duplicate).
+(``radlake dicom listen``); by C-GET they are stored into ``<state_dir>/pacs/<peer>/`` and landed, a round of
+studies at a time, by the same lander the receiver uses (same rows, rejects and reasons, exactly once). The
+state table is written after each round of retrievals, so a stopped pull (the PACS down, the window closed, a
+kill) continues where it stopped (a study left ``requested`` by a kill is retrieved again); a study that gains
+instances at the PACS is found again and retrieved again (what was already landed never lands as new
+instances: the receiver drops bytes it already stored, and bronze classifies anything else as a duplicate).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class _Pull:
         self.get_folder = pull_folder(settings, peer)
 
     def fetch(self, hit: StudyHit) -> tuple[Retrieved, int | None]:
-        """Retrieve one study (C-GET: and land it); its end and the instance count the PACS gives."""
+        """Retrieve one study (C-GET: into its folder); its end and the instance count the PACS gives."""
         uid = hit.study_instance_uid
         expected = hit.instances
         try:
@@ -94,13 +94,7 @@ class _Pull:
                 expected = self.finder.instance_count(uid)
             if not self.use_get:
                 return move_study(self.peer, self.calling, self.destination, uid, self.timeout), expected
-            got = get_study(self.peer, self.calling, uid, self.get_folder / uid, self.timeout)
-            if (self.get_folder / uid).exists():
-                with ingest_lock(self.settings):
-                    land_unlanded(
-                        self.settings, [self.get_folder / uid], source=lambda _p: f"pacs:{self.peer.ae_title}"
-                    )
-            return got, expected
+            return get_study(self.peer, self.calling, uid, self.get_folder / uid, self.timeout), expected
         except (RadlakeError, OSError) as exc:
             return Retrieved(None, 0, 0, 0, str(exc)[:200]), expected
 
@@ -130,9 +124,23 @@ class _Pull:
             "attempts": int((prior or {}).get("attempts") or 0) + 1,
         }
 
+    def land(self, batch: list[StudyHit]) -> None:
+        """Land what C-GET stored for a round of studies, in one landing (one commit, not one per study)."""
+        folders = [self.get_folder / h.study_instance_uid for h in batch]
+        folders = [f for f in folders if f.exists()]
+        if folders:
+            with ingest_lock(self.settings):
+                land_unlanded(self.settings, folders, source=lambda _p: f"pacs:{self.peer.ae_title}")
+
     def round(self, pool: ThreadPoolExecutor, batch: list[StudyHit], states: dict[str, dict]) -> list[dict]:
         """Retrieve a round of studies (at most ``pacs.associations`` at once) and settle each one's state."""
         fetched = list(pool.map(self.fetch, batch))
+        if self.use_get:
+            try:
+                self.land(batch)
+            except (RadlakeError, OSError) as exc:
+                # Nothing of the round counts as landed: each study fails with the reason, the next pull retries.
+                fetched = [(Retrieved(None, 0, 0, 0, str(exc)[:200]), e) for _, e in fetched]
         expected = {h.study_instance_uid: e for h, (_, e) in zip(batch, fetched, strict=True)}
         moved = not self.use_get and any(got.completed or got.ok for got, _ in fetched)
         have = self.wait_landed(expected, moved)

@@ -81,20 +81,24 @@ def hl7_received(settings: Settings) -> dg.AssetSpec:
     return dg.AssetSpec(**args, owners=SILVER_OWNERS, kinds={"delta", "hl7"})
 
 
+HL7_TABLES = ("hl7_orders", "hl7_patient_links", "hl7_patients")
+"""What the HL7 fold writes (one asset, one run)."""
+
+
 def hl7_orders_asset(settings: Settings) -> dg.AssetsDefinition:
-    """HL7 orders and patient links: one fold of the landed messages writes both."""
+    """HL7 orders, patient links and patient records: one fold of the landed messages writes all three."""
 
     @dg.multi_asset(
-        specs=_silver_specs(settings, ("hl7_orders", "hl7_patient_links"), {"delta", "hl7"}),
+        specs=_silver_specs(settings, HL7_TABLES, {"delta", "hl7"}),
         can_subset=False,
         pool=catalog.writer_pool(catalog.table("silver", "hl7_orders")),
     )
     def hl7_orders(radlake: RadlakeResource):
-        """HL7 orders and reports folded per accession number; ADT^A40 merges for the EMPI."""
+        """HL7 orders and reports folded per accession number; ADT^A40 merges and A01/A04/A08 records for the EMPI."""
         from ingestion.hl7 import apply_messages
 
         settings = radlake.settings()
-        yield from _results_of(settings, ("hl7_orders", "hl7_patient_links"), lambda: apply_messages(settings))
+        yield from _results_of(settings, HL7_TABLES, lambda: apply_messages(settings))
 
     return hl7_orders
 

@@ -1,7 +1,7 @@
 """Personal data in the demo's warehouse files, and the pseudonym key in everything the run wrote.
 
-The identifiers come from the simulator's own truth files and its RIS databases (computed independently of
-radlake's marts); the key is the one tests/conftest.py put in the environment for the whole session.
+The identifiers come from the simulator's own truth files, its RIS databases and its HL7 feed (computed
+independently of radlake's marts); the key is the one tests/conftest.py put in the environment for the whole session.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import hl7
 import pytest
 
 from radlake.config import Settings, load_settings
@@ -45,6 +46,15 @@ def simulator_identifiers(workdir: Path, settings: Settings) -> dict[str, set[st
         with connect(source, name) as con:
             for row in con.execute("select name, id_number, phone, address, mrn from ris.patients"):
                 found["ris"] |= {str(v).strip() for v in row if v is not None}
+    # The HL7-only hospital's registrations: read from the feed the simulator wrote, with python-hl7's parser.
+    for feed in sorted((workdir / "hl7").glob("*.mllp")):
+        for frame in feed.read_bytes().split(b"\x1c\r"):
+            text = frame.lstrip(b"\x0b").decode("gb18030")
+            if "|ADT^A04|" in text:
+                message = hl7.parse(text)
+                pid = message.segment("PID")
+                ids = {rep.split("^")[0] for rep in str(pid(3)).split("~")}  # the MRN and the resident ID
+                found["ris"] |= {message.unescape(str(pid(n))) for n in (5, 11, 13)} | ids
     return {k: {v for v in values if v and v.strip()} for k, values in found.items()}
 
 

@@ -164,7 +164,7 @@ def test_feed_lands_once_decoded_and_malformed_messages_are_refused(tmp_path: Pa
     assert rows["C1"]["encoding"] == "gb18030" and not rows["C1"]["encoding_inferred"]
     assert "张三" in rows["C2"]["message_text"] and rows["C11"]["message_bytes"] > 10_000_000
 
-    orders, links = apply_messages(settings)
+    orders, links, patients = apply_messages(settings)
     assert (orders, links) == (3, 1)
     silver = {
         r["accession_number"]: r
@@ -184,7 +184,7 @@ def test_feed_lands_once_decoded_and_malformed_messages_are_refused(tmp_path: Pa
         "h03:M0009",
         "h03:M0001",
     )
-    assert apply_messages(settings) == (3, 1)  # a re-run changes nothing
+    assert apply_messages(settings) == (orders, links, patients)  # a re-run changes nothing
 
 
 def test_kill_9_between_store_and_ack_then_resend_lands_once(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_kill_9_between_store_and_ack_then_resend_lands_once(tmp_path: Path) -> 
     finally:
         listener.stop()
     assert [r["control_id"] for r in _bronze(settings)] == ["K1"]
-    assert apply_messages(settings) == (1, 0)
+    assert apply_messages(settings) == (1, 0, 0)
 
 
 def test_bounded_flood_every_ack_is_a_stored_message(tmp_path: Path) -> None:

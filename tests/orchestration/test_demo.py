@@ -69,4 +69,6 @@ def test_rerun_changes_nothing(demo_run, demo_size) -> None:
     again = run_demo(workdir, **demo_size)
     assert again.success
     assert versions() == before  # bronze landing is idempotent: nothing new was committed
+    # The PACS pull found every study complete already: nothing was asked for again.
+    assert again.pacs["already_complete"] == first.pacs["found"] > 0 and again.pacs["complete"] == 0
     assert again.tables == first.tables and again.marts == first.marts

@@ -1,5 +1,6 @@
 """The HL7 and PACS ways in, wired into Dagster only when configured: the pull on its own schedule (not the
-nightly run), the HL7 orders upstream of silver/exams and the ADT^A40 links upstream of the EMPI."""
+nightly run), the HL7 orders upstream of silver/exams and the exam-name map, the ADT^A40 links and the
+ADT^A01/A04/A08 records upstream of the EMPI."""
 
 from __future__ import annotations
 
@@ -31,6 +32,6 @@ def test_configured_ways_in_are_wired() -> None:
     assert "bronze/pacs_pull_state" not in nightly and "silver/hl7_orders" in nightly
     graph = repo.asset_graph
     assert dg.AssetKey(["silver", "hl7_orders"]) in graph.get(dg.AssetKey(["silver", "exams"])).parent_keys
-    assert (
-        dg.AssetKey(["silver", "hl7_patient_links"]) in graph.get(dg.AssetKey(["silver", "patient_master"])).parent_keys
-    )
+    empi_inputs = graph.get(dg.AssetKey(["silver", "patient_master"])).parent_keys
+    assert {dg.AssetKey(["silver", "hl7_patient_links"]), dg.AssetKey(["silver", "hl7_patients"])} <= empi_inputs
+    assert dg.AssetKey(["silver", "hl7_orders"]) in graph.get(dg.AssetKey(["silver", "exam_name_map"])).parent_keys

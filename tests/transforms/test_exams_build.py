@@ -151,3 +151,14 @@ def test_hl7_only_lake_builds_exams(spark):
     out = build_exams(None, None, None, None, None, None, timezone="Asia/Shanghai", hl7_orders=_hl7_orders(spark))
     assert sorted((r.institution, r.accession_number) for r in out.collect()) == [("h01", "H01A1"), ("h03", "H03A1")]
     assert tuple(out.columns) == EXAMS_COLUMNS
+
+
+def test_an_hl7_order_takes_its_device_from_the_images(spark):
+    studies = spark.createDataFrame(
+        [("H03A1", "1.2.3.7", 3, "CT_3F_2"), ("H01A1", "1.2.3", 4, "OTHER")],
+        "accession_number string, study_instance_uid string, instance_count long, station_name string",
+    )
+    out = build_exams(*_frames(spark), studies=studies, timezone="Asia/Shanghai", hl7_orders=_hl7_orders(spark))
+    rows = {r.accession_number: r.device_station for r in out.collect()}
+    assert rows["H03A1"] == "CT_3F_2"  # HL7 names no device: the station that made the images
+    assert rows["H01A1"] == "CT01"  # the RIS's device wins over the header

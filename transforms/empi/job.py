@@ -1,6 +1,7 @@
 """Lake job: read patient records (RIS/HIS silver tables, DICOM headers), run the EMPI, write its silver tables.
 
-Inputs: ``silver/<source>__patients`` of every configured source (record_id ``<institution>:<mrn>``), and
+Inputs: ``silver/<source>__patients`` of every configured source (record_id ``<institution>:<mrn>``), the
+records the RIS registered over HL7 (``silver/hl7_patients``, ADT^A01/A04/A08, the same record ids), and
 ``silver/dicom_studies`` for patients seen only in DICOM headers (PatientID = the institution's mrn; the
 institution is the configured code the accession number starts with, ``h01...``). A DICOM patient whose
 record_id a RIS/HIS table already holds is that same record and adds nothing.
@@ -96,9 +97,14 @@ def read_patient_records(settings: Settings) -> pd.DataFrame:
             }
         )
         frames.append(frame)
+    hl7 = _read(settings, "silver", "hl7_patients")
+    if hl7 is not None and not hl7.empty:
+        # Registered by HL7 (ADT^A01/A04/A08), the same record as a RIS table's row would be.
+        frames.append(hl7.rename(columns={"institution": "source_system"})[list(INPUT_COLUMNS)])
     studies = _read(settings, "silver", "dicom_studies")
     if studies is not None and not studies.empty:
         codes = [source.institution or name for name, source in settings.sources.items()]
+        codes += list(settings.hl7.allowed_facilities.values())
         dicom = _dicom_records(studies, codes)
         known = set().union(*(set(f["record_id"]) for f in frames)) if frames else set()
         frames.append(dicom[~dicom["record_id"].isin(known)])

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 
 def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None:
-    """(institution, raw_exam_name) of the exam orders of every synced RIS source; None before any sync."""
+    """(institution, raw_exam_name) of the exam orders of every synced RIS source and of the orders that came by
+    HL7 (silver/hl7_orders); None before any of them."""
+    lake = Lake(settings)
     frames = []
     for name, source in settings.sources.items():
-        orders = Lake(settings).cdc_state(name, "exam_orders")
+        orders = lake.cdc_state(name, "exam_orders")
         if not orders.exists():
             continue
         frames.append(
@@ -27,6 +29,9 @@ def ris_order_names(spark: SparkSession, settings: Settings) -> DataFrame | None
                 F.lit(source.institution or name).alias("institution"), F.col("raw_exam_name")
             )
         )
+    hl7 = lake.table("silver", "hl7_orders")
+    if hl7.exists():
+        frames.append(hl7.read_spark(spark).select("institution", "raw_exam_name"))
     if not frames:
         return None
     union = frames[0]

@@ -155,10 +155,16 @@ def build_exams(
 
     if studies is not None:
         # Accession numbers are unique across the group (they carry the institution), so the study joins on it.
+        station = F.col("station_name") if "station_name" in studies.columns else F.lit(None).cast("string")
         st = _latest(
             studies.filter(F.col("accession_number").isNotNull()), ["accession_number"], "instance_count"
-        ).select("accession_number", "study_instance_uid")
-        exams = exams.join(st, ["accession_number"], "left")
+        ).select("accession_number", "study_instance_uid", station.alias("_study_station"))
+        # An order that came by HL7 names no device; the images name the station that made them.
+        exams = (
+            exams.join(st, ["accession_number"], "left")
+            .withColumn("device_station", F.coalesce("device_station", "_study_station"))
+            .drop("_study_station")
+        )
     else:
         exams = exams.withColumn("study_instance_uid", F.lit(None).cast("string"))
     if hl7_study is not None:
