@@ -243,8 +243,8 @@ def pull_from_pacs(settings: Settings, workdir: Path, first: date, last: date) -
     """
     import contextlib
 
-    from ingestion.pacs.pull import pull_studies
-    from simulator.pacs import AE_TITLE, SimulatedPacs
+    from ingestion.pacs import pull_studies
+    from simulator import PACS_AE_TITLE, SimulatedPacs
 
     folder = workdir / PACS_FOLDER
     if not folder.is_dir():
@@ -258,7 +258,7 @@ def pull_from_pacs(settings: Settings, workdir: Path, first: date, last: date) -
         if port is None:  # first run, or the port was taken meanwhile: a new peer, whose studies land once all the same
             port = pacs.start(0)
             port_file.write_text(str(port), encoding="utf-8")
-        report = pull_studies(settings, f"dicom://{AE_TITLE}@127.0.0.1:{port}", first, last, get=True)
+        report = pull_studies(settings, f"dicom://{PACS_AE_TITLE}@127.0.0.1:{port}", first, last, get=True)
     return {
         "found": report.found,
         "complete": report.complete,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from simulator.hl7_feed import facility_of
 from simulator.live import LiveSummary, run_live
+from simulator.pacs import AE_TITLE as PACS_AE_TITLE
+from simulator.pacs import SimulatedPacs
 from simulator.people import write_registry
 from simulator.ris import MAX_EXAM_LEAD_DAYS, TABLE_COLUMNS
 from simulator.simulate import SimulationSummary, simulate, source_configs
@@ -12,8 +14,10 @@ from simulator.simulate import SimulationSummary, simulate, source_configs
 # simulator only inside the commands that drive it.
 __all__ = [
     "MAX_EXAM_LEAD_DAYS",
+    "PACS_AE_TITLE",
     "TABLE_COLUMNS",
     "LiveSummary",
+    "SimulatedPacs",
     "SimulationSummary",
     "facility_of",
     "run_live",
