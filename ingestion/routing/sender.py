@@ -194,7 +194,6 @@ def send_folder(dest: Destination, items: list[tuple[Item, bytes, str]], on_answ
 
 STORESCU_LOG_CONFIG = """\
 log4cplus.rootLogger = INFO, file
-log4cplus.logger.dcmtk.apps.storescu = DEBUG
 log4cplus.appender.file = log4cplus::FileAppender
 log4cplus.appender.file.File = {log}
 log4cplus.appender.file.ImmediateFlush = true
@@ -202,7 +201,20 @@ log4cplus.appender.file.layout = log4cplus::PatternLayout
 log4cplus.appender.file.layout.ConversionPattern = %m%n
 """
 _SENDING = "Sending file: "
-_STATUS = "DIMSE Status"
+_STATUS = "Received Store Response ("
+# DCMTK's names of C-STORE statuses (dcmnet DU_cstoreStatusString; a range is named by its first code):
+# the log line at info level carries the name, not the number (the number needs debug logging, five times the
+# lines to write and read).
+_STATUS_NAMES = {
+    "Success": 0x0000,
+    "Refused: OutOfResources": 0xA700,
+    "Refused: SOPClassNotSupported": 0x0122,
+    "Error: DataSetDoesNotMatchSOPClass": 0xA900,
+    "Error: CannotUnderstand": 0xC000,
+    "Warning: CoercionOfDataElements": 0xB000,
+    "Warning: DataSetDoesNotMatchSOPClass": 0xB007,
+    "Warning: ElementsDiscarded": 0xB006,
+}
 _NO_CONTEXT = "No presentation context for:"
 _FAILED = ("Association Request Failed", "Association Rejected", "Association Aborted", "Store Failed")
 MAX_STORESCU_PAIRS = 60  # storescu -R proposes two contexts per (SOP class, syntax): stay under 128
@@ -242,9 +254,7 @@ class StorescuLog:
             if line.startswith(_SENDING):
                 self.current = line[len(_SENDING) :]
             elif line.startswith(_STATUS) and self.current is not None:
-                # "DIMSE Status                  : 0x0000: Success"
-                code = line.split(":", 2)[1].strip()
-                out.append((self.current, classify(int(code, 16))))
+                out.append((self.current, _answer(line[len(_STATUS) :].rstrip(")"))))
                 self.current = None
             elif line.startswith(_NO_CONTEXT) and self.current is not None:
                 why = "peer refused the presentation context (SOP class or transfer syntax not supported)"
@@ -253,6 +263,21 @@ class StorescuLog:
             elif line.startswith(_FAILED):
                 self.failure = self.failure or line[:200]
         return out
+
+
+def _answer(name: str) -> Answer:
+    """The answer of a status as storescu names it (``Success``, ``Refused: OutOfResources``, ``Unknown Status:
+    0xA801``...)."""
+    code = _STATUS_NAMES.get(name)
+    if code is None and "0x" in name:
+        try:
+            code = int(name.rsplit("0x", 1)[1], 16)
+        except ValueError:
+            code = None
+    if code is None:
+        return Answer(False, None, f"peer status {name[:80]}", permanent=True)
+    answer = classify(code)
+    return answer if answer.stored else Answer(False, code, f"peer status {name[:80]}", permanent=answer.permanent)
 
 
 def storescu_running(config: Path) -> list[int]:
