@@ -302,7 +302,7 @@ class Worker(threading.Thread):
     def _send_storescu(self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict]) -> None:
         """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
         folder = self.settings.state_dir / "routing"
-        stem = f"{self.journal.path.stem}-{self.log.txn + 1}"
+        stem = f"{self.journal.path.stem}-{self.log.txn + 1}"  # the batch number _send commits under
         log_path, config = folder / f"{stem}.storescu.log", folder / f"{stem}.storescu.cfg"
         log_path.unlink(missing_ok=True)
         pairs: set[tuple[str, str]] = set()
@@ -319,15 +319,17 @@ class Worker(threading.Thread):
             self._event(by_sop[item.sop_instance_uid], answer, rows, journal=False)  # the log is the journal
 
         self._storescu_files = {"storescu": str(log_path), "config": str(config)}
+        why = "storescu did not send the file (unreadable to DCMTK)"
         try:
             send_storescu(self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config)
-        except BatchFailed as exc:
+        except BatchFailed as exc:  # the batch's unanswered items are tried again; the rest waits untouched
+            log.warning("routing %s: %s", self.dest.name, exc)
             if exc.in_doubt is not None:
                 self.resent.add(exc.in_doubt)  # its data went out, its status never came back
-            raise
-        for item in chosen:  # storescu passed over it (it could not read it): counts as a failed try
+            why = str(exc)
+        for item in chosen:
             if item.sop_instance_uid not in answered:
-                on_answer(item, Answer(False, None, "storescu did not send the file (unreadable to DCMTK)"))
+                on_answer(item, Answer(False, None, why))
 
     def _commit(self, rows: list[dict], txn: int) -> None:
         while True:
