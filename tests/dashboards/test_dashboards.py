@@ -362,3 +362,19 @@ def test_every_filter_filters_every_figure_and_lives_in_the_address(built) -> No
         for k in before:
             if before[k] != after[k] or after[k] != one_day[k]:
                 print(f"  {page_id} · {inst} · {k}: {before[k]} → {after[k]} → {one_day[k]} ({first})")
+
+
+def test_the_console_routing_card_shows_the_queue_escaped_with_dead_letters_red() -> None:
+    from dashboards.labels import labels as labels_of
+
+    card = console.routing_card(
+        labels_of("en"),
+        {
+            "<b>ai": {"waiting": 3, "oldest_waiting_seconds": 12.4, "sent": 40, "dead": 2},
+            "archive": {"waiting": 0, "oldest_waiting_seconds": 0.0, "sent": 43, "dead": 0},
+        },
+    )
+    assert "<b>ai" not in card and "&lt;b&gt;ai" in card
+    assert "<td>3</td><td>12</td><td>40</td><td><span class='rag red'>2</span></td>" in card
+    assert "<td>archive</td><td>0</td><td>0</td><td>43</td><td>0</td>" in card
+    assert console.routing_card(labels_of("en"), {}) == ""  # no routing: no card
