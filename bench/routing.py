@@ -1,10 +1,13 @@
 """Benchmark: routing beside DCMTK ``storescu`` sending the same files directly, in the same run; and latency.
 
-1. Throughput. N small instances (64x64, 16-bit, explicit VR LE) are landed in a fresh lake. DCMTK
-   ``storescu`` sends them straight to a local ``storescp`` (one association); then the router sends the same
-   landed instances through its queue (read, checksum, C-STORE over one association per batch, journal,
-   queue commits) to another local ``storescp``. Prints instances per second (wall) and per CPU-second of each
-   and the ratio (target: router ≥ 0.9× storescu).
+1. Throughput. N small instances (64x64, 16-bit, explicit VR LE) are landed in a fresh lake, a slice per
+   round. In each round DCMTK ``storescu`` sends the slice straight to a local ``storescp`` (one association),
+   and the router sends the same landed instances through its queue (follow bronze, read, checksum,
+   C-STORE over one association per batch of ``--batch``, journal, queue commits) to another local ``storescp``;
+   the two take turns first, so load changes on a shared machine fall on both. The router runs throughout;
+   its follow loop is paused while a slice lands, so its time starts once the slice is in bronze. Its transport is
+   ``--sender`` (``auto``: DCMTK storescu for plain DICOM). Prints instances per second (wall) and per
+   CPU-second of each and the ratio (target: router ≥ 0.9× storescu).
 2. Latency. For ``--latency-seconds`` a DCMTK ``storescu`` sends ``--rate`` instances per second to radlake's
    C-STORE receiver, which lands them (micro-batches of 1 s); the router follows bronze and forwards every
    instance to a ``storescp``. Latency is the time from landing (``ingested_at`` in bronze) to the file's
@@ -61,65 +64,98 @@ def _wait_files(folder: Path, n: int, timeout: float) -> bool:
     return False
 
 
-def throughput(work: Path, n: int) -> None:
-    from routing_harness import DCMTK_ENV, StoreSCP, free_port
+def _direct(src: Path, port: int) -> None:
+    from routing_harness import DCMTK_ENV
+
+    subprocess.run(
+        ["storescu", "-aec", "DIRECT", "+sd", "+r", "127.0.0.1", str(port), str(src)],
+        check=True,
+        env=DCMTK_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _routed(router: object, folder: Path, n: int, total: int) -> None:
+    """Follow bronze until the worker answered ``n`` more instances; then check the peer holds ``total`` files."""
+    worker = next(iter(router.workers.values()))  # type: ignore[attr-defined]
+    goal = worker.counts["sent"] + worker.counts["dead"] + n
+    stop = threading.Event()
+    follow = threading.Thread(target=router.follow, args=(stop,), daemon=True)  # type: ignore[attr-defined]
+    follow.start()
+    deadline = time.monotonic() + 1800
+    # The worker's counters, not the peer's folder: listing 20,000 files every few ms would cost this process
+    # more CPU than the routing it measures.
+    while worker.counts["sent"] + worker.counts["dead"] < goal and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    follow.join()
+    assert worker.counts["dead"] == 0 and _wait_files(folder, total, 60)
+
+
+def throughput(work: Path, n: int, rounds: int, sender: str, batch: int) -> None:
+    """Both senders take turns over ``rounds`` slices of the instances (the order alternating), so that a
+    change of load on a shared machine falls on both alike."""
+    from routing_harness import StoreSCP, free_port
 
     from ingestion.dicom.api import ingest_dicom
-    from ingestion.routing import Router
     from radlake.config import Settings
 
-    src = work / "src"
     t = time.perf_counter()
-    files = _write(src, n, seed=7)
-    print(f"wrote {len(files)} instances in {time.perf_counter() - t:.1f} s")
+    per = n // rounds
+    for r in range(rounds):
+        _write(work / f"src{r}", per, seed=7 + r * per)
+    print(f"wrote {per * rounds} instances in {time.perf_counter() - t:.1f} s")
     peer_a = StoreSCP(work / "peer-storescu", "DIRECT", free_port()).start()
     peer_b = StoreSCP(work / "peer-router", "ROUTED", free_port()).start()
+    wall = {"direct": 0.0, "router": 0.0}
+    cpu = {"direct": 0.0, "router": 0.0}
     try:
         settings = Settings(
             lake=str(work / "lake"),
             routing={
                 "destinations": {"bench": {"dicom": peer_b.url}},
                 "rules": {"all": {"match": {"modality": ["CT"]}, "to": ["bench"]}},
-                "batch_instances": 1000,
+                "batch_instances": batch,
                 "poll_seconds": 0.2,
+                "sender": sender,
             },
         )
+        from ingestion.routing import Router
+
         t = time.perf_counter()
-        ingest_dicom(settings, [src])
-        print(f"landed {n} instances in {time.perf_counter() - t:.1f} s (not part of either figure)")
-
-        cpu0, t = _children_cpu(), time.perf_counter()
-        subprocess.run(
-            ["storescu", "-aec", "DIRECT", "+sd", "+r", "127.0.0.1", str(peer_a.port), str(src)],
-            check=True,
-            env=DCMTK_ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert _wait_files(peer_a.folder, n, 60)
-        direct_s, direct_cpu = time.perf_counter() - t, _children_cpu() - cpu0
-
-        cpu0, t = _self_cpu(), time.perf_counter()
         router = Router(settings)
         router.start()
-        stop = threading.Event()
-        follow = threading.Thread(target=router.follow, args=(stop,), daemon=True)
-        follow.start()
-        assert _wait_files(peer_b.folder, n, 1800)
-        assert router.wait_idle(60)
-        routed_s, routed_cpu = time.perf_counter() - t, _self_cpu() - cpu0
-        stop.set()
-        follow.join()
+        print(f"router started in {time.perf_counter() - t:.2f} s (in neither figure)")
+        for r in range(rounds):
+            t = time.perf_counter()
+            ingest_dicom(settings, [work / f"src{r}"])
+            print(f"round {r + 1}: landed {per} instances in {time.perf_counter() - t:.1f} s (in neither figure)")
+            done = (r + 1) * per
+            order = ["direct", "router"] if r % 2 == 0 else ["router", "direct"]
+            for who in order:
+                cpu0, t = _self_cpu() + _children_cpu(), time.perf_counter()
+                if who == "direct":
+                    _direct(work / f"src{r}", peer_a.port)
+                    assert _wait_files(peer_a.folder, done, 60)
+                else:
+                    _routed(router, peer_b.folder, per, done)
+                took = time.perf_counter() - t
+                wall[who] += took
+                cpu[who] += _self_cpu() + _children_cpu() - cpu0
+                print(f"round {r + 1}: {who} {took:.1f} s ({per / took:.0f}/s), load {os.getloadavg()[0]:.1f}")
         router.close()
     finally:
         peer_a.stop()
         peer_b.stop()
+    m = per * rounds
     print()
-    print(f"| sender (N = {n}) | wall s | instances/s | CPU s (sender) | instances per CPU-s |")
+    print(f"| sender (N = {m}, {rounds} alternating rounds) | wall s | instances/s | CPU s | instances per CPU-s |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| DCMTK storescu, direct | {direct_s:.1f} | {n / direct_s:.0f} | {direct_cpu:.1f} | {n / direct_cpu:.0f} |")
-    print(f"| radlake router (queue) | {routed_s:.1f} | {n / routed_s:.0f} | {routed_cpu:.1f} | {n / routed_cpu:.0f} |")
-    print(f"ratio router/storescu (instances/s): {direct_s / routed_s:.2f}x")
+    for who, label in (("direct", "DCMTK storescu, direct"), ("router", f"radlake router (queue, {sender})")):
+        print(f"| {label} | {wall[who]:.1f} | {m / wall[who]:.0f} | {cpu[who]:.1f} | {m / cpu[who]:.0f} |")
+    print(f"ratio router/storescu (instances/s): {wall['direct'] / wall['router']:.2f}x")
+    print("(CPU s: this process and its children, storescu included; storescp peers excluded)")
 
 
 def latency(work: Path, seconds: float, rate: int) -> None:
@@ -208,6 +244,9 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=int, default=50)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-routing-bench"))
+    ap.add_argument("--rounds", type=int, default=4, help="alternating slices of the throughput run")
+    ap.add_argument("--batch", type=int, default=1000, help="routing.batch_instances (instances per association)")
+    ap.add_argument("--sender", default="auto", choices=["auto", "storescu", "pynetdicom"])
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("RADLAKE_PSEUDONYM_KEY", "00" * 32)
@@ -217,8 +256,9 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING)
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) on {os.cpu_count()} cores")
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     if not args.skip_throughput:
-        throughput(args.workdir / "throughput", args.instances)
+        throughput(args.workdir / "throughput", args.instances, args.rounds, args.sender, args.batch)
     if args.latency_seconds > 0:
         latency(args.workdir / "latency", args.latency_seconds, args.rate)
     shutil.rmtree(args.workdir, ignore_errors=True)

@@ -175,7 +175,11 @@ def index_body(out: Path, words: dict[str, str], *, quality_href: str | None, la
 
 
 def build_dashboards(
-    settings: Settings, out: Path | None = None, *, lagging: dict[str, str] | None = None
+    settings: Settings,
+    out: Path | None = None,
+    *,
+    lagging: dict[str, str] | None = None,
+    routing: dict[str, dict[str, float]] | None = None,
 ) -> BuildResult:
     """Write the dashboards for ``settings`` into ``out`` (default :func:`default_dir`).
 
@@ -188,6 +192,8 @@ def build_dashboards(
     lagging
         Sources whose last sync did not catch up, and why (the caller asks the CDC layer): the stewards'
         console then says the figures were built on lagging data.
+    routing
+        The routing queue per destination (the caller reads audit/routing_queue): a card on the console.
 
     Returns
     -------
@@ -263,7 +269,12 @@ def build_dashboards(
     quality_index = settings.quality_dir / "index.html"
     quality_href = Path(os.path.relpath(quality_index, out)).as_posix() if quality_index.is_file() else None
     static = console.render_console(
-        settings, words, with_top_names=names is not None, quality_href=quality_href, lagging=lagging or {}
+        settings,
+        words,
+        with_top_names=names is not None,
+        quality_href=quality_href,
+        lagging=lagging or {},
+        routing=routing,
     )
     console_page = Page("console", (TREND_CHART.id,), ())
     _write(

@@ -130,6 +130,10 @@ from data_assets_monthly
 group by study_month, institution, modality
 order by study_month, institution, modality"""
 
+_AI_DAILY = """select result_date, ai_name, studies, results, turnaround_p50_min
+from ai_turnaround_daily
+order by result_date, ai_name"""
+
 CHARTS: tuple[Chart, ...] = (
     # Exam operations
     Chart("exams_by_day", "exams", "stack", _EXAMS_DAILY, x="exam_date", series="modality", measures=("exams",),
@@ -154,6 +158,11 @@ order by exam_date, institution, standard_name""", x="standard_name", measures=(
 from exam_volume_daily
 group by week, institution
 order by week, institution""", x="week", measures=("exams",), date="week", date_grain="week"),
+    # AI results back from routing (no institution: a result is counted per AI and day of its first result)
+    Chart("ai_studies_by_day", "exams", "stack", _AI_DAILY, x="result_date", series="ai_name",
+          measures=("studies",), inst=None, date="result_date"),
+    Chart("ai_turnaround_by_day", "exams", "line", _AI_DAILY, x="result_date", series="ai_name",
+          measures=("turnaround_p50_min",), inst=None, date="result_date"),
     # Report timeliness
     Chart("on_time_by_institution", "timeliness", "bar", _TIMELINESS_DAILY, x="institution", series="priority",
           ratio=_ON_TIME, date="exam_date"),

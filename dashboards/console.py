@@ -261,12 +261,15 @@ def render_console(
     with_top_names: bool,
     quality_href: str | None,
     lagging: dict[str, str] | None = None,
+    routing: dict[str, dict[str, float]] | None = None,
 ) -> str:
     """The console's frame: tiles, institution and device tables, top raw names, suite verdicts; text escaped.
 
     The numbers are drawn by dashboard.js from the console's data files, through the page's institution and
     date filters.
     ``lagging``: sources whose last sync did not catch up (source → why); shown first, as a red banner.
+    ``routing``: the routing queue per destination (waiting, oldest_waiting_seconds, sent, dead), as the caller
+    read it from audit/routing_queue; a destination with dead letters is marked red.
     """
     colour_word = {c: labels[c] for c in ("green", "amber", "red")}
     tiles = []
@@ -324,7 +327,29 @@ def render_console(
         f"</thead><tbody></tbody></table></section>"
         f"<section class='card wide'><h2>{escape(labels['problem'])} · {escape(labels['by_device'])}</h2>"
         f"<table id='problems-by-device'><thead><tr>{head_dev}</tr></thead><tbody></tbody>"
-        f"</table></section>{names}{suites_card}</div>"
+        f"</table></section>{names}{suites_card}{routing_card(labels, routing or {})}</div>"
+    )
+
+
+def routing_card(labels: dict[str, str], routing: dict[str, dict[str, float]]) -> str:
+    """The routing queue per destination: waiting, oldest waiting, sent, dead-letter (red when any)."""
+    if not routing:
+        return ""
+    keys = ("destination", "routing_waiting", "routing_oldest", "routing_sent", "routing_dead")
+    head = "".join(f"<th>{escape(labels[k])}</th>" for k in keys)
+    rows = []
+    for dest, m in sorted(routing.items()):
+        dead = int(m.get("dead", 0))
+        mark = f"<span class='rag red'>{dead}</span>" if dead else "0"
+        rows.append(
+            f"<tr><td>{escape(dest)}</td><td>{int(m.get('waiting', 0))}</td>"
+            f"<td>{float(m.get('oldest_waiting_seconds', 0.0)):.0f}</td><td>{int(m.get('sent', 0))}</td>"
+            f"<td>{mark}</td></tr>"
+        )
+    return (
+        f"<section class='card wide' id='routing'><h2>{escape(labels['routing_queue'])}</h2>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p class='src'><code>radlake route status</code></p></section>"
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``route_cohort`` job: a cohort sent through the routing queue, from the Dagster UI's launch form."""
+"""Routing in Dagster: the ``route_cohort`` job (the UI's launch form) and the queue's metrics on its asset."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` and config annotations at definition time.
 
@@ -46,3 +46,23 @@ def route_cohort_op(context: dg.OpExecutionContext, config: RouteCohortConfig, r
 @dg.job(name=ROUTE_JOB, description=__doc__, tags=LAKE_WRITER_TAGS)  # it commits to the routing queue
 def route_cohort_job() -> None:
     route_cohort_op()
+
+
+@dg.observable_source_asset(
+    key=["audit", "routing_queue"],
+    group_name="audit",
+    description="The durable routing queue (written by `radlake route run` / `route send`, outside Dagster). "
+    "Observing it records per destination the queue depth, the oldest wait since landing and the dead letters.",
+)
+def routing_queue(radlake: RadlakeResource) -> dg.ObserveResult:
+    from ingestion.routing import queue_metrics
+
+    metrics = queue_metrics(radlake.settings())
+    meta: dict[str, object] = {
+        "waiting": int(sum(m["waiting"] for m in metrics.values())),
+        "oldest_waiting_seconds": max((m["oldest_waiting_seconds"] for m in metrics.values()), default=0.0),
+        "dead_letter": int(sum(m["dead"] for m in metrics.values())),
+        "sent": int(sum(m["sent"] for m in metrics.values())),
+        "by_destination": dg.MetadataValue.json(metrics),
+    }
+    return dg.ObserveResult(metadata=meta)  # type: ignore[arg-type]

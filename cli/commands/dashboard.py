@@ -25,7 +25,9 @@ def build(
     from radlake.config import load_settings
 
     settings = load_settings(config)
-    result = build_dashboards(settings, out, lagging=lagging_sources(settings))
+    from ingestion.routing import queue_metrics
+
+    result = build_dashboards(settings, out, lagging=lagging_sources(settings), routing=queue_metrics(settings))
     typer.echo(f"dashboards: {len(result.pages)} pages, {len(result.rows)} charts, {sum(result.rows.values())} rows")
     for chart_id, reason in sorted(result.missing.items()):
         typer.echo(f"  {chart_id}: no data ({reason})")

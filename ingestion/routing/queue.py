@@ -8,16 +8,23 @@ Exactly once per destination: a sender appends each peer answer to a per-destina
 it arrives (an ``O_APPEND`` write survives a kill -9; the page cache holds it), and commits the batch's rows to
 the lake under the batch number written at the journal's head. After a crash the journal is committed first
 (under that same number: a no-op when the commit had happened), so nothing the peer acknowledged is sent
-again. What stays open is the C-STORE protocol's own window: an instance whose data went out but whose status
-never came back (the process died between the two) is sent again, since DICOM has no way to ask whether it
-arrived; that instance is flagged in its ``last_error`` (the journal records each instance as it goes out), so a
-possible second copy at the peer is known, never silent.
+again. With DCMTK storescu as the transport (plain DICOM peers), storescu's own log is the journal of answers
+(it writes each status before it sends the next file), and storescu runs in its own session: a kill -9 of the
+router leaves the batch to finish, and the next start waits for it and commits what its log says, so a kill of
+the router alone sends nothing twice. What stays open is the C-STORE protocol's own window: when the process
+that holds the association dies (pynetdicom inside the router, or storescu itself, or the machine) between an
+instance's data going out and its status coming back, that instance is sent again, since C-STORE has no
+idempotency handshake and a peer without storage commitment (storescp has none) cannot be asked whether it
+arrived; it is flagged in its ``last_error`` (the journal records each instance as it goes out), so a possible
+second copy at the peer is known, never silent. The journal is written without fsync: it survives a killed
+process, not a lost machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,9 +112,15 @@ class Journal:
         assert self._fd is not None
         os.write(self._fd, (json.dumps({"try": sop_instance_uid}) + "\n").encode())
 
-    def leftover(self) -> tuple[int, list[dict], str | None] | None:
-        """What a crashed run journaled and may not have committed: its batch number, its rows, and the
-        instance that was in flight (sent, no answer yet), if any."""
+    def record_storescu(self, log: Path, config: Path, paths: dict[str, str]) -> None:
+        """The batch goes out through storescu: its log (the peer's answers) and the files it sends
+        (path → SOP Instance UID), so that the next start reads the answers a killed run never committed."""
+        assert self._fd is not None
+        os.write(self._fd, (json.dumps({"storescu": str(log), "config": str(config), "paths": paths}) + "\n").encode())
+
+    def leftover(self) -> Leftover | None:
+        """What a crashed run journaled and may not have committed: its batch number, its rows, the
+        instance that was in flight (sent, no answer yet), if any, and its storescu batch, if any."""
         try:
             lines = self.path.read_bytes().splitlines()
         except FileNotFoundError:
@@ -117,6 +130,7 @@ class Journal:
         txn = int(json.loads(lines[0])["txn"])
         rows: list[dict] = []
         in_flight: str | None = None
+        storescu: dict | None = None
         for line in lines[1:]:
             try:
                 entry = json.loads(line)
@@ -124,11 +138,23 @@ class Journal:
                 break  # a torn last line: that answer never fully reached the journal
             if "try" in entry:
                 in_flight = entry["try"]
+            elif "storescu" in entry:
+                storescu = entry
             else:
                 rows.append(entry)
                 if entry.get("sop_instance_uid") == in_flight:
                     in_flight = None
-        return txn, rows, in_flight
+        return Leftover(txn, rows, in_flight, storescu)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A batch a crashed run journaled: see :meth:`Journal.leftover`."""
+
+    txn: int
+    rows: list[dict]
+    in_flight: str | None
+    storescu: dict | None  # {"storescu": log path, "config": path, "paths": {file path: SOP Instance UID}}
 
 
 def plain(row: dict) -> dict:

@@ -22,7 +22,18 @@ import pyarrow as pa
 
 from ingestion.routing.queue import SPEC, WAITING, Journal, QueueLog, load_states, now_micros, plain
 from ingestion.routing.rules import BRONZE_COLUMNS, Destination, Lookups, match_rows, resolve_destination
-from ingestion.routing.sender import Answer, BatchFailed, Item, send_dicom, send_folder
+from ingestion.routing.sender import (
+    MAX_STORESCU_PAIRS,
+    Answer,
+    BatchFailed,
+    Item,
+    StorescuLog,
+    send_dicom,
+    send_folder,
+    send_storescu,
+    storescu_available,
+    storescu_running,
+)
 from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import ConfigError, LakeError
@@ -84,21 +95,54 @@ class Worker(threading.Thread):
         self.counts = {"sent": 0, "dead": 0, "retry": 0}
         self.resent: set[str] = set()  # in flight when a run died: the peer may already hold a copy
         self._tmp = settings.state_dir / "routing" / "tmp"
+        self._storescu_files: dict | None = None  # the current batch's storescu log and configuration
 
     def recover(self) -> None:
         """Commit what a crashed run journaled, then load this destination's waiting rows from the lake."""
         left = self.journal.leftover()
         if left is not None:
-            txn, rows, in_flight = left
-            if in_flight is not None:
-                self.resent.add(in_flight)
+            rows = list(left.rows)
+            if left.in_flight is not None:
+                self.resent.add(left.in_flight)
+            if left.storescu is not None:
+                rows += self._recover_storescu(left.storescu, {r["sop_instance_uid"] for r in rows})
             if rows:
-                self.log.commit(rows, txn)
+                self.log.commit(rows, left.txn)
                 log.info("routing %s: committed %d answers journaled before a crash", self.dest.name, len(rows))
             self.journal.end()
+            self._forget_storescu(left.storescu)
         for row in load_states(self.settings, self.dest.name).values():
             if row["state"] in WAITING:
                 self.pending[row["sop_instance_uid"]] = plain(row)
+
+    def _recover_storescu(self, entry: dict, have: set[str]) -> list[dict]:
+        """The answers a storescu batch logged that a killed router never committed (after it finished)."""
+        config, paths = Path(entry["config"]), dict(entry["paths"])
+        deadline = time.monotonic() + 4 * self.settings.routing.timeout_seconds + 60
+        while (pids := storescu_running(config)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the batch the killed router started is still going: its answers are coming
+        for pid in pids:  # hung past every timeout: stop it (the router started it); its last file is in doubt
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        reader = StorescuLog(Path(entry["storescu"]))
+        answers = reader.read()
+        if reader.current is not None and reader.current in paths:
+            self.resent.add(paths[reader.current])  # its data went out, its status never came back
+        states = load_states(self.settings, self.dest.name)
+        rows: list[dict] = []
+        for path, answer in answers:
+            sop = paths.get(path)
+            state = states.get((sop, self.dest.name)) if sop is not None else None
+            if sop is None or sop in have or state is None:
+                continue
+            self._event(plain(state), answer, rows, journal=False)
+        return rows
+
+    @staticmethod
+    def _forget_storescu(entry: dict | None) -> None:
+        if entry is not None:
+            for key in ("storescu", "config"):
+                Path(entry[key]).unlink(missing_ok=True)
 
     def run(self) -> None:
         try:
@@ -154,7 +198,7 @@ class Worker(threading.Thread):
         syntax = str(row.get("transfer_syntax_uid") or "1.2.840.10008.1.2.1")
         return Item(row["sop_instance_uid"], str(row["sop_class_uid"] or ""), syntax, path), data, ""
 
-    def _event(self, row: dict, answer: Answer, rows: list[dict]) -> None:
+    def _event(self, row: dict, answer: Answer, rows: list[dict], journal: bool = True) -> None:
         attempts = int(row.get("attempts") or 0) + 1
         now = now_micros()
         if answer.stored:
@@ -175,7 +219,8 @@ class Worker(threading.Thread):
             "event_at": now,
             "sent_at": now if answer.stored else None,
         }
-        self.journal.record(event)  # before anything else: a kill from here on does not resend it
+        if journal:  # before anything else: a kill from here on does not resend it
+            self.journal.record(event)
         rows.append(event)
         self.counts[state] += 1
         sop = row["sop_instance_uid"]
@@ -215,6 +260,8 @@ class Worker(threading.Thread):
         try:
             if not items:
                 pass  # every item of the batch was answered without sending (unreadable or changed files)
+            elif self._storescu():
+                self._send_storescu([i for i, _, _ in items], answered, by_sop, rows)
             elif self.dest.peer is not None:
                 send_dicom(
                     self.dest,
@@ -241,6 +288,48 @@ class Worker(threading.Thread):
             # Its data went out and no status came back (a timeout, a lost connection): it may have arrived.
             self.resent.add(tried[-1])
         # Items past the association's context limit were neither answered nor failed: they stay pending.
+        self._commit(rows, txn)
+
+    def _storescu(self) -> bool:
+        """Whether this batch goes out through DCMTK storescu (see ``routing.sender``)."""
+        if self.dest.peer is None or self.dest.tls is not None:
+            return False
+        mode = self.settings.routing.sender
+        return mode == "storescu" or (mode == "auto" and storescu_available())
+
+    def _send_storescu(self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict]) -> None:
+        """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
+        folder = self.settings.state_dir / "routing"
+        stem = f"{self.journal.path.stem}-{self.log.txn + 1}"  # the batch number _send commits under
+        log_path, config = folder / f"{stem}.storescu.log", folder / f"{stem}.storescu.cfg"
+        log_path.unlink(missing_ok=True)
+        pairs: set[tuple[str, str]] = set()
+        chosen = []
+        for item in items:  # past storescu's context limit: the next batch
+            pair = (item.sop_class_uid, item.transfer_syntax_uid)
+            if pair in pairs or len(pairs) < MAX_STORESCU_PAIRS:
+                pairs.add(pair)
+                chosen.append(item)
+        self.journal.record_storescu(log_path, config, {i.path: i.sop_instance_uid for i in chosen})
+
+        def on_answer(item: Item, answer: Answer) -> None:
+            answered.add(item.sop_instance_uid)
+            self._event(by_sop[item.sop_instance_uid], answer, rows, journal=False)  # the log is the journal
+
+        self._storescu_files = {"storescu": str(log_path), "config": str(config)}
+        why = "storescu did not send the file (unreadable to DCMTK)"
+        try:
+            send_storescu(self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config)
+        except BatchFailed as exc:  # the batch's unanswered items are tried again; the rest waits untouched
+            log.warning("routing %s: %s", self.dest.name, exc)
+            if exc.in_doubt is not None:
+                self.resent.add(exc.in_doubt)  # its data went out, its status never came back
+            why = str(exc)
+        for item in chosen:
+            if item.sop_instance_uid not in answered:
+                on_answer(item, Answer(False, None, why))
+
+    def _commit(self, rows: list[dict], txn: int) -> None:
         while True:
             try:
                 self.log.commit(rows, txn)
@@ -250,6 +339,8 @@ class Worker(threading.Thread):
                 if self.stop.wait(1.0):
                     return  # the journal keeps the answers for the next start
         self.journal.end()
+        self._forget_storescu(self._storescu_files)
+        self._storescu_files = None
 
 
 @dataclass

@@ -27,7 +27,9 @@ def dashboard_asset(marts: dg.AssetsDefinition) -> dg.AssetsDefinition:
 
         settings = radlake.settings()
         lagging = lagging_sources(settings)
-        result = build_dashboards(settings, lagging=lagging)
+        from ingestion.routing import queue_metrics
+
+        result = build_dashboards(settings, lagging=lagging, routing=queue_metrics(settings))
         # Counts and paths only: chart rows are not copied into Dagster's event log.
         return dg.MaterializeResult(
             metadata={

@@ -224,3 +224,32 @@ def build_tiny_lake(spark: Any, settings: Settings, *, exams: list[tuple[Any, ..
     )
     handles.table("silver", "dicom_series").spark_overwrite(series_rollup(rollup_input))
     handles.table("silver", "dicom_studies").spark_overwrite(study_rollup(rollup_input))
+    build_routing_results(settings)
+
+
+# AI results back from routing (bronze/routing_results), as `radlake route results` links them: (result_id,
+# kind, study, AI, landed at). The studies' first images landed at 2024-03-05 12:00 (instances() above).
+RESULTS = [
+    ("1.9.500.1", "sr", "1.2.826.0.1.1", "ACME lung", t("2024-03-05 12:30")),
+    ("json:" + "a" * 64, "json", "1.2.826.0.1.1", "ACME lung", t("2024-03-05 13:00")),
+    ("1.9.500.2", "sc", "1.2.826.0.2.2", "ACME lung", t("2024-03-05 12:45")),
+    ("json:" + "b" * 64, "json", "1.2.826.0.1.1", "Other AI", t("2024-03-05 16:00")),
+]
+
+
+def build_routing_results(settings: Settings) -> None:
+    """Write RESULTS through the results linker's own writer (first image: the study's earliest landing)."""
+    from ingestion.routing.results import commit_results
+
+    first = {}
+    for row in instances():
+        study, landed = row[2], row[-2]
+        first[study] = min(first.get(study, landed), landed)
+    commit_results(
+        settings,
+        [
+            {"result_id": rid, "kind": kind, "study_instance_uid": study, "series_instance_uid": None, "ai_name": ai,
+             "result_at": at, "first_image_at": first[study], "source": "test", "payload_json": ""}
+            for rid, kind, study, ai, at in RESULTS
+        ],
+    )  # fmt: skip

@@ -41,3 +41,13 @@ def test_route_cohort_job_sends_the_cohort(tmp_path: Path) -> None:
     finally:
         peer.stop()
     assert set(counts) == {sop_uid_of(p) for p in ct} and max(counts.values()) == 1
+    # The queue's metrics on its Dagster asset: observed from the lake, counted here from the peer.
+    from dagster._core.definitions.observe import observe  # dagster 1.13 keeps it private; the UI's "Observe"
+
+    from orchestration.routing import routing_queue
+
+    observed = observe([routing_queue], resources={"radlake": RadlakeResource(config_path=str(cfg))})
+    (obs,) = observed.asset_observations_for_node("audit__routing_queue")
+    meta = {k: v.value for k, v in obs.metadata.items()}
+    assert (meta["sent"], meta["waiting"], meta["dead_letter"]) == (len(counts), 0, 0)
+    assert meta["by_destination"][peer.url]["sent"] == len(counts)
