@@ -144,6 +144,7 @@ COUNTED = {
     "data_assets_monthly": ("studies", "folded"),
     "device_utilisation_daily": ("exam_count", "below_min_cell and first_exam_hour is null and span_minutes is null"),
     "exam_name_open_names": ("exams", "raw_name = '[fewer than 5 exams each]'"),
+    "ai_turnaround_daily": ("studies", "folded"),
 }
 # Marts with counts that are no cells of exams (docs/SECURITY.md, "Small cells"): per-exam rows by design,
 # header and link quality per institution and day.

@@ -1,10 +1,7 @@
 -- AI results linked to their source study (optional: empty until `radlake route results` ran). The JSON payload
 -- and the file path stay in bronze: the marts need who, what kind, and when.
 with source as (
-    select * from {{ optional_source('bronze', 'routing_results', {
-        'result_id': 'varchar', 'kind': 'varchar', 'study_instance_uid': 'varchar',
-        'series_instance_uid': 'varchar', 'ai_name': 'varchar', 'result_at': 'timestamptz',
-        'first_image_at': 'timestamptz', 'source': 'varchar', 'payload_json': 'varchar'}) }}
+    select * from {{ optional_source('bronze', 'routing_results') }}
 ),
 
 renamed as (
@@ -14,9 +11,7 @@ renamed as (
         study_instance_uid,
         coalesce(nullif(trim(ai_name), ''), 'unknown') as ai_name,
         result_at,
-        first_image_at,
-        -- Turnaround: from the study's first image landing to the result landing.
-        {{ minutes_between('first_image_at', 'result_at') }} as turnaround_min
+        first_image_at
     from source
 )
 
