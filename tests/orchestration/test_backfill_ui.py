@@ -17,19 +17,13 @@ import pytest
 from radlake import catalog, lake
 from radlake.config import load_settings
 from tests.orchestration.dagster_servers import graphql, webserver
+from transforms.dicom import ROLLUP_TABLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 PARTITIONED = ["bronze/dicom_files", "bronze/dicom_instances", "silver/exams"]
 # The DICOM roll-ups and the DICOMweb index are one multi-asset (one Spark job writes them all): selected whole.
-UNPARTITIONED = [
-    "silver/dicom_series",
-    "silver/dicom_studies",
-    "silver/dicomweb_studies",
-    "silver/dicomweb_series",
-    "silver/dicomweb_instances",
-    "gold/exam_volume_daily",
-]
+UNPARTITIONED = [*(f"silver/{name}" for name in ROLLUP_TABLES), "gold/exam_volume_daily"]
 
 LAUNCH = """mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

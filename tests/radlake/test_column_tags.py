@@ -28,7 +28,7 @@ EVERY = [*PLAIN, *sorted(column_tags.COLUMN_TAGS)]
 UNTAGGED_ON_PURPOSE = {
     "sop_class_uid", "transfer_syntax_uid", "patient_sex", "institution_name", "station_name",
     "manufacturer_model_name", "raw_exam_name", "exam_name_status", "raw_name", "standard_names", "empi_run",
-    "records_affected", "ai_name",
+    "records_affected", "ai_name", "image_position_patient", "image_orientation_patient",  # geometry, not a person
 }  # fmt: skip
 LOOKS_PERSONAL = ("patient", "mrn", "birth", "phone", "address", "record", "uid", "accession", "json", "id_number",
                   "physician", "name", "empi", "path", "text", "statement", "params", "key")  # fmt: skip

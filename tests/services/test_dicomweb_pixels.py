@@ -65,7 +65,9 @@ def _files(folder: Path) -> dict[str, Path]:
     us.BitsAllocated, us.BitsStored, us.HighBit, us.PixelRepresentation = 8, 8, 7, 0
     us.BurnedInAnnotation = "YES"
     us.PixelData = RNG.integers(0, 255, (8, 8), dtype=np.uint8).tobytes()
-    wide = _base(40, 40, 1)
+    # Another modality than the CTs: the research check below picks one series per modality, in QIDO's order,
+    # which follows the random UIDs.
+    wide = _base(40, 40, 1, modality="MR")
     wide.BitsAllocated, wide.BitsStored, wide.HighBit, wide.PixelRepresentation = 16, 16, 15, 0
     wide.PixelData = bytes(40 * 40 * 2)  # 3,200 bytes a frame: over the test's max_frame_bytes
     out = {}
