@@ -57,7 +57,7 @@ def worker(registry: Path, model_path: Path, engine: str, url: str | None, out_d
         from radlake.spark import spark_session
 
         settings = Settings() if url is None else Settings(spark=url)
-        config = LinkageConfig(engine="spark", spark=spark_session(settings))
+        config = LinkageConfig(engine="spark", spark=spark_session(settings), spark_scratch=str(out_dir / "scratch"))
     captured: dict[str, pd.DataFrame] = {}
 
     def keep_pairs(*args: Any, **kwargs: Any) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,11 @@ class LinkageConfig:
         Shuffle partitions of the Spark scoring (``None``: one per :data:`RECORDS_PER_PARTITION` records, at
         least two). Spark's and Sail's default of 200 splits a million-record registry into slivers whose
         per-task overhead outweighs their work: 200 instead of 2 makes scoring 50k records 60% slower on Sail.
+    spark_scratch
+        A folder (path or URI) the Spark engine and all its executors reach, where the Spark scoring writes its
+        input and Splink's intermediate tables as Parquet (in a folder of its own, deleted after the run).
+        ``None``: they stay Spark plans, which Sail recomputes wherever they are read (``persist`` is a no-op
+        on Sail) and whose input a cluster ships inside every task: four times slower on a local cluster.
     """
 
     auto_link: float = 0.8
@@ -116,6 +122,7 @@ class LinkageConfig:
     memory_limit: str | None = None
     temp_directory: str | None = None
     spark_partitions: int | None = None
+    spark_scratch: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.auto_link <= 1:
@@ -144,7 +151,7 @@ def make_db_api(config: LinkageConfig, records: int = 0) -> Any:
     """
     if config.engine == "spark":
         partitions = config.spark_partitions or max(2, -(-records // RECORDS_PER_PARTITION))
-        return _plain_spark_api(config.spark, partitions)
+        return _plain_spark_api(config.spark, partitions, config.spark_scratch)
     import duckdb
     from splink import DuckDBAPI
 
@@ -170,7 +177,7 @@ def _release(db_api: Any) -> None:
     """Close a DuckDB API's connection and delete its database file: a run leaves nothing in the spill folder."""
     database = getattr(db_api, "radlake_database", ":memory:")
     if _on_spark(db_api):
-        db_api.restore_partitions()
+        db_api.release()
         return
     db_api.duckdb_con.close()
     if database != ":memory:":
@@ -183,9 +190,10 @@ def _on_spark(db_api: Any) -> bool:
     return type(db_api).__name__.endswith("SparkAPI")
 
 
-def _plain_spark_api(spark: Any, partitions: int) -> Any:
+def _plain_spark_api(spark: Any, partitions: int, scratch: str | None) -> Any:
     """Splink's Spark backend, writing plain Spark SQL and registering no JVM UDFs, on ``partitions`` shuffle
-    partitions (the session's own number is put back by :func:`_release`).
+    partitions (the session's own number is put back by :func:`_release`), materialising its tables as Parquet
+    in a new folder under ``scratch`` (deleted by :func:`_release`) when one is given.
 
     Splink transpiles its SQL through its own sqlglot dialect, a subclass of sqlglot's Spark generator. With
     sqlglot's compiled build installed (``sqlglotc``, which dagster-dbt pulls in) Python cannot subclass
@@ -199,22 +207,63 @@ def _plain_spark_api(spark: Any, partitions: int) -> Any:
         def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
             return str(sqlglot.transpile(sql, read="spark", write="spark", pretty=True)[0])
 
-        def restore_partitions(self) -> None:
+        def _break_lineage_and_repartition(self, spark_df: Any, templated_name: str, physical_name: str) -> Any:
+            table = super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            if self.break_lineage_method == "parquet" and not table.columns:
+                # Sail writes no file for an empty result, and reading the folder back finds no columns.
+                table = self.spark.createDataFrame([], spark_df.schema)
+            return table
+
+        def _get_checkpoint_dir_path(self, spark_df: Any) -> str:
+            # Splink asks the JVM for its checkpoint folder, which Spark Connect has not: ours instead.
+            return str(self.radlake_scratch)
+
+        def register_input(self, table: pa.Table, ddl: str) -> Any:
+            if self.radlake_scratch is None:
+                return self.register(self.spark.createDataFrame(table.to_pandas(), schema=ddl))
+            # Written here and read by the engine: a frame sent from the client is a local relation, which every
+            # task of every query reading it carries along (and sending it takes longer than writing it).
+            import pyarrow.parquet as pq
+
+            path = f"{self.radlake_scratch}/input-{next(_DATABASES)}.parquet"
+            filesystem, inner = _filesystem(path)
+            filesystem.create_dir(inner.rsplit("/", 1)[0])
+            pq.write_table(table, inner, filesystem=filesystem)
+            return self.register(self.spark.read.schema(ddl).parquet(path))
+
+        def release(self) -> None:
             self.spark.conf.set(_SHUFFLE_PARTITIONS, self.radlake_session_partitions)
+            if self.radlake_scratch is not None:
+                _delete_folder(self.radlake_scratch)
 
     session_partitions = spark.conf.get(_SHUFFLE_PARTITIONS)
     spark.conf.set(_SHUFFLE_PARTITIONS, str(partitions))
-    # persist, not the default parquet checkpoints: those need the JVM context (absent over Spark Connect).
-    # persist is a no-op on Sail, so each table Splink "persists" is recomputed wherever it is read; scoring
-    # with a trained model reads each one once (term frequencies, blocked pairs, then the predict query).
+    # Parquet in our scratch folder breaks the lineage of Splink's tables. Without one: persist (the default,
+    # parquet checkpoints, asks the JVM for its folder), a no-op on Sail, so each table is recomputed where read.
     api = PlainSparkAPI(
         spark_session=spark,
-        break_lineage_method="persist",
+        break_lineage_method="persist" if scratch is None else "parquet",
         register_udfs_automatically=False,
         num_partitions_on_repartition=partitions,
     )
     api.radlake_session_partitions = session_partitions
+    api.radlake_scratch = None if scratch is None else f"{scratch.rstrip('/')}/splink-{uuid.uuid4().hex}"
     return api
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))  # type: ignore[no-any-return]
+
+
+def _delete_folder(uri: str) -> None:
+    """Delete a scratch folder, a local path or a URI (``s3://``): a run leaves nothing behind."""
+    import pyarrow.fs
+
+    filesystem, path = _filesystem(uri)
+    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        filesystem.delete_dir(path)
 
 
 _SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
@@ -712,10 +761,12 @@ def _register(db_api: Any, table: pa.Table) -> Any:
     """Register a model-input table (:func:`_model_input`) with the engine."""
     if _on_spark(db_api):
         ddl = ", ".join(f"{c} {'bigint' if c in _INT_COLUMNS else 'string'}" for c in _MODEL_COLUMNS)
-        frame = table.to_pandas()
         for column in _BYTE_TEXT_COLUMNS:
-            frame[column] = frame[column].map(_one_char_per_byte, na_action="ignore")
-        return db_api.register(db_api.spark.createDataFrame(frame, schema=ddl))
+            values = table.column(column).to_pandas().map(_one_char_per_byte, na_action="ignore")
+            table = table.set_column(
+                table.schema.get_field_index(column), column, pa.array(values, type=pa.string(), from_pandas=True)
+            )
+        return db_api.register_input(table, ddl)
     return db_api.register(table)
 
 
