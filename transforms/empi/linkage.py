@@ -204,6 +204,9 @@ def _plain_spark_api(spark: Any, partitions: int, scratch: str | None) -> Any:
     from splink import SparkAPI
 
     class PlainSparkAPI(SparkAPI):  # type: ignore[misc, valid-type]
+        radlake_session_partitions: str | None = None
+        radlake_scratch: str | None = None
+
         def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
             return str(sqlglot.transpile(sql, read="spark", write="spark", pretty=True)[0])
 
