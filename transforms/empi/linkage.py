@@ -103,12 +103,14 @@ class LinkageConfig:
     spark_partitions
         Shuffle partitions of the Spark scoring (``None``: one per :data:`RECORDS_PER_PARTITION` records, at
         least two). Spark's and Sail's default of 200 splits a million-record registry into slivers whose
-        per-task overhead outweighs their work: 200 instead of 2 makes scoring 50k records 60% slower on Sail.
+        per-task overhead outweighs their work: on embedded Sail, scoring 50k records took 2.7 s on 200 and 1.7 s
+        on 4. The session's own number is put back after the run (it is shared with the process's other work).
     spark_scratch
         A folder (path or URI) the Spark engine and all its executors reach, where the Spark scoring writes its
         input and Splink's intermediate tables as Parquet (in a folder of its own, deleted after the run).
         ``None``: they stay Spark plans, which Sail recomputes wherever they are read (``persist`` is a no-op
-        on Sail) and whose input a cluster ships inside every task: four times slower on a local cluster.
+        on Sail) and whose input a cluster ships inside every task: scoring 50k records on a Sail local cluster
+        took 13.4 s without a scratch folder and 3.7 s with one.
     """
 
     auto_link: float = 0.8
