@@ -226,14 +226,17 @@ def _plain_spark_api(spark: Any, partitions: int, scratch: str | None) -> Any:
         def register_input(self, table: pa.Table, ddl: str) -> Any:
             if self.radlake_scratch is None:
                 return self.register(self.spark.createDataFrame(table.to_pandas(), schema=ddl))
-            # Written here and read by the engine: a frame sent from the client is a local relation, which every
-            # task of every query reading it carries along (and sending it takes longer than writing it).
-            import pyarrow.parquet as pq
-
+            # Read back from Parquet: a frame sent from the client is a local relation, which every task of every
+            # query reading it carries along. A local folder is written here (quicker than sending the frame);
+            # a URI (the lake's object store, whose credentials the engine holds) by the engine.
             path = f"{self.radlake_scratch}/input-{next(_DATABASES)}.parquet"
-            filesystem, inner = _filesystem(path)
-            filesystem.create_dir(inner.rsplit("/", 1)[0])
-            pq.write_table(table, inner, filesystem=filesystem)
+            if "://" in path:
+                self.spark.createDataFrame(table.to_pandas(), schema=ddl).write.mode("overwrite").parquet(path)
+            else:
+                import pyarrow.parquet as pq
+
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, path)
             return self.register(self.spark.read.schema(ddl).parquet(path))
 
         def release(self) -> None:
@@ -256,19 +259,16 @@ def _plain_spark_api(spark: Any, partitions: int, scratch: str | None) -> Any:
     return api
 
 
-def _filesystem(uri: str) -> tuple[Any, str]:
-    import pyarrow.fs
-
-    return pyarrow.fs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))  # type: ignore[no-any-return]
-
-
 def _delete_folder(uri: str) -> None:
     """Delete a scratch folder, a local path or a URI (``s3://``): a run leaves nothing behind."""
     import pyarrow.fs
 
-    filesystem, path = _filesystem(uri)
-    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
-        filesystem.delete_dir(path)
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))
+        if filesystem.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+            filesystem.delete_dir(path)
+    except OSError as exc:  # an object store this process holds no credentials for: the run's result stands
+        log.warning(f"the EMPI's Spark scratch folder {uri} was not deleted ({type(exc).__name__}); delete it")
 
 
 _SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
