@@ -467,6 +467,30 @@ def _blocked_pairs_duckdb(db_api: Any, records: str) -> Any:
     return db_api.register("__radlake_blocked")
 
 
+def _blocked_pairs_spark(db_api: Any, records: str) -> Any:
+    """The pairs :data:`BLOCKING_RULES` propose, as :func:`_blocked_pairs_duckdb` finds them, in one Spark query.
+
+    Splink's own blocking joins rule after rule, each excluding the pairs earlier rules found by evaluating
+    their conditions again on every candidate pair; a union of the plain joins made distinct by a grouping
+    does less work (on Sail, 200k records: 5.1 s for Splink's blocking).
+    """
+    conditions = [c for rule in BLOCKING_RULES for c in rule.conditions()]
+    joins = " union all ".join(
+        f"select {i} as rule, l.rid as join_key_l, r.rid as join_key_r from {records} as l "
+        f"join {records} as r on {condition} where l.rid < r.rid"
+        for i, condition in enumerate(conditions)
+    )
+    pairs = db_api.spark.sql(
+        f"select cast(min(rule) as string) as match_key, join_key_l, join_key_r from ({joins}) "
+        "group by join_key_l, join_key_r"
+    )
+    if db_api.radlake_scratch is not None:
+        path = f"{db_api.radlake_scratch}/blocked-{next(_DATABASES)}"
+        pairs.write.mode("overwrite").parquet(path)
+        pairs = db_api.spark.read.schema("match_key string, join_key_l bigint, join_key_r bigint").parquet(path)
+    return db_api.register(pairs)
+
+
 def _side(expression: str, side: str) -> str:
     if expression.startswith("substr("):
         column, rest = expression[len("substr(") :].split(",", 1)
@@ -902,9 +926,8 @@ def _scored_pairs(
     records = _register(db_api, frame)
     linker = Linker(records, _model_for(model, config), log_level=None)
     if new is None:
-        if config.engine == "duckdb":
-            blocked = _blocked_pairs_duckdb(db_api, records.physical_name)
-            linker.table_management.register_blocked_pairs_for_predict(blocked)
+        blocking = _blocked_pairs_duckdb if config.engine == "duckdb" else _blocked_pairs_spark
+        linker.table_management.register_blocked_pairs_for_predict(blocking(db_api, records.physical_name))
         scored = linker.inference.predict(threshold_match_probability=config.review, warning_mode="never")
         pairs = scored.as_pandas_dataframe()
         scored.drop_table_from_database_and_remove_from_cache()
