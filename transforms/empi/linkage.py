@@ -472,7 +472,7 @@ def _blocked_pairs_spark(db_api: Any, records: str) -> Any:
 
     Splink's own blocking joins rule after rule, each excluding the pairs earlier rules found by evaluating
     their conditions again on every candidate pair; a union of the plain joins made distinct by a grouping
-    does less work (on Sail, 200k records: 5.1 s for Splink's blocking).
+    does less work (embedded Sail, 289,553 records: scoring took 9.3 s with Splink's blocking, 6.3 s with this).
     """
     conditions = [c for rule in BLOCKING_RULES for c in rule.conditions()]
     joins = " union all ".join(
