@@ -150,7 +150,8 @@ def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
         from radlake.config import Settings
         from radlake.spark import spark_session
 
-        config = LinkageConfig(engine="spark", spark=spark_session(Settings()))
+        scratch = str(registry_path.with_suffix(".spark-scratch"))
+        config = LinkageConfig(engine="spark", spark=spark_session(Settings()), spark_scratch=scratch)
     out: dict[str, Any] = {"records": len(first), "load_before": os.getloadavg()[0]}
     first_features = record_features(first)
     out["blocking"] = _rule_counts(first_features)

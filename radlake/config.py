@@ -287,8 +287,10 @@ class EmpiConfig(_Strict):
 
     ``engine``: where Splink scores pairs. ``duckdb`` (default) runs it inside the process that runs the job,
     on any lake and whatever ``spark`` is: it links a million records in about a minute on 2 cores
-    (bench/empi.py). ``spark`` runs Splink's Spark backend on the configured Spark Connect server, for
-    registries beyond one machine's memory; on Sail it is far slower than DuckDB for registries that fit.
+    (bench/empi.py). ``spark`` scores on the configured Spark Connect server (the model is still trained on
+    DuckDB, on a bounded sample), with the same pairs, scores and persons; its tables go to Parquet under
+    ``<state_dir>/empi/spark-scratch`` (embedded) or ``<lake>/_empi/spark-scratch`` (a cluster), deleted
+    after each run (bench/empi_engines.py compares the engines).
 
     ``memory_limit``: the most memory DuckDB's pair scoring may hold (DuckDB's own syntax, ``"4GB"``); past it
     DuckDB spills its joins and sorts to ``temp_directory`` (default ``<state_dir>/empi/spill``). ``None``:

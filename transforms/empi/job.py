@@ -241,11 +241,15 @@ def run_empi(
 
         spark = spark_session(settings)
     spill = settings.empi.temp_directory or settings.state_dir / "empi" / "spill"
+    # Splink's tables on Spark go where the engine's executors reach them: this machine's state folder for the
+    # embedded engine, the lake's for a cluster (which already reads and writes the lake).
+    scratch = settings.state_dir / "empi" if settings.spark == "embedded" else f"{settings.lake.rstrip('/')}/_empi"
     config = LinkageConfig(
         engine=chosen,  # type: ignore[arg-type]
         spark=spark,
         memory_limit=settings.empi.memory_limit,
         temp_directory=str(spill),
+        spark_scratch=f"{scratch}/spark-scratch",
     )
     model_path = _model_path(settings)
     model = None if retrain else _load_model(model_path)
