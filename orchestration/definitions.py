@@ -10,7 +10,7 @@ from orchestration.bronze.pacs import build as build_pacs
 from orchestration.gold.definitions import build as build_gold
 from orchestration.maintenance import maintenance_job, maintenance_schedule
 from orchestration.resources import RadlakeResource
-from orchestration.routing import route_cohort_job, routing_queue
+from orchestration.routing import route_cohort_job, routing_queue, routing_results
 from orchestration.schedules import nightly_job, nightly_schedule
 from orchestration.silver.definitions import build as build_silver
 from radlake.config import Settings, find_config, load_settings
@@ -26,7 +26,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     executor = dg.in_process_executor if settings.spark == "embedded" else dg.multiprocess_executor
     core = dg.Definitions(
         executor=executor,
-        assets=[routing_queue],
+        assets=[routing_queue, routing_results(settings)],
         jobs=[nightly, upkeep, route_cohort_job],
         schedules=[nightly_schedule(settings, nightly), maintenance_schedule(settings, upkeep)],
         sensors=[failure_alert_sensor(settings.alerts)],

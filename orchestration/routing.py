@@ -4,8 +4,11 @@
 
 import dagster as dg
 
+from orchestration.lineage import column_schema, lake_asset_args
 from orchestration.resources import RadlakeResource
 from orchestration.schedules import LAKE_WRITER_TAGS
+from radlake import catalog
+from radlake.config import Settings
 
 ROUTE_JOB = "route_cohort"
 
@@ -53,6 +56,7 @@ def route_cohort_job() -> None:
     group_name="audit",
     description="The durable routing queue (written by `radlake route run` / `route send`, outside Dagster). "
     "Observing it records per destination the queue depth, the oldest wait since landing and the dead letters.",
+    metadata={"dagster/column_schema": column_schema(catalog.table("audit", "routing_queue"))},
 )
 def routing_queue(radlake: RadlakeResource) -> dg.ObserveResult:
     from ingestion.routing import queue_metrics
@@ -66,3 +70,11 @@ def routing_queue(radlake: RadlakeResource) -> dg.ObserveResult:
         "by_destination": dg.MetadataValue.json(metrics),
     }
     return dg.ObserveResult(metadata=meta)  # type: ignore[arg-type]
+
+
+def routing_results(settings: Settings) -> dg.AssetSpec:
+    """AI results `radlake route results` links to their studies: an input of the graph (the AI marts read it)
+    that no asset materialises."""
+    args = lake_asset_args(settings, catalog.table("bronze", "routing_results"))
+    args["description"] += " Written by `radlake route results`."
+    return dg.AssetSpec(**args, kinds={"delta"})

@@ -3,6 +3,7 @@ and the engine lanes' tests compare with this)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,23 @@ VOLATILE_IN = {
     "silver/hl7_orders": {"updated_at"},
     "silver/hl7_patients": {"updated_at"},
 }
+# Files pulled by C-GET are stored under <state_dir>/pacs/<AE>-<port>/ (ingestion/pacs/pull.py): the demo's
+# simulated PACS listens on a free port chosen at run time, so the port in such a path is a run-time value.
+PULLED_FOLDER = re.compile(r"(/pacs/[^/]+)-\d+/")
 
 
 def normalised_rows(table: Any, workdir: Path, key: str = "") -> list[tuple]:
     """The rows of an Arrow table as sorted tuples of text, without the volatile columns of table ``key``
-    (``layer/name``) and with ``workdir`` (the run's folder) in any value replaced by ``<workdir>``."""
+    (``layer/name``), with ``workdir`` (the run's folder) in any value replaced by ``<workdir>`` and the port of a
+    C-GET storage folder by ``<port>``."""
     keep = [c for c in table.column_names if c not in VOLATILE | VOLATILE_IN.get(key, set())]
     columns = [table[c].to_pylist() for c in keep]
     prefix = str(workdir.resolve())
     return sorted(
-        tuple("<null>" if v is None else str(v).replace(prefix, "<workdir>") for v in row)
+        tuple(
+            "<null>" if v is None else PULLED_FOLDER.sub(r"\1-<port>/", str(v).replace(prefix, "<workdir>"))
+            for v in row
+        )
         for row in zip(*columns, strict=True)
     )
 

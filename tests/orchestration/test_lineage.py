@@ -79,7 +79,8 @@ def test_every_lake_asset_shows_its_catalog_columns(defs_and_sources) -> None:
         key = dg.AssetKey([spec.layer, spec.name])
         if not graph.has(key) or spec.schema is None:
             continue
-        schema = graph.get(key).metadata["dagster/column_schema"]
+        schema = graph.get(key).metadata.get("dagster/column_schema")
+        assert schema is not None, spec.key
         assert [c.name for c in schema.columns] == spec.schema.names, spec.key
         for column, field in zip(schema.columns, spec.schema, strict=True):
             assert column.type == str(field.type)

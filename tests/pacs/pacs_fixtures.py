@@ -148,4 +148,8 @@ def dcmqrscp(tmp: Path, files: list[Path], receivers: dict[str, int]) -> Iterato
         yield port
     finally:
         proc.terminate()
-        proc.wait(20)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # dcmqrscp may sit in an association's release past SIGTERM
+            proc.kill()
+            proc.wait(10)
