@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from radlake.config import Settings
+from radlake.private import state_folder
 
 WORKER_MEMORY = "1GB"
 """DuckDB's buffer per worker process on a shared file (the file's pages are shared through the OS cache)."""
@@ -27,7 +28,7 @@ WORKER_MEMORY = "1GB"
 
 def shared_folder(settings: Settings) -> Path:
     """Where this server's index generations are kept: ``serve_index`` in the state folder (local, owner-only)."""
-    return settings.state_dir / "serve_index"
+    return state_folder(settings, "serve_index")  # the index holds identified rows: owner-only
 
 
 def generation_name(kind: str, versions: object) -> str:

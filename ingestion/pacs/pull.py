@@ -33,6 +33,7 @@ from radlake.config import PacsPeerConfig, Settings
 from radlake.dicom_peer import DicomPeer, parse_peer
 from radlake.errors import RadlakeError, SourceUnreachableError
 from radlake.lake import Lake
+from radlake.private import state_folder
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,6 @@ def pull_studies(
 
 
 def pull_folder(settings: Settings, peer: DicomPeer) -> Path:
-    """Where C-GET stores a peer's instances before they land."""
+    """Where C-GET stores a peer's instances before they land (identified images: owner-only)."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", peer.ae_title)
-    return settings.state_dir / "pacs" / f"{safe}-{peer.port}"
+    return state_folder(settings, "pacs", f"{safe}-{peer.port}")

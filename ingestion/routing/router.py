@@ -38,6 +38,7 @@ from radlake import catalog
 from radlake.config import Settings
 from radlake.errors import ConfigError, LakeError
 from radlake.lake import Lake
+from radlake.private import state_folder
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,7 @@ def ensure_queue(settings: Settings) -> None:
 @contextlib.contextmanager
 def destination_lock(settings: Settings, name: str) -> Iterator[None]:
     """Hold the lock of one destination's sender (a file lock in the state folder), or fail at once."""
-    folder = settings.state_dir / "routing"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = state_folder(settings, "routing")
     path = folder / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -89,12 +89,12 @@ class Worker(threading.Thread):
         self.pending: dict[str, dict] = {}
         self.due: dict[str, float] = {}
         self.log = QueueLog(settings, f"radlake.route.send:{dest.name}")
-        self.journal = Journal(settings.state_dir / "routing", dest.name)
+        self.journal = Journal(state_folder(settings, "routing"), dest.name)
         self.idle = threading.Event()
         self.error: BaseException | None = None
         self.counts = {"sent": 0, "dead": 0, "retry": 0}
         self.resent: set[str] = set()  # in flight when a run died: the peer may already hold a copy
-        self._tmp = settings.state_dir / "routing" / "tmp"
+        self._tmp = state_folder(settings, "routing", "tmp")  # copies of images on their way out
         self._storescu_files: dict | None = None  # the current batch's storescu log and configuration
 
     def recover(self) -> None:
@@ -299,7 +299,7 @@ class Worker(threading.Thread):
 
     def _send_storescu(self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict]) -> None:
         """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
-        folder = self.settings.state_dir / "routing"
+        folder = state_folder(self.settings, "routing")
         stem = f"{self.journal.path.stem}-{self.log.txn + 1}"  # the batch number _send commits under
         log_path, config = folder / f"{stem}.storescu.log", folder / f"{stem}.storescu.cfg"
         log_path.unlink(missing_ok=True)
