@@ -52,6 +52,6 @@ def sail_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.terminate()
     try:
         proc.wait(10)
-    except subprocess.TimeoutExpired:  # its workers' shutdown can outlast a grace period (once 30 s): nothing to keep
+    except subprocess.TimeoutExpired:  # its workers may take over 30 s to stop; it holds nothing to keep
         proc.kill()
         proc.wait(10)
