@@ -25,8 +25,22 @@ def test_pipeline_on_a_sail_cluster_equals_the_embedded_run(demo_run, demo_size,
     # The same pseudonym key: pseudonyms are then comparable across the two runs.
     shutil.copy(embedded_dir / PSEUDONYM_KEY_FILE, cluster_dir / PSEUDONYM_KEY_FILE)
 
-    cluster = run_demo(cluster_dir, spark=sail_cluster, **demo_size)
+    try:
+        cluster = run_demo(cluster_dir, spark=sail_cluster, **demo_size)
 
-    assert cluster.success, cluster.checks
-    assert load_settings(cluster.config).spark == sail_cluster
-    assert_same_pipeline(embedded_dir, embedded, cluster_dir, cluster)
+        assert cluster.success, cluster.checks
+        assert load_settings(cluster.config).spark == sail_cluster
+        assert_same_pipeline(embedded_dir, embedded, cluster_dir, cluster)
+    finally:
+        _stop_postgres(cluster_dir)
+
+
+def _stop_postgres(workdir: Path) -> None:
+    """Stop the run's simulated RIS servers: its folder outlives the test (pytest keeps its temporary folders)."""
+    from radlake.postgres import stop_embedded_server
+
+    config = workdir / "radlake.yaml"
+    if config.is_file():
+        for source in load_settings(config).sources.values():
+            if source.embedded_pgdata and (source.embedded_pgdata / "postmaster.pid").exists():
+                stop_embedded_server(source.embedded_pgdata)
