@@ -49,8 +49,12 @@ def demo_run():
     import tempfile
 
     from orchestration.demo import run_demo
+    from tests.demo_servers import stop_demo_postgres
 
     workdir = Path(tempfile.mkdtemp(prefix="radlake-demo-"))
     workdir.chmod(0o755)
-    yield workdir, run_demo(workdir, **DEMO_SIZE)
-    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        yield workdir, run_demo(workdir, **DEMO_SIZE)
+    finally:
+        stop_demo_postgres(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)

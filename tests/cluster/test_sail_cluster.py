@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from radlake.config import load_settings
+from tests.demo_servers import stop_demo_postgres
 from tests.pipeline_equality import assert_same_pipeline
 
 
@@ -32,15 +33,4 @@ def test_pipeline_on_a_sail_cluster_equals_the_embedded_run(demo_run, demo_size,
         assert load_settings(cluster.config).spark == sail_cluster
         assert_same_pipeline(embedded_dir, embedded, cluster_dir, cluster)
     finally:
-        _stop_postgres(cluster_dir)
-
-
-def _stop_postgres(workdir: Path) -> None:
-    """Stop the run's simulated RIS servers: its folder outlives the test (pytest keeps its temporary folders)."""
-    from radlake.postgres import stop_embedded_server
-
-    config = workdir / "radlake.yaml"
-    if config.is_file():
-        for source in load_settings(config).sources.values():
-            if source.embedded_pgdata and (source.embedded_pgdata / "postmaster.pid").exists():
-                stop_embedded_server(source.embedded_pgdata)
+        stop_demo_postgres(cluster_dir)
