@@ -6,13 +6,8 @@ from pathlib import Path
 
 
 def stop_demo_postgres(workdir: Path) -> None:
-    """Stop the embedded PostgreSQL servers of the demo in ``workdir`` that still run (none: nothing happens)."""
-    from radlake.config import load_settings
-    from radlake.postgres import stop_embedded_server
+    """``radlake demo --stop`` for the demo in ``workdir``, if one was set up there."""
+    from cli.commands.demo import stop_servers
 
-    config = workdir / "radlake.yaml"
-    if not config.is_file():
-        return
-    for source in load_settings(config).sources.values():
-        if source.embedded_pgdata and (source.embedded_pgdata / "postmaster.pid").exists():
-            stop_embedded_server(source.embedded_pgdata)
+    if (workdir / "radlake.yaml").is_file():
+        stop_servers(workdir)
