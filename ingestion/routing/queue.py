@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -43,7 +44,7 @@ _ORDER = {"queued": 0, "retry": 1, "sent": 2, "dead": 3}  # same event time: the
 
 def now_micros() -> int:
     """Now, as microseconds since the epoch (what the table's timestamps take)."""
-    return int(datetime.now(UTC).timestamp() * 1_000_000)
+    return time.time_ns() // 1000
 
 
 class QueueLog:
@@ -81,18 +82,29 @@ def load_states(settings: Settings, destination: str | None = None) -> dict[tupl
 
 
 class Journal:
-    """The answers of one destination's current batch, on disk before they reach the lake (see the module)."""
+    """The answers of one destination's batches, on disk before they reach the lake (see the module).
+
+    One file per batch (``<destination hash>.<batch number>.journal``): while one batch's rows commit, the
+    next batch is already being sent and journaled, so two batches may be open at once.
+    """
 
     def __init__(self, folder: Path, destination: str) -> None:
         import hashlib
 
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{hashlib.sha256(destination.encode()).hexdigest()[:16]}.journal"
-        self._fd: int | None = None
+        self.folder = folder
+        self.stem = hashlib.sha256(destination.encode()).hexdigest()[:16]
+        self._fds: dict[int, int] = {}
+        self._fd: int | None = None  # the batch being sent
+
+    def path(self, txn: int) -> Path:
+        """The journal file of batch ``txn``."""
+        return self.folder / f"{self.stem}.{txn}.journal"
 
     def begin(self, txn: int) -> None:
-        """Start a batch that will be committed as batch ``txn``."""
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        """Start a batch that will be committed as batch ``txn``; its answers are recorded from now on."""
+        self._fd = os.open(self.path(txn), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._fds[txn] = self._fd
         os.write(self._fd, (json.dumps({"txn": txn}) + "\n").encode())
 
     def record(self, row: dict) -> None:
@@ -100,12 +112,14 @@ class Journal:
         assert self._fd is not None
         os.write(self._fd, (json.dumps(row, default=str) + "\n").encode())
 
-    def end(self) -> None:
-        """The batch is committed: forget it."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self.path.unlink(missing_ok=True)
+    def end(self, txn: int) -> None:
+        """Batch ``txn`` is committed: forget it."""
+        fd = self._fds.pop(txn, None)
+        if fd is not None:
+            os.close(fd)
+            if fd == self._fd:
+                self._fd = None
+        self.path(txn).unlink(missing_ok=True)
 
     def record_try(self, sop_instance_uid: str) -> None:
         """An instance is about to go out (after a kill, the last one without an answer was in flight)."""
@@ -118,33 +132,47 @@ class Journal:
         assert self._fd is not None
         os.write(self._fd, (json.dumps({"storescu": str(log), "config": str(config), "paths": paths}) + "\n").encode())
 
-    def leftover(self) -> Leftover | None:
-        """What a crashed run journaled and may not have committed: its batch number, its rows, the
-        instance that was in flight (sent, no answer yet), if any, and its storescu batch, if any."""
-        try:
-            lines = self.path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return None
-        if not lines:
-            return None
+    def leftovers(self) -> list[Leftover]:
+        """What a crashed run journaled and may not have committed, batch by batch in their order."""
+        out = []
+        # <stem>.journal: the one journal file of routers before one file per batch.
+        for path in [self.folder / f"{self.stem}.journal", *self.folder.glob(f"{self.stem}.*.journal")]:
+            left = _leftover(path)
+            if left is not None:
+                out.append(left)
+            elif path.exists():
+                path.unlink(missing_ok=True)  # empty: killed before its first line
+        return sorted(out, key=lambda left: left.txn)
+
+
+def _leftover(path: Path) -> Leftover | None:
+    """One journal file: its batch number, its rows, the instance that was in flight (sent, no answer yet),
+    if any, and its storescu batch, if any."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    try:
         txn = int(json.loads(lines[0])["txn"])
-        rows: list[dict] = []
-        in_flight: str | None = None
-        storescu: dict | None = None
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                break  # a torn last line: that answer never fully reached the journal
-            if "try" in entry:
-                in_flight = entry["try"]
-            elif "storescu" in entry:
-                storescu = entry
-            else:
-                rows.append(entry)
-                if entry.get("sop_instance_uid") == in_flight:
-                    in_flight = None
-        return Leftover(txn, rows, in_flight, storescu)
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None  # killed while writing its first line: nothing was sent under it
+    rows: list[dict] = []
+    in_flight: str | None = None
+    storescu: dict | None = None
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            break  # a torn last line: that answer never fully reached the journal
+        if "try" in entry:
+            in_flight = entry["try"]
+        elif "storescu" in entry:
+            storescu = entry
+        else:
+            rows.append(entry)
+            if entry.get("sop_instance_uid") == in_flight:
+                in_flight = None
+    return Leftover(txn, rows, in_flight, storescu, path)
 
 
 @dataclass(frozen=True)
@@ -155,6 +183,7 @@ class Leftover:
     rows: list[dict]
     in_flight: str | None
     storescu: dict | None  # {"storescu": log path, "config": path, "paths": {file path: SOP Instance UID}}
+    path: Path  # the journal file
 
 
 def plain(row: dict) -> dict:

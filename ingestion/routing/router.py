@@ -15,7 +15,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,12 +97,16 @@ class Worker(threading.Thread):
         self.counts = {"sent": 0, "dead": 0, "retry": 0}
         self.resent: set[str] = set()  # in flight when a run died: the peer may already hold a copy
         self._tmp = state_folder(settings, "routing", "tmp")  # copies of images on their way out
-        self._storescu_files: dict | None = None  # the current batch's storescu log and configuration
+        self.txn = self.log.txn  # the last batch number handed out (committed, or on its way to the lake)
+        # One batch's rows commit on this thread while the next batch is sent (see _send).
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"route-commit-{dest.name}")
+        self._committing: Future[None] | None = None
+        self._held = False  # a commit was given up (stopping with the lake down): later ones must wait too
 
     def recover(self) -> None:
-        """Commit what a crashed run journaled, then load this destination's waiting rows from the lake."""
-        left = self.journal.leftover()
-        if left is not None:
+        """Commit what a crashed run journaled (batch by batch, in order), then load this destination's
+        waiting rows from the lake."""
+        for left in self.journal.leftovers():
             rows = list(left.rows)
             if left.in_flight is not None:
                 self.resent.add(left.in_flight)
@@ -109,8 +115,9 @@ class Worker(threading.Thread):
             if rows:
                 self.log.commit(rows, left.txn)
                 log.info("routing %s: committed %d answers journaled before a crash", self.dest.name, len(rows))
-            self.journal.end()
+            left.path.unlink(missing_ok=True)
             self._forget_storescu(left.storescu)
+        self.txn = self.log.txn
         for row in load_states(self.settings, self.dest.name).values():
             if row["state"] in WAITING:
                 self.pending[row["sop_instance_uid"]] = plain(row)
@@ -146,23 +153,35 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._loop()
+            try:
+                self._loop()
+            finally:
+                self._wait_commit()
+                self._committer.shutdown()
         except BaseException as exc:  # a bug or a lake that stays down: the router reports it
             self.error = exc
             log.exception("routing %s stopped", self.dest.name)
+
+    def _wait_commit(self) -> None:
+        """Wait for the batch whose rows are being committed (its error is this worker's)."""
+        if self._committing is not None:
+            committing, self._committing = self._committing, None
+            committing.result()
 
     def _loop(self) -> None:
         while not self.stop.is_set():
             self._drain_inbox(0.0)
             now = time.monotonic()
-            ready = [r for s, r in self.pending.items() if self.due.get(s, 0.0) <= now]
+            due = self.due
+            size = self.settings.routing.batch_instances
+            ready = list(islice((r for s, r in self.pending.items() if not due or due.get(s, 0.0) <= now), size))
             if not ready:
                 self.idle.set() if not self.pending else self.idle.clear()
                 nxt = min(self.due.values(), default=now + 1.0) if self.pending else now + 1.0
                 self._drain_inbox(max(0.01, min(nxt - now, self.settings.routing.poll_seconds)))
                 continue
             self.idle.clear()
-            self._send(ready[: self.settings.routing.batch_instances])
+            self._send(ready)
 
     def _drain_inbox(self, wait: float) -> None:
         try:
@@ -180,9 +199,11 @@ class Worker(threading.Thread):
         """The item to send (and its bytes), or None and why it can never be sent."""
         path = str(row["file_path"] or "")
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as fh:  # not pathlib: this runs once an instance, at routing speed
+                data = fh.read()
         except OSError as exc:
             return None, None, f"stored file unreadable: {exc.strerror or type(exc).__name__}"
+        # The copy is the file that landed: storescu reads it again, yet a file changed since is never sent.
         if row.get("file_sha256") and hashlib.sha256(data).hexdigest() != row["file_sha256"]:
             return None, None, "the stored file changed since it landed (checksum differs)"
         if row.get("deidentify"):
@@ -232,7 +253,12 @@ class Worker(threading.Thread):
             self.due.pop(sop, None)
 
     def _send(self, batch: list[dict]) -> None:
-        txn = self.log.txn + 1
+        """Send one batch, then hand its rows to the commit thread: the next batch goes out while they commit.
+
+        At most two batches are open: the one committing and the one sending (its journal file is written
+        first, so a kill leaves both on disk, and the next start commits them in order).
+        """
+        self.txn = txn = self.txn + 1
         self.journal.begin(txn)
         rows: list[dict] = []
         by_sop = {r["sop_instance_uid"]: r for r in batch}
@@ -249,19 +275,21 @@ class Worker(threading.Thread):
             self.journal.record_try(item.sop_instance_uid)
 
         items: list[tuple[Item, bytes, str]] = []
+        folder = self.dest.peer is None
         for row in batch:
             item, data, why = self._payload(row)
             if item is None or data is None:
                 answered.add(row["sop_instance_uid"])
                 self._event(row, Answer(False, None, why, permanent=True), rows)
             else:
-                rel = f"{row.get('study_instance_uid') or 'study'}/{item.sop_instance_uid}.dcm"
+                rel = f"{row.get('study_instance_uid') or 'study'}/{item.sop_instance_uid}.dcm" if folder else ""
                 items.append((item, data, rel))
+        storescu = self._storescu_files(txn) if self._storescu() else None
         try:
             if not items:
                 pass  # every item of the batch was answered without sending (unreadable or changed files)
-            elif self._storescu():
-                self._send_storescu([i for i, _, _ in items], answered, by_sop, rows)
+            elif storescu is not None:
+                self._send_storescu([i for i, _, _ in items], answered, by_sop, rows, storescu)
             elif self.dest.peer is not None:
                 send_dicom(
                     self.dest,
@@ -288,7 +316,8 @@ class Worker(threading.Thread):
             # Its data went out and no status came back (a timeout, a lost connection): it may have arrived.
             self.resent.add(tried[-1])
         # Items past the association's context limit were neither answered nor failed: they stay pending.
-        self._commit(rows, txn)
+        self._wait_commit()  # the previous batch's rows: batch numbers reach the lake in order
+        self._committing = self._committer.submit(self._commit, rows, txn, storescu)
 
     def _storescu(self) -> bool:
         """Whether this batch goes out through DCMTK storescu (see ``routing.sender``)."""
@@ -297,11 +326,17 @@ class Worker(threading.Thread):
         mode = self.settings.routing.sender
         return mode == "storescu" or (mode == "auto" and storescu_available())
 
-    def _send_storescu(self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict]) -> None:
-        """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
+    def _storescu_files(self, txn: int) -> dict[str, str]:
+        """Batch ``txn``'s storescu log and log configuration, in the state folder."""
         folder = state_folder(self.settings, "routing")
-        stem = f"{self.journal.path.stem}-{self.log.txn + 1}"  # the batch number _send commits under
-        log_path, config = folder / f"{stem}.storescu.log", folder / f"{stem}.storescu.cfg"
+        stem = f"{self.journal.stem}-{txn}"
+        return {"storescu": str(folder / f"{stem}.storescu.log"), "config": str(folder / f"{stem}.storescu.cfg")}
+
+    def _send_storescu(
+        self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict], files: dict[str, str]
+    ) -> None:
+        """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
+        log_path, config = Path(files["storescu"]), Path(files["config"])
         log_path.unlink(missing_ok=True)
         pairs: set[tuple[str, str]] = set()
         chosen = []
@@ -316,7 +351,6 @@ class Worker(threading.Thread):
             answered.add(item.sop_instance_uid)
             self._event(by_sop[item.sop_instance_uid], answer, rows, journal=False)  # the log is the journal
 
-        self._storescu_files = {"storescu": str(log_path), "config": str(config)}
         why = "storescu did not send the file (unreadable to DCMTK)"
         try:
             send_storescu(self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config)
@@ -329,7 +363,10 @@ class Worker(threading.Thread):
             if item.sop_instance_uid not in answered:
                 on_answer(item, Answer(False, None, why))
 
-    def _commit(self, rows: list[dict], txn: int) -> None:
+    def _commit(self, rows: list[dict], txn: int, storescu: dict[str, str] | None) -> None:
+        """Commit batch ``txn``'s rows (on the commit thread), then forget its journal and storescu files."""
+        if self._held:
+            return  # an earlier batch was left to the journal: this one must not reach the lake before it
         while True:
             try:
                 self.log.commit(rows, txn)
@@ -337,10 +374,10 @@ class Worker(threading.Thread):
             except LakeError as exc:
                 log.warning("routing %s: cannot commit to the queue (%s); trying again", self.dest.name, exc)
                 if self.stop.wait(1.0):
+                    self._held = True
                     return  # the journal keeps the answers for the next start
-        self.journal.end()
-        self._forget_storescu(self._storescu_files)
-        self._storescu_files = None
+        self.journal.end(txn)
+        self._forget_storescu(storescu)
 
 
 @dataclass
@@ -419,18 +456,19 @@ class Router:
         return len(queued)
 
     def _pairs(self, rows: pa.Table) -> list[dict]:
-        out = []
+        matches = match_rows(self.settings, rows, self.lookups)
+        if not matches:
+            return []
+        cols = _columns(rows)
         now = now_micros()
-        cols = {c: rows[c].to_pylist() for c in BRONZE_COLUMNS}
-        for m in match_rows(self.settings, rows, self.lookups):
-            sop = cols["sop_instance_uid"][m.row]
-            if (sop, m.destination) in self.known:
-                continue
-            self.known.add((sop, m.destination))
-            landed = cols["ingested_at"][m.row]
-            out.append(
-                _queued(cols, m.row, m.destination, m.rule, m.deidentify, now, landed),
-            )
+        out = []
+        for m in matches:
+            known, dest, sops = self.known, m.destination, cols["sop_instance_uid"]
+            for i in m.rows:
+                if (sops[i], dest) in known:
+                    continue
+                known.add((sops[i], dest))
+                out.append(_queued(cols, i, dest, m.rule, m.deidentify, now))
         return out
 
     def follow(self, until: threading.Event, on_poll: Callable[[], None] | None = None) -> None:
@@ -452,7 +490,7 @@ class Router:
         left alone, dead ones are queued afresh."""
         states = load_states(self.settings, destination)
         summary = RouteSummary(destination)
-        cols = {c: rows[c].to_pylist() for c in BRONZE_COLUMNS}
+        cols = _columns(rows)
         now = now_micros()
         out = []
         for i, sop in enumerate(cols["sop_instance_uid"]):
@@ -460,7 +498,7 @@ class Router:
             if have is not None and have["state"] != "dead":
                 summary.already += 1
                 continue
-            out.append(_queued(cols, i, destination, rule, deidentify, now, cols["ingested_at"][i]))
+            out.append(_queued(cols, i, destination, rule, deidentify, now))
         if out:
             QueueLog(self.settings, f"radlake.route.manual:{destination}").commit(out)
         summary.queued = len(out)
@@ -482,27 +520,49 @@ class Router:
         return False
 
 
-def _queued(cols: dict[str, list], i: int, dest: str, rule: str, deid: str, now: int, landed: object) -> dict:
-    return plain(
-        {
-            "sop_instance_uid": cols["sop_instance_uid"][i],
-            "destination": dest,
-            "study_instance_uid": cols["study_instance_uid"][i],
-            "sop_class_uid": cols["sop_class_uid"][i],
-            "transfer_syntax_uid": cols["transfer_syntax_uid"][i],
-            "rule": rule,
-            "file_path": cols["file_path"][i],
-            "file_sha256": cols["file_sha256"][i],
-            "deidentify": deid,
-            "state": "queued",
-            "attempts": 0,
-            "last_error": "",
-            "peer_status": None,
-            "landed_at": landed,
-            "event_at": now,
-            "sent_at": None,
-        }
-    )
+QUEUED_FROM_BRONZE = [
+    "sop_instance_uid",
+    "study_instance_uid",
+    "sop_class_uid",
+    "transfer_syntax_uid",
+    "file_path",
+    "file_sha256",
+    "ingested_at",
+]
+"""The bronze columns a queue row copies."""
+
+
+def _columns(rows: pa.Table) -> dict[str, list]:
+    """The columns of bronze rows a queue row copies, as Python lists (the landing time as microseconds:
+    an integer, not a datetime object, is what the journal and the queue table take)."""
+    out = {}
+    for name in QUEUED_FROM_BRONZE:
+        column = rows[name]
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        out[name] = column.to_pylist()
+    return out
+
+
+def _queued(cols: dict[str, list], i: int, dest: str, rule: str, deid: str, now: int) -> dict:
+    return {
+        "sop_instance_uid": cols["sop_instance_uid"][i],
+        "destination": dest,
+        "study_instance_uid": cols["study_instance_uid"][i],
+        "sop_class_uid": cols["sop_class_uid"][i],
+        "transfer_syntax_uid": cols["transfer_syntax_uid"][i],
+        "rule": rule,
+        "file_path": cols["file_path"][i],
+        "file_sha256": cols["file_sha256"][i],
+        "deidentify": deid,
+        "state": "queued",
+        "attempts": 0,
+        "last_error": "",
+        "peer_status": None,
+        "landed_at": cols["ingested_at"][i],
+        "event_at": now,
+        "sent_at": None,
+    }
 
 
 def _configured(settings: Settings) -> list[str]:

@@ -62,9 +62,10 @@ def resolve_destination(settings: Settings, name: str) -> Destination:
 
 @dataclass(frozen=True)
 class Match:
-    """One pair a rule produced: row index in the batch, rule, destination, de-identification project."""
+    """The pairs one rule gave one destination: row indices in the batch, rule, destination, de-identification
+    project."""
 
-    row: int
+    rows: list[int]
     rule: str
     destination: str
     deidentify: str
@@ -150,17 +151,20 @@ def _mask(settings: Settings, rows: pa.Table, rule: RuleConfig, lookups: Lookups
 
 
 def match_rows(settings: Settings, rows: pa.Table, lookups: Lookups) -> list[Match]:
-    """Every (row, destination) pair the enabled rules give; a pair matched by two rules is kept once
-    (the first rule by name)."""
-    out: dict[tuple[int, str], Match] = {}
+    """The (row, destination) pairs the enabled rules give, grouped by rule and destination; a pair matched by
+    two rules is kept once (the first rule by name)."""
+    out: list[Match] = []
+    taken: dict[str, set[int]] = {}  # destination → rows an earlier rule already gave it
     for name in sorted(settings.routing.rules):
         rule = settings.routing.rules[name]
         if not rule.enabled or rows.num_rows == 0:
             continue
-        mask = _mask(settings, rows, rule, lookups)
-        hits = pc.indices_nonzero(mask).to_pylist()
+        hits = pc.indices_nonzero(_mask(settings, rows, rule, lookups)).to_pylist()
         for dest in rule.to:
             qname = str(parse_peer(dest)) if dest.startswith("dicom://") else dest
-            for i in hits:
-                out.setdefault((i, qname), Match(i, name, qname, rule.deidentify or ""))
-    return list(out.values())
+            seen = taken.setdefault(qname, set())
+            new = [i for i in hits if i not in seen]
+            seen.update(new)
+            if new:
+                out.append(Match(new, name, qname, rule.deidentify or ""))
+    return out

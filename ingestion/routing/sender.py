@@ -199,7 +199,15 @@ log4cplus.appender.file.File = {log}
 log4cplus.appender.file.ImmediateFlush = true
 log4cplus.appender.file.layout = log4cplus::PatternLayout
 log4cplus.appender.file.layout.ConversionPattern = %m%n
+log4cplus.appender.file.filters.1 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.file.filters.1.StringToMatch = Converting transfer syntax
+log4cplus.appender.file.filters.1.AcceptOnMatch = false
+log4cplus.appender.file.filters.2 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.file.filters.2.StringToMatch = Sending Store Request
+log4cplus.appender.file.filters.2.AcceptOnMatch = false
 """
+# The two filters drop the two info lines per file the router never reads: half the lines storescu writes
+# (each an immediate write) and the router parses.
 _SENDING = "Sending file: "
 _STATUS = "Received Store Response ("
 # DCMTK's names of C-STORE statuses (dcmnet DU_cstoreStatusString; a range is named by its first code):
@@ -249,20 +257,28 @@ class StorescuLog:
         lines = (self._tail + chunk).split(b"\n")
         self._tail = lines.pop()  # a line storescu is still writing
         out: list[tuple[str, Answer]] = []
-        for raw in lines:
-            line = raw.decode("utf-8", "replace")
-            if line.startswith(_SENDING):
-                self.current = line[len(_SENDING) :]
-            elif line.startswith(_STATUS) and self.current is not None:
-                out.append((self.current, _answer(line[len(_STATUS) :].rstrip(")"))))
+        for raw in lines:  # bytes prefixes: only a file's path and a status name are decoded
+            if raw.startswith(_SENDING_B):
+                self.current = raw[len(_SENDING_B) :].decode("utf-8", "replace")
+            elif raw.startswith(_SUCCESS_B) and self.current is not None:
+                out.append((self.current, _STORED_ANSWER))
                 self.current = None
-            elif line.startswith(_NO_CONTEXT) and self.current is not None:
+            elif raw.startswith(_STATUS_B) and self.current is not None:
+                out.append((self.current, _answer(raw[len(_STATUS_B) :].decode("utf-8", "replace").rstrip(")"))))
+                self.current = None
+            elif raw.startswith(_NO_CONTEXT_B) and self.current is not None:
                 why = "peer refused the presentation context (SOP class or transfer syntax not supported)"
                 out.append((self.current, Answer(False, None, why, permanent=True)))
                 self.current = None
-            elif line.startswith(_FAILED):
-                self.failure = self.failure or line[:200]
+            elif raw.startswith(_FAILED_B):
+                self.failure = self.failure or raw[:200].decode("utf-8", "replace")
         return out
+
+
+_SENDING_B, _STATUS_B, _NO_CONTEXT_B = _SENDING.encode(), _STATUS.encode(), _NO_CONTEXT.encode()
+_SUCCESS_B = _STATUS_B + b"Success)"
+_STORED_ANSWER = Answer(True, 0x0000)
+_FAILED_B = tuple(f.encode() for f in _FAILED)
 
 
 def _answer(name: str) -> Answer:
