@@ -55,6 +55,11 @@ def _self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _uptime() -> str:
+    """The load now (other engineers share the machine): printed beside every figure."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def _wait_files(folder: Path, n: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -150,6 +155,7 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int) -> None
         peer_b.stop()
     m = per * rounds
     print()
+    print(f"uptime: {_uptime()}")
     print(f"| sender (N = {m}, {rounds} alternating rounds) | wall s | instances/s | CPU s | instances per CPU-s |")
     print("|---|---:|---:|---:|---:|")
     for who, label in (("direct", "DCMTK storescu, direct"), ("router", f"radlake router (queue, {sender})")):
@@ -230,6 +236,7 @@ def latency(work: Path, seconds: float, rate: int) -> None:
     lat = sorted(arrived[s] - landed[s] for s in arrived if s in landed)
     q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]  # noqa: E731
     print()
+    print(f"uptime: {_uptime()}")
     print("| steady feed | instances | arrived | p50 s | p95 s | max s |")
     print("|---|---:|---:|---:|---:|---:|")
     print(
@@ -256,7 +263,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING)
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) on {os.cpu_count()} cores")
-    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print(f"uptime: {_uptime()}")
     if not args.skip_throughput:
         throughput(args.workdir / "throughput", args.instances, args.rounds, args.sender, args.batch)
     if args.latency_seconds > 0:

