@@ -103,6 +103,7 @@ class Worker(threading.Thread):
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"route-commit-{dest.name}")
         self._committing: Future[None] | None = None
         self._held = False  # a commit was given up (stopping with the lake down): later ones must wait too
+        self._checked: dict[str, tuple[dict, tuple[Item | None, bytes | None, str]]] = {}  # see _prefetch
 
     def recover(self) -> None:
         """Commit what a crashed run journaled (batch by batch, in order), then load this destination's
@@ -277,8 +278,10 @@ class Worker(threading.Thread):
 
         items: list[tuple[Item, bytes, str]] = []
         folder = self.dest.peer is None
+        checked, self._checked = self._checked, {}
         for row in batch:
-            item, data, why = self._payload(row)
+            have = checked.get(row["sop_instance_uid"])
+            item, data, why = have[1] if have is not None and have[0] is row else self._payload(row)
             if item is None or data is None:
                 answered.add(row["sop_instance_uid"])
                 self._event(row, Answer(False, None, why, permanent=True), rows)
@@ -353,8 +356,11 @@ class Worker(threading.Thread):
             self._event(by_sop[item.sop_instance_uid], answer, rows, journal=False)  # the log is the journal
 
         why = "storescu did not send the file (unreadable to DCMTK)"
+        prefetch = self._prefetch(set(by_sop))
         try:
-            send_storescu(self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config)
+            send_storescu(
+                self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config, prefetch
+            )
         except BatchFailed as exc:  # the batch's unanswered items are tried again; the rest waits untouched
             log.warning("routing %s: %s", self.dest.name, exc)
             if exc.in_doubt is not None:
@@ -363,6 +369,23 @@ class Worker(threading.Thread):
         for item in chosen:
             if item.sop_instance_uid not in answered:
                 on_answer(item, Answer(False, None, why))
+
+    def _prefetch(self, sending: set[str]) -> Callable[[], None]:
+        """A step of work for the waits of a storescu batch: read and check the files of the next batch (the
+        instances waiting after this one), so that it starts sending at once. A row checked here is used by
+        the next batch only if it is still the same row (not retried or replaced meanwhile)."""
+        now = time.monotonic()
+        size = self.settings.routing.batch_instances
+        ahead = islice(self.pending.items(), len(sending) + size)
+        rows = [r for s, r in ahead if s not in sending and not r.get("deidentify") and self.due.get(s, 0.0) <= now]
+        todo = iter(rows[:size])
+
+        def step() -> None:
+            for row in islice(todo, 64):
+                item, data, why = self._payload(row)
+                self._checked[row["sop_instance_uid"]] = (row, (item, b"" if data is not None else None, why))
+
+        return step
 
     def _commit(self, rows: list[dict], txn: int, storescu: dict[str, str] | None) -> None:
         """Commit batch ``txn``'s rows (on the commit thread), then forget its journal and storescu files."""

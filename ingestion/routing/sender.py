@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,10 +343,17 @@ def storescu_running(config: Path) -> list[int]:
 
 
 def send_storescu(
-    dest: Destination, items: list[Item], timeout: float, on_answer: object, log: Path, config: Path
+    dest: Destination,
+    items: list[Item],
+    timeout: float,
+    on_answer: object,
+    log: Path,
+    config: Path,
+    on_wait: Callable[[], None] | None = None,
 ) -> None:
     """C-STORE ``items`` with DCMTK storescu over one association, ``on_answer(item, Answer)`` as its log
-    reports each status. ``log`` and ``config`` are the batch's (journaled) log and log configuration.
+    reports each status. ``log`` and ``config`` are the batch's (journaled) log and log configuration;
+    ``on_wait()``, if given, is called between two looks at the log (short work while storescu sends).
 
     Raises
     ------
@@ -353,7 +362,6 @@ def send_storescu(
     """
     import os
     import subprocess
-    import time
 
     assert dest.peer is not None and dest.tls is None and callable(on_answer)
     by_path = {i.path: i for i in items}
@@ -382,7 +390,10 @@ def send_storescu(
                 on_answer(by_path[path], answer)
         if done:
             break
-        time.sleep(0.02)
+        if on_wait is not None:
+            on_wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(0.02)  # returns as soon as storescu exits
     if reader.failure or proc.returncode != 0 or reader.current is not None:
         doubt = by_path[reader.current].sop_instance_uid if reader.current in by_path else None
         raise BatchFailed(reader.failure or f"storescu exited with {proc.returncode}", doubt)
