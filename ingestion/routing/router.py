@@ -25,6 +25,7 @@ import pyarrow as pa
 from ingestion.routing.queue import SPEC, WAITING, Journal, QueueLog, load_states, now_micros, plain
 from ingestion.routing.rules import BRONZE_COLUMNS, Destination, Lookups, match_rows, resolve_destination
 from ingestion.routing.sender import (
+    MAX_STORESCU_ARGS,
     MAX_STORESCU_PAIRS,
     Answer,
     BatchFailed,
@@ -344,8 +345,12 @@ class Worker(threading.Thread):
         log_path.unlink(missing_ok=True)
         pairs: set[tuple[str, str]] = set()
         chosen = []
-        for item in items:  # past storescu's context limit: the next batch
+        room = MAX_STORESCU_ARGS
+        for item in items:  # past storescu's context limit or its command line's room: the next batch
             pair = (item.sop_class_uid, item.transfer_syntax_uid)
+            room -= len(item.path) + 1
+            if room < 0:
+                break
             if pair in pairs or len(pairs) < MAX_STORESCU_PAIRS:
                 pairs.add(pair)
                 chosen.append(item)

@@ -227,6 +227,7 @@ _STATUS_NAMES = {
 }
 _NO_CONTEXT = "No presentation context for:"
 _FAILED = ("Association Request Failed", "Association Rejected", "Association Aborted", "Store Failed")
+MAX_STORESCU_ARGS = 1_000_000  # bytes of file paths on one storescu command line (Linux allows 2 MiB in all)
 MAX_STORESCU_PAIRS = 60  # two contexts per (SOP class, syntax) (see storescu_profile): stay under 128
 _UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit, implicit VR little endian
 
