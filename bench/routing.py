@@ -3,7 +3,7 @@
 1. Throughput. N small instances (64x64, 16-bit, explicit VR LE) are landed in a fresh lake, a slice per
    round. In each round DCMTK ``storescu`` sends the slice straight to a local ``storescp`` (one association),
    and the router sends the same landed instances through its queue (follow bronze, read, checksum,
-   C-STORE over one association per batch of ``--batch``, journal, queue commits) to another local ``storescp``;
+   C-STORE over one association per batch of at most ``--batch``, journal, queue commits) to another local ``storescp``;
    the two take turns first, so load changes on a shared machine fall on both. The router runs throughout;
    its follow loop is paused while a slice lands, so its time starts once the slice is in bronze. Its transport is
    ``--sender`` (``auto``: DCMTK storescu for plain DICOM). Prints instances per second (wall) and per
@@ -98,7 +98,7 @@ def _routed(router: object, folder: Path, n: int, total: int) -> None:
     assert worker.counts["dead"] == 0 and _wait_files(folder, total, 60)
 
 
-def throughput(work: Path, n: int, rounds: int, sender: str, batch: int) -> None:
+def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) -> None:
     """Both senders take turns over ``rounds`` slices of the instances (the order alternating), so that a
     change of load on a shared machine falls on both alike."""
     from routing_harness import StoreSCP, free_port
@@ -121,13 +121,14 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int) -> None
             routing={
                 "destinations": {"bench": {"dicom": peer_b.url}},
                 "rules": {"all": {"match": {"modality": ["CT"]}, "to": ["bench"]}},
-                "batch_instances": batch,
+                **({"batch_instances": batch} if batch else {}),
                 "poll_seconds": 0.2,
                 "sender": sender,
             },
         )
         from ingestion.routing import Router
 
+        print(f"batch_instances: {settings.routing.batch_instances}")
         t = time.perf_counter()
         router = Router(settings)
         router.start()
@@ -252,7 +253,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=50)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-routing-bench"))
     ap.add_argument("--rounds", type=int, default=4, help="alternating slices of the throughput run")
-    ap.add_argument("--batch", type=int, default=1000, help="routing.batch_instances (instances per association)")
+    ap.add_argument("--batch", type=int, default=None, help="routing.batch_instances (default: the config default)")
     ap.add_argument("--sender", default="auto", choices=["auto", "storescu", "pynetdicom"])
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()

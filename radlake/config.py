@@ -633,7 +633,7 @@ class RoutingConfig(_Strict):
     max_attempts: int = Field(8, ge=1)
     backoff_seconds: float = Field(2.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
-    batch_instances: int = Field(500, ge=1, le=100_000)
+    batch_instances: int = Field(2000, ge=1, le=100_000)
     poll_seconds: float = Field(0.5, gt=0)
     timeout_seconds: float = Field(30.0, gt=0)
     sender: Literal["auto", "storescu", "pynetdicom"] = "auto"
