@@ -6,8 +6,9 @@ retried commit is a no-op (:meth:`radlake.lake.Table.append`).
 
 Exactly once per destination: a sender appends each peer answer to a per-destination journal file the moment
 it arrives (an ``O_APPEND`` write survives a kill -9; the page cache holds it), and commits the batch's rows to
-the lake under the batch number written at the journal's head. After a crash the journal is committed first
-(under that same number: a no-op when the commit had happened), so nothing the peer acknowledged is sent
+the lake under the batch number written at the journal's head. One journal file per batch: a batch's rows commit
+while the next batch is sent, so a kill can leave two. After a crash every journal is committed first, in batch
+order (under its own number: a no-op when the commit had happened), so nothing the peer acknowledged is sent
 again. With DCMTK storescu as the transport (plain DICOM peers), storescu's own log is the journal of answers
 (it writes each status before it sends the next file), and storescu runs in its own session: a kill -9 of the
 router leaves the batch to finish, and the next start waits for it and commits what its log says, so a kill of
