@@ -115,6 +115,7 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
     peer_b = StoreSCP(work / "peer-router", "ROUTED", free_port()).start()
     wall = {"direct": 0.0, "router": 0.0}
     cpu = {"direct": 0.0, "router": 0.0}
+    own = {"direct": 0.0, "router": 0.0}  # this process alone (the router's Python, Arrow and Delta threads)
     try:
         settings = Settings(
             lake=str(work / "lake"),
@@ -140,7 +141,7 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
             done = (r + 1) * per
             order = ["direct", "router"] if r % 2 == 0 else ["router", "direct"]
             for who in order:
-                cpu0, t = _self_cpu() + _children_cpu(), time.perf_counter()
+                self0, cpu0, t = _self_cpu(), _self_cpu() + _children_cpu(), time.perf_counter()
                 if who == "direct":
                     _direct(work / f"src{r}", peer_a.port)
                     assert _wait_files(peer_a.folder, done, 60)
@@ -149,6 +150,7 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
                 took = time.perf_counter() - t
                 wall[who] += took
                 cpu[who] += _self_cpu() + _children_cpu() - cpu0
+                own[who] += _self_cpu() - self0
                 print(f"round {r + 1}: {who} {took:.1f} s ({per / took:.0f}/s), load {os.getloadavg()[0]:.1f}")
         router.close()
     finally:
@@ -163,6 +165,11 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
         print(f"| {label} | {wall[who]:.1f} | {m / wall[who]:.0f} | {cpu[who]:.1f} | {m / cpu[who]:.0f} |")
     print(f"ratio router/storescu (instances/s): {wall['direct'] / wall['router']:.2f}x")
     print("(CPU s: this process and its children, storescu included; storescp peers excluded)")
+    print(
+        f"router CPU per instance: {cpu['router'] / m * 1000:.3f} ms, of it storescu "
+        f"{(cpu['router'] - own['router']) / m * 1000:.3f} ms and this process {own['router'] / m * 1000:.3f} ms; "
+        f"direct storescu {(cpu['direct'] - own['direct']) / m * 1000:.3f} ms"
+    )
 
 
 def latency(work: Path, seconds: float, rate: int) -> None:
