@@ -17,6 +17,7 @@ of the app in the bench's process, whose clients then compete with it for one in
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -93,10 +94,11 @@ def build_lake(settings: Settings, records: int, seed: int) -> tuple[list[tuple[
     _write(settings, "dicom_studies", {
         "study_instance_uid": uid, "accession_number": accession, "patient_id": reg["mrn"].astype(str).to_numpy()[idx],
         "modalities": [[m] for m in modality], "series_count": [1] * n, "instance_count": [40] * n,
+        "frame_count": [40] * n,
     })  # fmt: skip
     _write(settings, "dicom_series", {
         "series_instance_uid": np.char.add(uid, ".1"), "study_instance_uid": uid, "modality": modality,
-        "series_number": [1] * n, "instance_count": [40] * n,
+        "series_number": [1] * n, "instance_count": [40] * n, "frame_count": [40] * n,
     })  # fmt: skip
     sample = reg.sample(2000, random_state=seed)
     return (
@@ -193,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=400, help="requests per type and run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="a folder to write the lake into once and reuse on later runs (default: a temporary one)",
+    )
     parser.add_argument("--workers", type=int, default=0,
                         help="0: the app in this process; N: `radlake serve` with serve.workers N")  # fmt: skip
     args = parser.parse_args(argv)
@@ -200,13 +208,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp:
+        lake = args.keep / f"lake-{args.records}-{args.seed}" if args.keep else Path(tmp) / "lake"
         settings = Settings(
-            lake=f"{tmp}/lake", spaces={"group": {"identified": True}},
+            lake=str(lake), spaces={"group": {"identified": True}},
             serve={"rate_per_minute": 10_000_000, "tokens_file": f"{tmp}/tokens.json", "audit_flush_seconds": 5},
         )  # fmt: skip
         t = time.perf_counter()
-        mrns, names, ids = build_lake(settings, args.records, args.seed)
-        print(f"lake of {args.records:,} records written in {time.perf_counter() - t:.1f} s")
+        samples = lake / "bench_samples.json"
+        if samples.exists():
+            mrns, names, ids = json.loads(samples.read_text(encoding="utf-8"))
+            print(f"lake of {args.records:,} records reused from {lake}")
+        else:
+            mrns, names, ids = build_lake(settings, args.records, args.seed)
+            samples.write_text(json.dumps([mrns, names, ids]), encoding="utf-8")
+            print(f"lake of {args.records:,} records written in {time.perf_counter() - t:.1f} s")
         token = issue_token(settings, "group")
         t = time.perf_counter()
         with _server(settings, Path(tmp), args.workers) as (base, build_seconds, cpu):
