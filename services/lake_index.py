@@ -14,8 +14,9 @@ person          one row per golden person: empi_id, name, sex, birth_date, id_nu
                 what a Patient resource needs besides: ``idents`` (its rows of ``ident``) and ``replaces``
                 (the ids merged into it), so a page of Patients is one read by id
 ident           (kind, institution, value, empi_id): ``mrn`` per institution, ``resident`` ID number
-person_name     (name_key, empi_id, name, sex, birth_date), sorted by the lower-cased name: a prefix search is
-                a range on sorted data (the zone maps skip the rest), filtered by sex and birth date in place
+person_name     ``person`` again with ``name_key`` (the lower-cased name) in front, sorted by it: a prefix search is
+                a range on sorted data (the zone maps skip the rest), and a page of its Patients is read from
+                the same few blocks (a read of 100 persons scattered by id costs several times more)
 person_phone    (phone, empi_id), sorted
 alias           (old_id, survivor): merged-away empi_ids and the person they now are (chains resolved)
 imaging         one row per order and/or DICOM study (see ``_IMAGING_SQL``), newest first
@@ -91,8 +92,7 @@ CREATE TABLE person AS
   ORDER BY empi_id;
 CREATE UNIQUE INDEX person_id ON person(empi_id);
 CREATE TABLE person_name AS
-  SELECT lower(name) AS name_key, empi_id, name, sex, birth_date FROM person WHERE name IS NOT NULL
-  ORDER BY name_key, empi_id;
+  SELECT lower(name) AS name_key, * FROM person WHERE name IS NOT NULL ORDER BY name_key, empi_id;
 CREATE TABLE person_phone AS
   SELECT DISTINCT phone, empi_id FROM (SELECT unnest(phones) AS phone, empi_id FROM patient_golden)
   WHERE phone IS NOT NULL ORDER BY phone;

@@ -7,6 +7,8 @@ Every search answers a ``searchset`` Bundle with ``total``, ``self`` and ``next`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,6 +20,7 @@ from services.errors import ServiceError
 from services.fhir import resources as res
 from services.fhir.outcome import FhirRoute, fhir_response
 from services.fhir.search import (
+    MAX_CANDIDATES,
     REPORTED_SQL,
     Params,
     PersonFinder,
@@ -25,6 +28,8 @@ from services.fhir.search import (
     by_key,
     imaging_filters,
     in_list,
+    name_condition,
+    only_name,
     page_size,
     person_filters,
     person_ids,
@@ -114,6 +119,23 @@ def _person_rows(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[st
     return rows(cur, f"SELECT * FROM person WHERE {sql} ORDER BY empi_id", args)
 
 
+def _counted(
+    cur: duckdb.DuckDBPyConnection, query: Callable[[str, str], tuple[str, list[Any]]], tail: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many rows ``query`` finds, the page ``tail`` picks of them); ``query(select, tail)`` → (sql, args).
+
+    One query while the page has rows (the window counts before the limit applies), two when it is past the end.
+    """
+    page = rows(cur, *query("*, count(*) OVER () AS _total", tail))
+    if not page:
+        sql, args = query("count(*)", "")
+        return int(cur.execute(sql, args).fetchone()[0]), []  # type: ignore[index]
+    total = page[0]["_total"]
+    for row in page:
+        del row["_total"]
+    return int(total), page
+
+
 def _persons_meeting(cur: duckdb.DuckDBPyConnection, ids: set[str], where: list[str], args: list[Any]) -> list[str]:
     """The ids of ``ids`` that are persons and meet ``where``, sorted."""
     if not ids:
@@ -145,10 +167,22 @@ def search_patients(request: Request) -> Response:
     with ctx.index.cursor() as cur:
         finder = PersonFinder(cur, ctx.systems, ctx.space)
         where, args = person_filters(ctx.params)
-        ids, checked = person_ids(finder, ctx.params, where, args)
+        name = None if ctx.space.config.institutions else only_name(ctx.params)
+        ids, checked = (None, False) if name else person_ids(finder, ctx.params, where, args)
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
-        if ids is not None:
+        if name is not None:
+            # By name alone: the range of the sorted name table holds both the count and the page's rows.
+            cond, a = name_condition(*name)
+            cond = " AND ".join([cond, *where])
+            total, page = _counted(
+                cur,
+                lambda select, tail: (f"SELECT {select} FROM person_name WHERE {cond} {tail}", [*a, *args]),
+                f"ORDER BY empi_id LIMIT {count} OFFSET {offset}",
+            )
+            if total > MAX_CANDIDATES:
+                raise SearchError(f"the search matches more than {MAX_CANDIDATES:,} persons: narrow it", 413)
+        elif ids is not None:
             # A search that names persons: the ids are few, or a name range already checked them (see
             # person_ids); only the page's rows are read.
             matched = sorted(ids) if checked else _persons_meeting(cur, ids, where, args)
@@ -170,7 +204,7 @@ def search_patients(request: Request) -> Response:
 
 
 def _imaging_query(
-    ctx: _Ctx, select: str, extra: list[str], args: list[Any], key: tuple[str, list[Any]] | None, tail: str = ""
+    ctx: _Ctx, select: str, tail: str = "", *, extra: list[str], args: list[Any], key: tuple[str, list[Any]] | None
 ) -> tuple[str, list[Any]]:
     """``SELECT select`` from the space's imaging rows meeting ``extra``; ``key``: a condition on one indexed
     column (empi_id, study_uid, report_id) that finds the few rows first (see :func:`by_key`)."""
@@ -205,7 +239,9 @@ def read_study(request: Request, study_id: str) -> Response:
     """One study by its id (the Study Instance UID)."""
     ctx = _Ctx(request)
     with ctx.index.cursor() as cur:
-        sql, args = _imaging_query(ctx, "*", ["has_study"], [], ("study_uid = ?", [study_id]), " LIMIT 1")
+        sql, args = _imaging_query(
+            ctx, "*", " LIMIT 1", extra=["has_study"], args=[], key=("study_uid = ?", [study_id])
+        )
         found = rows(cur, sql, args)
         if not found:
             raise ServiceError(404, "no such ImagingStudy")
@@ -226,10 +262,11 @@ def search_studies(request: Request) -> Response:
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
         key = _persons_key(persons)
-        sql, a = _imaging_query(ctx, "count(*)", ["has_study", *where], args, key)
-        total = int(cur.execute(sql, a).fetchone()[0])  # type: ignore[index]
-        order = f" ORDER BY started DESC NULLS LAST, study_uid LIMIT {count} OFFSET {offset}"
-        page = rows(cur, *_imaging_query(ctx, "*", ["has_study", *where], args, key, order))
+        total, page = _counted(
+            cur,
+            partial(_imaging_query, ctx, extra=["has_study", *where], args=args, key=key),
+            f" ORDER BY started DESC NULLS LAST, study_uid LIMIT {count} OFFSET {offset}",
+        )
         entries = [(s, "match") for s in _studies(ctx, cur, page)]
         if includes:
             subjects = sorted({r["empi_id"] for r in page if r["empi_id"]})
@@ -242,7 +279,9 @@ def read_report(request: Request, report_id: str) -> Response:
     """One report by its id (``<institution>-<accession>``)."""
     ctx = _Ctx(request)
     with ctx.index.cursor() as cur:
-        sql, args = _imaging_query(ctx, "*", [REPORTED_SQL], [], ("report_id = ?", [report_id]), " LIMIT 1")
+        sql, args = _imaging_query(
+            ctx, "*", " LIMIT 1", extra=[REPORTED_SQL], args=[], key=("report_id = ?", [report_id])
+        )
         found = rows(cur, sql, args)
     if not found:
         raise ServiceError(404, "no such DiagnosticReport")
@@ -266,10 +305,11 @@ def search_reports(request: Request) -> Response:
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
         key = _persons_key(persons)
-        sql, a = _imaging_query(ctx, "count(*)", [REPORTED_SQL, *where], args, key)
-        total = int(cur.execute(sql, a).fetchone()[0])  # type: ignore[index]
-        order = f" ORDER BY started DESC NULLS LAST, report_id LIMIT {count} OFFSET {offset}"
-        page = rows(cur, *_imaging_query(ctx, "*", [REPORTED_SQL, *where], args, key, order))
+        total, page = _counted(
+            cur,
+            partial(_imaging_query, ctx, extra=[REPORTED_SQL, *where], args=args, key=key),
+            f" ORDER BY started DESC NULLS LAST, report_id LIMIT {count} OFFSET {offset}",
+        )
     entries = [(res.diagnostic_report(r, ctx.systems, ctx.tz), "match") for r in page]
     return ctx.bundle("DiagnosticReport", total, count, offset, entries)
 
@@ -299,7 +339,10 @@ def everything(request: Request, patient_id: str) -> Response:
         ctx.params.refuse_unknown()
         order = " ORDER BY started DESC NULLS LAST, study_uid"
         found = rows(
-            cur, *_imaging_query(ctx, "*", [f"(has_study OR ({REPORTED_SQL}))"], [], ("empi_id = ?", [survivor]), order)
+            cur,
+            *_imaging_query(
+                ctx, "*", order, extra=[f"(has_study OR ({REPORTED_SQL}))"], args=[], key=("empi_id = ?", [survivor])
+            ),
         )
         studies = {s["id"]: s for s in _studies(ctx, cur, found)}
         resources: list[dict[str, Any]] = _patients(ctx, people)

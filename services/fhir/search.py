@@ -217,15 +217,7 @@ class PersonFinder:
     def by_name(self, value: str, modifier: str, where: Sequence[str] = (), args: Sequence[Any] = ()) -> set[str]:
         """Persons whose name starts with ``value`` (case-insensitive), or equals it (``exact``), or contains it
         (``contains``); ``where``/``args``: further conditions on the person's ``sex`` and ``birth_date``."""
-        key = value.strip().lower()
-        if not key:
-            raise SearchError("name needs a value")
-        if modifier == "exact":  # the lower-cased key narrows to a range, the name itself decides
-            cond, params = "name_key = lower(?) AND name = ?", [value, value]
-        elif modifier == "contains":
-            cond, params = "contains(name_key, ?)", [key]
-        else:
-            cond, params = "name_key >= ? AND name_key < ?", [key, key + _TOP]
+        cond, params = name_condition(value, modifier)
         sql = " AND ".join([cond, *where])
         return self._capped(f"SELECT empi_id FROM person_name WHERE {sql}", [*params, *args])
 
@@ -247,6 +239,32 @@ class PersonFinder:
         key = in_list("empi_id", sorted(ids))
         sql = by_key("ident", key, "DISTINCT empi_id", f"kind = 'mrn' AND {inst_sql}")
         return {r[0] for r in self.cur.execute(sql, key[1] + inst_params).fetchall()}
+
+
+def name_condition(value: str, modifier: str) -> tuple[str, list[Any]]:
+    """The condition on ``person_name`` for one ``name`` value: starts with it, case-insensitive (no modifier),
+    equals it (``exact``) or contains it, case-insensitive (``contains``)."""
+    key = value.strip().lower()
+    if not key:
+        raise SearchError("name needs a value")
+    if modifier == "exact":  # the lower-cased key narrows to a range, the name itself decides
+        return "name_key = lower(?) AND name = ?", [value, value]
+    if modifier == "contains":
+        return "contains(name_key, ?)", [key]
+    return "name_key >= ? AND name_key < ?", [key, key + _TOP]
+
+
+_SELECTIVE = ("_id", "identifier", "name", "name:exact", "name:contains", "phone")
+
+
+def only_name(params: Params) -> tuple[str, str] | None:
+    """``(value, modifier)`` when a Patient search's one selective parameter is a single ``name`` value (the
+    common search, answered from ``person_name`` alone), else None."""
+    named = [(k, v) for k, v in params.items if k in _SELECTIVE]
+    if len(named) != 1 or not named[0][0].startswith("name") or "," in named[0][1]:
+        return None
+    params.get(named[0][0])
+    return named[0][1], named[0][0].partition(":")[2]
 
 
 def person_ids(
