@@ -148,7 +148,6 @@ FROM joined j LEFT JOIN alias a ON a.old_id = j.person_id
 ORDER BY started DESC NULLS LAST, study_uid, institution, accession;
 CREATE INDEX imaging_empi ON imaging(empi_id);
 CREATE INDEX imaging_study ON imaging(study_uid);
-CREATE INDEX imaging_accession ON imaging(accession);
 CREATE INDEX imaging_report ON imaging(report_id);
 CREATE TABLE series AS
   SELECT * FROM dicom_series WHERE study_instance_uid IN (SELECT study_uid FROM imaging)
