@@ -10,9 +10,13 @@ in one step, so a request sees one consistent generation.
 Tables of the index (each request reads them through :meth:`LakeIndex.cursor`):
 
 ==============  ==============================================================================================
-person          one row per golden person: empi_id, name, sex, birth_date, id_number, phones, updated_at
+person          one row per golden person: empi_id, name, sex, birth_date, id_number, phones, updated_at, and
+                what a Patient resource needs besides: ``idents`` (its rows of ``ident``) and ``replaces``
+                (the ids merged into it), so a page of Patients is one read by id
 ident           (kind, institution, value, empi_id): ``mrn`` per institution, ``resident`` ID number
-person_name     (name_key, empi_id), sorted: the lower-cased name (prefix search is a range scan)
+person_name     ``person`` again with ``name_key`` (the lower-cased name) in front, sorted by it: a prefix search is
+                a range on sorted data (the zone maps skip the rest), and a page of its Patients is read from
+                the same few blocks (a read of 100 persons scattered by id costs several times more)
 person_phone    (phone, empi_id), sorted
 alias           (old_id, survivor): merged-away empi_ids and the person they now are (chains resolved)
 imaging         one row per order and/or DICOM study (see ``_IMAGING_SQL``), newest first
@@ -22,6 +26,7 @@ series          one row per DICOM series of a study in ``imaging``
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -65,9 +70,6 @@ _HL7_REPORTS = "reports:@hl7"  # no source name holds "@"
 _HL7_REPORT_COLUMNS = ("order_id", "report_radiologist", "report_impression", "updated_at", "institution")
 
 _PEOPLE_SQL = """
-CREATE TABLE person AS
-  SELECT empi_id, name, sex, birth_date, id_number, phones, updated_at FROM patient_golden ORDER BY empi_id;
-CREATE UNIQUE INDEX person_id ON person(empi_id);
 CREATE TABLE ident AS
   SELECT * FROM (
     SELECT 'mrn' AS kind, source_system AS institution, mrn AS value, empi_id FROM patient_master
@@ -77,15 +79,24 @@ CREATE TABLE ident AS
   ) ORDER BY value;
 CREATE INDEX ident_value ON ident(value);
 CREATE INDEX ident_person ON ident(empi_id);
+CREATE TABLE alias AS SELECT * FROM alias_rows;
+CREATE INDEX alias_old ON alias(old_id);
+CREATE INDEX alias_survivor ON alias(survivor);
+CREATE TABLE person AS
+  SELECT g.empi_id, g.name, g.sex, g.birth_date, g.id_number, g.phones, g.updated_at,
+         coalesce(i.idents, []) AS idents, coalesce(a.replaces, []) AS replaces
+  FROM patient_golden g
+  LEFT JOIN (SELECT empi_id, list({'kind': kind, 'institution': institution, 'value': value}) AS idents
+             FROM ident GROUP BY empi_id) i USING (empi_id)
+  LEFT JOIN (SELECT survivor AS empi_id, list(old_id) AS replaces FROM alias GROUP BY survivor) a USING (empi_id)
+  ORDER BY empi_id;
+CREATE UNIQUE INDEX person_id ON person(empi_id);
 CREATE TABLE person_name AS
-  SELECT lower(name) AS name_key, empi_id FROM patient_golden WHERE name IS NOT NULL ORDER BY name_key;
+  SELECT lower(name) AS name_key, * FROM person WHERE name IS NOT NULL ORDER BY name_key, empi_id;
 CREATE TABLE person_phone AS
   SELECT DISTINCT phone, empi_id FROM (SELECT unnest(phones) AS phone, empi_id FROM patient_golden)
   WHERE phone IS NOT NULL ORDER BY phone;
 CREATE INDEX person_phone_value ON person_phone(phone);
-CREATE TABLE alias AS SELECT * FROM alias_rows;
-CREATE INDEX alias_old ON alias(old_id);
-CREATE INDEX alias_survivor ON alias(survivor);
 """
 
 # One row per order and/or study. The order is the authority on the person (its empi_id); a study without
@@ -137,13 +148,15 @@ FROM joined j LEFT JOIN alias a ON a.old_id = j.person_id
 ORDER BY started DESC NULLS LAST, study_uid, institution, accession;
 CREATE INDEX imaging_empi ON imaging(empi_id);
 CREATE INDEX imaging_study ON imaging(study_uid);
-CREATE INDEX imaging_accession ON imaging(accession);
 CREATE INDEX imaging_report ON imaging(report_id);
 CREATE TABLE series AS
   SELECT * FROM dicom_series WHERE study_instance_uid IN (SELECT study_uid FROM imaging)
   ORDER BY study_instance_uid, series_number NULLS LAST, series_instance_uid;
 CREATE INDEX series_study ON series(study_instance_uid);
 """
+
+# Part of a generation's file name: a server whose index layout changed never opens an older layout's file.
+_LAYOUT = hashlib.sha256((_PEOPLE_SQL + _IMAGING_SQL).encode("utf-8")).hexdigest()[:12]
 
 
 def resolve_merges(events: pa.Table | None, active: set[str]) -> pa.Table:
@@ -245,7 +258,9 @@ class LakeIndex:
             if self._settings.serve.workers > 1:
                 # Several worker processes: one builds the generation's file, all open it read-only; the
                 # Arrow copies are dropped after a build (a worker holds no table of its own).
-                db = open_shared(shared_folder(self._settings), "lake", versions, lambda d: self._fill(d, versions))
+                db = open_shared(
+                    shared_folder(self._settings), "lake", (_LAYOUT, versions), lambda d: self._fill(d, versions)
+                )
                 self._arrow.clear()
             else:
                 db = duckdb.connect(":memory:")

@@ -7,6 +7,8 @@ Every search answers a ``searchset`` Bundle with ``total``, ``self`` and ``next`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,12 +20,16 @@ from services.errors import ServiceError
 from services.fhir import resources as res
 from services.fhir.outcome import FhirRoute, fhir_response
 from services.fhir.search import (
+    MAX_CANDIDATES,
     REPORTED_SQL,
     Params,
     PersonFinder,
     SearchError,
+    by_key,
     imaging_filters,
     in_list,
+    name_condition,
+    only_name,
     page_size,
     person_filters,
     person_ids,
@@ -94,31 +100,49 @@ class _Ctx:
 # --- Patient --------------------------------------------------------------------------------------------------------
 
 
-def _patients(ctx: _Ctx, cur: duckdb.DuckDBPyConnection, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Patient resources of these person rows, with their identifiers and merged ids (two queries per page)."""
-    if not people:
-        return []
-    ids = [p["empi_id"] for p in people]
-    id_sql, id_args = in_list("empi_id", ids)
-    idents: dict[str, list[dict[str, Any]]] = {}
-    for row in rows(cur, f"SELECT empi_id, kind, institution, value FROM ident WHERE {id_sql}", id_args):
-        if (
-            row["kind"] == "mrn"
-            and ctx.space.config.institutions
-            and row["institution"] not in ctx.space.config.institutions
-        ):
-            continue  # a space of some institutions sees only their MRNs
-        idents.setdefault(row["empi_id"], []).append(row)
-    sv_sql, sv_args = in_list("survivor", ids)
-    replaces: dict[str, list[str]] = {}
-    for old, survivor in cur.execute(f"SELECT old_id, survivor FROM alias WHERE {sv_sql}", sv_args).fetchall():
-        replaces.setdefault(survivor, []).append(old)
-    return [res.patient(p, idents.get(p["empi_id"], []), replaces.get(p["empi_id"], []), ctx.systems) for p in people]
+def _patients(ctx: _Ctx, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Patient resources of these person rows (each carries its identifiers and the ids merged into it)."""
+    limit = ctx.space.config.institutions
+    return [
+        res.patient(
+            p,
+            [i for i in p["idents"] if not (limit and i["kind"] == "mrn" and i["institution"] not in limit)],
+            p["replaces"],  # a space of some institutions sees only their MRNs
+            ctx.systems,
+        )
+        for p in people
+    ]
 
 
 def _person_rows(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, Any]]:
     sql, args = in_list("empi_id", ids)
     return rows(cur, f"SELECT * FROM person WHERE {sql} ORDER BY empi_id", args)
+
+
+def _counted(
+    cur: duckdb.DuckDBPyConnection, query: Callable[[str, str], tuple[str, list[Any]]], tail: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many rows ``query`` finds, the page ``tail`` picks of them); ``query(select, tail)`` → (sql, args).
+
+    One query while the page has rows (the window counts before the limit applies), two when it is past the end.
+    """
+    page = rows(cur, *query("*, count(*) OVER () AS _total", tail))
+    if not page:
+        sql, args = query("count(*)", "")
+        return int(cur.execute(sql, args).fetchone()[0]), []  # type: ignore[index]
+    total = page[0]["_total"]
+    for row in page:
+        del row["_total"]
+    return int(total), page
+
+
+def _persons_meeting(cur: duckdb.DuckDBPyConnection, ids: set[str], where: list[str], args: list[Any]) -> list[str]:
+    """The ids of ``ids`` that are persons and meet ``where``, sorted."""
+    if not ids:
+        return []
+    key = in_list("empi_id", sorted(ids))
+    sql = by_key("person", key, "empi_id", " AND ".join(where) or "TRUE")
+    return [r[0] for r in cur.execute(f"{sql} ORDER BY empi_id", [*key[1], *args]).fetchall()]
 
 
 @router.get("/Patient/{patient_id}")
@@ -132,7 +156,7 @@ def read_patient(request: Request, patient_id: str) -> Response:
             raise ServiceError(404, "no such Patient")
         if survivor != patient_id:
             return ctx.one(res.merged_patient(patient_id, survivor))
-        return ctx.one(_patients(ctx, cur, _person_rows(cur, [survivor]))[0])
+        return ctx.one(_patients(ctx, _person_rows(cur, [survivor]))[0])
 
 
 @router.get("/Patient")
@@ -142,36 +166,57 @@ def search_patients(request: Request) -> Response:
     ctx = _Ctx(request)
     with ctx.index.cursor() as cur:
         finder = PersonFinder(cur, ctx.systems, ctx.space)
-        ids = person_ids(finder, ctx.params)
         where, args = person_filters(ctx.params)
+        name = None if ctx.space.config.institutions else only_name(ctx.params)
+        ids, checked = (None, False) if name else person_ids(finder, ctx.params, where, args)
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
-        if ids is not None:
-            sql, a = in_list("empi_id", sorted(ids))
-            where, args = [sql, *where], [*a, *args]
-        elif ctx.space.config.institutions:
-            sql, a = in_list("institution", ctx.space.config.institutions)
-            where.append(f"empi_id IN (SELECT empi_id FROM ident WHERE kind = 'mrn' AND {sql})")
-            args += a
-        cond = " AND ".join(where) or "TRUE"
-        total = int(cur.execute(f"SELECT count(*) FROM person WHERE {cond}", args).fetchone()[0])  # type: ignore[index]
-        page = rows(cur, f"SELECT * FROM person WHERE {cond} ORDER BY empi_id LIMIT {count} OFFSET {offset}", args)
-        entries = [(p, "match") for p in _patients(ctx, cur, page)]
+        if name is not None:
+            # By name alone: the range of the sorted name table holds both the count and the page's rows.
+            cond, a = name_condition(*name)
+            cond = " AND ".join([cond, *where])
+            total, page = _counted(
+                cur,
+                lambda select, tail: (f"SELECT {select} FROM person_name WHERE {cond} {tail}", [*a, *args]),
+                f"ORDER BY empi_id LIMIT {count} OFFSET {offset}",
+            )
+            if total > MAX_CANDIDATES:
+                raise SearchError(f"the search matches more than {MAX_CANDIDATES:,} persons: narrow it", 413)
+        elif ids is not None:
+            # A search that names persons: the ids are few, or a name range already checked them (see
+            # person_ids); only the page's rows are read.
+            matched = sorted(ids) if checked else _persons_meeting(cur, ids, where, args)
+            total = len(matched)
+            page = _person_rows(cur, matched[offset : offset + count])
+        else:
+            if ctx.space.config.institutions:
+                sql, a = in_list("institution", ctx.space.config.institutions)
+                where.append(f"empi_id IN (SELECT empi_id FROM ident WHERE kind = 'mrn' AND {sql})")
+                args += a
+            cond = " AND ".join(where) or "TRUE"
+            total = int(cur.execute(f"SELECT count(*) FROM person WHERE {cond}", args).fetchone()[0])  # type: ignore[index]
+            page = rows(cur, f"SELECT * FROM person WHERE {cond} ORDER BY empi_id LIMIT {count} OFFSET {offset}", args)
+        entries = [(p, "match") for p in _patients(ctx, page)]
     return ctx.bundle("Patient", total, count, offset, entries)
 
 
 # --- ImagingStudy and DiagnosticReport --------------------------------------------------------------------------
 
 
-def _imaging_where(ctx: _Ctx, extra: list[str], args: list[Any], persons: set[str] | None) -> tuple[str, list[Any]]:
+def _imaging_query(
+    ctx: _Ctx, select: str, tail: str = "", *, extra: list[str], args: list[Any], key: tuple[str, list[Any]] | None
+) -> tuple[str, list[Any]]:
+    """``SELECT select`` from the space's imaging rows meeting ``extra``; ``key``: a condition on one indexed
+    column (empi_id, study_uid, report_id) that finds the few rows first (see :func:`by_key`)."""
     where, more = space_clause(ctx.space)
-    where = [*extra, *where]
-    args = [*args, *more]
-    if persons is not None:
-        sql, a = in_list("empi_id", sorted(persons))
-        where.insert(0, sql)
-        args = [*a, *args]
-    return " AND ".join(where) or "TRUE", args
+    cond = " AND ".join([*extra, *where]) or "TRUE"
+    if key is None:
+        return f"SELECT {select} FROM imaging WHERE {cond}{tail}", [*args, *more]
+    return by_key("imaging", key, select, cond) + tail, [*key[1], *args, *more]
+
+
+def _persons_key(persons: set[str] | None) -> tuple[str, list[Any]] | None:
+    return None if persons is None else in_list("empi_id", sorted(persons))
 
 
 def _studies(ctx: _Ctx, cur: duckdb.DuckDBPyConnection, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,8 +239,10 @@ def read_study(request: Request, study_id: str) -> Response:
     """One study by its id (the Study Instance UID)."""
     ctx = _Ctx(request)
     with ctx.index.cursor() as cur:
-        cond, args = _imaging_where(ctx, ["study_uid = ?", "has_study"], [study_id], None)
-        found = rows(cur, f"SELECT * FROM imaging WHERE {cond} LIMIT 1", args)
+        sql, args = _imaging_query(
+            ctx, "*", " LIMIT 1", extra=["has_study"], args=[], key=("study_uid = ?", [study_id])
+        )
+        found = rows(cur, sql, args)
         if not found:
             raise ServiceError(404, "no such ImagingStudy")
         return ctx.one(_studies(ctx, cur, found)[0])
@@ -214,18 +261,16 @@ def search_studies(request: Request) -> Response:
         where, args, persons = imaging_filters(finder, ctx.params, ctx.tz, ctx.systems)
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
-        cond, args = _imaging_where(ctx, ["has_study", *where], args, persons)
-        total = int(cur.execute(f"SELECT count(*) FROM imaging WHERE {cond}", args).fetchone()[0])  # type: ignore[index]
-        page = rows(
+        key = _persons_key(persons)
+        total, page = _counted(
             cur,
-            f"SELECT * FROM imaging WHERE {cond} ORDER BY started DESC NULLS LAST, study_uid "
-            f"LIMIT {count} OFFSET {offset}",
-            args,
+            partial(_imaging_query, ctx, extra=["has_study", *where], args=args, key=key),
+            f" ORDER BY started DESC NULLS LAST, study_uid LIMIT {count} OFFSET {offset}",
         )
         entries = [(s, "match") for s in _studies(ctx, cur, page)]
         if includes:
             subjects = sorted({r["empi_id"] for r in page if r["empi_id"]})
-            entries += [(p, "include") for p in _patients(ctx, cur, _person_rows(cur, subjects))]
+            entries += [(p, "include") for p in _patients(ctx, _person_rows(cur, subjects))]
     return ctx.bundle("ImagingStudy", total, count, offset, entries)
 
 
@@ -234,8 +279,10 @@ def read_report(request: Request, report_id: str) -> Response:
     """One report by its id (``<institution>-<accession>``)."""
     ctx = _Ctx(request)
     with ctx.index.cursor() as cur:
-        cond, args = _imaging_where(ctx, ["report_id = ?", REPORTED_SQL], [report_id], None)
-        found = rows(cur, f"SELECT * FROM imaging WHERE {cond} LIMIT 1", args)
+        sql, args = _imaging_query(
+            ctx, "*", " LIMIT 1", extra=[REPORTED_SQL], args=[], key=("report_id = ?", [report_id])
+        )
+        found = rows(cur, sql, args)
     if not found:
         raise ServiceError(404, "no such DiagnosticReport")
     return ctx.one(res.diagnostic_report(found[0], ctx.systems, ctx.tz))
@@ -257,13 +304,11 @@ def search_reports(request: Request) -> Response:
             args.append(value.rpartition("|")[2])
         count, offset = page_size(ctx.params, ctx.default_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
-        cond, args = _imaging_where(ctx, [REPORTED_SQL, *where], args, persons)
-        total = int(cur.execute(f"SELECT count(*) FROM imaging WHERE {cond}", args).fetchone()[0])  # type: ignore[index]
-        page = rows(
+        key = _persons_key(persons)
+        total, page = _counted(
             cur,
-            f"SELECT * FROM imaging WHERE {cond} ORDER BY started DESC NULLS LAST, report_id "
-            f"LIMIT {count} OFFSET {offset}",
-            args,
+            partial(_imaging_query, ctx, extra=[REPORTED_SQL, *where], args=args, key=key),
+            f" ORDER BY started DESC NULLS LAST, report_id LIMIT {count} OFFSET {offset}",
         )
     entries = [(res.diagnostic_report(r, ctx.systems, ctx.tz), "match") for r in page]
     return ctx.bundle("DiagnosticReport", total, count, offset, entries)
@@ -292,10 +337,15 @@ def everything(request: Request, patient_id: str) -> Response:
             raise ServiceError(404, "no such Patient")
         count, offset = page_size(ctx.params, ctx.max_limit, ctx.max_limit)
         ctx.params.refuse_unknown()
-        cond, args = _imaging_where(ctx, [f"(has_study OR ({REPORTED_SQL}))"], [], {survivor})
-        found = rows(cur, f"SELECT * FROM imaging WHERE {cond} ORDER BY started DESC NULLS LAST, study_uid", args)
+        order = " ORDER BY started DESC NULLS LAST, study_uid"
+        found = rows(
+            cur,
+            *_imaging_query(
+                ctx, "*", order, extra=[f"(has_study OR ({REPORTED_SQL}))"], args=[], key=("empi_id = ?", [survivor])
+            ),
+        )
         studies = {s["id"]: s for s in _studies(ctx, cur, found)}
-        resources: list[dict[str, Any]] = _patients(ctx, cur, people)
+        resources: list[dict[str, Any]] = _patients(ctx, people)
         for row in found:
             if row["has_study"]:
                 resources.append(studies[res.fhir_id(row["study_uid"])])

@@ -52,6 +52,16 @@ def in_list(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+def by_key(table: str, key: tuple[str, list[Any]], select: str, cond: str) -> str:
+    """``SELECT select FROM table WHERE key AND cond``, written so that DuckDB answers ``key`` from its ART index.
+
+    DuckDB scans a table through an index only when the scan's filters are all on the indexed column; a second
+    condition in the same WHERE turns a lookup of a few rows into a scan of millions. The materialised CTE keeps
+    the other conditions out of the scan: they apply to the few rows the index finds.
+    """
+    return f"WITH hits AS MATERIALIZED (SELECT * FROM {table} WHERE {key[0]}) SELECT {select} FROM hits WHERE {cond}"
+
+
 # --- dates ------------------------------------------------------------------------------------------------------
 
 
@@ -184,31 +194,32 @@ class PersonFinder:
             raise SearchError("identifier needs a value")
         if system == self.systems.empi:
             return {self.resolve(code)}
-        sql, params = "SELECT DISTINCT empi_id FROM ident WHERE value = ?", [code]
-        if system == self.systems.resident_id:
-            sql += " AND kind = 'resident'"
-        elif system:
+        institution = None
+        if system and system != self.systems.resident_id:
             institution = self.systems.institution_of(system, "mrn")
             if institution is None:
                 return set()
-            sql += " AND kind = 'mrn' AND institution = ?"
-            params.append(institution)
-        found = {r[0] for r in self.cur.execute(sql, params).fetchall()}
+        # The value alone is the index's key (DuckDB uses an ART index for one column's equality only); the
+        # kind and institution are checked on the few rows it finds.
+        found = set()
+        for kind, inst, empi_id in self.cur.execute(
+            "SELECT kind, institution, empi_id FROM ident WHERE value = ?", [code]
+        ).fetchall():
+            if system == self.systems.resident_id and kind != "resident":
+                continue
+            if institution is not None and (kind != "mrn" or inst != institution):
+                continue
+            found.add(empi_id)
         if system is None or system == "":
             found.add(self.resolve(code))  # an empi_id needs no system either
         return found
 
-    def by_name(self, value: str, modifier: str) -> set[str]:
-        key = value.strip().lower()
-        if not key:
-            raise SearchError("name needs a value")
-        if modifier == "exact":
-            sql, params = "SELECT p.empi_id FROM person p WHERE p.name = ?", [value]
-        elif modifier == "contains":
-            sql, params = "SELECT empi_id FROM person_name WHERE contains(name_key, ?)", [key]
-        else:
-            sql, params = "SELECT empi_id FROM person_name WHERE name_key >= ? AND name_key < ?", [key, key + _TOP]
-        return self._capped(sql, params)
+    def by_name(self, value: str, modifier: str, where: Sequence[str] = (), args: Sequence[Any] = ()) -> set[str]:
+        """Persons whose name starts with ``value`` (case-insensitive), or equals it (``exact``), or contains it
+        (``contains``); ``where``/``args``: further conditions on the person's ``sex`` and ``birth_date``."""
+        cond, params = name_condition(value, modifier)
+        sql = " AND ".join([cond, *where])
+        return self._capped(f"SELECT empi_id FROM person_name WHERE {sql}", [*params, *args])
 
     def by_phone(self, value: str) -> set[str]:
         digits = re.sub(r"[^0-9+]", "", value)
@@ -225,14 +236,45 @@ class PersonFinder:
         if not self.space.config.institutions or not ids:
             return ids
         inst_sql, inst_params = in_list("institution", self.space.config.institutions)
-        id_sql, id_params = in_list("empi_id", sorted(ids))
-        sql = f"SELECT DISTINCT empi_id FROM ident WHERE kind = 'mrn' AND {inst_sql} AND {id_sql}"
-        return {r[0] for r in self.cur.execute(sql, inst_params + id_params).fetchall()}
+        key = in_list("empi_id", sorted(ids))
+        sql = by_key("ident", key, "DISTINCT empi_id", f"kind = 'mrn' AND {inst_sql}")
+        return {r[0] for r in self.cur.execute(sql, key[1] + inst_params).fetchall()}
 
 
-def person_ids(finder: PersonFinder, params: Params) -> set[str] | None:
-    """The empi_ids named by a Patient search's selective parameters (None when it names none)."""
+def name_condition(value: str, modifier: str) -> tuple[str, list[Any]]:
+    """The condition on ``person_name`` for one ``name`` value: starts with it, case-insensitive (no modifier),
+    equals it (``exact``) or contains it, case-insensitive (``contains``)."""
+    key = value.strip().lower()
+    if not key:
+        raise SearchError("name needs a value")
+    if modifier == "exact":  # the lower-cased key narrows to a range, the name itself decides
+        return "name_key = lower(?) AND name = ?", [value, value]
+    if modifier == "contains":
+        return "contains(name_key, ?)", [key]
+    return "name_key >= ? AND name_key < ?", [key, key + _TOP]
+
+
+_SELECTIVE = ("_id", "identifier", "name", "name:exact", "name:contains", "phone")
+
+
+def only_name(params: Params) -> tuple[str, str] | None:
+    """``(value, modifier)`` when a Patient search's one selective parameter is a single ``name`` value (the
+    common search, answered from ``person_name`` alone), else None."""
+    named = [(k, v) for k, v in params.items if k in _SELECTIVE]
+    if len(named) != 1 or not named[0][0].startswith("name") or "," in named[0][1]:
+        return None
+    params.get(named[0][0])
+    return named[0][1], named[0][0].partition(":")[2]
+
+
+def person_ids(
+    finder: PersonFinder, params: Params, where: Sequence[str] = (), args: Sequence[Any] = ()
+) -> tuple[set[str] | None, bool]:
+    """The empi_ids named by a Patient search's selective parameters (None when it names none), and whether
+    they are already known to be persons that meet ``where`` (true when a name narrowed them: the name table
+    holds only persons, and applies the conditions itself)."""
     sets: list[set[str]] = []
+    checked = False
     for value in params.get("_id"):
         sets.append({finder.resolve(v) for v in value.split(",")})
     for value in params.get("identifier"):
@@ -240,13 +282,14 @@ def person_ids(finder: PersonFinder, params: Params) -> set[str] | None:
     for modifier in ("", "exact", "contains"):
         name = "name" + (f":{modifier}" if modifier else "")
         for value in params.get(name):
-            sets.append(set().union(*(finder.by_name(v, modifier) for v in value.split(","))))
+            sets.append(set().union(*(finder.by_name(v, modifier, where, args) for v in value.split(","))))
+            checked = True
     for value in params.get("phone"):
         sets.append(set().union(*(finder.by_phone(v) for v in value.split(","))))
     if not sets:
-        return None
+        return None, False
     found = set.intersection(*sets)
-    return finder.visible(found)
+    return finder.visible(found), checked
 
 
 def person_filters(params: Params) -> tuple[list[str], list[Any]]:

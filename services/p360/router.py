@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.errors import ServiceError
-from services.fhir import PersonFinder, SearchError, Systems, in_list, rows, space_clause
+from services.fhir import PersonFinder, SearchError, Systems, by_key, in_list, rows, space_clause
 from services.lake_index import LakeIndex
 from services.p360 import page
 from services.p360.session import clear_token_cookie, same_origin, set_token_cookie
@@ -138,18 +138,18 @@ def search(request: Request, space_name: str, q: str = "", by: str = "auto") -> 
 
 
 def _people(cur: Any, ids: list[str], space: Space) -> list[dict[str, Any]]:
+    """The found persons with how many MRNs and exams each has (exams: what the space sees), by name."""
     if not ids:
         return []
-    id_sql, id_args = in_list("p.empi_id", ids)
+    key = in_list("empi_id", ids)
+    people = rows(cur, f"SELECT * FROM person WHERE {key[0]} ORDER BY name, empi_id", key[1])
     where, args = space_clause(space)
-    exam_cond = " AND ".join(["i.empi_id = p.empi_id", *where])
-    return rows(
-        cur,
-        f"SELECT p.*, (SELECT count(*) FROM ident d WHERE d.empi_id = p.empi_id AND d.kind = 'mrn') AS records, "
-        f"(SELECT count(*) FROM imaging i WHERE {exam_cond}) AS exams "
-        f"FROM person p WHERE {id_sql} ORDER BY p.name, p.empi_id",
-        [*args, *id_args],
-    )
+    sql = by_key("imaging", key, "empi_id, count(*)", " AND ".join(where) or "TRUE") + " GROUP BY empi_id"
+    exams = dict(cur.execute(sql, [*key[1], *args]).fetchall())
+    for p in people:
+        p["records"] = sum(1 for i in p["idents"] if i["kind"] == "mrn")
+        p["exams"] = exams.get(p["empi_id"], 0)
+    return people
 
 
 @router.get("/person/{empi_id}")
@@ -165,15 +165,13 @@ def person(request: Request, space_name: str, empi_id: str) -> Response:
         found = rows(cur, "SELECT * FROM person WHERE empi_id = ?", [empi_id]) if finder.visible({empi_id}) else []
         if not found:
             raise ServiceError(404, "no such person")
-        records = rows(
-            cur,
-            "SELECT institution, value FROM ident WHERE empi_id = ? AND kind = 'mrn' ORDER BY institution",
-            [empi_id],
+        limit = space.config.institutions
+        records = sorted(
+            (i for i in found[0]["idents"] if i["kind"] == "mrn" and (not limit or i["institution"] in limit)),
+            key=lambda i: (i["institution"] or "", i["value"]),
         )
-        if space.config.institutions:
-            records = [r for r in records if r["institution"] in space.config.institutions]
         where, args = space_clause(space)
-        cond = " AND ".join(["empi_id = ?", *where])
-        exams = rows(cur, f"SELECT * FROM imaging WHERE {cond} ORDER BY started DESC NULLS LAST", [empi_id, *args])
+        sql = by_key("imaging", ("empi_id = ?", [empi_id]), "*", " AND ".join(where) or "TRUE")
+        exams = rows(cur, f"{sql} ORDER BY started DESC NULLS LAST", [empi_id, *args])
     tz = ZoneInfo(request.app.state.settings.timezone)
     return _html(request, page.person_page(space.name, found[0], records, exams, tz), len(exams))

@@ -145,11 +145,22 @@ def test_patient_and_study_searches(served) -> None:
     assert [p["id"] for p in by_id] == [person["empi_id"]]
     surname = person["name"][0]
     by_name = {p["id"] for p in _page_all(server, f"Patient?name={surname}&_count=3")}
-    assert by_name == {p["empi_id"] for p in golden.to_pylist() if (p["name"] or "").startswith(surname)}
+    named = [p for p in golden.to_pylist() if (p["name"] or "").startswith(surname)]
+    assert by_name == {p["empi_id"] for p in named}
+    # A name alone reads count and page from the sorted name table; with another key it takes the general path.
+    gender = {"M": "male", "F": "female"}[person["sex"]]
+    assert {p["id"] for p in _page_all(server, f"Patient?name={surname}&gender={gender}&_count=2")} == {
+        p["empi_id"] for p in named if p["sex"] == person["sex"]
+    }
+    past = server.request_json(f"Patient?name={surname}&_offset=100000")
+    assert past["total"] == len(named) and "entry" not in past
+    exact = {p["id"] for p in _page_all(server, f"Patient?name:exact={person['name']}")}
+    assert exact == {p["empi_id"] for p in named if p["name"] == person["name"]}
+    both_keys = _page_all(server, f"Patient?name={surname}&identifier={systems.resident_id}|{person['id_number']}")
+    assert [p["id"] for p in both_keys] == [person["empi_id"]]
     by_phone = {p["id"] for p in _page_all(server, f"Patient?phone={person['phones'][0]}")}
     assert person["empi_id"] in by_phone
     day = person["birth_date"].isoformat()
-    gender = {"M": "male", "F": "female"}[person["sex"]]
     both = {p["id"] for p in _page_all(server, f"Patient?birthdate={day}&gender={gender}")}
     assert both == {
         p["empi_id"]
@@ -181,6 +192,8 @@ def test_patient_and_study_searches(served) -> None:
     }
     direct = {s["id"] for s in _page_all(server, f"ImagingStudy?patient=Patient/{one['empi_id']}")}
     assert chained == subject == direct and one["study_instance_uid"] in direct
+    first = server.request_json(f"ImagingStudy?patient=Patient/{one['empi_id']}&_count=1")
+    assert first["total"] == len(direct) and len(first["entry"]) == 1
     # The study UID as urn:dicom:uid / urn:oid:..., and the accession number with its institution's system.
     by_uid = _page_all(server, f"ImagingStudy?identifier=urn:dicom:uid|urn:oid:{one['study_instance_uid']}")
     by_acc = _page_all(
