@@ -240,36 +240,30 @@ def link_patients(
 
     with progress.phase("ids"):
         accepted = result.accepted
-        merge_reasons: dict[int, str] = {}
-        if len(accepted):
-            acc_root = result.root[accepted["rid_l"].to_numpy()]
-            ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
-            merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
         empi_ids, events, _ = assign_empi_ids(
             result.root,
             prev_ids,
             next_number=_next_number(previous.master, previous.events),
             record_ids=record_ids,
             occurred_at=now,
-            merge_reasons=merge_reasons,
+            merge_reasons=merge_reasons(accepted, result.root),
             split_reason="steward never_link" if to_split else "relinked",
         )
 
     with progress.phase("outputs"):
-        master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
+        source = records.reset_index(drop=True)
+        prev_pos = position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)
+        master = master_rows(
+            MasterInputs(features["record_id"], source.get("source_system"), source.get("mrn")),
+            accepted,
+            empi_ids,
+            prev_ids,
+            prev_rows,
+            prev_pos,
+            now,
+        )
         golden = _golden(features, master, prev_arr, previous.features, previous.golden)
-        review_candidates = pairs[
-            (pairs["rule"] == "splink")
-            & (pairs["match_probability"] >= config.review)
-            & (pairs["match_probability"] < config.auto_link)
-        ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
-        vetoed = result.vetoed
-        if len(vetoed):
-            vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[
-                ["rid_l", "rid_r", "match_probability", "reason"]
-            ]
-            review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
-        review = review_queue(review_candidates, features, empi_ids, in_force)
+        review = review_queue(review_candidates(pairs, result.vetoed, config), features, empi_ids, in_force)
         if previous.review is not None and len(previous.review):
             review = carry_forward(previous.review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
 
@@ -297,6 +291,16 @@ def link_patients(
     )
 
 
+def merge_reasons(accepted: pd.DataFrame, root: np.ndarray) -> dict[int, str]:
+    """Why each cluster (by root) holds its records: the strongest rule among its accepted links."""
+    if not len(accepted):
+        return {}
+    acc_root = root[accepted["rid_l"].to_numpy()]
+    ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
+    reasons: dict[int, str] = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
+    return reasons
+
+
 def _golden(
     features: pd.DataFrame,
     master: pd.DataFrame,
@@ -320,17 +324,48 @@ def _golden(
     return golden.sort_values("empi_id", kind="stable", ignore_index=True)
 
 
-def _master_rows(
-    records: pd.DataFrame,
-    features: pd.DataFrame,
+@dataclass(frozen=True)
+class MasterInputs:
+    """The per-record columns the master carries from the input, in record (row position) order."""
+
+    record_id: Any
+    source_system: Any
+    mrn: Any
+
+
+def review_candidates(pairs: pd.DataFrame, vetoed: pd.DataFrame, config: LinkageConfig) -> pd.DataFrame:
+    """The pairs a steward may be asked about: guard-vetoed strong pairs first, then the review band.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rid_l``, ``rid_r``, ``match_probability``, ``reason``.
+    """
+    band = pairs[
+        (pairs["rule"] == "splink")
+        & (pairs["match_probability"] >= config.review)
+        & (pairs["match_probability"] < config.auto_link)
+    ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
+    if not len(vetoed):
+        return band
+    vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[["rid_l", "rid_r", "match_probability", "reason"]]
+    return pd.concat([vetoed, band], ignore_index=True)
+
+
+def master_rows(
+    inputs: MasterInputs,
     accepted: pd.DataFrame,
-    empi_ids: list[str],
-    prev_ids: list[str | None],
+    empi_ids: list[str] | np.ndarray,
+    prev_ids: list[str | None] | np.ndarray,
     prev_rows: pd.DataFrame,
-    position: pd.Series,
+    prev_pos: np.ndarray,
     now: dt.datetime,
 ) -> pd.DataFrame:
-    n = len(features)
+    """``silver/patient_master`` rows: each record's person and the strongest link of this run that put it there.
+
+    ``prev_rows`` are the previous master's rows of current records, ``prev_pos`` their row positions.
+    """
+    n = len(empi_ids)
     # Each record's strongest accepted link of this run: steward > id_number > splink, then probability.
     both = pd.concat(
         [
@@ -353,7 +388,6 @@ def _master_rows(
     empi = np.array(empi_ids, dtype=object)
     prev = np.array(prev_ids, dtype=object)
     if len(prev_rows):
-        prev_pos = position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)
         unchanged = empi[prev_pos] == prev[prev_pos]
         relinked_now = np.zeros(n, dtype=bool)
         relinked_now[best_rid] = True
@@ -372,12 +406,11 @@ def _master_rows(
     rule[sizes == 1] = "singleton"
     prob[sizes == 1] = np.nan
 
-    source = records.reset_index(drop=True)
     master = pd.DataFrame(
         {
-            "record_id": features["record_id"],
-            "source_system": source.get("source_system"),
-            "mrn": source.get("mrn"),
+            "record_id": inputs.record_id,
+            "source_system": inputs.source_system,
+            "mrn": inputs.mrn,
             "empi_id": empi,
             "match_probability": prob.astype(float),
             "link_rule": rule,
