@@ -265,6 +265,8 @@ class _Run:
                 step.note("saved model reused")
         with self.progress.phase("score"):
             pairs = self.score(model, relink if incremental else None)
+            # DuckDB keeps what it read cached up to its limit; the Python steps after scoring want that memory.
+            self.con.execute(f"set memory_limit = '{_after_scoring(self.config.memory_limit)}'")
 
         initial = np.full(n, -1, dtype=np.int64)
         keep = ~relink
@@ -588,6 +590,22 @@ class _Run:
                     before, review, dict(zip(record_ids.tolist(), empi.tolist(), strict=True)), in_force
                 )
         return review
+
+
+AFTER_SCORING_BYTES = 1 << 30
+"""DuckDB's memory limit once the pairs are scored (or the configured one, if lower): the later queries are
+small, and its cache of the records would otherwise sit beside the clustering's arrays."""
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _after_scoring(limit: str | None) -> str:
+    """The memory limit for the steps after scoring, in DuckDB's syntax."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", limit or "")
+    configured = float(match[1]) * _UNITS.get(match[2].upper(), 1) if match else float("inf")
+    return f"{int(min(configured, AFTER_SCORING_BYTES)) // 2**20}MiB"
 
 
 def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
