@@ -40,7 +40,7 @@ from radlake.errors import DataError
 from radlake.progress import Phase, Progress, silent
 from transforms.empi.birth_dates import GENERATION_YEARS
 from transforms.empi.clusters import EVENT_COLUMNS, assign_empi_ids, cluster_records, parse_empi_id
-from transforms.empi.features import FEATURE_COLUMNS, INPUT_COLUMNS, _fingerprints, _per_record
+from transforms.empi.features import FEATURE_COLUMNS, INPUT_COLUMNS, _per_record
 from transforms.empi.golden import build_golden
 from transforms.empi.linkage import (
     _MODEL_COLUMNS,
@@ -50,7 +50,6 @@ from transforms.empi.linkage import (
     _model_for,
     _release,
     blocking_columns,
-    blocking_pair_counts,
     combined_pairs,
     deterministic_links,
     make_db_api,
@@ -356,37 +355,47 @@ class _Run:
         if previous is not None:
             # In the run's database file: DuckDB evicts it under the memory limit.
             self.con.execute("create table previous_features as select * from read_parquet(?)", [str(previous)])
+        # The fingerprint of a record's input (record_id and mrn left out), hashed by DuckDB: an unchanged
+        # record is found, and its columns copied from the previous run, without converting it to Python.
+        hashed = [c for c in wanted if c not in ("record_id", "mrn")]
+        fingerprint = f"cast(hash({', '.join(hashed) or 'null'}) >> 1 as bigint)"
         start = 0
         for batch in source.iter_batches(batch_size=batch_records, columns=wanted):
-            frame = batch.to_pandas()
-            ids = frame["record_id"]
-            empty = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
-            if empty.any():
-                raise DataError(f"patient records: record_id is empty in row {start + int(empty.argmax()) + 1}")
-            frame["record_id"] = ids.astype(str)
-            fingerprint = _fingerprints(frame)
-            rid = np.arange(start, start + len(frame), dtype=np.int64)
-            fresh = np.ones(len(frame), dtype=bool)
+            rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
+            self.con.register("__batch", pa.Table.from_batches([batch]).append_column("rid", pa.array(rid)))
+            self.con.execute(
+                f"create or replace temp table __keys as select rid, cast(record_id as varchar) as record_id, "
+                f"{fingerprint} as fp from __batch"
+            )
+            self.con.unregister("__batch")
+            empty = self.con.execute(
+                "select min(rid) from __keys where record_id is null or trim(record_id) = ''"
+            ).fetchone()
+            if empty is not None and empty[0] is not None:
+                raise DataError(f"patient records: record_id is empty in row {int(empty[0]) + 1}")
+            fresh = np.ones(batch.num_rows, dtype=bool)
             if previous is not None:
                 # An unchanged record (same fingerprint) takes its columns from the previous run: not parsed again.
-                self.con.register("__batch", pa.table({"rid": rid, "record_id": frame["record_id"], "fp": fingerprint}))
                 reused = self.con.execute(
-                    f"insert into per_record select b.rid, {', '.join('p.' + c for c in _STORED.names)} from __batch "
-                    "as b join previous_features as p on p.record_id = b.record_id and p.fingerprint = b.fp "
-                    "returning rid"
+                    f"insert into per_record select k.rid, {', '.join('p.' + c for c in _STORED.names)} "
+                    "from __keys as k join previous_features as p on p.record_id = k.record_id "
+                    "and p.fingerprint = k.fp returning rid"
                 ).fetchnumpy()["rid"]
-                self.con.unregister("__batch")
                 fresh[np.asarray(reused, dtype=np.int64) - start] = False
             if fresh.any():
-                part = _per_record(frame[fresh], fingerprint[fresh])
-                mrn = frame["mrn"][fresh] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
+                keys = self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"]
+                frame = batch.take(pa.array(np.flatnonzero(fresh))).to_pandas()
+                frame["record_id"] = frame["record_id"].astype(str)
+                part = _per_record(frame, np.asarray(keys, dtype=np.int64)[fresh])
+                mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
                 part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
                 table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
                 self.con.register("__part", table.append_column("rid", pa.array(rid[fresh])))
                 self.con.execute(f"insert into per_record select rid, {stored} from __part")
                 self.con.unregister("__part")
-            start += len(frame)
+            start += batch.num_rows
             step.update(start)
+        self.con.execute("drop table if exists __keys")
         self.n = start
         if previous is not None:
             self.con.execute("drop table previous_features")
@@ -432,15 +441,38 @@ class _Run:
         )
         self.con.unregister("__blocking")
         del table
-        keys = dict.fromkeys(
-            ["name_set"]
-            + [
-                k[len("substr(") :].split(",")[0].strip() if k.startswith("substr(") else k
-                for rule in BLOCKING_RULES
-                for k in (*rule.keys, *([rule.missing] if rule.missing else []))
-            ]
-        )
-        return blocking_pair_counts(self.columns(list(keys), "model_input"), new)
+        return self.pair_counts(new)
+
+    def pair_counts(self, new: np.ndarray | None) -> dict[str, int]:
+        """Pairs each blocking rule brings together on its own (with a record of ``new``, when given): what
+        :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by group."""
+        if new is not None:
+            self.rids_of(new, "__new")
+        fresh = "rid in (select rid from __new)" if new is not None else "true"
+        counts = {}
+        for rule in BLOCKING_RULES:
+            keys = ", ".join(rule.keys)
+            present = " and ".join(f"{k} is not null" for k in rule.keys)
+            gone = f"{rule.missing} is null" if rule.missing else "false"
+            groups = (
+                f"select count(*) as size, count(*) filter (where {fresh}) as fresh, "
+                f"count(*) filter (where {gone}) as gone, count(*) filter (where {gone} and {fresh}) as fresh_gone "
+                f"from model_input where {present} group by {keys}"
+            )
+            if rule.missing is None:
+                # Pairs with at least one compared record: all pairs of a group less those of two others.
+                pairs = "size * (size - 1) // 2 - (size - fresh) * (size - fresh - 1) // 2"
+            else:
+                # One side missing: pairs of a missing record with any other, counted once when both are missing.
+                pairs = "gone * (size - gone) + gone * (gone - 1) // 2"
+                if new is not None:
+                    old, old_gone = "(size - fresh)", "(gone - fresh_gone)"
+                    pairs += f" - ({old_gone} * ({old} - {old_gone}) + {old_gone} * ({old_gone} - 1) // 2)"
+            total = self.con.execute(f"select coalesce(sum({pairs}), 0) from ({groups})").fetchone()
+            counts[rule.label] = int(total[0]) if total else 0
+        if new is not None:
+            self.con.unregister("__new")
+        return counts
 
     def sample(self) -> pd.DataFrame:
         """The records training runs on: the rows :func:`train_model` would draw from the whole feature frame."""
