@@ -230,6 +230,8 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
         return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
     out["precision"], out["recall"], out["f1"] = scores(run.files.master, "true")
+    # Shown now: a long incremental run after it may be cut short.
+    print(f"full run of {first_n:,} records: {json.dumps(out)}", file=sys.stderr, flush=True)
     if held_back:
         load = os.getloadavg()[0]
         con.close()
@@ -252,6 +254,7 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
             f"select event, count(*) from read_parquet('{second.files.events}') group by event order by event"
         ).fetchall()
         p2, r2, f2 = scores(second.files.master, "true")
+        print(f"incremental run: {wall:.1f} s wall, {cpu2:.1f} s CPU, {second.timings}", file=sys.stderr, flush=True)
         out["incremental"] = {
             "new": held_back,
             "load_before": load,
