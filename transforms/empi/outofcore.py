@@ -355,50 +355,51 @@ class _Run:
         if previous is not None:
             # In the run's database file: DuckDB evicts it under the memory limit.
             self.con.execute("create table previous_features as select * from read_parquet(?)", [str(previous)])
-        # The fingerprint of a record's input (record_id and mrn left out), hashed by DuckDB: an unchanged
-        # record is found, and its columns copied from the previous run, without converting it to Python.
+        # Each record's number (its row in the file) and the fingerprint of its input (record_id and mrn left
+        # out), by DuckDB in one pass: unchanged records are found, and their columns copied from the previous
+        # run, without converting them to Python.
         hashed = [c for c in wanted if c not in ("record_id", "mrn")]
-        fingerprint = f"cast(hash({', '.join(hashed) or 'null'}) >> 1 as bigint)"
+        self.con.execute(
+            "create temp table __keys as select file_row_number as rid, cast(record_id as varchar) as record_id, "
+            f"cast(hash({', '.join(hashed) or 'null'}) >> 1 as bigint) as fp "
+            "from read_parquet(?, file_row_number = true)",
+            [str(records)],
+        )
+        empty = self.con.execute("select min(rid) from __keys where record_id is null or trim(record_id) = ''")
+        row = empty.fetchone()
+        if row is not None and row[0] is not None:
+            raise DataError(f"patient records: record_id is empty in row {int(row[0]) + 1}")
+        count = self.con.execute("select count(*) from __keys").fetchone()
+        n = int(count[0]) if count else 0
+        fresh = np.ones(n, dtype=bool)
+        if previous is not None:
+            # An unchanged record (same fingerprint) takes its columns from the previous run: not parsed again.
+            reused = self.con.execute(
+                f"insert into per_record select k.rid, {', '.join('p.' + c for c in _STORED.names)} "
+                "from __keys as k join previous_features as p on p.record_id = k.record_id "
+                "and p.fingerprint = k.fp returning rid"
+            ).fetchnumpy()["rid"]
+            fresh[np.asarray(reused, dtype=np.int64)] = False
+            self.con.execute("drop table previous_features")
+        fingerprints = np.asarray(self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"])
+        self.con.execute("drop table __keys")
         start = 0
         for batch in source.iter_batches(batch_size=batch_records, columns=wanted):
             rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
-            self.con.register("__batch", pa.Table.from_batches([batch]).append_column("rid", pa.array(rid)))
-            self.con.execute(
-                f"create or replace temp table __keys as select rid, cast(record_id as varchar) as record_id, "
-                f"{fingerprint} as fp from __batch"
-            )
-            self.con.unregister("__batch")
-            empty = self.con.execute(
-                "select min(rid) from __keys where record_id is null or trim(record_id) = ''"
-            ).fetchone()
-            if empty is not None and empty[0] is not None:
-                raise DataError(f"patient records: record_id is empty in row {int(empty[0]) + 1}")
-            fresh = np.ones(batch.num_rows, dtype=bool)
-            if previous is not None:
-                # An unchanged record (same fingerprint) takes its columns from the previous run: not parsed again.
-                reused = self.con.execute(
-                    f"insert into per_record select k.rid, {', '.join('p.' + c for c in _STORED.names)} "
-                    "from __keys as k join previous_features as p on p.record_id = k.record_id "
-                    "and p.fingerprint = k.fp returning rid"
-                ).fetchnumpy()["rid"]
-                fresh[np.asarray(reused, dtype=np.int64) - start] = False
-            if fresh.any():
-                keys = self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"]
-                frame = batch.take(pa.array(np.flatnonzero(fresh))).to_pandas()
+            parse = fresh[start : start + batch.num_rows]
+            if parse.any():
+                frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
                 frame["record_id"] = frame["record_id"].astype(str)
-                part = _per_record(frame, np.asarray(keys, dtype=np.int64)[fresh])
+                part = _per_record(frame, fingerprints[rid[parse]])
                 mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
                 part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
                 table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
-                self.con.register("__part", table.append_column("rid", pa.array(rid[fresh])))
+                self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
                 self.con.execute(f"insert into per_record select rid, {stored} from __part")
                 self.con.unregister("__part")
             start += batch.num_rows
             step.update(start)
-        self.con.execute("drop table if exists __keys")
         self.n = start
-        if previous is not None:
-            self.con.execute("drop table previous_features")
         repeated = self.con.execute(
             "select record_id from per_record group by record_id having count(*) > 1 limit 1"
         ).fetchone()
