@@ -104,6 +104,11 @@ class PeakRss:
             def finish(self, step: Any, *, failed: bool = False) -> None:
                 self.cpu[step.name] += _cpu_seconds()
                 super().finish(step, failed=failed)
+                # As it goes, for a run that may be cut short: the phase, its wall and CPU seconds, peak RSS.
+                peak = sampler.phase_peaks.get(step.name, 0) / 2**30
+                print(f"  {time.strftime('%H:%M:%S')} {step.name}: {step.seconds:.1f} s, "
+                      f"CPU {self.cpu[step.name]:.1f} s, peak {peak:.2f} GiB, load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
         return Tagging("bench", mode="off")
 
