@@ -244,7 +244,12 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
             cpu = _cpu_seconds()
             start = time.perf_counter()
             second = link_registry(
-                work / "all.parquet", work / "run2", previous=run.files, model=run.model, config=config
+                work / "all.parquet",
+                work / "run2",
+                previous=run.files,
+                model=run.model,
+                config=config,
+                progress=rss2.progress(),
             )
             wall = time.perf_counter() - start
             cpu2 = _cpu_seconds() - cpu
