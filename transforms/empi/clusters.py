@@ -301,10 +301,10 @@ def _numbers(ids: np.ndarray) -> np.ndarray:
 
 def assign_empi_ids(
     root: np.ndarray,
-    previous_ids: Sequence[str | None],
+    previous_ids: Sequence[str | None] | np.ndarray,
     *,
     next_number: int,
-    record_ids: Sequence[str],
+    record_ids: Sequence[str] | np.ndarray,
     occurred_at: dt.datetime,
     merge_reasons: dict[int, str] | None = None,
     split_reason: str = "relinked",
