@@ -296,6 +296,8 @@ class _Run:
             del result
             empi = np.asarray(empi_ids, dtype=object)
             del empi_ids
+            _write(events, _EVENTS, files.events)  # a full run's creates are one row per person: written now
+            del events
         with self.progress.phase("outputs"):
             source = self.columns(["source_system", "mrn"])
             master = master_rows(
@@ -308,8 +310,7 @@ class _Run:
                 self.now,
             )
             del source, prev_rows
-            pq.write_table(pa.Table.from_pandas(master, schema=catalog.schemas.PATIENT_MASTER, preserve_index=False),
-                           files.master)  # fmt: skip
+            _write(master, catalog.schemas.PATIENT_MASTER, files.master)
             if has["golden"] and has["features"] and previous is not None:
                 self.golden_incremental(files, previous, master, empi, prev_arr)
             else:
@@ -321,7 +322,6 @@ class _Run:
             candidates = review_candidates(pairs, vetoed, self.config)
             review = self.review_queue(candidates, empi, in_force, record_ids, previous if has["review"] else None)
             _write(review, catalog.schemas.EMPI_REVIEW_QUEUE, files.review)
-            _write(events, _EVENTS, files.events)
             self.con.execute(
                 f"copy (select {', '.join(_STORED.names)} from features order by rid) to '{files.features}' "
                 "(format parquet)"
@@ -641,12 +641,14 @@ def _after_scoring(limit: str | None) -> str:
     return f"{int(min(configured, AFTER_SCORING_BYTES)) // 2**20}MiB"
 
 
-def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path, rows: int = 1_000_000) -> None:
+    """Write a frame's columns of ``schema`` to Parquet, a million rows at a time (no Arrow copy of it all)."""
     columns = [c for c in schema.names if c in frame.columns]
-    table = pa.Table.from_pandas(
-        frame[columns], schema=pa.schema([schema.field(c) for c in columns]), preserve_index=False
-    )
-    pq.write_table(table, path)
+    target = pa.schema([schema.field(c) for c in columns])
+    with pq.ParquetWriter(path, target) as writer:
+        for start in range(0, max(len(frame), 1), rows):
+            part = frame.iloc[start : start + rows][columns]
+            writer.write_table(pa.Table.from_pandas(part, schema=target, preserve_index=False))
 
 
 _REGISTRY_COLUMNS_SQL = """
