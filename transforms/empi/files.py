@@ -190,6 +190,8 @@ def _link_parquet(
             )
         except DecisionError as err:
             raise DataError(f"{input}: steward decisions: {err}") from None
+        except DataError as err:  # named by the file
+            raise DataError(f"{input}: {str(err).removeprefix('patient records: ')}") from None
         with progress.phase("write output"):
             tmp = output.with_name(output.name + ".tmp")
             columns = ["record_id", "empi_id", "match_probability"]
