@@ -204,8 +204,7 @@ def link_patients(
     never_links = [(int(a), int(b)) for a, b, k in zip(pos_a, pos_b, kinds, strict=True) if k == "never_link"]
 
     # Persons a never-link decision now cuts through are re-linked from scratch (their records rescored).
-    to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
-    relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+    to_split, relink, initial = relink_plan(prev_arr, never_links)
     incremental = not is_new.all()
 
     with progress.phase("blocking") as step:
@@ -223,10 +222,6 @@ def link_patients(
     with progress.phase("score"):
         pairs = score_links(features, model, config, new=relink if incremental else None)
 
-    initial = np.full(n, -1, dtype=np.int64)
-    keep = ~relink
-    if keep.any():
-        initial[keep] = pd.factorize(prev_arr[keep])[0]
     with progress.phase("cluster", total=len(pairs)) as step:
         result = cluster_records(
             features,
@@ -267,17 +262,9 @@ def link_patients(
         if previous.review is not None and len(previous.review):
             review = carry_forward(previous.review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
 
-    stats = {
-        "records": n,
-        "new_records": int(is_new.sum()),
-        "relinked_records": int(relink.sum()),
-        "pairs_blocked": int(sum(blocking.values())),
-        "pairs_scored": len(pairs),
-        "links_accepted": len(accepted),
-        "links_vetoed": len(result.vetoed),
-        "persons": len(set(empi_ids)),
-        "review_pairs": len(review),
-    }
+    stats = run_stats(
+        is_new, relink, blocking, pairs, accepted, result.vetoed, persons=len(set(empi_ids)), review_pairs=len(review)
+    )
     return EmpiRun(
         master=master,
         golden=golden,
@@ -289,6 +276,51 @@ def link_patients(
         blocking=blocking,
         features=features.drop(columns=["name_set", "name_rare", "birth_md", "address_block"]),
     )
+
+
+def relink_plan(prev_arr: np.ndarray, never_links: list[tuple[int, int]]) -> tuple[set[str], np.ndarray, np.ndarray]:
+    """Which records a run compares, and the clusters it starts from.
+
+    Returns
+    -------
+    tuple
+        The previous ids a new never-link decision cuts through (their persons are re-linked from scratch, their
+        records rescored); the mask of records compared (new ones and those); and the starting cluster label of
+        each record (the previous person's, ``-1`` for the compared ones).
+    """
+    is_new = pd.isna(prev_arr)
+    to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
+    relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+    initial = np.full(len(prev_arr), -1, dtype=np.int64)
+    keep = ~relink
+    if keep.any():
+        initial[keep] = pd.factorize(prev_arr[keep])[0]
+    return to_split, relink, initial
+
+
+def run_stats(
+    is_new: np.ndarray,
+    relink: np.ndarray,
+    blocking: dict[str, int],
+    pairs: pd.DataFrame,
+    accepted: pd.DataFrame,
+    vetoed: pd.DataFrame,
+    *,
+    persons: int,
+    review_pairs: int,
+) -> dict[str, int]:
+    """The counts of one run (``EmpiRun.stats``)."""
+    return {
+        "records": len(is_new),
+        "new_records": int(is_new.sum()),
+        "relinked_records": int(relink.sum()),
+        "pairs_blocked": int(sum(blocking.values())),
+        "pairs_scored": len(pairs),
+        "links_accepted": len(accepted),
+        "links_vetoed": len(vetoed),
+        "persons": persons,
+        "review_pairs": review_pairs,
+    }
 
 
 def merge_reasons(accepted: pd.DataFrame, root: np.ndarray) -> dict[int, str]:

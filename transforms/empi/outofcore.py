@@ -55,7 +55,15 @@ from transforms.empi.linkage import (
     make_db_api,
     train_model,
 )
-from transforms.empi.master import MASTER_COLUMNS, MasterInputs, master_rows, merge_reasons, review_candidates
+from transforms.empi.master import (
+    MASTER_COLUMNS,
+    MasterInputs,
+    master_rows,
+    merge_reasons,
+    relink_plan,
+    review_candidates,
+    run_stats,
+)
 from transforms.empi.review import carry_forward, latest_decisions, review_queue
 
 __all__ = ["RegistryFiles", "RegistryRun", "link_registry"]
@@ -249,8 +257,7 @@ class _Run:
 
         in_force = latest_decisions(decisions)
         steward_links, never_links = self.decided(in_force)
-        to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
-        relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+        to_split, relink, initial = relink_plan(prev_arr, never_links)
         incremental = not is_new.all()
 
         with self.progress.phase("blocking") as step:
@@ -267,10 +274,6 @@ class _Run:
             # DuckDB keeps what it read cached up to its limit; the Python steps after scoring want that memory.
             self.con.execute(f"set memory_limit = '{_after_scoring(self.config.memory_limit)}'")
 
-        initial = np.full(n, -1, dtype=np.int64)
-        keep = ~relink
-        if keep.any():
-            initial[keep] = pd.factorize(prev_arr[keep])[0]
         with self.progress.phase("cluster", total=len(pairs)) as step:
             result = cluster_records(
                 self.columns(["id18", "given_py", "name_norm", "birth_date", "sex"]),
@@ -326,17 +329,7 @@ class _Run:
                 f"copy (select {', '.join(_STORED.names)} from features order by rid) to '{files.features}' "
                 "(format parquet)"
             )
-        stats = {
-            "records": n,
-            "new_records": int(is_new.sum()),
-            "relinked_records": int(relink.sum()),
-            "pairs_blocked": int(sum(blocking.values())),
-            "pairs_scored": len(pairs),
-            "links_accepted": len(accepted),
-            "links_vetoed": len(vetoed),
-            "persons": persons,
-            "review_pairs": len(review),
-        }
+        stats = run_stats(is_new, relink, blocking, pairs, accepted, vetoed, persons=persons, review_pairs=len(review))
         return RegistryRun(files, model, stats, dict(self.progress.timings), blocking)
 
     def features(self, records: Path, previous: Path | None, batch_records: int, step: Phase) -> None:
