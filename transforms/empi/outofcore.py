@@ -326,7 +326,7 @@ class _Run:
             review = self.review_queue(candidates, empi, in_force, record_ids, previous if has["review"] else None)
             _write(review, catalog.schemas.EMPI_REVIEW_QUEUE, files.review)
             self.con.execute(
-                f"copy (select {', '.join(_STORED.names)} from features order by rid) to '{files.features}' "
+                f"copy (select {', '.join(_STORED.names)} from features order by rid) to {_literal(files.features)} "
                 "(format parquet)"
             )
         stats = run_stats(is_new, relink, blocking, pairs, accepted, vetoed, persons=persons, review_pairs=len(review))
@@ -579,7 +579,7 @@ class _Run:
         self.con.execute(
             f"copy (select * from (select {listed} from read_parquet(?) where empi_id not in (select id from "
             f"__touched) and empi_id in (select id from __current) union all select {listed} from __fresh) "
-            f"order by empi_id) to '{target}' (format parquet)",
+            f"order by empi_id) to {_literal(target)} (format parquet)",
             [str(previous.golden)],
         )
         for name in ("__fresh", "__touched", "__current"):
@@ -630,6 +630,11 @@ def _after_scoring(limit: str | None) -> str:
     match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", limit or "")
     configured = float(match[1]) * _UNITS.get(match[2].upper(), 1) if match else float("inf")
     return f"{int(min(configured, AFTER_SCORING_BYTES)) // 2**20}MiB"
+
+
+def _literal(path: Path) -> str:
+    """A path as an SQL string literal (``COPY ... TO`` takes no parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path, rows: int = 1_000_000) -> None:
