@@ -16,7 +16,7 @@ from transforms.empi.outofcore import RegistryRun, link_registry
 
 INSTITUTIONS = [f"h{i:02d}" for i in range(1, 9)]
 # Training on a sample smaller than the registry: both paths must draw the same records.
-CONFIG = LinkageConfig(u_max_pairs=1e5, em_max_pairs=1e5, train_records=4000)
+CONFIG = LinkageConfig(u_max_pairs=1e5, em_max_pairs=1e5, train_records=2500)
 FIRST = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SECOND = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
 
@@ -45,7 +45,7 @@ def test_out_of_core_run_equals_the_in_memory_run(tmp_path: Path) -> None:
     """A full run and an incremental one (new records, a steward's never-link splitting a person, a steward's
     link) give the same master, golden records, review queue and events from Parquet as from pandas; the
     incremental run parses only new records and leaves nothing in its spill folder."""
-    registry = generate_registry(4000, INSTITUTIONS, seed=29, hard=True).sample(frac=1.0, random_state=3)
+    registry = generate_registry(2000, INSTITUTIONS, seed=29, hard=True).sample(frac=1.0, random_state=3)
     records = registry.drop(columns=["person_id"]).reset_index(drop=True)
     held_back = len(records) // 10
     first, every = tmp_path / "first.parquet", tmp_path / "all.parquet"
@@ -55,7 +55,7 @@ def test_out_of_core_run_equals_the_in_memory_run(tmp_path: Path) -> None:
     config = LinkageConfig(**{**CONFIG.__dict__, "memory_limit": "500MB", "temp_directory": str(spill)})
 
     memory = link_patients(pd.read_parquet(first), config=CONFIG, now=FIRST)
-    disk = link_registry(first, tmp_path / "run1", config=config, now=FIRST, batch_records=3000)
+    disk = link_registry(first, tmp_path / "run1", config=config, now=FIRST, batch_records=1500)
     assert memory.model["comparisons"][0]["comparison_levels"][1]["m_probability"] == pytest.approx(
         disk.model["comparisons"][0]["comparison_levels"][1]["m_probability"], rel=1e-9
     )
