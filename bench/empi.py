@@ -53,6 +53,7 @@ from typing import Any
 
 import pandas as pd
 import psutil
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,12 +75,42 @@ class PeakRss:
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self.phase = ""
+        self.phase_peaks: dict[str, int] = {}
 
     def _run(self) -> None:
         proc = psutil.Process()
         while not self._stop.is_set():
-            self.peak = max(self.peak, proc.memory_info().rss)
+            rss = proc.memory_info().rss
+            self.peak = max(self.peak, rss)
+            self.phase_peaks[self.phase] = max(self.phase_peaks.get(self.phase, 0), rss)
             self._stop.wait(self.interval)
+
+    def progress(self) -> Any:
+        """A silent :class:`radlake.progress.Progress` that tells this sampler the phase, and keeps each phase's
+        CPU seconds in ``cpu``."""
+        from radlake.progress import Progress
+
+        sampler = self
+
+        class Tagging(Progress):
+            cpu: dict[str, float] = {}  # noqa: RUF012
+
+            def start(self, name: str, total: int | None = None) -> Any:
+                sampler.phase = name
+                self.cpu[name] = self.cpu.get(name, 0.0) - _cpu_seconds()
+                return super().start(name, total)
+
+            def finish(self, step: Any, *, failed: bool = False) -> None:
+                self.cpu[step.name] += _cpu_seconds()
+                super().finish(step, failed=failed)
+                # As it goes, for a run that may be cut short: the phase, its wall and CPU seconds, peak RSS.
+                peak = sampler.phase_peaks.get(step.name, 0) / 2**30
+                print(f"  {time.strftime('%H:%M:%S')} {step.name}: {step.seconds:.1f} s, "
+                      f"CPU {self.cpu[step.name]:.1f} s, peak {peak:.2f} GiB, load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+        return Tagging("bench", mode="off")
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -130,6 +161,127 @@ def _rule_counts(features: pd.DataFrame) -> dict[str, int]:
             counts[" & ".join(keys)] = int((sizes * (sizes - 1) // 2).sum())
         return counts
     return blocking_pair_counts(features)
+
+
+def _pairs_sql(column: str, source: str) -> str:
+    """SQL: the record pairs that share a value of ``column`` (null: alone) in ``source``."""
+    return (
+        f"select coalesce(sum(c * (c - 1) // 2), 0) from (select count(*) as c from {source} "
+        f"where {column} is not null group by {column})"
+    )
+
+
+def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -> dict[str, Any]:
+    """Measure :func:`transforms.empi.outofcore.link_registry` on one registry, from Parquet to Parquet.
+
+    The registry is shuffled and split by DuckDB (never held in this process): the first records are linked
+    (a full run), then all of them (the held-back records linked incrementally into that index). Precision,
+    recall and the ids that changed are counted by DuckDB over the output files.
+    """
+    import duckdb
+
+    from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.outofcore import link_registry
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    work = registry_path.with_suffix(".work")
+    spill = work / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+    src = f"read_parquet('{registry_path}')"
+    # Shuffled: the held-back records are new registrations of any person.
+    con.execute(
+        f"create table shuffled as select row_number() over (order by hash(record_id, 7)) - 1 as ord, * from {src}"
+    )
+    total = con.execute("select count(*) from shuffled").fetchone()[0]  # type: ignore[index]
+    first_n = total - held_back
+    for name, where in (("first", f"ord < {first_n}"), ("all", "true")):
+        con.execute(
+            f"copy (select * exclude (ord, person_id) from shuffled where {where} order by ord) "
+            f"to '{work / name}.parquet' (format parquet)"
+        )
+    con.execute(f"copy (select record_id, person_id, ord from shuffled) to '{work / 'truth'}.parquet' (format parquet)")
+    con.close()  # its memory is not this run's
+    config = LinkageConfig(memory_limit=memory_limit, temp_directory=str(spill))
+    out: dict[str, Any] = {"records": first_n, "load_before": os.getloadavg()[0], "memory_limit": memory_limit}
+    with PeakRss() as rss:
+        progress = rss.progress()
+        cpu = _cpu_seconds()
+        start = time.perf_counter()
+        run = link_registry(work / "first.parquet", work / "run1", config=config, progress=progress)
+        out["wall"] = time.perf_counter() - start
+        out["cpu"] = _cpu_seconds() - cpu
+    out["peak_gib"] = rss.peak / 2**30
+    out["phases"] = run.timings
+    out["phase_cpu"] = dict(progress.cpu)
+    out["phase_peaks_gib"] = {k: v / 2**30 for k, v in rss.phase_peaks.items() if k}
+    out["stats"] = run.stats
+    out["blocking"] = run.blocking
+    out["review_pairs"] = run.stats["review_pairs"]
+    truth = f"read_parquet('{work / 'truth'}.parquet')"
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+
+    def scores(master: Path, where: str) -> tuple[float, float, float]:
+        joined = (
+            f"(select t.person_id, m.empi_id from read_parquet('{master}') as m join {truth} as t "
+            f"using (record_id) where {where})"
+        )
+        con.execute(f"create or replace temp view scored as {joined}")
+        tp = con.execute(_pairs_sql("person_id || '|' || empi_id", "scored")).fetchone()[0]  # type: ignore[index]
+        found = con.execute(_pairs_sql("empi_id", "scored")).fetchone()[0]  # type: ignore[index]
+        actual = con.execute(_pairs_sql("person_id", "scored")).fetchone()[0]  # type: ignore[index]
+        p = tp / found if found else 1.0
+        r = tp / actual if actual else 1.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    out["precision"], out["recall"], out["f1"] = scores(run.files.master, "true")
+    # Shown now: a long incremental run after it may be cut short.
+    print(f"full run of {first_n:,} records: {json.dumps(out)}", file=sys.stderr, flush=True)
+    if held_back:
+        load = os.getloadavg()[0]
+        con.close()
+        with PeakRss() as rss2:
+            cpu = _cpu_seconds()
+            start = time.perf_counter()
+            second = link_registry(
+                work / "all.parquet",
+                work / "run2",
+                previous=run.files,
+                model=run.model,
+                config=config,
+                progress=rss2.progress(),
+            )
+            wall = time.perf_counter() - start
+            cpu2 = _cpu_seconds() - cpu
+        con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+        changed = con.execute(
+            f"select count(*) filter (where t.person_id in (select person_id from {truth} where ord >= {first_n})), "
+            f"count(*) filter (where t.person_id not in (select person_id from {truth} where ord >= {first_n})) "
+            f"from read_parquet('{run.files.master}') as a join read_parquet('{second.files.master}') as b "
+            f"using (record_id) join {truth} as t using (record_id) where a.empi_id <> b.empi_id"
+        ).fetchone()
+        events = con.execute(
+            f"select event, count(*) from read_parquet('{second.files.events}') group by event order by event"
+        ).fetchall()
+        p2, r2, f2 = scores(second.files.master, "true")
+        print(f"incremental run: {wall:.1f} s wall, {cpu2:.1f} s CPU, {second.timings}", file=sys.stderr, flush=True)
+        out["incremental"] = {
+            "new": held_back,
+            "load_before": load,
+            "wall": wall,
+            "cpu": cpu2,
+            "peak_gib": rss2.peak / 2**30,
+            "phases": second.timings,
+            "pairs_scored": int(second.stats["pairs_scored"]),
+            "changed_touched": int(changed[0]),  # type: ignore[index]
+            "changed_untouched": int(changed[1]),  # type: ignore[index]
+            "events": {str(k): int(v) for k, v in events},
+            "precision": p2,
+            "recall": r2,
+            "f1": f2,
+        }
+    con.close()
+    return out
 
 
 def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
@@ -226,11 +378,11 @@ def _export_tree(rev: str, into: Path) -> Path:
     return into / "tree"
 
 
-def _run_method(tree: Path, registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
+def _run_method(tree: Path, registry_path: Path, held_back: int, engine: str, memory_limit: str) -> dict[str, Any]:
     result = registry_path.with_suffix(f".{tree.name}.json")
     env = dict(os.environ, PYTHONPATH=str(tree), RADLAKE_PROGRESS="off")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(registry_path), "--result", str(result)]
-    cmd += ["--incremental", str(held_back), "--engine", engine, "--tree", str(tree)]
+    cmd += ["--incremental", str(held_back), "--engine", engine, "--tree", str(tree), "--memory-limit", memory_limit]
     subprocess.run(cmd, check=True, env=env, cwd=tree)
     data: dict[str, Any] = json.loads(result.read_text())
     return data
@@ -253,6 +405,9 @@ def _print_comparison(
     print(_row("wall time, full run (s)", p.get("wall"), cur["wall"], "{:.1f}"))
     for phase in dict.fromkeys([*p.get("phases", {}), *cur["phases"]]):
         print(_row(f"  phase {phase} (s)", p.get("phases", {}).get(phase), cur["phases"].get(phase), "{:.1f}"))
+    for phase, seconds in cur.get("phase_cpu", {}).items():
+        peak = cur.get("phase_peaks_gib", {}).get(phase)
+        print(f"  {'':<42} {'':>16} {f'{phase}: CPU {seconds:.1f} s, peak {peak or 0:.2f} GiB':>16}")
     rate = cur["records"] / cur["wall"]
     print(_row("records/s", cur["records"] / p["wall"] if p else None, rate, "{:,.0f}"))
     print(_row("CPU time (s)", p.get("cpu"), cur["cpu"], "{:.1f}"))
@@ -273,6 +428,9 @@ def _print_comparison(
     pi, ci = p.get("incremental", {}), cur.get("incremental")
     if ci:
         print(_row(f"incremental: {ci['new']:,} new records (s)", pi.get("wall"), ci["wall"], "{:.1f}"))
+        if "cpu" in ci:
+            print(_row("  incremental CPU (s)", pi.get("cpu"), ci["cpu"], "{:.1f}"))
+            print(_row("  incremental peak memory (GiB)", pi.get("peak_gib"), ci["peak_gib"], "{:.2f}"))
         for phase in ci["phases"]:
             print(_row(f"  phase {phase} (s)", pi.get("phases", {}).get(phase), ci["phases"][phase], "{:.1f}"))
         print(_row("  ids changed, persons with a new record", pi.get("changed_touched"), ci["changed_touched"]))
@@ -303,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--incremental", type=int, default=10_000, help="records added by an incremental run")
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="spark: Sail in process")
+    parser.add_argument(
+        "--memory-limit", default="4GB", help="DuckDB's memory_limit for the out-of-core run (it spills past it)"
+    )
+    parser.add_argument(
+        "--registry-dir", type=Path, help="use <kind>-<records>.parquet from this folder when it is there"
+    )
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the previous method ('' for none)")
     parser.add_argument("--current-only", action="store_true", help="skip the previous method")
     parser.add_argument("--previous-only", action="store_true", help="skip the current method")
@@ -314,7 +478,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.tree:  # the method under test comes from that tree, not from this bench's checkout
             sys.path.remove(str(ROOT))
             sys.path.insert(0, str(args.tree))
-        args.result.write_text(json.dumps(worker(args.worker, args.incremental, args.engine)))
+        try:
+            import transforms.empi.outofcore  # noqa: F401
+        except ImportError:  # a tree from before the out-of-core run: everything in pandas
+            result = worker(args.worker, args.incremental, args.engine)
+        else:
+            if args.engine == "duckdb":
+                result = out_of_core_worker(args.worker, args.incremental, args.memory_limit)
+            else:
+                result = worker(args.worker, args.incremental, args.engine)
+        args.result.write_text(json.dumps(result))
         return 0
 
     from simulator.people import write_registry
@@ -337,7 +510,14 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 start = time.perf_counter()
                 path = work / f"{kind}-{size}.parquet"
-                written = write_registry(path, size + args.incremental, institutions, args.seed, hard=kind == "hard")
+                kept = args.registry_dir / path.name if args.registry_dir else None
+                if kept is not None and kept.is_file():  # generated before (write_registry with these arguments)
+                    path.symlink_to(kept)
+                    written = pq.ParquetFile(kept).metadata.num_rows
+                else:
+                    written = write_registry(
+                        path, size + args.incremental, institutions, args.seed, hard=kind == "hard"
+                    )
                 held_back = min(args.incremental, written // 10)
                 print(f"\n{kind} registry: {written:,} records generated in {time.perf_counter() - start:.1f} s "
                       f"({available:.1f} GiB available)")  # fmt: skip
@@ -346,11 +526,15 @@ def main(argv: list[str] | None = None) -> int:
                 if registry is not None:
                     registry = registry.reset_index(drop=True)
                     registry["birth_date"] = registry["birth_date"].astype(object)
-                prev = _run_method(previous_tree, path, held_back, args.engine) if previous_tree else None
+                prev = (
+                    _run_method(previous_tree, path, held_back, args.engine, args.memory_limit)
+                    if previous_tree
+                    else None
+                )
                 if args.previous_only and prev:
                     _print_comparison(kind, registry, None, prev)
                     continue
-                cur = _run_method(ROOT, path, held_back, args.engine)
+                cur = _run_method(ROOT, path, held_back, args.engine, args.memory_limit)
                 _print_comparison(kind, registry, prev, cur)
                 table.append((kind, cur))
                 path.unlink()
@@ -360,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_scaling(table: list[tuple[str, dict[str, Any]]]) -> None:
     """The scaling table: one row per registry and size (current method)."""
-    if len(table) < 2:
+    if not table:
         return
     print("\n== scaling (current method) ==")
     print(f"  {'registry':<9} {'records':>11} {'wall s':>8} {'CPU s':>8} {'peak GiB':>9} {'precision':>9} "
@@ -370,6 +554,25 @@ def _print_scaling(table: list[tuple[str, dict[str, Any]]]) -> None:
         print(f"  {kind:<9} {cur['records']:>11,} {cur['wall']:>8.1f} {cur['cpu']:>8.1f} {cur['peak_gib']:>9.2f} "
               f"{cur['precision']:>9.4f} {cur['recall']:>7.4f} {cur['review_pairs'] / cur['records']:>6.2%} "
               f"{'—' if complete is None else f'{complete:.4f}':>8} {cur['load_before']:>5.1f}")  # fmt: skip
+    phases = list(dict.fromkeys(phase for _, cur in table for phase in cur.get("phase_cpu", {})))
+    if phases:
+        print("\n== per phase: wall s / CPU s / peak GiB ==")
+        print(f"  {'records':>11} " + " ".join(f"{p:>20}" for p in phases))
+        for _, cur in table:
+            cells = [
+                f"{cur['phases'].get(p, 0):.0f} / {cur['phase_cpu'].get(p, 0):.0f} / "
+                f"{cur.get('phase_peaks_gib', {}).get(p, 0):.2f}"
+                for p in phases
+            ]
+            print(f"  {cur['records']:>11,} " + " ".join(f"{c:>20}" for c in cells))
+    incremental = [(kind, cur) for kind, cur in table if cur.get("incremental")]
+    if incremental:
+        print("\n== incremental: new records against the linked registry ==")
+        print(f"  {'registry':>11} {'new':>8} {'wall s':>7} {'CPU s':>7} {'peak GiB':>8} {'changed, untouched':>18}")
+        for _, cur in incremental:
+            inc = cur["incremental"]
+            print(f"  {cur['records']:>11,} {inc['new']:>8,} {inc['wall']:>7.1f} {inc.get('cpu', 0):>7.1f} "
+                  f"{inc.get('peak_gib', 0):>8.2f} {inc['changed_untouched']:>18,}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -77,8 +77,11 @@ def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence
     return n
 
 
-def write_frame(path: str | Path, frame: pd.DataFrame, *, float_format: str | None = None) -> int:
-    """Write a DataFrame as a UTF-8 CSV (no index), every text cell through :func:`safe_cell`; returns rows."""
+def write_frame(path: str | Path, frame: pd.DataFrame, *, float_format: str | None = None, append: bool = False) -> int:
+    """Write a DataFrame as a UTF-8 CSV (no index), every text cell through :func:`safe_cell`; returns rows.
+
+    ``append``: add the rows to the file without a header (a large table written batch by batch).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = frame.copy()
@@ -86,7 +89,8 @@ def write_frame(path: str | Path, frame: pd.DataFrame, *, float_format: str | No
         if out[column].dtype == object or str(out[column].dtype).startswith("string"):
             out[column] = out[column].map(safe_cell)
     out.columns = [safe_cell(str(c)) for c in out.columns]
-    out.to_csv(path, index=False, encoding="utf-8", float_format=float_format)
+    out.to_csv(path, index=False, encoding="utf-8", float_format=float_format, mode="a" if append else "w",
+               header=not append)  # fmt: skip
     return len(out)
 
 

@@ -112,7 +112,7 @@ def link(
         )
     seconds = time.perf_counter() - started
     typer.echo(
-        f"{len(run.master):,} records → {run.stats['persons']:,} persons → {output} "
+        f"{run.stats['records']:,} records → {run.stats['persons']:,} persons → {output} "
         f"({run.stats['links_accepted']:,} links, {run.stats['review_pairs']:,} pairs to review) [{seconds:.1f} s]",
         err=True,
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from transforms.empi.job import run_empi
     from transforms.empi.linkage import LinkageConfig
     from transforms.empi.master import EmpiRun, PreviousRun, link_patients
+    from transforms.empi.outofcore import RegistryFiles, RegistryRun, link_registry
     from transforms.empi.review import REVIEW_COLUMNS, DecisionError, decisions_from_review
     from transforms.empi.store import decisions_uri, save_decisions
 
@@ -26,12 +27,15 @@ __all__ = [
     "EmpiRun",
     "LinkageConfig",
     "PreviousRun",
+    "RegistryFiles",
+    "RegistryRun",
     "decisions_from_review",
     "decisions_uri",
     "export_review_queue",
     "import_review_file",
     "link_patients",
     "link_records_file",
+    "link_registry",
     "read_records_file",
     "run_empi",
     "save_decisions",
@@ -50,10 +54,13 @@ __getattr__ = lazy_face(
         "EmpiRun": "master",
         "LinkageConfig": "linkage",
         "PreviousRun": "master",
+        "RegistryFiles": "outofcore",
+        "RegistryRun": "outofcore",
         "REVIEW_COLUMNS": "review",
         "decisions_from_review": "review",
         "decisions_uri": "store",
         "link_patients": "master",
+        "link_registry": "outofcore",
         "run_empi": "job",
         "save_decisions": "store",
     },

@@ -21,9 +21,11 @@ records keeps the id. Every create, merge and split is returned as an event row.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,8 +155,12 @@ class _Clusters:
         return None
 
 
-def _dates(values: Iterable[object]) -> list[dt.date | None]:
-    return [dt.date.fromisoformat(v) if isinstance(v, str) else None for v in values]
+def _dates(values: np.ndarray) -> list[dt.date | None]:
+    # Parsed once per distinct text, and the records of one date share its object (ten million dates are
+    # a few tens of thousands of distinct ones).
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    parsed = np.array([dt.date.fromisoformat(v) if isinstance(v, str) else None for v in uniques] + [None])
+    return parsed[codes].tolist()
 
 
 def _guard_given(features: pd.DataFrame) -> list[str | None]:
@@ -166,6 +172,14 @@ def _guard_given(features: pd.DataFrame) -> list[str | None]:
     codes, uniques = pd.factorize(features["name_norm"].to_numpy(dtype=object))
     ambiguous = np.array([pinyin_order_ambiguous(str(u)) for u in uniques] + [False], dtype=bool)
     return [None if unsure else g for unsure, g in zip(ambiguous[codes].tolist(), given.tolist(), strict=True)]
+
+
+def _chunked(*columns: np.ndarray, size: int = 1_000_000) -> Iterator[tuple[Any, ...]]:
+    """``(i, *values)`` of the rows of equal-length arrays, as Python objects a million rows at a time: ten
+    million pairs as Python numbers at once would hold a gigabyte."""
+    for start in range(0, len(columns[0]), size):
+        parts = [c[start : start + size].tolist() for c in columns]
+        yield from zip(itertools.count(start), *parts, strict=False)
 
 
 def cluster_records(
@@ -207,7 +221,7 @@ def cluster_records(
         n,
         features["id18"].tolist(),
         _guard_given(features),
-        _dates(features["birth_date"].tolist()),
+        _dates(features["birth_date"].to_numpy(dtype=object)),
         features["sex"].tolist(),
     )
     for a, b in never_links:
@@ -245,11 +259,11 @@ def cluster_records(
     candidates = pairs[(pairs["rule"] != "splink") | (pairs["match_probability"] >= auto_link)]
     rank = candidates["rule"].map(RULE_RANK).fillna(3).to_numpy()
     order = np.lexsort((-candidates["match_probability"].to_numpy(), rank))
-    left = candidates["rid_l"].to_numpy()[order].tolist()
-    right = candidates["rid_r"].to_numpy()[order].tolist()
-    prob = candidates["match_probability"].to_numpy()[order].tolist()
-    rule = candidates["rule"].to_numpy()[order].tolist()
-    for i, (a, b, p, r) in enumerate(zip(left, right, prob, rule, strict=True)):
+    left_all = candidates["rid_l"].to_numpy()[order]
+    right_all = candidates["rid_r"].to_numpy()[order]
+    prob_all = candidates["match_probability"].to_numpy()[order]
+    rule_all = candidates["rule"].to_numpy()[order]
+    for i, a, b, p, r in _chunked(left_all, right_all, prob_all, rule_all):
         if on_progress is not None and not i % 100_000:
             on_progress(i)
         ra, rb = clusters.find(a), clusters.find(b)
@@ -287,10 +301,10 @@ def _numbers(ids: np.ndarray) -> np.ndarray:
 
 def assign_empi_ids(
     root: np.ndarray,
-    previous_ids: Sequence[str | None],
+    previous_ids: Sequence[str | None] | np.ndarray,
     *,
     next_number: int,
-    record_ids: Sequence[str],
+    record_ids: Sequence[str] | np.ndarray,
     occurred_at: dt.datetime,
     merge_reasons: dict[int, str] | None = None,
     split_reason: str = "relinked",

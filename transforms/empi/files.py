@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from radlake.config import Settings
     from radlake.progress import Progress
     from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.outofcore import RegistryRun
 
 
 def read_records_file(path: Path, what: str) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def link_records_file(
     decisions: Path | None = None,
     previous: Path | None = None,
     review: Path | None = None,
-) -> EmpiRun:
+) -> EmpiRun | RegistryRun:
     """Link the records of ``input`` and write ``output``: record_id, empi_id, match_probability per record.
 
     Parameters
@@ -102,16 +103,15 @@ def link_records_file(
 
     Returns
     -------
-    EmpiRun
+    EmpiRun or RegistryRun
+        A Parquet registry on DuckDB is linked out of core (:func:`transforms.empi.outofcore.link_registry`):
+        its run describes files, not frames; both carry ``stats``.
 
     Raises
     ------
     radlake.errors.DataError
         If a file is unreadable, a record_id is missing, empty or repeated, or a decision row is unusable.
     """
-    with progress.phase("read input"):
-        records = read_records_file(input, "patient records")
-    _check_record_ids(input, records)
     decided = read_records_file(decisions, "steward decisions") if decisions else None
     previous_master = None
     if previous is not None:
@@ -119,6 +119,15 @@ def link_records_file(
         if not {"record_id", "empi_id"} <= set(previous_master.columns):
             raise DataError(f"{previous}: needs record_id and empi_id columns")
         previous_master = previous_master.dropna(subset=["empi_id"])
+    if input.suffix.lower() == ".parquet":
+        _check_parquet(input)
+        linkage = config()
+        if linkage.engine == "duckdb":
+            # A registry in Parquet may be larger than memory: linked out of core, from the file.
+            return _link_parquet(input, output, linkage, progress, decided, previous_master, review)
+    with progress.phase("read input"):
+        records = read_records_file(input, "patient records")
+    _check_record_ids(input, records)
     linkage = config()
     try:
         run = link_patients(
@@ -133,6 +142,69 @@ def link_records_file(
         if review is not None:
             write_frame(review, run.review, float_format="%.6f")
     return run
+
+
+def _check_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        names = pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"{path}: not a readable Parquet file of patient records ({err})") from None
+    if "record_id" not in names:
+        raise DataError(f"{path}: no record_id column (columns: {', '.join(names) or 'none'})")
+
+
+def _link_parquet(
+    input: Path,
+    output: Path,
+    linkage: LinkageConfig,
+    progress: Progress,
+    decided: pd.DataFrame | None,
+    previous_master: pd.DataFrame | None,
+    review: Path | None,
+) -> RegistryRun:
+    """:func:`link_records_file` for a Parquet registry: out of core, the links CSV written batch by batch."""
+    import shutil
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from transforms.empi.outofcore import RegistryFiles, link_registry
+
+    spill = Path(linkage.temp_directory) if linkage.temp_directory else output.parent
+    spill.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="empi-link-", dir=spill))
+    try:
+        earlier = None
+        if previous_master is not None:
+            earlier = RegistryFiles(work / "previous")
+            earlier.folder.mkdir()
+            previous_master[["record_id", "empi_id"]].to_parquet(earlier.master, index=False)
+        try:
+            run = link_registry(
+                input, work / "run", previous=earlier, decisions=decided, config=linkage, progress=progress
+            )
+        except DecisionError as err:
+            raise DataError(f"{input}: steward decisions: {err}") from None
+        except DataError as err:  # named by the file
+            raise DataError(f"{input}: {str(err).removeprefix('patient records: ')}") from None
+        with progress.phase("write output"):
+            tmp = output.with_name(output.name + ".tmp")
+            columns = ["record_id", "empi_id", "match_probability"]
+            for i, batch in enumerate(pq.ParquetFile(run.files.master).iter_batches(500_000, columns=columns)):
+                write_frame(tmp, batch.to_pandas(), float_format="%.6f", append=i > 0)
+            tmp.replace(output)
+            if review is not None:
+                write_frame(
+                    review, pq.read_table(run.files.review).to_pandas()[list(REVIEW_COLUMNS)], float_format="%.6f"
+                )
+        return run
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def export_review_queue(settings: Settings, output: Path) -> int:

@@ -985,6 +985,13 @@ def score_links(
         pairs = _scored_pairs(db_api, features, model, config, new)
     finally:
         _release(db_api)
+    return combined_pairs(pairs, deterministic_links(features, new))
+
+
+def combined_pairs(pairs: pd.DataFrame, id_pairs: pd.DataFrame) -> pd.DataFrame:
+    """Splink's scored pairs (``rid_l``, ``rid_r``, ``match_probability``, either order) and the ID-number pairs
+    of :func:`deterministic_links` as one frame of :data:`PAIR_COLUMNS`, sorted by pair, an ID-number pair
+    winning over its Splink score."""
     if pairs.empty:
         pairs = pd.DataFrame({"rid_l": [], "rid_r": [], "match_probability": []})
     left = pairs["rid_l"].to_numpy(dtype=np.int64)
@@ -997,8 +1004,7 @@ def score_links(
             "rule": "splink",
         }
     )
-    det = deterministic_links(features, new)
-    both = pd.concat([det, splink_pairs], ignore_index=True)
+    both = pd.concat([id_pairs, splink_pairs], ignore_index=True)
     both = both.drop_duplicates(["rid_l", "rid_r"], keep="first")
     # One order whatever order the engine returned them in: equal pairs, equal clusters.
     return both.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)

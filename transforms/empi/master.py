@@ -204,8 +204,7 @@ def link_patients(
     never_links = [(int(a), int(b)) for a, b, k in zip(pos_a, pos_b, kinds, strict=True) if k == "never_link"]
 
     # Persons a never-link decision now cuts through are re-linked from scratch (their records rescored).
-    to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
-    relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+    to_split, relink, initial = relink_plan(prev_arr, never_links)
     incremental = not is_new.all()
 
     with progress.phase("blocking") as step:
@@ -223,10 +222,6 @@ def link_patients(
     with progress.phase("score"):
         pairs = score_links(features, model, config, new=relink if incremental else None)
 
-    initial = np.full(n, -1, dtype=np.int64)
-    keep = ~relink
-    if keep.any():
-        initial[keep] = pd.factorize(prev_arr[keep])[0]
     with progress.phase("cluster", total=len(pairs)) as step:
         result = cluster_records(
             features,
@@ -240,50 +235,36 @@ def link_patients(
 
     with progress.phase("ids"):
         accepted = result.accepted
-        merge_reasons: dict[int, str] = {}
-        if len(accepted):
-            acc_root = result.root[accepted["rid_l"].to_numpy()]
-            ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
-            merge_reasons = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
         empi_ids, events, _ = assign_empi_ids(
             result.root,
             prev_ids,
             next_number=_next_number(previous.master, previous.events),
             record_ids=record_ids,
             occurred_at=now,
-            merge_reasons=merge_reasons,
+            merge_reasons=merge_reasons(accepted, result.root),
             split_reason="steward never_link" if to_split else "relinked",
         )
 
     with progress.phase("outputs"):
-        master = _master_rows(records, features, accepted, empi_ids, prev_ids, prev_rows, position, now)
+        source = records.reset_index(drop=True)
+        prev_pos = position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)
+        master = master_rows(
+            MasterInputs(features["record_id"], source.get("source_system"), source.get("mrn")),
+            accepted,
+            empi_ids,
+            prev_ids,
+            prev_rows,
+            prev_pos,
+            now,
+        )
         golden = _golden(features, master, prev_arr, previous.features, previous.golden)
-        review_candidates = pairs[
-            (pairs["rule"] == "splink")
-            & (pairs["match_probability"] >= config.review)
-            & (pairs["match_probability"] < config.auto_link)
-        ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
-        vetoed = result.vetoed
-        if len(vetoed):
-            vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[
-                ["rid_l", "rid_r", "match_probability", "reason"]
-            ]
-            review_candidates = pd.concat([vetoed, review_candidates], ignore_index=True)
-        review = review_queue(review_candidates, features, empi_ids, in_force)
+        review = review_queue(review_candidates(pairs, result.vetoed, config), features, empi_ids, in_force)
         if previous.review is not None and len(previous.review):
             review = carry_forward(previous.review, review, dict(zip(record_ids, empi_ids, strict=True)), in_force)
 
-    stats = {
-        "records": n,
-        "new_records": int(is_new.sum()),
-        "relinked_records": int(relink.sum()),
-        "pairs_blocked": int(sum(blocking.values())),
-        "pairs_scored": len(pairs),
-        "links_accepted": len(accepted),
-        "links_vetoed": len(result.vetoed),
-        "persons": len(set(empi_ids)),
-        "review_pairs": len(review),
-    }
+    stats = run_stats(
+        is_new, relink, blocking, pairs, accepted, result.vetoed, persons=len(set(empi_ids)), review_pairs=len(review)
+    )
     return EmpiRun(
         master=master,
         golden=golden,
@@ -295,6 +276,61 @@ def link_patients(
         blocking=blocking,
         features=features.drop(columns=["name_set", "name_rare", "birth_md", "address_block"]),
     )
+
+
+def relink_plan(prev_arr: np.ndarray, never_links: list[tuple[int, int]]) -> tuple[set[str], np.ndarray, np.ndarray]:
+    """Which records a run compares, and the clusters it starts from.
+
+    Returns
+    -------
+    tuple
+        The previous ids a new never-link decision cuts through (their persons are re-linked from scratch, their
+        records rescored); the mask of records compared (new ones and those); and the starting cluster label of
+        each record (the previous person's, ``-1`` for the compared ones).
+    """
+    is_new = pd.isna(prev_arr)
+    to_split = {prev_arr[a] for a, b in never_links if prev_arr[a] is not None and prev_arr[a] == prev_arr[b]}
+    relink = is_new | np.isin(prev_arr, list(to_split)) if to_split else is_new.copy()
+    initial = np.full(len(prev_arr), -1, dtype=np.int64)
+    keep = ~relink
+    if keep.any():
+        initial[keep] = pd.factorize(prev_arr[keep])[0]
+    return to_split, relink, initial
+
+
+def run_stats(
+    is_new: np.ndarray,
+    relink: np.ndarray,
+    blocking: dict[str, int],
+    pairs: pd.DataFrame,
+    accepted: pd.DataFrame,
+    vetoed: pd.DataFrame,
+    *,
+    persons: int,
+    review_pairs: int,
+) -> dict[str, int]:
+    """The counts of one run (``EmpiRun.stats``)."""
+    return {
+        "records": len(is_new),
+        "new_records": int(is_new.sum()),
+        "relinked_records": int(relink.sum()),
+        "pairs_blocked": int(sum(blocking.values())),
+        "pairs_scored": len(pairs),
+        "links_accepted": len(accepted),
+        "links_vetoed": len(vetoed),
+        "persons": persons,
+        "review_pairs": review_pairs,
+    }
+
+
+def merge_reasons(accepted: pd.DataFrame, root: np.ndarray) -> dict[int, str]:
+    """Why each cluster (by root) holds its records: the strongest rule among its accepted links."""
+    if not len(accepted):
+        return {}
+    acc_root = root[accepted["rid_l"].to_numpy()]
+    ranked = accepted.assign(root=acc_root, rank=accepted["rule"].map(RULE_RANK)).sort_values("rank")
+    reasons: dict[int, str] = ranked.drop_duplicates("root").set_index("root")["rule"].to_dict()
+    return reasons
 
 
 def _golden(
@@ -320,17 +356,48 @@ def _golden(
     return golden.sort_values("empi_id", kind="stable", ignore_index=True)
 
 
-def _master_rows(
-    records: pd.DataFrame,
-    features: pd.DataFrame,
+@dataclass(frozen=True)
+class MasterInputs:
+    """The per-record columns the master carries from the input, in record (row position) order."""
+
+    record_id: Any
+    source_system: Any
+    mrn: Any
+
+
+def review_candidates(pairs: pd.DataFrame, vetoed: pd.DataFrame, config: LinkageConfig) -> pd.DataFrame:
+    """The pairs a steward may be asked about: guard-vetoed strong pairs first, then the review band.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rid_l``, ``rid_r``, ``match_probability``, ``reason``.
+    """
+    band = pairs[
+        (pairs["rule"] == "splink")
+        & (pairs["match_probability"] >= config.review)
+        & (pairs["match_probability"] < config.auto_link)
+    ][["rid_l", "rid_r", "match_probability"]].assign(reason="review_band")
+    if not len(vetoed):
+        return band
+    vetoed = vetoed.assign(reason="guard:" + vetoed["reason"])[["rid_l", "rid_r", "match_probability", "reason"]]
+    return pd.concat([vetoed, band], ignore_index=True)
+
+
+def master_rows(
+    inputs: MasterInputs,
     accepted: pd.DataFrame,
-    empi_ids: list[str],
-    prev_ids: list[str | None],
+    empi_ids: list[str] | np.ndarray,
+    prev_ids: list[str | None] | np.ndarray,
     prev_rows: pd.DataFrame,
-    position: pd.Series,
+    prev_pos: np.ndarray,
     now: dt.datetime,
 ) -> pd.DataFrame:
-    n = len(features)
+    """``silver/patient_master`` rows: each record's person and the strongest link of this run that put it there.
+
+    ``prev_rows`` are the previous master's rows of current records, ``prev_pos`` their row positions.
+    """
+    n = len(empi_ids)
     # Each record's strongest accepted link of this run: steward > id_number > splink, then probability.
     both = pd.concat(
         [
@@ -353,7 +420,6 @@ def _master_rows(
     empi = np.array(empi_ids, dtype=object)
     prev = np.array(prev_ids, dtype=object)
     if len(prev_rows):
-        prev_pos = position.reindex(prev_rows["record_id"]).to_numpy(dtype=np.int64)
         unchanged = empi[prev_pos] == prev[prev_pos]
         relinked_now = np.zeros(n, dtype=bool)
         relinked_now[best_rid] = True
@@ -372,12 +438,11 @@ def _master_rows(
     rule[sizes == 1] = "singleton"
     prob[sizes == 1] = np.nan
 
-    source = records.reset_index(drop=True)
     master = pd.DataFrame(
         {
-            "record_id": features["record_id"],
-            "source_system": source.get("source_system"),
-            "mrn": source.get("mrn"),
+            "record_id": inputs.record_id,
+            "source_system": inputs.source_system,
+            "mrn": inputs.mrn,
             "empi_id": empi,
             "match_probability": prob.astype(float),
             "link_rule": rule,

@@ -1,0 +1,669 @@
+"""The EMPI over a registry larger than memory: records in Parquet, features and pairs in DuckDB on disk.
+
+:func:`transforms.empi.master.link_patients` holds the records and their features as pandas frames: about 3 GiB
+at a million records, so ten million would not fit a 24 GiB machine. :func:`link_registry` runs the same
+linkage, with the same results, on a registry in a Parquet file:
+
+- features: the records are read in batches of ``batch_records``; each batch's per-record columns (names,
+  dates, ID numbers, phones, addresses parsed, :func:`transforms.empi.features._per_record`) go into a DuckDB
+  table in a database file in ``LinkageConfig.temp_directory``; an incremental run copies the columns of
+  unchanged records (same fingerprint) from the previous run's features instead of parsing them again. The
+  columns that depend on the whole registry (placeholder and household phones) are one SQL query.
+- blocking and scoring: Splink on the same DuckDB connection, under ``LinkageConfig.memory_limit``, spilling to
+  the temporary directory; the pairs come back as three numeric columns (pairs at or above the review band,
+  about one per record).
+- clustering, ids and outputs: each step loads only the columns it reads (the guards' five, the golden record's
+  seven), as arrays of one value per record whose equal texts share one Python object; no frame of every
+  feature column of the registry is ever built in Python.
+
+The outputs are Parquet files in ``out`` (:class:`RegistryFiles`): ``master``, ``golden``, ``events``,
+``review`` and ``features`` (the cache the next, incremental run reads). Training runs on a sample of
+``LinkageConfig.train_records`` records drawn as :func:`transforms.empi.linkage.train_model` draws it, so a
+model trained here equals one trained in memory on the same records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radlake import catalog
+from radlake.errors import DataError
+from radlake.progress import Phase, Progress, silent
+from transforms.empi.birth_dates import GENERATION_YEARS
+from transforms.empi.clusters import EVENT_COLUMNS, assign_empi_ids, cluster_records, parse_empi_id
+from transforms.empi.features import FEATURE_COLUMNS, INPUT_COLUMNS, _per_record
+from transforms.empi.golden import build_golden
+from transforms.empi.linkage import (
+    _MODEL_COLUMNS,
+    BLOCKING_RULES,
+    LinkageConfig,
+    _blocked_pairs_duckdb,
+    _model_for,
+    _release,
+    blocking_columns,
+    combined_pairs,
+    deterministic_links,
+    make_db_api,
+    train_model,
+)
+from transforms.empi.master import (
+    MASTER_COLUMNS,
+    MasterInputs,
+    master_rows,
+    merge_reasons,
+    relink_plan,
+    review_candidates,
+    run_stats,
+)
+from transforms.empi.review import carry_forward, latest_decisions, review_queue
+
+__all__ = ["RegistryFiles", "RegistryRun", "link_registry"]
+
+_PER_RECORD = tuple(c for c in FEATURE_COLUMNS if c not in ("phone", "phone_household"))
+_INTEGERS = ("birth_year", "birth_month", "birth_day", "fingerprint", "phone_household", "rid")
+_STORED = pa.schema([(c, pa.int64() if c in _INTEGERS else pa.string()) for c in (*_PER_RECORD, "mrn")])
+_BLOCKING = ("name_set", "name_rare", "birth_md", "address_block")
+_BLOCKING_INPUTS = ("surname_py", "given_py", "birth_month", "birth_day", "address")
+"""The feature columns :func:`transforms.empi.linkage.blocking_columns` reads."""
+_EVENTS = pa.schema([f for f in catalog.schemas.EMPI_EVENTS if f.name in EVENT_COLUMNS])
+
+
+@dataclass(frozen=True)
+class RegistryFiles:
+    """The Parquet files of one run, in ``folder``."""
+
+    folder: Path
+
+    @property
+    def master(self) -> Path:
+        """``silver/patient_master`` rows."""
+        return self.folder / "master.parquet"
+
+    @property
+    def golden(self) -> Path:
+        """``silver/patient_golden`` rows, sorted by empi_id."""
+        return self.folder / "golden.parquet"
+
+    @property
+    def events(self) -> Path:
+        """This run's ``silver/empi_events`` rows (without ``empi_run``)."""
+        return self.folder / "events.parquet"
+
+    @property
+    def review(self) -> Path:
+        """The steward review queue."""
+        return self.folder / "review.parquet"
+
+    @property
+    def features(self) -> Path:
+        """The records' per-record features (the next run's cache), with ``mrn``."""
+        return self.folder / "features.parquet"
+
+
+@dataclass
+class RegistryRun:
+    """What :func:`link_registry` did: its files, the model, counts and seconds per phase."""
+
+    files: RegistryFiles
+    model: dict[str, Any]
+    stats: dict[str, int]
+    timings: dict[str, float]
+    blocking: dict[str, int]
+
+
+def link_registry(
+    records: Path,
+    out: Path,
+    *,
+    previous: RegistryFiles | None = None,
+    decisions: pd.DataFrame | None = None,
+    model: dict[str, Any] | None = None,
+    config: LinkageConfig | None = None,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+    batch_records: int = 250_000,
+) -> RegistryRun:
+    """Link the patient records of a Parquet file into persons, out of core; write the outputs to ``out``.
+
+    Parameters
+    ----------
+    records
+        A Parquet file of patient records (:data:`transforms.empi.features.INPUT_COLUMNS`); ``record_id``
+        unique. A record's row position is its number in this run.
+    out
+        Folder for the outputs (:class:`RegistryFiles`); created. It may be the folder of ``previous``.
+    previous
+        The files of the previous run: an incremental run (its empi_ids kept, only new records compared).
+    decisions
+        Steward decisions (``silver/empi_decisions`` rows).
+    model
+        A trained model; trained on a sample of the records when ``None``.
+    config
+        Thresholds, DuckDB's ``memory_limit`` and ``temp_directory`` (default: ``out/spill``). DuckDB only.
+    now
+        Time stamp of the run (default: now, UTC).
+    progress
+        Where to show the phases.
+    batch_records
+        Records parsed per batch (the features phase holds one batch in pandas).
+
+    Returns
+    -------
+    RegistryRun
+
+    Raises
+    ------
+    radlake.errors.DataError
+        If ``record_id`` is missing, empty or repeated, or a previous empi_id is not one.
+    """
+    config = config or LinkageConfig()
+    if config.engine != "duckdb":
+        raise ValueError("link_registry runs on DuckDB; use link_patients for the Spark engine")
+    config = replace(config, temp_directory=config.temp_directory or str(out / "spill"))
+    out.mkdir(parents=True, exist_ok=True)
+    db_api = make_db_api(config)
+    try:
+        return _Run(db_api, config, progress or silent(), now or dt.datetime.now(dt.UTC)).run(
+            records, RegistryFiles(out), previous, decisions, model, batch_records
+        )
+    finally:
+        _release(db_api)
+
+
+def _int64(frame_type: pa.DataType) -> Any:
+    return pd.Int64Dtype() if pa.types.is_integer(frame_type) else None
+
+
+class _Run:
+    """One run's DuckDB tables (``features``, ``model_input``) and the arrays the Python steps share."""
+
+    def __init__(self, db_api: Any, config: LinkageConfig, progress: Progress, now: dt.datetime) -> None:
+        self.db_api = db_api
+        self.con = db_api.duckdb_con
+        self.config = config
+        self.progress = progress
+        self.now = now
+        self.n = 0
+
+    # --- reading columns back -------------------------------------------------------------------------------
+    def arrow(self, sql: str, parameters: Sequence[object] = ()) -> pa.Table:
+        table: pa.Table = self.con.execute(sql, list(parameters)).fetch_arrow_table()
+        return table
+
+    def columns(self, names: Sequence[str], table: str = "features", rids: np.ndarray | None = None) -> pd.DataFrame:
+        """Columns of every record (or of ``rids``, in that order) in row order; equal texts share one object,
+        integers are ``Int64``."""
+        listed = ", ".join(f"t.{c}" for c in names)
+        if rids is None:
+            data = self.arrow(f"select {listed} from {table} as t order by t.rid")
+        else:
+            self.con.register(
+                "__rids", pa.table({"rid": np.asarray(rids, dtype=np.int64), "ord": np.arange(len(rids))})
+            )
+            data = self.arrow(f"select {listed} from {table} as t join __rids using (rid) order by __rids.ord")
+            self.con.unregister("__rids")
+        return data.to_pandas(types_mapper=_int64, deduplicate_objects=True)
+
+    def text(self, name: str) -> np.ndarray:
+        """One text column of every record as an object array (``None`` for missing)."""
+        column = self.arrow(f"select {name} from features order by rid").column(0)
+        return np.asarray(column.to_pandas(deduplicate_objects=True).to_numpy(dtype=object))
+
+    def rids_of(self, mask: np.ndarray, name: str) -> None:
+        """Register the records of ``mask`` as table ``name`` (one column, ``rid``)."""
+        self.con.register(name, pa.table({"rid": np.flatnonzero(mask).astype(np.int64)}))
+
+    # --- phases ---------------------------------------------------------------------------------------------
+    def run(
+        self,
+        records: Path,
+        files: RegistryFiles,
+        previous: RegistryFiles | None,
+        decisions: pd.DataFrame | None,
+        model: dict[str, Any] | None,
+        batch_records: int,
+    ) -> RegistryRun:
+        has = {
+            name: previous is not None and getattr(previous, name).is_file()
+            for name in ("master", "events", "review", "features", "golden")
+        }
+        with self.progress.phase("features") as step:
+            self.features(records, previous.features if previous and has["features"] else None, batch_records, step)
+        n = self.n
+        record_ids = self.text("record_id")
+
+        prev_arr = np.full(n, None, dtype=object)
+        prev_rows = pd.DataFrame(columns=list(MASTER_COLUMNS))
+        prev_pos = np.zeros(0, dtype=np.int64)
+        if previous is not None and has["master"]:
+            prev_rows = self.arrow(
+                "select f.rid, m.* from features as f join read_parquet(?) as m on f.record_id = m.record_id "
+                "where m.empi_id is not null order by f.rid",
+                [str(previous.master)],
+            ).to_pandas(deduplicate_objects=True)
+            prev_pos = prev_rows.pop("rid").to_numpy(dtype=np.int64)
+            prev_arr[prev_pos] = prev_rows["empi_id"].astype(str).to_numpy(dtype=object)
+        prev_ids = prev_arr
+        is_new = pd.isna(prev_arr)
+
+        in_force = latest_decisions(decisions)
+        steward_links, never_links = self.decided(in_force)
+        to_split, relink, initial = relink_plan(prev_arr, never_links)
+        incremental = not is_new.all()
+
+        with self.progress.phase("blocking") as step:
+            blocking = self.blocking(relink if incremental else None)
+            for rule, count in blocking.items():
+                step.note(f"{count:,} pairs on {rule}")
+        with self.progress.phase("train") as step:
+            if model is None:
+                model = train_model(self.sample(), self.config)
+            else:
+                step.note("saved model reused")
+        with self.progress.phase("score"):
+            pairs = self.score(model, relink if incremental else None)
+            # DuckDB keeps what it read cached up to its limit; the Python steps after scoring want that memory.
+            self.con.execute(f"set memory_limit = '{_after_scoring(self.config.memory_limit)}'")
+
+        with self.progress.phase("cluster", total=len(pairs)) as step:
+            result = cluster_records(
+                self.columns(["id18", "given_py", "name_norm", "birth_date", "sex"]),
+                pairs,
+                auto_link=self.config.auto_link,
+                initial=initial,
+                steward_links=steward_links,
+                never_links=never_links,
+                on_progress=step.update,
+            )
+        with self.progress.phase("ids"):
+            accepted = result.accepted
+            empi_ids, events, _ = assign_empi_ids(
+                result.root,
+                prev_ids,
+                next_number=self.next_number(previous if has["master"] else None, has["events"]),
+                record_ids=record_ids,
+                occurred_at=self.now,
+                merge_reasons=merge_reasons(accepted, result.root),
+                split_reason="steward never_link" if to_split else "relinked",
+            )
+            vetoed = result.vetoed
+            del result
+            empi = np.asarray(empi_ids, dtype=object)
+            del empi_ids
+            _write(events, _EVENTS, files.events)  # a full run's creates are one row per person: written now
+            del events
+        with self.progress.phase("outputs"):
+            source = self.columns(["source_system", "mrn"])
+            master = master_rows(
+                MasterInputs(record_ids, source["source_system"].to_numpy(), source["mrn"].to_numpy()),
+                accepted,
+                empi,
+                prev_ids,
+                prev_rows,
+                prev_pos,
+                self.now,
+            )
+            del source, prev_rows
+            _write(master, catalog.schemas.PATIENT_MASTER, files.master)
+            if has["golden"] and has["features"] and previous is not None:
+                self.golden_incremental(files, previous, master, empi, prev_arr)
+            else:
+                golden = build_golden(self.golden_columns(record_ids), master)
+                _write(golden, catalog.schemas.PATIENT_GOLDEN, files.golden)
+                del golden
+            persons = int(pd.unique(empi).size)
+            del master
+            candidates = review_candidates(pairs, vetoed, self.config)
+            review = self.review_queue(candidates, empi, in_force, record_ids, previous if has["review"] else None)
+            _write(review, catalog.schemas.EMPI_REVIEW_QUEUE, files.review)
+            self.con.execute(
+                f"copy (select {', '.join(_STORED.names)} from features order by rid) to {_literal(files.features)} "
+                "(format parquet)"
+            )
+        stats = run_stats(is_new, relink, blocking, pairs, accepted, vetoed, persons=persons, review_pairs=len(review))
+        return RegistryRun(files, model, stats, dict(self.progress.timings), blocking)
+
+    def features(self, records: Path, previous: Path | None, batch_records: int, step: Phase) -> None:
+        """Table ``features``: the per-record columns batch by batch, then the registry-wide phone columns."""
+        source = pq.ParquetFile(records)
+        names = source.schema_arrow.names
+        if "record_id" not in names:
+            raise DataError(f"{records}: no record_id column (columns: {', '.join(names) or 'none'})")
+        wanted = [c for c in INPUT_COLUMNS if c in names]
+        stored = ", ".join(_STORED.names)
+        self.con.execute(
+            "create table per_record (rid bigint, "
+            + ", ".join(f"{f.name} {'bigint' if f.name in _INTEGERS else 'varchar'}" for f in _STORED)
+            + ")"
+        )
+        # Each record's number (its row in the file) and the fingerprint of its input (record_id and mrn left
+        # out), by DuckDB in one pass: unchanged records are found, and their columns copied from the previous
+        # run, without converting them to Python.
+        hashed = [c for c in wanted if c not in ("record_id", "mrn")]
+        self.con.execute(
+            "create temp table __keys as select file_row_number as rid, cast(record_id as varchar) as record_id, "
+            f"cast(hash({', '.join(hashed) or 'null'}) >> 1 as bigint) as fp "
+            "from read_parquet(?, file_row_number = true)",
+            [str(records)],
+        )
+        empty = self.con.execute("select min(rid) from __keys where record_id is null or trim(record_id) = ''")
+        row = empty.fetchone()
+        if row is not None and row[0] is not None:
+            raise DataError(f"patient records: record_id is empty in row {int(row[0]) + 1}")
+        repeated = self.con.execute(
+            "select record_id from __keys group by record_id having count(*) > 1 limit 1"
+        ).fetchone()
+        if repeated:
+            raise DataError(f"patient records: record_id {repeated[0]!r} occurs more than once")
+        count = self.con.execute("select count(*) from __keys").fetchone()
+        n = int(count[0]) if count else 0
+        fresh = np.ones(n, dtype=bool)
+        if previous is not None:
+            # An unchanged record (same fingerprint) takes its columns from the previous run: not parsed again.
+            # Read from the file where it is joined: copying it into the database first cost a quarter of the phase.
+            reused = self.con.execute(
+                f"insert into per_record select k.rid, {', '.join('p.' + c for c in _STORED.names)} "
+                "from __keys as k join read_parquet(?) as p on p.record_id = k.record_id "
+                "and p.fingerprint = k.fp returning rid",
+                [str(previous)],
+            ).fetchnumpy()["rid"]
+            fresh[np.asarray(reused, dtype=np.int64)] = False
+        fingerprints = np.asarray(self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"])
+        self.con.execute("drop table __keys")
+        start = 0
+        for batch in source.iter_batches(batch_size=batch_records, columns=wanted):
+            rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
+            parse = fresh[start : start + batch.num_rows]
+            if parse.any():
+                frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
+                frame["record_id"] = frame["record_id"].astype(str)
+                part = _per_record(frame, fingerprints[rid[parse]])
+                mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
+                part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
+                table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
+                self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
+                self.con.execute(f"insert into per_record select rid, {stored} from __part")
+                self.con.unregister("__part")
+            start += batch.num_rows
+            step.update(start)
+        self.n = start
+        self.con.execute(_REGISTRY_COLUMNS_SQL.format(max_phone_records=30, generation=GENERATION_YEARS))
+        self.con.execute("drop table per_record")
+
+    def decided(self, in_force: pd.DataFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The steward's links and never-links between current records, as record positions."""
+        if in_force.empty:
+            return [], []
+        table = pa.table(
+            {
+                "a": in_force["record_id_a"].astype(str).to_numpy(),
+                "b": in_force["record_id_b"].astype(str).to_numpy(),
+                "decision": in_force["decision"].astype(str).to_numpy(),
+                "ord": np.arange(len(in_force)),
+            }
+        )
+        self.con.register("__decided", table)
+        rows = self.con.execute(
+            "select fa.rid, fb.rid, d.decision from __decided as d join features as fa on fa.record_id = d.a "
+            "join features as fb on fb.record_id = d.b order by d.ord"
+        ).fetchall()
+        self.con.unregister("__decided")
+        links = [(int(a), int(b)) for a, b, k in rows if k == "link"]
+        never = [(int(a), int(b)) for a, b, k in rows if k == "never_link"]
+        return links, never
+
+    def blocking(self, new: np.ndarray | None) -> dict[str, int]:
+        """Table ``model_input`` (the model's columns with the blocking columns); pairs per blocking rule."""
+        codes = blocking_columns(self.columns(_BLOCKING_INPUTS))
+        table = pa.table({c: pa.array(codes[c], type=pa.int64(), from_pandas=True) for c in _BLOCKING})
+        del codes
+        self.con.register("__blocking", table.append_column("rid", pa.array(np.arange(self.n, dtype=np.int64))))
+        listed = ", ".join(f"b.{c}" if c in _BLOCKING else f"f.{c}" for c in _MODEL_COLUMNS)
+        self.con.execute(
+            f"create table model_input as select {listed} from features as f join __blocking as b using (rid)"
+        )
+        self.con.unregister("__blocking")
+        del table
+        return self.pair_counts(new)
+
+    def pair_counts(self, new: np.ndarray | None) -> dict[str, int]:
+        """Pairs each blocking rule brings together on its own (with a record of ``new``, when given): what
+        :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by group."""
+        if new is not None:
+            self.rids_of(new, "__new")
+        fresh = "rid in (select rid from __new)" if new is not None else "true"
+        counts = {}
+        for rule in BLOCKING_RULES:
+            keys = ", ".join(rule.keys)
+            present = " and ".join(f"{k} is not null" for k in rule.keys)
+            gone = f"{rule.missing} is null" if rule.missing else "false"
+            groups = (
+                f"select count(*) as size, count(*) filter (where {fresh}) as fresh, "
+                f"count(*) filter (where {gone}) as gone, count(*) filter (where {gone} and {fresh}) as fresh_gone "
+                f"from model_input where {present} group by {keys}"
+            )
+            if rule.missing is None:
+                # Pairs with at least one compared record: all pairs of a group less those of two others.
+                pairs = "size * (size - 1) // 2 - (size - fresh) * (size - fresh - 1) // 2"
+            else:
+                # One side missing: pairs of a missing record with any other, counted once when both are missing.
+                pairs = "gone * (size - gone) + gone * (gone - 1) // 2"
+                if new is not None:
+                    old, old_gone = "(size - fresh)", "(gone - fresh_gone)"
+                    pairs += f" - ({old_gone} * ({old} - {old_gone}) + {old_gone} * ({old_gone} - 1) // 2)"
+            total = self.con.execute(f"select coalesce(sum({pairs}), 0) from ({groups})").fetchone()
+            counts[rule.label] = int(total[0]) if total else 0
+        if new is not None:
+            self.con.unregister("__new")
+        return counts
+
+    def sample(self) -> pd.DataFrame:
+        """The records training runs on: the rows :func:`train_model` would draw from the whole feature frame."""
+        n, size = self.n, self.config.train_records
+        # pandas' DataFrame.sample(n=size, random_state=seed) draws exactly these positions.
+        rids = np.random.RandomState(self.config.seed).choice(n, size=size, replace=False) if n > size else np.arange(n)
+        names = [*FEATURE_COLUMNS, *_BLOCKING]
+        self.con.execute(
+            "create or replace view __training as select f.*, "
+            + ", ".join(f"m.{c}" for c in _BLOCKING)
+            + " from features as f join model_input as m using (rid)"
+        )
+        sample = self.columns(names, "__training", rids)
+        self.con.execute("drop view __training")
+        return sample
+
+    def score(self, model: dict[str, Any], new: np.ndarray | None) -> pd.DataFrame:
+        """Scored pairs at or above the review band (all pairs, or those of ``new`` records) and ID-number pairs."""
+        from splink import Linker
+
+        linker = Linker(self.db_api.register("model_input"), _model_for(model, self.config), log_level=None)
+        review = self.config.review
+        if new is None:
+            blocked = _blocked_pairs_duckdb(self.db_api, "model_input")
+            linker.table_management.register_blocked_pairs_for_predict(blocked)
+            outputs = [linker.inference.predict(threshold_match_probability=review, warning_mode="never")]
+        else:
+            for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
+                linker.table_management.compute_tf_table(column)
+            self.rids_of(new, "__new")
+            self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
+            self.con.execute(
+                "create table model_old as select * from model_input where rid not in (select rid from __new)"
+            )
+            self.con.unregister("__new")
+            outputs = []
+            new_sdf = self.db_api.register("model_new")
+            if (~new).any() and new.any():
+                old_sdf = self.db_api.register("model_old")
+                outputs.append(
+                    linker.inference.predict_between(
+                        old_sdf, new_sdf, threshold_match_probability=review, warning_mode="never"
+                    )
+                )
+            if new.sum() > 1:
+                outputs.append(
+                    linker.inference.predict_within(new_sdf, threshold_match_probability=review, warning_mode="never")
+                )
+        parts = []
+        for scored in outputs:
+            parts.append(self.arrow(f"select rid_l, rid_r, match_probability from {scored.physical_name}").to_pandas())
+            scored.drop_table_from_database_and_remove_from_cache()
+        raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        id18 = pd.DataFrame({"id18": self.text("id18")})
+        return combined_pairs(raw, deterministic_links(id18, new))
+
+    def next_number(self, previous: RegistryFiles | None, has_events: bool) -> int:
+        """One more than the largest empi_id the previous master or its events ever named."""
+        if previous is None:
+            return 1
+        parts = ["select empi_id as id from read_parquet(?)"]
+        arguments = [str(previous.master)]
+        if has_events:
+            parts.append("select empi_id from read_parquet(?)")
+            parts.append("select unnest(other_empi_ids) from read_parquet(?)")
+            arguments += [str(previous.events)] * 2
+        ids = f"select id from ({' union all '.join(parts)}) where id is not null"
+        bad = self.con.execute(f"{ids} and not regexp_full_match(id, 'E[0-9]+') limit 1", arguments).fetchone()
+        if bad:
+            try:
+                parse_empi_id(str(bad[0]))
+            except ValueError as err:
+                raise DataError(f"previous run: {err}") from None
+        top = self.con.execute(f"select max(cast(substr(id, 2) as bigint)) from ({ids})", arguments).fetchone()
+        return 1 if top is None or top[0] is None else int(top[0]) + 1
+
+    def golden_columns(self, record_ids: np.ndarray, rids: np.ndarray | None = None) -> pd.DataFrame:
+        """The feature columns :func:`build_golden` reads (of every record, or of ``rids``)."""
+        frame = self.columns(["name_norm", "surname", "sex", "birth_date", "id18", "phone"], rids=rids)
+        frame.insert(0, "record_id", record_ids if rids is None else record_ids[rids])
+        return frame
+
+    def golden_incremental(
+        self,
+        files: RegistryFiles,
+        previous: RegistryFiles,
+        master: pd.DataFrame,
+        empi: np.ndarray,
+        prev_arr: np.ndarray,
+    ) -> None:
+        """Golden records rebuilt for persons whose records moved, arrived or changed; the others copied."""
+        same = np.zeros(self.n, dtype=bool)
+        kept_rids = self.con.execute(
+            "select f.rid from features as f join read_parquet(?) as p on p.record_id = f.record_id "
+            "and p.fingerprint = f.fingerprint",
+            [str(previous.features)],
+        ).fetchnumpy()["rid"]
+        same[np.asarray(kept_rids, dtype=np.int64)] = True
+        moved = (empi != prev_arr) | ~same
+        touched = pd.unique(np.concatenate([empi[moved], prev_arr[moved & pd.notna(prev_arr)]]))
+        rebuild = pd.Series(empi).isin(touched).to_numpy()
+        rids = np.flatnonzero(rebuild)
+        record_ids = master["record_id"].to_numpy(dtype=object)
+        fresh = build_golden(self.golden_columns(record_ids, rids), master.iloc[rids].reset_index(drop=True))
+        self.con.register(
+            "__fresh", pa.Table.from_pandas(fresh, schema=catalog.schemas.PATIENT_GOLDEN, preserve_index=False)
+        )
+        self.con.register("__touched", pa.table({"id": pa.array(list(touched), type=pa.string())}))
+        self.con.register("__current", pa.table({"id": pa.array(pd.unique(empi).tolist(), type=pa.string())}))
+        listed = ", ".join(catalog.schemas.PATIENT_GOLDEN.names)
+        target = files.golden.with_suffix(".parquet.tmp")  # the previous file may be the one replaced
+        self.con.execute(
+            f"copy (select * from (select {listed} from read_parquet(?) where empi_id not in (select id from "
+            f"__touched) and empi_id in (select id from __current) union all select {listed} from __fresh) "
+            f"order by empi_id) to {_literal(target)} (format parquet)",
+            [str(previous.golden)],
+        )
+        for name in ("__fresh", "__touched", "__current"):
+            self.con.unregister(name)
+        target.replace(files.golden)
+
+    def review_queue(
+        self,
+        candidates: pd.DataFrame,
+        empi: np.ndarray,
+        in_force: pd.DataFrame,
+        record_ids: np.ndarray,
+        previous: RegistryFiles | None,
+    ) -> pd.DataFrame:
+        """The steward queue, from the columns of the records in candidate pairs only."""
+        rids = np.unique(np.concatenate([candidates["rid_l"].to_numpy(), candidates["rid_r"].to_numpy()]))
+        sub = self.columns(["name_norm", "birth_date", "id18", "given_py", "birth_year"], rids=rids)
+        sub.insert(0, "record_id", record_ids[rids])
+        local = candidates.assign(
+            rid_l=np.searchsorted(rids, candidates["rid_l"].to_numpy()),
+            rid_r=np.searchsorted(rids, candidates["rid_r"].to_numpy()),
+        )
+        # The queue counts each person's records over all ids: the candidates' own first, then every other one.
+        others = np.ones(self.n, dtype=bool)
+        others[rids] = False
+        ids = np.concatenate([empi[rids], empi[others]]).tolist()
+        review = review_queue(local, sub, ids, in_force)
+        if previous is not None:
+            before = pq.read_table(previous.review).to_pandas()
+            if len(before):
+                review = carry_forward(
+                    before, review, dict(zip(record_ids.tolist(), empi.tolist(), strict=True)), in_force
+                )
+        return review
+
+
+AFTER_SCORING_BYTES = 1 << 30
+"""DuckDB's memory limit once the pairs are scored (or the configured one, if lower): the later queries are
+small, and its cache of the records would otherwise sit beside the clustering's arrays."""
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _after_scoring(limit: str | None) -> str:
+    """The memory limit for the steps after scoring, in DuckDB's syntax."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", limit or "")
+    configured = float(match[1]) * _UNITS.get(match[2].upper(), 1) if match else float("inf")
+    return f"{int(min(configured, AFTER_SCORING_BYTES)) // 2**20}MiB"
+
+
+def _literal(path: Path) -> str:
+    """A path as an SQL string literal (``COPY ... TO`` takes no parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path, rows: int = 1_000_000) -> None:
+    """Write a frame's columns of ``schema`` to Parquet, a million rows at a time (no Arrow copy of it all)."""
+    columns = [c for c in schema.names if c in frame.columns]
+    target = pa.schema([schema.field(c) for c in columns])
+    with pq.ParquetWriter(path, target) as writer:
+        for start in range(0, max(len(frame), 1), rows):
+            part = frame.iloc[start : start + rows][columns]
+            writer.write_table(pa.Table.from_pandas(part, schema=target, preserve_index=False))
+
+
+_REGISTRY_COLUMNS_SQL = """
+create table features as
+with usable as (
+    select phone_norm from per_record where phone_norm is not null and phone_norm <> ''
+    group by phone_norm having count(*) <= {max_phone_records}
+), phoned as (
+    select p.*, u.phone_norm as phone from per_record as p left join usable as u on u.phone_norm = p.phone_norm
+), households as (
+    select phone from phoned where phone is not null
+    group by phone having coalesce(max(birth_year) - min(birth_year), 0) >= {generation}
+    union
+    select phone from phoned where phone is not null and birth_date is not null and given_py is not null
+    group by phone, birth_date having count(distinct given_py) > 1
+)
+select p.*, cast(case when h.phone is null then 0 else 1 end as bigint) as phone_household
+from phoned as p left join households as h on h.phone = p.phone
+"""
+"""The columns that depend on every record, as :func:`transforms.empi.features._registry_columns` computes them:
+a phone on more than ``max_phone_records`` records is a placeholder (dropped); a phone is a household's when
+its records were born a generation apart, or on one day under different given names (twins)."""
