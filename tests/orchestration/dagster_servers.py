@@ -17,10 +17,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# The real daemon with a short tick: its backfill loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) between
-# iterations, read when the loop starts, so a chain of four runs would wait two minutes for nothing.
+# The real daemon with short ticks: its backfill loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) between
+# iterations, read when the loop starts, and its run queue is read every dequeue_interval_seconds (5 s, the
+# instance's default), so each run of a chain would wait for ticks, not for work.
 DAEMON = (
-    "import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 3; "
+    "import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 1; "
+    "from dagster._core.run_coordinator import QueuedRunCoordinator as Q; "
+    "Q.dequeue_interval_seconds = property(lambda self: 1); "
     "from dagster._daemon.cli import main; main()"
 )
 
