@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +60,10 @@ def _stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+    # The code servers the process started (dagster api grpc, same process group) outlive it until their heartbeat
+    # times out (tens of seconds): stop them now.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
 
 
 @contextmanager
@@ -70,10 +76,13 @@ def webserver(workdir: Path, config: Path, *, daemon: bool = False) -> Iterator[
     with logs["webserver"].open("w") as web_log, logs["daemon"].open("w") as daemon_log:
         try:
             command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT))
+            # Each in a process group of its own with the code servers it starts (see _stop).
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
+                                          start_new_session=True))  # fmt: skip
             if daemon:
                 command = [sys.executable, "-c", DAEMON, "run", "-w", "workspace.yaml"]
-                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT))
+                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))  # fmt: skip
             _wait_for_assets(port, procs, logs["webserver"])
             yield port
         finally:
@@ -93,4 +102,4 @@ def _wait_for_assets(port: int, procs: list[subprocess.Popen], log: Path) -> Non
             pass
         if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
             raise AssertionError(f"the Dagster servers did not come up: {log.read_text()[-3000:]}")
-        time.sleep(1)
+        time.sleep(0.25)
