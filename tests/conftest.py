@@ -24,31 +24,41 @@ DEMO_SIZE = {"institutions": 2, "days": 2, "exams_per_day": 40, "seed": 11}
 
 SLOW_TEARDOWN_SECONDS = 5.0
 """A fixture teardown this long is named in the summary (a server that ignores SIGTERM, a full stop sequence)."""
-_teardown_started: dict[int, float] = {}
-_slow_teardowns: list[str] = []
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
-    """Time each fixture's teardown: ``--durations`` charges a session fixture's to whichever test came last."""
-    result = yield
-    key = id(fixturedef)
-    # Finalizers run last-in first-out: this one runs just before the fixture's own teardown.
-    fixturedef.addfinalizer(lambda: _teardown_started.__setitem__(key, time.monotonic()))
-    return result
+class SlowTeardowns:
+    """Times every fixture's teardown: ``--durations`` charges a session fixture's to whichever test came last.
+
+    A plugin, not conftest hooks: a conftest's hooks are not called for session fixtures (their node is the
+    session, above tests/).
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[int, float] = {}
+        self.slow: list[str] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+        result = yield
+        key = id(fixturedef)
+        # Finalizers run last-in first-out: this one runs just before the fixture's own teardown.
+        fixturedef.addfinalizer(lambda: self.started.__setitem__(key, time.monotonic()))
+        return result
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> None:
+        started = self.started.pop(id(fixturedef), None)
+        if started is not None and (took := time.monotonic() - started) >= SLOW_TEARDOWN_SECONDS:
+            self.slow.append(f"{took:7.2f}s {fixturedef.scope} fixture {fixturedef.argname} ({fixturedef.baseid})")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.slow:
+            terminalreporter.section("slow fixture teardowns")
+            for line in self.slow:
+                terminalreporter.write_line(line)
 
 
-def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> None:
-    started = _teardown_started.pop(id(fixturedef), None)
-    if started is not None and (took := time.monotonic() - started) >= SLOW_TEARDOWN_SECONDS:
-        _slow_teardowns.append(f"{took:7.2f}s {fixturedef.scope} fixture {fixturedef.argname} ({fixturedef.baseid})")
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if _slow_teardowns:
-        terminalreporter.section("slow fixture teardowns")
-        for line in _slow_teardowns:
-            terminalreporter.write_line(line)
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SlowTeardowns(), "radlake-slow-teardowns")
 
 
 @pytest.fixture(scope="session")
