@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,44 @@ ARTIFACTS = ROOT / "artifacts"
 os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
 
 DEMO_SIZE = {"institutions": 2, "days": 2, "exams_per_day": 40, "seed": 11}
+
+SLOW_TEARDOWN_SECONDS = 5.0
+"""A fixture teardown this long is named in the summary (a server that ignores SIGTERM, a full stop sequence)."""
+
+
+class SlowTeardowns:
+    """Times every fixture's teardown: ``--durations`` charges a session fixture's to whichever test came last.
+
+    A plugin, not conftest hooks: a conftest's hooks are not called for session fixtures (their node is the
+    session, above tests/).
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[int, float] = {}
+        self.slow: list[str] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+        result = yield
+        key = id(fixturedef)
+        # Finalizers run last-in first-out: this one runs just before the fixture's own teardown.
+        fixturedef.addfinalizer(lambda: self.started.__setitem__(key, time.monotonic()))
+        return result
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> None:
+        started = self.started.pop(id(fixturedef), None)
+        if started is not None and (took := time.monotonic() - started) >= SLOW_TEARDOWN_SECONDS:
+            self.slow.append(f"{took:7.2f}s {fixturedef.scope} fixture {fixturedef.argname} ({fixturedef.baseid})")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.slow:
+            terminalreporter.section("slow fixture teardowns")
+            for line in self.slow:
+                terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SlowTeardowns(), "radlake-slow-teardowns")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,10 +19,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# The real daemon with a short tick: its backfill loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) between
-# iterations, read when the loop starts, so a chain of four runs would wait two minutes for nothing.
+# The real daemon with short ticks: its backfill loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS (30 s) between
+# iterations, read when the loop starts, and its run queue is read every dequeue_interval_seconds (5 s, the
+# instance's default), so each run of a chain would wait for ticks, not for work.
 DAEMON = (
-    "import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 3; "
+    "import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 1; "
+    "from dagster._core.run_coordinator import QueuedRunCoordinator as Q; "
+    "Q.dequeue_interval_seconds = property(lambda self: 1); "
     "from dagster._daemon.cli import main; main()"
 )
 
@@ -48,13 +53,20 @@ def dagster_env(workdir: Path, config: Path) -> dict[str, str]:
     return {**os.environ, "RADLAKE_CONFIG": str(config), "DAGSTER_HOME": str(workdir / ".dagster")}
 
 
+STOP_GRACE_SECONDS = 3.0
+"""How long a stopped server may take to exit on SIGTERM (its graceful stop took 3-11 s on a busy machine)."""
+
+
 def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then after STOP_GRACE_SECONDS SIGKILL to the process and the code servers it started (its process
+    group; they would otherwise outlive it until their heartbeat times out). Nothing of theirs is needed after a
+    test: its runs have finished, and the instance's SQLite commits are atomic."""
     proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 @contextmanager
@@ -67,10 +79,13 @@ def webserver(workdir: Path, config: Path, *, daemon: bool = False) -> Iterator[
     with logs["webserver"].open("w") as web_log, logs["daemon"].open("w") as daemon_log:
         try:
             command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT))
+            # Each in a process group of its own with the code servers it starts (see _stop).
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
+                                          start_new_session=True))  # fmt: skip
             if daemon:
                 command = [sys.executable, "-c", DAEMON, "run", "-w", "workspace.yaml"]
-                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT))
+                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))  # fmt: skip
             _wait_for_assets(port, procs, logs["webserver"])
             yield port
         finally:
@@ -90,4 +105,4 @@ def _wait_for_assets(port: int, procs: list[subprocess.Popen], log: Path) -> Non
             pass
         if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
             raise AssertionError(f"the Dagster servers did not come up: {log.read_text()[-3000:]}")
-        time.sleep(1)
+        time.sleep(0.25)

@@ -47,7 +47,7 @@ def _wait(port: int, backfill_id: str, seconds: float) -> str:
         backfill = graphql(port, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
         if backfill["status"] not in ("REQUESTED", "CANCELING") or time.monotonic() > deadline:
             return backfill["status"]
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 @pytest.mark.timeout(1500)  # the shared demo may be set up here, then four runs one after the other
