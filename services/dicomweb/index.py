@@ -54,6 +54,7 @@ _ANSWER_ORDER = {
 }
 FORMAT = 2
 """The layout of an index generation (bumped when its tables' columns change, so no older file is reused)."""
+_UNSERVED = frozenset({"ingested_at", "last_ingested_at"})
 
 
 @dataclass
@@ -70,6 +71,9 @@ class Snapshot:
     # dict look-ups (tens of thousands of rows at a million instances; a DuckDB point read costs a millisecond).
     studies: dict[str, dict[str, Any]] = field(default_factory=dict)
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_ord: dict[str, list[str]] = field(default_factory=dict)  # studies' and series' UIDs in answer order
+    # The first and last instance ``ord`` of each study and series, by the instance column matched on.
+    spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _select: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
@@ -82,10 +86,12 @@ class Snapshot:
         return cursor
 
     def select_list(self, table: str, alias: str) -> str:
-        """The select list of a table's columns, each named ``"<alias>.<column>"``."""
+        """The select list of a table's columns, each named ``"<alias>.<column>"`` (not the load times, which
+        nothing answers and whose conversion to time-zone aware datetimes is the costliest part of a row)."""
         found = self._select.get((table, alias))
         if found is None:
-            found = self._select[table, alias] = ", ".join(f'{alias}.{c} AS "{alias}.{c}"' for c in self.columns[table])
+            columns = [c for c in self.columns[table] if c not in _UNSERVED]
+            found = self._select[table, alias] = ", ".join(f'{alias}.{c} AS "{alias}.{c}"' for c in columns)
         return found
 
 
@@ -154,14 +160,13 @@ class DicomwebIndex:
             name = table.removeprefix("dicomweb_")
             snapshot.counts[name] = int(db.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
         cursor = snapshot.cursor()
-        snapshot.studies = {
-            r["st.study_instance_uid"]: r
-            for r in rows(cursor, f"SELECT {snapshot.select_list('studies', 'st')} FROM studies st", [])
-        }
-        snapshot.series = {
-            r["se.series_instance_uid"]: r
-            for r in rows(cursor, f"SELECT {snapshot.select_list('series', 'se')} FROM series se", [])
-        }
+        for table, alias, key in (("studies", "st", "study_instance_uid"), ("series", "se", "series_instance_uid")):
+            found = rows(cursor, f"SELECT {snapshot.select_list(table, alias)} FROM {table} {alias} ORDER BY ord", [])
+            setattr(snapshot, table, {r[f"{alias}.{key}"]: r for r in found})
+            snapshot.by_ord[table] = [r[f"{alias}.{key}"] for r in found]
+        for key in ("study_instance_uid", "series_instance_uid"):
+            spans = cursor.execute(f"SELECT {key}, min(ord), max(ord) FROM instances GROUP BY {key}").fetchall()
+            snapshot.spans[f"i.{key}"] = {u: (lo, hi) for u, lo, hi in spans}
         return snapshot
 
     def _fill(self, db: duckdb.DuckDBPyConnection, deids: dict[str, SpaceDeid]) -> None:

@@ -149,6 +149,15 @@ def _condition_sql(cond: Condition, column: str, key: MatchKey, fuzzy: bool) -> 
     return f"{column} = ?", values
 
 
+def _span_sql(spans: dict[str, tuple[int, int]], uids: tuple[object, ...]) -> tuple[str, list[Any]]:
+    """Instances of a study or series as ranges of ``i.ord``: the table is stored in that order, so DuckDB
+    compares integers within one row group instead of UIDs (an unknown UID matches nothing)."""
+    found = [spans[u] for u in dict.fromkeys(uids) if isinstance(u, str) and u in spans]
+    if not found:
+        return "FALSE", []
+    return "(" + " OR ".join("i.ord BETWEEN ? AND ?" for _ in found) + ")", [v for span in found for v in span]
+
+
 def search(
     snapshot: Snapshot,
     space: Space,
@@ -194,7 +203,11 @@ def search(
             else:
                 column = deid.match_column(key)
         column = _OWN_UID.get((level, column), column)
-        sql, values = _condition_sql(cond, column, key, query.fuzzy)
+        spans = snapshot.spans.get(column) if cond.op == "in" else None
+        if spans is not None:
+            sql, values = _span_sql(spans, cond.values)
+        else:
+            sql, values = _condition_sql(cond, column, key, query.fuzzy)
         where.append(sql)
         params += values
     clause = " AND ".join(where) or "TRUE"
@@ -236,9 +249,10 @@ def _page(
         for r in found:
             r.update(snapshot.series.get(r["i.series_instance_uid"], {}))
     else:
-        own = snapshot.studies if level == "study" else snapshot.series
-        uids = [u for (u,) in cursor.execute(f"SELECT {alias}.{_TABLE_OF[alias][1]} {page}", values).fetchall()]
-        found = [dict(own[u]) for u in uids if u in own]
+        # Only the positions come from DuckDB (a page deep in the order then sorts integers, not UIDs).
+        table = _TABLE_OF[alias][0]
+        own, order = getattr(snapshot, table), snapshot.by_ord[table]
+        found = [dict(own[order[n - 1]]) for (n,) in cursor.execute(f"SELECT {alias}.ord {page}", values).fetchall()]
     if level != "study":
         for r in found:
             r.update(snapshot.studies.get(r[f"{alias}.study_instance_uid"], {}))
