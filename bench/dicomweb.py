@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -409,6 +409,7 @@ def main() -> int:
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}/spaces/group/dicomweb/"
+    started = datetime.now(UTC)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server, 120)
         t = time.perf_counter()
@@ -424,6 +425,9 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+    sent = args.workers * 4 + len(table) * (1 + args.repeat * (1 + args.clients))
+    audited = _audited_since(settings, started)
+    print(f"audit: {audited:,} rows landed for the {sent:,} requests sent (the last rows on shutdown)")
     # Orthanc: as many instances as it stores in the time given, the same shapes.
     if args.orthanc_seconds <= 0:
         _print(table, ours, None, len(instances), 0, load0, ours_cpu)
@@ -435,6 +439,14 @@ def main() -> int:
         theirs = time_shapes(obase + "/dicom-web/", {}, table, max(5, args.repeat // 4), args.clients)
     _print(table, ours, theirs, len(instances), stored, load0, ours_cpu)
     return 0
+
+
+def _audited_since(settings: Settings, since: datetime) -> int:
+    """The audit rows of requests made since ``since`` (earlier runs on a kept work folder left theirs)."""
+    import pyarrow.compute as pc
+
+    rows = Lake(settings).table("audit", "service_requests").read_arrow(["requested_at"])
+    return 0 if rows is None else int(pc.sum(pc.greater_equal(rows.column("requested_at"), since)).as_py() or 0)
 
 
 def _print(

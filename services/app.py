@@ -45,7 +45,16 @@ def create_app(settings: Settings, *, audit: RequestAudit | None = None) -> Fast
             lake_index.close()
             audit_log.close()  # lands every row still queued: a request that was answered is audited
 
-    app = FastAPI(title="radlake data services", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="radlake data services",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # No OpenTelemetry: nothing here exports it (hospitals run offline), and FastAPI would otherwise look
+        # for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.audit = audit_log
     app.state.lake_index = lake_index
