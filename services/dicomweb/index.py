@@ -75,7 +75,7 @@ class Snapshot:
     # The first and last instance ``ord`` of each study and series, by the instance column matched on.
     spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local, repr=False)
-    _select: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _select: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict, repr=False)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB cursors are not shared between threads; opening one per request cost
@@ -85,13 +85,14 @@ class Snapshot:
             cursor = self._local.cursor = self.db.cursor()
         return cursor
 
-    def select_list(self, table: str, alias: str) -> str:
-        """The select list of a table's columns, each named ``"<alias>.<column>"`` (not the load times, which
-        nothing answers and whose conversion to time-zone aware datetimes is the costliest part of a row)."""
-        found = self._select.get((table, alias))
+    def select_list(self, table: str, alias: str, omit: tuple[str, ...] = ()) -> str:
+        """The select list of a table's columns but ``omit``, each named ``"<alias>.<column>"`` (never the load
+        times, which nothing answers and whose conversion to time-zone aware datetimes is the costliest part of a
+        row)."""
+        found = self._select.get((table, alias, omit))
         if found is None:
-            columns = [c for c in self.columns[table] if c not in _UNSERVED]
-            found = self._select[table, alias] = ", ".join(f'{alias}.{c} AS "{alias}.{c}"' for c in columns)
+            columns = [c for c in self.columns[table] if c not in _UNSERVED and c not in omit]
+            found = self._select[table, alias, omit] = ", ".join(f'{alias}.{c} AS "{alias}.{c}"' for c in columns)
         return found
 
 

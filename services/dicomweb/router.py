@@ -155,7 +155,9 @@ def _visible(request: Request, level: Level, scope: list[Condition]) -> tuple[Sn
     settings = _settings(request)
     snapshot = _index(request)
     query = Query(limit=settings.serve.max_limit)
-    found = search(snapshot, _space(request), level, query, scope, max_matches=settings.serve.max_matches).rows
+    found = search(
+        snapshot, _space(request), level, query, scope, max_matches=settings.serve.max_matches, stored=True
+    ).rows
     if not found:
         raise ServiceError(404, f"no such {level} in this space")
     return snapshot, found
@@ -170,10 +172,11 @@ def _metadata(request: Request, study: str, series: str | None) -> Response:
     real_study = visible[0]["se.study_instance_uid"]
     patient_key = (visible[0]["st." + deid.column("pkey")] or "") if deid is not None else ""
     seen_series = {r["se.series_instance_uid"] for r in visible}
-    bucket = (
-        snapshot.cursor()
-        .execute("SELECT study_bucket FROM instances WHERE study_instance_uid = ? LIMIT 1", [real_study])
-        .fetchone()
+    span = snapshot.spans["i.study_instance_uid"].get(real_study)
+    bucket = (  # the study's first instance, by its position (an integer compare, not a UID scan)
+        snapshot.cursor().execute("SELECT study_bucket FROM instances WHERE ord = ?", [span[0]]).fetchone()
+        if span
+        else None
     )
     files = snapshot.bucket_files.get(int(bucket[0]), []) if bucket else []
     headers = read_headers(_settings(request), files, real_study, None if series is None else next(iter(seen_series)))

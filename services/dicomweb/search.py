@@ -166,6 +166,7 @@ def search(
     scope: list[Condition],
     *,
     max_matches: int,
+    stored: bool = False,
 ) -> SearchResult:
     """Run a QIDO-RS search in one space.
 
@@ -184,6 +185,9 @@ def search(
         UID conditions from the path (``studies/{uid}/series``).
     max_matches
         ``serve.max_matches``.
+    stored
+        Whether instance rows carry where their file is (path, checksum, transfer syntax): retrieval needs them,
+        an answer does not.
 
     Raises
     ------
@@ -219,7 +223,7 @@ def search(
     countable = snapshot.counts.get(_TABLE_OF[_ALIAS[level]][0], max_matches + 1) > max_matches
     if countable and not narrow:
         _refuse_broad(cursor, level, clause, params, max_matches)
-    page = _page(snapshot, cursor, level, clause, params, query)
+    page = _page(snapshot, cursor, level, clause, params, query, stored)
     if countable and narrow and (query.offset > 0 or len(page) >= query.limit):
         _refuse_broad(cursor, level, clause, params, max_matches)
     return SearchResult(rows=page)
@@ -236,7 +240,7 @@ def _from(level: Level, sql: str) -> str:
 
 
 def _page(
-    snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query
+    snapshot: Snapshot, cursor: Any, level: Level, clause: str, params: list[Any], query: Query, stored: bool
 ) -> list[dict[str, Any]]:
     """One page: the level's keys in order from DuckDB (an instance's whole row: instances are not held in
     memory), then each row's study and series from the snapshot's rows by UID."""
@@ -245,7 +249,8 @@ def _page(
     page = f"FROM {tables} WHERE {clause} ORDER BY {_ORDER[level]} LIMIT ? OFFSET ?"
     values = [*params, query.limit, query.offset]
     if level == "instance":
-        found = rows(cursor, f"SELECT {snapshot.select_list('instances', 'i')} {page}", values)
+        select = snapshot.select_list("instances", "i", omit=() if stored else _STORED)
+        found = rows(cursor, f"SELECT {select} {page}", values)
         for r in found:
             r.update(snapshot.series.get(r["i.series_instance_uid"], {}))
     else:
@@ -259,6 +264,7 @@ def _page(
     return found
 
 
+_STORED = ("file_path", "file_sha256", "transfer_syntax_uid", "study_bucket")
 _ALIAS: dict[Level, str] = {"study": "st", "series": "se", "instance": "i"}
 _TABLE_OF = {"st": ("studies", "study_instance_uid"), "se": ("series", "series_instance_uid"),
              "i": ("instances", "sop_instance_uid")}  # fmt: skip
