@@ -13,6 +13,7 @@ import pytest
 from service_harness import free_port, wait_healthy
 
 from radlake.config import load_settings
+from radlake.lake import Lake
 from services import issue_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -69,3 +70,9 @@ def test_workers_share_one_index_file(dicomweb_lake, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+    # Each process landed its own audit rows when it stopped: none of the twelve answered requests is missing
+    # (with one shared Delta app id, the later commit of two could be skipped as already landed).
+    audit = Lake(settings).table("audit", "service_requests").read_arrow(["path", "status"])
+    assert audit is not None
+    answered = [r for r in audit.to_pylist() if r["path"] == "/spaces/group/dicomweb/studies"]
+    assert len(answered) == 12 and {r["status"] for r in answered} == {200}
