@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -97,6 +97,7 @@ class Guard:
                 await self.app(scope, receive, send_guarded)
             except ServiceError as exc:
                 state["reason"] = exc.reason
+                refusal: Response
                 if exc.status == 401 and service == "p360" and match is not None:
                     # A browser without (or with an expired) token cookie goes to the login form instead.
                     refusal = RedirectResponse(f"/spaces/{match.group(1)}/p360/login", status_code=303)
