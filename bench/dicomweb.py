@@ -419,8 +419,11 @@ def main() -> int:
         print(f"radlake: {args.workers} worker(s); index loaded on the first requests in "
               f"{time.perf_counter() - t:.1f} s; server memory (PSS, all processes) {pss / 2**20:.0f} MiB")  # fmt: skip
         load0 = os.getloadavg()[0]
+        client0 = time.process_time()
         ours = time_shapes(base, headers, table, args.repeat, args.clients, lambda: tree_usage(server.pid)[0])
         ours_cpu = tree_usage(server.pid)[0] - cpu0
+        print(f"load generator (this process: threads over http.client keep-alive connections) CPU over the "
+              f"timed requests: {time.process_time() - client0:.1f} s")  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
