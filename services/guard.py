@@ -7,9 +7,9 @@ match, a SHA-256 of the token, a token-bucket step and one dict queued for the a
 
 A path outside ``/spaces/{space}/...`` and the health check is 404; a request without a valid bearer token
 for that space is 401/403; a token over its rate is 429. So a route added later cannot forget to check
-access: it never sees an unchecked request. The audit row of every request (refused ones and failures
-included) is queued when the request ends, with the result count a route leaves in
-``request.state.result_count`` and the reason of a refusal in ``request.state.reason``.
+access: it never sees an unchecked request. The audit row of every request (refused ones included, and
+failures, which answer 500 in the same error shape) is queued when the request ends, with the result count a
+route leaves in ``request.state.result_count`` and the reason of a refusal in ``request.state.reason``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Guard:
         state.update(result_count=None, reason=None, token_id=None, space=None)
         match = _SPACE_PATH.match(path)
         service = match.group(2) if match else "none"
-        status = 500  # what the audit says of a request that failed before it answered
+        status = 0  # 0 until the answer starts
 
         async def send_guarded(message: Message) -> None:
             nonlocal status
@@ -104,6 +104,13 @@ class Guard:
                 else:
                     refusal = error_response(exc.status, exc.reason, exc.headers)
                 await refusal(scope, receive, send_guarded)
+            except Exception:
+                # A failure inside a route: the client gets the usual error shape with the security headers (the
+                # server's error handler then only logs it); the audit row says 500.
+                state["reason"] = "internal error"
+                if status == 0:
+                    await error_response(500, "internal error")(scope, receive, send_guarded)
+                raise
         finally:
             client = scope.get("client")
             self.audit.record(
@@ -113,7 +120,7 @@ class Guard:
                 method=scope["method"],
                 path=path,
                 params=scope.get("query_string", b"").decode("latin-1"),
-                status=status,
+                status=status or 500,
                 result_count=state.get("result_count"),
                 duration_ms=(time.perf_counter() - started) * 1000,
                 client=client[0] if client else None,
