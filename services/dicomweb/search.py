@@ -198,6 +198,11 @@ def search(
     cursor = snapshot.cursor()
     deid = space_deid(snapshot, space)
     where, params = _space_sql(space, level)
+    # Inside a study's or series' span of instances, another UID is checked only on the span's rows: as a plain
+    # comparison DuckDB would test it on every row of the row group first (3 ms instead of under 1).
+    spanned = any(
+        c.op == "in" and _OWN_UID.get((level, c.key.column)) in snapshot.spans for c in (*scope, *query.conditions)
+    )
     for cond in [*scope, *query.conditions]:
         key = cond.key
         column = key.column
@@ -210,6 +215,8 @@ def search(
         spans = snapshot.spans.get(column) if cond.op == "in" else None
         if spans is not None:
             sql, values = _span_sql(spans, cond.values)
+        elif spanned and cond.op == "in" and key.kind == "uid" and cond.values:
+            sql, values = f"list_contains(?::VARCHAR[], {column})", [[str(v) for v in cond.values]]
         else:
             sql, values = _condition_sql(cond, column, key, query.fuzzy)
         where.append(sql)
