@@ -75,4 +75,5 @@ def test_workers_share_one_index_file(dicomweb_lake, tmp_path: Path) -> None:
     audit = Lake(settings).table("audit", "service_requests").read_arrow(["path", "status"])
     assert audit is not None
     answered = [r for r in audit.to_pylist() if r["path"] == "/spaces/group/dicomweb/studies"]
-    assert len(answered) == 12 and {r["status"] for r in answered} == {200}
+    assert len(answered) == 12, f"{len(answered)} of the 12 answered requests have an audit row"
+    assert {r["status"] for r in answered} == {200}
