@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import os
 import random
@@ -36,11 +37,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -263,35 +265,74 @@ def _query(params: dict[str, str]) -> str:
     return "&".join(f"{k}={quote(v, safe='^*,')}" for k, v in params.items())
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection of the load generator (``http.client``: far less client CPU per
+    request than an httpx client, so the 16 client threads leave the 2 cores to the servers)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        parts = urlsplit(base)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._prefix = parts.path
+        self._headers = {**headers, "Accept": "*/*"}
+        self._conn = http.client.HTTPConnection(self._host, self._port, timeout=300)
+
+    def get(self, url: str) -> int:
+        """One GET (the whole body read); reconnects once if the server closed the connection."""
+        for attempt in (1, 2):
+            try:
+                self._conn.request("GET", self._prefix + url, headers=self._headers)
+                response = self._conn.getresponse()
+                response.read()
+                return response.status
+            except (http.client.HTTPException, ConnectionError):
+                self._conn.close()
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=300)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 def time_shapes(base: str, headers: dict[str, str], table: list[tuple[str, str, dict[str, str]]], repeat: int,
-                clients: int) -> dict[str, dict[str, float]]:  # fmt: skip
-    """p50/p95 (ms) per shape: ``repeat`` sequential requests, then ``clients`` threads of ``repeat`` each."""
+                clients: int, cpu: Callable[[], float] | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
+    """p50/p95 (ms) per shape: ``repeat`` sequential requests, then ``clients`` threads of ``repeat`` each, each
+    thread on its own keep-alive connection (a closed loop: a client sends its next request when the last
+    answer is read). With ``cpu`` (the server's CPU seconds so far), also the server's CPU ms per request."""
     out: dict[str, dict[str, float]] = {}
-    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+    conns = [_Connection(base, headers) for _ in range(clients)]
+    try:
         for name, path, params in table:
             url = f"{path}?{_query(params)}" if params else path
-            status = client.get(url).status_code  # warm
+            status = conns[0].get(url)  # warm
+            cpu0 = cpu() if cpu else 0.0
             seq = []
             for _ in range(repeat):
                 t = time.perf_counter()
-                client.get(url)
+                conns[0].get(url)
                 seq.append((time.perf_counter() - t) * 1000)
             conc: list[float] = []
             lock = threading.Lock()
 
-            def worker(url: str = url, conc: list[float] = conc, lock: threading.Lock = lock) -> None:
-                with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
-                    for _ in range(max(3, repeat // 2)):
-                        t = time.perf_counter()
-                        c.get(url)
-                        with lock:
-                            conc.append((time.perf_counter() - t) * 1000)
+            def worker(
+                conn: _Connection, url: str = url, conc: list[float] = conc, lock: threading.Lock = lock
+            ) -> None:
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    conn.get(url)
+                    with lock:
+                        conc.append((time.perf_counter() - t) * 1000)
 
             with ThreadPoolExecutor(clients) as pool:
-                for f in [pool.submit(worker) for _ in range(clients)]:
+                for f in [pool.submit(worker, c) for c in conns]:
                     f.result()
             out[name] = {"status": status, "p50": statistics.median(seq), "p95": _p95(seq),
-                         "c50": statistics.median(conc), "c95": _p95(conc)}  # fmt: skip
+                         "c50": statistics.median(conc), "c95": _p95(conc),
+                         "cpu_ms": (cpu() - cpu0) * 1000 / (len(seq) + len(conc)) if cpu else float("nan")}  # fmt: skip
+    finally:
+        for c in conns:
+            c.close()
     return out
 
 
@@ -368,6 +409,7 @@ def main() -> int:
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}/spaces/group/dicomweb/"
+    started = datetime.now(UTC)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server, 120)
         t = time.perf_counter()
@@ -377,12 +419,18 @@ def main() -> int:
         print(f"radlake: {args.workers} worker(s); index loaded on the first requests in "
               f"{time.perf_counter() - t:.1f} s; server memory (PSS, all processes) {pss / 2**20:.0f} MiB")  # fmt: skip
         load0 = os.getloadavg()[0]
-        ours = time_shapes(base, headers, table, args.repeat, args.clients)
+        client0 = time.process_time()
+        ours = time_shapes(base, headers, table, args.repeat, args.clients, lambda: tree_usage(server.pid)[0])
         ours_cpu = tree_usage(server.pid)[0] - cpu0
+        print(f"load generator (this process: threads over http.client keep-alive connections) CPU over the "
+              f"timed requests: {time.process_time() - client0:.1f} s")  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+    sent = args.workers * 4 + len(table) * (1 + args.repeat * (1 + args.clients))
+    audited = _audited_since(settings, started)
+    print(f"audit: {audited:,} rows landed for the {sent:,} requests sent (the last rows on shutdown)")
     # Orthanc: as many instances as it stores in the time given, the same shapes.
     if args.orthanc_seconds <= 0:
         _print(table, ours, None, len(instances), 0, load0, ours_cpu)
@@ -394,6 +442,14 @@ def main() -> int:
         theirs = time_shapes(obase + "/dicom-web/", {}, table, max(5, args.repeat // 4), args.clients)
     _print(table, ours, theirs, len(instances), stored, load0, ours_cpu)
     return 0
+
+
+def _audited_since(settings: Settings, since: datetime) -> int:
+    """The audit rows of requests made since ``since`` (earlier runs on a kept work folder left theirs)."""
+    import pyarrow.compute as pc
+
+    rows = Lake(settings).table("audit", "service_requests").read_arrow(["requested_at"])
+    return 0 if rows is None else int(pc.sum(pc.greater_equal(rows.column("requested_at"), since)).as_py() or 0)
 
 
 def _print(
@@ -408,8 +464,9 @@ def _print(
     print(f"load average: {load0:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores shared with other work)")
     print(f"radlake server CPU over all its timed requests: {ours_cpu:.1f} s")
     print(f"\nradlake on {instances:,} instances; Orthanc on {stored:,} (the first ones, the 300-image series first)")
-    print("| shape | radlake p50 | p95 | 16 clients p50 | p95 | Orthanc p50 | p95 | 16 clients p50 | p95 | p95 ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| shape | radlake p50 | p95 | 16 clients p50 | p95 | CPU ms/req | Orthanc p50 | p95 | 16 clients p50 | p95 "
+          "| p95 ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _, _ in table:
         a = ours[name]
         b = (theirs or {}).get(name)
@@ -417,7 +474,8 @@ def _print(
             f"{b['p50']:.1f} | {b['p95']:.1f} | {b['c50']:.1f} | {b['c95']:.1f} | {b['c95'] / a['c95']:.1f}x"
             if b else "- | - | - | - | -"
         )  # fmt: skip
-        print(f"| {name} | {a['p50']:.1f} | {a['p95']:.1f} | {a['c50']:.1f} | {a['c95']:.1f} | {other} |")
+        print(f"| {name} | {a['p50']:.1f} | {a['p95']:.1f} | {a['c50']:.1f} | {a['c95']:.1f} | {a['cpu_ms']:.1f} "
+              f"| {other} |")  # fmt: skip
     statuses = ", ".join(
         f"{n}={ours[n]['status']:.0f}/{(theirs or {}).get(n, {}).get('status', 0):.0f}" for n, _, _ in table
     )

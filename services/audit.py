@@ -8,6 +8,7 @@ pruned once a day by the same thread. The buffering and the idempotent commits a
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ class RequestAudit(AuditLog):
         super().__init__(
             settings,
             "audit/service_requests",
-            app_id=app_id or f"serve:{socket.gethostname()}:{settings.serve.port}",
+            # One app id per process: with ``serve.workers`` > 1 the processes flush on their own, and a shared
+            # id would let one process's newer batch number make the table skip the other's older batch.
+            app_id=app_id or f"serve:{socket.gethostname()}:{settings.serve.port}:{os.getpid()}",
             flush_seconds=settings.serve.audit_flush_seconds,
             retention_days=settings.serve.audit_retention_days,
             date_column="request_date",

@@ -34,8 +34,10 @@ def serve(settings: Settings, config: str | Path | None, host: str | None, port:
     """
     import uvicorn
 
+    # No access log: every request has its row in the audit table. uvloop and httptools are named rather than
+    # left to uvicorn's "auto", so a missing one is an error at start, not a silently slower server.
     options = {"host": host or settings.serve.host, "port": port or settings.serve.port, "log_level": "warning",
-               "server_header": False}  # fmt: skip
+               "server_header": False, "access_log": False, "loop": "uvloop", "http": "httptools"}  # fmt: skip
     if settings.serve.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return

@@ -44,6 +44,17 @@ _SORT = {
     "series": "study_instance_uid, series_instance_uid",
     "instances": "study_instance_uid, series_instance_uid, instance_number, sop_instance_uid",
 }
+# Each table's answer order (the order of QIDO pages), stored once per load as the integer column ``ord`` so a
+# page sorts one integer and a series search needs no join with its studies to be ordered by Study Date.
+_ANSWER_ORDER = {
+    "studies": "study_date DESC NULLS LAST, study_time DESC NULLS LAST, study_instance_uid",
+    "series": "st.study_date DESC NULLS LAST, se.study_instance_uid, se.series_number NULLS LAST, "
+    "se.series_instance_uid",
+    "instances": "study_instance_uid, series_instance_uid, instance_number NULLS LAST, sop_instance_uid",
+}
+FORMAT = 2
+"""The layout of an index generation (bumped when its tables' columns change, so no older file is reused)."""
+_UNSERVED = frozenset({"ingested_at", "last_ingested_at"})
 
 
 @dataclass
@@ -55,10 +66,34 @@ class Snapshot:
     bucket_files: dict[int, list[str]] = field(default_factory=dict)
     deid: dict[str, SpaceDeid] = field(default_factory=dict)  # each servable de-identified space's policy
     columns: dict[str, list[str]] = field(default_factory=dict)  # each table's columns
+    counts: dict[str, int] = field(default_factory=dict)  # each table's rows
+    # Every study's and series' row by UID, its columns named "st.<column>" / "se.<column>": a page's parents are
+    # dict look-ups (tens of thousands of rows at a million instances; a DuckDB point read costs a millisecond).
+    studies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_ord: dict[str, list[str]] = field(default_factory=dict)  # studies' and series' UIDs in answer order
+    # The first and last instance ``ord`` of each study and series, by the instance column matched on.
+    spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _select: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict, repr=False)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of its own for one request (DuckDB cursors are not shared between threads)."""
-        return self.db.cursor()
+        """This thread's cursor (DuckDB cursors are not shared between threads; opening one per request cost
+        more than a point read). A request reads each result whole before its next query."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self.db.cursor()
+        return cursor
+
+    def select_list(self, table: str, alias: str, omit: tuple[str, ...] = ()) -> str:
+        """The select list of a table's columns but ``omit``, each named ``"<alias>.<column>"`` (never the load
+        times, which nothing answers and whose conversion to time-zone aware datetimes is the costliest part of a
+        row)."""
+        found = self._select.get((table, alias, omit))
+        if found is None:
+            columns = [c for c in self.columns[table] if c not in _UNSERVED and c not in omit]
+            found = self._select[table, alias, omit] = ", ".join(f'{alias}.{c} AS "{alias}.{c}"' for c in columns)
+        return found
 
 
 class DicomwebIndex:
@@ -73,6 +108,14 @@ class DicomwebIndex:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+
+    def fresh(self) -> Snapshot | None:
+        """The current snapshot when its versions were checked less than :data:`REFRESH_SECONDS` ago (no lake
+        read), else None: then :meth:`snapshot` checks (and reloads)."""
+        current = self._snapshot
+        if current is not None and time.monotonic() - self._checked < REFRESH_SECONDS:
+            return current
+        return None
 
     def snapshot(self) -> Snapshot:
         """The current snapshot, reloaded first when a table changed.
@@ -104,7 +147,7 @@ class DicomwebIndex:
         settings = self._settings
         deids = space_deids(settings)
         if settings.serve.workers > 1:
-            db = open_shared(shared_folder(settings), "dicomweb", versions, lambda d: self._fill(d, deids))
+            db = open_shared(shared_folder(settings), "dicomweb", (FORMAT, versions), lambda d: self._fill(d, deids))
         else:
             db = duckdb.connect(":memory:")
             self._fill(db, deids)
@@ -113,7 +156,19 @@ class DicomwebIndex:
             "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
         ).fetchall():
             columns[table].append(column)
-        return Snapshot(db=db, versions=versions, bucket_files=self._buckets(), deid=deids, columns=dict(columns))
+        snapshot = Snapshot(db=db, versions=versions, bucket_files=self._buckets(), deid=deids, columns=dict(columns))
+        for table in TABLES:
+            name = table.removeprefix("dicomweb_")
+            snapshot.counts[name] = int(db.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
+        cursor = snapshot.cursor()
+        for table, alias, key in (("studies", "st", "study_instance_uid"), ("series", "se", "series_instance_uid")):
+            found = rows(cursor, f"SELECT {snapshot.select_list(table, alias)} FROM {table} {alias} ORDER BY ord", [])
+            setattr(snapshot, table, {r[f"{alias}.{key}"]: r for r in found})
+            snapshot.by_ord[table] = [r[f"{alias}.{key}"] for r in found]
+        for key in ("study_instance_uid", "series_instance_uid"):
+            spans = cursor.execute(f"SELECT {key}, min(ord), max(ord) FROM instances GROUP BY {key}").fetchall()
+            snapshot.spans[f"i.{key}"] = {u: (lo, hi) for u, lo, hi in spans}
+        return snapshot
 
     def _fill(self, db: duckdb.DuckDBPyConnection, deids: dict[str, SpaceDeid]) -> None:
         """Read the index tables and write them, with the columns matching needs, into an empty database."""
@@ -129,7 +184,13 @@ class DicomwebIndex:
             studies, series, instances = _with_keyed_columns(deid, members.get(name), studies, series, instances)
         for name, table in (("studies", studies), ("series", series), ("instances", instances)):
             db.register(f"{name}_arrow", table)
-            db.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow ORDER BY {_SORT[name]}")
+            alias = {"studies": "st", "series": "se", "instances": "i"}[name]
+            # A series is ordered by its study's date: the order is computed once here, with the join.
+            join = " LEFT JOIN studies st ON st.study_instance_uid = se.study_instance_uid" if name == "series" else ""
+            db.execute(
+                f"CREATE TABLE {name} AS SELECT * FROM (SELECT {alias}.*, row_number() OVER "
+                f"(ORDER BY {_ANSWER_ORDER[name]}) AS ord FROM {name}_arrow {alias}{join}) ORDER BY {_SORT[name]}"
+            )
             db.unregister(f"{name}_arrow")
         db.execute("CREATE TABLE cohort_members (space VARCHAR, study_instance_uid VARCHAR)")
         for space, uids in members.items():

@@ -49,64 +49,75 @@ def _da(value: Any) -> str | None:
     return value.strftime("%Y%m%d") if isinstance(value, date) else (value or None)
 
 
-def _study(row: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "00080020": _element("DA", _da(row["st.study_date"])),
-        "00080030": _element("TM", row["st.study_time"]),
-        "00080050": _element("SH", row["st.accession_number"]),
-        "00080080": _element("LO", row["st.institution_name"]),
-        "00080090": _element("PN", row["st.referring_physician_name"]),
-        "00081030": _element("LO", row["st.study_description"]),
-        "00100010": _element("PN", row["st.patient_name"]),
-        "00100020": _element("LO", row["st.patient_id"]),
-        "00100030": _element("DA", row["st.patient_birth_date"]),
-        "00100040": _element("CS", row["st.patient_sex"]),
-        "00200010": _element("SH", row["st.study_id"]),
-    }
-    out.update(_parsed(row.get("st.study_json")))
-    out.update(
-        {
-            "0020000D": _element("UI", row["st.study_instance_uid"]),
-            "00080061": _element("CS", list(row["st.modalities"] or [])),
-            "00080062": _element("UI", list(row["st.sop_classes"] or [])),
-            "00201206": _element("IS", row["st.series_count"]),
-            "00201208": _element("IS", row["st.instance_count"]),
-        }
-    )
+# Each level's attributes in three layers, the later winning: the index's columns, the level's landed
+# attributes (``study_json``/``series_json``: as written, Person Name groups included), then what the pipeline
+# computed (UIDs, counts, modalities). Across levels the more specific one wins (instance over series over study).
+_STUDY_COLUMNS = {
+    "00080020": ("DA", "st.study_date"), "00080030": ("TM", "st.study_time"),
+    "00080050": ("SH", "st.accession_number"), "00080080": ("LO", "st.institution_name"),
+    "00080090": ("PN", "st.referring_physician_name"), "00081030": ("LO", "st.study_description"),
+    "00100010": ("PN", "st.patient_name"), "00100020": ("LO", "st.patient_id"),
+    "00100030": ("DA", "st.patient_birth_date"), "00100040": ("CS", "st.patient_sex"),
+    "00200010": ("SH", "st.study_id"),
+}  # fmt: skip
+_STUDY_COMPUTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "0020000D": lambda r: _element("UI", r["st.study_instance_uid"]),
+    "00080061": lambda r: _element("CS", list(r["st.modalities"] or [])),
+    "00080062": lambda r: _element("UI", list(r["st.sop_classes"] or [])),
+    "00201206": lambda r: _element("IS", r["st.series_count"]),
+    "00201208": lambda r: _element("IS", r["st.instance_count"]),
+}
+_SERIES_COLUMNS = {
+    "00080060": ("CS", "se.modality"), "0008103E": ("LO", "se.series_description"),
+    "00200011": ("IS", "se.series_number"), "00400244": ("DA", "se.pps_start_date"),
+    "00400245": ("TM", "se.pps_start_time"),
+}  # fmt: skip
+_SERIES_COMPUTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "0020000D": lambda r: _element("UI", r["se.study_instance_uid"]),
+    "0020000E": lambda r: _element("UI", r["se.series_instance_uid"]),
+    "00201209": lambda r: _element("IS", r["se.instance_count"]),
+}
+_INSTANCE_COLUMNS = {
+    "00080016": ("UI", "i.sop_class_uid"), "00080018": ("UI", "i.sop_instance_uid"),
+    "0020000D": ("UI", "i.study_instance_uid"), "0020000E": ("UI", "i.series_instance_uid"),
+    "00200013": ("IS", "i.instance_number"), "00280008": ("IS", "i.number_of_frames"),
+    "00280010": ("US", "i.rows"), "00280011": ("US", "i.columns"), "00280100": ("US", "i.bits_allocated"),
+}  # fmt: skip
+_Layers = tuple[dict[str, tuple[str, str]], str | None, dict[str, Callable[[dict[str, Any]], dict[str, Any]]]]
+_LAYERS: dict[Level, _Layers] = {
+    "study": (_STUDY_COLUMNS, "st.study_json", _STUDY_COMPUTED),
+    "series": (_SERIES_COLUMNS, "se.series_json", _SERIES_COMPUTED),
+    "instance": (_INSTANCE_COLUMNS, None, {}),
+}
+_LEVELS_OF: dict[Level, tuple[Level, ...]] = {
+    "study": ("study",), "series": ("series", "study"), "instance": ("instance", "series", "study"),
+}  # fmt: skip
+
+
+def _level_source(row: dict[str, Any], level: Level) -> dict[str, Any]:
+    """Every attribute one level of the row holds (for ``includefield=all``)."""
+    columns, landed, computed = _LAYERS[level]
+    out = {tag: _element(vr, _da(row[c]) if vr == "DA" else row[c]) for tag, (vr, c) in columns.items()}
+    if landed is not None:
+        out.update(_parsed(row.get(landed)))
+    out.update({tag: make(row) for tag, make in computed.items()})
     return out
 
 
-def _series(row: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "00080060": _element("CS", row["se.modality"]),
-        "0008103E": _element("LO", row["se.series_description"]),
-        "00200011": _element("IS", row["se.series_number"]),
-        "00400244": _element("DA", row["se.pps_start_date"]),
-        "00400245": _element("TM", row["se.pps_start_time"]),
-    }
-    out.update(_parsed(row.get("se.series_json")))
-    out.update(
-        {
-            "0020000D": _element("UI", row["se.study_instance_uid"]),
-            "0020000E": _element("UI", row["se.series_instance_uid"]),
-            "00201209": _element("IS", row["se.instance_count"]),
-        }
-    )
-    return out
-
-
-def _instance(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "00080016": _element("UI", row["i.sop_class_uid"]),
-        "00080018": _element("UI", row["i.sop_instance_uid"]),
-        "0020000D": _element("UI", row["i.study_instance_uid"]),
-        "0020000E": _element("UI", row["i.series_instance_uid"]),
-        "00200013": _element("IS", row["i.instance_number"]),
-        "00280008": _element("IS", row["i.number_of_frames"]),
-        "00280010": _element("US", row["i.rows"]),
-        "00280011": _element("US", row["i.columns"]),
-        "00280100": _element("US", row["i.bits_allocated"]),
-    }
+def _attribute(row: dict[str, Any], levels: tuple[Level, ...], tag: str) -> dict[str, Any] | None:
+    """One attribute of the row from the most specific level that holds it (None when none does)."""
+    for level in levels:
+        columns, landed, computed = _LAYERS[level]
+        if tag in computed:
+            return computed[tag](row)
+        if landed is not None:
+            found = _parsed(row.get(landed)).get(tag)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+        if tag in columns:
+            vr, column = columns[tag]
+            return _element(vr, _da(row[column]) if vr == "DA" else row[column])
+    return None
 
 
 def _retrieve_url(base: str, row: dict[str, Any], level: Level, shown: Callable[[str], str]) -> str:
@@ -142,27 +153,18 @@ def render(
     deid
         The de-identification of a de-identified space; None for an identified one.
     """
-    source: dict[str, Any] = {}
-    wanted: list[str] = list(RETURN_TAGS[level])
-    if level != "study" and scoped is None:
-        wanted += RETURN_TAGS["study"]
-    if level == "instance" and scoped != "series":
-        wanted += RETURN_TAGS["series"]
-    wanted += {"study": [], "series": ["0020000D"], "instance": ["0020000D", "0020000E"]}[level]
-    source.update(_study(row))
-    if level != "study":
-        source.update(_series(row))
-    if level == "instance":
-        source.update(_instance(row))
-    wanted += [p.split(".")[0] for p in query.return_paths]
+    levels = _LEVELS_OF[level]
+    wanted = _wanted(level, scoped, tuple(query.return_paths))
     out: dict[str, Any] = {}
-    for tag in dict.fromkeys(wanted):
-        if tag in source:
-            out[tag] = source[tag]
+    for tag in wanted:
+        found = _attribute(row, levels, tag)
+        if found is not None:
+            out[tag] = found
         elif tag in RETURN_TAGS[level] or tag in RETURN_TAGS["study"]:
             out[tag] = {"vr": _vr(tag)}
     if query.include_all:
-        out.update(source)
+        for part in reversed(levels):  # study first, so the more specific levels win
+            out.update(_level_source(row, part))
     out["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
     out["00080005"] = {"vr": "CS", "Value": [UTF8]}
     if deid is not None:
@@ -173,6 +175,21 @@ def render(
     return dict(sorted(out.items()))
 
 
+@lru_cache(maxsize=1024)
+def _wanted(level: Level, scoped: Level | None, return_paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The tags an answer item carries: the level's return keys (and its parents' when not fixed by the path,
+    PS3.18 6.7.1.2.2), the UIDs above it, then the query's empty keys and includefields, each once."""
+    wanted: list[str] = list(RETURN_TAGS[level])
+    if level != "study" and scoped is None:
+        wanted += RETURN_TAGS["study"]
+    if level == "instance" and scoped != "series":
+        wanted += RETURN_TAGS["series"]
+    wanted += {"study": [], "series": ["0020000D"], "instance": ["0020000D", "0020000E"]}[level]
+    wanted += [p.split(".")[0] for p in return_paths]
+    return tuple(dict.fromkeys(wanted))
+
+
+@lru_cache(maxsize=1024)
 def _vr(tag: str) -> str:
     try:
         return str(dictionary_VR(int(tag, 16)))

@@ -52,7 +52,13 @@ def test_deny_by_default_and_audit(service_settings: Settings) -> None:
         ("/spaces/../etc/passwd", group, 404),
         ("/admin", group, 404),
         ("/spaces/group/nosuchservice/x", group, 404),  # past the guard: no route
+        ("/spaces/group/dicomweb/fails", group, 500),  # a route that fails: the error shape, audited
     ]
+
+    def fails() -> None:
+        raise RuntimeError("a failure inside a route")
+
+    app.add_api_route("/spaces/{space}/dicomweb/fails", fails)
     with running(app) as base:
         for path, token, status in cases:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -69,6 +75,8 @@ def test_deny_by_default_and_audit(service_settings: Settings) -> None:
     refused = next(r for r in audited if r["status"] == 403 and r["space"] == "group")
     assert refused["token_id"] == research.removeprefix("rlk_").partition(".")[0]
     assert refused["reason"] == "the token does not open this space"
+    failed = next(r for r in audited if r["path"] == "/spaces/group/dicomweb/fails")
+    assert (failed["status"], failed["reason"]) == (500, "internal error")
     # No secret of a token ever reaches the audit.
     flat = json.dumps(rows, default=str)
     assert group.partition(".")[2] not in flat and research.partition(".")[2] not in flat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from service_harness import free_port, wait_healthy
 
 from radlake.config import load_settings
+from radlake.lake import Lake
 from services import issue_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,6 +45,7 @@ def test_workers_share_one_index_file(dicomweb_lake, tmp_path: Path) -> None:
     )
     settings = load_settings(config)
     token = issue_token(settings, "group")
+    started = datetime.now(UTC)  # the lake is shared with other tests, which leave audit rows of their own
     server = subprocess.Popen([str(RADLAKE), "serve", "--config", str(config)], stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -69,3 +72,12 @@ def test_workers_share_one_index_file(dicomweb_lake, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+    # Each process landed its own audit rows when it stopped: none of the twelve answered requests is missing
+    # (with one shared Delta app id, the later commit of two could be skipped as already landed).
+    audit = Lake(settings).table("audit", "service_requests").read_arrow(["path", "status", "requested_at"])
+    assert audit is not None
+    answered = [
+        r for r in audit.to_pylist() if r["path"] == "/spaces/group/dicomweb/studies" and r["requested_at"] >= started
+    ]
+    assert len(answered) == 12, f"{len(answered)} of the 12 answered requests have an audit row"
+    assert {r["status"] for r in answered} == {200}
