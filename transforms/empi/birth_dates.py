@@ -23,6 +23,7 @@ __all__ = [
     "birth_dates_consistent",
     "birth_dates_consistent_frame",
     "birth_dates_consistent_sql",
+    "birth_dates_near_sql",
 ]
 
 GENERATION_YEARS = 15
@@ -121,6 +122,27 @@ def birth_dates_consistent_sql(prefix: str = "birth_") -> str:
         "(" + " and ".join(f"{prefix}{left}_l = {prefix}{right}_r" for left, right in alt) + ")" for alt in SAME_PERSON
     ]
     return " or ".join([*alternatives, _next_day_sql(prefix, "l", "r"), _next_day_sql(prefix, "r", "l")])
+
+
+def birth_dates_near_sql(prefix: str = "birth_") -> str:
+    """The two slips that leave a date nearly as telling as an exact one, as SQL over Splink's pair columns: day
+    and month swapped (the year equal), or a day apart. Strangers rarely meet either way (about as rarely as on
+    the exact date), while a single other part differing (same year and month) is common among strangers.
+
+    Parameters
+    ----------
+    prefix
+        Prefix of the part columns.
+
+    Returns
+    -------
+    str
+        A condition in standard SQL (null when a part is null).
+    """
+    y, m, d = (f"{prefix}{part}" for part in ("year", "month", "day"))
+    swapped = f"({y}_l = {y}_r and {m}_l = {d}_r and {d}_l = {m}_r)"
+    same_month = f"({y}_l = {y}_r and {m}_l = {m}_r and abs({d}_l - {d}_r) = 1)"
+    return " or ".join([swapped, same_month, _next_day_sql(prefix, "l", "r"), _next_day_sql(prefix, "r", "l")])
 
 
 def _next_day_sql(prefix: str, a: str, b: str) -> str:

@@ -321,17 +321,17 @@ def _birth_comparison() -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    from transforms.empi.birth_dates import GENERATION_YEARS, birth_dates_consistent_sql
+    from transforms.empi.birth_dates import GENERATION_YEARS, birth_dates_consistent_sql, birth_dates_near_sql
 
-    one_off = birth_dates_consistent_sql()
     return cl.CustomComparison(
         output_column_name="birth_date",
         comparison_levels=[
             cll.NullLevel("birth_date"),
             cll.ExactMatchLevel("birth_date"),
-            cll.CustomLevel(
-                one_off, label_for_charts="one of year/month/day differs, day and month swapped, or a day apart"
-            ),
+            # Apart from the level below: strangers share a year and a month far more often than a swapped date,
+            # so one level for all slips weighed a swapped date as little as a mistyped day.
+            cll.CustomLevel(birth_dates_near_sql(), label_for_charts="day and month swapped, or a day apart"),
+            cll.CustomLevel(birth_dates_consistent_sql(), label_for_charts="one of year/month/day differs"),
             # Parent and child share phone, address and often surname: a generation apart is strong evidence.
             cll.CustomLevel(
                 f"abs(birth_year_l - birth_year_r) < {GENERATION_YEARS}",
