@@ -26,6 +26,7 @@ CASES: list[tuple[dt.date | None, dt.date | None, bool]] = [
     (D(1980, 3, 5), D(1980, 11, 5), True),  # the month mistyped
     (D(1980, 3, 5), D(1981, 5, 3), False),  # swapped and another year: two slips
     (D(1980, 3, 5), D(1980, 4, 6), False),  # month and day both wrong
+    (D(1949, 1, 18), D(1991, 1, 18), False),  # month and day equal a generation apart: no typo does that
     (D(1980, 3, 5), D(1981, 4, 5), False),  # year and month wrong
     (D(1980, 3, 5), D(2008, 11, 19), False),  # parent and child
     (D(2008, 1, 31), D(2008, 9, 30), False),

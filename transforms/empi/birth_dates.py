@@ -1,7 +1,8 @@
 """The birth-date rule of the EMPI, defined once: when two birth dates can be one person's date typed twice.
 
 Two dates agree when they are equal, when day and month are swapped (``1980-03-04`` / ``1980-04-03``), or when
-only one of year, month and day differs (a single typo: ``1980-03-04`` / ``1981-03-04``), or when they are a
+only one of year, month and day differs (a single typo: ``1980-03-04`` / ``1981-03-04``; years less than
+:data:`GENERATION_YEARS` apart, the same month and day a generation apart being parent and child or strangers), or when they are a
 day apart (born near midnight: ``1980-03-31`` / ``1980-04-01``, ``1979-12-31`` / ``1980-01-01``; a day apart
 within a month is already one part differing). An unknown date agrees with anything. The rule is the data :data:`SAME_PERSON`; its three forms are derived from it:
 
@@ -56,6 +57,8 @@ def birth_dates_consistent(a: dt.date | None, b: dt.date | None) -> bool:
         return True
     if abs((a - b).days) == 1:
         return True
+    if abs(a.year - b.year) >= GENERATION_YEARS:
+        return False
     return any(all(getattr(a, left) == getattr(b, right) for left, right in alt) for alt in SAME_PERSON)
 
 
@@ -85,6 +88,8 @@ def birth_dates_consistent_frame(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray
         for lp, rp in alt:
             every &= left[lp] == right[rp]
         agree |= every
+    with np.errstate(invalid="ignore"):
+        agree &= np.abs(left["year"] - right["year"]) < GENERATION_YEARS
     return unknown | agree | _day_apart_frame(left, right)
 
 
@@ -121,7 +126,9 @@ def birth_dates_consistent_sql(prefix: str = "birth_") -> str:
     alternatives = [
         "(" + " and ".join(f"{prefix}{left}_l = {prefix}{right}_r" for left, right in alt) + ")" for alt in SAME_PERSON
     ]
-    return " or ".join([*alternatives, _next_day_sql(prefix, "l", "r"), _next_day_sql(prefix, "r", "l")])
+    within = f"abs({prefix}year_l - {prefix}year_r) < {GENERATION_YEARS}"
+    typed_twice = f"({within} and ({' or '.join(alternatives)}))"
+    return " or ".join([typed_twice, _next_day_sql(prefix, "l", "r"), _next_day_sql(prefix, "r", "l")])
 
 
 def birth_dates_near_sql(prefix: str = "birth_") -> str:

@@ -116,7 +116,7 @@ class LinkageConfig:
         took 13.4 s without a scratch folder and 3.7 s with one.
     """
 
-    auto_link: float = 0.8
+    auto_link: float = 0.7
     review: float = 0.3
     engine: Engine = "duckdb"
     spark: Any = None
@@ -388,6 +388,10 @@ def _phone_comparison() -> Any:
     )
 
 
+_STARTS = "substr(address_{a}, 1, length(address_{b})) = address_{b}"
+"""Address ``{a}`` starts with address ``{b}`` (SQL over Splink's pair columns)."""
+
+
 def _address_comparison() -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -399,12 +403,17 @@ def _address_comparison() -> Any:
             cll.ExactMatchLevel("address"),
             cll.LevenshteinLevel("address", 3),
             # A clerk in a hurry types the address up to the house number, the street or the district: the
-            # shorter address starts the longer. Without this level such a pair counted as two addresses.
+            # shorter address starts the longer. Without these levels such a pair counted as two addresses. Cut
+            # after the house number (a digit kept) it still names a few houses; a street or a district alone is
+            # shared by thousands, a level of its own.
             cll.CustomLevel(
-                "substr(address_l, 1, length(address_r)) = address_r "
-                "or substr(address_r, 1, length(address_l)) = address_l",
+                f"({_STARTS.format(a='l', b='r')} and regexp_matches(address_r, '[0-9]')) "
+                f"or ({_STARTS.format(a='r', b='l')} and regexp_matches(address_l, '[0-9]'))",
                 base_dialect_str="duckdb",
-            ).configure(label_for_charts="one address the other cut short"),
+            ).configure(label_for_charts="one address the other cut short after the house number"),
+            cll.CustomLevel(
+                f"{_STARTS.format(a='l', b='r')} or {_STARTS.format(a='r', b='l')}", base_dialect_str="duckdb"
+            ).configure(label_for_charts="one address the other cut to its street or district"),
             cll.ElseLevel(),
         ],
         comparison_description="address (normalised, from the district on)",
