@@ -46,8 +46,9 @@ def _write(kind: str, path: Path, size: int, seed: int) -> int:
 
 def _table(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
     rules = list(dict.fromkeys(r for _, _, res in rows for r in res.get("completeness", {}) if r != "true pairs"))
-    print(f"\n  {'registry':<8} {'method':<9} {'records':>10} " + " ".join(f"{'PC ' + str(i + 1):>6}" for i in
-          range(len(rules))) + f" {'prec':>6} {'recall':>6} {'queue':>6} {'wall s':>7} {'CPU s':>7} {'GiB':>5} {'load':>5}")  # fmt: skip
+    head = " ".join(f"{'PC ' + str(i + 1):>6}" for i in range(len(rules)))
+    print(f"\n  {'registry':<8} {'method':<9} {'records':>10} {head} {'prec':>6} {'recall':>6} {'queue':>6} "
+          f"{'wall s':>7} {'CPU s':>7} {'GiB':>5} {'load':>5}")  # fmt: skip
     for kind, method, res in rows:
         shares = res.get("completeness", {})
         pcs = " ".join(f"{shares[r]:>6.4f}" if r in shares else f"{'—':>6}" for r in rules)

@@ -98,7 +98,7 @@ def _py(text: str) -> list[str]:
 
 
 class _Person:
-    __slots__ = ("surname", "given", "male", "born", "id18", "phones", "address", "always_no_id")
+    __slots__ = ("address", "always_no_id", "born", "given", "id18", "male", "phones", "surname")
 
     def __init__(self, surname: str, given: str, male: bool, born: dt.date, id18: str, phones: list[str],
                  address: tuple[int, ...], always_no_id: bool) -> None:  # fmt: skip

@@ -2,9 +2,10 @@
 
 Two dates agree when they are equal, when day and month are swapped (``1980-03-04`` / ``1980-04-03``), or when
 only one of year, month and day differs (a single typo: ``1980-03-04`` / ``1981-03-04``; years less than
-:data:`GENERATION_YEARS` apart, the same month and day a generation apart being parent and child or strangers), or when they are a
-day apart (born near midnight: ``1980-03-31`` / ``1980-04-01``, ``1979-12-31`` / ``1980-01-01``; a day apart
-within a month is already one part differing). An unknown date agrees with anything. The rule is the data :data:`SAME_PERSON`; its three forms are derived from it:
+:data:`GENERATION_YEARS` apart: the same month and day a generation apart are parent and child, or strangers), or
+when they are a day apart (born near midnight: ``1980-03-31`` / ``1980-04-01``, ``1979-12-31`` / ``1980-01-01``;
+a day apart within a month is already one part differing). An unknown date agrees with anything. The rule is the
+data :data:`SAME_PERSON`; its three forms are derived from it:
 
 - :func:`birth_dates_consistent` on two ``datetime.date`` values (the cluster guards);
 - :func:`birth_dates_consistent_frame` on year/month/day columns (pandas, the feature step);
@@ -157,6 +158,8 @@ def _next_day_sql(prefix: str, a: str, b: str) -> str:
     y, m, d = (f"{prefix}year_{a}", f"{prefix}month_{a}", f"{prefix}day_{a}")
     y2, m2, d2 = (f"{prefix}year_{b}", f"{prefix}month_{b}", f"{prefix}day_{b}")
     leap = f"(({y} % 4 = 0 and {y} % 100 <> 0) or {y} % 400 = 0)"
-    last = f"(case when {m} = 2 then (case when {leap} then 29 else 28 end) when {m} in (4, 6, 9, 11) then 30 else 31 end)"
+    last = (
+        f"(case when {m} = 2 then (case when {leap} then 29 else 28 end) when {m} in (4, 6, 9, 11) then 30 else 31 end)"
+    )
     following = f"(({y2} = {y} and {m2} = {m} + 1) or ({y2} = {y} + 1 and {m} = 12 and {m2} = 1))"
     return f"({d2} = 1 and {d} = {last} and {following})"

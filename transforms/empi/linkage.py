@@ -425,7 +425,8 @@ def _simple(column: str) -> Any:
     import splink.comparison_library as cl
 
     return cl.CustomComparison(
-        output_column_name=column, comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), cll.ElseLevel()]
+        output_column_name=column,
+        comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), cll.ElseLevel()],
     )
 
 
