@@ -63,12 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", choices=("heldout", "hard"), default="heldout")
     parser.add_argument("--records", default="20000,1000000")
     parser.add_argument("--seed", type=int, default=29)
-    parser.add_argument("--baseline", default=BASELINE, help="git revision of the previous method ('' for none)")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help="git revision or tree folder of the previous method ('' for none)"
+    )
     args = parser.parse_args(argv)
     rows: list[tuple[str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="empi-recall-") as tmp:
         work = Path(tmp)
-        previous = _export_tree(args.baseline, work / "previous") if args.baseline else None
+        previous = None
+        if args.baseline:  # a revision, or a folder holding an exported tree (a copy outside the repository)
+            given = Path(args.baseline)
+            previous = given if given.is_dir() else _export_tree(args.baseline, work / "previous")
         for size in (int(x) for x in args.records.split(",")):
             path = work / f"{args.registry}-{size}.parquet"
             written = _write(args.registry, path, size, args.seed)
