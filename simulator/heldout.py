@@ -109,8 +109,9 @@ class _Person:
 class _Draw:
     """One person block drawn with one generator (a part of :func:`write_heldout_registry`)."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, used_ids: set[str]) -> None:
         self.rng = rng
+        self.used_ids = used_ids
         self.surnames = [c for c in _SURNAME_TEXT] + list(_COMPOUND)
         w = np.ones(len(self.surnames))
         w[-len(_COMPOUND) :] = 0.05
@@ -144,9 +145,13 @@ class _Draw:
                 int(r.integers(1, 28) * 100 + r.integers(1, 6)), int(r.integers(len(_BUILDING_WORDS))))  # fmt: skip
 
     def id18(self, born: dt.date, male: bool) -> str:
-        seq = int(self.rng.integers(0, 500)) * 2 + (1 if male else 0)
-        body = f"{_REGIONS[int(self.rng.integers(len(_REGIONS)))]}{born:%Y%m%d}{seq:03d}"
-        return body + _check_digit(body)
+        # Each person has a number of their own: a body already given is drawn again.
+        while True:
+            seq = int(self.rng.integers(0, 500)) * 2 + (1 if male else 0)
+            body = f"{_REGIONS[int(self.rng.integers(len(_REGIONS)))]}{born:%Y%m%d}{seq:03d}"
+            if body not in self.used_ids:
+                self.used_ids.add(body)
+                return body + _check_digit(body)
 
     def person(self) -> _Person:
         r = self.rng
@@ -255,8 +260,10 @@ def _birth(p: _Person, r: np.random.Generator) -> dt.date | None:
         return d + dt.timedelta(days=int(r.choice([-1, 1])))
     if u < 0.07 and d.day <= 12 and d.day != d.month:
         return dt.date(d.year, d.day, d.month)
-    if u < 0.08:  # a year typo
-        return dt.date(max(1900, min(2024, d.year + int(r.choice([-1, 1, -10, 10])))), d.month, min(d.day, 28))
+    if u < 0.08:  # a year typo (29 February becomes the 28th in a year that has none)
+        year = max(1900, min(2024, d.year + int(r.choice([-1, 1, -10, 10]))))
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return dt.date(year, d.month, 28 if (d.month, d.day) == (2, 29) and not leap else d.day)
     return d
 
 
@@ -313,7 +320,9 @@ def _address(p: _Person, later: bool, draw: _Draw) -> str | None:
     return full
 
 
-def generate_heldout_registry(n_persons: int, seed: int | list[int], first_person: int = 0) -> pd.DataFrame:
+def generate_heldout_registry(
+    n_persons: int, seed: int | list[int], first_person: int = 0, used_ids: set[str] | None = None
+) -> pd.DataFrame:
     """Draw ``n_persons`` persons and their registrations (about 1.9 each) at ten sites.
 
     Parameters
@@ -324,13 +333,16 @@ def generate_heldout_registry(n_persons: int, seed: int | list[int], first_perso
         Seed: equal arguments give an equal frame.
     first_person
         Added to person numbers and MRNs (parts of :func:`write_heldout_registry` do not collide).
+    used_ids
+        ID numbers (their 17-digit bodies) already given, added to: parts of one registry share it, so no two
+        persons share a number.
 
     Returns
     -------
     pandas.DataFrame
         The columns of :func:`simulator.people.generate_registry`.
     """
-    draw = _Draw(np.random.default_rng(seed))
+    draw = _Draw(np.random.default_rng(seed), set() if used_ids is None else used_ids)
     r = draw.rng
     people = [draw.person() for _ in range(n_persons)]
     _relatives(draw, people)
@@ -376,9 +388,10 @@ def write_heldout_registry(path: Path, n_records: int, seed: int, part_persons: 
     """
     n_persons = max(1, round(n_records / 1.9))
     written = 0
+    used_ids: set[str] = set()
     with pq.ParquetWriter(path, _SCHEMA) as writer:
         for part, start in enumerate(range(0, n_persons, part_persons)):
-            frame = generate_heldout_registry(min(part_persons, n_persons - start), [seed, part], start)
+            frame = generate_heldout_registry(min(part_persons, n_persons - start), [seed, part], start, used_ids)
             writer.write_table(pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False))
             written += len(frame)
     return written
