@@ -172,7 +172,8 @@ class RegistryProfile:
         Share of registrations whose birth date is a day early or late (the date, so months and years roll).
     name_extra
         Share of registrations whose name is written in one of the held-out spellings: pinyin with the given
-        name first, syllables split or hyphenated, a comma or ü typed as u; or characters split by spaces.
+        name first, syllables split or hyphenated, a comma, a slash or no separator, the surname in capitals
+        after the given name, ü typed as u or yu; or characters split by spaces.
     """
 
     given_chars: int | None = None
@@ -213,7 +214,9 @@ HARD = RegistryProfile(
 )
 """The hard registry (issues 16 and 29): about 2.07 registrations per person, as in a group that shares its
 patients; a third of registrations without an ID number, a tenth without a phone, 4% of names in the spellings a
-held-out registry showed (given name first, split syllables, ü as u, characters split by spaces)."""
+held-out registry showed (given name first, split syllables, no separator or a slash, the surname in capitals last,
+ü as u or yu, characters split by spaces). The EMPI's model is tuned on this registry; its recall is confirmed on
+:mod:`simulator.heldout`, drawn by other code."""
 
 
 RECORDS_PER_PERSON = {"standard": 1.49, "hard": 2.07}
@@ -725,25 +728,33 @@ def _record_names(rng: np.random.Generator, p: _People, reg_person: np.ndarray, 
     return rec_name
 
 
-def _syllables(text: str, surname: bool) -> list[str]:
+def _syllables(text: str, surname: bool, umlaut: str = "u") -> list[str]:
     if surname and text in _SURNAME_READINGS:
         return [_SURNAME_READINGS[text]]
-    return [s.replace("ü", "u").replace("v", "u") for s in lazy_pinyin(text, errors="ignore")]
+    return [s.replace("ü", "v").replace("v", umlaut) for s in lazy_pinyin(text, errors="ignore")]
 
 
 def _spell_name(name: str, surname_len: int, style: float) -> str:
-    """A name in a spelling seen in held-out registries (``style`` in [0, 1) picks one); ü is typed u."""
+    """A name in a spelling seen in held-out registries (``style`` in [0, 1) picks one); ü is typed u or yu."""
     surname, given = name[:surname_len], name[surname_len:]
-    family = "".join(_syllables(surname, True)).title()
-    parts = [x.title() for x in _syllables(given, False)]
-    if style < 0.3:  # given name first, as on a passport or a foreign form: Xiaoming Zhang
+    umlaut = "yu" if int(style * 1000) % 2 else "u"  # 吕: LU, or LYU as on passports
+    family = "".join(_syllables(surname, True, umlaut)).title()
+    parts = [x.title() for x in _syllables(given, False, umlaut)]
+    if style < 0.25:  # given name first, as on a passport or a foreign form: Xiaoming Zhang
         return f"{''.join(parts).title()} {family}"
-    if style < 0.5:  # each syllable a word: Zhang Xiao Ming
+    if style < 0.4:  # each syllable a word: Zhang Xiao Ming
         return " ".join([family, *parts])
-    if style < 0.65:  # hyphenated given name: ZHANG Xiao-Ming
+    if style < 0.5:  # hyphenated given name: ZHANG Xiao-Ming
         return f"{family.upper()} {'-'.join(parts)}"
-    if style < 0.8:  # surname, comma: ZHANG, XIAOMING
+    if style < 0.6:  # surname, comma: ZHANG, XIAOMING
         return f"{family.upper()}, {''.join(parts).upper()}"
+    if style < 0.67:  # no separator at all: ZHANGXIAOMING
+        return f"{family}{''.join(parts)}".upper()
+    if style < 0.72:  # airline style: ZHANG/XIAOMING
+        return f"{family.upper()}/{''.join(parts).upper()}"
+    if style < 0.82:  # the surname in capitals after the given name: Xiao Ming ZHANG, Xiaoming ZHANG
+        given_text = " ".join(parts) if int(style * 100) % 2 else "".join(parts).title()
+        return f"{given_text} {family.upper()}"
     return " ".join(name)  # each character a word: 张 晓 明
 
 

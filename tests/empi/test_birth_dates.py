@@ -12,6 +12,7 @@ from transforms.empi.birth_dates import (
     birth_dates_consistent,
     birth_dates_consistent_frame,
     birth_dates_consistent_sql,
+    birth_dates_near_sql,
 )
 
 D = dt.date
@@ -25,10 +26,17 @@ CASES: list[tuple[dt.date | None, dt.date | None, bool]] = [
     (D(1980, 3, 5), D(1980, 11, 5), True),  # the month mistyped
     (D(1980, 3, 5), D(1981, 5, 3), False),  # swapped and another year: two slips
     (D(1980, 3, 5), D(1980, 4, 6), False),  # month and day both wrong
+    (D(1949, 1, 18), D(1991, 1, 18), False),  # month and day equal a generation apart: no typo does that
     (D(1980, 3, 5), D(1981, 4, 5), False),  # year and month wrong
     (D(1980, 3, 5), D(2008, 11, 19), False),  # parent and child
     (D(2008, 1, 31), D(2008, 9, 30), False),
     (D(1980, 12, 12), D(1980, 12, 12), True),
+    (D(1980, 3, 31), D(1980, 4, 1), True),  # a day apart across a month (born near midnight)
+    (D(1979, 12, 31), D(1980, 1, 1), True),  # ... and across a year
+    (D(1980, 2, 29), D(1980, 3, 1), True),  # a leap day
+    (D(1981, 2, 28), D(1981, 3, 1), True),
+    (D(1980, 2, 28), D(1980, 3, 1), False),  # two days apart in a leap year
+    (D(1980, 3, 30), D(1980, 4, 1), False),
     (D(1980, 3, 5), None, True),  # unknown agrees with anything
     (None, None, True),
 ]
@@ -62,3 +70,22 @@ def test_sql_form_over_the_whole_table_in_duckdb() -> None:
     sql = f"select coalesce({unknown} or ({birth_dates_consistent_sql()}), false) from pairs"
     got = [row[0] for row in con.execute(sql).fetchall()]
     assert got == [c[2] for c in CASES]
+
+
+def test_near_dates_in_sql_are_swaps_and_days_apart() -> None:
+    """The model's strong level: a swapped date (same year) or a day apart; not any other single slip."""
+    cases = [
+        (D(1980, 3, 5), D(1980, 5, 3), True),
+        (D(1980, 3, 5), D(1980, 3, 6), True),
+        (D(1980, 3, 31), D(1980, 4, 1), True),
+        (D(1979, 12, 31), D(1980, 1, 1), True),
+        (D(1980, 3, 5), D(1980, 3, 25), False),  # another day: a typo, but strangers share year and month often
+        (D(1980, 3, 5), D(1981, 5, 3), False),
+        (D(1980, 3, 5), D(1981, 3, 5), False),
+    ]
+    a, b = _parts([c[0] for c in cases]), _parts([c[1] for c in cases])
+    pairs = pd.concat([a.add_prefix("birth_").add_suffix("_l"), b.add_prefix("birth_").add_suffix("_r")], axis=1)
+    con = duckdb.connect()
+    con.register("pairs", pairs)
+    got = [row[0] for row in con.execute(f"select coalesce({birth_dates_near_sql()}, false) from pairs").fetchall()]
+    assert got == [c[2] for c in cases]

@@ -36,3 +36,5 @@ def test_sexes_conflict_unless_a_name_is_shared() -> None:
     assert not sexes_conflict({"M"}, {"F"}, {"siyu"}, {"siyu"})  # one person, sex typed wrong once
     assert not sexes_conflict({"M", "F"}, {"F"}, {"si"}, {"siyu"})
     assert not sexes_conflict(set(), {"F"}, {"si"}, {"siyu"})
+    # ``zhu lei`` reads either way (雷 is a surname too): no given name known, the sex slip is no guard evidence.
+    assert not sexes_conflict({"M"}, {"F"}, {"lei"}, set())

@@ -89,6 +89,12 @@ def test_is_syllable_run(text: str, expected: bool) -> None:
         ("ZHANG, XIAOMING", "zhang", "xiaoming", False),
         ("Zhang Xiao Ming", "zhang", "xiaoming", False),
         ("Fang Wang", "fang", "wang", True),  # 王芳 or 方旺: either word may be the surname
+        ("Xiao Ming ZHANG", "zhang", "xiaoming", False),  # the surname in capitals, wherever it stands
+        ("Xiaoming ZHANG", "zhang", "xiaoming", False),
+        ("ZHANG/XIAOMING", "zhang", "xiaoming", False),  # airline style
+        ("ZHANGXIAOMING", "zhang", "xiaoming", False),  # no separator: the surname, then whole syllables
+        ("LYUXIAOMING", "lv", "xiaoming", False),
+        ("OUYANGNANA", "ouyang", "nana", False),
     ],
 )
 def test_pinyin_order(typed: str, surname: str, given: str, ambiguous: bool) -> None:

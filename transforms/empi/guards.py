@@ -51,7 +51,8 @@ def ids_conflict(a: str | None, b: str | None) -> bool:
 def sexes_conflict(sexes_a: set[str], sexes_b: set[str], given_a: set[str], given_b: set[str]) -> bool:
     """Whether two groups of records differ in sex in a way a front-desk slip does not explain.
 
-    Sexes conflict when each group has one known sex, they differ, and no given name is shared exactly:
+    Sexes conflict when each group has one known sex, they differ, each has a known given name and no given name
+    is shared exactly:
     a twin brother whose record lost a character (思) next to his sister (思雨) stays apart, while one
     record of a person with a sex typed wrong still joins the records bearing the same name.
 
@@ -68,4 +69,6 @@ def sexes_conflict(sexes_a: set[str], sexes_b: set[str], given_a: set[str], give
     """
     if len(sexes_a) != 1 or len(sexes_b) != 1 or sexes_a == sexes_b:
         return False
-    return given_a.isdisjoint(given_b)
+    # No given name known on one side (a pinyin name that reads in either order, ``zhu lei``): nothing tells a
+    # sex typed wrong from a twin, and the scores decide.
+    return bool(given_a) and bool(given_b) and given_a.isdisjoint(given_b)

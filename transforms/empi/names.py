@@ -81,8 +81,9 @@ PINYIN_SYLLABLES: frozenset[str] = frozenset(_SYLLABLE_TEXT.split())
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
-# Spaces, the DICOM component separator, middle dots of minority names, commas and hyphens split pinyin.
-_PINYIN_SPLIT = re.compile(r"[\s\^,，·・.\-_]+")
+# Spaces, the DICOM component separator, middle dots of minority names, commas, hyphens and slashes (airline
+# and passport style, ``ZHANG/XIAOMING``) split pinyin.
+_PINYIN_SPLIT = re.compile(r"[\s\^,，·・.\-_/]+")
 _NOISE = re.compile(r"[\s\u3000·・.\-_,，()（）]+")
 
 
@@ -107,8 +108,13 @@ def normalize_name(name: object) -> str:
         return ""
     if _CJK.search(text):
         return _NOISE.sub("", text)
-    words = [w for w in _PINYIN_SPLIT.split(text.lower()) if w]
-    return " ".join(words)
+    typed = [w for w in _PINYIN_SPLIT.split(text) if w]
+    # A surname in capitals among words that are not (``Xiao Ming ZHANG``, ``Xiaoming ZHANG``) is the surname
+    # wherever it stands, as passports and foreign forms write it: put it first, the order DICOM PN uses.
+    capitals = [i for i, w in enumerate(typed) if len(w) > 1 and w.isupper()]
+    if len(capitals) == 1 and len(typed) > 1 and capitals[0] > 0:
+        typed.insert(0, typed.pop(capitals[0]))
+    return " ".join(w.lower() for w in typed)
 
 
 def is_pinyin_name(name: str) -> bool:
@@ -156,10 +162,20 @@ def parse_name(name: str) -> tuple[str, str, str, str]:
     words = [w for w in name.split(" ") if w]
     words = [_fold_umlaut(w) for w in words]
     if len(words) == 1:
-        return "", "", words[0], ""
+        return "", "", *_split_run(words[0])
     if words[0] not in SURNAME_SYLLABLES and words[-1] in SURNAME_SYLLABLES:
         return "", "", words[-1], "".join(words[:-1])
     return "", "", words[0], "".join(words[1:])
+
+
+def _split_run(word: str) -> tuple[str, str]:
+    """A name typed as one run of letters (``zhangxiaoming``): a surname syllable (the longest that fits) and a
+    given name that splits into whole syllables; the run itself as the surname when no such split exists."""
+    for cut in range(min(len(word) - 1, 9), 0, -1):
+        head, tail = word[:cut], word[cut:]
+        if head in SURNAME_SYLLABLES and is_syllable_run(tail):
+            return head, tail
+    return word, ""
 
 
 def pinyin_order_ambiguous(name: str) -> bool:
