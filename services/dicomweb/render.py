@@ -104,22 +104,6 @@ def _level_source(row: dict[str, Any], level: Level) -> dict[str, Any]:
     return out
 
 
-def _attribute(row: dict[str, Any], levels: tuple[Level, ...], tag: str) -> dict[str, Any] | None:
-    """One attribute of the row from the most specific level that holds it (None when none does)."""
-    for level in levels:
-        columns, landed, computed = _LAYERS[level]
-        if tag in computed:
-            return computed[tag](row)
-        if landed is not None:
-            found = _parsed(row.get(landed)).get(tag)
-            if found is not None:
-                return found  # type: ignore[no-any-return]
-        if tag in columns:
-            vr, column = columns[tag]
-            return _element(vr, _da(row[column]) if vr == "DA" else row[column])
-    return None
-
-
 def _retrieve_url(base: str, row: dict[str, Any], level: Level, shown: Callable[[str], str]) -> str:
     """The resource's WADO-RS address, its UIDs as the space sees them (``shown``)."""
     study = shown(row.get("st.study_instance_uid") or row["se.study_instance_uid"])
@@ -154,14 +138,26 @@ def render(
         The de-identification of a de-identified space; None for an identified one.
     """
     levels = _LEVELS_OF[level]
-    wanted = _wanted(level, scoped, tuple(query.return_paths))
+    landed = {column: _parsed(row.get(column)) for column in _LANDED[level]}
     out: dict[str, Any] = {}
-    for tag in wanted:
-        found = _attribute(row, levels, tag)
+    for tag, steps, empty in _plan(level, _wanted(level, scoped, tuple(query.return_paths))):
+        found = None
+        for kind, source, vr in steps:  # the most specific level holding the tag wins
+            if kind == _COMPUTED:
+                found = source(row)  # type: ignore[operator]
+                break
+            if kind == _LANDED_KIND:
+                found = landed[source].get(tag)  # type: ignore[index]
+                if found is not None:
+                    break
+            else:
+                value = row[source]  # type: ignore[index]
+                found = _element(vr, _da(value) if vr == "DA" else value)
+                break
         if found is not None:
             out[tag] = found
-        elif tag in RETURN_TAGS[level] or tag in RETURN_TAGS["study"]:
-            out[tag] = {"vr": _vr(tag)}
+        elif empty is not None:
+            out[tag] = {"vr": empty}
     if query.include_all:
         for part in reversed(levels):  # study first, so the more specific levels win
             out.update(_level_source(row, part))
@@ -173,6 +169,39 @@ def render(
     else:
         out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, lambda u: u)]}
     return dict(sorted(out.items()))
+
+
+_COMPUTED, _LANDED_KIND, _COLUMN = 0, 1, 2
+_LANDED: dict[Level, tuple[str, ...]] = {
+    level: tuple(landed for part in _LEVELS_OF[level] if (landed := _LAYERS[part][1]) is not None)
+    for level in _LEVELS_OF
+}
+_Step = tuple[int, Any, str]
+
+
+@lru_cache(maxsize=1024)
+def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[tuple[str, tuple[_Step, ...], str | None], ...]:
+    """Where each wanted tag of an answer item comes from, worked out once per request shape rather than per
+    row and tag. Per level (the most specific first) a computed value, else the landed attribute when the row's
+    landed JSON has it, else the column; the steps stop at the first that always holds the tag. And the VR of
+    the empty element a return key gets when no source holds it (None: the tag is left out)."""
+    plan = []
+    for tag in wanted:
+        steps: list[_Step] = []
+        for part in _LEVELS_OF[level]:
+            columns, landed, computed = _LAYERS[part]
+            if tag in computed:
+                steps.append((_COMPUTED, computed[tag], ""))
+                break
+            if landed is not None:
+                steps.append((_LANDED_KIND, landed, ""))
+            if tag in columns:
+                vr, column = columns[tag]
+                steps.append((_COLUMN, column, vr))
+                break
+        empty = _vr(tag) if tag in RETURN_TAGS[level] or tag in RETURN_TAGS["study"] else None
+        plan.append((tag, tuple(steps), empty))
+    return tuple(plan)
 
 
 @lru_cache(maxsize=1024)

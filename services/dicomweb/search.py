@@ -203,6 +203,7 @@ def search(
     spanned = any(
         c.op == "in" and _OWN_UID.get((level, c.key.column)) in snapshot.spans for c in (*scope, *query.conditions)
     )
+    bound = snapshot.counts.get(_TABLE_OF[_ALIAS[level]][0], max_matches + 1)  # the most rows that can match
     for cond in [*scope, *query.conditions]:
         key = cond.key
         column = key.column
@@ -215,6 +216,7 @@ def search(
         spans = snapshot.spans.get(column) if cond.op == "in" else None
         if spans is not None:
             sql, values = _span_sql(spans, cond.values)
+            bound = min(bound, sum(hi - lo + 1 for lo, hi in zip(values[::2], values[1::2], strict=True)))
         elif spanned and cond.op == "in" and key.kind == "uid" and cond.values:
             sql, values = f"list_contains(?::VARCHAR[], {column})", [[str(v) for v in cond.values]]
         else:
@@ -226,8 +228,8 @@ def search(
     # Named by UID, a search is narrow: read the page first, and count only when the page could hide more.
     narrow = any(c.key.kind == "uid" for c in conditions)
     # A level with no more rows than max_matches cannot match more (the study and series levels at a million
-    # instances): no count is needed.
-    countable = snapshot.counts.get(_TABLE_OF[_ALIAS[level]][0], max_matches + 1) > max_matches
+    # instances), nor can a search inside studies' or series' spans of no more instances: no count is needed.
+    countable = bound > max_matches
     if countable and not narrow:
         _refuse_broad(cursor, level, clause, params, max_matches)
     page = _page(snapshot, cursor, level, clause, params, query, stored)
@@ -264,7 +266,11 @@ def _page(
         # Only the positions come from DuckDB (a page deep in the order then sorts integers, not UIDs).
         table = _TABLE_OF[alias][0]
         own, order = getattr(snapshot, table), snapshot.by_ord[table]
-        found = [dict(own[order[n - 1]]) for (n,) in cursor.execute(f"SELECT {alias}.ord {page}", values).fetchall()]
+        if clause == "TRUE":  # every row matches: the page is a slice of the answer order, with no scan at all
+            uids = order[query.offset : query.offset + query.limit]
+        else:
+            uids = [order[n - 1] for (n,) in cursor.execute(f"SELECT {alias}.ord {page}", values).fetchall()]
+        found = [dict(own[uid]) for uid in uids]
     if level != "study":
         for r in found:
             r.update(snapshot.studies.get(r[f"{alias}.study_instance_uid"], {}))
