@@ -116,14 +116,20 @@ def _retrieve_url(base: str, row: dict[str, Any], level: Level, shown: Callable[
 
 
 def render(
-    row: dict[str, Any], level: Level, query: Query, *, scoped: Level | None, base: str, deid: SpaceDeid | None
-) -> dict[str, Any]:
-    """One QIDO-RS answer item.
+    rows: list[dict[str, Any]],
+    level: Level,
+    query: Query,
+    *,
+    scoped: Level | None,
+    base: str,
+    deid: SpaceDeid | None,
+) -> list[dict[str, Any]]:
+    """A page of QIDO-RS answer items.
 
     Parameters
     ----------
-    row
-        A row of :func:`services.dicomweb.search.search`.
+    rows
+        The rows of :func:`services.dicomweb.search.search`.
     level
         The level searched.
     query
@@ -137,56 +143,94 @@ def render(
     deid
         The de-identification of a de-identified space; None for an identified one.
     """
-    levels = _LEVELS_OF[level]
+    plan = _plan(level, _wanted(level, scoped, tuple(query.return_paths)))
+    # Without includefield=all or de-identification, the plan's order (by tag) is the answer's: no sort per item.
+    ordered = not query.include_all and deid is None
+    return [_item(row, level, plan, query.include_all, base, deid, ordered) for row in rows]
+
+
+def _item(
+    row: dict[str, Any],
+    level: Level,
+    plan: tuple[_Planned, ...],
+    include_all: bool,
+    base: str,
+    deid: SpaceDeid | None,
+    ordered: bool,
+) -> dict[str, Any]:
+    """One answer item (see :func:`render`)."""
     landed = {column: _parsed(row.get(column)) for column in _LANDED[level]}
     out: dict[str, Any] = {}
-    for tag, steps, empty in _plan(level, _wanted(level, scoped, tuple(query.return_paths))):
+    for tag, steps, empty in plan:
         found = None
         for kind, source, vr in steps:  # the most specific level holding the tag wins
             if kind == _COMPUTED:
-                found = source(row)  # type: ignore[operator]
+                found = source(row)
                 break
             if kind == _LANDED_KIND:
-                found = landed[source].get(tag)  # type: ignore[index]
+                found = landed[source].get(tag)
                 if found is not None:
                     break
-            else:
-                value = row[source]  # type: ignore[index]
+            elif kind == _COLUMN:
+                value = row[source]
                 found = _element(vr, _da(value) if vr == "DA" else value)
+                break
+            elif kind == _FIXED:
+                found = _fixed(tag, row, level, base, deid)
                 break
         if found is not None:
             out[tag] = found
         elif empty is not None:
             out[tag] = {"vr": empty}
-    if query.include_all:
-        for part in reversed(levels):  # study first, so the more specific levels win
+    if include_all:
+        for part in reversed(_LEVELS_OF[level]):  # study first, so the more specific levels win
             out.update(_level_source(row, part))
-    out["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
-    out["00080005"] = {"vr": "CS", "Value": [UTF8]}
-    if deid is not None:
+        for tag in _FIXED_TAGS:  # what the answer always says wins over the index
+            out[tag] = _fixed(tag, row, level, base, deid)
+    if deid is not None:  # the profile sees what it saw before the Retrieve URL, which names the keyed UIDs
+        out.pop("00081190", None)
         out = deid.dataset_json(out, row["st." + deid.column("pkey")] or "")
-        out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, deid.uid)]}
-    else:
-        out["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, row, level, lambda u: u)]}
-    return dict(sorted(out.items()))
+        out["00081190"] = _fixed("00081190", row, level, base, deid)
+    return out if ordered else dict(sorted(out.items()))
 
 
-_COMPUTED, _LANDED_KIND, _COLUMN = 0, 1, 2
+_FIXED_TAGS = ("00080005", "00080056", "00081190")
+
+
+def _fixed(tag: str, row: dict[str, Any], level: Level, base: str, deid: SpaceDeid | None) -> dict[str, Any]:
+    """What every answer item says: Specific Character Set, Instance Availability, Retrieve URL."""
+    if tag == "00080005":
+        return {"vr": "CS", "Value": [UTF8]}
+    if tag == "00080056":
+        return {"vr": "CS", "Value": ["ONLINE"]}
+    shown = deid.uid if deid is not None else _same
+    return {"vr": "UR", "Value": [_retrieve_url(base, row, level, shown)]}
+
+
+def _same(uid: str) -> str:
+    return uid
+
+
+_COMPUTED, _LANDED_KIND, _COLUMN, _FIXED = 0, 1, 2, 3
 _LANDED: dict[Level, tuple[str, ...]] = {
     level: tuple(landed for part in _LEVELS_OF[level] if (landed := _LAYERS[part][1]) is not None)
     for level in _LEVELS_OF
 }
 _Step = tuple[int, Any, str]
+_Planned = tuple[str, tuple[_Step, ...], str | None]
 
 
 @lru_cache(maxsize=1024)
-def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[tuple[str, tuple[_Step, ...], str | None], ...]:
+def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[_Planned, ...]:
     """Where each wanted tag of an answer item comes from, worked out once per request shape rather than per
     row and tag. Per level (the most specific first) a computed value, else the landed attribute when the row's
     landed JSON has it, else the column; the steps stop at the first that always holds the tag. And the VR of
-    the empty element a return key gets when no source holds it (None: the tag is left out)."""
-    plan = []
+    the empty element a return key gets when no source holds it (None: the tag is left out). Sorted by tag, with
+    what every item says (:data:`_FIXED_TAGS`) in its place, overriding the index."""
+    plan: list[_Planned] = [(tag, ((_FIXED, None, ""),), None) for tag in _FIXED_TAGS]
     for tag in wanted:
+        if tag in _FIXED_TAGS:
+            continue
         steps: list[_Step] = []
         for part in _LEVELS_OF[level]:
             columns, landed, computed = _LAYERS[part]
@@ -201,7 +245,7 @@ def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[tuple[str, tuple[_Step
                 break
         empty = _vr(tag) if tag in RETURN_TAGS[level] or tag in RETURN_TAGS["study"] else None
         plan.append((tag, tuple(steps), empty))
-    return tuple(plan)
+    return tuple(sorted(plan))
 
 
 @lru_cache(maxsize=1024)

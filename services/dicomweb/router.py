@@ -110,7 +110,7 @@ async def _qido(request: Request, level: Level, scoped: Level | None, scope: lis
     if not result.rows:
         return Response(status_code=204)
     base = _base(request, space)
-    body = [render(r, level, query, scoped=scoped, base=base, deid=deid) for r in result.rows]
+    body = render(result.rows, level, query, scoped=scoped, base=base, deid=deid)
     return Response(orjson.dumps(body), media_type=DICOM_JSON)
 
 
