@@ -1,7 +1,10 @@
-"""An S3 lake for tests: one moto server on localhost per test process, a fresh bucket per test."""
+"""An S3 lake for tests: one moto server on localhost per test process, a fresh bucket per test; the demo on an S3
+lake, started in a process of its own with the first S3 test."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +17,7 @@ import pytest
 
 from radlake.config import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "radlake-test"
 SECRET_KEY = "radlake-test-secret"
 REGION = "us-east-1"
@@ -67,16 +71,20 @@ def moto_endpoint(moto_log: Path) -> Iterator[str]:
             server.kill()
 
 
-@pytest.fixture
-def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The standard AWS environment variables pointing at the moto server (what a site sets for MinIO)."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
+def _aws_env(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_REGION": REGION,
         "AWS_ALLOW_HTTP": "true",
-    }.items():
+    }
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The standard AWS environment variables pointing at the moto server (what a site sets for MinIO)."""
+    for name, value in _aws_env(moto_endpoint).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -117,3 +125,53 @@ def s3_keys(s3_env: str) -> Callable[[str], list[str]]:
         return found
 
     return keys
+
+
+class S3Demo:
+    """The demo's pipeline on ``s3://<bucket>/lake``, going on in a child process (tests/s3/s3_demo_run.py)."""
+
+    def __init__(self, endpoint: str, root: Path) -> None:
+        self.bucket = "radlake-demo"
+        self.workdir = root / "s3demo"
+        self.out = root / "outcome.json"
+        self.log = root / "run.log"
+        _client(endpoint).create_bucket(Bucket=self.bucket)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_SESSION_TOKEN", "AWS_PROFILE"))}
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.s3.s3_demo_run", str(self.workdir), self.bucket, str(self.out)],
+                cwd=ROOT,
+                env={**env, **_aws_env(endpoint)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def outcome(self, timeout: float) -> tuple[bool, dict[str, str]]:
+        """Wait for the run: whether it succeeded, and each asset check's verdict."""
+        code = self.proc.wait(timeout)
+        assert code == 0 and self.out.exists(), f"the S3 demo run failed ({code}): {self.log.read_text()[-3000:]}"
+        outcome = json.loads(self.out.read_text(encoding="utf-8"))
+        return outcome["success"], outcome["checks"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def s3_demo_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Demo | None]:
+    """The S3 demo (tests/s3/test_s3_demo.py), started with the first S3 test when its tests are selected.
+
+    It runs in its own process while the other S3 tests run in this one: about a minute of pipeline that would
+    otherwise follow them. Its own AWS environment (this process's is set per test), its own bucket on the one
+    moto server.
+    """
+    if not any(item.path.name == "test_s3_demo.py" for item in request.session.items):
+        yield None
+        return
+    run = S3Demo(request.getfixturevalue("moto_endpoint"), tmp_path_factory.mktemp("s3demo-run"))
+    try:
+        yield run
+    finally:
+        if run.proc.poll() is None:
+            from radlake.postgres import stop_embedded_server
+
+            run.proc.kill()
+            run.proc.wait(30)
+            stop_embedded_server(run.workdir / "postgres")  # the child stops it when it finishes
