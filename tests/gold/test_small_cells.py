@@ -9,7 +9,6 @@ and none of the identifiers; the dbt build's own recomputations from silver stil
 from __future__ import annotations
 
 import csv
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -18,38 +17,21 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from radlake.config import Settings
 from radlake.warehouse import DBT_PROJECT_DIR
-from tests.gold.dbt_cli import BuiltGold, run_dbt
+from tests.gold.dbt_cli import BuiltGold
 from tests.gold.phi_scan import find_identifier_shapes, find_personal_data, personal_values
-from tests.gold.tiny_lake import EXAMS, build_tiny_lake, t
+from tests.gold.small_cells_lake import IDENTIFIERS
+from tests.gold.tiny_lake import EXAMS
 
 pytestmark = [pytest.mark.slow]
 
-CLERK = "CT头颅平扫 患者张三 身份证110101199003071234 电话13812345678"
-SMALL = ["MR颅脑 病人李四 电话13987654321", "胸片 住院号A1234567 身份证11010119900307123X"]
-IDENTIFIERS = ["张三", "李四", "110101199003071234", "11010119900307123X", "13812345678", "13987654321", "A1234567"]
-
-
-def _exam(n: int, raw_name: str) -> tuple:
-    """A performed, unmatched CT at h02 on 6 March (device H02CT09), one of the clerk's."""
-    return (
-        "h02", f"H02C{n:04d}", 100 + n, 770000009, "P7700009", "E1", "routine", "神经内科", raw_name, "CT",
-        "completed", t("2024-03-06 08:00"), t(f"2024-03-06 {9 + n % 8:02d}:00"), t(f"2024-03-06 {9 + n % 8:02d}:20"),
-        date(2024, 3, 6), "H02CT09", "signed", t("2024-03-06 18:00"), t("2024-03-06 19:00"), None, False, None,
-        "unmatched",
-    )  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def built(spark, tmp_path_factory: pytest.TempPathFactory) -> BuiltGold:
-    root = tmp_path_factory.mktemp("small-cells")
-    settings = Settings(lake=str(root / "lake"))  # privacy.min_cell: the default
-    assert settings.privacy.min_cell == 5
-    extra = [_exam(n, CLERK) for n in range(6)] + [_exam(6 + n, name) for n, name in enumerate(SMALL)]
-    build_tiny_lake(spark, settings, exams=EXAMS + extra)
-    code, output, results = run_dbt(settings, ["build"], root / "dbt")
-    return BuiltGold(settings=settings, work=root / "dbt", returncode=code, output=output, results=results)
+def built(small_cells_build) -> BuiltGold:
+    """The small-cells lake's ``dbt build`` (tests/gold/conftest.py: started beside the shared tiny lake's)."""
+    settings, work, run = small_cells_build
+    code, output, results = run.result()
+    return BuiltGold(settings=settings, work=work, returncode=code, output=output, results=results)
 
 
 def _rows(built: BuiltGold, sql: str) -> list[tuple]:
