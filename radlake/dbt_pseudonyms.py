@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
@@ -31,15 +32,21 @@ def _arrow_text_function(conn: DuckDBPyConnection, name: str, fn: Callable[[str 
     def _apply(values: pa.Array) -> pa.Array:
         return pa.array([fn(v) for v in values.to_pylist()], pa.string())
 
-    conn.create_function(
-        name,
-        _apply,
-        [VARCHAR],
-        VARCHAR,
-        type=PythonUDFType.ARROW,
-        null_handling=FunctionNullHandling.SPECIAL,
-        side_effects=False,
-    )
+    try:
+        conn.create_function(
+            name,
+            _apply,
+            [VARCHAR],
+            VARCHAR,
+            type=PythonUDFType.ARROW,
+            null_handling=FunctionNullHandling.SPECIAL,
+            side_effects=False,
+        )
+    except duckdb.CatalogException as exc:
+        # dbt's threads configure their cursors of one database side by side; a second registration of the
+        # same function (same key, this process) finds the first one there, which is what it would have made.
+        if "already exists" not in str(exc):
+            raise
 
 
 def register(conn: DuckDBPyConnection, key: bytes) -> None:

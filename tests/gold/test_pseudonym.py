@@ -15,7 +15,7 @@ import pytest
 from radlake.config import load_settings
 from radlake.dbt_pseudonyms import register
 from radlake.errors import ConfigError
-from radlake.pseudonym import KEY_ENV, KEY_FILE_ENV, load_key, parse_key, pseudonym, write_key_file
+from radlake.pseudonym import KEY_ENV, KEY_FILE_ENV, keyed_pseudonym, load_key, parse_key, pseudonym, write_key_file
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +85,27 @@ def test_the_sql_function_equals_the_python_one(monkeypatch: pytest.MonkeyPatch)
         r[0] for r in con.cursor().execute("select radlake_pseudonym(v) from unnest(?) as t(v)", [values]).fetchall()
     ]
     assert got == [pseudonym(v) for v in values]
+
+
+def test_cursors_of_one_database_register_side_by_side() -> None:
+    """dbt's threads configure their own cursors of one database at once: each registration must succeed."""
+    import threading
+
+    raw = secrets.token_bytes(32)
+    con = duckdb.connect()
+    errors: list[Exception] = []
+
+    def configure(cursor: duckdb.DuckDBPyConnection) -> None:
+        try:
+            register(cursor, raw)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    cursors = [con.cursor() for _ in range(4)]
+    threads = [threading.Thread(target=configure, args=(c,)) for c in cursors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert cursors[-1].execute("select radlake_pseudonym('x')").fetchone()[0] == keyed_pseudonym(raw, "x")
