@@ -45,7 +45,8 @@ def _truth(studies: list[dict], series: list[dict], level: str, modalities: list
         found.sort(key=lambda s: s["study_instance_uid"])
         found.sort(key=lambda s: (s["study_date"], s["study_time"]), reverse=True)
         return [s["study_instance_uid"] for s in found]
-    hits = [se for se in series if dated(se["study"]["study_date"]) and (modalities is None or se["modality"] in modalities)]
+    hits = [se for se in series if dated(se["study"]["study_date"])]
+    hits = [se for se in hits if modalities is None or se["modality"] in modalities]
     hits.sort(key=lambda se: (se["study_instance_uid"], se["series_number"], se["series_instance_uid"]))
     hits.sort(key=lambda se: se["study"]["study_date"], reverse=True)
     return [se["series_instance_uid"] for se in hits]
