@@ -229,7 +229,8 @@ def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[_Planned, ...]:
         if tag in _FIXED_TAGS:
             continue
         sources: list[int] = []
-        kind, source, vr = _NONE, None, ""
+        kind, vr = _NONE, ""
+        source: Any = None  # a column's name or a computing function
         for part in _LEVELS_OF[level]:
             columns, landed, computed = _LAYERS[part]
             if tag in computed:
