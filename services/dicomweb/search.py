@@ -201,12 +201,11 @@ def search(
     where, params = _space_sql(space, level)
     conditions = [*scope, *query.conditions]
     if deid is None and not where and level in snapshot.arrays:  # a modality or date range: no SQL at all
-        found = positions(snapshot.arrays[level], conditions, snapshot.counts[_TABLE_OF[_ALIAS[level]][0]])
+        order = snapshot.by_ord[_TABLE_OF[_ALIAS[level]][0]]
+        found = positions(snapshot.arrays[level], conditions, len(order))
         if found is not None:
             if len(found) > max_matches:
                 raise _broad(level, max_matches)
-            table = _TABLE_OF[_ALIAS[level]][0]
-            order = snapshot.by_ord[table]
             picked = found[query.offset : query.offset + query.limit].tolist()
             return SearchResult(rows=_rows(snapshot, level, [order[n] for n in picked]))
     # Inside a study's or series' span of instances, another UID is checked only on the span's rows: as a plain
