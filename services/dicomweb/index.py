@@ -30,6 +30,7 @@ from radlake.errors import RadlakeError
 from radlake.lake import Lake
 from radlake.storage import filesystem, fs_path
 from services.dicomweb.deid import SpaceDeid, space_deids
+from services.dicomweb.masks import Arrays, arrays
 from services.dicomweb.names import fuzzy_form, name_groups
 from services.errors import ServiceError
 from services.shared_db import open_shared, shared_folder
@@ -77,6 +78,8 @@ class Snapshot:
     by_ord: dict[str, list[str]] = field(default_factory=dict)  # studies' and series' UIDs in answer order
     # The first and last instance ``ord`` of each study and series, by the instance column matched on.
     spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    # The study and series levels' common filter columns as arrays in answer order (services.dicomweb.masks).
+    arrays: dict[str, Arrays] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _select: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict, repr=False)
 
@@ -168,6 +171,14 @@ class DicomwebIndex:
             found = rows(cursor, f"SELECT {snapshot.select_list(table, alias)} FROM {table} {alias} ORDER BY ord", [])
             setattr(snapshot, table, {r[f"{alias}.{key}"]: r for r in found})
             snapshot.by_ord[table] = [r[f"{alias}.{key}"] for r in found]
+        studies = snapshot.studies
+        snapshot.arrays["study"] = arrays(list(studies.values()), (), ("st.study_date",))
+        dates = {uid: r["st.study_date"] for uid, r in studies.items()}
+        in_study = [  # a series is filtered by its study's date
+            {"se.modality": r["se.modality"], "st.study_date": dates.get(r["se.study_instance_uid"])}
+            for r in snapshot.series.values()
+        ]
+        snapshot.arrays["series"] = arrays(in_study, ("se.modality",), ("st.study_date",))
         for key in ("study_instance_uid", "series_instance_uid"):
             spans = cursor.execute(f"SELECT {key}, min(ord), max(ord) FROM instances GROUP BY {key}").fetchall()
             snapshot.spans[f"i.{key}"] = {u: (lo, hi) for u, lo, hi in spans}

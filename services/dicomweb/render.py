@@ -159,29 +159,24 @@ def _item(
     ordered: bool,
 ) -> dict[str, Any]:
     """One answer item (see :func:`render`)."""
-    landed = {column: _parsed(row.get(column)) for column in _LANDED[level]}
+    landed = [_parsed(row.get(column)) for column in _LANDED[level]]
     out: dict[str, Any] = {}
-    for tag, steps, empty in plan:
-        found = None
-        for kind, source, vr in steps:  # the most specific level holding the tag wins
-            if kind == _COMPUTED:
-                found = source(row)
+    for tag, sources, kind, source, vr, empty in plan:
+        for n in sources:  # the most specific level's landed attribute wins
+            found = landed[n].get(tag)
+            if found is not None:
+                out[tag] = found
                 break
-            if kind == _LANDED_KIND:
-                found = landed[source].get(tag)
-                if found is not None:
-                    break
-            elif kind == _COLUMN:
+        else:
+            if kind == _COLUMN:
                 value = row[source]
-                found = _element(vr, _da(value) if vr == "DA" else value)
-                break
+                out[tag] = _element(vr, _da(value) if vr == "DA" else value)
+            elif kind == _COMPUTED:
+                out[tag] = source(row)
             elif kind == _FIXED:
-                found = _fixed(tag, row, level, base, deid)
-                break
-        if found is not None:
-            out[tag] = found
-        elif empty is not None:
-            out[tag] = {"vr": empty}
+                out[tag] = _fixed(tag, row, level, base, deid)
+            elif empty is not None:
+                out[tag] = {"vr": empty}
     if include_all:
         for part in reversed(_LEVELS_OF[level]):  # study first, so the more specific levels win
             out.update(_level_source(row, part))
@@ -211,41 +206,45 @@ def _same(uid: str) -> str:
     return uid
 
 
-_COMPUTED, _LANDED_KIND, _COLUMN, _FIXED = 0, 1, 2, 3
+_COMPUTED, _COLUMN, _FIXED, _NONE = 0, 1, 2, 3
 _LANDED: dict[Level, tuple[str, ...]] = {
     level: tuple(landed for part in _LEVELS_OF[level] if (landed := _LAYERS[part][1]) is not None)
     for level in _LEVELS_OF
 }
-_Step = tuple[int, Any, str]
-_Planned = tuple[str, tuple[_Step, ...], str | None]
+# One tag of an answer item: the landed attributes to look in first (positions in the level's _LANDED, the
+# most specific first), then where the tag comes from when none holds it (a computed value, a column with its
+# VR, what every answer says, or nothing), and the VR of the empty element a return key gets then (None: left out).
+_Planned = tuple[str, tuple[int, ...], int, Any, str, str | None]
 
 
 @lru_cache(maxsize=1024)
 def _plan(level: Level, wanted: tuple[str, ...]) -> tuple[_Planned, ...]:
     """Where each wanted tag of an answer item comes from, worked out once per request shape rather than per
     row and tag. Per level (the most specific first) a computed value, else the landed attribute when the row's
-    landed JSON has it, else the column; the steps stop at the first that always holds the tag. And the VR of
-    the empty element a return key gets when no source holds it (None: the tag is left out). Sorted by tag, with
-    what every item says (:data:`_FIXED_TAGS`) in its place, overriding the index."""
-    plan: list[_Planned] = [(tag, ((_FIXED, None, ""),), None) for tag in _FIXED_TAGS]
+    landed JSON has it, else the column; the search stops at the first source that always holds the tag. And the
+    VR of the empty element a return key gets when no source holds it (None: the tag is left out). Sorted by tag,
+    with what every item says (:data:`_FIXED_TAGS`) in its place, overriding the index."""
+    plan: list[_Planned] = [(tag, (), _FIXED, None, "", None) for tag in _FIXED_TAGS]
     for tag in wanted:
         if tag in _FIXED_TAGS:
             continue
-        steps: list[_Step] = []
+        sources: list[int] = []
+        kind, vr = _NONE, ""
+        source: Any = None  # a column's name or a computing function
         for part in _LEVELS_OF[level]:
             columns, landed, computed = _LAYERS[part]
             if tag in computed:
-                steps.append((_COMPUTED, computed[tag], ""))
+                kind, source = _COMPUTED, computed[tag]
                 break
             if landed is not None:
-                steps.append((_LANDED_KIND, landed, ""))
+                sources.append(_LANDED[level].index(landed))
             if tag in columns:
                 vr, column = columns[tag]
-                steps.append((_COLUMN, column, vr))
+                kind, source = _COLUMN, column
                 break
         empty = _vr(tag) if tag in RETURN_TAGS[level] or tag in RETURN_TAGS["study"] else None
-        plan.append((tag, tuple(steps), empty))
-    return tuple(sorted(plan))
+        plan.append((tag, tuple(sources), kind, source, vr, empty))
+    return tuple(sorted(plan, key=lambda p: p[0]))
 
 
 @lru_cache(maxsize=1024)
