@@ -14,6 +14,7 @@ import pytest
 
 from radlake import catalog, lake
 from radlake.config import Settings, load_settings
+from radlake.lake import Lake
 from transforms.cohorts import build_cohort, current_members, load_cohort
 from transforms.export import ExportRun
 
@@ -53,8 +54,11 @@ def test_demo_cohort_is_built_and_rebuilds_show_changes(settings: Settings, spar
     assert truth, "the demo has chest CTs"
     assert set(members["study_instance_uid"].to_pylist()) == truth
     rule = load_cohort(settings, "demo-chest-ct")
+    version = Lake(settings).table("silver", "cohort_members").version()
     again = build_cohort(spark, settings, rule)
-    assert (again.build, again.joined, again.left, again.members) == (2, (), (), len(truth))
+    # The same rule over the same lake: the newest build stands, and nothing is committed.
+    assert (again.build, again.joined, again.left, again.members) == (members["build"][0].as_py(), (), (), len(truth))
+    assert Lake(settings).table("silver", "cohort_members").version() == version
     narrowed = rule.model_copy(update={"filters": rule.filters.model_copy(update={"institutions": ["h01"]})})
     third = build_cohort(spark, settings, narrowed)
     assert third.left and not third.joined and third.rule_hash != rule.rule_hash

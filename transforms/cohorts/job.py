@@ -68,8 +68,19 @@ def current_members(settings: Settings, cohort: str) -> pa.Table | None:
     return rows if rows.num_rows else None
 
 
+def _same_build(previous: pa.Table, members: pa.Table, rule_hash: str) -> bool:
+    """True when ``members`` are the previous build's rows (every column but the build's number and time)
+    under the same rule."""
+    if set(previous["rule_hash"].to_pylist()) != {rule_hash} or previous.num_rows != members.num_rows:
+        return False
+    order = [("study_instance_uid", "ascending")]
+    columns = members.column_names
+    return previous.select(columns).sort_by(order).to_pylist() == members.sort_by(order).to_pylist()
+
+
 def build_cohort(spark: SparkSession, settings: Settings, rule: CohortRule) -> CohortBuild:
-    """Select the rule's studies and replace the cohort's rows with them (one commit).
+    """Select the rule's studies and replace the cohort's rows with them (one commit; none when the rows and
+    the rule are those of the newest build, which then stands).
 
     Raises
     ------
@@ -90,6 +101,16 @@ def build_cohort(spark: SparkSession, settings: Settings, rule: CohortRule) -> C
     ).toArrow()
     previous = current_members(settings, rule.name)
     before = set(previous["study_instance_uid"].to_pylist()) if previous is not None else set()
+    if previous is not None and _same_build(previous, members, rule.rule_hash):
+        # Re-running over the same lake changes nothing: the newest build stands, under its own number.
+        return CohortBuild(
+            cohort=rule.name,
+            build=int(pc.max(previous["build"]).as_py()),
+            rule_hash=rule.rule_hash,
+            members=len(before),
+            joined=(),
+            left=(),
+        )
     build = int(pc.max(previous["build"]).as_py()) + 1 if previous is not None else 1
     now = datetime.now(UTC)
     n = members.num_rows
