@@ -432,7 +432,9 @@ class Worker(threading.Thread):
             while not run.poll(on_answer):
                 if more:
                     more = prefetch()
-                if not launched and self._overlap and len(flight.chosen) - run.answered <= OVERLAP:
+                # Only once the peer answered this batch: a peer that is down gets one association at a time.
+                left = len(flight.chosen) - run.answered
+                if not launched and self._overlap and run.answered and left <= OVERLAP:
                     launched = True
                     while more:
                         more = prefetch()
