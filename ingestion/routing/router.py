@@ -405,6 +405,9 @@ class Worker(threading.Thread):
             try:
                 timeout = self.settings.routing.timeout_seconds
                 flight.run = StorescuRun(self.dest, flight.chosen, timeout, log_path, config)
+                log.debug(
+                    "routing %s: batch %d of %d%s", self.dest.name, txn, len(flight.chosen), overlapped * " (overlap)"
+                )
             except OSError as exc:  # its files could not be written, or storescu could not start
                 flight.why = f"cannot start storescu: {exc.strerror or type(exc).__name__}"
         return flight
