@@ -23,6 +23,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -98,9 +99,10 @@ def _routed(router: object, folder: Path, n: int, total: int) -> None:
     assert worker.counts["dead"] == 0 and _wait_files(folder, total, 60)
 
 
-def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) -> None:
+def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None, warm: int) -> None:
     """Both senders take turns over ``rounds`` slices of the instances (the order alternating), so that a
-    change of load on a shared machine falls on both alike."""
+    change of load on a shared machine falls on both alike. ``warm`` instances are sent by both first and
+    counted in neither figure."""
     from routing_harness import StoreSCP, free_port
 
     from ingestion.dicom.api import ingest_dicom
@@ -110,7 +112,8 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
     per = n // rounds
     for r in range(rounds):
         _write(work / f"src{r}", per, seed=7 + r * per)
-    print(f"wrote {per * rounds} instances in {time.perf_counter() - t:.1f} s")
+    _write(work / "warm", warm, seed=7 + n)
+    print(f"wrote {per * rounds} instances (and {warm} to warm up) in {time.perf_counter() - t:.1f} s")
     peer_a = StoreSCP(work / "peer-storescu", "DIRECT", free_port()).start()
     peer_b = StoreSCP(work / "peer-router", "ROUTED", free_port()).start()
     wall = {"direct": 0.0, "router": 0.0}
@@ -134,12 +137,20 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
         router = Router(settings)
         router.start()
         print(f"router started in {time.perf_counter() - t:.2f} s (in neither figure)")
+        if warm:  # both senders once, so that neither pays a cold peer, page cache or first association
+            ingest_dicom(settings, [work / "warm"])
+            _direct(work / "warm", peer_a.port)
+            _routed(router, peer_b.folder, warm, warm)
+            assert _wait_files(peer_a.folder, warm, 60)
+            print(f"warm-up: {warm} instances sent by both (in neither figure)")
+        ratios = []
         for r in range(rounds):
             t = time.perf_counter()
             ingest_dicom(settings, [work / f"src{r}"])
             print(f"round {r + 1}: landed {per} instances in {time.perf_counter() - t:.1f} s (in neither figure)")
-            done = (r + 1) * per
+            done = (r + 1) * per + warm
             order = ["direct", "router"] if r % 2 == 0 else ["router", "direct"]
+            took_round = {}
             for who in order:
                 self0, cpu0, t = _self_cpu(), _self_cpu() + _children_cpu(), time.perf_counter()
                 if who == "direct":
@@ -147,11 +158,13 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
                     assert _wait_files(peer_a.folder, done, 60)
                 else:
                     _routed(router, peer_b.folder, per, done)
-                took = time.perf_counter() - t
+                took = took_round[who] = time.perf_counter() - t
                 wall[who] += took
                 cpu[who] += _self_cpu() + _children_cpu() - cpu0
                 own[who] += _self_cpu() - self0
-                print(f"round {r + 1}: {who} {took:.1f} s ({per / took:.0f}/s), load {os.getloadavg()[0]:.1f}")
+                print(f"round {r + 1}: {who} {took:.2f} s ({per / took:.0f}/s), load {os.getloadavg()[0]:.1f}")
+            ratios.append(took_round["direct"] / took_round["router"])
+            print(f"round {r + 1}: ratio router/storescu {ratios[-1]:.2f}x")
         router.close()
     finally:
         peer_a.stop()
@@ -163,7 +176,11 @@ def throughput(work: Path, n: int, rounds: int, sender: str, batch: int | None) 
     print("|---|---:|---:|---:|---:|")
     for who, label in (("direct", "DCMTK storescu, direct"), ("router", f"radlake router (queue, {sender})")):
         print(f"| {label} | {wall[who]:.1f} | {m / wall[who]:.0f} | {cpu[who]:.1f} | {m / cpu[who]:.0f} |")
-    print(f"ratio router/storescu (instances/s): {wall['direct'] / wall['router']:.2f}x")
+    print(f"ratio router/storescu (instances/s): {wall['direct'] / wall['router']:.2f}x overall")
+    print(
+        f"per-round ratios: {', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}x "
+        f"(the warm-up slice is in neither figure)"
+    )
     print("(CPU s: this process and its children, storescu included; storescp peers excluded)")
     print(
         f"router CPU per instance: {cpu['router'] / m * 1000:.3f} ms, of it storescu "
@@ -260,6 +277,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=50)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/radlake-routing-bench"))
     ap.add_argument("--rounds", type=int, default=4, help="alternating slices of the throughput run")
+    ap.add_argument("--warm", type=int, default=1000, help="instances both send first, in neither figure")
     ap.add_argument("--batch", type=int, default=None, help="routing.batch_instances (default: the config default)")
     ap.add_argument("--sender", default="auto", choices=["auto", "storescu", "pynetdicom"])
     ap.add_argument("--skip-throughput", action="store_true")
@@ -273,7 +291,7 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) on {os.cpu_count()} cores")
     print(f"uptime: {_uptime()}")
     if not args.skip_throughput:
-        throughput(args.workdir / "throughput", args.instances, args.rounds, args.sender, args.batch)
+        throughput(args.workdir / "throughput", args.instances, args.rounds, args.sender, args.batch, args.warm)
     if args.latency_seconds > 0:
         latency(args.workdir / "latency", args.latency_seconds, args.rate)
     shutil.rmtree(args.workdir, ignore_errors=True)

@@ -12,9 +12,11 @@ order (under its own number: a no-op when the commit had happened), so nothing t
 again. With DCMTK storescu as the transport (plain DICOM peers), storescu's own log is the journal of answers
 (it writes each status before it sends the next file), and storescu runs in its own session: a kill -9 of the
 router leaves the batch to finish, and the next start waits for it and commits what its log says, so a kill of
-the router alone sends nothing twice. What stays open is the C-STORE protocol's own window: when the process
-that holds the association dies (pynetdicom inside the router, or storescu itself, or the machine) between an
-instance's data going out and its status coming back, that instance is sent again, since C-STORE has no
+the router alone sends nothing twice (two storescu batches may be in flight: the next one starts while the last
+one ends; each has its own journal file and log, committed in batch order). What stays open is the C-STORE
+protocol's own window: when the process that holds the association dies (pynetdicom inside the router, or
+storescu itself, or the machine) between an instance's data going out and its status coming back, that
+instance is sent again, since C-STORE has no
 idempotency handshake and a peer without storage commitment (storescp has none) cannot be asked whether it
 arrived; it is flagged in its ``last_error`` (the journal records each instance as it goes out), so a possible
 second copy at the peer is known, never silent. The journal is written without fsync: it survives a killed

@@ -31,10 +31,10 @@ from ingestion.routing.sender import (
     BatchFailed,
     Item,
     StorescuLog,
+    StorescuRun,
     profile_path,
     send_dicom,
     send_folder,
-    send_storescu,
     storescu_available,
     storescu_running,
 )
@@ -50,6 +50,9 @@ DeidFactory = Callable[[str], Callable[[bytes, dict], bytes]]
 """Project name → a function turning a stored file's bytes (and its queue row) into the de-identified copy."""
 
 ENQUEUE_APP = "radlake.route.enqueue"
+OPENER = 200  # instances in the first storescu batch after an idle spell (see Worker._loop)
+PREFETCH_STEP = 128  # files read and checked between two looks at a storescu log (a few ms)
+OVERLAP = 400  # files a storescu batch has left to send when the next batch's storescu starts (~0.1 s)
 RESENT_NOTE = "sent again after a run died with it in flight: the peer may hold two copies"
 INSTANCES = catalog.table("bronze", "dicom_instances")
 
@@ -80,6 +83,21 @@ def _backoff(settings: Settings, attempts: int) -> float:
     return float(min(r.backoff_seconds * 2 ** max(attempts - 1, 0), r.backoff_max_seconds))
 
 
+@dataclass
+class _Flight:
+    """A batch going out through storescu: its number, rows, files, and what became of them so far."""
+
+    txn: int
+    by_sop: dict[str, dict]
+    files: dict[str, str]  # its storescu log and log configuration
+    overlapped: bool  # started while the batch before it was still ending
+    chosen: list[Item] = field(default_factory=list)  # what storescu sends
+    rows: list[dict] = field(default_factory=list)  # its answers, for the commit
+    answered: set[str] = field(default_factory=set)
+    run: StorescuRun | None = None
+    why: str = ""  # why storescu could not start
+
+
 class Worker(threading.Thread):
     """Sends one destination's queue in batches, one association per batch, with retries and dead-letter."""
 
@@ -105,6 +123,8 @@ class Worker(threading.Thread):
         self._committing: Future[None] | None = None
         self._held = False  # a commit was given up (stopping with the lake down): later ones must wait too
         self._checked: dict[str, tuple[dict, tuple[Item | None, bytes | None, str]]] = {}  # see _prefetch
+        self._next: _Flight | None = None  # a storescu batch started while the one before it ends (see _land)
+        self._overlap = True  # whether the next storescu batch may start before the last one ended
 
     def recover(self) -> None:
         """Commit what a crashed run journaled (batch by batch, in order), then load this destination's
@@ -172,12 +192,21 @@ class Worker(threading.Thread):
             committing.result()
 
     def _loop(self) -> None:
-        while not self.stop.is_set():
+        while not self.stop.is_set() or self._next is not None:
+            if self._next is not None:  # started while the last batch ended: see _land
+                flight, self._next = self._next, None
+                self.idle.clear()
+                self._land(flight)
+                continue
             self._drain_inbox(0.0)
             now = time.monotonic()
             due = self.due
             size = self.settings.routing.batch_instances
             ready = list(islice((r for s, r in self.pending.items() if not due or due.get(s, 0.0) <= now), size))
+            if len(ready) > OPENER and self._storescu() and ready[0]["sop_instance_uid"] not in self._checked:
+                # Nothing of it was read ahead (the worker was idle): a short first batch goes out at once, and
+                # the rest is read and checked while it is sent (see _prefetch), not before.
+                ready = ready[:OPENER]
             if not ready:
                 self.idle.set() if not self.pending else self.idle.clear()
                 nxt = min(self.due.values(), default=now + 1.0) if self.pending else now + 1.0
@@ -259,8 +288,12 @@ class Worker(threading.Thread):
         """Send one batch, then hand its rows to the commit thread: the next batch goes out while they commit.
 
         At most two batches are open: the one committing and the one sending (its journal file is written
-        first, so a kill leaves both on disk, and the next start commits them in order).
+        first, so a kill leaves both on disk, and the next start commits them in order). Through storescu a
+        third may be starting while the one sending ends (see :meth:`_land`).
         """
+        if self._storescu():
+            self._land(self._launch(batch, overlapped=False))
+            return
         self.txn = txn = self.txn + 1
         self.journal.begin(txn)
         rows: list[dict] = []
@@ -289,12 +322,9 @@ class Worker(threading.Thread):
             else:
                 rel = f"{row.get('study_instance_uid') or 'study'}/{item.sop_instance_uid}.dcm" if folder else ""
                 items.append((item, data, rel))
-        storescu = self._storescu_files(txn) if self._storescu() else None
         try:
             if not items:
                 pass  # every item of the batch was answered without sending (unreadable or changed files)
-            elif storescu is not None:
-                self._send_storescu([i for i, _, _ in items], answered, by_sop, rows, storescu)
             elif self.dest.peer is not None:
                 send_dicom(
                     self.dest,
@@ -321,7 +351,12 @@ class Worker(threading.Thread):
             # Its data went out and no status came back (a timeout, a lost connection): it may have arrived.
             self.resent.add(tried[-1])
         # Items past the association's context limit were neither answered nor failed: they stay pending.
-        self._wait_commit()  # the previous batch's rows: batch numbers reach the lake in order
+        self._hand_over(rows, txn, None)
+
+    def _hand_over(self, rows: list[dict], txn: int, storescu: dict[str, str] | None) -> None:
+        """Give batch ``txn``'s rows to the commit thread, once the previous batch's rows are in the lake (batch
+        numbers reach the lake in order)."""
+        self._wait_commit()
         self._committing = self._committer.submit(self._commit, rows, txn, storescu)
 
     def _storescu(self) -> bool:
@@ -337,14 +372,23 @@ class Worker(threading.Thread):
         stem = f"{self.journal.stem}-{txn}"
         return {"storescu": str(folder / f"{stem}.storescu.log"), "config": str(folder / f"{stem}.storescu.cfg")}
 
-    def _send_storescu(
-        self, items: list[Item], answered: set[str], by_sop: dict[str, dict], rows: list[dict], files: dict[str, str]
-    ) -> None:
-        """One batch through storescu; its log is the journal of answers (see ingestion.routing.queue)."""
-        log_path, config = Path(files["storescu"]), Path(files["config"])
-        log_path.unlink(missing_ok=True)
+    def _launch(self, batch: list[dict], overlapped: bool) -> _Flight:
+        """Start one batch through storescu: journal it, check its files (those read ahead are not read again),
+        and start storescu on what can go out. ``overlapped``: the previous batch is still ending."""
+        self.txn = txn = self.txn + 1
+        self.journal.begin(txn)
+        flight = _Flight(txn, {r["sop_instance_uid"]: r for r in batch}, self._storescu_files(txn), overlapped)
+        checked, self._checked = self._checked, {}
+        items = []
+        for row in batch:
+            have = checked.get(row["sop_instance_uid"])
+            item, data, why = have[1] if have is not None and have[0] is row else self._payload(row)
+            if item is None or data is None:  # journaled in this batch's file (the one just begun)
+                flight.answered.add(row["sop_instance_uid"])
+                self._event(row, Answer(False, None, why, permanent=True), flight.rows)
+            else:
+                items.append(item)
         pairs: set[tuple[str, str]] = set()
-        chosen = []
         room = MAX_STORESCU_ARGS
         for item in items:  # past storescu's context limit or its command line's room: the next batch
             pair = (item.sop_class_uid, item.transfer_syntax_uid)
@@ -353,29 +397,82 @@ class Worker(threading.Thread):
                 break
             if pair in pairs or len(pairs) < MAX_STORESCU_PAIRS:
                 pairs.add(pair)
-                chosen.append(item)
-        self.journal.record_storescu(log_path, config, {i.path: i.sop_instance_uid for i in chosen})
+                flight.chosen.append(item)
+        if flight.chosen:
+            log_path, config = Path(flight.files["storescu"]), Path(flight.files["config"])
+            log_path.unlink(missing_ok=True)
+            self.journal.record_storescu(log_path, config, {i.path: i.sop_instance_uid for i in flight.chosen})
+            try:
+                timeout = self.settings.routing.timeout_seconds
+                flight.run = StorescuRun(self.dest, flight.chosen, timeout, log_path, config)
+                log.debug(
+                    "routing %s: batch %d of %d%s", self.dest.name, txn, len(flight.chosen), overlapped * " (overlap)"
+                )
+            except OSError as exc:  # its files could not be written, or storescu could not start
+                flight.why = f"cannot start storescu: {exc.strerror or type(exc).__name__}"
+        return flight
+
+    def _land(self, flight: _Flight) -> None:
+        """Follow a storescu batch to its end (its log is the journal of answers: see ingestion.routing.queue),
+        then hand its rows to the commit thread.
+
+        While it sends, the next batch's files are read and checked; when it is about to end, the next batch
+        starts (:attr:`_next`): its storescu loads, checks its files and asks for its association while this
+        one sends its last files, so the peer is not left waiting for a process to start. A peer that takes one
+        association at a time takes the next when this one is released; one that refuses a second association
+        costs the next batch nothing (no attempt is counted) and batches no longer overlap for it.
+        """
+        run = flight.run
 
         def on_answer(item: Item, answer: Answer) -> None:
-            answered.add(item.sop_instance_uid)
-            self._event(by_sop[item.sop_instance_uid], answer, rows, journal=False)  # the log is the journal
+            flight.answered.add(item.sop_instance_uid)
+            self._event(flight.by_sop[item.sop_instance_uid], answer, flight.rows, journal=False)
 
-        why = "storescu did not send the file (unreadable to DCMTK)"
-        prefetch = self._prefetch(set(by_sop))
-        try:
-            send_storescu(
-                self.dest, chosen, self.settings.routing.timeout_seconds, on_answer, log_path, config, prefetch
-            )
-        except BatchFailed as exc:  # the batch's unanswered items are tried again; the rest waits untouched
-            log.warning("routing %s: %s", self.dest.name, exc)
-            if exc.in_doubt is not None:
-                self.resent.add(exc.in_doubt)  # its data went out, its status never came back
-            why = str(exc)
-        for item in chosen:
-            if item.sop_instance_uid not in answered:
-                on_answer(item, Answer(False, None, why))
+        why: str | None = flight.why or "storescu did not send the file (unreadable to DCMTK)"
+        if run is not None:
+            prefetch = self._prefetch(set(flight.by_sop))
+            more, launched = True, False
+            while not run.poll(on_answer):
+                if more:
+                    more = prefetch()
+                # Only once the peer answered this batch: a peer that is down gets one association at a time.
+                left = len(flight.chosen) - run.answered
+                if not launched and self._overlap and run.answered and left <= OVERLAP:
+                    launched = True
+                    while more:
+                        more = prefetch()
+                    self._next = None if self.stop.is_set() else self._launch_next(flight)
+                    continue
+                if not more:
+                    run.wait(0.02)
+            try:
+                run.finish()
+            except BatchFailed as exc:  # the batch's unanswered items are tried again; the rest waits untouched
+                if flight.overlapped and run.no_association():
+                    log.warning("routing %s: %s; batches no longer overlap for this peer", self.dest.name, exc)
+                    self._overlap = False
+                    why = None  # nothing went out: they wait for the next batch, with no attempt counted
+                else:
+                    log.warning("routing %s: %s", self.dest.name, exc)
+                    if exc.in_doubt is not None:
+                        self.resent.add(exc.in_doubt)  # its data went out, its status never came back
+                    why = str(exc)
+        if why is not None:
+            for item in flight.chosen:
+                if item.sop_instance_uid not in flight.answered:
+                    on_answer(item, Answer(False, None, why))
+        self._hand_over(flight.rows, flight.txn, flight.files)
 
-    def _prefetch(self, sending: set[str]) -> Callable[[], None]:
+    def _launch_next(self, flight: _Flight) -> _Flight | None:
+        """Start the batch after ``flight`` (the instances waiting that are not in it), if any."""
+        self._drain_inbox(0.0)
+        now, due = time.monotonic(), self.due
+        waiting = ((s, r) for s, r in self.pending.items() if s not in flight.by_sop)
+        size = self.settings.routing.batch_instances
+        batch = list(islice((r for s, r in waiting if not due or due.get(s, 0.0) <= now), size))
+        return self._launch(batch, overlapped=True) if batch else None
+
+    def _prefetch(self, sending: set[str]) -> Callable[[], bool]:
         """A step of work for the waits of a storescu batch: read and check the files of the next batch (the
         instances waiting after this one), so that it starts sending at once. A row checked here is used by
         the next batch only if it is still the same row (not retried or replaced meanwhile)."""
@@ -385,10 +482,13 @@ class Worker(threading.Thread):
         rows = [r for s, r in ahead if s not in sending and not r.get("deidentify") and self.due.get(s, 0.0) <= now]
         todo = iter(rows[:size])
 
-        def step() -> None:
-            for row in islice(todo, 64):
+        def step() -> bool:
+            done = 0
+            for row in islice(todo, PREFETCH_STEP):
                 item, data, why = self._payload(row)
                 self._checked[row["sop_instance_uid"]] = (row, (item, b"" if data is not None else None, why))
+                done += 1
+            return done == PREFETCH_STEP  # more may wait
 
         return step
 
@@ -479,12 +579,16 @@ class Router:
         queued: list[dict] = []
         if rows is not None and rows.num_rows:
             queued = self._pairs(rows)
+        # The workers start sending while the queued rows commit: a worker's answers carry the whole row and
+        # reach the lake under its own app id, so an instance sent before its "queued" row committed is known
+        # as sent after a restart (it is never queued twice); one whose "queued" row never committed is read
+        # from bronze again, and skipped if its answer is in the lake or a journal.
+        self._dispatch(queued)
         if queued:
             self.enqueue_log.commit(queued, version)
         else:
             self.enqueue_log.table.mark_applied(ENQUEUE_APP, version)
             self.enqueue_log.txn = version
-        self._dispatch(queued)
         return len(queued)
 
     def _pairs(self, rows: pa.Table) -> list[dict]:

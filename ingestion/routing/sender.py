@@ -207,9 +207,11 @@ log4cplus.appender.file.filters.1.AcceptOnMatch = false
 log4cplus.appender.file.filters.2 = log4cplus::spi::StringMatchFilter
 log4cplus.appender.file.filters.2.StringToMatch = Sending Store Request
 log4cplus.appender.file.filters.2.AcceptOnMatch = false
+log4cplus.logger.dcmtk.apps.storescu.progress = WARN
 """
 # The two filters drop the two info lines per file the router never reads: half the lines storescu writes
-# (each an immediate write) and the router parses.
+# (each an immediate write) and the router parses. At info level storescu's progress logger also writes
+# "XMIT: ." to its standard output, flushed, three times per file (three more system calls): held at warn.
 _SENDING = "Sending file: "
 _STATUS = "Received Store Response ("
 # DCMTK's names of C-STORE statuses (dcmnet DU_cstoreStatusString; a range is named by its first code):
@@ -343,58 +345,71 @@ def storescu_running(config: Path) -> list[int]:
     return out
 
 
-def send_storescu(
-    dest: Destination,
-    items: list[Item],
-    timeout: float,
-    on_answer: object,
-    log: Path,
-    config: Path,
-    on_wait: Callable[[], None] | None = None,
-) -> None:
-    """C-STORE ``items`` with DCMTK storescu over one association, ``on_answer(item, Answer)`` as its log
-    reports each status. ``log`` and ``config`` are the batch's (journaled) log and log configuration;
-    ``on_wait()``, if given, is called between two looks at the log (short work while storescu sends).
-
-    Raises
-    ------
-    BatchFailed
-        storescu could not associate, or the association broke (items not answered stay unanswered).
+class StorescuRun:
+    """One batch of ``items`` on its way out through DCMTK storescu, over one association: started at once,
+    its log read by :meth:`poll`. ``log`` and ``config`` are the batch's (journaled) log and log configuration.
     """
-    import os
-    import subprocess
 
-    assert dest.peer is not None and dest.tls is None and callable(on_answer)
-    by_path = {i.path: i for i in items}
-    config.write_text(STORESCU_LOG_CONFIG.format(log=log))
-    profile = profile_path(config)
-    profile.write_text(storescu_profile(items))
-    cmd = ["storescu", "-lc", str(config), "-xf", str(profile), "Batch", "-nh"]
-    cmd += ["-aet", dest.calling_ae, "-aec", dest.peer.ae_title]
-    cmd += ["-to", str(max(1, int(timeout))), "-ta", str(max(1, int(timeout))), "-td", str(max(1, int(timeout)))]
-    cmd += [dest.peer.host, str(dest.peer.port), *by_path]
-    env = {**os.environ, "TCP_NODELAY": "1"}  # else each small answer waits on a delayed ACK
-    # Its own session: a kill -9 of the router (or its process group) leaves the batch to finish and log.
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # with -lc everything goes to the log
-        start_new_session=True,
-    )
-    reader = StorescuLog(log)
-    while True:
-        done = proc.poll() is not None
-        for path, answer in reader.read():
-            if path in by_path:
-                on_answer(by_path[path], answer)
-        if done:
-            break
-        if on_wait is not None:
-            on_wait()
+    def __init__(self, dest: Destination, items: list[Item], timeout: float, log: Path, config: Path) -> None:
+        import os
+        import subprocess
+
+        assert dest.peer is not None and dest.tls is None
+        self.by_path = {i.path: i for i in items}
+        self.answered = 0
+        config.write_text(STORESCU_LOG_CONFIG.format(log=log))
+        profile = profile_path(config)
+        profile.write_text(storescu_profile(items))
+        cmd = ["storescu", "-lc", str(config), "-xf", str(profile), "Batch", "-nh"]
+        cmd += ["-aet", dest.calling_ae, "-aec", dest.peer.ae_title]
+        cmd += ["-to", str(max(1, int(timeout))), "-ta", str(max(1, int(timeout))), "-td", str(max(1, int(timeout)))]
+        cmd += [dest.peer.host, str(dest.peer.port), *self.by_path]
+        env = {**os.environ, "TCP_NODELAY": "1"}  # else each small answer waits on a delayed ACK
+        # Its own session: a kill -9 of the router (or its process group) leaves the batch to finish and log.
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # with -lc everything goes to the log
+            start_new_session=True,
+        )
+        self.reader = StorescuLog(log)
+
+    def poll(self, on_answer: Callable[[Item, Answer], None]) -> bool:
+        """``on_answer(item, Answer)`` for each status logged since the last call; True once storescu exited
+        (and every answer it logged was handed over)."""
+        done = self.proc.poll() is not None
+        for path, answer in self.reader.read():
+            item = self.by_path.get(path)
+            if item is not None:
+                self.answered += 1
+                on_answer(item, answer)
+        return done
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for storescu to exit (returns at once when it does)."""
+        import subprocess
+
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(0.02)  # returns as soon as storescu exits
-    if reader.failure or proc.returncode != 0 or reader.current is not None:
-        doubt = by_path[reader.current].sop_instance_uid if reader.current in by_path else None
-        raise BatchFailed(reader.failure or f"storescu exited with {proc.returncode}", doubt)
+            self.proc.wait(seconds)
+
+    def finish(self) -> None:
+        """After :meth:`poll` returned True.
+
+        Raises
+        ------
+        BatchFailed
+            storescu could not associate, or the association broke (items not answered stay unanswered).
+        """
+        reader, by_path = self.reader, self.by_path
+        if reader.failure or self.proc.returncode != 0 or reader.current is not None:
+            doubt = by_path[reader.current].sop_instance_uid if reader.current in by_path else None
+            raise BatchFailed(reader.failure or f"storescu exited with {self.proc.returncode}", doubt)
+
+    def no_association(self) -> bool:
+        """storescu ended without an association (nothing of the batch went out)."""
+        return self.answered == 0 and self.reader.current is None and self.reader.failure.startswith(_NO_ASSOC)
+
+
+_NO_ASSOC = ("Association Request Failed", "Association Rejected")

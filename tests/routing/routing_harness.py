@@ -108,12 +108,15 @@ class StoreSCP:
     port: int
     config: Path | None = None
     proc: subprocess.Popen | None = None
+    fork: bool = False  # one process per association: takes several associations at once
 
     def start(self) -> StoreSCP:
         self.folder.mkdir(parents=True, exist_ok=True)
         cmd = ["storescp", "-aet", self.ae_title, "-od", str(self.folder), "+uf", "+B"]
         if self.config is not None:
             cmd += ["-xf", str(self.config), "Default"]
+        if self.fork:
+            cmd += ["--fork"]
         self.proc = subprocess.Popen(
             [*cmd, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=DCMTK_ENV
         )

@@ -77,9 +77,12 @@ def _arrived_once(settings: Settings, peer: StoreSCP, name: str, truth: dict[str
 
 
 def test_every_matching_instance_arrives_byte_for_byte_and_nothing_else(tmp_path: Path, peers) -> None:
+    """Batches of 8: each next batch's storescu starts while the last one ends, to a peer that takes one
+    association at a time (ai) and to one that takes several at once (archive)."""
+    peers["archive"].fork = True
     for peer in peers.values():
         peer.start()
-    settings = _settings(tmp_path, peers)
+    settings = _settings(tmp_path, peers, batch_instances=8)
     ct = write_instances(tmp_path / "in" / "ct", 30, CT, seed=1)
     write_instances(tmp_path / "in" / "mr", 10, MR, seed=2)
     ingest_dicom(settings, [tmp_path / "in"])
