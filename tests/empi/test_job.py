@@ -79,7 +79,7 @@ def test_job_reads_ris_and_dicom_and_runs_incrementally(registry: pd.DataFrame, 
     assert records.set_index("record_id").loc[f"h02:{known['mrn']}", "name"] == known["name"]  # RIS wins
     assert "h02:DICOMONLY1" in set(records["record_id"])
 
-    first = run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
     master = _read(settings, "patient_master")
     assert len(master) == len(records)
     assert len(_read(settings, "patient_golden")) == master["empi_id"].nunique()
@@ -90,7 +90,7 @@ def test_job_reads_ris_and_dicom_and_runs_incrementally(registry: pd.DataFrame, 
     second = run_empi(settings, now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
     assert second.stats["new_records"] == 100
     master2 = _read(settings, "patient_master").set_index("record_id")["empi_id"]
-    before = first.master.set_index("record_id")["empi_id"]
+    before = master.set_index("record_id")["empi_id"]
     assert (master2.reindex(before.index) == before).mean() > 0.99
     events = _read(settings, "empi_events")
     assert events["occurred_at"].nunique() == 2  # appended, not replaced
