@@ -52,7 +52,7 @@ def _snapshot(table: Table) -> tuple[list[str], list[str]] | None:
     dt = table.delta()
     if dt is None:
         return None
-    return [f.name for f in dt.schema().to_arrow()], list(dt.file_uris())
+    return list(pa.schema(dt.schema().to_arrow()).names), list(dt.file_uris())
 
 
 def _stream(table: Table, wanted: Sequence[str]) -> Iterator[pa.RecordBatch] | None:
@@ -258,11 +258,9 @@ def export_previous(settings: Settings, folder: Path, run_number: int) -> bool:
         schema = table.schema
         if name == "empi_events":
             schema = pa.schema([f for f in schema if f.name != "empi_run"])
-        batches = table.scan_batches(
-            [*schema.names, *(["empi_run"] if name == "empi_events" and "empi_run" in snapshot[0] else [])],
-            files=snapshot[1],
-            batch_rows=BATCH_ROWS,
-        )
+        # Only the columns the table has (an older table may lack a newer one: it is written null).
+        wanted = [c for c in (*schema.names, "empi_run") if c in snapshot[0]]
+        batches = table.scan_batches(wanted, files=snapshot[1], batch_rows=BATCH_ROWS)
         with pq.ParquetWriter(path, schema) as writer:
             for batch in batches:
                 if "empi_run" in batch.schema.names:
