@@ -75,15 +75,40 @@ def build_lake(registry: Path, lake: Path, records: int) -> None:
 def child(method: str, lake: Path, memory_limit: str | None) -> None:
     """One full run in this process; prints its figures as JSON."""
     logging.getLogger("splink").setLevel(logging.ERROR)
-    from radlake.progress import silent
+    import threading
+
+    import psutil
+
+    from radlake.progress import Phase, Progress
     from transforms.empi import job
 
+    peaks: dict[str, float] = {}
+    current = ["start"]
+
+    class Phases(Progress):
+        def start(self, name: str, total: int | None = None) -> Phase:
+            current[0] = name
+            return super().start(name, total)
+
+    stop = threading.Event()
+
+    def sample() -> None:  # the largest RSS of each phase, sampled every 50 ms
+        me = psutil.Process()
+        while not stop.wait(0.05):
+            rss = me.memory_info().rss / 2**30
+            peaks[current[0]] = max(peaks.get(current[0], 0.0), rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     settings = _settings(lake, memory_limit)
+    progress = Phases("", mode="off")
     wall, cpu = time.perf_counter(), time.process_time()
     if method == "before":
-        run = job._run_in_memory(settings, "duckdb", None, 0, NOW, silent())  # type: ignore[arg-type]
+        run = job._run_in_memory(settings, "duckdb", None, 0, NOW, progress)  # type: ignore[arg-type]
     else:
-        run = job.run_empi(settings, engine="duckdb", now=NOW)  # type: ignore[arg-type]
+        run = job.run_empi(settings, engine="duckdb", now=NOW, progress=progress)  # type: ignore[arg-type]
+    stop.set()
+    sampler.join()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
@@ -94,6 +119,7 @@ def child(method: str, lake: Path, memory_limit: str | None) -> None:
                 "records": run.stats["records"],
                 "persons": run.stats["persons"],
                 "timings": {k: round(v, 1) for k, v in run.timings.items()},
+                "phase_peak_gib": {k: round(v, 2) for k, v in peaks.items()},
             }
         )
     )
@@ -161,7 +187,8 @@ def main() -> None:
             f"(load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})",
             flush=True,
         )
-        print(f"        phases {figures['timings']}", flush=True)
+        print(f"        phase seconds {figures['timings']}", flush=True)
+        print(f"        phase peak GiB {figures['phase_peak_gib']}", flush=True)
     if {"before", "after"} <= results.keys():
         b, a = results["before"], results["after"]
         print(
