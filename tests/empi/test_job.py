@@ -120,6 +120,8 @@ def test_job_without_patients_says_what_to_do(tmp_path: Path) -> None:
 
     with pytest.raises(LakeError, match="no patient records"):
         read_patient_records(_settings(tmp_path))
+    with pytest.raises(LakeError, match="no patient records"):
+        run_empi(_settings(tmp_path))  # the out-of-core run's own read says the same
 
 
 @pytest.mark.slow

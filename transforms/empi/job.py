@@ -37,7 +37,7 @@ from radlake.lake import Lake
 from radlake.private import owner_only_dir, state_folder
 from radlake.progress import Progress, silent
 from transforms.empi.features import INPUT_COLUMNS
-from transforms.empi.lake_files import export_previous, parquet_batches, rows_in, write_patient_registry
+from transforms.empi.lake_files import NO_RECORDS, export_previous, parquet_batches, rows_in, write_patient_registry
 from transforms.empi.linkage import LinkageConfig
 from transforms.empi.master import EmpiRun, PreviousRun, link_patients
 from transforms.empi.outofcore import RegistryFiles, RegistryRun, link_registry
@@ -118,7 +118,7 @@ def read_patient_records(settings: Settings) -> pd.DataFrame:
         known = set().union(*(set(f["record_id"]) for f in frames)) if frames else set()
         frames.append(dicom[~dicom["record_id"].isin(known)])
     if not frames:
-        raise LakeError("no patient records in the lake yet: run `radlake cdc sync` or a DICOM ingest first")
+        raise LakeError(NO_RECORDS)
     records = pd.concat(frames, ignore_index=True)
     return records.drop_duplicates("record_id", keep="first").reset_index(drop=True)
 

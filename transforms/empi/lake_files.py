@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from radlake.config import Settings
     from radlake.lake import Table
 
-__all__ = ["export_previous", "parquet_batches", "write_patient_registry"]
+__all__ = ["NO_RECORDS", "export_previous", "parquet_batches", "write_patient_registry"]
+
+NO_RECORDS = "no patient records in the lake yet: run `radlake cdc sync` or a DICOM ingest first"
 
 BATCH_ROWS = 65_536
 """Rows per Arrow batch read from a Delta table or written to one."""
@@ -146,6 +148,8 @@ def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
             if first is None:
                 continue
             present = first.schema.names
+            if "mrn" not in present:
+                raise LakeError(f"{table.key}: no mrn column, so its patients have no record id")
             # pandas' astype(str) writes a missing mrn as "None": the same record id as the in-memory read.
             mrn = "coalesce(cast(mrn as varchar), 'None')"
             code = _literal(institution)
@@ -157,7 +161,7 @@ def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
             found = rows.add(hl7, select) or found
         found = _dicom_rows(settings, lake, con, rows) or found
         if not found:
-            raise LakeError("no patient records in the lake yet: run `radlake cdc sync` or a DICOM ingest first")
+            raise LakeError(NO_RECORDS)
         columns = "record_id, source_system, mrn, " + ", ".join(_TEXT)
         path.parent.mkdir(parents=True, exist_ok=True)
         con.execute(
@@ -166,7 +170,7 @@ def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
         )
         written = rows_in(path)
         if not written:  # studies whose accession numbers name no configured institution
-            raise LakeError("no patient records in the lake yet: run `radlake cdc sync` or a DICOM ingest first")
+            raise LakeError(NO_RECORDS)
         return written
     finally:
         con.close()
