@@ -24,7 +24,7 @@ def _settings(tmp_path: Path) -> Settings:
     return Settings(lake=str(tmp_path / "lake"), sources=sources)
 
 
-def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str = "overwrite") -> None:
+def _patients_table(rows: pd.DataFrame) -> pa.Table:
     table = pd.DataFrame(
         {
             "patient_id": range(len(rows)),
@@ -39,8 +39,12 @@ def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str
             "updated_at": pd.Timestamp("2025-01-01", tz="UTC"),
         }
     )
+    return pa.Table.from_pandas(table, preserve_index=False)
+
+
+def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str = "overwrite") -> None:
     uri = catalog.uri(settings, "silver", catalog.cdc_table_name(f"ris_{code}", "patients"))
-    write_deltalake(uri, pa.Table.from_pandas(table, preserve_index=False), mode=mode)
+    write_deltalake(uri, _patients_table(rows), mode=mode)
 
 
 def _read(settings: Settings, name: str) -> pd.DataFrame:
@@ -268,7 +272,12 @@ def test_lake_run_out_of_core_equals_the_in_memory_path(registry: pd.DataFrame, 
     settings = _settings(tmp_path)
     h01 = registry[registry["source_system"] == "h01"]
     _write_patients(settings, "h01", h01.iloc[:-100])
-    _write_patients(settings, "h02", registry[registry["source_system"] == "h02"])
+    # h02's table gained its address column later: its first data file has none (read as missing).
+    h02 = registry[registry["source_system"] == "h02"]
+    uri = catalog.uri(settings, "silver", catalog.cdc_table_name("ris_h02", "patients"))
+    early = h02.iloc[:50][["mrn", "name", "sex", "birth_date", "id_number", "phone"]]
+    write_deltalake(uri, pa.Table.from_pandas(early, preserve_index=False))
+    write_deltalake(uri, _patients_table(h02.iloc[50:]), mode="append", schema_mode="merge")
     _hl7_and_dicom(settings, registry)
 
     records = read_patient_records(settings)

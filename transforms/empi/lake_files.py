@@ -49,21 +49,28 @@ _ROWS_SQL = (
 )
 
 
-def _snapshot(table: Table) -> tuple[list[str], list[str]] | None:
+def _snapshot(table: Table) -> tuple[pa.Schema, list[str]] | None:
     """The columns and data files of a table's current snapshot; None when there is no table."""
     dt = table.delta()
     if dt is None:
         return None
-    return list(pa.schema(dt.schema().to_arrow()).names), list(dt.file_uris())
+    return pa.schema(dt.schema().to_arrow()), list(dt.file_uris())
 
 
-def _stream(table: Table, wanted: Sequence[str]) -> Iterator[pa.RecordBatch] | None:
-    """``wanted`` columns of the table (those it has) batch by batch; None when there is no table or no row."""
+def _stream(table: Table, wanted: Sequence[str]) -> tuple[list[str], Iterator[pa.Table]] | None:
+    """The ``wanted`` columns the table has, and its rows in those columns batch by batch; None when there is no
+    table or no data file.
+
+    A data file written before a column was added lacks it: its batches get the column as nulls.
+    """
     snapshot = _snapshot(table)
     if snapshot is None or not snapshot[1]:
         return None
-    names, files = snapshot
-    return table.scan_batches([c for c in wanted if c in names], files=files, batch_rows=BATCH_ROWS)
+    schema, files = snapshot
+    present = [c for c in wanted if c in schema.names]
+    target = pa.schema([schema.field(c) for c in present])
+    batches = table.scan_batches(present, files=files, batch_rows=BATCH_ROWS)
+    return present, (_conformed(pa.Table.from_batches([b]), target) for b in batches)
 
 
 def _text(column: str, present: Sequence[str]) -> str:
@@ -78,7 +85,7 @@ class _Rows:
         self.next = 0
         con.execute(_ROWS_SQL)
 
-    def add(self, batches: Iterator[pa.RecordBatch], select: str) -> bool:
+    def add(self, batches: Iterator[pa.Table], select: str) -> bool:
         """Insert ``select`` over each batch (as ``b``); True when a row came."""
         added = False
         for batch in batches:
@@ -92,9 +99,9 @@ class _Rows:
         return added
 
 
-def _numbered(batch: pa.RecordBatch, start: int) -> pa.Table:
+def _numbered(batch: pa.Table, start: int) -> pa.Table:
     """The batch with column ``i``: each row's number from ``start`` (DuckDB keeps no row order of its own)."""
-    return pa.Table.from_batches([batch]).append_column("i", pa.array(np.arange(start, start + batch.num_rows)))
+    return batch.append_column("i", pa.array(np.arange(start, start + batch.num_rows)))
 
 
 def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
@@ -141,24 +148,21 @@ def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
         for name, source in settings.sources.items():
             institution = source.institution or name
             table = lake.at(f"silver/{catalog.cdc_table_name(name, 'patients')}")
-            batches = _stream(table, ("mrn", *_TEXT))
-            if batches is None:
+            stream = _stream(table, ("mrn", *_TEXT))
+            if stream is None:
                 continue
-            first = next(batches, None)
-            if first is None:
-                continue
-            present = first.schema.names
+            present, batches = stream
             if "mrn" not in present:
                 raise LakeError(f"{table.key}: no mrn column, so its patients have no record id")
             # pandas' astype(str) writes a missing mrn as "None": the same record id as the in-memory read.
             mrn = "coalesce(cast(mrn as varchar), 'None')"
             code = _literal(institution)
             select = f"{code} || ':' || {mrn}, {code}, {mrn}, " + ", ".join(_text(c, present) for c in _TEXT)
-            found = rows.add(_chain(first, batches), select) or found
+            found = rows.add(batches, select) or found
         hl7 = _stream(lake.table("silver", "hl7_patients"), ("record_id", "institution", "mrn", *_TEXT))
         if hl7 is not None:
-            select = "record_id, institution, mrn, " + ", ".join(f"cast({c} as varchar)" for c in _TEXT)
-            found = rows.add(hl7, select) or found
+            select = "record_id, institution, mrn, " + ", ".join(_text(c, hl7[0]) for c in _TEXT)
+            found = rows.add(hl7[1], select) or found
         found = _dicom_rows(settings, lake, con, rows) or found
         if not found:
             raise LakeError(NO_RECORDS)
@@ -180,23 +184,22 @@ def write_patient_registry(settings: Settings, path: Path, work: Path) -> int:
 
 def _dicom_rows(settings: Settings, lake: Lake, con: Any, rows: _Rows) -> bool:
     """Patients of ``silver/dicom_studies``: one per (institution, PatientID), its most recent study first."""
-    table = lake.table("silver", "dicom_studies")
-    snapshot = _snapshot(table)
-    if snapshot is None or not snapshot[1]:
+    wanted = ("accession_number", "patient_id", "patient_name", "patient_sex", "patient_birth_date")
+    stream = _stream(lake.table("silver", "dicom_studies"), (*wanted, "last_ingested_at", "study_date"))
+    if stream is None:
         return False
-    order = "last_ingested_at" if "last_ingested_at" in snapshot[0] else "study_date"
-    wanted = ("accession_number", "patient_id", "patient_name", "patient_sex", "patient_birth_date", order)
+    order = "last_ingested_at" if "last_ingested_at" in stream[0] else "study_date"
     con.execute(
         "create table studies (i bigint, accession_number varchar, patient_id varchar, name varchar, sex varchar, "
         f"birth_date varchar, recent {'timestamptz' if order == 'last_ingested_at' else 'date'})"
     )
     seen = 0
-    for batch in table.scan_batches(list(wanted), files=snapshot[1], batch_rows=BATCH_ROWS):
+    for batch in stream[1]:
         con.register("b", _numbered(batch, seen))
         con.execute(
             "insert into studies select i, cast(accession_number as varchar), "
-            f"cast(patient_id as varchar), patient_name, patient_sex, cast(patient_birth_date as varchar), {order} "
-            "from b"
+            f"cast(patient_id as varchar), {_text('patient_name', stream[0])}, {_text('patient_sex', stream[0])}, "
+            f"{_text('patient_birth_date', stream[0])}, {order} from b"
         )
         con.unregister("b")
         seen += batch.num_rows
@@ -221,11 +224,6 @@ def _dicom_rows(settings: Settings, lake: Lake, con: Any, rows: _Rows) -> bool:
     rows.next += seen
     con.execute("drop table studies")
     return True  # as in the in-memory read, studies count as found even when none names a known institution
-
-
-def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield first
-    yield from rest
 
 
 def _literal(text: str) -> str:
@@ -263,7 +261,7 @@ def export_previous(settings: Settings, folder: Path, run_number: int) -> bool:
         if name == "empi_events":
             schema = pa.schema([f for f in schema if f.name != "empi_run"])
         # Only the columns the table has (an older table may lack a newer one: it is written null).
-        wanted = [c for c in (*schema.names, "empi_run") if c in snapshot[0]]
+        wanted = [c for c in (*schema.names, "empi_run") if c in snapshot[0].names]
         batches = table.scan_batches(wanted, files=snapshot[1], batch_rows=BATCH_ROWS)
         with pq.ParquetWriter(path, schema) as writer:
             for batch in batches:
