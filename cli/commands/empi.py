@@ -128,13 +128,13 @@ def run(
     """Link every patient record of the lake (incremental after the first run) and write the silver EMPI tables."""
     from radlake.config import load_settings
     from radlake.progress import Progress
-    from transforms.empi import run_empi
+    from transforms.empi import run_empi, run_event_counts
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     started = time.perf_counter()
     with Progress("radlake empi run") as progress:
         result = run_empi(load_settings(config, lake=lake), engine=engine, retrain=retrain, progress=progress)
-    events = result.events["event"].value_counts().to_dict()
+    events = run_event_counts(result)
     typer.echo(
         f"{result.stats['records']:,} records ({result.stats['new_records']:,} new) → {result.stats['persons']:,} "
         f"persons; events {events}; {result.stats['review_pairs']:,} pairs to review "

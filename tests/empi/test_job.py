@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def _settings(tmp_path: Path) -> Settings:
     return Settings(lake=str(tmp_path / "lake"), sources=sources)
 
 
-def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str = "overwrite") -> None:
+def _patients_table(rows: pd.DataFrame) -> pa.Table:
     table = pd.DataFrame(
         {
             "patient_id": range(len(rows)),
@@ -38,8 +39,12 @@ def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str
             "updated_at": pd.Timestamp("2025-01-01", tz="UTC"),
         }
     )
+    return pa.Table.from_pandas(table, preserve_index=False)
+
+
+def _write_patients(settings: Settings, code: str, rows: pd.DataFrame, mode: str = "overwrite") -> None:
     uri = catalog.uri(settings, "silver", catalog.cdc_table_name(f"ris_{code}", "patients"))
-    write_deltalake(uri, pa.Table.from_pandas(table, preserve_index=False), mode=mode)
+    write_deltalake(uri, _patients_table(rows), mode=mode)
 
 
 def _read(settings: Settings, name: str) -> pd.DataFrame:
@@ -79,7 +84,7 @@ def test_job_reads_ris_and_dicom_and_runs_incrementally(registry: pd.DataFrame, 
     assert records.set_index("record_id").loc[f"h02:{known['mrn']}", "name"] == known["name"]  # RIS wins
     assert "h02:DICOMONLY1" in set(records["record_id"])
 
-    first = run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    run_empi(settings, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
     master = _read(settings, "patient_master")
     assert len(master) == len(records)
     assert len(_read(settings, "patient_golden")) == master["empi_id"].nunique()
@@ -90,7 +95,7 @@ def test_job_reads_ris_and_dicom_and_runs_incrementally(registry: pd.DataFrame, 
     second = run_empi(settings, now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
     assert second.stats["new_records"] == 100
     master2 = _read(settings, "patient_master").set_index("record_id")["empi_id"]
-    before = first.master.set_index("record_id")["empi_id"]
+    before = master.set_index("record_id")["empi_id"]
     assert (master2.reindex(before.index) == before).mean() > 0.99
     events = _read(settings, "empi_events")
     assert events["occurred_at"].nunique() == 2  # appended, not replaced
@@ -119,6 +124,8 @@ def test_job_without_patients_says_what_to_do(tmp_path: Path) -> None:
 
     with pytest.raises(LakeError, match="no patient records"):
         read_patient_records(_settings(tmp_path))
+    with pytest.raises(LakeError, match="no patient records"):
+        run_empi(_settings(tmp_path))  # the out-of-core run's own read says the same
 
 
 @pytest.mark.slow
@@ -198,3 +205,134 @@ def test_incremental_runs_reuse_the_saved_model_until_retrain_is_asked(
 
     run_empi(settings, retrain=True, now=dt.datetime(2025, 1, 3, tzinfo=dt.UTC))
     assert len(trainings) == 2
+
+
+def _same_table(settings: Settings, name: str, memory: pd.DataFrame, key: list[str]) -> None:
+    stored = _read(settings, name).drop(columns=["empi_run"], errors="ignore")
+    assert len(memory) > 0, name
+    pd.testing.assert_frame_equal(
+        stored.sort_values(key, ignore_index=True),
+        memory.sort_values(key, ignore_index=True)[list(stored.columns)],
+        check_dtype=False,
+        obj=name,
+    )
+
+
+def _hl7_and_dicom(settings: Settings, registry: pd.DataFrame) -> None:
+    """HL7 registrations (one of a RIS record, one new) and DICOM studies: a RIS patient, DICOM-only patients
+    (one seen twice, two seen at the same time), a study without PatientID and one of no known institution."""
+    h02 = registry[registry["source_system"] == "h02"]
+    ris = h02.iloc[0]
+    hl7 = pd.DataFrame(
+        {
+            "record_id": [f"h02:{ris['mrn']}", "h01:HL7NEW1"],
+            "institution": ["h02", "h01"],
+            "mrn": [ris["mrn"], "HL7NEW1"],
+            "name": ["OTHER^NAME", "赵丽"],
+            "sex": ["M", "F"],
+            "birth_date": [dt.date(1950, 1, 1), dt.date(1988, 3, 4)],
+            "id_number": [None, None],
+            "phone": [None, "13800001111"],
+            "address": [None, None],
+            "last_event": "ADT^A04",
+            "last_control_id": ["1", "2"],
+            "updated_at": pd.Timestamp("2025-01-02", tz="UTC"),
+        }
+    )
+    write_deltalake(
+        catalog.uri(settings, "silver", "hl7_patients"),
+        pa.Table.from_pandas(hl7, schema=catalog.schemas.HL7_PATIENTS, preserve_index=False),
+    )
+    times = pd.to_datetime(["2025-01-01", "2025-01-03", "2025-01-02", "2025-01-02", "2025-01-02", None, None], utc=True)
+    studies = pd.DataFrame(
+        {
+            "study_instance_uid": [f"1.2.{i}" for i in range(7)],
+            "accession_number": [f"h02{i:06d}" for i in range(5)] + ["zz0001", "h01000009"],
+            "patient_id": ["DICOM1", "DICOM1", "DICOM2", "DICOM3", ris["mrn"], "DICOM4", None],
+            "patient_name": ["OLD^NAME", "QIAN^DUODUO", "SUN^LI", "SUN^LEI", "WHATEVER", "NOBODY", "NOBODY"],
+            "patient_sex": ["F", "F", "M", "M", "F", "F", "F"],
+            "patient_birth_date": [dt.date(2001, 2, 3)] * 7,
+            "last_ingested_at": times,
+        }
+    )
+    write_deltalake(catalog.uri(settings, "silver", "dicom_studies"), pa.Table.from_pandas(studies))
+
+
+@pytest.mark.slow
+def test_lake_run_out_of_core_equals_the_in_memory_path(registry: pd.DataFrame, tmp_path: Path) -> None:
+    """The lake's run (silver tables → Parquet registry → out-of-core linkage → silver, in batches) writes the
+    master, golden records, review queue and events that ``link_patients`` over ``read_patient_records`` gives,
+    in a full run and in an incremental one with steward decisions."""
+    from transforms.empi.job import with_hl7_links
+    from transforms.empi.lake_files import write_patient_registry
+    from transforms.empi.linkage import LinkageConfig
+    from transforms.empi.master import PreviousRun, link_patients
+    from transforms.empi.store import save_decisions
+
+    settings = _settings(tmp_path)
+    h01 = registry[registry["source_system"] == "h01"]
+    _write_patients(settings, "h01", h01.iloc[:-100])
+    # h02's table gained its address column later: its first data file has none (read as missing).
+    h02 = registry[registry["source_system"] == "h02"]
+    uri = catalog.uri(settings, "silver", catalog.cdc_table_name("ris_h02", "patients"))
+    early = h02.iloc[:50][["mrn", "name", "sex", "birth_date", "id_number", "phone"]]
+    write_deltalake(uri, pa.Table.from_pandas(early, preserve_index=False))
+    write_deltalake(uri, _patients_table(h02.iloc[50:]), mode="append", schema_mode="merge")
+    _hl7_and_dicom(settings, registry)
+
+    records = read_patient_records(settings)
+    write_patient_registry(settings, tmp_path / "registry.parquet", tmp_path / "work")
+    streamed = pd.read_parquet(tmp_path / "registry.parquet")
+    as_text = records.map(lambda v: None if v is None or v is pd.NaT or v != v else str(v))
+    pd.testing.assert_frame_equal(streamed, as_text[list(streamed.columns)], check_dtype=False)
+    assert {"h01:HL7NEW1", "h02:DICOM1", "h02:DICOM2", "h02:DICOM3"} <= set(streamed["record_id"])
+    assert streamed.set_index("record_id").loc["h02:DICOM1", "name"] == "QIAN^DUODUO"  # the latest study's
+
+    first, second = dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    run_empi(settings, now=first)
+    model = json.loads((Path(settings.state_dir) / "empi" / "model.json").read_text(encoding="utf-8"))
+    memory = link_patients(records, model=model, config=LinkageConfig(), now=first)
+    for name, frame, key in (
+        ("patient_master", memory.master, ["record_id"]),
+        ("patient_golden", memory.golden, ["empi_id"]),
+        ("empi_review_queue", memory.review, ["record_id_a", "record_id_b"]),
+        ("empi_events", memory.events, ["event_id"]),
+    ):
+        _same_table(settings, name, frame, key)
+
+    # 100 new registrations; a steward splits a person of two records and joins two persons.
+    _write_patients(settings, "h01", h01)
+    master = memory.master
+    sizes = master["empi_id"].map(master["empi_id"].value_counts())
+    pair = master[sizes == 2].sort_values(["empi_id", "record_id"]).head(2)["record_id"].tolist()
+    singles = master[sizes == 1]["record_id"].head(2).tolist()
+    decided = pd.DataFrame(
+        {
+            "record_id_a": [pair[0], singles[0]],
+            "record_id_b": [pair[1], singles[1]],
+            "decision": ["never_link", "link"],
+            "decided_by": "steward1",
+            "decided_at": pd.Timestamp("2025-01-02", tz="UTC"),
+        }
+    )
+    save_decisions(settings, decided)
+    run_empi(settings, now=second)
+    again = link_patients(
+        read_patient_records(settings),
+        previous=PreviousRun(memory.master, memory.events, memory.review, memory.features, memory.golden),
+        decisions=with_hl7_links(_read(settings, "empi_decisions"), None),
+        model=model,
+        config=LinkageConfig(),
+        now=second,
+    )
+    assert again.stats["new_records"] == 100
+    for name, frame, key in (
+        ("patient_master", again.master, ["record_id"]),
+        ("patient_golden", again.golden, ["empi_id"]),
+        ("empi_review_queue", again.review, ["record_id_a", "record_id_b"]),
+    ):
+        _same_table(settings, name, frame, key)
+    events = _read(settings, "empi_events")
+    _same_table(settings, "empi_events", pd.concat([memory.events, again.events], ignore_index=True), ["event_id"])
+    assert set(events["empi_run"]) == {0, 1}
+    assert {"split", "merge"} <= set(again.events["event"])

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
         read_records_file,
         store_review_decisions,
     )
-    from transforms.empi.job import run_empi
+    from transforms.empi.job import run_empi, run_event_counts
     from transforms.empi.linkage import LinkageConfig
     from transforms.empi.master import EmpiRun, PreviousRun, link_patients
     from transforms.empi.outofcore import RegistryFiles, RegistryRun, link_registry
@@ -38,6 +38,7 @@ __all__ = [
     "link_registry",
     "read_records_file",
     "run_empi",
+    "run_event_counts",
     "save_decisions",
     "store_review_decisions",
 ]
@@ -62,6 +63,7 @@ __getattr__ = lazy_face(
         "link_patients": "master",
         "link_registry": "outofcore",
         "run_empi": "job",
+        "run_event_counts": "job",
         "save_decisions": "store",
     },
 )

@@ -569,9 +569,12 @@ class _Run:
         rids = np.flatnonzero(rebuild)
         record_ids = master["record_id"].to_numpy(dtype=object)
         fresh = build_golden(self.golden_columns(record_ids, rids), master.iloc[rids].reset_index(drop=True))
-        self.con.register(
-            "__fresh", pa.Table.from_pandas(fresh, schema=catalog.schemas.PATIENT_GOLDEN, preserve_index=False)
+        golden = catalog.schemas.PATIENT_GOLDEN
+        # No person touched (a re-run over unchanged records): an empty frame's columns may have any dtype.
+        fresh_rows = (
+            golden.empty_table() if fresh.empty else pa.Table.from_pandas(fresh, schema=golden, preserve_index=False)
         )
+        self.con.register("__fresh", fresh_rows)
         self.con.register("__touched", pa.table({"id": pa.array(list(touched), type=pa.string())}))
         self.con.register("__current", pa.table({"id": pa.array(pd.unique(empi).tolist(), type=pa.string())}))
         listed = ", ".join(catalog.schemas.PATIENT_GOLDEN.names)
@@ -644,6 +647,9 @@ def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path, rows: int = 1_000
     with pq.ParquetWriter(path, target) as writer:
         for start in range(0, max(len(frame), 1), rows):
             part = frame.iloc[start : start + rows][columns]
+            if part.empty:  # no rows: its columns' dtypes may be anything (an empty list column reads float64)
+                writer.write_table(target.empty_table())
+                continue
             writer.write_table(pa.Table.from_pandas(part, schema=target, preserve_index=False))
 
 
