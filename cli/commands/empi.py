@@ -75,10 +75,10 @@ def link(
     review: Annotated[
         Path | None, typer.Option("--review", help="Also write the steward review queue to this CSV.")
     ] = None,
-    auto_link: Annotated[float, typer.Option("--auto-link", help="Match probability that links.")] = 0.7,
+    auto_link: Annotated[float, typer.Option("--auto-link", help="Match probability that links.")] = 0.8,
     review_threshold: Annotated[
         float, typer.Option("--review-threshold", help="Match probability from which a pair is reviewed.")
-    ] = 0.3,
+    ] = 0.4,
     engine: EngineOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,

@@ -92,7 +92,13 @@ class LinkageConfig:
     spark
         A ``pyspark.sql.SparkSession`` when ``engine == "spark"`` (Spark Connect and Sail work).
     u_max_pairs
-        Pairs sampled to estimate u probabilities.
+        Pairs sampled to estimate u probabilities. Ten million, not Splink's customary half million: two records
+        share an exact birth date about 3.6 times in 100,000 pairs, so half a million pairs see that about 18 times
+        and the estimate moved by half either way from one training sample to the next (1M hard: 4.5e-5, 3M hard:
+        2.5e-5, counted from the whole registry: 3.6e-5). At 3M the lower draw made a shared name and birth date
+        weigh a bit more than it should, and strangers of a common name born the same day linked (precision
+        0.9940). Ten million pairs keep the estimates within about 10% of the counted ones, for about a minute
+        more of training.
     em_max_pairs
         Cap on the blocked pairs each EM session trains on.
     train_records
@@ -116,11 +122,11 @@ class LinkageConfig:
         took 13.4 s without a scratch folder and 3.7 s with one.
     """
 
-    auto_link: float = 0.7
-    review: float = 0.3
+    auto_link: float = 0.8
+    review: float = 0.4
     engine: Engine = "duckdb"
     spark: Any = None
-    u_max_pairs: float = 5e5
+    u_max_pairs: float = 1e7
     em_max_pairs: float = 5e5
     train_records: int = 300_000
     seed: int = 42
