@@ -45,11 +45,11 @@ from transforms.empi.golden import build_golden
 from transforms.empi.linkage import (
     _MODEL_COLUMNS,
     BLOCKING_RULES,
+    RARE_NAME_RECORDS,
     LinkageConfig,
     _blocked_pairs_duckdb,
     _model_for,
     _release,
-    blocking_columns,
     combined_pairs,
     deterministic_links,
     make_db_api,
@@ -72,8 +72,6 @@ _PER_RECORD = tuple(c for c in FEATURE_COLUMNS if c not in ("phone", "phone_hous
 _INTEGERS = ("birth_year", "birth_month", "birth_day", "fingerprint", "phone_household", "rid")
 _STORED = pa.schema([(c, pa.int64() if c in _INTEGERS else pa.string()) for c in (*_PER_RECORD, "mrn")])
 _BLOCKING = ("name_set", "name_rare", "birth_md", "address_block")
-_BLOCKING_INPUTS = ("surname_py", "given_py", "birth_month", "birth_day", "address")
-"""The feature columns :func:`transforms.empi.linkage.blocking_columns` reads."""
 _EVENTS = pa.schema([f for f in catalog.schemas.EMPI_EVENTS if f.name in EVENT_COLUMNS])
 
 
@@ -423,16 +421,11 @@ class _Run:
 
     def blocking(self, new: np.ndarray | None) -> dict[str, int]:
         """Table ``model_input`` (the model's columns with the blocking columns); pairs per blocking rule."""
-        codes = blocking_columns(self.columns(_BLOCKING_INPUTS))
-        table = pa.table({c: pa.array(codes[c], type=pa.int64(), from_pandas=True) for c in _BLOCKING})
-        del codes
-        self.con.register("__blocking", table.append_column("rid", pa.array(np.arange(self.n, dtype=np.int64))))
-        listed = ", ".join(f"b.{c}" if c in _BLOCKING else f"f.{c}" for c in _MODEL_COLUMNS)
+        listed = ", ".join(f"c.{c}" for c in _MODEL_COLUMNS if c != "name_rare")
         self.con.execute(
-            f"create table model_input as select {listed} from features as f join __blocking as b using (rid)"
+            f"create table model_input as select {listed}, case when count(*) over (partition by c.name_set) "
+            f"<= {RARE_NAME_RECORDS} then c.name_set end as name_rare from ({_BLOCKING_CODES_SQL}) as c"
         )
-        self.con.unregister("__blocking")
-        del table
         return self.pair_counts(new)
 
     def pair_counts(self, new: np.ndarray | None) -> dict[str, int]:
@@ -667,3 +660,19 @@ from phoned as p left join households as h on h.phone = p.phone
 """The columns that depend on every record, as :func:`transforms.empi.features._registry_columns` computes them:
 a phone on more than ``max_phone_records`` records is a placeholder (dropped); a phone is a household's when
 its records were born a generation apart, or on one day under different given names (twins)."""
+
+_BLOCKING_CODES_SQL = """
+select f.*,
+    case when f.surname_py is not null then cast(hash(
+        least(replace(f.surname_py, 'v', 'u'), replace(coalesce(f.given_py, ''), 'v', 'u')),
+        greatest(replace(f.surname_py, 'v', 'u'), replace(coalesce(f.given_py, ''), 'v', 'u'))) >> 1 as bigint)
+    end as name_set,
+    least(f.birth_month, f.birth_day) * 100 + greatest(f.birth_month, f.birth_day) as birth_md,
+    case when contains(f.address, '幢') then cast(hash(f.address) >> 1 as bigint) end as address_block
+from features as f
+"""
+"""The codes of :func:`transforms.empi.linkage.blocking_columns`, by DuckDB and from the values alone: a code is
+a 63-bit hash of what it stands for (the unordered pair of the name's folded pinyin parts; a building's
+address), so codes are equal exactly when the values are, in this run and the next (the chance of any collision among ten
+million distinct values is about 5 in a million). ``least``/``greatest`` skip a missing month or day as
+``numpy.fmin``/``fmax`` do."""
