@@ -447,23 +447,28 @@ class _Run:
             fresh[np.asarray(reused, dtype=np.int64)] = False
         fingerprints = np.asarray(self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"])
         self.con.execute("drop table __keys")
-        start = 0
-        for batch in source.iter_batches(batch_size=batch_records, columns=wanted):
-            rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
-            parse = fresh[start : start + batch.num_rows]
-            if parse.any():
-                frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
-                frame["record_id"] = frame["record_id"].astype(str)
-                part = _per_record(frame, fingerprints[rid[parse]])
-                mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
-                part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
-                table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
-                self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
-                self.con.execute(f"insert into per_record select rid, {stored} from __part")
-                self.con.unregister("__part")
-            start += batch.num_rows
-            step.update(start)
-        self.n = start
+        # Only the row groups holding records to parse are read (an incremental run's new records are a few).
+        sizes = [source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)]
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        needed = [g for g in range(len(sizes)) if fresh[offsets[g] : offsets[g + 1]].any()]
+        for run in _consecutive(needed):
+            start = int(offsets[run[0]])
+            for batch in source.iter_batches(batch_size=batch_records, columns=wanted, row_groups=run):
+                rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
+                parse = fresh[start : start + batch.num_rows]
+                if parse.any():
+                    frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
+                    frame["record_id"] = frame["record_id"].astype(str)
+                    part = _per_record(frame, fingerprints[rid[parse]])
+                    mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
+                    part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
+                    table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
+                    self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
+                    self.con.execute(f"insert into per_record select rid, {stored} from __part")
+                    self.con.unregister("__part")
+                start += batch.num_rows
+                step.update(start)
+        self.n = n
         self.con.execute(_REGISTRY_COLUMNS_SQL.format(max_phone_records=30, generation=GENERATION_YEARS))
         self.con.execute("drop table per_record")
 
@@ -787,6 +792,17 @@ AFTER_SCORING_BYTES = 1 << 30
 small, and its cache of the records would otherwise sit beside the clustering's arrays."""
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
           "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _consecutive(groups: list[int]) -> list[list[int]]:
+    """Runs of consecutive numbers (``[1, 2, 5]`` → ``[[1, 2], [5]]``)."""
+    runs: list[list[int]] = []
+    for g in groups:
+        if runs and runs[-1][-1] == g - 1:
+            runs[-1].append(g)
+        else:
+            runs.append([g])
+    return runs
 
 
 def _after_scoring(limit: str | None) -> str:
