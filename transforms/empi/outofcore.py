@@ -50,6 +50,7 @@ from transforms.empi.linkage import (
     _blocked_pairs_duckdb,
     _model_for,
     _release,
+    _side,
     combined_pairs,
     make_db_api,
     train_model,
@@ -501,11 +502,30 @@ class _Run:
             f"create table model_input as select {listed}, case when count(*) over (partition by c.name_set) "
             f"<= {RARE_NAME_RECORDS} then c.name_set end as name_rare from ({_BLOCKING_CODES_SQL}) as c"
         )
-        return self.pair_counts(new)
+        if new is None:
+            return self.pair_counts(None, "model_input")
+        # An incremental run: the compared records (model_new), and the others that share a blocking key with
+        # one of them (model_old; a join on the keys): no other record can be in a pair this run scores, and
+        # every record of a group holding a compared record is in one of the two, so the counts are those of
+        # all records.
+        self.rids_of(new, "__new")
+        self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
+        self.con.unregister("__new")
+        near = " union ".join(
+            "select o.rid from model_input as o semi join model_new as n on "
+            + " and ".join(f"{_side(k, 'o')} = {_side(k, 'n')}" for k in rule.keys)
+            for rule in BLOCKING_RULES
+        )
+        self.con.execute(
+            f"create table model_old as select * from model_input where rid in ({near}) "
+            "and rid not in (select rid from model_new)"
+        )
+        return self.pair_counts(new, "(select * from model_new union all select * from model_old)")
 
-    def pair_counts(self, new: np.ndarray | None) -> dict[str, int]:
-        """Pairs each blocking rule brings together on its own (with a record of ``new``, when given): what
-        :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by group."""
+    def pair_counts(self, new: np.ndarray | None, records: str) -> dict[str, int]:
+        """Pairs each blocking rule brings together on its own in ``records`` (with a record of ``new``, when
+        given): what :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by
+        group."""
         if new is not None:
             self.rids_of(new, "__new")
         fresh = "rid in (select rid from __new)" if new is not None else "true"
@@ -517,7 +537,7 @@ class _Run:
             groups = (
                 f"select count(*) as size, count(*) filter (where {fresh}) as fresh, "
                 f"count(*) filter (where {gone}) as gone, count(*) filter (where {gone} and {fresh}) as fresh_gone "
-                f"from model_input where {present} group by {keys}"
+                f"from {records} where {present} group by {keys}"
             )
             if rule.missing is None:
                 # Pairs with at least one compared record: all pairs of a group less those of two others.
@@ -562,13 +582,7 @@ class _Run:
         else:
             for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
                 linker.table_management.compute_tf_table(column)
-            self.rids_of(new, "__new")
-            self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
-            self.con.execute(
-                "create table model_old as select * from model_input where rid not in (select rid from __new)"
-            )
-            self.con.unregister("__new")
-            outputs = []
+            outputs = []  # model_new and model_old: made by blocking()
             new_sdf = self.db_api.register("model_new")
             if (~new).any() and new.any():
                 old_sdf = self.db_api.register("model_old")
