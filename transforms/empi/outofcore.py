@@ -511,15 +511,23 @@ class _Run:
         self.rids_of(new, "__new")
         self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
         self.con.unregister("__new")
-        near = " union ".join(
-            "select o.rid from model_input as o semi join model_new as n on "
-            + " and ".join(f"{_side(k, 'o')} = {_side(k, 'n')}" for k in rule.keys)
-            for rule in BLOCKING_RULES
-        )
+        # One pass: each rule's key as a hash, looked up among the compared records' (a collision only adds a
+        # record that no rule pairs).
+        hashes = [f"hash({', '.join(_side(k, 'm') for k in rule.keys)})" for rule in BLOCKING_RULES]
+        present = [" and ".join(f"{_side(k, 'm')} is not null" for k in rule.keys) for rule in BLOCKING_RULES]
         self.con.execute(
-            f"create table model_old as select * from model_input where rid in ({near}) "
-            "and rid not in (select rid from model_new)"
+            "create temp table __keys as "
+            + " union all ".join(
+                f"select {i} as rule, {h} as h from model_new as m where {p}"
+                for i, (h, p) in enumerate(zip(hashes, present, strict=True))
+            )
         )
+        near = " or ".join(f"{h} in (select h from __keys where rule = {i})" for i, h in enumerate(hashes))
+        self.con.execute(
+            f"create table model_old as select * from model_input as m where ({near}) "
+            "and m.rid not in (select rid from model_new)"
+        )
+        self.con.execute("drop table __keys")
         return self.pair_counts(new, "(select * from model_new union all select * from model_old)")
 
     def pair_counts(self, new: np.ndarray | None, records: str) -> dict[str, int]:
