@@ -4,15 +4,23 @@
 at a million records, so ten million would not fit a 24 GiB machine. :func:`link_registry` runs the same
 linkage, with the same results, on a registry in a Parquet file:
 
-- features: the records are read in batches of ``batch_records``; each batch's per-record columns (names,
-  dates, ID numbers, phones, addresses parsed, :func:`transforms.empi.features._per_record`) go into a DuckDB
-  table in a database file in ``LinkageConfig.temp_directory``; an incremental run copies the columns of
-  unchanged records (same fingerprint) from the previous run's features instead of parsing them again. The
-  columns that depend on the whole registry (placeholder and household phones) are one SQL query.
-- blocking and scoring: Splink on the same DuckDB connection, under ``LinkageConfig.memory_limit``, spilling to
-  the temporary directory; the pairs come back as three numeric columns (pairs at or above the review band,
-  about one per record).
-- clustering, ids and outputs: each step loads only the columns it reads (the guards' five, the golden record's
+- features: the records to parse are read in batches of ``batch_records`` (only the file's row groups that
+  hold some); each batch's per-record columns (names, dates, ID numbers, phones, addresses parsed,
+  :func:`transforms.empi.features._per_record`) go into a DuckDB table in a database file in
+  ``LinkageConfig.temp_directory``; an incremental run copies the columns of unchanged records (same
+  fingerprint) from the previous run's features instead of parsing them again. The columns that depend on the
+  whole registry (placeholder and household phones) are one SQL query.
+- blocking: the codes of :func:`transforms.empi.linkage.blocking_columns` are SQL (hashes of the values, so a
+  code means the same in every run); scoring: Splink on the same DuckDB connection, under
+  ``LinkageConfig.memory_limit``, spilling to the temporary directory; the pairs come back as three numeric
+  columns (pairs at or above the review band, about one per record). ID-number pairs are SQL.
+- an incremental run compares only the new records (and those of persons a new never-link splits): the other
+  records that share a blocking key with one of them are found by a join on the keys, and Splink scores the
+  compared records against those only. Clustering, ids, master rows, golden records and the review queue then
+  work on the records of the persons this run may change (those in a scored pair or a steward's decision,
+  those whose input changed, with every record of their previous persons); every other record keeps its
+  person and its master row, copied by DuckDB. The results are those of clustering every record.
+- clustering, ids and outputs load only the columns they read (the guards' five, the golden record's
   seven), as arrays of one value per record whose equal texts share one Python object; no frame of every
   feature column of the registry is ever built in Python.
 
