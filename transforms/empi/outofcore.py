@@ -276,7 +276,8 @@ class _Run:
                 step.note(f"{len(part):,} records in persons this run may change")
             local = _Part(part)
             # Labels of the previous persons (the records of one start joined), -1 for records compared anew.
-            initial = np.where(relink, -1, prev_num)[local.rids] if part is not None else np.where(relink, -1, prev_num)
+            initial = np.where(relink, -1, prev_num)
+            initial = initial if part is None else initial[part]
             result = cluster_records(
                 self.columns(["id18", "given_py", "name_norm", "birth_date", "sex"], rids=part),
                 local.pairs(pairs),
