@@ -1,7 +1,12 @@
 """Benchmark the patient master index: the current method beside the previous one, on the same registries.
 
 Usage: ``.venv/bin/python bench/empi.py [--records 1000000[,3000000,...]] [--registry both|standard|hard]
-[--baseline REV] [--incremental 10000] [--engine duckdb] [--min-free-gib 14]``.
+[--baseline REV] [--incremental 10000] [--engine duckdb] [--min-free-gib 14] [--registry-dir DIR]
+[--work-dir DIR [--reuse-full]]``.
+
+At 10M: ``flock /work/wt/bigrun.lock .venv/bin/python bench/empi.py --records 10000000 --registry hard
+--current-only --incremental 100000 --min-free-gib 12 --work-dir /tmp/empi-work`` (the work folder keeps the
+full run, so ``--reuse-full`` times another incremental run against it without linking ten million again).
 
 Several ``--records`` sizes print a scaling table at the end (records, wall, CPU, peak memory, precision,
 recall, review queue, pair completeness). Registries are streamed to Parquet by
@@ -171,53 +176,48 @@ def _pairs_sql(column: str, source: str) -> str:
     )
 
 
-def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -> dict[str, Any]:
+def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str, reuse: bool = False) -> dict[str, Any]:
     """Measure :func:`transforms.empi.outofcore.link_registry` on one registry, from Parquet to Parquet.
 
     The registry is shuffled and split by DuckDB (never held in this process): the first records are linked
     (a full run), then all of them (the held-back records linked incrementally into that index). Precision,
-    recall and the ids that changed are counted by DuckDB over the output files.
+    recall and the ids that changed are counted by DuckDB over the output files. With ``reuse``, a full run
+    kept in the work folder (``full.json``, ``model.json``, ``run1``) is not run again: only the incremental one.
     """
     import duckdb
 
     from transforms.empi.linkage import LinkageConfig
-    from transforms.empi.outofcore import link_registry
+    from transforms.empi.outofcore import RegistryFiles, RegistryRun, link_registry
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     work = registry_path.with_suffix(".work")
     spill = work / "spill"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
-    src = f"read_parquet('{registry_path}')"
-    # Shuffled: the held-back records are new registrations of any person.
-    con.execute(
-        f"create table shuffled as select row_number() over (order by hash(record_id, 7)) - 1 as ord, * from {src}"
-    )
-    total = con.execute("select count(*) from shuffled").fetchone()[0]  # type: ignore[index]
-    first_n = total - held_back
-    for name, where in (("first", f"ord < {first_n}"), ("all", "true")):
+    if not (work / "truth.parquet").is_file():  # else kept from an earlier run (--work-dir)
+        src = f"read_parquet('{registry_path}')"
+        # Shuffled: the held-back records are new registrations of any person.
         con.execute(
-            f"copy (select * exclude (ord, person_id) from shuffled where {where} order by ord) "
-            f"to '{work / name}.parquet' (format parquet)"
+            f"create table shuffled as select row_number() over (order by hash(record_id, 7)) - 1 as ord, * from {src}"
         )
-    con.execute(f"copy (select record_id, person_id, ord from shuffled) to '{work / 'truth'}.parquet' (format parquet)")
+        for name, where in (("first", f"ord < (select count(*) - {held_back} from shuffled)"), ("all", "true")):
+            con.execute(
+                f"copy (select * exclude (ord, person_id) from shuffled where {where} order by ord) "
+                f"to '{work / name}.parquet' (format parquet)"
+            )
+        con.execute(
+            f"copy (select record_id, person_id, ord from shuffled) to '{work / 'truth'}.parquet' (format parquet)"
+        )
+    total = con.execute(f"select count(*) from read_parquet('{work / 'truth'}.parquet')").fetchone()[0]  # type: ignore[index]
+    first_n = total - held_back
     con.close()  # its memory is not this run's
     config = LinkageConfig(memory_limit=memory_limit, temp_directory=str(spill))
-    out: dict[str, Any] = {"records": first_n, "load_before": os.getloadavg()[0], "memory_limit": memory_limit}
-    with PeakRss() as rss:
-        progress = rss.progress()
-        cpu = _cpu_seconds()
-        start = time.perf_counter()
-        run = link_registry(work / "first.parquet", work / "run1", config=config, progress=progress)
-        out["wall"] = time.perf_counter() - start
-        out["cpu"] = _cpu_seconds() - cpu
-    out["peak_gib"] = rss.peak / 2**30
-    out["phases"] = run.timings
-    out["phase_cpu"] = dict(progress.cpu)
-    out["phase_peaks_gib"] = {k: v / 2**30 for k, v in rss.phase_peaks.items() if k}
-    out["stats"] = run.stats
-    out["blocking"] = run.blocking
-    out["review_pairs"] = run.stats["review_pairs"]
+    if reuse and (work / "full.json").is_file():
+        out: dict[str, Any] = json.loads((work / "full.json").read_text())
+        run = RegistryRun(RegistryFiles(work / "run1"), json.loads((work / "model.json").read_text()), {}, {}, {})
+        print(f"full run of {first_n:,} records kept from before", file=sys.stderr, flush=True)
+    else:
+        out, run = _full_run(work, config, first_n)
     truth = f"read_parquet('{work / 'truth'}.parquet')"
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
 
@@ -234,13 +234,17 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
         r = tp / actual if actual else 1.0
         return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
-    out["precision"], out["recall"], out["f1"] = scores(run.files.master, "true")
-    # Shown now: a long incremental run after it may be cut short.
-    print(f"full run of {first_n:,} records: {json.dumps(out)}", file=sys.stderr, flush=True)
+    if "precision" not in out:
+        out["precision"], out["recall"], out["f1"] = scores(run.files.master, "true")
+        # Kept (and shown now): a long incremental run after it may be cut short.
+        (work / "full.json").write_text(json.dumps(out))
+        (work / "model.json").write_text(json.dumps(run.model))
+        print(f"full run of {first_n:,} records: {json.dumps(out)}", file=sys.stderr, flush=True)
     if held_back:
         load = os.getloadavg()[0]
         con.close()
         with PeakRss() as rss2:
+            progress2 = rss2.progress()
             cpu = _cpu_seconds()
             start = time.perf_counter()
             second = link_registry(
@@ -249,7 +253,7 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
                 previous=run.files,
                 model=run.model,
                 config=config,
-                progress=rss2.progress(),
+                progress=progress2,
             )
             wall = time.perf_counter() - start
             cpu2 = _cpu_seconds() - cpu
@@ -272,6 +276,8 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
             "cpu": cpu2,
             "peak_gib": rss2.peak / 2**30,
             "phases": second.timings,
+            "phase_cpu": dict(progress2.cpu),
+            "phase_peaks_gib": {k: v / 2**30 for k, v in rss2.phase_peaks.items() if k},
             "pairs_scored": int(second.stats["pairs_scored"]),
             "changed_touched": int(changed[0]),  # type: ignore[index]
             "changed_untouched": int(changed[1]),  # type: ignore[index]
@@ -282,6 +288,29 @@ def out_of_core_worker(registry_path: Path, held_back: int, memory_limit: str) -
         }
     con.close()
     return out
+
+
+def _full_run(work: Path, config: Any, first_n: int) -> tuple[dict[str, Any], Any]:
+    """The full run of the first ``first_n`` records into ``work/run1``: its figures and its result."""
+    from transforms.empi.outofcore import link_registry
+
+    out: dict[str, Any] = {"records": first_n, "load_before": os.getloadavg()[0], "memory_limit": config.memory_limit}
+    with PeakRss() as rss:
+        progress = rss.progress()
+        cpu = _cpu_seconds()
+        start = time.perf_counter()
+        run = link_registry(work / "first.parquet", work / "run1", config=config, progress=progress)
+        out["wall"] = time.perf_counter() - start
+        out["cpu"] = _cpu_seconds() - cpu
+    out["load_after"] = os.getloadavg()[0]
+    out["peak_gib"] = rss.peak / 2**30
+    out["phases"] = run.timings
+    out["phase_cpu"] = dict(progress.cpu)
+    out["phase_peaks_gib"] = {k: v / 2**30 for k, v in rss.phase_peaks.items() if k}
+    out["stats"] = run.stats
+    out["blocking"] = run.blocking
+    out["review_pairs"] = run.stats["review_pairs"]
+    return out, run
 
 
 def worker(registry_path: Path, held_back: int, engine: str) -> dict[str, Any]:
@@ -378,11 +407,14 @@ def _export_tree(rev: str, into: Path) -> Path:
     return into / "tree"
 
 
-def _run_method(tree: Path, registry_path: Path, held_back: int, engine: str, memory_limit: str) -> dict[str, Any]:
+def _run_method(
+    tree: Path, registry_path: Path, held_back: int, engine: str, memory_limit: str, reuse: bool = False
+) -> dict[str, Any]:
     result = registry_path.with_suffix(f".{tree.name}.json")
     env = dict(os.environ, PYTHONPATH=str(tree), RADLAKE_PROGRESS="off")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(registry_path), "--result", str(result)]
     cmd += ["--incremental", str(held_back), "--engine", engine, "--tree", str(tree), "--memory-limit", memory_limit]
+    cmd += ["--reuse-full"] if reuse else []
     subprocess.run(cmd, check=True, env=env, cwd=tree)
     data: dict[str, Any] = json.loads(result.read_text())
     return data
@@ -467,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--registry-dir", type=Path, help="use <kind>-<records>.parquet from this folder when it is there"
     )
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep each registry's work folder (split registry, full run's outputs) here"
+    )
+    parser.add_argument(
+        "--reuse-full", action="store_true", help="with --work-dir: reuse a kept full run, time the incremental one"
+    )
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the previous method ('' for none)")
     parser.add_argument("--current-only", action="store_true", help="skip the previous method")
     parser.add_argument("--previous-only", action="store_true", help="skip the current method")
@@ -484,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             result = worker(args.worker, args.incremental, args.engine)
         else:
             if args.engine == "duckdb":
-                result = out_of_core_worker(args.worker, args.incremental, args.memory_limit)
+                result = out_of_core_worker(args.worker, args.incremental, args.memory_limit, args.reuse_full)
             else:
                 result = worker(args.worker, args.incremental, args.engine)
         args.result.write_text(json.dumps(result))
@@ -499,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ("hard", "standard") if args.registry == "both" else (args.registry,)
     with tempfile.TemporaryDirectory(prefix="empi-bench-") as tmp:
         work = Path(tmp)
+        if args.work_dir:  # the registries' work folders go beside their links, and stay
+            work = args.work_dir
+            work.mkdir(parents=True, exist_ok=True)
         wanted = args.baseline and not args.current_only
         previous_tree = _export_tree(args.baseline, work / "previous") if wanted else None
         table: list[tuple[str, dict[str, Any]]] = []
@@ -512,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = work / f"{kind}-{size}.parquet"
                 kept = args.registry_dir / path.name if args.registry_dir else None
                 if kept is not None and kept.is_file():  # generated before (write_registry with these arguments)
+                    path.unlink(missing_ok=True)
                     path.symlink_to(kept)
                     written = pq.ParquetFile(kept).metadata.num_rows
                 else:
@@ -534,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.previous_only and prev:
                     _print_comparison(kind, registry, None, prev)
                     continue
-                cur = _run_method(ROOT, path, held_back, args.engine, args.memory_limit)
+                cur = _run_method(ROOT, path, held_back, args.engine, args.memory_limit, args.reuse_full)
                 _print_comparison(kind, registry, prev, cur)
                 table.append((kind, cur))
                 path.unlink()

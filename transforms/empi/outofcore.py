@@ -4,15 +4,23 @@
 at a million records, so ten million would not fit a 24 GiB machine. :func:`link_registry` runs the same
 linkage, with the same results, on a registry in a Parquet file:
 
-- features: the records are read in batches of ``batch_records``; each batch's per-record columns (names,
-  dates, ID numbers, phones, addresses parsed, :func:`transforms.empi.features._per_record`) go into a DuckDB
-  table in a database file in ``LinkageConfig.temp_directory``; an incremental run copies the columns of
-  unchanged records (same fingerprint) from the previous run's features instead of parsing them again. The
-  columns that depend on the whole registry (placeholder and household phones) are one SQL query.
-- blocking and scoring: Splink on the same DuckDB connection, under ``LinkageConfig.memory_limit``, spilling to
-  the temporary directory; the pairs come back as three numeric columns (pairs at or above the review band,
-  about one per record).
-- clustering, ids and outputs: each step loads only the columns it reads (the guards' five, the golden record's
+- features: the records to parse are read in batches of ``batch_records`` (only the file's row groups that
+  hold some); each batch's per-record columns (names, dates, ID numbers, phones, addresses parsed,
+  :func:`transforms.empi.features._per_record`) go into a DuckDB table in a database file in
+  ``LinkageConfig.temp_directory``; an incremental run copies the columns of unchanged records (same
+  fingerprint) from the previous run's features instead of parsing them again. The columns that depend on the
+  whole registry (placeholder and household phones) are one SQL query.
+- blocking: the codes of :func:`transforms.empi.linkage.blocking_columns` are SQL (hashes of the values, so a
+  code means the same in every run); scoring: Splink on the same DuckDB connection, under
+  ``LinkageConfig.memory_limit``, spilling to the temporary directory; the pairs come back as three numeric
+  columns (pairs at or above the review band, about one per record). ID-number pairs are SQL.
+- an incremental run compares only the new records (and those of persons a new never-link splits): the other
+  records that share a blocking key with one of them are found by a join on the keys, and Splink scores the
+  compared records against those only. Clustering, ids, master rows, golden records and the review queue then
+  work on the records of the persons this run may change (those in a scored pair or a steward's decision,
+  those whose input changed, with every record of their previous persons); every other record keeps its
+  person and its master row, copied by DuckDB. The results are those of clustering every record.
+- clustering, ids and outputs load only the columns they read (the guards' five, the golden record's
   seven), as arrays of one value per record whose equal texts share one Python object; no frame of every
   feature column of the registry is ever built in Python.
 
@@ -45,13 +53,13 @@ from transforms.empi.golden import build_golden
 from transforms.empi.linkage import (
     _MODEL_COLUMNS,
     BLOCKING_RULES,
+    RARE_NAME_RECORDS,
     LinkageConfig,
     _blocked_pairs_duckdb,
     _model_for,
     _release,
-    blocking_columns,
+    _side,
     combined_pairs,
-    deterministic_links,
     make_db_api,
     train_model,
 )
@@ -60,7 +68,6 @@ from transforms.empi.master import (
     MasterInputs,
     master_rows,
     merge_reasons,
-    relink_plan,
     review_candidates,
     run_stats,
 )
@@ -72,8 +79,6 @@ _PER_RECORD = tuple(c for c in FEATURE_COLUMNS if c not in ("phone", "phone_hous
 _INTEGERS = ("birth_year", "birth_month", "birth_day", "fingerprint", "phone_household", "rid")
 _STORED = pa.schema([(c, pa.int64() if c in _INTEGERS else pa.string()) for c in (*_PER_RECORD, "mrn")])
 _BLOCKING = ("name_set", "name_rare", "birth_md", "address_block")
-_BLOCKING_INPUTS = ("surname_py", "given_py", "birth_month", "birth_day", "address")
-"""The feature columns :func:`transforms.empi.linkage.blocking_columns` reads."""
 _EVENTS = pa.schema([f for f in catalog.schemas.EMPI_EVENTS if f.name in EVENT_COLUMNS])
 
 
@@ -213,10 +218,10 @@ class _Run:
             self.con.unregister("__rids")
         return data.to_pandas(types_mapper=_int64, deduplicate_objects=True)
 
-    def text(self, name: str) -> np.ndarray:
-        """One text column of every record as an object array (``None`` for missing)."""
-        column = self.arrow(f"select {name} from features order by rid").column(0)
-        return np.asarray(column.to_pandas(deduplicate_objects=True).to_numpy(dtype=object))
+    def text(self, name: str, rids: np.ndarray | None = None) -> np.ndarray:
+        """One text column of every record (or of ``rids``) as an object array (``None`` for missing)."""
+        column = self.columns([name], rids=rids)[name]
+        return np.asarray(column.to_numpy(dtype=object))
 
     def rids_of(self, mask: np.ndarray, name: str) -> None:
         """Register the records of ``mask`` as table ``name`` (one column, ``rid``)."""
@@ -238,26 +243,15 @@ class _Run:
         }
         with self.progress.phase("features") as step:
             self.features(records, previous.features if previous and has["features"] else None, batch_records, step)
-        n = self.n
-        record_ids = self.text("record_id")
-
-        prev_arr = np.full(n, None, dtype=object)
-        prev_rows = pd.DataFrame(columns=list(MASTER_COLUMNS))
-        prev_pos = np.zeros(0, dtype=np.int64)
-        if previous is not None and has["master"]:
-            prev_rows = self.arrow(
-                "select f.rid, m.* from features as f join read_parquet(?) as m on f.record_id = m.record_id "
-                "where m.empi_id is not null order by f.rid",
-                [str(previous.master)],
-            ).to_pandas(deduplicate_objects=True)
-            prev_pos = prev_rows.pop("rid").to_numpy(dtype=np.int64)
-            prev_arr[prev_pos] = prev_rows["empi_id"].astype(str).to_numpy(dtype=object)
-        prev_ids = prev_arr
-        is_new = pd.isna(prev_arr)
-
+        prior = previous if has["master"] else None
+        next_number = self.next_number(prior, has["events"])  # first: it names an id that is not one
+        prev_num = self.previous_ids(prior)
+        is_new = prev_num < 0
         in_force = latest_decisions(decisions)
         steward_links, never_links = self.decided(in_force)
-        to_split, relink, initial = relink_plan(prev_arr, never_links)
+        # A new never-link inside a previous person: that person's records are re-linked from scratch.
+        to_split = {int(prev_num[a]) for a, b in never_links if prev_num[a] >= 0 and prev_num[a] == prev_num[b]}
+        relink = is_new | np.isin(prev_num, list(to_split)) if to_split else is_new.copy()
         incremental = not is_new.all()
 
         with self.progress.phase("blocking") as step:
@@ -275,21 +269,34 @@ class _Run:
             self.con.execute(f"set memory_limit = '{_after_scoring(self.config.memory_limit)}'")
 
         with self.progress.phase("cluster", total=len(pairs)) as step:
+            same = self.same_input(previous.features) if previous is not None and has["features"] else None
+            part = None
+            if incremental and same is not None and has["golden"]:
+                part = _affected(prev_num, relink, ~same, pairs, [*steward_links, *never_links])
+                step.note(f"{len(part):,} records in persons this run may change")
+            local = _Part(part)
+            # Labels of the previous persons (the records of one start joined), -1 for records compared anew.
+            initial = np.where(relink, -1, prev_num)
+            initial = initial if part is None else initial[part]
             result = cluster_records(
-                self.columns(["id18", "given_py", "name_norm", "birth_date", "sex"]),
-                pairs,
+                self.columns(["id18", "given_py", "name_norm", "birth_date", "sex"], rids=part),
+                local.pairs(pairs),
                 auto_link=self.config.auto_link,
                 initial=initial,
-                steward_links=steward_links,
-                never_links=never_links,
+                steward_links=local.links(steward_links),
+                never_links=local.links(never_links),
                 on_progress=step.update,
             )
         with self.progress.phase("ids"):
+            record_ids = self.text("record_id", part)
+            prev_rows, prev_pos = self.previous_rows(part)
+            prev_ids = np.full(len(record_ids), None, dtype=object)
+            prev_ids[prev_pos] = prev_rows["empi_id"].astype(str).to_numpy(dtype=object)
             accepted = result.accepted
             empi_ids, events, _ = assign_empi_ids(
                 result.root,
                 prev_ids,
-                next_number=self.next_number(previous if has["master"] else None, has["events"]),
+                next_number=next_number,
                 record_ids=record_ids,
                 occurred_at=self.now,
                 merge_reasons=merge_reasons(accepted, result.root),
@@ -302,7 +309,7 @@ class _Run:
             _write(events, _EVENTS, files.events)  # a full run's creates are one row per person: written now
             del events
         with self.progress.phase("outputs"):
-            source = self.columns(["source_system", "mrn"])
+            source = self.columns(["source_system", "mrn"], rids=part)
             master = master_rows(
                 MasterInputs(record_ids, source["source_system"].to_numpy(), source["mrn"].to_numpy()),
                 accepted,
@@ -313,17 +320,20 @@ class _Run:
                 self.now,
             )
             del source, prev_rows
-            _write(master, catalog.schemas.PATIENT_MASTER, files.master)
-            if has["golden"] and has["features"] and previous is not None:
-                self.golden_incremental(files, previous, master, empi, prev_arr)
+            self.write_master(master, part, files.master)
+            if part is not None and same is not None and previous is not None:
+                self.golden_incremental(files, previous, master, empi, prev_ids, same[local.rids], part)
+                persons = self.count("select count(distinct empi_id) from read_parquet(?)", files.master)
             else:
                 golden = build_golden(self.golden_columns(record_ids), master)
                 _write(golden, catalog.schemas.PATIENT_GOLDEN, files.golden)
                 del golden
-            persons = int(pd.unique(empi).size)
+                persons = int(pd.unique(empi).size)
             del master
-            candidates = review_candidates(pairs, vetoed, self.config)
-            review = self.review_queue(candidates, empi, in_force, record_ids, previous if has["review"] else None)
+            candidates = review_candidates(local.pairs(pairs), vetoed, self.config)
+            review = self.review_queue(
+                candidates, empi, in_force, record_ids, part, previous if has["review"] else None, files
+            )
             _write(review, catalog.schemas.EMPI_REVIEW_QUEUE, files.review)
             self.con.execute(
                 f"copy (select {', '.join(_STORED.names)} from features order by rid) to {_literal(files.features)} "
@@ -331,6 +341,74 @@ class _Run:
             )
         stats = run_stats(is_new, relink, blocking, pairs, accepted, vetoed, persons=persons, review_pairs=len(review))
         return RegistryRun(files, model, stats, dict(self.progress.timings), blocking)
+
+    def count(self, sql: str, *paths: Path) -> int:
+        """The one number a query over files returns."""
+        row = self.con.execute(sql, [str(p) for p in paths]).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def previous_ids(self, previous: RegistryFiles | None) -> np.ndarray:
+        """Table ``__prev`` (the previous master's rows of current records, by ``rid``); each record's previous
+        empi_id as its number, -1 for records new to this run."""
+        numbers = np.full(self.n, -1, dtype=np.int64)
+        if previous is None:
+            return numbers
+        self.con.execute(
+            "create temp table __prev as select f.rid, m.*, cast(substr(m.empi_id, 2) as bigint) as __num "
+            "from features as f join read_parquet(?) as m on f.record_id = m.record_id where m.empi_id is not null",
+            [str(previous.master)],
+        )
+        found = self.con.execute("select rid, __num from __prev").fetchnumpy()
+        numbers[np.asarray(found["rid"], dtype=np.int64)] = np.asarray(found["__num"], dtype=np.int64)
+        return numbers
+
+    def previous_rows(self, part: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray]:
+        """The previous master's rows of the records of ``part`` (or of all), and their positions in it."""
+        columns = list(MASTER_COLUMNS)
+        if not self.con.execute("select 1 from duckdb_tables() where table_name = '__prev'").fetchall():
+            return pd.DataFrame(columns=columns), np.zeros(0, dtype=np.int64)
+        listed = ", ".join(f"p.{c}" for c in columns)
+        if part is None:
+            rows = self.arrow(f"select p.rid as __pos, {listed} from __prev as p order by p.rid")
+        else:
+            self.con.register("__rids", pa.table({"rid": part, "ord": np.arange(len(part))}))
+            rows = self.arrow(
+                f"select r.ord as __pos, {listed} from __prev as p join __rids as r using (rid) order by r.ord"
+            )
+            self.con.unregister("__rids")
+        frame = rows.to_pandas(deduplicate_objects=True)
+        return frame[columns], frame["__pos"].to_numpy(dtype=np.int64)
+
+    def same_input(self, previous: Path) -> np.ndarray:
+        """Which records the previous run read with the same input (same fingerprint)."""
+        same = np.zeros(self.n, dtype=bool)
+        kept = self.con.execute(
+            "select f.rid from features as f join read_parquet(?) as p on p.record_id = f.record_id "
+            "and p.fingerprint = f.fingerprint",
+            [str(previous)],
+        ).fetchnumpy()["rid"]
+        same[np.asarray(kept, dtype=np.int64)] = True
+        return same
+
+    def write_master(self, master: pd.DataFrame, part: np.ndarray | None, path: Path) -> None:
+        """The master: the rows of ``part`` from ``master``, every other record's row as the previous run wrote
+        it (its person did not change), in record order."""
+        schema = catalog.schemas.PATIENT_MASTER
+        if part is None:
+            _write(master, schema, path)
+            return
+        table = pa.Table.from_pandas(master[list(schema.names)], schema=schema, preserve_index=False)
+        self.con.register("__changed", table.append_column("rid", pa.array(part, type=pa.int64())))
+        listed = ", ".join(schema.names)
+        kept = ", ".join(f"f.{c}" if c in ("record_id", "source_system", "mrn") else f"p.{c}" for c in schema.names)
+        rows = self.con.execute(
+            f"select {listed} from (select rid, {listed} from __changed union all select f.rid, {kept} "
+            "from features as f join __prev as p using (rid) anti join __changed as c using (rid)) order by rid"
+        ).fetch_record_batch(1_000_000)
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in rows:
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+        self.con.unregister("__changed")
 
     def features(self, records: Path, previous: Path | None, batch_records: int, step: Phase) -> None:
         """Table ``features``: the per-record columns batch by batch, then the registry-wide phone columns."""
@@ -379,23 +457,28 @@ class _Run:
             fresh[np.asarray(reused, dtype=np.int64)] = False
         fingerprints = np.asarray(self.con.execute("select fp from __keys order by rid").fetchnumpy()["fp"])
         self.con.execute("drop table __keys")
-        start = 0
-        for batch in source.iter_batches(batch_size=batch_records, columns=wanted):
-            rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
-            parse = fresh[start : start + batch.num_rows]
-            if parse.any():
-                frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
-                frame["record_id"] = frame["record_id"].astype(str)
-                part = _per_record(frame, fingerprints[rid[parse]])
-                mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
-                part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
-                table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
-                self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
-                self.con.execute(f"insert into per_record select rid, {stored} from __part")
-                self.con.unregister("__part")
-            start += batch.num_rows
-            step.update(start)
-        self.n = start
+        # Only the row groups holding records to parse are read (an incremental run's new records are a few).
+        sizes = [source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)]
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        needed = [g for g in range(len(sizes)) if fresh[offsets[g] : offsets[g + 1]].any()]
+        for run in _consecutive(needed):
+            start = int(offsets[run[0]])
+            for batch in source.iter_batches(batch_size=batch_records, columns=wanted, row_groups=run):
+                rid = np.arange(start, start + batch.num_rows, dtype=np.int64)
+                parse = fresh[start : start + batch.num_rows]
+                if parse.any():
+                    frame = batch.take(pa.array(np.flatnonzero(parse))).to_pandas()
+                    frame["record_id"] = frame["record_id"].astype(str)
+                    part = _per_record(frame, fingerprints[rid[parse]])
+                    mrn = frame["mrn"] if "mrn" in frame else pd.Series(None, index=part.index, dtype=object)
+                    part["mrn"] = np.where(pd.notna(mrn).to_numpy(), mrn.astype(str).to_numpy(), None)
+                    table = pa.Table.from_pandas(part[list(_STORED.names)], schema=_STORED, preserve_index=False)
+                    self.con.register("__part", table.append_column("rid", pa.array(rid[parse])))
+                    self.con.execute(f"insert into per_record select rid, {stored} from __part")
+                    self.con.unregister("__part")
+                start += batch.num_rows
+                step.update(start)
+        self.n = n
         self.con.execute(_REGISTRY_COLUMNS_SQL.format(max_phone_records=30, generation=GENERATION_YEARS))
         self.con.execute("drop table per_record")
 
@@ -423,21 +506,43 @@ class _Run:
 
     def blocking(self, new: np.ndarray | None) -> dict[str, int]:
         """Table ``model_input`` (the model's columns with the blocking columns); pairs per blocking rule."""
-        codes = blocking_columns(self.columns(_BLOCKING_INPUTS))
-        table = pa.table({c: pa.array(codes[c], type=pa.int64(), from_pandas=True) for c in _BLOCKING})
-        del codes
-        self.con.register("__blocking", table.append_column("rid", pa.array(np.arange(self.n, dtype=np.int64))))
-        listed = ", ".join(f"b.{c}" if c in _BLOCKING else f"f.{c}" for c in _MODEL_COLUMNS)
+        listed = ", ".join(f"c.{c}" for c in _MODEL_COLUMNS if c != "name_rare")
         self.con.execute(
-            f"create table model_input as select {listed} from features as f join __blocking as b using (rid)"
+            f"create table model_input as select {listed}, case when count(*) over (partition by c.name_set) "
+            f"<= {RARE_NAME_RECORDS} then c.name_set end as name_rare from ({_BLOCKING_CODES_SQL}) as c"
         )
-        self.con.unregister("__blocking")
-        del table
-        return self.pair_counts(new)
+        if new is None:
+            return self.pair_counts(None, "model_input")
+        # An incremental run: the compared records (model_new), and the others that share a blocking key with
+        # one of them (model_old; a join on the keys): no other record can be in a pair this run scores, and
+        # every record of a group holding a compared record is in one of the two, so the counts are those of
+        # all records.
+        self.rids_of(new, "__new")
+        self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
+        self.con.unregister("__new")
+        # One pass: each rule's key as a hash, looked up among the compared records' (a collision only adds a
+        # record that no rule pairs).
+        hashes = [f"hash({', '.join(_side(k, 'm') for k in rule.keys)})" for rule in BLOCKING_RULES]
+        present = [" and ".join(f"{_side(k, 'm')} is not null" for k in rule.keys) for rule in BLOCKING_RULES]
+        self.con.execute(
+            "create temp table __keys as "
+            + " union all ".join(
+                f"select {i} as rule, {h} as h from model_new as m where {p}"
+                for i, (h, p) in enumerate(zip(hashes, present, strict=True))
+            )
+        )
+        near = " or ".join(f"{h} in (select h from __keys where rule = {i})" for i, h in enumerate(hashes))
+        self.con.execute(
+            f"create table model_old as select * from model_input as m where ({near}) "
+            "and m.rid not in (select rid from model_new)"
+        )
+        self.con.execute("drop table __keys")
+        return self.pair_counts(new, "(select * from model_new union all select * from model_old)")
 
-    def pair_counts(self, new: np.ndarray | None) -> dict[str, int]:
-        """Pairs each blocking rule brings together on its own (with a record of ``new``, when given): what
-        :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by group."""
+    def pair_counts(self, new: np.ndarray | None, records: str) -> dict[str, int]:
+        """Pairs each blocking rule brings together on its own in ``records`` (with a record of ``new``, when
+        given): what :func:`transforms.empi.linkage.blocking_pair_counts` counts, counted by DuckDB group by
+        group."""
         if new is not None:
             self.rids_of(new, "__new")
         fresh = "rid in (select rid from __new)" if new is not None else "true"
@@ -449,7 +554,7 @@ class _Run:
             groups = (
                 f"select count(*) as size, count(*) filter (where {fresh}) as fresh, "
                 f"count(*) filter (where {gone}) as gone, count(*) filter (where {gone} and {fresh}) as fresh_gone "
-                f"from model_input where {present} group by {keys}"
+                f"from {records} where {present} group by {keys}"
             )
             if rule.missing is None:
                 # Pairs with at least one compared record: all pairs of a group less those of two others.
@@ -494,13 +599,7 @@ class _Run:
         else:
             for column in ("name_norm", "name_py"):  # term frequencies from all records, new and existing
                 linker.table_management.compute_tf_table(column)
-            self.rids_of(new, "__new")
-            self.con.execute("create table model_new as select * from model_input where rid in (select rid from __new)")
-            self.con.execute(
-                "create table model_old as select * from model_input where rid not in (select rid from __new)"
-            )
-            self.con.unregister("__new")
-            outputs = []
+            outputs = []  # model_new and model_old: made by blocking()
             new_sdf = self.db_api.register("model_new")
             if (~new).any() and new.any():
                 old_sdf = self.db_api.register("model_old")
@@ -518,8 +617,31 @@ class _Run:
             parts.append(self.arrow(f"select rid_l, rid_r, match_probability from {scored.physical_name}").to_pandas())
             scored.drop_table_from_database_and_remove_from_cache()
         raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        id18 = pd.DataFrame({"id18": self.text("id18")})
-        return combined_pairs(raw, deterministic_links(id18, new))
+        return combined_pairs(raw, self.id_pairs(new))
+
+    def id_pairs(self, new: np.ndarray | None) -> pd.DataFrame:
+        """:func:`transforms.empi.linkage.deterministic_links` by DuckDB: each group of records sharing a trusted
+        ID number as a star on its first record (with ``new``: the stars' pairs that reach a new record)."""
+        if new is not None:
+            self.rids_of(new, "__new")
+        fresh = "rid in (select rid from __new)" if new is not None else "true"
+        found = self.con.execute(
+            f"with f as (select rid, id18, {fresh} as fresh from features where id18 is not null), "
+            "g as (select id18, min(rid) as head, arg_min(fresh, rid) as head_fresh, bool_or(fresh) as touched "
+            "from f group by id18) "
+            "select g.head as rid_l, f.rid as rid_r from f join g using (id18) "
+            "where g.touched and f.rid <> g.head and (f.fresh or g.head_fresh) order by f.rid"
+        ).fetchnumpy()
+        if new is not None:
+            self.con.unregister("__new")
+        return pd.DataFrame(
+            {
+                "rid_l": np.asarray(found["rid_l"], dtype=np.int64),
+                "rid_r": np.asarray(found["rid_r"], dtype=np.int64),
+                "match_probability": 1.0,
+                "rule": "id_number",
+            }
+        )
 
     def next_number(self, previous: RegistryFiles | None, has_events: bool) -> int:
         """One more than the largest empi_id the previous master or its events ever named."""
@@ -542,9 +664,10 @@ class _Run:
         return 1 if top is None or top[0] is None else int(top[0]) + 1
 
     def golden_columns(self, record_ids: np.ndarray, rids: np.ndarray | None = None) -> pd.DataFrame:
-        """The feature columns :func:`build_golden` reads (of every record, or of ``rids``)."""
+        """The feature columns :func:`build_golden` reads, of every record or of ``rids`` (whose ids are
+        ``record_ids``)."""
         frame = self.columns(["name_norm", "surname", "sex", "birth_date", "id18", "phone"], rids=rids)
-        frame.insert(0, "record_id", record_ids if rids is None else record_ids[rids])
+        frame.insert(0, "record_id", record_ids)
         return frame
 
     def golden_incremental(
@@ -553,22 +676,22 @@ class _Run:
         previous: RegistryFiles,
         master: pd.DataFrame,
         empi: np.ndarray,
-        prev_arr: np.ndarray,
+        prev_ids: np.ndarray,
+        same: np.ndarray,
+        part: np.ndarray,
     ) -> None:
-        """Golden records rebuilt for persons whose records moved, arrived or changed; the others copied."""
-        same = np.zeros(self.n, dtype=bool)
-        kept_rids = self.con.execute(
-            "select f.rid from features as f join read_parquet(?) as p on p.record_id = f.record_id "
-            "and p.fingerprint = f.fingerprint",
-            [str(previous.features)],
-        ).fetchnumpy()["rid"]
-        same[np.asarray(kept_rids, dtype=np.int64)] = True
-        moved = (empi != prev_arr) | ~same
-        touched = pd.unique(np.concatenate([empi[moved], prev_arr[moved & pd.notna(prev_arr)]]))
-        rebuild = pd.Series(empi).isin(touched).to_numpy()
-        rids = np.flatnonzero(rebuild)
+        """Golden records rebuilt for persons whose records moved, arrived or changed; the others copied.
+
+        ``master``, ``empi``, ``prev_ids`` and ``same`` (input unchanged) are those of the records of ``part``,
+        which holds every record of every person that may have changed.
+        """
+        moved = (empi != prev_ids) | ~same
+        touched = pd.unique(np.concatenate([empi[moved], prev_ids[moved & pd.notna(prev_ids)]]))
+        rebuild = np.flatnonzero(pd.Series(empi).isin(touched).to_numpy())
         record_ids = master["record_id"].to_numpy(dtype=object)
-        fresh = build_golden(self.golden_columns(record_ids, rids), master.iloc[rids].reset_index(drop=True))
+        fresh = build_golden(
+            self.golden_columns(record_ids[rebuild], part[rebuild]), master.iloc[rebuild].reset_index(drop=True)
+        )
         golden = catalog.schemas.PATIENT_GOLDEN
         # No person touched (a re-run over unchanged records): an empty frame's columns may have any dtype.
         fresh_rows = (
@@ -576,16 +699,15 @@ class _Run:
         )
         self.con.register("__fresh", fresh_rows)
         self.con.register("__touched", pa.table({"id": pa.array(list(touched), type=pa.string())}))
-        self.con.register("__current", pa.table({"id": pa.array(pd.unique(empi).tolist(), type=pa.string())}))
         listed = ", ".join(catalog.schemas.PATIENT_GOLDEN.names)
         target = files.golden.with_suffix(".parquet.tmp")  # the previous file may be the one replaced
         self.con.execute(
             f"copy (select * from (select {listed} from read_parquet(?) where empi_id not in (select id from "
-            f"__touched) and empi_id in (select id from __current) union all select {listed} from __fresh) "
-            f"order by empi_id) to {_literal(target)} (format parquet)",
-            [str(previous.golden)],
+            f"__touched) and empi_id in (select empi_id from read_parquet(?)) union all select {listed} from "
+            f"__fresh) order by empi_id) to {_literal(target)} (format parquet)",
+            [str(previous.golden), str(files.master)],
         )
-        for name in ("__fresh", "__touched", "__current"):
+        for name in ("__fresh", "__touched"):
             self.con.unregister(name)
         target.replace(files.golden)
 
@@ -595,28 +717,108 @@ class _Run:
         empi: np.ndarray,
         in_force: pd.DataFrame,
         record_ids: np.ndarray,
+        part: np.ndarray | None,
         previous: RegistryFiles | None,
+        files: RegistryFiles,
     ) -> pd.DataFrame:
-        """The steward queue, from the columns of the records in candidate pairs only."""
-        rids = np.unique(np.concatenate([candidates["rid_l"].to_numpy(), candidates["rid_r"].to_numpy()]))
-        sub = self.columns(["name_norm", "birth_date", "id18", "given_py", "birth_year"], rids=rids)
-        sub.insert(0, "record_id", record_ids[rids])
+        """The steward queue, from the columns of the records in candidate pairs only.
+
+        ``candidates``, ``empi`` and ``record_ids`` are those of the records of ``part`` (or of all), which
+        holds every record of the candidates' persons.
+        """
+        at = np.unique(np.concatenate([candidates["rid_l"].to_numpy(), candidates["rid_r"].to_numpy()]))
+        sub = self.columns(["name_norm", "birth_date", "id18", "given_py", "birth_year"], rids=_Part(part).rid(at))
+        sub.insert(0, "record_id", record_ids[at])
         local = candidates.assign(
-            rid_l=np.searchsorted(rids, candidates["rid_l"].to_numpy()),
-            rid_r=np.searchsorted(rids, candidates["rid_r"].to_numpy()),
+            rid_l=np.searchsorted(at, candidates["rid_l"].to_numpy()),
+            rid_r=np.searchsorted(at, candidates["rid_r"].to_numpy()),
         )
         # The queue counts each person's records over all ids: the candidates' own first, then every other one.
-        others = np.ones(self.n, dtype=bool)
-        others[rids] = False
-        ids = np.concatenate([empi[rids], empi[others]]).tolist()
+        others = np.ones(len(empi), dtype=bool)
+        others[at] = False
+        ids = np.concatenate([empi[at], empi[others]]).tolist()
         review = review_queue(local, sub, ids, in_force)
-        if previous is not None:
-            before = pq.read_table(previous.review).to_pandas()
-            if len(before):
-                review = carry_forward(
-                    before, review, dict(zip(record_ids.tolist(), empi.tolist(), strict=True)), in_force
-                )
-        return review
+        if previous is None:
+            return review
+        before = pq.read_table(previous.review).to_pandas()
+        if not len(before):
+            return review
+        empi_of = dict(zip(record_ids.tolist(), empi.tolist(), strict=True))
+        persons = None
+        if part is not None:
+            # The previous queue's records now (from the master just written), and the sizes of the persons
+            # the queue names: every other record's person is as the previous run left it.
+            asked = pd.unique(pd.concat([before["record_id_a"], before["record_id_b"]]).astype(str))
+            self.con.register("__asked", pa.table({"record_id": pa.array(asked, type=pa.string())}))
+            now = self.arrow(
+                "select m.record_id, m.empi_id from read_parquet(?) as m join __asked using (record_id)",
+                [str(files.master)],
+            ).to_pandas()
+            self.con.unregister("__asked")
+            empi_of.update(zip(now["record_id"].tolist(), now["empi_id"].tolist(), strict=True))
+            named = pd.unique(pd.Series(list(empi_of.values()), dtype=object))
+            self.con.register("__named", pa.table({"empi_id": pa.array(named, type=pa.string())}))
+            sizes = self.arrow(
+                "select empi_id, count(*) as size from read_parquet(?) join __named using (empi_id) group by empi_id",
+                [str(files.master)],
+            ).to_pandas()
+            self.con.unregister("__named")
+            persons = pd.Series(np.repeat(sizes["empi_id"].to_numpy(dtype=object), sizes["size"].to_numpy()))
+        return carry_forward(before, review, empi_of, in_force, persons=persons)
+
+
+class _Part:
+    """The records a step works on (``rids``, sorted; ``None``: all) and positions among them."""
+
+    def __init__(self, rids: np.ndarray | None) -> None:
+        self.rids = rids
+
+    def rid(self, at: np.ndarray) -> np.ndarray:
+        """The record numbers of positions ``at``."""
+        return at if self.rids is None else self.rids[at]
+
+    def at(self, rids: np.ndarray) -> np.ndarray:
+        """The positions of record numbers ``rids`` (all in the part)."""
+        return rids if self.rids is None else np.searchsorted(self.rids, rids)
+
+    def pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """Pairs with positions in place of record numbers."""
+        if self.rids is None:
+            return pairs
+        return pairs.assign(
+            rid_l=self.at(pairs["rid_l"].to_numpy(dtype=np.int64)),
+            rid_r=self.at(pairs["rid_r"].to_numpy(dtype=np.int64)),
+        )
+
+    def links(self, links: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Record pairs with positions in place of record numbers."""
+        if self.rids is None or not links:
+            return links
+        at = self.at(np.asarray(links, dtype=np.int64).reshape(-1))
+        return list(zip(at[0::2].tolist(), at[1::2].tolist(), strict=True))
+
+
+def _affected(
+    prev_num: np.ndarray,
+    relink: np.ndarray,
+    changed: np.ndarray,
+    pairs: pd.DataFrame,
+    decided: list[tuple[int, int]],
+) -> np.ndarray:
+    """The records an incremental run may move or must rebuild: those compared anew, those in a scored pair
+    or a steward's decision, those whose input changed, and every record of their previous persons.
+
+    Every other record stays in its previous person, alone with that person's records (no pair and no decision
+    reaches them), keeps its id and its master row: clustering only these records gives what clustering all
+    would, and the untouched rest is copied.
+    """
+    seeds = relink | changed
+    seeds[pairs["rid_l"].to_numpy(dtype=np.int64)] = True
+    seeds[pairs["rid_r"].to_numpy(dtype=np.int64)] = True
+    if decided:
+        seeds[np.asarray(decided, dtype=np.int64).reshape(-1)] = True
+    persons = np.unique(prev_num[seeds])
+    return np.flatnonzero(seeds | np.isin(prev_num, persons[persons >= 0]))
 
 
 AFTER_SCORING_BYTES = 1 << 30
@@ -624,6 +826,17 @@ AFTER_SCORING_BYTES = 1 << 30
 small, and its cache of the records would otherwise sit beside the clustering's arrays."""
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
           "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _consecutive(groups: list[int]) -> list[list[int]]:
+    """Runs of consecutive numbers (``[1, 2, 5]`` → ``[[1, 2], [5]]``)."""
+    runs: list[list[int]] = []
+    for g in groups:
+        if runs and runs[-1][-1] == g - 1:
+            runs[-1].append(g)
+        else:
+            runs.append([g])
+    return runs
 
 
 def _after_scoring(limit: str | None) -> str:
@@ -673,3 +886,19 @@ from phoned as p left join households as h on h.phone = p.phone
 """The columns that depend on every record, as :func:`transforms.empi.features._registry_columns` computes them:
 a phone on more than ``max_phone_records`` records is a placeholder (dropped); a phone is a household's when
 its records were born a generation apart, or on one day under different given names (twins)."""
+
+_BLOCKING_CODES_SQL = """
+select f.*,
+    case when f.surname_py is not null then cast(hash(
+        least(replace(f.surname_py, 'v', 'u'), replace(coalesce(f.given_py, ''), 'v', 'u')),
+        greatest(replace(f.surname_py, 'v', 'u'), replace(coalesce(f.given_py, ''), 'v', 'u'))) >> 1 as bigint)
+    end as name_set,
+    least(f.birth_month, f.birth_day) * 100 + greatest(f.birth_month, f.birth_day) as birth_md,
+    case when contains(f.address, '幢') then cast(hash(f.address) >> 1 as bigint) end as address_block
+from features as f
+"""
+"""The codes of :func:`transforms.empi.linkage.blocking_columns`, by DuckDB and from the values alone: a code
+is a 63-bit hash of what it stands for (the unordered pair of the name's folded pinyin parts; a building's
+address), so codes are equal exactly when the values are, in this run and the next (the chance of any
+collision among ten million distinct values is about 5 in a million). ``least``/``greatest`` skip a missing
+month or day as ``numpy.fmin``/``fmax`` do."""

@@ -200,6 +200,8 @@ def carry_forward(
     current: pd.DataFrame,
     empi_of: dict[str, str],
     decisions: pd.DataFrame,
+    *,
+    persons: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Add the previous queue's pairs that are still open to this run's queue.
 
@@ -213,6 +215,9 @@ def carry_forward(
         empi_id of every current record.
     decisions
         Decisions in force; decided pairs leave the queue.
+    persons
+        The empi_id of every record of the persons either queue names (their sizes); default: the values of
+        ``empi_of`` (when it holds every current record).
 
     Returns
     -------
@@ -231,7 +236,9 @@ def carry_forward(
     if not parts:
         return current[list(REVIEW_COLUMNS)].reset_index(drop=True)
     both = pd.concat(parts, ignore_index=True).drop_duplicates(["record_id_a", "record_id_b"])
-    return _one_per_pair_of_persons(both, pd.Series(list(empi_of.values()), dtype=object))
+    if persons is None:
+        persons = pd.Series(list(empi_of.values()), dtype=object)
+    return _one_per_pair_of_persons(both, persons)
 
 
 def decisions_from_review(
