@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -106,8 +107,12 @@ def jvm_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         with contextlib.suppress(Exception):  # the server goes away next anyway
             session.stop()
     finally:
-        server.terminate()
+        # spark-submit is a script: the JVM is its child, in the session started above, so the group is told.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            server.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -174,9 +174,10 @@ def sail_server(rendered: list[dict]) -> Iterator[int]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=3)  # its shutdown waits on idle workers; nothing of it is read after the test
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
 @pytest.mark.integration

@@ -136,7 +136,9 @@ class StoreSCP:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                # An idle storescp exits on SIGTERM at once; one that does not within a second is killed (it
+                # holds nothing a test still reads: each copy is its own file, written as it arrived).
+                self.proc.wait(1)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
